@@ -1,0 +1,59 @@
+"""What the Backbone wrapper costs: its forward (normalisation + input checks) over the bare model forward.
+
+Also times the digits-m build (goal: under 30 s). Prints one JSON object on its last line.
+Usage: python bench/backbone.py [--repeats 20] [--batch 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import torch
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]  # median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=256)
+    args = parser.parse_args()
+
+    from robust.data import digits_m
+    from robust.models import load_model
+
+    start = time.perf_counter()
+    digits_m.build()
+    build_s = time.perf_counter() - start
+
+    x = digits_m.load("test").batch(slice(0, args.batch))[0]
+    rows = {}
+    for arch in ("resnet", "vit", "mixer"):
+        try:
+            model = load_model(f"zoo:digits-m/{arch}", device="cpu")
+        except ValueError:
+            continue
+        xn = (x - model._mean) / model._std
+        with torch.no_grad():
+            bare = _time(lambda m=model, xn=xn: m.net(xn), args.repeats)
+            wrapped = _time(lambda m=model: m(x), args.repeats)
+        rows[arch] = {"bare_ms": round(bare * 1e3, 2), "backbone_ms": round(wrapped * 1e3, 2),
+                      "ratio": round(wrapped / bare, 3)}
+    print(json.dumps({"digits_m_build_s": round(build_s, 2), "batch": args.batch, "forward": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The ``robust`` command. Bad input prints one line to stderr and exits with code 2, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+class _App(typer.Typer):
+    """A Typer app whose commands turn ``ValueError`` / ``TypeError`` into one line on stderr and exit code 2."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(fn: Callable) -> Callable:
+            @functools.wraps(fn)
+            def wrapped(*a, **kw):
+                try:
+                    return fn(*a, **kw)
+                except (ValueError, TypeError) as e:
+                    typer.echo(f"error: {e}", err=True)
+                    raise typer.Exit(2) from None
+
+            register(wrapped)
+            return fn
+
+        return decorator
+
+
+def _typer(help: str) -> typer.Typer:
+    return _App(help=help, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+
+
+app = _typer("Adversarial-robustness evaluation for vision backbones.")
+zoo_app = _typer("The model zoo: list and train models.")
+data_app = _typer("Datasets: list them and look at samples.")
+app.add_typer(zoo_app, name="zoo")
+app.add_typer(data_app, name="data")
+console = Console()
+
+DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, mps or cuda[:n].")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
+
+
+def _emit(obj: object) -> None:
+    typer.echo(json.dumps(obj, indent=None, default=str))
+
+
+@app.command()
+def info(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+    """Versions of robust and its main dependencies, and the device that would be used."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    from robust.device import resolve_device
+
+    packages = {}
+    for pkg in ("robust-suite", "torch", "torchvision", "timm", "torchattacks", "robustbench", "grad-cam", "kornia",
+                "scikit-learn", "safetensors"):
+        try:
+            packages[pkg] = version(pkg)
+        except PackageNotFoundError:
+            packages[pkg] = None
+    dev = resolve_device(device)
+    out = {"python": platform.python_version(), "platform": platform.platform(), "packages": packages,
+           "device": str(dev), "cuda_available": torch.cuda.is_available(),
+           "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+           "threads": torch.get_num_threads()}
+    if as_json:
+        _emit(out)
+        return
+    table = Table("what", "value", title="robust info")
+    table.add_row("python", out["python"])
+    table.add_row("platform", out["platform"])
+    for pkg, v in packages.items():
+        table.add_row(pkg, v or "not installed")
+    table.add_row("device", out["device"])
+    table.add_row("cuda devices", ", ".join(out["cuda_devices"]) or "none")
+    console.print(table)
+
+
+@zoo_app.command("list")
+def zoo_list(as_json: bool = JsonOpt) -> None:
+    """The zoo's models with their parameter counts and measured test accuracies."""
+    from robust.models import zoo
+
+    models = zoo.list_models()
+    if as_json:
+        _emit(models)
+        return
+    table = Table("spec", "architecture", "params", "test acc", "n", "train time", title="robust zoo")
+    for key, e in models.items():
+        acc = f"{e['test_accuracy']:.2%}" if "test_accuracy" in e else "-"
+        secs = f"{e['train_seconds']:.0f} s" if "train_seconds" in e else "-"
+        table.add_row(f"zoo:{key}", e.get("arch", "-"), f"{e['params'] / 1e6:.2f} M", acc, str(e.get("test_n", "-")),
+                      secs)
+    console.print(table)
+
+
+@zoo_app.command("train")
+def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resnet, vit, mixer."),
+              epochs: int = typer.Option(None, help="Epochs (default: the architecture's recipe)."),
+              seed: int = typer.Option(0, help="Seed of initialisation, data order and augmentation."),
+              device: str = DeviceOpt,
+              out_dir: Path = typer.Option(None, help="Where to write weights and manifest (default: the zoo)."),
+              as_json: bool = JsonOpt) -> None:
+    """Train a digits-m zoo model and record it in the manifest."""
+    from robust.models.zoo.train import train
+
+    entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, progress=not as_json)
+    if as_json:
+        _emit(entry)
+    else:
+        console.print(f"zoo:digits-m/{arch}: test accuracy {entry['test_accuracy']:.2%} on {entry['test_n']} images, "
+                      f"{entry['params']:,} parameters, trained in {entry['train_seconds']:.0f} s")
+
+
+@zoo_app.command("eval")
+def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+    """Measure every zoo model's clean accuracy on its dataset's test split, next to the manifest's figure."""
+    import time
+
+    from robust.data import load_dataset
+    from robust.metrics import clean_accuracy
+    from robust.models import load_model, zoo
+
+    rows = []
+    for key, entry in zoo.list_models().items():
+        start = time.perf_counter()
+        model = load_model(f"zoo:{key}", device=device)
+        res = clean_accuracy(model, load_dataset("digits-m" if key.startswith("digits-m/") else "imagenet-photos"))
+        rows.append({"spec": f"zoo:{key}", "family": model.family, **res, "manifest": entry.get("test_accuracy"),
+                     "seconds": round(time.perf_counter() - start, 2)})
+    if as_json:
+        _emit({"models": rows, "device": device})
+        return
+    table = Table("spec", "family", "accuracy", "95 % interval", "n", "manifest", title="zoo clean accuracy")
+    for r in rows:
+        lo, hi = r["interval"]
+        table.add_row(r["spec"], r["family"], f"{r['accuracy']:.2%}", f"[{lo:.1%}, {hi:.1%}]", str(r["n"]),
+                      f"{r['manifest']:.2%}" if r["manifest"] is not None else "-")
+    console.print(table)
+
+
+@data_app.command("list")
+def data_list(as_json: bool = JsonOpt) -> None:
+    """The embedded datasets and the other names ``load_dataset`` accepts."""
+    from robust.data import EMBEDDED
+
+    other = {"torchvision:NAME": "any torchvision classification dataset (e.g. torchvision:CIFAR10)",
+             "PATH": "an ImageFolder directory (one sub-directory per class; PATH/train and PATH/test if present)"}
+    if as_json:
+        _emit({"embedded": EMBEDDED, "other": other})
+        return
+    table = Table("name", "what", title="robust data")
+    for name, what in {**EMBEDDED, **other}.items():
+        table.add_row(name, what)
+    console.print(table)
+
+
+@data_app.command("show")
+def data_show(name: str = typer.Argument(..., help="Dataset name, e.g. digits-m."),
+              split: str = typer.Option("test", help="train or test."),
+              n: int = typer.Option(64, "-n", help="How many samples to draw."),
+              seed: int = typer.Option(0, help="Seed of the sample choice."),
+              out: Path = typer.Option(None, "--out", help="PNG to write (default: NAME-SPLIT.png here)."),
+              as_json: bool = JsonOpt) -> None:
+    """Write a PNG grid of random samples of a dataset."""
+    import torch
+    from torchvision.utils import save_image
+
+    from robust.data import load_dataset
+    from robust.io import atomic_path
+
+    if n < 1:
+        raise ValueError(f"n={n!r} is not valid; expected a positive number of samples.")
+    ds = load_dataset(name, split)
+    out = out or Path(f"{name.replace(':', '-').replace('/', '-')}-{split}.png")
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"--out {str(out)!r} is not valid; expected a .png path.")
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(ds), generator=gen)[: min(n, len(ds))].tolist()
+    items = [ds[i] for i in idx]
+    x = torch.stack([im for im, _ in items])
+    with atomic_path(out) as tmp:
+        save_image(x, tmp, format="png", nrow=min(16, len(items)), padding=1)
+    labels = [ds.class_names[y] for _, y in items]
+    if as_json:
+        _emit({"path": str(out), "n": len(items), "labels": labels, "seed": seed})
+    else:
+        console.print(f"wrote {out} ({len(items)} samples of {name}/{split})")
+
+
+def main() -> None:
+    """Entry point of the ``robust`` console script."""
+    # timm 1.0.9 (pinned by robustbench) uses torch.jit.interface, which torch >= 2.10 flags at import time.
+    warnings.filterwarnings("ignore", message=r"`torch.jit.interface` is deprecated", category=FutureWarning)
+    app()

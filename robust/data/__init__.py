@@ -1,0 +1,51 @@
+"""Datasets: ``load_dataset(name, split)`` returns a torch Dataset of ``(float x in [0,1], int y)`` items that
+carries ``class_names`` and ``name``.
+
+Names: ``digits-m`` (embedded default, built offline from real data), ``imagenet-photos`` (real photos with
+ImageNet labels), ``torchvision:NAME`` (e.g. ``torchvision:CIFAR10``) and a path to an ImageFolder directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from robust.data import digits_m, photos
+from robust.data.base import ImageSet
+
+EMBEDDED = {
+    "digits-m": "5,000 real MNIST digits blended onto real photos (MNIST-M style), 3x32x32, 10 classes; "
+                "train 4,000 digits x 5 backgrounds, test 1,000 other digits",
+    "imagenet-photos": f"{len(photos.PHOTOS)} real photos from scikit-image with their ImageNet-1k class, 3x224x224",
+}
+SPLITS = ("train", "test")
+
+
+def load_dataset(name: str, split: str = "test", *, image_size: int | None = None, root: str | None = None,
+                 download: bool = True):
+    """Load dataset ``name`` (see the module docstring) for ``split`` ('train' or 'test')."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
+                         "'torchvision:NAME' or an ImageFolder path.")
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not valid; expected one of {SPLITS}.")
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
+        raise ValueError(f"image_size={image_size!r} is not valid; expected an integer >= 8 or None.")
+    if name == "digits-m":
+        if image_size not in (None, digits_m.SIZE):
+            raise ValueError(f"image_size={image_size!r} is not valid for digits-m; it is {digits_m.SIZE} px.")
+        return digits_m.load(split)
+    if name == "imagenet-photos":
+        return photos.load(split, image_size or 224)
+    if name.startswith("torchvision:"):
+        from robust.data.external import torchvision_dataset
+
+        return torchvision_dataset(name.split(":", 1)[1], split, image_size, root, download)
+    if Path(name).expanduser().is_dir():
+        from robust.data.external import image_folder
+
+        return image_folder(Path(name).expanduser(), split, image_size)
+    raise ValueError(f"dataset {name!r} is unknown; expected one of {sorted(EMBEDDED)}, 'torchvision:NAME' "
+                     "or the path of an existing ImageFolder directory.")
+
+
+__all__ = ["EMBEDDED", "ImageSet", "load_dataset"]

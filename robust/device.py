@@ -1,0 +1,36 @@
+"""Device selection: ``auto`` picks CUDA, then MPS, then the CPU; nothing is hard-coded."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``auto`` / ``cpu`` / ``cuda[:n]`` / ``mps`` (or a ``torch.device``) into an available device."""
+    if isinstance(device, torch.device):
+        return device
+    if device is None:
+        device = "auto"
+    if not isinstance(device, str) or not _DEVICE_RE.match(device):
+        raise ValueError(f"device={device!r} is not valid; expected 'auto', 'cpu', 'mps' or 'cuda[:n]'.")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'.")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)."
+            )
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device='mps' was requested but MPS is not available here; use 'cpu' or 'auto'.")
+    return torch.device(device)

@@ -1,0 +1,110 @@
+"""``Backbone``: any image classifier behind one interface: [0,1] images in, logits out, structure known."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from robust.checks import check_images
+from robust.models.structure import FAMILIES, detect
+
+
+def unwrap_logits(out: object) -> torch.Tensor:
+    """Logits from what a model returns: a tensor, a tuple/list (first item), a dict or an object with ``logits``."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    if isinstance(out, dict):
+        if isinstance(out.get("logits"), torch.Tensor):
+            return out["logits"]
+        tensors = [v for v in out.values() if isinstance(v, torch.Tensor)]
+        if len(tensors) == 1:
+            return tensors[0]
+        raise TypeError(f"the model returned a dict with keys {sorted(out)}; expected a 'logits' entry.")
+    if isinstance(getattr(out, "logits", None), torch.Tensor):
+        return out.logits  # type: ignore[union-attr]
+    raise TypeError(f"the model returned a {type(out).__name__}; expected logits as a tensor, tuple or dict.")
+
+
+class Backbone(nn.Module):
+    """An image classifier that takes images in [0,1] (N x 3 x H x W) and normalises inside.
+
+    Attributes: ``name``, ``family`` (one of cnn / vit / swin / mlp / metaformer), ``num_classes``,
+    ``input_size`` (C, H, W), ``class_names``, ``mean``, ``std``, ``cam_layer`` (the module whose output
+    Grad-CAM weighs) and ``tokens_to_map`` (that output -> N x C x h x w). Family and layer are detected from the
+    module structure unless given. ``forward`` validates its input; ``logits`` is the unchecked fast path.
+    """
+
+    def __init__(self, net: nn.Module, *, name: str, input_size: Sequence[int] = (3, 224, 224),
+                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
+                 class_names: Sequence[str] | None = None, num_classes: int | None = None,
+                 family: str | None = None, cam_layer: str | None = None, spec: str | None = None):
+        super().__init__()
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}.")
+        input_size = tuple(int(v) for v in input_size)
+        if len(input_size) != 3 or input_size[0] != 3 or min(input_size) < 1:
+            raise ValueError(f"input_size={input_size!r} is not valid; expected (3, H, W).")
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise ValueError(f"mean={tuple(mean)!r}, std={tuple(std)!r} are not valid; expected 3 values each, "
+                             "std > 0.")
+        if family is not None and family not in FAMILIES:
+            raise ValueError(f"family={family!r} is not valid; expected one of {FAMILIES}.")
+        self.net = net
+        self.name = name
+        self.spec = spec or name
+        self.input_size: tuple[int, int, int] = input_size  # type: ignore[assignment]
+        self.mean = tuple(float(v) for v in mean)
+        self.std = tuple(float(v) for v in std)
+        device = next((p.device for p in net.parameters()), torch.device("cpu"))
+        self.register_buffer("_mean", torch.tensor(self.mean, device=device).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(self.std, device=device).view(1, 3, 1, 1), persistent=False)
+
+        structure = detect(net, input_size, device)
+        self.family = family or structure.family
+        self.cam_layer_name = cam_layer or structure.cam_layer_name
+        modules = dict(net.named_modules())
+        if self.cam_layer_name not in modules:
+            raise ValueError(f"cam_layer={self.cam_layer_name!r} is not a module of {name}.")
+        self.tokens_to_map = structure.tokens_to_map
+
+        if num_classes is None:
+            num_classes = self._infer_num_classes(device)
+        self.num_classes = int(num_classes)
+        if class_names is None:
+            class_names = [str(i) for i in range(self.num_classes)]
+        if len(class_names) != self.num_classes:
+            raise ValueError(f"class_names has {len(class_names)} entries; expected {self.num_classes}.")
+        self.class_names = list(class_names)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return dict(self.net.named_modules())[self.cam_layer_name]
+
+    @property
+    def device(self) -> torch.device:
+        return self._mean.device
+
+    def _infer_num_classes(self, device: torch.device) -> int:
+        was = self.net.training
+        try:
+            self.net.eval()
+            with torch.no_grad():
+                return int(unwrap_logits(self.net(torch.zeros(1, *self.input_size, device=device))).shape[-1])
+        finally:
+            self.net.train(was)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for images ``x`` in [0,1], without input validation (for inner loops)."""
+        return unwrap_logits(self.net((x - self._mean) / self._std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x)
+        return self.logits(x)
+
+    def extra_repr(self) -> str:
+        return (f"name={self.name!r}, family={self.family!r}, num_classes={self.num_classes}, "
+                f"input_size={self.input_size}, cam_layer={self.cam_layer_name!r}")

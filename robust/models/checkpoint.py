@@ -1,0 +1,96 @@
+"""Weights on disk: safetensors files that record their architecture, and safe loading of other checkpoints.
+
+A robust checkpoint is a safetensors file whose metadata holds ``format`` (``robust-backbone/1``), ``arch`` (a
+load spec that builds the architecture with random weights, e.g. ``timm:resnet18?num_classes=10`` or
+``robust.models.zoo.archs:vit``) and the Backbone fields (``name``, ``num_classes``, ``input_size``, ``mean``,
+``std``, ``class_names``). Nothing is ever unpickled except through ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from robust.io import atomic_path, sha256_file
+
+FORMAT = "robust-backbone/1"
+_JSON_FIELDS = ("num_classes", "input_size", "mean", "std", "class_names", "extra")
+
+
+def save_weights(path: str | os.PathLike, module: nn.Module, *, arch: str, name: str, num_classes: int,
+                 input_size: Sequence[int], mean: Sequence[float], std: Sequence[float],
+                 class_names: Sequence[str], extra: Mapping | None = None) -> str:
+    """Write ``module``'s state dict and its description atomically; return the file's sha256."""
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    meta = {"format": FORMAT, "arch": arch, "name": name, "num_classes": num_classes,
+            "input_size": list(input_size), "mean": list(mean), "std": list(std),
+            "class_names": list(class_names), "extra": dict(extra or {})}
+    meta = {k: json.dumps(v) if k in _JSON_FIELDS else v for k, v in meta.items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
+    return sha256_file(path)
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    """The parsed metadata of a robust safetensors checkpoint; ``ValueError`` if it has none."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint path {str(path)!r} does not exist or is not a file.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own error types for non-safetensors bytes
+        raise ValueError(f"checkpoint {str(path)!r} is not a readable safetensors file ({e}).") from None
+    if meta.get("format") != FORMAT or "arch" not in meta:
+        raise ValueError(f"checkpoint {str(path)!r} does not record its architecture (metadata 'format' = "
+                         f"{FORMAT!r} and 'arch'); save it with robust.models.save_weights().")
+    return {k: json.loads(v) if k in _JSON_FIELDS else v for k, v in meta.items()}
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file, or of a torch checkpoint loaded with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint path {str(path)!r} does not exist or is not a file.")
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"checkpoint {str(path)!r} is not plain weights and will not be unpickled "
+                         f"(torch.load(weights_only=True) refused it: {first}).") from None
+    for key in ("state_dict", "model_state_dict", "model", "net"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"checkpoint {str(path)!r} holds a {type(obj).__name__}, not a state dict of tensors.")
+    return dict(obj)
+
+
+def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` strictly into ``module``; mismatched names or shapes raise one clear ``ValueError``."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel checkpoints
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in own.items()
+             if k in state and state[k].shape != v.shape]
+    if wrong:
+        k, got, want = wrong[0]
+        raise ValueError(f"checkpoint {source} does not match the architecture: {k!r} has shape {got}, "
+                         f"expected {want} ({len(wrong)} mismatched tensor(s)).")
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {source} does not match the architecture: missing {missing[:3]}"
+                         f"{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}"
+                         f"{'...' if len(unexpected) > 3 else ''}.")
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,318 @@
+"""``load_model(spec)``: one front door for every source of image classifiers.
+
+Specs: ``timm:NAME[?k=v&...]``, ``torchvision:NAME[?weights=...]``, ``robustbench:DATASET/THREAT/NAME``,
+``zoo:DATASET/ARCH``, ``file:PATH[.safetensors|.pt][?arch=SPEC]`` and ``package.module:factory[?k=v]``.
+Query values are parsed as bool / int / float / str and passed on as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import torch
+from torch import nn
+
+from robust.device import resolve_device
+from robust.models import zoo
+from robust.models.backbone import Backbone
+from robust.models.checkpoint import load_state, read_header, read_state_dict
+
+PREFIXES = ("timm", "torchvision", "robustbench", "zoo", "file")
+_FACTORY_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _value(v: str) -> object:
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        with contextlib.suppress(ValueError):
+            return cast(v)
+    return v
+
+
+def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
+    """Split ``prefix:body?k=v`` into its prefix, body and parsed options."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"model spec {spec!r} is not valid; expected e.g. 'zoo:digits-m/resnet' or 'timm:resnet18'.")
+    head, _, query = spec.strip().partition("?")
+    opts = {k: _value(v) for k, v in parse_qsl(query, keep_blank_values=True)}
+    prefix, sep, body = head.partition(":")
+    if sep and prefix in PREFIXES:
+        if not body:
+            raise ValueError(f"model spec {spec!r} has nothing after '{prefix}:'.")
+        return prefix, body, opts
+    if _FACTORY_RE.match(head) and _importable(prefix):
+        return "factory", head, opts
+    raise ValueError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r}; expected one of "
+                     f"{', '.join(p + ':' for p in PREFIXES)} or 'package.module:factory' with an importable "
+                     "module.")
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=5, cutoff=0.6)
+    return f"; did you mean {', '.join(close)}?" if close else "."
+
+
+def _cfg(net: nn.Module) -> dict:
+    cfg = getattr(net, "pretrained_cfg", None) or getattr(net, "default_cfg", None) or {}
+    return dict(cfg)
+
+
+# --- timm -------------------------------------------------------------------------------------------------
+
+def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
+    import timm
+
+    if not timm.is_model(name):
+        raise ValueError(f"timm model {name!r} does not exist{_suggest(name, timm.list_models())}")
+    pretrained = bool(opts.pop("pretrained", True)) and weights
+    checkpoint = opts.pop("checkpoint", None)
+    try:
+        net = timm.create_model(name, pretrained=pretrained and checkpoint is None, **opts)
+    except TypeError as e:
+        raise ValueError(f"timm model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
+    except Exception as e:  # download failures come as OSError, HTTP or hub errors
+        raise ValueError(f"timm:{name}: pretrained weights could not be loaded ({_first_line(e)}); offline, pass "
+                         "?pretrained=false for random weights or ?checkpoint=PATH for local weights.") from None
+    if checkpoint is not None and weights:
+        load_state(net, read_state_dict(checkpoint), repr(str(checkpoint)))
+    cfg = _cfg(net)
+    info = {"mean": cfg.get("mean", IMAGENET_MEAN), "std": cfg.get("std", IMAGENET_STD),
+            "input_size": cfg.get("input_size", (3, 224, 224))}
+    if "img_size" in opts:
+        size = opts["img_size"]
+        info["input_size"] = (3, *size) if isinstance(size, (tuple, list)) else (3, size, size)
+    if net.num_classes == 1000:
+        info["class_names"] = imagenet_class_names()
+    return net, info
+
+
+def imagenet_class_names() -> list[str]:
+    from timm.data import ImageNetInfo
+
+    names = ImageNetInfo()
+    return [names.index_to_description(i) for i in range(1000)]
+
+
+# --- torchvision ------------------------------------------------------------------------------------------
+
+def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
+    import torchvision.models as tvm
+
+    if name not in tvm.list_models():
+        raise ValueError(f"torchvision model {name!r} does not exist{_suggest(name, tvm.list_models())}")
+    wname = opts.pop("weights", "DEFAULT") if weights else None
+    w = None
+    if wname is not None:
+        try:
+            w = tvm.get_model_weights(name)[str(wname)] if str(wname) != "DEFAULT" else \
+                tvm.get_model_weights(name).DEFAULT
+        except KeyError:
+            options = [x.name for x in tvm.get_model_weights(name)]
+            raise ValueError(f"torchvision:{name}: weights={wname!r} is not valid; expected one of "
+                             f"{['DEFAULT', *options, 'none']}.") from None
+    try:
+        net = tvm.get_model(name, weights=w, **opts)
+    except TypeError as e:
+        raise ValueError(f"torchvision model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
+    except Exception as e:
+        hub = Path(torch.hub.get_dir()) / "checkpoints"
+        raise ValueError(f"torchvision:{name}: weights {w} could not be loaded ({_first_line(e)}); offline, place "
+                         f"{Path(w.url).name if w else 'the file'} in {hub} or pass ?weights=none.") from None
+    info: dict = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+                  "input_size": (3, getattr(net, "image_size", 224), getattr(net, "image_size", 224))}
+    if w is not None:
+        t = w.transforms()
+        info.update(mean=tuple(t.mean), std=tuple(t.std), input_size=(3, *t.crop_size * (2 // len(t.crop_size))))
+        info["class_names"] = list(w.meta["categories"])
+    elif getattr(net, "fc", getattr(net, "classifier", None)) is not None and opts.get("num_classes", 1000) == 1000:
+        info["class_names"] = imagenet_class_names()
+    return net, info
+
+
+# --- robustbench ------------------------------------------------------------------------------------------
+
+def import_robustbench():
+    """Import robustbench 1.1.x, whose ``eval`` module imports ``autoattack`` while its dependency installs as
+    ``pyautoattack``: alias the one as the other (only if ``autoattack`` itself is absent)."""
+    if "autoattack" not in sys.modules:
+        try:
+            importlib.import_module("autoattack")
+        except ModuleNotFoundError:
+            pkg = importlib.import_module("pyautoattack")
+            sys.modules["autoattack"] = pkg
+            for sub in ("state", "autopgd_base", "fab_pt", "square", "other_utils", "checks"):
+                with contextlib.suppress(ModuleNotFoundError):
+                    sys.modules[f"autoattack.{sub}"] = importlib.import_module(f"pyautoattack.{sub}")
+    with warnings.catch_warnings():  # robustbench imports pkg_resources and timm's deprecated paths
+        warnings.simplefilter("ignore")
+        return importlib.import_module("robustbench")
+
+
+@contextlib.contextmanager
+def _weights_only_loads() -> Iterator[None]:
+    old = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
+
+
+_RB_SIZES = {"cifar10": 32, "cifar100": 32, "imagenet": 224}
+
+
+def _robustbench(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
+    parts = body.split("/")
+    if len(parts) != 3:
+        raise ValueError(f"robustbench spec {body!r} is not valid; expected DATASET/THREAT/NAME, "
+                         "e.g. cifar10/Linf/Standard.")
+    dataset, threat, name = parts
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    try:
+        ds, tm = BenchmarkDataset(dataset), ThreatModel(threat)
+    except ValueError:
+        raise ValueError(f"robustbench dataset/threat {dataset}/{threat} is not valid; expected a dataset in "
+                         f"{[d.value for d in BenchmarkDataset]} and a threat in {[t.value for t in ThreatModel]}."
+                         ) from None
+    zoo_models = model_dicts[ds][tm]
+    if name not in zoo_models:
+        raise ValueError(f"robustbench model {name!r} is not in the {dataset}/{threat} zoo"
+                         f"{_suggest(name, list(zoo_models))}")
+    model_dir = Path(str(opts.pop("model_dir", "models")))
+    if not weights:
+        net = zoo_models[name]["model"]()
+    else:
+        from robustbench.utils import load_model as rb_load
+
+        path = model_dir / dataset / threat / f"{name}.pt"
+        ensemble = isinstance(zoo_models[name].get("gdrive_id"), list)
+        present = path.with_name(f"{name}.pt_m0.pt").is_file() if ensemble else path.is_file()
+        try:
+            with _weights_only_loads():
+                net = rb_load(name, model_dir=model_dir, dataset=dataset, threat_model=threat)
+        except Exception as e:
+            why = "is present but could not be loaded" if present else "is missing and could not be downloaded"
+            raise ValueError(f"robustbench:{body}: checkpoint {str(path)!r} {why} ({_first_line(e)}); place the "
+                             "checkpoint there or pass ?model_dir=DIR.") from None
+    info: dict = {"input_size": (3, _RB_SIZES.get(dataset, 224), _RB_SIZES.get(dataset, 224))}
+    if dataset == "cifar10":
+        info["class_names"] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                               "truck"]
+    elif dataset == "imagenet":
+        info["class_names"] = imagenet_class_names()
+    return net, info  # robustbench models normalise inside: identity mean/std
+
+
+# --- files, factories and the zoo --------------------------------------------------------------------------
+
+def _factory(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
+    module_name, func_name = body.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        raise ValueError(f"model factory {body!r}: module {module_name!r} cannot be imported ({e}).") from None
+    factory = getattr(module, func_name, None)
+    if not callable(factory):
+        raise ValueError(f"model factory {body!r}: {module_name} has no callable {func_name!r}.")
+    try:
+        net = factory(**opts)
+    except TypeError as e:
+        raise ValueError(f"model factory {body!r} does not accept the options {opts}: {_first_line(e)}") from None
+    if isinstance(net, Backbone):
+        return net, {}
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"model factory {body!r} returned a {type(net).__name__}; expected a torch.nn.Module.")
+    cfg = _cfg(net)
+    return net, {k: cfg[k] for k in ("input_size", "mean", "std") if k in cfg}
+
+
+def build_architecture(spec: str) -> tuple[nn.Module, dict]:
+    """The bare ``nn.Module`` of ``spec`` with random weights (to read checkpoints into) and what it tells of
+    itself (input size, normalisation, class names)."""
+    prefix, body, opts = parse_spec(spec)
+    if prefix in ("zoo", "file"):
+        raise ValueError(f"arch spec {spec!r} is not valid; an architecture is a timm:, torchvision:, robustbench: "
+                         "or package.module:factory spec.")
+    net, info = _LOADERS[prefix](body, opts, False)
+    return (net.net, {}) if isinstance(net, Backbone) else (net, info)
+
+
+def _file(body: str, opts: dict, weights: bool) -> Backbone:
+    path = Path(body).expanduser()
+    if not path.is_file():
+        raise ValueError(f"model file {str(path)!r} does not exist.")
+    arch = opts.pop("arch", None)
+    if path.suffix == ".safetensors" and arch is None:
+        meta = read_header(path)
+    elif arch is None:
+        raise ValueError(f"model file {str(path)!r} does not record its architecture; pass it as "
+                         f"'file:{body}?arch=SPEC' (e.g. arch=timm:resnet18) or save it as .safetensors.")
+    else:
+        meta = {"arch": str(arch), "name": f"file:{path.name}"}
+    net, info = build_architecture(meta["arch"])
+    meta = {**info, **meta}
+    if weights:
+        load_state(net, read_state_dict(path), repr(str(path)))
+    return _backbone(net, meta, spec=f"file:{body}")
+
+
+def _backbone(net: nn.Module, info: dict, spec: str) -> Backbone:
+    return Backbone(net, name=info.get("name", spec), spec=spec,
+                    input_size=info.get("input_size", (3, 224, 224)), mean=info.get("mean", (0.0, 0.0, 0.0)),
+                    std=info.get("std", (1.0, 1.0, 1.0)), class_names=info.get("class_names"),
+                    num_classes=info.get("num_classes"))
+
+
+_LOADERS = {"timm": _timm, "torchvision": _torchvision, "robustbench": _robustbench, "factory": _factory}
+
+
+def load_model(spec: str, device: str | torch.device | None = None) -> Backbone:
+    """Load the classifier named by ``spec`` as a ``Backbone`` in eval mode on ``device`` (None: auto)."""
+    dev = resolve_device(device or "auto")
+    prefix, body, opts = parse_spec(spec)
+    if prefix == "zoo":
+        path, info = zoo.resolve(body)
+        if path is None:  # a zoo model built from a package's weights rather than a file of ours
+            return _backbone(zoo.build(body).to(dev), info, spec=spec).eval()
+        model = _file(str(path), {}, True)
+        model.spec = spec
+        return model.to(dev).eval()
+    if prefix == "file":
+        return _file(body, opts, True).to(dev).eval()
+    net, info = _LOADERS[prefix](body, opts, True)
+    if isinstance(net, Backbone):
+        return net.to(dev).eval()
+    return _backbone(net.to(dev).eval(), info, spec=spec).eval()

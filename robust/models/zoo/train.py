@@ -1,0 +1,133 @@
+"""Train a digits-m zoo architecture (seeded) and publish its weights and manifest entry.
+
+The recipe: AdamW, linear warm-up then cosine decay, label smoothing, random translations and random colour
+channel permutations as augmentation (both batched, drawn from an explicit ``torch.Generator``), bfloat16
+autocast where the device supports it. Accuracy is always measured in float32 on the test split.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from robust.data import digits_m
+from robust.data.base import ImageSet
+from robust.device import resolve_device
+from robust.models.backbone import Backbone
+from robust.models.checkpoint import save_weights
+from robust.models.zoo.archs import ARCHS
+from robust.models.zoo.manifest import ZOO_DIR, update_manifest
+
+
+def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Translate every image by its own random offset in [-max_shift, max_shift] (reflect padding), batched."""
+    if max_shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    pad = F.pad(x, (max_shift,) * 4, mode="reflect")
+    off = torch.randint(0, 2 * max_shift + 1, (2, n), generator=gen, device=gen.device).to(x.device)
+    rows = (off[0, :, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (off[1, :, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    return pad[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(x.shape[1], device=x.device)[
+        None, :, None, None], rows, cols]
+
+
+def channel_permute(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Permute the colour channels of each image independently (digits-m colours carry no label)."""
+    perm = torch.rand(x.shape[0], x.shape[1], generator=gen, device=gen.device).argsort(1).to(x.device)
+    return x.gather(1, perm[:, :, None, None].expand_as(x))
+
+
+def _amp_dtype(device: torch.device) -> torch.dtype | None:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16
+    return None
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: ImageSet, mean: torch.Tensor, std: torch.Tensor,
+             device: torch.device, batch_size: int = 500) -> float:
+    """Float32 top-1 accuracy of a raw module (normalisation applied here) on ``data``."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in data.batches(batch_size, device):
+        correct += int((model((x - mean) / std).argmax(1) == y).sum())
+    model.train(was_training)
+    return correct / len(data)
+
+
+def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = "auto",
+          out_dir: str | Path | None = None, amp: bool = True, progress: bool = True) -> dict:
+    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<arch>.safetensors``, update the manifest there."""
+    if arch not in ARCHS:
+        raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
+    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs={epochs!r} is not valid; expected a positive integer.")
+    builder, recipe = ARCHS[arch]
+    recipe = replace(recipe, epochs=epochs or recipe.epochs)
+    dev = resolve_device(device)
+    out_dir = Path(out_dir) if out_dir is not None else ZOO_DIR
+    train_set, test_set = digits_m.load("train"), digits_m.load("test")
+
+    torch.manual_seed(seed)  # weight initialisation inside timm draws from the global generator
+    model = builder(num_classes=train_set.num_classes).to(dev)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    imgs = train_set.images.float().div_(255)
+    mean, std = imgs.mean((0, 2, 3)), imgs.std((0, 2, 3))
+    del imgs
+    mean_d, std_d = mean.to(dev)[None, :, None, None], std.to(dev)[None, :, None, None]
+
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / recipe.batch_size)
+    total, warm = recipe.epochs * steps_per_epoch, int(recipe.warmup_epochs * steps_per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (
+        1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
+    amp_dtype = _amp_dtype(dev) if amp and recipe.amp else None
+
+    start = time.perf_counter()
+    model.train()
+    columns = [TextColumn(f"train {arch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeRemainingColumn()]
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("train", total=total, info="")
+        for epoch in range(recipe.epochs):
+            running = 0.0
+            for i, (x, y) in enumerate(train_set.batches(recipe.batch_size, dev, shuffle=True, generator=gen)):
+                x = channel_permute(random_shift(x, recipe.shift, gen), gen)
+                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    logits = model((x - mean_d) / std_d)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                running += float(loss.detach())
+                bar.update(task, advance=1, info=f"epoch {epoch + 1}/{recipe.epochs} loss {running / (i + 1):.3f}")
+    seconds = time.perf_counter() - start
+    model.eval()
+    acc = evaluate(model, test_set, mean_d, std_d, dev)
+
+    command = f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"
+    name = f"zoo:digits-m/{arch}"
+    path = out_dir / f"digits-m-{arch}.safetensors"
+    sha = save_weights(path, model, arch=f"robust.models.zoo.archs:{arch}", name=name,
+                       num_classes=train_set.num_classes, input_size=train_set.image_size,
+                       mean=mean.tolist(), std=std.tolist(), class_names=train_set.class_names)
+    family = Backbone(model.cpu(), name=name, input_size=train_set.image_size).family
+    entry = {"file": path.name, "sha256": sha, "arch": arch, "family": family,
+             "params": sum(p.numel() for p in model.parameters()), "test_accuracy": round(acc, 4),
+             "test_n": len(test_set), "train_seconds": round(seconds, 1), "epochs": recipe.epochs, "seed": seed,
+             "device": str(dev), "torch": torch.__version__, "dataset": "digits-m",
+             "dataset_hash": digits_m.content_hash(), "command": shlex.join(shlex.split(command))}
+    update_manifest(out_dir, f"digits-m/{arch}", entry)
+    return entry

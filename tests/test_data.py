@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from robust.data import digits_m, load_dataset
+from robust.data.base import ImageSet
+from robust.io import atomic_path
+
+
+def test_digits_m_shapes_and_range(digits_test):
+    train = load_dataset("digits-m", "train")
+    assert len(train) == 20_000 and len(digits_test) == 1_000
+    x, y = digits_test[0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and 0 <= float(x.min()) <= float(x.max()) <= 1
+    assert isinstance(y, int)
+    assert digits_test.class_names == [str(i) for i in range(10)]
+    assert torch.bincount(digits_test.labels).tolist() == [100] * 10
+    assert torch.bincount(train.labels).tolist() == [2000] * 10
+
+
+def test_digits_m_split_is_by_digit(digits_test):
+    train = load_dataset("digits-m", "train")
+    train_digits = set(train.meta["digit"].tolist())
+    test_digits = set(digits_test.meta["digit"].tolist())
+    assert len(train_digits) == 4000 and len(test_digits) == 1000
+    assert not train_digits & test_digits
+
+
+def test_digits_m_is_deterministic_and_cached_under_its_content_hash(digits_test):
+    rebuilt = digits_m.build()
+    assert torch.equal(torch.from_numpy(rebuilt["test_images"]), digits_test.images)
+    assert digits_m.cache_path().name == f"digits-m-{digits_m.content_hash()}.safetensors"
+    assert digits_m.cache_path().is_file()
+    assert not list(digits_m.cache_path().parent.glob(".*.tmp"))
+    # MNIST-M blend: colour images, not grey digits.
+    x = digits_test.images.float()
+    assert float((x[:, 0] - x[:, 1]).abs().mean()) > 5
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole" and list(tmp_path.iterdir()) == [target]
+
+
+def test_imagenet_photos():
+    ds = load_dataset("imagenet-photos")
+    assert isinstance(ds, ImageSet) and ds.image_size == (3, 224, 224)
+    assert ds.labels.tolist() == [281, 967, 657]
+    assert ds.class_names[967] == "espresso"
+
+
+def test_batches_cover_everything_once(digits_test):
+    seen = torch.cat([y for _, y in digits_test.batches(300, shuffle=True, generator=torch.Generator().manual_seed(0))])
+    assert seen.shape == (1000,) and torch.equal(seen.sort().values, digits_test.labels.sort().values)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(digits_test.batches(0))
+
+
+def test_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    ds = load_dataset(str(tmp_path), image_size=32)
+    assert len(ds) == 4 and ds.class_names == ["cat", "dog"]
+    x, y = ds[3]
+    assert x.shape == (3, 32, 32) and y == 1
+
+
+@pytest.mark.parametrize("name", ["nope", "", "torchvision:NotADataset"])
+def test_unknown_dataset(name):
+    with pytest.raises(ValueError, match="dataset"):
+        load_dataset(name)
+
+
+def test_torchvision_dataset_offline_names_dataset_and_place(tmp_path):
+    with pytest.raises(ValueError) as e:
+        load_dataset("torchvision:CIFAR10", root=str(tmp_path), download=False)
+    msg = str(e.value)
+    assert "CIFAR10" in msg and str(tmp_path) in msg and "\n" not in msg
+
+
+def test_bad_split_and_size():
+    with pytest.raises(ValueError, match="split"):
+        load_dataset("digits-m", "validation")
+    with pytest.raises(ValueError, match="image_size"):
+        load_dataset("digits-m", image_size=64)
