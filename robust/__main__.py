@@ -1,0 +1,3 @@
+from robust.cli import main
+
+main()

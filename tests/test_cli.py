@@ -1,0 +1,73 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from robust.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_info_json():
+    res = _run("info", "--json", "--device", "cpu")
+    assert res.exit_code == 0
+    out = json.loads(res.stdout)
+    assert out["device"] == "cpu" and out["packages"]["torch"]
+
+
+def test_zoo_list_json_has_accuracies():
+    res = _run("zoo", "list", "--json")
+    assert res.exit_code == 0
+    models = json.loads(res.stdout)
+    assert models["digits-m/resnet"]["test_accuracy"] >= 0.92
+    assert "imagenet/efficientnet-lite0" in models
+
+
+def test_data_show_writes_a_png(tmp_path):
+    out = tmp_path / "grid.png"
+    res = _run("data", "show", "digits-m", "-n", "20", "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert out.is_file() and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert info["n"] == 20 and len(info["labels"]) == 20
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+
+
+def test_data_list():
+    res = _run("data", "list", "--json")
+    assert res.exit_code == 0 and "digits-m" in json.loads(res.stdout)["embedded"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("data", "show", "nope"), "dataset 'nope' is unknown"),
+    (("data", "show", "digits-m", "-n", "0"), "n=0"),
+    (("data", "show", "digits-m", "--out", "x.jpg"), "expected a .png path"),
+    (("zoo", "train", "lenet"), "arch='lenet'"),
+    (("zoo", "train", "resnet", "--epochs", "0"), "epochs=0"),
+    (("info", "--device", "tpu"), "device='tpu'"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(args, needle):
+    res = _run(*args)
+    assert res.exit_code == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in res.output
+
+
+def test_unknown_command_is_a_usage_error():
+    assert _run("zoo", "bogus").exit_code == 2
+
+
+def test_console_entry_point_prints_one_clean_line():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "robust", "data", "show", "nope"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: dataset 'nope' is unknown; expected one of ['digits-m', 'imagenet-photos'], 'torchvision:NAME' or "
+        "the path of an existing ImageFolder directory."]
