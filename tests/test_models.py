@@ -252,3 +252,15 @@ def test_bad_device():
     with pytest.raises(ValueError, match="device='gpu'"):
         resolve_device("gpu")
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_timm_checkpoint_option_loads_local_weights(tmp_path):
+    source = load_model("timm:resnet18?pretrained=false&num_classes=3", device="cpu")
+    path = tmp_path / "r18.safetensors"
+    from safetensors.torch import save_file
+
+    save_file(source.net.state_dict(), str(path))
+    copy = load_model(f"timm:resnet18?num_classes=3&checkpoint={path}", device="cpu")
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(copy(x), source(x))

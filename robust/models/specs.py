@@ -99,8 +99,9 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     except TypeError as e:
         raise ValueError(f"timm model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
     except Exception as e:  # download failures come as OSError, HTTP or hub errors
-        raise ValueError(f"timm:{name}: pretrained weights could not be loaded ({_first_line(e)}); offline, pass "
-                         "?pretrained=false for random weights or ?checkpoint=PATH for local weights.") from None
+        raise ValueError(f"timm:{name}: pretrained weights could not be loaded ({_first_line(e)[:120]}); offline, "
+                         "pass ?pretrained=false for random weights or ?checkpoint=PATH for local weights (and set "
+                         "HF_HUB_OFFLINE=1 to skip the download retries).") from None
     if checkpoint is not None and weights:
         load_state(net, read_state_dict(checkpoint), repr(str(checkpoint)))
     cfg = _cfg(net)
