@@ -99,8 +99,9 @@ def zoo_list(as_json: bool = JsonOpt) -> None:
         return
     table = Table(title="robust zoo")
     table.add_column("spec", no_wrap=True)
-    for col in ("family", "params", "test acc", "n", "train time"):
-        table.add_column(col, justify="right" if col != "family" else "left")
+    table.add_column("family", no_wrap=True)
+    for col in ("params", "test acc", "n", "train time"):
+        table.add_column(col, justify="right", no_wrap=True)
     for key, e in models.items():
         acc = f"{e['test_accuracy']:.2%}" if "test_accuracy" in e else "-"
         secs = f"{e['train_seconds']:.0f} s" if "train_seconds" in e else "-"

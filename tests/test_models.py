@@ -264,3 +264,20 @@ def test_timm_checkpoint_option_loads_local_weights(tmp_path):
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(copy(x), source(x))
+
+
+def test_backbone_pickles(resnet):
+    import io
+
+    vit = load_model("robust.models.zoo.archs:vit", device="cpu")
+    x = torch.rand(2, 3, 32, 32)
+    for model in (resnet, vit):
+        buf = io.BytesIO()
+        torch.save(model, buf)
+        buf.seek(0)
+        copy = torch.load(buf, weights_only=False)  # our own object, in memory: the test of picklability
+        with torch.no_grad():
+            assert torch.equal(copy(x), model(x))
+        assert copy.cam_layer_name == model.cam_layer_name
+    tokens = torch.rand(2, 64, 8)
+    assert torch.equal(copy.tokens_to_map(tokens), vit.tokens_to_map(tokens))

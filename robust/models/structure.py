@@ -119,16 +119,19 @@ def _patch_grid(trace: _Trace) -> tuple[int, int] | None:
     return tuple(trace.out[first].shape[-2:])  # type: ignore[return-value]
 
 
-def _tokens_to_grid(grid: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
-    h, w = grid
+@dataclass(frozen=True)
+class TokensToGrid:
+    """N x L x C tokens (prefix tokens first) -> N x C x h x w, dropping the prefix (CLS, distillation, register)
+    tokens. A small class rather than a closure, so that a Backbone pickles (worker processes, Ray)."""
 
-    def tokens_to_map(t: torch.Tensor) -> torch.Tensor:
-        """N x L x C tokens (prefix tokens first) -> N x C x h x w, dropping the prefix tokens."""
+    h: int
+    w: int
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        h, w = self.h, self.w
         if t.ndim != 3 or t.shape[1] < h * w:
             raise ValueError(f"tokens of shape {tuple(t.shape)} do not hold a {h} x {w} patch grid.")
         return t[:, t.shape[1] - h * w:].transpose(1, 2).reshape(t.shape[0], t.shape[2], h, w)
-
-    return tokens_to_map
 
 
 def _channels_last_to_map(t: torch.Tensor) -> torch.Tensor:
@@ -191,12 +194,12 @@ def detect(net: nn.Module, input_size: tuple[int, int, int], device: torch.devic
         if grid is None:
             side = int(act.shape[1] ** 0.5)
             grid = (side, side)
-        return Structure("swin" if windowed else "vit", layer, _tokens_to_grid(grid))
+        return Structure("swin" if windowed else "vit", layer, TokensToGrid(*grid))
 
     grid = _patch_grid(trace)
     tokens = [n for n in ran if n and trace.out[n].ndim == 3 and isinstance(trace.modules[_parent(n)], _CONTAINERS)]
     if grid is not None and tokens:
         block = max(tokens, key=trace.order.__getitem__)
-        return Structure("mlp", _first_norm(trace, block), _tokens_to_grid(grid))
+        return Structure("mlp", _first_norm(trace, block), TokensToGrid(*grid))
 
     return Structure("cnn", _last_spatial_layer(trace), _identity)
