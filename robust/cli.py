@@ -97,16 +97,15 @@ def zoo_list(as_json: bool = JsonOpt) -> None:
     if as_json:
         _emit(models)
         return
-    table = Table(title="robust zoo")
+    table = Table(title="robust zoo (test accuracy: the 1,000 digits-m test images)")
     table.add_column("spec", no_wrap=True)
     table.add_column("family", no_wrap=True)
-    for col in ("params", "test acc", "n", "train time"):
+    for col in ("params", "test acc", "train"):
         table.add_column(col, justify="right", no_wrap=True)
     for key, e in models.items():
-        acc = f"{e['test_accuracy']:.2%}" if "test_accuracy" in e else "-"
+        acc = f"{e['test_accuracy']:.1%}" if "test_accuracy" in e else "-"
         secs = f"{e['train_seconds']:.0f} s" if "train_seconds" in e else "-"
-        table.add_row(f"zoo:{key}", e.get("family", "-"), f"{e['params'] / 1e6:.2f} M", acc,
-                      str(e.get("test_n", "-")), secs)
+        table.add_row(f"zoo:{key}", e.get("family", "-"), f"{e['params'] / 1e6:.2f} M", acc, secs)
     console.print(table)
 
 
