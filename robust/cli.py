@@ -15,7 +15,8 @@ from rich.table import Table
 
 
 class _App(typer.Typer):
-    """A Typer app whose commands turn ``ValueError`` / ``TypeError`` into one line on stderr and exit code 2."""
+    """A Typer app whose commands turn bad input (``ValueError``, ``TypeError``) and unwritable paths (``OSError``)
+    into one line on stderr and exit code 2."""
 
     def command(self, *args, **kwargs):
         register = super().command(*args, **kwargs)
@@ -27,6 +28,9 @@ class _App(typer.Typer):
                     return fn(*a, **kw)
                 except (ValueError, TypeError) as e:
                     typer.echo(f"error: {e}", err=True)
+                    raise typer.Exit(2) from None
+                except OSError as e:  # an output path that cannot be written, a disk that is full
+                    typer.echo(f"error: {e.strerror or e}: {e.filename!r}" if e.filename else f"error: {e}", err=True)
                     raise typer.Exit(2) from None
 
             register(wrapped)
@@ -150,14 +154,14 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     if as_json:
         _emit({"models": rows, "device": device})
         return
-    table = Table(title="zoo clean accuracy")
-    table.add_column("spec", no_wrap=True)
-    for col in ("family", "accuracy", "95 % interval", "n", "manifest"):
-        table.add_column(col)
+    table = Table(title="zoo clean accuracy, measured now (95 % Wilson interval)")
+    table.add_column("zoo model", no_wrap=True)
+    for col in ("accuracy", "interval", "n", "manifest"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         lo, hi = r["interval"]
-        table.add_row(r["spec"], r["family"], f"{r['accuracy']:.2%}", f"[{lo:.1%}, {hi:.1%}]", str(r["n"]),
-                      f"{r['manifest']:.2%}" if r["manifest"] is not None else "-")
+        table.add_row(r["spec"].removeprefix("zoo:"), f"{r['accuracy']:.1%}", f"{lo:.1%}-{hi:.1%}", str(r["n"]),
+                      f"{r['manifest']:.1%}" if r["manifest"] is not None else "-")
     console.print(table)
 
 
