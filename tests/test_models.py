@@ -48,14 +48,15 @@ def test_family_and_cam_layer_detected_from_structure(spec):
     assert tuple(_cam_map(model, torch.rand(2, 3, 224, 224)).shape) == (2, *shape)
 
 
-ZOO_FAMILIES = {"resnet": "cnn", "vit": "vit", "mixer": "mlp", "resmlp": "mlp", "poolformer": "metaformer",
-                "convmixer": "cnn"}
+ZOO_STRUCTURE = {"resnet": ("cnn", "layer4.0"), "vit": ("vit", "blocks.5.norm1"), "mixer": ("mlp", "blocks.5.norm1"),
+                 "resmlp": ("mlp", "blocks.7.norm1"), "poolformer": ("metaformer", "stages.2.blocks.1"),
+                 "convmixer": ("cnn", "blocks.7")}
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_zoo_architectures_keep_a_spatial_map(arch):
     model = load_model(f"robust.models.zoo.archs:{arch}", device="cpu")
-    assert model.family == ZOO_FAMILIES[arch] and model.input_size == (3, 32, 32)
+    assert (model.family, model.cam_layer_name) == ZOO_STRUCTURE[arch] and model.input_size == (3, 32, 32)
     cam = _cam_map(model, torch.rand(2, 3, 32, 32))
     assert cam.ndim == 4 and cam.shape[0] == 2 and min(cam.shape[-2:]) >= 4
 
