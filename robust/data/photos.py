@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from robust.data.base import ImageSet
+from robust.data.imagenet import imagenet_class_names
 
 # photo -> (ImageNet-1k index, why): labels are the photos' subjects, not any model's prediction.
 PHOTOS = {
@@ -37,8 +38,6 @@ def load(split: str = "test", image_size: int = 224) -> ImageSet:
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size={image_size!r} is not valid; expected an integer >= 8.")
     import skimage.data
-
-    from robust.models.specs import imagenet_class_names
 
     x = torch.stack([_resize_crop(getattr(skimage.data, name)(), image_size) for name in PHOTOS])
     y = torch.tensor([label for label, _ in PHOTOS.values()])

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
+from robust.data.imagenet import imagenet_class_names
 from robust.device import resolve_device
 from robust.models import zoo
 from robust.models.backbone import Backbone
@@ -115,13 +116,6 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     return net, info
 
 
-def imagenet_class_names() -> list[str]:
-    from timm.data import ImageNetInfo
-
-    names = ImageNetInfo()
-    return [names.index_to_description(i) for i in range(1000)]
-
-
 # --- torchvision ------------------------------------------------------------------------------------------
 
 def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
@@ -129,7 +123,8 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
 
     if name not in tvm.list_models():
         raise ValueError(f"torchvision model {name!r} does not exist{_suggest(name, tvm.list_models())}")
-    wname = opts.pop("weights", "DEFAULT") if weights else None
+    wname = opts.pop("weights", "DEFAULT")
+    wname = wname if weights else None  # building a bare architecture: never fetch weights
     w = None
     if wname is not None:
         try:
@@ -147,13 +142,14 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
         hub = Path(torch.hub.get_dir()) / "checkpoints"
         raise ValueError(f"torchvision:{name}: weights {w} could not be loaded ({_first_line(e)}); offline, place "
                          f"{Path(w.url).name if w else 'the file'} in {hub} or pass ?weights=none.") from None
-    info: dict = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD,
-                  "input_size": (3, getattr(net, "image_size", 224), getattr(net, "image_size", 224))}
+    side = getattr(net, "image_size", 224)  # torchvision ViTs record theirs
+    info: dict = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "input_size": (3, side, side)}
     if w is not None:
         t = w.transforms()
-        info.update(mean=tuple(t.mean), std=tuple(t.std), input_size=(3, *t.crop_size * (2 // len(t.crop_size))))
-        info["class_names"] = list(w.meta["categories"])
-    elif getattr(net, "fc", getattr(net, "classifier", None)) is not None and opts.get("num_classes", 1000) == 1000:
+        crop = list(t.crop_size)
+        info.update(mean=tuple(t.mean), std=tuple(t.std), input_size=(3, crop[0], crop[-1]),
+                    class_names=list(w.meta["categories"]))
+    elif opts.get("num_classes", 1000) == 1000:
         info["class_names"] = imagenet_class_names()
     return net, info
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from robust.data.imagenet import imagenet_class_names
 from robust.io import sha256_file
 from robust.models.zoo.archs import ARCHS
 from robust.models.zoo.manifest import ZOO_DIR, read_manifest
@@ -37,9 +38,7 @@ def resolve(body: str) -> tuple[Path | None, dict]:
                          + ("" if read_manifest() else " (no digits-m model is trained yet: robust zoo train ARCH)")
                          + ".")
     if body in BUILTIN:
-        from robust.models.specs import imagenet_class_names
-
-        return None, {"name": f"zoo:{body}", "input_size": (3, 224, 224), "mean": (0.5, 0.5, 0.5),
+            return None, {"name": f"zoo:{body}", "input_size": (3, 224, 224), "mean": (0.5, 0.5, 0.5),
                       "std": (0.5, 0.5, 0.5), "class_names": imagenet_class_names()}
     entry = models[body]
     path = ZOO_DIR / entry["file"]
