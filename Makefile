@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-slow lint demo zoo clean
+.PHONY: install test lint demo zoo clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,6 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=10
-
-test-slow: $(STAMP)
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m slow --durations=10
 
 # The main job on the embedded default: until the leaderboard runner lands (issue 5) this shows the zoo and
 # measures every zoo model's clean accuracy on digits-m.
