@@ -9,6 +9,7 @@ import torch
 from robust.checks import check_labels
 from robust.data.base import ImageSet
 from robust.models.backbone import Backbone
+from robust.models.state import eval_mode
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -38,16 +39,12 @@ def clean_accuracy(model: Backbone, data: ImageSet, batch_size: int = 500, limit
     if data.num_classes != model.num_classes:
         raise ValueError(f"data {data.name!r} has {data.num_classes} classes but model {model.name!r} has "
                          f"{model.num_classes}.")
-    was_training = model.training
-    model.eval()
     correct = torch.zeros((), dtype=torch.long, device=model.device)
     n = 0
-    try:
+    with eval_mode(model):
         for x, y in data.batches(batch_size, model.device, limit=limit):
             check_labels(y, model.num_classes, n=x.shape[0])
             correct += (model(x).argmax(1) == y).sum()
             n += x.shape[0]
-    finally:
-        model.train(was_training)
     k = int(correct)
     return {"n": n, "correct": k, "accuracy": k / n if n else float("nan"), "interval": wilson_interval(k, n)}

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from robust.checks import check_images
+from robust.models.state import eval_mode
 from robust.models.structure import FAMILIES, detect
 
 
@@ -89,13 +90,8 @@ class Backbone(nn.Module):
         return self._mean.device
 
     def _infer_num_classes(self, device: torch.device) -> int:
-        was = self.net.training
-        try:
-            self.net.eval()
-            with torch.no_grad():
-                return int(unwrap_logits(self.net(torch.zeros(1, *self.input_size, device=device))).shape[-1])
-        finally:
-            self.net.train(was)
+        with eval_mode(self.net), torch.no_grad():
+            return int(unwrap_logits(self.net(torch.zeros(1, *self.input_size, device=device))).shape[-1])
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for images ``x`` in [0,1], without input validation (for inner loops)."""

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from robust.models.state import eval_mode
+
 FAMILIES = ("cnn", "vit", "swin", "mlp", "metaformer")
 _CONTAINERS = (nn.Sequential, nn.ModuleList)
 
@@ -65,16 +67,12 @@ def _trace(net: nn.Module, input_size: tuple[int, int, int], device: torch.devic
 
     for name, m in modules.items():
         handles.append(m.register_forward_hook(hook(name)))
-    was_training = {name: m.training for name, m in modules.items()}
     try:
-        net.eval()
-        with torch.no_grad():
+        with eval_mode(net), torch.no_grad():
             net(torch.zeros(1, *input_size, device=device))
     finally:
         for h in handles:
             h.remove()
-        for name, m in modules.items():
-            m.training = was_training[name]
     return _Trace(order, out, modules)
 
 

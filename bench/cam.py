@@ -1,0 +1,65 @@
+"""Batched Grad-CAM (robust.cam) against pytorch-grad-cam's GradCAM, and against the bare model: a forward
+alone, and a forward + backward to the input (Grad-CAM itself only needs the backward down to its layer).
+
+Same model, layer, images and targets in one run; medians of ``--repeats`` timings.
+Prints one JSON object on its last line. Usage: python bench/cam.py [--batch 64] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import torch
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _median(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    from robust.cam import cam
+    from robust.data import load_dataset
+    from robust.models import load_model
+
+    x, y = load_dataset("digits-m").batch(slice(0, args.batch))
+    rows = {}
+    cases = [("zoo:digits-m/resnet", x, y), ("zoo:digits-m/vit", x, y),
+             ("timm:resnet18?pretrained=false", torch.rand(args.batch // 4, 3, 224, 224), y[: args.batch // 4])]
+    for spec, xs, ys in cases:
+        model = load_model(spec, device="cpu")
+
+        def bare(model=model, xs=xs, ys=ys):
+            inp = xs.detach().requires_grad_(True)
+            logits = model.logits(inp)
+            torch.autograd.grad(logits.gather(1, ys[:, None]).sum(), inp)
+
+        ours = _median(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys), args.repeats)
+        peer = _median(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys, method="pgc-gradcam"), args.repeats)
+        floor = _median(bare, args.repeats)
+        with torch.no_grad():
+            fwd = _median(lambda model=model, xs=xs: model.logits(xs), args.repeats)
+        rows[spec] = {"n": xs.shape[0], "robust_ms": round(ours * 1e3, 1), "pytorch_grad_cam_ms": round(peer * 1e3, 1),
+                      "forward_ms": round(fwd * 1e3, 1), "fwd_bwd_to_input_ms": round(floor * 1e3, 1),
+                      "speedup_vs_pytorch_grad_cam": round(peer / ours, 2), "over_forward": round(ours / fwd, 2),
+                      "over_fwd_bwd_to_input": round(ours / floor, 2)}
+    print(json.dumps({"batch": args.batch, "device": "cpu", "cam": rows}))
+
+
+if __name__ == "__main__":
+    main()
