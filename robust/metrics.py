@@ -1,7 +1,15 @@
-"""Counts and rates with their intervals (grows into ASR / TCS in the attacks issue)."""
+"""Counts and rates with their intervals: clean and robust accuracy, ASR and TCS as ``protocols.md`` defines them.
+
+Results are kept as integer counts (``Counts``), so batches, shards and machines merge with ``+``; rates and
+Wilson 95 % intervals are derived from the counts. Over the clean-correct set C of the N evaluated samples:
+ASR = |{x in C : f(x_adv) != y}| / |C| and TCS = |{x in C : f(x_adv) == y_t}| / |C| (so TCS <= ASR); both are
+also reported over all N (``asr_all``, ``tcs_all``). A targeted sample whose target equals its true label is
+never a success: it is left out of every count and counted in ``skipped``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -26,6 +34,117 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     lo = 0.0 if successes == 0 else max(0.0, centre - half)
     hi = 1.0 if successes == n else min(1.0, centre + half)
     return lo, hi
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """Mergeable outcome counts of one evaluation (see the module docstring for the definitions)."""
+
+    n: int = 0  # evaluated samples
+    clean_correct: int = 0  # |C|
+    adv_correct: int = 0  # f(x_adv) == y, over all N (robust accuracy)
+    success: int = 0  # x in C with f(x_adv) != y
+    target_hit: int = 0  # x in C with f(x_adv) == y_t (targeted only)
+    success_all: int = 0  # f(x_adv) != y, over all N
+    target_hit_all: int = 0  # f(x_adv) == y_t, over all N (targeted only)
+    skipped: int = 0  # targeted samples whose target was their true label
+    targeted: bool = False
+
+    def __add__(self, other: Counts) -> Counts:
+        if not isinstance(other, Counts):
+            return NotImplemented
+        if other.targeted != self.targeted and self.n and other.n:
+            raise ValueError("cannot merge targeted and untargeted Counts.")
+        fields = [f.name for f in dataclasses.fields(self) if f.name != "targeted"]
+        return Counts(**{f: getattr(self, f) + getattr(other, f) for f in fields},
+                      targeted=self.targeted or other.targeted)
+
+    @staticmethod
+    def _rate(k: int, n: int) -> float | None:
+        return k / n if n else None
+
+    @property
+    def clean_accuracy(self) -> float | None:
+        return self._rate(self.clean_correct, self.n)
+
+    @property
+    def robust_accuracy(self) -> float | None:
+        return self._rate(self.adv_correct, self.n)
+
+    @property
+    def asr(self) -> float | None:
+        return self._rate(self.success, self.clean_correct)
+
+    @property
+    def tcs(self) -> float | None:
+        return self._rate(self.target_hit, self.clean_correct) if self.targeted else None
+
+    @property
+    def asr_all(self) -> float | None:
+        return self._rate(self.success_all, self.n)
+
+    @property
+    def tcs_all(self) -> float | None:
+        return self._rate(self.target_hit_all, self.n) if self.targeted else None
+
+    def interval(self, rate: str) -> tuple[float, float] | None:
+        """Wilson 95 % interval of ``rate`` (``clean_accuracy``, ``asr``, ``tcs``, ...)."""
+        k, n = {"clean_accuracy": (self.clean_correct, self.n), "robust_accuracy": (self.adv_correct, self.n),
+                "asr": (self.success, self.clean_correct), "tcs": (self.target_hit, self.clean_correct),
+                "asr_all": (self.success_all, self.n), "tcs_all": (self.target_hit_all, self.n)}.get(rate, (-1, -1))
+        if n < 0:
+            raise ValueError(f"rate={rate!r} is not valid; expected one of {RATES}.")
+        if rate.startswith("tcs") and not self.targeted:
+            return None
+        return wilson_interval(k, n) if n else None
+
+    def to_dict(self) -> dict:
+        """Counts, rates and intervals as plain JSON-ready values."""
+        out: dict = dataclasses.asdict(self)
+        for rate in RATES:
+            out[rate] = getattr(self, rate)
+            out[f"{rate}_interval"] = self.interval(rate)
+        return out
+
+
+RATES = ("clean_accuracy", "robust_accuracy", "asr", "tcs", "asr_all", "tcs_all")
+
+
+def _labels(name: str, v: torch.Tensor) -> torch.Tensor:
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor (logits N x K or labels N), got {type(v).__name__}.")
+    if v.ndim == 2:
+        return v.argmax(1)
+    if v.ndim == 1 and not v.is_floating_point():
+        return v
+    raise ValueError(f"{name} has shape {tuple(v.shape)} and dtype {v.dtype}; expected logits N x K or labels N.")
+
+
+def count(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None, *,
+          num_classes: int | None = None) -> Counts:
+    """``Counts`` from clean and adversarial logits (or predicted labels, then with ``num_classes``), true labels
+    ``y`` and, for a targeted attack, the ``target`` of each sample."""
+    clean_pred, adv_pred = _labels("clean", clean), _labels("adv", adv)
+    n = clean_pred.shape[0]
+    if adv_pred.shape[0] != n:
+        raise ValueError(f"adv has {adv_pred.shape[0]} samples; expected {n} like clean.")
+    k = clean.shape[1] if clean.ndim == 2 else num_classes
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"num_classes={num_classes!r} is not valid; it is required when clean and adv are labels.")
+    check_labels(y, k, n=n)
+    y = y.to(clean_pred.device)
+    keep = torch.ones(n, dtype=torch.bool, device=clean_pred.device)
+    hit = torch.zeros(n, dtype=torch.bool, device=clean_pred.device)
+    if target is not None:
+        check_labels(target, k, n=n, name="target")
+        target = target.to(clean_pred.device)
+        keep = target != y
+        hit = adv_pred == target
+    correct = (clean_pred == y) & keep
+    fooled = (adv_pred != y) & keep
+    totals = torch.stack([keep.sum(), correct.sum(), ((adv_pred == y) & keep).sum(), (fooled & correct).sum(),
+                          (hit & correct).sum(), fooled.sum(), (hit & keep).sum(), (~keep).sum()]).tolist()
+    return Counts(*totals, targeted=target is not None)  # one host transfer for the batch
 
 
 @torch.no_grad()

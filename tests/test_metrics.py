@@ -3,7 +3,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from robust.metrics import clean_accuracy, wilson_interval
+from robust.metrics import Counts, clean_accuracy, count, wilson_interval
 
 
 @given(st.integers(1, 5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
@@ -45,3 +45,54 @@ def test_clean_accuracy_rejects_mismatched_classes(digits_test):
         clean_accuracy(model, load_dataset("imagenet-photos"))
     with pytest.raises(TypeError, match="ImageSet"):
         clean_accuracy(model, [(torch.rand(3, 32, 32), 0)])
+
+
+def _logits(pred: list[int], k: int = 4) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.tensor(pred), k).float()
+
+
+def test_counts_follow_the_protocol_definitions():
+    y = torch.tensor([0, 1, 2, 3, 0, 1])
+    clean = _logits([0, 1, 2, 3, 1, 1])  # sample 4 is misclassified clean: C = {0, 1, 2, 3, 5}
+    adv = _logits([2, 3, 2, 0, 2, 1])
+    target = torch.tensor([2, 2, 1, 0, 2, 0])
+    c = count(clean, adv, y, target)
+    assert (c.n, c.clean_correct, c.success, c.target_hit, c.success_all, c.target_hit_all) == (6, 5, 3, 2, 4, 3)
+    assert (c.asr, c.tcs, c.clean_accuracy) == (3 / 5, 2 / 5, 5 / 6)
+    assert c.robust_accuracy == 2 / 6 and c.tcs <= c.asr
+    assert c.interval("tcs") == wilson_interval(2, 5)
+    untargeted = count(clean, adv, y)
+    assert untargeted.tcs is None and untargeted.asr == 3 / 5 and untargeted.interval("tcs") is None
+
+
+def test_a_target_equal_to_the_label_is_skipped_never_a_success():
+    y = torch.tensor([0, 1])
+    c = count(_logits([0, 1]), _logits([0, 1]), y, target=torch.tensor([0, 2]))
+    assert c.skipped == 1 and c.n == 1 and c.target_hit == 0 and c.success == 0
+
+
+def test_counts_merge_like_one_batch():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 10, (500,), generator=g)
+    clean, adv = torch.randn(500, 10, generator=g), torch.randn(500, 10, generator=g)
+    target = (y + torch.randint(1, 10, (500,), generator=g)) % 10
+    whole = count(clean, adv, y, target)
+    parts = [count(clean[i:i + 128], adv[i:i + 128], y[i:i + 128], target[i:i + 128]) for i in range(0, 500, 128)]
+    assert sum(parts, Counts()) == whole
+    record = whole.to_dict()
+    assert record["tcs_interval"] == wilson_interval(whole.target_hit, whole.clean_correct)
+    assert record["target_hit"] == whole.target_hit and record["tcs"] == whole.tcs
+    with pytest.raises(ValueError, match="rate='accuracy'"):
+        whole.interval("accuracy")
+
+
+def test_count_bad_input():
+    y = torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="adv has 3 samples"):
+        count(_logits([0, 1]), _logits([0, 1, 2]), y)
+    with pytest.raises(ValueError, match=r"target contains class 7; expected classes in \[0, 3\]"):
+        count(_logits([0, 1]), _logits([0, 1]), y, torch.tensor([7, 0]))
+    with pytest.raises(ValueError, match="num_classes=None"):
+        count(torch.tensor([0, 1]), torch.tensor([0, 1]), y)
+    with pytest.raises(ValueError, match="cannot merge"):
+        count(_logits([0]), _logits([1]), y[:1]) + count(_logits([0]), _logits([1]), y[:1], torch.tensor([2]))
