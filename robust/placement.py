@@ -130,18 +130,38 @@ def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch
     if p > min(h, w):
         raise ValueError(f"patch side {p} is larger than the {h} x {w} image; expected a patch that fits.")
     check_boxes(boxes, n, (h, w))
+    boxes = boxes.to(x.device)
     if n and not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
         raise ValueError(f"boxes do not all have the patch's size {p} x {p}.")
     m = torch.ones(p, p, device=x.device, dtype=x.dtype) if mask is None else mask.to(x.device, x.dtype)
     if m.shape != (p, p):
         raise ValueError(f"mask has shape {tuple(m.shape)}; expected ({p}, {p}) like the patch.")
-    # One flat index per covered pixel (N x C x p x p): a gather, a blend and an out-of-place scatter, so the
-    # result costs one copy of x and stays differentiable in both x and the patch.
-    offs = torch.arange(p, device=x.device)
-    rows = boxes[:, 0, None].to(x.device) + offs  # N x p
-    cols = boxes[:, 1, None].to(x.device) + offs
-    plane = torch.arange(n * c, device=x.device).view(n, c) * (h * w)
-    index = plane[:, :, None, None] + (rows * w)[:, None, :, None] + cols[:, None, None, :]
+    # A gather, a blend and an out-of-place scatter: one copy of x, differentiable in both x and the patch.
+    index = _flat_index(x.shape, boxes, p)
     flat = x.reshape(-1)
     covered = flat[index]
-    return flat.index_put((index,), covered + m * (patch - covered)).view_as(x)
+    blended = torch.lerp(covered, patch.to(x.dtype), m.expand_as(covered))  # exact at m = 0 and m = 1
+    return flat.index_put((index,), blended).view_as(x)
+
+
+def _flat_index(shape: torch.Size, boxes: torch.Tensor, p: int) -> torch.Tensor:
+    """Flat indices (N x C x p x p) into an N x C x H x W tensor of the p x p region at each box."""
+    n, c, h, w = shape
+    device = boxes.device
+    offs = torch.arange(p, device=device)
+    rows, cols = boxes[:, 0, None] + offs, boxes[:, 1, None] + offs  # N x p each
+    plane = torch.arange(n * c, device=device).view(n, c) * (h * w)
+    return plane[:, :, None, None] + (rows * w)[:, None, :, None] + cols[:, None, None, :]
+
+
+def crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """The square regions of ``x`` at ``boxes`` (all of one size p) as N x C x p x p, batched."""
+    if x.ndim != 4:
+        raise ValueError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
+    check_boxes(boxes, x.shape[0], tuple(x.shape[-2:]))
+    if x.shape[0] == 0:
+        return x[:, :, :0, :0]
+    p = int(boxes[0, 2])
+    if not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
+        raise ValueError("boxes are not all squares of one size; expected one patch size per batch.")
+    return x.reshape(-1)[_flat_index(x.shape, boxes.to(x.device), p)]

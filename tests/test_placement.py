@@ -120,3 +120,15 @@ def test_window_means_equal_average_pooling():
     for side in (1, 5, 20):
         ref = avg_pool2d(sal[:, None].double(), side, stride=1)[:, 0]
         assert torch.allclose(window_means(sal, side), ref, atol=1e-12)
+
+
+def test_crop_is_the_inverse_of_paste():
+    from robust.placement import crop
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 3, 20, 20, generator=g)
+    patch = torch.rand(5, 3, 6, 6, generator=g)
+    boxes = random_boxes(5, (20, 20), 6, g)
+    assert torch.equal(crop(paste(x, patch, boxes), boxes), patch)
+    top, left = boxes[2, :2].tolist()
+    assert torch.equal(crop(x, boxes)[2], x[2, :, top:top + 6, left:left + 6])

@@ -1,0 +1,23 @@
+"""Attacks: ``make_attack(name, **params)`` or the classes directly; each is called as
+``attack(model, x, y, target=None) -> AttackResult``."""
+
+from __future__ import annotations
+
+from robust.attacks.base import Attack, AttackResult, PatchAttack, sample_targets
+from robust.attacks.controls import NaturalPatch, NoisePatch
+
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (NoisePatch, NaturalPatch)}
+
+
+def make_attack(name: str, **params: object) -> Attack:
+    """The attack registered as ``name`` built with ``params`` (unknown names and parameters are errors)."""
+    if name not in ATTACKS:
+        raise ValueError(f"attack {name!r} is unknown; expected one of {sorted(ATTACKS)}.")
+    try:
+        return ATTACKS[name](**params)
+    except TypeError as e:
+        raise ValueError(f"attack {name!r} does not take the parameters {sorted(params)}: {e}") from None
+
+
+__all__ = ["ATTACKS", "Attack", "AttackResult", "NaturalPatch", "NoisePatch", "PatchAttack", "make_attack",
+           "sample_targets"]
