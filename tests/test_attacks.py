@@ -34,7 +34,7 @@ def test_least_likely_and_fixed_targets():
         sample_targets(y, 3, "nearest", torch.Generator())
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+@pytest.mark.parametrize("name", ["noise-patch", "natural-patch"])
 @pytest.mark.parametrize("placement", ["gradcam", "gradcam-min", "random", "center", "corner"])
 def test_control_patches_change_only_their_window(name, placement, resnet, batch):
     x, y = batch
@@ -79,13 +79,16 @@ def test_the_salient_window_matters_more_than_the_quiet_one(resnet, batch):
     assert asr["gradcam"] >= asr["gradcam-min"] + 0.3
 
 
+FAST = {"lavan": {"steps": 5}}
+
+
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_the_model_is_left_as_found(name, batch):
     model = load_model("zoo:digits-m/resnet", device="cpu").train()
     model.net.layer2.requires_grad_(False)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     flags = [m.training for m in model.modules()]
-    make_attack(name)(model, *batch)
+    make_attack(name, **FAST.get(name, {}))(model, *batch)
     assert [m.training for m in model.modules()] == flags
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert [p.requires_grad for p in model.parameters()] == [not n.startswith("net.layer2") for n, _ in
@@ -116,3 +119,31 @@ def test_bad_input(resnet, batch):
         make_attack("noise-patch", area=0.9, placement="center")(
             load_model("timm:resnet18?pretrained=false&num_classes=10", device="cpu"), torch.rand(1, 3, 2, 40),
             torch.tensor([0]))
+
+
+@pytest.mark.parametrize("optimizer", ["sign", "adam"])
+def test_lavan_reaches_its_targets_white_box(optimizer, resnet, batch):
+    x, y = batch
+    attack = make_attack("lavan", steps=40, step_size=0.05 if optimizer == "sign" else 0.1, optimizer=optimizer)
+    res = attack(resnet, x[:16], y[:16])
+    with torch.no_grad():
+        c = count(resnet(x[:16]), resnet(res.x_adv), y[:16], res.target)
+    assert c.tcs is not None and c.tcs >= 0.8 and c.tcs <= c.asr
+    assert torch.equal(crop(res.x_adv, res.boxes), res.extra["patch"])
+    again = make_attack("lavan", steps=40, step_size=0.05 if optimizer == "sign" else 0.1, optimizer=optimizer)
+    assert torch.equal(again(resnet, x[:16], y[:16]).x_adv, res.x_adv)
+
+
+def test_lavan_untargeted_cw(resnet, batch):
+    x, y = batch
+    res = make_attack("lavan", steps=20, step_size=0.05, loss="cw", targeted=False)(resnet, x[:8], y[:8])
+    assert res.target is None
+    with torch.no_grad():
+        assert count(resnet(x[:8]), resnet(res.x_adv), y[:8]).asr >= 0.8
+
+
+@pytest.mark.parametrize("params, match", [({"steps": 0}, "steps=0"), ({"step_size": -1}, "step_size=-1"),
+                                           ({"optimizer": "sgd"}, "optimizer='sgd'"), ({"loss": "l2"}, "loss='l2'")])
+def test_lavan_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        make_attack("lavan", **params)

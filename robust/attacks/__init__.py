@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from robust.attacks.base import Attack, AttackResult, PatchAttack, sample_targets
 from robust.attacks.controls import NaturalPatch, NoisePatch
+from robust.attacks.lavan import LaVAN
 
-ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (NoisePatch, NaturalPatch)}
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN)}
 
 
 def make_attack(name: str, **params: object) -> Attack:
@@ -19,5 +20,5 @@ def make_attack(name: str, **params: object) -> Attack:
         raise ValueError(f"attack {name!r} does not take the parameters {sorted(params)}: {e}") from None
 
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "NaturalPatch", "NoisePatch", "PatchAttack", "make_attack",
+__all__ = ["ATTACKS", "Attack", "AttackResult", "LaVAN", "NaturalPatch", "NoisePatch", "PatchAttack", "make_attack",
            "sample_targets"]
