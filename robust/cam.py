@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from robust.checks import check_images, check_labels
 from robust.models.backbone import Backbone
-from robust.models.state import eval_mode
+from robust.models.state import eval_mode, preserved_grads
 
 #: method name -> pytorch-grad-cam class name; "gradcam" is ours (batched, in torch).
 LIBRARY_METHODS = {
@@ -76,16 +76,12 @@ def _library_cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, 
     if target is None:
         with torch.no_grad():
             target = model.logits(x).argmax(1)
-    params = list(model.parameters())
-    grads = [p.grad for p in params]  # the library calls backward(): put every .grad back afterwards
     cls = getattr(pytorch_grad_cam, LIBRARY_METHODS[method])
     reshape = None if model.family in ("cnn", "metaformer") else model.tokens_to_map
-    try:
-        with cls(model=model, target_layers=[model.cam_layer], reshape_transform=reshape) as method_cam:
-            maps = method_cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target.tolist()])
-    finally:
-        for p, g in zip(params, grads, strict=True):
-            p.grad = g
+    # The library calls backward(), which would leave gradients on the parameters: give them back.
+    with preserved_grads(model), cls(model=model, target_layers=[model.cam_layer],
+                                     reshape_transform=reshape) as method_cam:
+        maps = method_cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target.tolist()])
     return torch.from_numpy(maps).to(x.device)
 
 

@@ -79,7 +79,7 @@ def test_the_salient_window_matters_more_than_the_quiet_one(resnet, batch):
     assert asr["gradcam"] >= asr["gradcam-min"] + 0.3
 
 
-FAST = {"lavan": {"steps": 5}}
+FAST = {"lavan": {"steps": 5}, "lp": {"method": "cw", "steps": 3}}  # cw calls backward(): .grad must survive
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
@@ -147,3 +147,38 @@ def test_lavan_untargeted_cw(resnet, batch):
 def test_lavan_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         make_attack("lavan", **params)
+
+
+@pytest.mark.parametrize("method, norm_bound", [("fgsm", 8 / 255), ("pgd", 8 / 255), ("pgd-l2", 0.5)])
+def test_lp_attacks_stay_in_budget_and_hurt(method, norm_bound, resnet, batch):
+    x, y = batch
+    res = make_attack("lp", method=method, seed=0)(resnet, x, y)
+    delta = (res.x_adv - x).flatten(1)
+    bound = delta.abs().amax(1) if method != "pgd-l2" else delta.norm(dim=1)
+    assert float(bound.max()) <= norm_bound + 1e-5
+    assert float(res.x_adv.min()) >= 0 and float(res.x_adv.max()) <= 1
+    with torch.no_grad():
+        c = count(resnet(x), resnet(res.x_adv), y)
+    assert c.robust_accuracy < c.clean_accuracy - 0.2  # measured: 0.50 (fgsm), 0.30 (pgd) on 64 images
+
+
+def test_lp_targeted_uses_our_targets_and_repeats(resnet, batch):
+    x, y = batch
+    state = torch.random.get_rng_state()
+    res = make_attack("lp", method="pgd", targeted=True, steps=20, seed=3)(resnet, x, y)
+    assert torch.equal(torch.random.get_rng_state(), state)  # torchattacks' draws ran on a forked RNG
+    assert not bool((res.target == y).any())
+    with torch.no_grad():
+        c = count(resnet(x), resnet(res.x_adv), y, res.target)
+    assert c.tcs is not None and c.tcs > 0.2
+    again = make_attack("lp", method="pgd", targeted=True, steps=20, seed=3)(resnet, x, y)
+    assert torch.equal(again.x_adv, res.x_adv) and torch.equal(again.target, res.target)
+
+
+def test_lp_bad_parameters():
+    with pytest.raises(ValueError, match="method='apgd' is untargeted"):
+        make_attack("lp", method="apgd", targeted=True)
+    with pytest.raises(ValueError, match="method='deepfool'"):
+        make_attack("lp", method="deepfool")
+    with pytest.raises(ValueError, match=r"eps=-0\.1"):
+        make_attack("lp", eps=-0.1)

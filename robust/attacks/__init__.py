@@ -6,8 +6,9 @@ from __future__ import annotations
 from robust.attacks.base import Attack, AttackResult, PatchAttack, sample_targets
 from robust.attacks.controls import NaturalPatch, NoisePatch
 from robust.attacks.lavan import LaVAN
+from robust.attacks.lp import LpAttack
 
-ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN)}
+ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN, LpAttack)}
 
 
 def make_attack(name: str, **params: object) -> Attack:
@@ -20,5 +21,5 @@ def make_attack(name: str, **params: object) -> Attack:
         raise ValueError(f"attack {name!r} does not take the parameters {sorted(params)}: {e}") from None
 
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "LaVAN", "NaturalPatch", "NoisePatch", "PatchAttack", "make_attack",
-           "sample_targets"]
+__all__ = ["ATTACKS", "Attack", "AttackResult", "LaVAN", "LpAttack", "NaturalPatch", "NoisePatch", "PatchAttack",
+           "make_attack", "sample_targets"]

@@ -19,3 +19,14 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, flag in flags:
             m.training = flag
+
+
+@contextlib.contextmanager
+def preserved_grads(model: nn.Module) -> Iterator[nn.Module]:
+    """Give every parameter its ``.grad`` back after the block (for libraries that call ``backward()``)."""
+    saved = [(p, p.grad) for p in model.parameters()]
+    try:
+        yield model
+    finally:
+        for p, g in saved:
+            p.grad = g
