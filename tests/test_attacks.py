@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from robust.attacks import ATTACKS, AttackResult, make_attack, sample_targets
+from robust.attacks import ATTACKS, AttackResult, UniversalPatch, make_attack, sample_targets
 from robust.data import load_dataset
 from robust.metrics import count
 from robust.models import load_model
@@ -88,7 +88,10 @@ def test_the_model_is_left_as_found(name, batch):
     model.net.layer2.requires_grad_(False)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     flags = [m.training for m in model.modules()]
-    make_attack(name, **FAST.get(name, {}))(model, *batch)
+    attack = make_attack(name, **FAST.get(name, {}))
+    if isinstance(attack, UniversalPatch):
+        attack.fit(model, load_dataset("digits-m", "train"), steps=2, batch_size=8)  # fit must leave it too
+    attack(model, *batch)
     assert [m.training for m in model.modules()] == flags
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert [p.requires_grad for p in model.parameters()] == [not n.startswith("net.layer2") for n, _ in
@@ -182,3 +185,47 @@ def test_lp_bad_parameters():
         make_attack("lp", method="deepfool")
     with pytest.raises(ValueError, match=r"eps=-0\.1"):
         make_attack("lp", eps=-0.1)
+
+
+@pytest.fixture(scope="module")
+def universal(resnet):
+    # Measured: 100 steps -> TCS 0.30, 300 steps -> 0.44 on 200 test images (zoo resnet, 8 %, seed 0).
+    return UniversalPatch(seed=0).fit(resnet, load_dataset("digits-m", "train"), steps=80)
+
+
+def test_universal_patch_beats_the_noise_control(universal, resnet, batch):
+    x, y = batch
+    res = universal(resnet, x, y)
+    noise = make_attack("noise-patch")(resnet, x, y, res.target)
+    with torch.no_grad():
+        clean = resnet(x)
+        tcs = count(clean, resnet(res.x_adv), y, res.target).tcs
+        control = count(clean, resnet(noise.x_adv), y, noise.target).tcs
+    assert tcs >= control + 0.1
+    assert torch.equal(crop(res.x_adv, res.boxes), universal.patches[res.target])
+
+
+def test_universal_patch_save_load(universal, resnet, batch, tmp_path):
+    path = tmp_path / "up.safetensors"
+    universal.save(path)
+    again = UniversalPatch.load(path, num_classes=10)
+    assert torch.equal(again.patches, universal.patches) and again.config() == universal.config()
+    x, y = batch
+    t = torch.full_like(y, 3)
+    assert torch.equal(again(resnet, x, y, t).x_adv, universal(resnet, x, y, t).x_adv)
+    with pytest.raises(ValueError, match="trained for 10 classes; expected 100"):
+        UniversalPatch.load(path, num_classes=100)
+    with pytest.raises(ValueError, match="does not exist"):
+        UniversalPatch.load(tmp_path / "missing.safetensors")
+
+
+def test_universal_patch_misuse(universal, resnet, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="no trained patches"):
+        UniversalPatch()(resnet, x, y)
+    other = UniversalPatch(area=0.04)
+    other.patches = universal.patches
+    with pytest.raises(ValueError, match="needs 6 px"):
+        other(resnet, x, y)
+    with pytest.raises(ValueError, match="scale="):
+        UniversalPatch(scale=(0, 1))

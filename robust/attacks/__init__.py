@@ -7,8 +7,11 @@ from robust.attacks.base import Attack, AttackResult, PatchAttack, sample_target
 from robust.attacks.controls import NaturalPatch, NoisePatch
 from robust.attacks.lavan import LaVAN
 from robust.attacks.lp import LpAttack
+from robust.attacks.universal import UniversalPatch
 
-ATTACKS: dict[str, type[Attack]] = {cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN, LpAttack)}
+ATTACKS: dict[str, type[Attack]] = {
+    cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN, LpAttack, UniversalPatch)
+}
 
 
 def make_attack(name: str, **params: object) -> Attack:
@@ -22,4 +25,4 @@ def make_attack(name: str, **params: object) -> Attack:
 
 
 __all__ = ["ATTACKS", "Attack", "AttackResult", "LaVAN", "LpAttack", "NaturalPatch", "NoisePatch", "PatchAttack",
-           "make_attack", "sample_targets"]
+           "UniversalPatch", "make_attack", "sample_targets"]

@@ -1,0 +1,151 @@
+"""Universal adversarial patch (Brown et al. 2017): one patch per target class, shared by every image, trained
+with expectation over transformation (random location, scale, rotation; kornia warps) on one or more victims.
+
+At attack time the patch of each sample's target class is pasted at the sample's window, at its nominal size.
+``save`` writes the patches as safetensors and the configuration as JSON beside them; ``load`` checks both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.progress import track
+
+from robust.attacks.base import AttackResult, PatchAttack, sample_targets
+from robust.data.base import ImageSet
+from robust.io import atomic_path, atomic_write_text
+from robust.models.backbone import Backbone
+from robust.models.state import eval_mode, preserved_grads
+from robust.placement import paste, random_boxes
+
+
+class UniversalPatch(PatchAttack):
+    """Targeted universal patches; ``fit`` before use (or ``load`` trained ones)."""
+
+    name = "universal-patch"
+    targeted = True
+
+    def __init__(self, *, scale: tuple[float, float] = (0.3, 1.5), rotation: float = 22.5, **patch_params):
+        super().__init__(**patch_params)
+        lo, hi = scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale={scale!r} is not valid; expected (low, high) with 0 < low <= high.")
+        if not 0 <= rotation <= 180:
+            raise ValueError(f"rotation={rotation!r} is not valid; expected degrees in [0, 180].")
+        self.scale, self.rotation = (float(lo), float(hi)), float(rotation)
+        self.patches: torch.Tensor | None = None  # K x C x p x p
+        self.image_size: tuple[int, int] | None = None
+
+    def config(self) -> dict:
+        return {"attack": self.name, "area": self.area, "shape": self.shape, "placement": self.placement,
+                "stride": self.stride, "scale": list(self.scale), "rotation": self.rotation, "seed": self.seed,
+                "image_size": list(self.image_size or ()),
+                "num_classes": None if self.patches is None else self.patches.shape[0],
+                "patch_side": None if self.patches is None else self.patches.shape[-1]}
+
+    def _eot(self, x: torch.Tensor, patch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Paste ``patch`` at random boxes, then scale and rotate it about its centre (one draw per image)."""
+        import kornia.geometry.transform as KT
+
+        n, _, h, w = x.shape
+        side = patch.shape[-1]
+        g = self.generator
+        boxes = random_boxes(n, (h, w), side, g, device=x.device)
+        canvas = paste(torch.zeros_like(x), patch * mask, boxes)  # premultiplied by the mask
+        region = paste(torch.zeros_like(x[:, :1]), mask.expand(n, 1, side, side), boxes)
+        lo, hi = self.scale
+        scale = (lo + (hi - lo) * torch.rand(n, generator=g)).to(x.device)
+        angle = ((torch.rand(n, generator=g) * 2 - 1) * self.rotation).to(x.device)
+        centre = (boxes[:, [1, 0]].float() + (side - 1) / 2).to(x.device)
+        matrix = KT.get_rotation_matrix2d(centre, angle, scale[:, None].expand(n, 2))
+        canvas = KT.warp_affine(canvas, matrix, (h, w))
+        region = KT.warp_affine(region, matrix, (h, w)).clamp(0, 1)
+        return x * (1 - region) + canvas  # both warped by the same linear map: alpha compositing stays exact
+
+    def fit(self, models: Backbone | list[Backbone], data: ImageSet, *, steps: int = 500, batch_size: int = 64,
+            lr: float = 0.05, progress: bool = False) -> UniversalPatch:
+        """Train one patch per class of ``data`` against ``models`` (their mean loss) for ``steps`` Adam steps."""
+        models = [models] if isinstance(models, Backbone) else list(models)
+        if not models or not all(isinstance(m, Backbone) for m in models):
+            raise TypeError("models must be a Backbone or a non-empty list of Backbones.")
+        if not isinstance(data, ImageSet) or len(data) == 0:
+            raise TypeError("data must be a non-empty in-memory ImageSet (e.g. load_dataset('digits-m', 'train')).")
+        k = data.num_classes
+        if any(m.num_classes != k for m in models):
+            raise ValueError(f"every model must have the data's {k} classes.")
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps={steps!r} is not valid; expected a positive integer.")
+        device = models[0].device
+        hw = tuple(data.image_size[1:])
+        side = self.side(torch.empty(1, 3, *hw))
+        mask = self.mask(side, device)
+        patches = torch.rand(k, 3, side, side, generator=self.generator).to(device).requires_grad_(True)
+        opt = torch.optim.Adam([patches], lr=lr)
+        with contextlib.ExitStack() as stack, torch.enable_grad():
+            for m in models:
+                stack.enter_context(eval_mode(m))
+                stack.enter_context(preserved_grads(m))
+            for _ in track(range(steps), description=f"fit {self.name}", disable=not progress):
+                idx = torch.randint(len(data), (batch_size,), generator=self.generator)
+                x, y = data.batch(idx, device)
+                t = sample_targets(y, k, "random", self.generator)
+                x_adv = self._eot(x, patches[t], mask)
+                loss = sum(F.cross_entropy(m.logits(x_adv), t) for m in models) / len(models)
+                (grad,) = torch.autograd.grad(loss, patches)
+                patches.grad = grad
+                opt.step()
+                with torch.no_grad():
+                    patches.clamp_(0, 1)
+        self.patches, self.image_size = patches.detach(), hw
+        return self
+
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
+        if self.patches is None:
+            raise ValueError("universal-patch has no trained patches; call fit() or UniversalPatch.load() first.")
+        if self.patches.shape[0] != model.num_classes:
+            raise ValueError(f"the patches were trained for {self.patches.shape[0]} classes; the model has "
+                             f"{model.num_classes}.")
+        side = self.side(x)
+        if side != self.patches.shape[-1]:
+            raise ValueError(f"the patches are {self.patches.shape[-1]} px; area={self.area} on {tuple(x.shape[-2:])} "
+                             f"images needs {side} px.")
+        boxes = self.locate(model, x)
+        patch = self.patches.to(x.device)[target]
+        return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """``path`` (.safetensors) with the patches, and ``path`` + ``.json`` with the configuration."""
+        from safetensors.torch import save_file
+
+        if self.patches is None:
+            raise ValueError("universal-patch has nothing to save; call fit() first.")
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            save_file({"patches": self.patches.cpu().contiguous()}, str(tmp))
+        atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(self.config(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, num_classes: int | None = None) -> UniversalPatch:
+        """Patches saved by ``save``; ``num_classes`` (when given) must match what they were trained for."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        meta_path = path.with_suffix(path.suffix + ".json")
+        if not path.is_file() or not meta_path.is_file():
+            raise ValueError(f"universal-patch checkpoint {str(path)!r} (and its .json) does not exist.")
+        cfg = json.loads(meta_path.read_text())
+        if cfg.get("attack") != cls.name:
+            raise ValueError(f"{str(meta_path)!r} describes a {cfg.get('attack')!r}, not a {cls.name!r}.")
+        patches = load_file(str(path))["patches"]
+        if num_classes is not None and patches.shape[0] != num_classes:
+            raise ValueError(f"universal-patch {str(path)!r} was trained for {patches.shape[0]} classes; expected "
+                             f"{num_classes}.")
+        attack = cls(area=cfg["area"], shape=cfg["shape"], placement=cfg["placement"], stride=cfg["stride"],
+                     scale=tuple(cfg["scale"]), rotation=cfg["rotation"], seed=cfg["seed"])
+        attack.patches, attack.image_size = patches, tuple(cfg["image_size"])
+        return attack
