@@ -229,3 +229,22 @@ def test_universal_patch_misuse(universal, resnet, batch):
         other(resnet, x, y)
     with pytest.raises(ValueError, match="scale="):
         UniversalPatch(scale=(0, 1))
+
+
+def test_transfer_matrix_white_box_diagonal_beats_transfer(batch):
+    from robust.attacks import transfer_matrix
+
+    x, y = batch
+    models = [load_model(f"zoo:digits-m/{a}", device="cpu") for a in ("resnet", "convmixer")]
+    tm = transfer_matrix(make_attack("lavan", steps=15, step_size=0.05), models, models, x[:16], y[:16],
+                         batch_size=8)
+    names = [m.name for m in models]
+    assert set(tm) == {(s, t) for s in names for t in names}
+    for s in names:
+        for t in names:
+            assert tm[(s, t)].n == 16 and tm[(s, t)].targeted
+            if s != t:
+                assert tm[(s, s)].tcs > tm[(s, t)].tcs  # measured on 200 images: 0.91-0.95 vs 0.00-0.18
+    with pytest.raises(ValueError, match="same classes"):
+        transfer_matrix(make_attack("noise-patch"), models,
+                        [load_model("zoo:imagenet/efficientnet-lite0", device="cpu")], x[:2], y[:2])

@@ -7,6 +7,7 @@ from robust.attacks.base import Attack, AttackResult, PatchAttack, sample_target
 from robust.attacks.controls import NaturalPatch, NoisePatch
 from robust.attacks.lavan import LaVAN
 from robust.attacks.lp import LpAttack
+from robust.attacks.transfer import transfer_matrix
 from robust.attacks.universal import UniversalPatch
 
 ATTACKS: dict[str, type[Attack]] = {
@@ -25,4 +26,5 @@ def make_attack(name: str, **params: object) -> Attack:
 
 
 __all__ = ["ATTACKS", "Attack", "AttackResult", "LaVAN", "LpAttack", "NaturalPatch", "NoisePatch", "PatchAttack",
-           "UniversalPatch", "make_attack", "sample_targets"]
+           "UniversalPatch", "make_attack", "sample_targets",
+           "transfer_matrix"]

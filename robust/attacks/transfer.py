@@ -1,0 +1,49 @@
+"""Transfer ("black-box") evaluation: craft on a source model, score on every target model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from robust.attacks.base import Attack, sample_targets
+from robust.metrics import Counts, count
+from robust.models.backbone import Backbone
+from robust.models.state import eval_mode
+
+
+def transfer_matrix(attack: Attack | Callable[[Backbone], Attack], sources: Sequence[Backbone],
+                    targets: Sequence[Backbone], x: torch.Tensor, y: torch.Tensor,
+                    batch_size: int = 256) -> dict[tuple[str, str], Counts]:
+    """``Counts`` for every (source, target) pair: adversarial images are crafted once per source (placement and
+    gradients from the source only) and classified by each target. ``attack`` is an attack, or a function of the
+    source returning one (for attacks trained per source, such as universal or GAN patches). The targets of a
+    targeted attack are drawn once and shared by every pair, so the cells compare like with like."""
+    if not sources or not targets:
+        raise ValueError("sources and targets must each name at least one model.")
+    classes = {m.num_classes for m in [*sources, *targets]}
+    if len(classes) != 1:
+        raise ValueError(f"every model must have the same classes; got class counts {sorted(classes)}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
+    k = classes.pop()
+    attacks = [attack if isinstance(attack, Attack) else attack(source) for source in sources]
+    goal = None
+    if attacks[0].targeted:  # one draw for the whole set, shared by every pair
+        logits = None
+        if attacks[0].target_mode == "least-likely":
+            with torch.no_grad(), eval_mode(sources[0]):
+                logits = sources[0].logits(x.to(sources[0].device)).to(y.device)
+        goal = sample_targets(y, k, attacks[0].target_mode, attacks[0].generator, logits)
+    out: dict[tuple[str, str], Counts] = {}
+    for source, atk in zip(sources, attacks, strict=True):
+        cells = {t.name: Counts() for t in targets}
+        for start in range(0, x.shape[0], batch_size):
+            sl = slice(start, start + batch_size)
+            res = atk(source, x[sl], y[sl], None if goal is None else goal[sl])
+            with torch.no_grad():
+                for t in targets:
+                    tgt = None if res.target is None else res.target.to(t.device)
+                    cells[t.name] += count(t(x[sl].to(t.device)), t(res.x_adv.to(t.device)), y[sl].to(t.device), tgt)
+        out.update({(source.name, name): c for name, c in cells.items()})
+    return out
