@@ -124,6 +124,30 @@ def count(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch
           num_classes: int | None = None) -> Counts:
     """``Counts`` from clean and adversarial logits (or predicted labels, then with ``num_classes``), true labels
     ``y`` and, for a targeted attack, the ``target`` of each sample."""
+    ind, _, _ = _prepare(clean, adv, y, target, num_classes)
+    return Counts(*ind.sum(1).tolist(), targeted=target is not None)  # one host transfer for the batch
+
+
+def per_class(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None, *,
+              num_classes: int | None = None) -> list[Counts]:
+    """``Counts`` of each true class (index = class), from one batched ``bincount`` per field."""
+    ind, y, k = _prepare(clean, adv, y, target, num_classes)
+    table = torch.stack([torch.bincount(y, weights=row, minlength=k) for row in ind.double()]).long().T.tolist()
+    return [Counts(*row, targeted=target is not None) for row in table]
+
+
+def confusion(y: torch.Tensor, adv: torch.Tensor, num_classes: int):
+    """K x K confusion matrix (rows: true class, columns: prediction on the adversarial images), scikit-learn's."""
+    from sklearn.metrics import confusion_matrix
+
+    pred = _labels("adv", adv)
+    check_labels(y, num_classes, n=pred.shape[0])
+    return confusion_matrix(y.cpu().numpy(), pred.cpu().numpy(), labels=list(range(num_classes)))
+
+
+def _prepare(clean, adv, y, target, num_classes) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Validate the inputs of ``count`` / ``per_class``; return the 8 x N indicators, the labels and the class
+    count."""
     clean_pred, adv_pred = _labels("clean", clean), _labels("adv", adv)
     n = clean_pred.shape[0]
     if adv_pred.shape[0] != n:
@@ -140,11 +164,15 @@ def count(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch
         target = target.to(clean_pred.device)
         keep = target != y
         hit = adv_pred == target
+    return _indicators(clean_pred, adv_pred, y, keep, hit), y, k
+
+
+def _indicators(clean_pred, adv_pred, y, keep, hit) -> torch.Tensor:
+    """8 x N indicators in the order of the ``Counts`` fields."""
     correct = (clean_pred == y) & keep
     fooled = (adv_pred != y) & keep
-    totals = torch.stack([keep.sum(), correct.sum(), ((adv_pred == y) & keep).sum(), (fooled & correct).sum(),
-                          (hit & correct).sum(), fooled.sum(), (hit & keep).sum(), (~keep).sum()]).tolist()
-    return Counts(*totals, targeted=target is not None)  # one host transfer for the batch
+    return torch.stack([keep, correct, (adv_pred == y) & keep, fooled & correct, hit & correct, fooled, hit & keep,
+                        ~keep]).long()
 
 
 @torch.no_grad()

@@ -115,3 +115,21 @@ def test_realism_proxies():
     assert bool((pasted["ssim"] < 0.5).all()) and bool((pasted["psnr"] < 20).all())
     with pytest.raises(ValueError, match="expected N x C x p x p"):
         total_variation(torch.rand(3, 9, 9))
+
+
+def test_per_class_counts_sum_to_the_total_and_match_a_loop():
+    from robust.metrics import confusion, per_class
+
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, 5, (300,), generator=g)
+    clean, adv = torch.randn(300, 5, generator=g), torch.randn(300, 5, generator=g)
+    target = (y + torch.randint(0, 5, (300,), generator=g)) % 5  # some equal y: skipped
+    rows = per_class(clean, adv, y, target)
+    assert len(rows) == 5 and sum(rows, Counts()) == count(clean, adv, y, target)
+    for c in range(5):
+        sel = y == c
+        assert rows[c] == count(clean[sel], adv[sel], y[sel], target[sel])
+    cm = confusion(y, adv, 5)
+    assert cm.shape == (5, 5) and cm.sum() == 300
+    assert (cm.sum(1) == torch.bincount(y, minlength=5).numpy()).all()
+    assert cm.trace() == int((adv.argmax(1) == y).sum())
