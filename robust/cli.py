@@ -46,6 +46,8 @@ def _typer(help: str) -> typer.Typer:
 app = _typer("Adversarial-robustness evaluation for vision backbones.")
 zoo_app = _typer("The model zoo: list and train models.")
 data_app = _typer("Datasets: list them and look at samples.")
+attack_app = _typer("Attacks: run one against a model on a dataset.")
+app.add_typer(attack_app, name="attack")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(data_app, name="data")
 console = Console()
@@ -162,6 +164,74 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
         lo, hi = r["interval"]
         table.add_row(r["spec"].removeprefix("zoo:"), f"{r['accuracy']:.1%}", f"{lo:.1%}-{hi:.1%}", str(r["n"]),
                       f"{r['manifest']:.1%}" if r["manifest"] is not None else "-")
+    console.print(table)
+
+
+def _param(text: str) -> tuple[str, object]:
+    from robust.models.specs import _value
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--param {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
+    return key.replace("-", "_"), _value(value)
+
+
+@attack_app.command("run")
+def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patch, lavan, universal-patch, lp."),
+               model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
+               data: str = typer.Option("digits-m", "--data", help="Dataset name (test split)."),
+               samples: int = typer.Option(500, "--samples", help="How many test images (from the start)."),
+               area: float = typer.Option(None, "--area", help="Patch area as a fraction of the image."),
+               placement: str = typer.Option(None, "--placement", help="gradcam, gradcam-min, random, center, corner."),
+               param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
+               checkpoint: Path = typer.Option(None, "--checkpoint", help="Trained patches (universal-patch)."),
+               seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(100, "--batch-size"),
+               device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+    """Attack a model on the first N test images; print clean accuracy, ASR and TCS with Wilson intervals."""
+    import time
+
+    import torch
+    from rich.progress import track
+
+    from robust.attacks import UniversalPatch, make_attack
+    from robust.data import load_dataset
+    from robust.data.base import iterate
+    from robust.metrics import RATES, Counts, count
+    from robust.models import load_model
+
+    if samples < 1 or batch_size < 1:
+        raise ValueError(f"--samples {samples} / --batch-size {batch_size} are not valid; expected positive integers.")
+    params = dict(_param(p) for p in param)
+    params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
+    if checkpoint is not None and attack != "universal-patch":
+        raise ValueError(f"--checkpoint is for trained attacks (universal-patch); {attack!r} takes none.")
+    atk = UniversalPatch.load(checkpoint) if checkpoint is not None else make_attack(attack, **params)
+    net = load_model(model, device=device)
+    ds = load_dataset(data, "test")
+    start, total = time.perf_counter(), Counts()
+    batches = -(-min(samples, len(ds)) // batch_size)
+    for x, y in track(iterate(ds, batch_size, net.device, limit=samples), total=batches, description=attack,
+                      disable=as_json, console=console, transient=True):
+        res = atk(net, x, y)
+        with torch.no_grad():
+            total += count(net(x), net(res.x_adv), y, res.target)
+    out = {"attack": attack, "model": model, "data": data, "seed": seed, "params": params,
+           "seconds": round(time.perf_counter() - start, 2), **total.to_dict()}
+    if as_json:
+        _emit(out)
+        return
+    table = Table(title=f"{attack} on {model} ({data}, n={total.n}, seed {seed})")
+    for col in ("measure", "value", "95 % interval", "count"):
+        table.add_column(col)
+    counts = {"clean_accuracy": (total.clean_correct, total.n), "robust_accuracy": (total.adv_correct, total.n),
+              "asr": (total.success, total.clean_correct), "tcs": (total.target_hit, total.clean_correct),
+              "asr_all": (total.success_all, total.n), "tcs_all": (total.target_hit_all, total.n)}
+    for rate in RATES:
+        value, ci = getattr(total, rate), total.interval(rate)
+        if value is None:
+            continue
+        k, n = counts[rate]
+        table.add_row(rate, f"{value:.3f}", f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-", f"{k} / {n}")
     console.print(table)
 
 

@@ -71,3 +71,39 @@ def test_console_entry_point_prints_one_clean_line():
     assert res.stderr.strip().splitlines() == [
         "error: dataset 'nope' is unknown; expected one of ['digits-m', 'imagenet-photos'], 'torchvision:NAME' or "
         "the path of an existing ImageFolder directory."]
+
+
+def test_attack_run_json_counts():
+    res = _run("attack", "run", "noise-patch", "--model", "zoo:digits-m/resnet", "--samples", "40",
+               "--batch-size", "16", "--placement", "center", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["n"] == 40 and out["clean_correct"] <= 40 and out["asr"] == out["success"] / out["clean_correct"]
+    lo, hi = out["asr_interval"]
+    assert lo <= out["asr"] <= hi and out["params"]["placement"] == "center"
+
+
+def test_attack_run_universal_checkpoint(tmp_path):
+    from robust.attacks import UniversalPatch
+    from robust.data import load_dataset
+    from robust.models import load_model
+
+    path = tmp_path / "up.safetensors"
+    UniversalPatch(seed=1).fit(load_model("zoo:digits-m/resnet", device="cpu"), load_dataset("digits-m", "train"),
+                               steps=3, batch_size=8).save(path)
+    res = _run("attack", "run", "universal-patch", "--model", "zoo:digits-m/resnet", "--samples", "20",
+               "--checkpoint", str(path), "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["targeted"] is True
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("--param", "speed=3"), "does not take the parameters"),
+    (("--param", "steps"), "expected KEY=VALUE"),
+    (("--area", "2"), "area=2.0"),
+    (("--samples", "0"), "--samples 0"),
+    (("--checkpoint", "x.safetensors"), "--checkpoint is for trained attacks"),
+])
+def test_attack_run_bad_input(args, needle):
+    res = _run("attack", "run", "lavan", "--model", "zoo:digits-m/resnet", *args)
+    assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output

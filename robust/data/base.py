@@ -57,3 +57,17 @@ class ImageSet(Dataset):
 
     def __repr__(self) -> str:
         return f"ImageSet({self.name!r}, n={len(self)}, size={self.image_size}, classes={self.num_classes})"
+
+
+def iterate(data: Dataset, batch_size: int, device: torch.device | str | None = None, limit: int | None = None
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(x, y)`` batches of the first ``limit`` items of any dataset: in-memory sets directly, others through a
+    DataLoader."""
+    if isinstance(data, ImageSet):
+        yield from data.batches(batch_size, device, limit=limit)
+        return
+    from torch.utils.data import DataLoader, Subset
+
+    n = len(data) if limit is None else min(limit, len(data))  # type: ignore[arg-type]
+    for x, y in DataLoader(Subset(data, range(n)), batch_size=batch_size):
+        yield x.to(device), torch.as_tensor(y).to(device)
