@@ -12,18 +12,9 @@ import time
 import warnings
 
 import torch
+from _timing import median_time
 
 warnings.filterwarnings("ignore", category=FutureWarning)
-
-
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]  # median
 
 
 def main() -> None:
@@ -48,8 +39,8 @@ def main() -> None:
             continue
         xn = (x - model._mean) / model._std
         with torch.no_grad():
-            bare = _time(lambda m=model, xn=xn: m.net(xn), args.repeats)
-            wrapped = _time(lambda m=model: m(x), args.repeats)
+            bare = median_time(lambda m=model, xn=xn: m.net(xn), args.repeats)
+            wrapped = median_time(lambda m=model: m(x), args.repeats)
         rows[arch] = {"bare_ms": round(bare * 1e3, 2), "backbone_ms": round(wrapped * 1e3, 2),
                       "ratio": round(wrapped / bare, 3)}
     print(json.dumps({"digits_m_build_s": round(build_s, 2), "batch": args.batch, "forward": rows}))

@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import warnings
 
 import torch
+from _timing import median_time
 
 warnings.filterwarnings("ignore", category=FutureWarning)
-
-
-def _median(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def main() -> None:
@@ -49,11 +39,11 @@ def main() -> None:
             logits = model.logits(inp)
             torch.autograd.grad(logits.gather(1, ys[:, None]).sum(), inp)
 
-        ours = _median(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys), args.repeats)
-        peer = _median(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys, method="pgc-gradcam"), args.repeats)
-        floor = _median(bare, args.repeats)
+        ours = median_time(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys), args.repeats)
+        peer = median_time(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys, method="pgc-gradcam"), args.repeats)
+        floor = median_time(bare, args.repeats)
         with torch.no_grad():
-            fwd = _median(lambda model=model, xs=xs: model.logits(xs), args.repeats)
+            fwd = median_time(lambda model=model, xs=xs: model.logits(xs), args.repeats)
         rows[spec] = {"n": xs.shape[0], "robust_ms": round(ours * 1e3, 1), "pytorch_grad_cam_ms": round(peer * 1e3, 1),
                       "forward_ms": round(fwd * 1e3, 1), "fwd_bwd_to_input_ms": round(floor * 1e3, 1),
                       "speedup_vs_pytorch_grad_cam": round(peer / ours, 2), "over_forward": round(ours / fwd, 2),

@@ -7,21 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
+from _timing import median_time
 
 from robust.placement import paste, random_boxes, windows
-
-
-def _median(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def paste_loop(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -53,10 +43,10 @@ def main() -> None:
         boxes = random_boxes(n, (size, size), side, g)
         assert torch.equal(paste(x, patch, boxes), paste_loop(x, patch, boxes))
         assert torch.equal(windows(sal, side), windows_loop(sal, side))
-        batched = _median(lambda x=x, patch=patch, boxes=boxes: paste(x, patch, boxes), args.repeats)
-        loop = _median(lambda x=x, patch=patch, boxes=boxes: paste_loop(x, patch, boxes), args.repeats)
-        wb = _median(lambda sal=sal, side=side: windows(sal, side), args.repeats)
-        wl = _median(lambda sal=sal, side=side: windows_loop(sal, side), 5)
+        batched = median_time(lambda x=x, patch=patch, boxes=boxes: paste(x, patch, boxes), args.repeats)
+        loop = median_time(lambda x=x, patch=patch, boxes=boxes: paste_loop(x, patch, boxes), args.repeats)
+        wb = median_time(lambda sal=sal, side=side: windows(sal, side), args.repeats)
+        wl = median_time(lambda sal=sal, side=side: windows_loop(sal, side), 5)
         rows[f"{n}x3x{size}x{size}"] = {
             "paste_ms": round(batched * 1e3, 2), "paste_loop_ms": round(loop * 1e3, 2),
             "paste_speedup": round(loop / batched, 2), "windows_ms": round(wb * 1e3, 2),

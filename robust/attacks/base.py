@@ -8,6 +8,7 @@ to inputs or patches only.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 
 import torch
@@ -53,7 +54,7 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, generator
     raise ValueError(f"target={mode!r} is not valid; expected one of {TARGET_MODES} or a class index.")
 
 
-class Attack:
+class Attack(abc.ABC):
     """Base class. Subclasses set ``name`` and ``targeted`` and implement ``run(model, x, y, target)``."""
 
     name = "attack"
@@ -89,8 +90,9 @@ class Attack:
             target = target.to(model.device) if target is not None else None
             return self.run(model, x, y, target)
 
+    @abc.abstractmethod
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
-        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+        """The attack proper, on validated input, with the model in eval mode and targets drawn."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seed={self.seed}, target={self.target_mode!r})"
