@@ -168,12 +168,12 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
 
 
 def _param(text: str) -> tuple[str, object]:
-    from robust.models.specs import _value
+    from robust.models.specs import parse_value
 
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ValueError(f"--param {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
-    return key.replace("-", "_"), _value(value)
+    return key.replace("-", "_"), parse_value(value)
 
 
 @attack_app.command("run")
@@ -223,14 +223,11 @@ def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patc
     table = Table(title=f"{attack} on {model} ({data}, n={total.n}, seed {seed})")
     for col in ("measure", "value", "95 % interval", "count"):
         table.add_column(col)
-    counts = {"clean_accuracy": (total.clean_correct, total.n), "robust_accuracy": (total.adv_correct, total.n),
-              "asr": (total.success, total.clean_correct), "tcs": (total.target_hit, total.clean_correct),
-              "asr_all": (total.success_all, total.n), "tcs_all": (total.target_hit_all, total.n)}
     for rate in RATES:
-        value, ci = getattr(total, rate), total.interval(rate)
+        value, ci = total.rate(rate), total.interval(rate)
         if value is None:
             continue
-        k, n = counts[rate]
+        k, n = total.fraction(rate)
         table.add_row(rate, f"{value:.3f}", f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-", f"{k} / {n}")
     console.print(table)
 

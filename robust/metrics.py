@@ -59,55 +59,43 @@ class Counts:
         return Counts(**{f: getattr(self, f) + getattr(other, f) for f in fields},
                       targeted=self.targeted or other.targeted)
 
-    @staticmethod
-    def _rate(k: int, n: int) -> float | None:
-        return k / n if n else None
+    def fraction(self, rate: str) -> tuple[int, int]:
+        """Numerator and denominator counts of ``rate`` (one of ``RATES``)."""
+        if rate not in _FRACTIONS:
+            raise ValueError(f"rate={rate!r} is not valid; expected one of {RATES}.")
+        num, den = _FRACTIONS[rate]
+        return getattr(self, num), getattr(self, den)
 
-    @property
-    def clean_accuracy(self) -> float | None:
-        return self._rate(self.clean_correct, self.n)
-
-    @property
-    def robust_accuracy(self) -> float | None:
-        return self._rate(self.adv_correct, self.n)
-
-    @property
-    def asr(self) -> float | None:
-        return self._rate(self.success, self.clean_correct)
-
-    @property
-    def tcs(self) -> float | None:
-        return self._rate(self.target_hit, self.clean_correct) if self.targeted else None
-
-    @property
-    def asr_all(self) -> float | None:
-        return self._rate(self.success_all, self.n)
-
-    @property
-    def tcs_all(self) -> float | None:
-        return self._rate(self.target_hit_all, self.n) if self.targeted else None
+    def rate(self, rate: str) -> float | None:
+        """``rate`` as a fraction; None with no denominator, and for TCS of an untargeted attack."""
+        k, n = self.fraction(rate)
+        return None if not n or (rate.startswith("tcs") and not self.targeted) else k / n
 
     def interval(self, rate: str) -> tuple[float, float] | None:
         """Wilson 95 % interval of ``rate`` (``clean_accuracy``, ``asr``, ``tcs``, ...)."""
-        k, n = {"clean_accuracy": (self.clean_correct, self.n), "robust_accuracy": (self.adv_correct, self.n),
-                "asr": (self.success, self.clean_correct), "tcs": (self.target_hit, self.clean_correct),
-                "asr_all": (self.success_all, self.n), "tcs_all": (self.target_hit_all, self.n)}.get(rate, (-1, -1))
-        if n < 0:
-            raise ValueError(f"rate={rate!r} is not valid; expected one of {RATES}.")
-        if rate.startswith("tcs") and not self.targeted:
-            return None
-        return wilson_interval(k, n) if n else None
+        k, n = self.fraction(rate)
+        return None if self.rate(rate) is None else wilson_interval(k, n)
+
+    clean_accuracy = property(lambda self: self.rate("clean_accuracy"))
+    robust_accuracy = property(lambda self: self.rate("robust_accuracy"))
+    asr = property(lambda self: self.rate("asr"))
+    tcs = property(lambda self: self.rate("tcs"))
+    asr_all = property(lambda self: self.rate("asr_all"))
+    tcs_all = property(lambda self: self.rate("tcs_all"))
 
     def to_dict(self) -> dict:
         """Counts, rates and intervals as plain JSON-ready values."""
         out: dict = dataclasses.asdict(self)
         for rate in RATES:
-            out[rate] = getattr(self, rate)
+            out[rate] = self.rate(rate)
             out[f"{rate}_interval"] = self.interval(rate)
         return out
 
 
-RATES = ("clean_accuracy", "robust_accuracy", "asr", "tcs", "asr_all", "tcs_all")
+_FRACTIONS = {"clean_accuracy": ("clean_correct", "n"), "robust_accuracy": ("adv_correct", "n"),
+              "asr": ("success", "clean_correct"), "tcs": ("target_hit", "clean_correct"),
+              "asr_all": ("success_all", "n"), "tcs_all": ("target_hit_all", "n")}
+RATES = tuple(_FRACTIONS)
 
 
 def _labels(name: str, v: torch.Tensor) -> torch.Tensor:

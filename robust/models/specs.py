@@ -34,7 +34,8 @@ _FACTORY_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def _value(v: str) -> object:
+def parse_value(v: str) -> object:
+    """A query or ``--param`` value as bool, None, int, float or str."""
     low = v.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -51,7 +52,7 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"model spec {spec!r} is not valid; expected e.g. 'zoo:digits-m/resnet' or 'timm:resnet18'.")
     head, _, query = spec.strip().partition("?")
-    opts = {k: _value(v) for k, v in parse_qsl(query, keep_blank_values=True)}
+    opts = {k: parse_value(v) for k, v in parse_qsl(query, keep_blank_values=True)}
     prefix, sep, body = head.partition(":")
     if sep and prefix in PREFIXES:
         if not body:
