@@ -46,7 +46,7 @@ def _typer(help: str) -> typer.Typer:
 app = _typer("Adversarial-robustness evaluation for vision backbones.")
 zoo_app = _typer("The model zoo: list and train models.")
 data_app = _typer("Datasets: list them and look at samples.")
-attack_app = _typer("Attacks: run one against a model on a dataset.")
+attack_app = _typer("Attacks: train the generative ones, run any against a model on a dataset.")
 app.add_typer(attack_app, name="attack")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(data_app, name="data")
@@ -177,44 +177,50 @@ def _param(text: str) -> tuple[str, object]:
 
 
 @attack_app.command("run")
-def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patch, lavan, universal-patch, lp."),
+def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patch, lavan, lp, gan-patch, "
+                                                        "universal-patch."),
                model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
                data: str = typer.Option("digits-m", "--data", help="Dataset name (test split)."),
                samples: int = typer.Option(500, "--samples", help="How many test images (from the start)."),
                area: float = typer.Option(None, "--area", help="Patch area as a fraction of the image."),
                placement: str = typer.Option(None, "--placement", help="gradcam, gradcam-min, random, center, corner."),
                param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
-               checkpoint: Path = typer.Option(None, "--checkpoint", help="Trained patches (universal-patch)."),
+               checkpoint: str = typer.Option(None, "--checkpoint",
+                                              help="A trained gan-patch generator or universal patches: a path, "
+                                                   "or zoo:DATA/MODEL/ATTACK-Npct for a shipped one."),
                seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(100, "--batch-size"),
                device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     """Attack a model on the first N test images; print clean accuracy, ASR and TCS with Wilson intervals."""
     import time
 
-    import torch
-    from rich.progress import track
+    from rich.progress import Progress
 
-    from robust.attacks import UniversalPatch, make_attack
+    from robust.attacks import TRAINED, evaluate, make_attack
+    from robust.attacks.artifacts import list_artifacts, resolve_checkpoint
     from robust.data import load_dataset
-    from robust.data.base import iterate
-    from robust.metrics import RATES, Counts, count
+    from robust.metrics import RATES
     from robust.models import load_model
 
     if samples < 1 or batch_size < 1:
         raise ValueError(f"--samples {samples} / --batch-size {batch_size} are not valid; expected positive integers.")
     params = dict(_param(p) for p in param)
     params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
-    if checkpoint is not None and attack != "universal-patch":
-        raise ValueError(f"--checkpoint is for trained attacks (universal-patch); {attack!r} takes none.")
-    atk = UniversalPatch.load(checkpoint) if checkpoint is not None else make_attack(attack, **params)
+    if checkpoint is not None:
+        if attack not in TRAINED:
+            raise ValueError(f"--checkpoint is for trained attacks ({', '.join(TRAINED)}); {attack!r} takes none.")
+        atk = TRAINED[attack].load(resolve_checkpoint(checkpoint), **params)
+    elif attack in TRAINED:
+        raise ValueError(f"{attack!r} needs --checkpoint (a file from `robust attack train {attack}`, or a shipped "
+                         f"one: {', '.join('zoo:' + k for k in list_artifacts()) or 'none'}).")
+    else:
+        atk = make_attack(attack, **params)
     net = load_model(model, device=device)
     ds = load_dataset(data, "test")
-    start, total = time.perf_counter(), Counts()
-    batches = -(-min(samples, len(ds)) // batch_size)
-    for x, y in track(iterate(ds, batch_size, net.device, limit=samples), total=batches, description=attack,
-                      disable=as_json, console=console, transient=True):
-        res = atk(net, x, y)
-        with torch.no_grad():
-            total += count(net(x), net(res.x_adv), y, res.target)
+    start = time.perf_counter()
+    with Progress(disable=as_json, console=console, transient=True) as bar:
+        task = bar.add_task(attack, total=min(samples, len(ds)))
+        total = evaluate(atk, net, ds, samples=samples, batch_size=batch_size,
+                         progress=lambda k: bar.advance(task, k))
     out = {"attack": attack, "model": model, "data": data, "seed": seed, "params": params,
            "seconds": round(time.perf_counter() - start, 2), **total.to_dict()}
     if as_json:
@@ -230,6 +236,91 @@ def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patc
         k, n = total.fraction(rate)
         table.add_row(rate, f"{value:.3f}", f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-", f"{k} / {n}")
     console.print(table)
+
+
+@attack_app.command("train")
+def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-patch."),
+                 victim: list[str] = typer.Option(..., "--victim", help="Victim model spec; repeat for an ensemble."),
+                 out: Path = typer.Option(None, "--out", help="The .safetensors to write (its .json goes beside it)."),
+                 publish: bool = typer.Option(False, "--publish", help="Ship it with the package (zoo victims): "
+                                              "write it under robust/attacks/weights with the TCS measured on the "
+                                              "test split in the manifest."),
+                 data: str = typer.Option("digits-m", "--data", help="Dataset name (train split)."),
+                 area: float = typer.Option(0.08, "--area", help="Patch area as a fraction of the image."),
+                 placement: str = typer.Option("gradcam", "--placement", help="gradcam, gradcam-min, random, ..."),
+                 epochs: int = typer.Option(None, "--epochs", help="gan-patch: training epochs (default 30)."),
+                 steps: int = typer.Option(None, "--steps", help="universal-patch: Adam steps (default 500)."),
+                 batch_size: int = typer.Option(None, "--batch-size"),
+                 lr: float = typer.Option(None, "--lr"),
+                 precision: str = typer.Option(None, "--precision", help="gan-patch: fp32, bf16 or fp16 autocast."),
+                 param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
+                 train_samples: int = typer.Option(None, "--train-samples",
+                                                   help="Train on the first N training images only."),
+                 seed: int = typer.Option(0, "--seed"), device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+    """Train a gan-patch generator or universal patches against one or more victims and save them. An
+    interrupted gan-patch run continues from its last finished epoch when the same command is run again."""
+    import sys
+    import time
+
+    from robust.attacks import TRAINED, evaluate, make_attack
+    from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
+    from robust.data import load_dataset
+    from robust.models import load_model
+
+    if attack not in TRAINED:
+        raise ValueError(f"attack {attack!r} is not trained; expected one of {sorted(TRAINED)}.")
+    name = artifact_name(data, victim, attack, area) if publish else None
+    if (out is None) == (name is None):
+        raise ValueError("expected exactly one of --out PATH and --publish.")
+    out = out or artifact_path(name)
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out {str(out)!r} is not valid; expected a .safetensors path.")
+    fit = {k: v for k, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size), ("lr", lr),
+                              ("precision", precision)) if v is not None}
+    allowed = {"gan-patch": {"epochs", "batch_size", "lr", "precision"},
+               "universal-patch": {"steps", "batch_size", "lr"}}[attack]
+    if bad := sorted(set(fit) - allowed):
+        raise ValueError(f"{attack} does not take --{bad[0].replace('_', '-')}; its training options are "
+                         f"{sorted('--' + k.replace('_', '-') for k in allowed)}.")
+    atk = make_attack(attack, area=area, placement=placement, seed=seed, **dict(_param(p) for p in param))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nets = [load_model(v, device=device) for v in victim]
+    with console.status(f"loading {data}"):
+        ds = load_dataset(data, "train")
+    if train_samples is not None:
+        if train_samples < 1:
+            raise ValueError(f"--train-samples {train_samples} is not valid; expected a positive integer.")
+        ds = ds.subset(slice(0, train_samples))
+    resume = out.with_suffix(".resume.pt")
+    if attack == "gan-patch":
+        fit["resume"] = resume
+    start = time.perf_counter()
+    atk.fit(nets, ds, progress=not as_json, **fit)
+    atk.save(out)
+    resume.unlink(missing_ok=True)
+    history = getattr(atk, "history", [])
+    result = {"attack": attack, "victims": victim, "data": data, "out": str(out), "seed": seed,
+              "seconds": round(time.perf_counter() - start, 1), "history": history}
+    if name is not None:
+        test = load_dataset(data, "test")
+        scores = {spec: evaluate(atk, net, test).to_dict() for spec, net in zip(victim, nets, strict=True)}
+        record_artifact(name, {"attack": attack, "victims": victim, "data": data, "area": area,
+                               "placement": placement, "seed": seed, "file": out.name,
+                               "train_seconds": result["seconds"], "test": scores,
+                               "command": "robust attack train " + " ".join(sys.argv[3:])})
+        result["test"] = scores
+    if as_json:
+        _emit(result)
+        return
+    if history:
+        table = Table("epoch", "adversarial loss", "GAN loss", "TV", "training TCS", title=f"{attack} training")
+        for h in history:
+            table.add_row(str(h["epoch"]), f"{h['loss_adv']:.3f}", f"{h['loss_gan']:.3f}", f"{h['tv']:.3f}",
+                          f"{h['train_tcs']:.3f}")
+        console.print(table)
+    for spec, score in result.get("test", {}).items():
+        console.print(f"{spec}: TCS {score['tcs']:.3f} (n = {score['n']}), ASR {score['asr']:.3f} on {data}/test")
+    console.print(f"wrote {out} and {out.name}.json in {result['seconds']} s")
 
 
 @data_app.command("list")

@@ -34,3 +34,20 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device='mps' was requested but MPS is not available here; use 'cpu' or 'auto'.")
     return torch.device(device)
+
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def autocast(device: torch.device, precision: str = "fp32"):
+    """A ``torch.autocast`` context for ``precision`` on ``device``'s type: ``fp32`` is no autocast; ``fp16``
+    applies on CUDA only and ``bf16`` where the device supports it (CUDA, and CPUs: slower than fp32 on CPUs
+    without native bf16), a no-op elsewhere, so one configuration runs on any machine."""
+    import contextlib
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    if dtype is None or (dtype is torch.float16 and device.type != "cuda") or device.type not in ("cuda", "cpu"):
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from robust.attacks import ATTACKS, AttackResult, UniversalPatch, make_attack, sample_targets
+from robust.attacks import ATTACKS, AttackResult, GanPatch, UniversalPatch, make_attack, sample_targets
 from robust.data import load_dataset
 from robust.metrics import count
 from robust.models import load_model
@@ -79,7 +79,8 @@ def test_the_salient_window_matters_more_than_the_quiet_one(resnet, batch):
     assert asr["gradcam"] >= asr["gradcam-min"] + 0.3
 
 
-FAST = {"lavan": {"steps": 5}, "lp": {"method": "cw", "steps": 3}}  # cw calls backward(): .grad must survive
+FAST = {"lavan": {"steps": 5}, "lp": {"method": "cw", "steps": 3},  # cw calls backward(): .grad must survive
+        "gan-patch": {"width": 4, "depth": 1, "embed": 4, "refine": 2}}
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
@@ -91,6 +92,8 @@ def test_the_model_is_left_as_found(name, batch):
     attack = make_attack(name, **FAST.get(name, {}))
     if isinstance(attack, UniversalPatch):
         attack.fit(model, load_dataset("digits-m", "train"), steps=2, batch_size=8)  # fit must leave it too
+    if isinstance(attack, GanPatch):
+        attack.fit(model, load_dataset("digits-m", "train").subset(slice(0, 32)), epochs=1, batch_size=16)
     attack(model, *batch)
     assert [m.training for m in model.modules()] == flags
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())

@@ -107,3 +107,41 @@ def test_attack_run_universal_checkpoint(tmp_path):
 def test_attack_run_bad_input(args, needle):
     res = _run("attack", "run", "lavan", "--model", "zoo:digits-m/resnet", *args)
     assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output
+
+
+def test_attack_train_gan_patch_then_run_it(tmp_path):
+    out = tmp_path / "gan.safetensors"
+    args = ("attack", "train", "gan-patch", "--victim", "zoo:digits-m/resnet", "--out", str(out), "--epochs", "1",
+            "--train-samples", "64", "--batch-size", "32", "--param", "width=4", "--param", "depth=1", "--json")
+    res = _run(*args)
+    assert res.exit_code == 0, res.output
+    trained = json.loads(res.stdout)
+    assert [h["epoch"] for h in trained["history"]] == [1] and out.exists()
+    assert not out.with_suffix(".resume.pt").exists()  # removed once the artefact is written
+    res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet", "--samples", "20", "--checkpoint",
+               str(out), "--param", "refine=2", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n"] == 20
+    res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet", "--checkpoint", str(out),
+               "--area", "0.1")
+    assert res.exit_code == 2 and "fixed by the checkpoint" in res.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("lavan", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors"), "attack 'lavan' is not trained"),
+    (("gan-patch", "--victim", "zoo:digits-m/resnet"), "exactly one of --out PATH and --publish"),
+    (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.pt"), "expected a .safetensors path"),
+    (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--steps", "3"),
+     "gan-patch does not take --steps"),
+    (("gan-patch", "--victim", "timm:resnet18", "--publish"), "not a digits-m zoo model"),
+])
+def test_attack_train_bad_input(args, needle):
+    res = _run("attack", "train", *args)
+    assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output
+
+
+def test_attack_run_trained_attack_needs_a_checkpoint():
+    res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet")
+    assert res.exit_code == 2 and "needs --checkpoint" in res.stderr
+    res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet", "--checkpoint", "zoo:digits-m/nope")
+    assert res.exit_code == 2 and "not a shipped artefact" in res.stderr

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from robust.attacks.base import Attack, AttackResult, PatchAttack, sample_targets
 from robust.attacks.controls import NaturalPatch, NoisePatch
+from robust.attacks.evaluate import evaluate
+from robust.attacks.gan import GanPatch
 from robust.attacks.lavan import LaVAN
 from robust.attacks.lp import LpAttack
 from robust.attacks.transfer import transfer_matrix
 from robust.attacks.universal import UniversalPatch
 
 ATTACKS: dict[str, type[Attack]] = {
-    cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN, LpAttack, UniversalPatch)
+    cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN, LpAttack, UniversalPatch, GanPatch)
 }
+
+#: attacks trained before use: ``fit`` then ``save``; ``load(path, **attack_time_options)``
+TRAINED: dict[str, type[Attack]] = {cls.name: cls for cls in (UniversalPatch, GanPatch)}
 
 
 def make_attack(name: str, **params: object) -> Attack:
@@ -25,6 +30,6 @@ def make_attack(name: str, **params: object) -> Attack:
         raise ValueError(f"attack {name!r} does not take the parameters {sorted(params)}: {e}") from None
 
 
-__all__ = ["ATTACKS", "Attack", "AttackResult", "LaVAN", "LpAttack", "NaturalPatch", "NoisePatch", "PatchAttack",
-           "UniversalPatch", "make_attack", "sample_targets",
+__all__ = ["ATTACKS", "TRAINED", "Attack", "AttackResult", "GanPatch", "LaVAN", "LpAttack", "NaturalPatch",
+           "NoisePatch", "PatchAttack", "UniversalPatch", "evaluate", "make_attack", "sample_targets",
            "transfer_matrix"]

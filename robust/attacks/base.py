@@ -15,6 +15,7 @@ import torch
 
 from robust.cam import cam
 from robust.checks import check_images, check_labels
+from robust.device import PRECISIONS, autocast
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
 from robust.placement import fixed_boxes, patch_side, random_boxes, shape_mask, windows
@@ -55,12 +56,23 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, generator
 
 
 class Attack(abc.ABC):
-    """Base class. Subclasses set ``name`` and ``targeted`` and implement ``run(model, x, y, target)``."""
+    """Base class. Subclasses set ``name`` and ``targeted`` and implement ``run(model, x, y, target)``.
+
+    Options shared by every attack: ``target`` (how targets are drawn), ``seed``, ``precision`` (``fp32``,
+    ``bf16``, ``fp16``: the autocast of the attack's forward passes, see ``robust.device.autocast``) and
+    ``channels_last`` (the memory format of the images handed to the model; a layout hint for GPUs, harmless
+    on CPUs)."""
 
     name = "attack"
     targeted = False
 
-    def __init__(self, *, target: str | int = "random", seed: int = 0):
+    def __init__(self, *, target: str | int = "random", seed: int = 0, precision: str = "fp32",
+                 channels_last: bool = False):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
+        if not isinstance(channels_last, bool):
+            raise ValueError(f"channels_last={channels_last!r} is not valid; expected true or false.")
+        self.precision, self.channels_last = precision, channels_last
         if not isinstance(seed, int):
             raise ValueError(f"seed={seed!r} is not valid; expected an integer.")
         if not (target in TARGET_MODES or (isinstance(target, int) and not isinstance(target, bool))):
@@ -80,7 +92,9 @@ class Attack(abc.ABC):
         if target is not None:
             check_labels(target, model.num_classes, n=x.shape[0], name="target")
         x, y = x.to(model.device), y.to(model.device)
-        with eval_mode(model):
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with eval_mode(model), autocast(model.device, self.precision):
             if self.targeted and target is None:
                 logits = None
                 if self.target_mode == "least-likely":
@@ -103,8 +117,8 @@ class PatchAttack(Attack):
     windows (Grad-CAM arg-max of the predicted class by default, computed with ``stride``)."""
 
     def __init__(self, *, area: float = 0.08, placement: str = "gradcam", shape: str = "square", stride: int = 1,
-                 target: str | int = "random", seed: int = 0):
-        super().__init__(target=target, seed=seed)
+                 **options: object):
+        super().__init__(**options)
         if placement not in PLACEMENTS:
             raise ValueError(f"placement={placement!r} is not valid; expected one of {PLACEMENTS}.")
         if not isinstance(area, (int, float)) or not 0 < area < 1:

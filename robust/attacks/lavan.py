@@ -50,18 +50,28 @@ class LaVAN(PatchAttack):
         side = self.side(x)
         mask = self.mask(side, x.device)
         patch = torch.rand(x.shape[0], x.shape[1], side, side, generator=self.generator).to(x.device, x.dtype)
-        patch.requires_grad_(True)
-        adam = torch.optim.Adam([patch], lr=self.step_size) if self.optimizer == "adam" else None
-        with torch.enable_grad():
-            for _ in range(self.steps):
-                loss = patch_loss(model.logits(paste(x, patch, boxes, mask)), y, target, self.loss).sum()
-                (grad,) = torch.autograd.grad(loss, patch)
-                with torch.no_grad():
-                    if adam is None:
-                        patch -= self.step_size * grad.sign()
-                    else:
-                        patch.grad = grad
-                        adam.step()
-                    patch.clamp_(0, 1)
-        patch = patch.detach()
+        patch = optimise_patch(model, x, y, target, patch, boxes, mask, steps=self.steps, step_size=self.step_size,
+                               optimizer=self.optimizer, loss=self.loss)
         return AttackResult(paste(x, patch, boxes, mask), target, boxes, extra={"patch": patch})
+
+
+def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                   patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
+                   optimizer: str = "sign", loss: str = "ce") -> torch.Tensor:
+    """``steps`` updates of the per-image ``patch`` (N x C x p x p, pasted at ``boxes``) that lower
+    ``patch_loss``; returns the optimised patch, detached and clipped to [0, 1]. Shared by ``lavan`` and the
+    refinement of ``gan-patch``."""
+    patch = patch.detach().clone().requires_grad_(True)
+    adam = torch.optim.Adam([patch], lr=step_size) if optimizer == "adam" else None
+    with torch.enable_grad():
+        for _ in range(steps):
+            value = patch_loss(model.logits(paste(x, patch, boxes, mask)), y, target, loss).sum()
+            (grad,) = torch.autograd.grad(value, patch)
+            with torch.no_grad():
+                if adam is None:
+                    patch -= step_size * grad.sign()
+                else:
+                    patch.grad = grad
+                    adam.step()
+                patch.clamp_(0, 1)
+    return patch.detach()

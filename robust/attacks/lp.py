@@ -41,8 +41,8 @@ class LpAttack(Attack):
     name = "lp"
 
     def __init__(self, *, method: str = "pgd", eps: float | None = None, steps: int = 10, alpha: float | None = None,
-                 targeted: bool = False, options: dict | None = None, target: str | int = "random", seed: int = 0):
-        super().__init__(target=target, seed=seed)
+                 targeted: bool = False, options: dict | None = None, **common: object):
+        super().__init__(**common)
         if method not in METHODS:
             raise ValueError(f"method={method!r} is not valid; expected one of {sorted(METHODS)}.")
         cls_name, norm, can_target = METHODS[method]

@@ -130,8 +130,9 @@ class UniversalPatch(PatchAttack):
         atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(self.config(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, num_classes: int | None = None) -> UniversalPatch:
-        """Patches saved by ``save``; ``num_classes`` (when given) must match what they were trained for."""
+    def load(cls, path: str | os.PathLike, *, num_classes: int | None = None, **overrides: object) -> UniversalPatch:
+        """Patches saved by ``save``; ``num_classes`` (when given) must match what they were trained for;
+        ``overrides`` set attack-time options (``placement``, ``seed``, ...)."""
         from safetensors.torch import load_file
 
         path = Path(path)
@@ -145,7 +146,10 @@ class UniversalPatch(PatchAttack):
         if num_classes is not None and patches.shape[0] != num_classes:
             raise ValueError(f"universal-patch {str(path)!r} was trained for {patches.shape[0]} classes; expected "
                              f"{num_classes}.")
-        attack = cls(area=cfg["area"], shape=cfg["shape"], placement=cfg["placement"], stride=cfg["stride"],
-                     scale=tuple(cfg["scale"]), rotation=cfg["rotation"], seed=cfg["seed"])
+        if bad := sorted({"area", "shape"} & set(overrides)):
+            raise ValueError(f"{bad} are fixed by the checkpoint {str(path)!r}; expected attack-time options only.")
+        params = {"area": cfg["area"], "shape": cfg["shape"], "placement": cfg["placement"], "stride": cfg["stride"],
+                  "scale": tuple(cfg["scale"]), "rotation": cfg["rotation"], "seed": cfg["seed"]}
+        attack = cls(**{**params, **overrides})
         attack.patches, attack.image_size = patches, tuple(cfg["image_size"])
         return attack

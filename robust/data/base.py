@@ -38,6 +38,10 @@ class ImageSet(Dataset):
     def image_size(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
+    def subset(self, index: torch.Tensor | slice) -> ImageSet:
+        """The items at ``index`` as a new set (same classes and metadata)."""
+        return ImageSet(self.images[index], self.labels[index], self.class_names, self.name, self.meta)
+
     def batch(self, index: torch.Tensor | slice, device: torch.device | str | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (float in [0,1]) and labels at ``index``, moved to ``device``."""

@@ -1,0 +1,31 @@
+"""Score an attack on a dataset: ``evaluate(attack, model, data) -> Counts`` (mergeable, with Wilson intervals)."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from robust.attacks.base import Attack
+from robust.data.base import iterate
+from robust.metrics import Counts, count
+from robust.models.backbone import Backbone
+
+
+def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | None = None, batch_size: int = 100,
+             progress: object | None = None) -> Counts:
+    """Attack the first ``samples`` items of ``data`` (all by default) batch by batch and count clean accuracy,
+    ASR and TCS. ``progress`` is an optional callable given the number of images done after each batch."""
+    if not isinstance(attack, Attack):
+        raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
+    if samples is not None and (not isinstance(samples, int) or samples < 1):
+        raise ValueError(f"samples={samples!r} is not valid; expected a positive integer or None (all).")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
+    total = Counts()
+    for x, y in iterate(data, batch_size, model.device, limit=samples):
+        res = attack(model, x, y)
+        with torch.no_grad():
+            total += count(model(x), model(res.x_adv), y, res.target)
+        if progress is not None:
+            progress(x.shape[0])
+    return total

@@ -1,0 +1,127 @@
+import json
+
+import pytest
+import torch
+
+from robust.attacks import GanPatch, make_attack
+from robust.attacks.gan import Generator, context_side
+from robust.data import load_dataset
+from robust.metrics import count
+from robust.placement import crop
+
+TINY = {"width": 8, "depth": 2, "embed": 8}
+
+
+@pytest.fixture(scope="module")
+def small_train():
+    full = load_dataset("digits-m", "train")
+    idx = torch.randperm(len(full), generator=torch.Generator().manual_seed(0))[:768]
+    return full.subset(idx)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return load_dataset("digits-m", "test").batch(slice(0, 64))
+
+
+@pytest.fixture(scope="module")
+def fitted(resnet, small_train):
+    return GanPatch(seed=0, **TINY).fit(resnet, small_train, epochs=6, batch_size=64, lr=5e-3)
+
+
+def test_generator_shapes_and_range():
+    g = Generator(10, width=4, depth=2, embed=4, context=18)
+    out = g(torch.rand(5, 3, 18, 18), torch.rand(5, 3, 18, 18), torch.arange(5))
+    out = out.detach()
+    assert out.shape == (5, 3, 18, 18) and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert context_side(9, (32, 32)) == 18 and context_side(20, (32, 32)) == 32
+
+
+def test_fit_learns_targeted_patches_that_beat_noise(fitted, resnet, batch):
+    x, y = batch
+    history = fitted.history
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
+    assert history[-1]["train_tcs"] > history[0]["train_tcs"]
+    res = fitted(resnet, x, y)
+    noise = make_attack("noise-patch")(resnet, x, y, res.target)
+    with torch.no_grad():
+        clean = resnet(x)
+        tcs = count(clean, resnet(res.x_adv), y, res.target).tcs
+        control = count(clean, resnet(noise.x_adv), y, noise.target).tcs
+    assert tcs >= control + 0.1
+    assert torch.equal(crop(res.x_adv, res.boxes), res.extra["patch"])
+    assert bool((res.target != y).all())
+
+
+def test_refinement_lowers_the_loss_from_the_generators_patch(fitted, resnet, batch):
+    from robust.attacks.lavan import patch_loss
+
+    x, y = batch
+    t = (y + 1) % 10
+    plain = fitted(resnet, x, y, t)
+    fitted.refine = 5
+    try:
+        refined = fitted(resnet, x, y, t)
+    finally:
+        fitted.refine = 0
+    assert torch.equal(refined.boxes, plain.boxes)
+    with torch.no_grad():
+        before = patch_loss(resnet(plain.x_adv), y, t, "ce").mean()
+        after = patch_loss(resnet(refined.x_adv), y, t, "ce").mean()
+    assert after < before
+
+
+def test_save_load_round_trip_and_checks(fitted, resnet, batch, tmp_path):
+    path = tmp_path / "gan.safetensors"
+    fitted.save(path)
+    cfg = json.loads(path.with_suffix(".safetensors.json").read_text())
+    assert cfg["num_classes"] == 10 and cfg["patch_side"] == 9 and len(cfg["history"]) == 6
+    again = GanPatch.load(path, num_classes=10, image_size=(3, 32, 32))
+    x, y = batch
+    t = (y + 3) % 10
+    assert torch.equal(again(resnet, x, y, t).x_adv, fitted(resnet, x, y, t).x_adv)
+    assert GanPatch.load(path, refine=2, placement="random").refine == 2
+    with pytest.raises(ValueError, match="trained for 10 classes; expected 100"):
+        GanPatch.load(path, num_classes=100)
+    with pytest.raises(ValueError, match=r"trained on \(3, 32, 32\) images; expected \(3, 64, 64\)"):
+        GanPatch.load(path, image_size=(3, 64, 64))
+    with pytest.raises(ValueError, match=r"\['area'\] are fixed by the checkpoint"):
+        GanPatch.load(path, area=0.12)
+    with pytest.raises(ValueError, match="does not exist"):
+        GanPatch.load(tmp_path / "missing.safetensors")
+    with pytest.raises(ValueError, match=r"trained on \(3, 32, 32\) images; x has \(3, 40, 40\)"):
+        again(resnet, torch.rand(2, 3, 40, 40), torch.tensor([0, 1]))
+
+
+def test_resume_continues_exactly(resnet, small_train, tmp_path):
+    part = small_train.subset(slice(0, 128))
+    straight = GanPatch(seed=1, **TINY).fit(resnet, part, epochs=2, batch_size=64)
+    resume = tmp_path / "gan.resume.pt"
+    GanPatch(seed=1, **TINY).fit(resnet, part, epochs=1, batch_size=64, resume=resume)
+    resumed = GanPatch(seed=1, **TINY).fit(resnet, part, epochs=2, batch_size=64, resume=resume)
+    assert resumed.history == straight.history
+    for a, b in zip(resumed.generator_net.state_dict().values(), straight.generator_net.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="written for another configuration"):
+        GanPatch(seed=1, **TINY).fit(resnet, part, epochs=2, batch_size=32, resume=resume)
+
+
+def test_bad_input(fitted, resnet, batch, small_train):
+    x, y = batch
+    with pytest.raises(ValueError, match="no trained generator"):
+        GanPatch()(resnet, x, y)
+    for params, match in (({"refine": -1}, "refine=-1"), ({"loss": "hinge"}, "loss='hinge'"),
+                          ({"width": 0}, "width=0"), ({"lambda_gan": -1}, "lambda_gan=-1"),
+                          ({"refine_optimizer": "sgd"}, "refine_optimizer='sgd'"),
+                          ({"precision": "fp8"}, "precision='fp8'")):
+        with pytest.raises(ValueError, match=match):
+            GanPatch(**params)
+    with pytest.raises(ValueError, match="epochs=0"):
+        GanPatch(**TINY).fit(resnet, small_train, epochs=0)
+    with pytest.raises(ValueError, match="precision='fp64'"):
+        GanPatch(**TINY).fit(resnet, small_train, precision="fp64")
+    with pytest.raises(TypeError, match="victims must be"):
+        GanPatch(**TINY).fit([], small_train)
+    with pytest.raises(ValueError, match="target contains class 10"):
+        fitted(resnet, x[:2], y[:2], torch.tensor([10, 0]))
