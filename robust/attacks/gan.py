@@ -236,8 +236,8 @@ class GanPatch(PatchAttack):
         ``data`` for ``epochs`` epochs. Placement windows come from the first victim, computed once per image.
         With ``resume`` (a file path), the state after each epoch is written there and a later call with the same
         configuration continues from the last finished epoch. The generator's learning rates (``lr``, and
-        ``template_lr`` for the per-class template) decay on a cosine over the epochs. ``precision`` (``fp32``, ``bf16``, ``fp16``) is the
-        autocast of the training forward passes (see ``robust.device.autocast``)."""
+        ``template_lr`` for the per-class template) decay on a cosine over the epochs. ``precision`` (``fp32``,
+        ``bf16``, ``fp16``) is the autocast of the training passes (see ``robust.device.autocast``)."""
         from rich.progress import Progress
 
         victims = [victims] if isinstance(victims, Backbone) else list(victims)

@@ -1,0 +1,189 @@
+"""Patch Mixing (Lee et al. 2023, protocols section 3) as a kornia mix augmentation.
+
+The image is split into a grid of equal cells; a fraction r of the cells (a whole number of them, chosen at random
+per image) is replaced by the cells **at the same positions** of a partner image (a permutation of the batch).
+``x_mix = (1 - M) * x + M * x[partner]`` with M block-constant on the grid and ``mean(M) == r`` exactly.
+
+Labels, kornia style: one row ``(y, y_partner, lam)`` per image where **lam is the weight of the original image**
+(``lam = 1 - r``, timm's convention; kornia's ``RandomMixUpV2`` uses the opposite one). ``soft_targets`` turns
+them into timm-style soft targets, ``lam * onehot(y) + (1 - lam) * onehot(y_partner)``, then label smoothing, for
+``timm.loss.SoftTargetCrossEntropy``; ``PatchMixing(..., soft=True, num_classes=K)`` returns those directly.
+
+Inside ``kornia.augmentation.AugmentationSequential`` (which passes no class labels to mix augmentations) use
+``data_keys=["input"]`` and read the labels of the draw with ``aug.labels(y)``.
+
+Parameters are drawn by ``forward_parameters`` from the augmentation's own ``torch.Generator`` (kornia's pattern:
+generation apart from application), so ``aug(x, y, params=aug._params)`` replays a draw exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from kornia.augmentation import MixAugmentationBaseV2
+
+
+def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1) -> torch.Tensor:
+    """B x K soft targets from kornia-style ``(y, y_partner, lam)`` rows (lam: weight of ``y``), smoothed by
+    ``smoothing`` (``(1 - eps) * y + eps / K``)."""
+    if not isinstance(mixed, torch.Tensor) or mixed.ndim != 2 or mixed.shape[1] != 3:
+        shape = tuple(mixed.shape) if isinstance(mixed, torch.Tensor) else type(mixed).__name__
+        raise ValueError(f"mixed has shape {shape}; expected B x 3 rows of (y, y_partner, lam).")
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(f"num_classes={num_classes!r} is not valid; expected a positive integer.")
+    if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+        raise ValueError(f"smoothing={smoothing!r} is not valid; expected a number in [0, 1).")
+    y, partner, lam = mixed[:, 0].long(), mixed[:, 1].long(), mixed[:, 2:].float()
+    if bool(((y < 0) | (y >= num_classes) | (partner < 0) | (partner >= num_classes)).any()):
+        raise ValueError(f"mixed holds labels outside [0, {num_classes - 1}]; expected num_classes={num_classes} "
+                         "to cover them.")
+    target = lam * F.one_hot(y, num_classes) + (1 - lam) * F.one_hot(partner, num_classes)
+    return target * (1 - smoothing) + smoothing / num_classes
+
+
+class PatchMixing(MixAugmentationBaseV2):
+    """Patch Mixing on float images in [0, 1] (B x C x H x W).
+
+    Args:
+        grid: cells per side (an int, or (rows, cols); default 8); or give ``cell`` (cell side in pixels)
+            instead. The grid must divide the image exactly: otherwise a ValueError (no padding or cropping).
+        ratio: fraction r of the cells to replace: a number, or a (low, high) range drawn uniformly per image;
+            rounded to whole cells, so the replaced fraction is exactly N1 / N.
+        p: probability that a batch is mixed (one draw per batch, like kornia's mix augmentations).
+        soft: return timm-style soft targets (needs ``num_classes``) instead of ``(y, y_partner, lam)`` rows.
+        label_smoothing: epsilon of the soft targets.
+        generator: the ``torch.Generator`` of every draw (default: a CPU generator seeded with ``seed``).
+
+    A batch of one has no partner: the image comes back unchanged with ``lam = 1``. So does an image paired with
+    itself by the permutation (its label row then says so: ``y_partner == y``).
+    """
+
+    def __init__(self, grid: int | tuple[int, int] | None = None, *, cell: int | None = None,
+                 ratio: float | tuple[float, float] = (0.0, 0.5), p: float = 0.5, soft: bool = False,
+                 num_classes: int | None = None, label_smoothing: float = 0.1,
+                 generator: torch.Generator | None = None, seed: int = 0,
+                 data_keys: list[str] | None = None) -> None:
+        super().__init__(p=1.0, p_batch=1.0, data_keys=data_keys or ["input", "class"])
+        if grid is not None and cell is not None:
+            raise ValueError(f"grid={grid!r}, cell={cell!r}: expected one of them (cells per side, or the cell side "
+                             "in pixels).")
+        if grid is None and cell is None:
+            grid = 8  # the protocol's default at 32 px (14 x 14 at 224)
+        sizes = (grid, grid) if isinstance(grid, int) else grid if grid is not None else (cell, cell)
+        if (not isinstance(sizes, tuple) or len(sizes) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes)):
+            raise ValueError(f"{'grid' if grid is not None else 'cell'}={grid if grid is not None else cell!r} is "
+                             "not valid; expected a positive integer or a pair of them.")
+        low, high = (ratio, ratio) if isinstance(ratio, (int, float)) else tuple(ratio)
+        if not 0 <= low <= high <= 1:
+            raise ValueError(f"ratio={ratio!r} is not valid; expected a fraction in [0, 1] or a range (low, high) "
+                             "with 0 <= low <= high <= 1.")
+        if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"p={p!r} is not valid; expected a probability in [0, 1].")
+        if soft and (num_classes is None or not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(f"soft=True needs num_classes (the class count, >= 2); got num_classes={num_classes!r}.")
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing={label_smoothing!r} is not valid; expected a number in [0, 1).")
+        self.by_grid = grid is not None
+        self.sizes = sizes
+        self.ratio = (float(low), float(high))
+        self.p_mix = float(p)
+        self.soft, self.num_classes, self.label_smoothing = soft, num_classes, float(label_smoothing)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(seed)
+
+    def grid_shape(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """(rows, cols) of cells for an H x W image; the grid must divide it."""
+        h, w = image_hw
+        if self.by_grid:
+            rows, cols = self.sizes
+            ok = h % rows == 0 and w % cols == 0
+        else:
+            rows, cols = h // self.sizes[0], w // self.sizes[1]
+            ok = rows >= 1 and cols >= 1 and h % self.sizes[0] == 0 and w % self.sizes[1] == 0
+        if not ok:
+            what = f"grid={self.sizes}" if self.by_grid else f"cell={self.sizes}"
+            raise ValueError(f"{what} does not divide the {h} x {w} image into equal cells; expected a grid (or "
+                             "cell size) that divides both sides.")
+        return rows, cols
+
+    def forward_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
+        """Draw one batch's parameters: the batch gate, the partner permutation, each image's cell count and
+        cells. All from ``self.generator``, as small tensors on its device."""
+        b = batch_shape[0]
+        rows, cols = self.grid_shape(tuple(batch_shape[-2:]))
+        n = rows * cols
+        g, dev = self.generator, self.generator.device
+        gate = torch.rand((), generator=g, device=dev) < self.p_mix
+        perm = torch.randperm(b, generator=g, device=dev)
+        low, high = self.ratio
+        r = low + (high - low) * torch.rand(b, generator=g, device=dev)
+        count = (r * n).round().long()
+        rank = torch.rand(b, n, generator=g, device=dev).argsort(1).argsort(1)  # a random rank per cell
+        cells = (rank < count[:, None]).view(b, rows, cols)
+        if b == 1:  # no partner: documented as unchanged
+            cells = torch.zeros_like(cells)
+        return {"batch_prob": gate.float().expand(b).clone(), "mix_pairs": perm, "cells": cells,
+                "forward_input_shape": torch.tensor(batch_shape, dtype=torch.long)}
+
+    def _mask(self, params: dict[str, torch.Tensor], shape: torch.Size, device: torch.device) -> torch.Tensor:
+        h, w = shape[-2:]
+        cells = params["cells"].to(device)
+        rows, cols = cells.shape[-2:]
+        return cells.repeat_interleave(h // rows, 1).repeat_interleave(w // cols, 2)[:, None]
+
+    def apply_transform(self, input: torch.Tensor, params: dict[str, torch.Tensor], flags: dict[str, Any]
+                        ) -> torch.Tensor:
+        if input.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            raise ValueError(f"images have dtype {input.dtype}; expected float images in [0, 1].")
+        mask = self._mask(params, input.shape, input.device)
+        return torch.where(mask, input[params["mix_pairs"].to(input.device)], input)
+
+    def _rows(self, labels: torch.Tensor, params: dict[str, torch.Tensor], mixed: bool) -> torch.Tensor:
+        if labels.ndim != 1 or labels.shape[0] != params["cells"].shape[0]:
+            raise ValueError(f"labels has shape {tuple(labels.shape)}; expected ({params['cells'].shape[0]},) class "
+                             "indices, one per image.")
+        perm = params["mix_pairs"].to(labels.device)
+        if mixed:
+            cells = params["cells"].to(labels.device)
+            lam = 1 - cells.flatten(1).float().mean(1)  # weight of the original image
+            partner = labels[perm]
+        else:
+            lam, partner = torch.ones(labels.shape[0], device=labels.device), labels
+        rows = torch.stack([labels.float(), partner.float(), lam], 1)
+        return soft_targets(rows, self.num_classes, self.label_smoothing) if self.soft else rows
+
+    def labels(self, y: torch.Tensor, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The label rows (or soft targets) of the last draw (or of ``params``) for labels ``y``: for use inside
+        ``kornia.augmentation.AugmentationSequential``, which passes no class labels to mix augmentations."""
+        params = self._params if params is None else params
+        if not params:
+            raise ValueError("no parameters drawn yet; call the augmentation on a batch first.")
+        return self._rows(y, params, mixed=bool(params["batch_prob"][0] > 0.5))
+
+    def apply_transform_class(self, input: torch.Tensor, params: dict[str, torch.Tensor], flags: dict[str, Any]
+                              ) -> torch.Tensor:
+        return self._rows(input, params, mixed=True)
+
+    def apply_non_transform_class(self, input: torch.Tensor, params: dict[str, torch.Tensor],
+                                  flags: dict[str, Any] | None = None) -> torch.Tensor:
+        return self._rows(input, params, mixed=False)
+
+    def forward(self, *input: torch.Tensor, params: dict[str, torch.Tensor] | None = None,
+                data_keys: list[str] | None = None) -> torch.Tensor | list[torch.Tensor]:
+        keys = [str(k).lower() for k in (data_keys or self.data_keys)]
+        if self.soft and not any("class" in k or "label" in k for k in keys):
+            raise ValueError("soft targets need labels: call aug(x, y) with data_keys ['input', 'class'].")
+        if input and isinstance(input[0], torch.Tensor):
+            x = input[0]
+            if not x.is_floating_point():
+                raise ValueError(f"x has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
+            if x.ndim != 4:
+                raise ValueError(f"x has shape {tuple(x.shape)}; expected B x C x H x W.")
+        return super().forward(*input, params=params, data_keys=data_keys)
+
+    def __repr__(self) -> str:
+        size = f"grid={self.sizes}" if self.by_grid else f"cell={self.sizes}"
+        return (f"PatchMixing({size}, ratio={self.ratio}, p={self.p_mix}, soft={self.soft}, "
+                f"label_smoothing={self.label_smoothing})")

@@ -1,0 +1,134 @@
+import pytest
+import torch
+
+from robust.augment import PatchMixing, soft_targets
+
+
+def _batch(b=8, size=32):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(b, 3, size, size, generator=g), torch.arange(b) % 10
+
+
+def _mask(aug, x):
+    return aug._mask(aug._params, x.shape, x.device)
+
+
+def test_mixing_replaces_whole_cells_at_the_same_positions():
+    x, y = _batch()
+    aug = PatchMixing(8, ratio=(0.0, 0.5), p=1.0, seed=3)
+    out, rows = aug(x, y)
+    perm, cells = aug._params["mix_pairs"], aug._params["cells"]
+    mask = _mask(aug, x).expand_as(x)
+    assert torch.equal(out[mask], x[perm][mask]) and torch.equal(out[~mask], x[~mask])  # same positions in both
+    # the mask is constant on every 4 x 4 cell
+    blocks = mask[:, 0].reshape(8, 8, 4, 8, 4).permute(0, 1, 3, 2, 4).flatten(3).float()
+    assert bool(((blocks.amin(-1) == blocks.amax(-1))).all())
+    frac = cells.flatten(1).float().mean(1)
+    assert torch.allclose(rows[:, 2], 1 - frac) and torch.equal(rows[:, 1].long(), y[perm])
+    assert torch.equal((frac * 64).round(), frac * 64) and float(frac.max()) <= 0.5  # whole cells, in range
+
+
+def test_ratio_zero_is_identity_and_one_is_the_partner():
+    x, y = _batch()
+    out, rows = PatchMixing(4, ratio=0.0, p=1.0)(x, y)
+    assert torch.equal(out, x) and bool((rows[:, 2] == 1).all())
+    aug = PatchMixing(4, ratio=1.0, p=1.0)
+    out, rows = aug(x, y)
+    perm = aug._params["mix_pairs"]
+    assert torch.equal(out, x[perm]) and bool((rows[:, 2] == 0).all())
+    soft = soft_targets(rows, 10, smoothing=0.0)
+    assert torch.equal(soft.argmax(1), y[perm]) and torch.allclose(soft.sum(1), torch.ones(8))
+
+
+def test_fixed_ratio_rounds_to_whole_cells_and_cell_size_option():
+    x, y = _batch(4, 32)
+    aug = PatchMixing(cell=8, ratio=0.3, p=1.0)  # 4 x 4 grid: 0.3 * 16 = 4.8 -> 5 cells
+    aug(x, y)
+    assert aug._params["cells"].shape == (4, 4, 4)
+    assert bool((aug._params["cells"].flatten(1).sum(1) == 5).all())
+
+
+def test_draws_replay_and_follow_the_generator():
+    x, y = _batch()
+    a = PatchMixing(8, p=1.0, generator=torch.Generator().manual_seed(7))
+    out1, rows1 = a(x, y)
+    out2, rows2 = a(x, y, params=a._params)
+    assert torch.equal(out1, out2) and torch.equal(rows1, rows2)
+    b = PatchMixing(8, p=1.0, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(b(x, y)[0], out1)
+    state = torch.get_rng_state()
+    a(x, y)
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is never touched
+
+
+def test_probability_gates_whole_batches():
+    x, y = _batch()
+    aug = PatchMixing(8, ratio=0.5, p=0.5, seed=1)
+    applied = []
+    for _ in range(200):
+        out, rows = aug(x, y)
+        applied.append(not torch.equal(out, x))
+        if not applied[-1]:
+            assert bool((rows[:, 2] == 1).all()) and torch.equal(rows[:, 1].long(), y)
+    assert 0.35 < sum(applied) / len(applied) < 0.65
+    out, _ = PatchMixing(8, ratio=0.5, p=0.0)(x, y)
+    assert torch.equal(out, x)
+
+
+def test_soft_targets_with_smoothing_work_with_timm_loss():
+    from timm.loss import SoftTargetCrossEntropy
+
+    x, y = _batch()
+    aug = PatchMixing(8, ratio=0.25, p=1.0, soft=True, num_classes=10, label_smoothing=0.1)
+    _, target = aug(x, y)
+    assert target.shape == (8, 10) and torch.allclose(target.sum(1), torch.ones(8))
+    perm = aug._params["mix_pairs"]
+    own = target[torch.arange(8), y]
+    expected = torch.where(perm == torch.arange(8), torch.tensor(1.0), torch.tensor(0.75)) * 0.9 + 0.01
+    assert torch.allclose(own, expected)
+    loss = SoftTargetCrossEntropy()(torch.randn(8, 10, requires_grad=True), target)
+    loss.backward()
+
+
+def test_inside_kornia_sequential_and_on_the_input_device():
+    import kornia.augmentation as K
+
+    x, y = _batch()
+    aug = PatchMixing(8, ratio=0.5, p=1.0, data_keys=["input"])
+    out = K.AugmentationSequential(K.RandomHorizontalFlip(p=0.0), aug, data_keys=["input"])(x)
+    rows = aug.labels(y)
+    assert out.device == x.device and rows.shape == (8, 3) and not torch.equal(out, x)
+
+
+def test_batch_of_one_is_unchanged():
+    x, y = _batch(1)
+    out, rows = PatchMixing(8, ratio=0.5, p=1.0)(x, y)
+    assert torch.equal(out, x) and rows.tolist() == [[0.0, 0.0, 1.0]]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"ratio": 1.5}, "ratio=1.5"), ({"ratio": (-0.1, 0.5)}, r"ratio=\(-0.1, 0.5\)"), ({"p": 2}, "p=2"),
+    ({"grid": 0}, "grid=0"), ({"grid": 4, "cell": 8}, "expected one of them"),
+    ({"soft": True}, "soft=True needs num_classes"), ({"label_smoothing": 1.0}, "label_smoothing=1.0"),
+])
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PatchMixing(**kwargs)
+
+
+def test_bad_input():
+    x, y = _batch()
+    with pytest.raises(ValueError, match=r"grid=\(7, 7\) does not divide the 32 x 32 image"):
+        PatchMixing(7, p=1.0)(x, y)
+    with pytest.raises(ValueError, match=r"dtype torch\.uint8; expected float images"):
+        PatchMixing(8, p=1.0)((x * 255).to(torch.uint8), y)
+    with pytest.raises(ValueError, match="soft targets need labels"):
+        PatchMixing(8, soft=True, num_classes=10, data_keys=["input"])(x)
+    with pytest.raises(ValueError, match="labels has shape"):
+        PatchMixing(8, p=1.0)(x, y[:3])
+    with pytest.raises(ValueError, match="expected B x 3 rows"):
+        soft_targets(y, 10)
+    with pytest.raises(ValueError, match="num_classes=None"):
+        soft_targets(torch.zeros(2, 3), None)
+    with pytest.raises(ValueError, match="no parameters drawn yet"):
+        PatchMixing(8).labels(y)
