@@ -86,8 +86,9 @@ def _library_cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, 
 
 
 def cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None = None, *, method: str = "gradcam",
-        size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Saliency maps N x H x W in [0, 1] of ``model`` for class ``target[i]`` of image ``x[i]``.
+        size: tuple[int, int] | None = None, normalize: bool = True) -> torch.Tensor:
+    """Saliency maps N x H x W in [0, 1] of ``model`` for class ``target[i]`` of image ``x[i]`` (with
+    ``normalize=False``: the raw non-negative maps, whose mass can be compared between regions).
 
     ``target``: one class per sample (a 1-D integer tensor of length N), or None for the predicted class.
     ``size``: output (H, W), default the input's. The model is left as found (mode, grads, buffers).
@@ -98,4 +99,4 @@ def cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None = None, *,
         raw = _gradcam(model, x, target) if method == "gradcam" else _library_cam(model, x, target, method)
     if raw.shape[-2:] != size:
         raw = F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-    return normalize_maps(raw)
+    return normalize_maps(raw) if normalize else raw.clamp_min(0)

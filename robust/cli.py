@@ -47,7 +47,9 @@ app = _typer("Adversarial-robustness evaluation for vision backbones.")
 zoo_app = _typer("The model zoo: list and train models.")
 data_app = _typer("Datasets: list them and look at samples.")
 attack_app = _typer("Attacks: train the generative ones, run any against a model on a dataset.")
+occlusion_app = _typer("Occlusion robustness and patch selectivity: curves over a dataset.")
 app.add_typer(attack_app, name="attack")
+app.add_typer(occlusion_app, name="occlusion")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(data_app, name="data")
 console = Console()
@@ -121,15 +123,19 @@ def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resne
               seed: int = typer.Option(0, help="Seed of initialisation, data order and augmentation."),
               device: str = DeviceOpt,
               out_dir: Path = typer.Option(None, help="Where to write weights and manifest (default: the zoo)."),
+              augment: str = typer.Option(None, "--augment", help="patch-mixing: train with Patch Mixing and "
+                                          "publish as ARCH-pm."),
               as_json: bool = JsonOpt) -> None:
     """Train a digits-m zoo model and record it in the manifest."""
     from robust.models.zoo.train import train
 
-    entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, progress=not as_json)
+    entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, augment=augment,
+                  progress=not as_json)
     if as_json:
         _emit(entry)
     else:
-        console.print(f"zoo:digits-m/{arch}: test accuracy {entry['test_accuracy']:.2%} on {entry['test_n']} images, "
+        key = entry["file"].removeprefix("digits-m-").removesuffix(".safetensors")
+        console.print(f"zoo:digits-m/{key}: test accuracy {entry['test_accuracy']:.2%} on {entry['test_n']} images, "
                       f"{entry['params']:,} parameters, trained in {entry['train_seconds']:.0f} s")
 
 
@@ -321,6 +327,63 @@ def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-
     for spec, score in result.get("test", {}).items():
         console.print(f"{spec}: TCS {score['tcs']:.3f} (n = {score['n']}), ASR {score['asr']:.3f} on {data}/test")
     console.print(f"wrote {out} and {out.name}.json in {result['seconds']} s")
+
+
+@occlusion_app.command("run")
+def occlusion_run(evaluation: str = typer.Argument(..., help="patch-drop, salient-drop, non-salient-drop, "
+                                                             "patch-shuffle, patch-mixing, selectivity, "
+                                                             "selectivity-rise."),
+                  model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
+                  data: str = typer.Option("digits-m", "--data", help="Dataset name (test split)."),
+                  samples: int = typer.Option(500, "--samples", help="How many test images (from the start)."),
+                  seeds: int = typer.Option(3, "--seeds", help="Seeds per point (mean and std over them)."),
+                  grid: int = typer.Option(None, "--grid", help="Cells per side (default: 8 at 32 px, 14 at 224)."),
+                  param: list[str] = typer.Option([], "--param", help="Further parameters, KEY=VALUE."),
+                  plot: Path = typer.Option(None, "--plot", help="PNG of the curve (default: EVAL-MODEL.png)."),
+                  seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(250, "--batch-size"),
+                  device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+    """Sweep an occlusion or selectivity evaluation; print the curve (mean, std over seeds, n) and its
+    normalised area, and write a PNG plot."""
+    import time
+
+    from robust.data import load_dataset
+    from robust.models import load_model
+    from robust.occlusion import EVALUATIONS, run_evaluation
+    from robust.plots import save_curves
+
+    if evaluation not in EVALUATIONS:
+        raise ValueError(f"evaluation {evaluation!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
+    plot = plot or Path(f"{evaluation}-{model.replace(':', '-').replace('/', '-')}.png")
+    if plot.suffix.lower() != ".png":
+        raise ValueError(f"--plot {str(plot)!r} is not valid; expected a .png path.")
+    params = dict(_param(p) for p in param)
+    if grid is not None:
+        params["grid"] = grid
+    net = load_model(model, device=device)
+    ds = load_dataset(data, "test")
+    start = time.perf_counter()
+    with console.status(f"{evaluation} on {model}", spinner="dots") if not as_json else _nothing():
+        curve = run_evaluation(evaluation, net, ds, samples=samples, seeds=seeds, seed=seed, batch_size=batch_size,
+                               **params)
+    seconds = round(time.perf_counter() - start, 2)
+    save_curves([curve], plot, labels=[model], title=f"{evaluation} ({data}, n={curve.n}, {curve.seeds} seeds)")
+    out = {"evaluation": evaluation, "model": model, "data": data, "seconds": seconds, "plot": str(plot),
+           **curve.to_dict()}
+    if as_json:
+        _emit(out)
+        return
+    table = Table(curve.xlabel, f"{curve.ylabel} (mean)", "std", title=f"{evaluation} on {model} ({data}, "
+                  f"n={curve.n}, {curve.seeds} seeds, {seconds} s)")
+    for x, m, s in zip(curve.x, curve.mean, curve.std, strict=True):
+        table.add_row(f"{x:g}", f"{m:.3f}", f"{s:.3f}")
+    console.print(table)
+    console.print(f"normalised area {curve.area:.3f}; plot written to {plot}")
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 @data_app.command("list")

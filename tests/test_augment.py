@@ -10,7 +10,9 @@ def _batch(b=8, size=32):
 
 
 def _mask(aug, x):
-    return aug._mask(aug._params, x.shape, x.device)
+    from robust.grid import cell_mask
+
+    return cell_mask(aug._params["cells"], tuple(x.shape[-2:]))
 
 
 def test_mixing_replaces_whole_cells_at_the_same_positions():

@@ -145,3 +145,27 @@ def test_attack_run_trained_attack_needs_a_checkpoint():
     assert res.exit_code == 2 and "needs --checkpoint" in res.stderr
     res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet", "--checkpoint", "zoo:digits-m/nope")
     assert res.exit_code == 2 and "not a shipped artefact" in res.stderr
+
+
+def test_occlusion_run_prints_a_curve_and_writes_a_plot(tmp_path):
+    plot = tmp_path / "curve.png"
+    res = _run("occlusion", "run", "patch-mixing", "--model", "zoo:digits-m/resnet", "--samples", "40", "--seeds",
+               "2", "--param", "ratios=[0.0,0.5]", "--plot", str(plot), "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["x"] == [0.0, 0.5] and out["n"] == 40 and out["mean"][0] > out["mean"][1]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = _run("occlusion", "run", "patch-drop", "--model", "zoo:digits-m/resnet", "--samples", "20", "--seeds", "1",
+               "--grid", "4", "--plot", str(plot))
+    assert res.exit_code == 0 and "normalised area" in res.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("occlude",), "evaluation 'occlude' is unknown"),
+    (("patch-drop", "--grid", "7"), "grid=7 does not divide"),
+    (("patch-drop", "--param", "fill=3"), "fill=3"),
+    (("patch-drop", "--plot", "x.jpg"), "expected a .png path"),
+])
+def test_occlusion_run_bad_input(args, needle):
+    res = _run("occlusion", "run", *args[:1], "--model", "zoo:digits-m/resnet", "--samples", "10", *args[1:])
+    assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from kornia.augmentation import MixAugmentationBaseV2
 
+from robust.grid import cell_mask, grid_shape, random_cells
+
 
 def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1) -> torch.Tensor:
     """B x K soft targets from kornia-style ``(y, y_partner, lam)`` rows (lam: weight of ``y``), smoothed by
@@ -95,18 +97,13 @@ class PatchMixing(MixAugmentationBaseV2):
 
     def grid_shape(self, image_hw: tuple[int, int]) -> tuple[int, int]:
         """(rows, cols) of cells for an H x W image; the grid must divide it."""
-        h, w = image_hw
         if self.by_grid:
-            rows, cols = self.sizes
-            ok = h % rows == 0 and w % cols == 0
-        else:
-            rows, cols = h // self.sizes[0], w // self.sizes[1]
-            ok = rows >= 1 and cols >= 1 and h % self.sizes[0] == 0 and w % self.sizes[1] == 0
-        if not ok:
-            what = f"grid={self.sizes}" if self.by_grid else f"cell={self.sizes}"
-            raise ValueError(f"{what} does not divide the {h} x {w} image into equal cells; expected a grid (or "
-                             "cell size) that divides both sides.")
-        return rows, cols
+            return grid_shape(self.sizes, image_hw)
+        h, w = image_hw
+        if h % self.sizes[0] or w % self.sizes[1]:
+            raise ValueError(f"cell={self.sizes} does not divide the {h} x {w} image into equal cells; expected a "
+                             "cell size that divides both sides.")
+        return h // self.sizes[0], w // self.sizes[1]
 
     def forward_parameters(self, batch_shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
         """Draw one batch's parameters: the batch gate, the partner permutation, each image's cell count and
@@ -119,25 +116,17 @@ class PatchMixing(MixAugmentationBaseV2):
         perm = torch.randperm(b, generator=g, device=dev)
         low, high = self.ratio
         r = low + (high - low) * torch.rand(b, generator=g, device=dev)
-        count = (r * n).round().long()
-        rank = torch.rand(b, n, generator=g, device=dev).argsort(1).argsort(1)  # a random rank per cell
-        cells = (rank < count[:, None]).view(b, rows, cols)
+        cells = random_cells(b, rows, cols, (r * n).round().long(), g)
         if b == 1:  # no partner: documented as unchanged
             cells = torch.zeros_like(cells)
         return {"batch_prob": gate.float().expand(b).clone(), "mix_pairs": perm, "cells": cells,
                 "forward_input_shape": torch.tensor(batch_shape, dtype=torch.long)}
 
-    def _mask(self, params: dict[str, torch.Tensor], shape: torch.Size, device: torch.device) -> torch.Tensor:
-        h, w = shape[-2:]
-        cells = params["cells"].to(device)
-        rows, cols = cells.shape[-2:]
-        return cells.repeat_interleave(h // rows, 1).repeat_interleave(w // cols, 2)[:, None]
-
     def apply_transform(self, input: torch.Tensor, params: dict[str, torch.Tensor], flags: dict[str, Any]
                         ) -> torch.Tensor:
         if input.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise ValueError(f"images have dtype {input.dtype}; expected float images in [0, 1].")
-        mask = self._mask(params, input.shape, input.device)
+        mask = cell_mask(params["cells"].to(input.device), tuple(input.shape[-2:]))
         return torch.where(mask, input[params["mix_pairs"].to(input.device)], input)
 
     def _rows(self, labels: torch.Tensor, params: dict[str, torch.Tensor], mixed: bool) -> torch.Tensor:

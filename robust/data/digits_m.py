@@ -20,7 +20,7 @@ from safetensors.numpy import load_file, save_file
 from robust.data.base import ImageSet
 from robust.io import atomic_path, cache_dir
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: the test split is stored in a seeded random order (1: sorted by class)
 SIZE = 32
 SEED = 20240611
 TEST_PER_CLASS = 100  # 100 of the 500 digits per class are test digits -> 4,000 / 1,000
@@ -120,6 +120,11 @@ def build() -> dict[str, np.ndarray]:
         out[f"{split}_images"] = _composite(x[rep], backgrounds, rng)
         out[f"{split}_labels"] = y[rep]
         out[f"{split}_digit"] = rep  # index of the source digit, so the split-by-digit property is checkable
+    # The source digits come sorted by class: shuffle the test split (after compositing, from its own seed, so the
+    # images are the same) so that its first N images are a representative sample of every class.
+    order = np.random.default_rng(SEED + 1).permutation(len(out["test_labels"]))
+    for key in ("test_images", "test_labels", "test_digit"):
+        out[key] = out[key][order]
     return out
 
 

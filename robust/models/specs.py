@@ -35,8 +35,15 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def parse_value(v: str) -> object:
-    """A query or ``--param`` value as bool, None, int, float or str."""
+    """A query or ``--param`` value as bool, None, int, float, a JSON list (``[0.1,0.3]``) or str."""
     low = v.lower()
+    if v.startswith("["):
+        import json
+
+        try:
+            return json.loads(v)
+        except json.JSONDecodeError:
+            raise ValueError(f"value {v!r} is not a valid list; expected JSON such as [0.1,0.3].") from None
     if low in ("true", "false"):
         return low == "true"
     if low in ("none", "null"):

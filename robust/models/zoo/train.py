@@ -52,9 +52,17 @@ def _amp_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
+AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
+
+
 def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = "auto",
-          out_dir: str | Path | None = None, amp: bool = True, progress: bool = True) -> dict:
-    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<arch>.safetensors``, update the manifest there."""
+          out_dir: str | Path | None = None, amp: bool = True, augment: str | None = None,
+          progress: bool = True) -> dict:
+    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<arch>.safetensors``, update the manifest there.
+    ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8 grid, r ~ U(0, 0.5), p = 0.5, soft
+    targets with the recipe's label smoothing) and publishes the model as ``<arch>-pm``."""
+    if augment is not None and augment not in AUGMENTS:
+        raise ValueError(f"augment={augment!r} is not valid; expected one of {sorted(AUGMENTS)} or none.")
     if arch not in ARCHS:
         raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
     if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
@@ -79,6 +87,12 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (
         1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     amp_dtype = _amp_dtype(dev) if amp and recipe.amp else None
+    mixing = None
+    if augment == "patch-mixing":
+        from robust.augment import PatchMixing
+
+        mixing = PatchMixing(8, ratio=(0.0, 0.5), p=0.5, soft=True, num_classes=train_set.num_classes,
+                             label_smoothing=recipe.label_smoothing, generator=gen)
 
     start = time.perf_counter()
     model.train()
@@ -90,9 +104,14 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
             running = 0.0
             for i, (x, y) in enumerate(train_set.batches(recipe.batch_size, dev, shuffle=True, generator=gen)):
                 x = channel_permute(random_shift(x, recipe.shift, gen), gen)
+                if mixing is not None:
+                    x, soft = mixing(x, y)
                 with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                     logits = model((x - mean_d) / std_d)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+                if mixing is None:
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+                else:  # timm's SoftTargetCrossEntropy
+                    loss = -(soft * F.log_softmax(logits.float(), 1)).sum(1).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -101,11 +120,12 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
                 bar.update(task, advance=1, info=f"epoch {epoch + 1}/{recipe.epochs} loss {running / (i + 1):.3f}")
     seconds = time.perf_counter() - start
 
-    name = f"zoo:digits-m/{arch}"
+    key = f"{arch}-{AUGMENTS[augment]}" if augment else arch
+    name = f"zoo:digits-m/{key}"
     backbone = Backbone(model.eval(), name=name, input_size=train_set.image_size, mean=mean.tolist(),
                         std=std.tolist(), class_names=train_set.class_names)
     acc = clean_accuracy(backbone, test_set)["accuracy"]  # float32, like every later evaluation
-    path = out_dir / f"digits-m-{arch}.safetensors"
+    path = out_dir / f"digits-m-{key}.safetensors"
     sha = save_weights(path, model, arch=f"robust.models.zoo.archs:{arch}", name=name,
                        num_classes=backbone.num_classes, input_size=backbone.input_size, mean=backbone.mean,
                        std=backbone.std, class_names=backbone.class_names)
@@ -114,6 +134,8 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
              "test_n": len(test_set), "train_seconds": round(seconds, 1), "epochs": recipe.epochs, "seed": seed,
              "device": str(dev), "torch": torch.__version__, "dataset": "digits-m",
              "dataset_hash": digits_m.content_hash(),
-             "command": f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"}
-    update_manifest(out_dir, f"digits-m/{arch}", entry)
+             "augment": augment,
+             "command": f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"
+                        + (f" --augment {augment}" if augment else "")}
+    update_manifest(out_dir, f"digits-m/{key}", entry)
     return entry

@@ -1,0 +1,60 @@
+"""Cell grids over images, shared by Patch Mixing and the occlusion evaluations: a G x G grid of equal cells, a
+boolean choice of cells per image (N x rows x cols), drawn at random or ranked by a score, and the pixel mask it
+stands for. Everything batched, every draw from an explicit ``torch.Generator``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def grid_shape(grid: int | tuple[int, int], image_hw: tuple[int, int], name: str = "grid") -> tuple[int, int]:
+    """(rows, cols) of a grid given as cells per side (int) or (rows, cols); it must divide the H x W image."""
+    rows, cols = (grid, grid) if isinstance(grid, int) and not isinstance(grid, bool) else tuple(grid)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (rows, cols)):
+        raise ValueError(f"{name}={grid!r} is not valid; expected a positive integer or a pair of them.")
+    h, w = image_hw
+    if h % rows or w % cols:
+        raise ValueError(f"{name}={grid!r} does not divide the {h} x {w} image into equal cells; expected a grid "
+                         "that divides both sides.")
+    return rows, cols
+
+
+def random_cells(n: int, rows: int, cols: int, count: torch.Tensor | int, generator: torch.Generator
+                 ) -> torch.Tensor:
+    """N x rows x cols booleans with ``count`` (per image, or one for all) cells chosen uniformly at random."""
+    rank = torch.rand(n, rows * cols, generator=generator, device=generator.device).argsort(1).argsort(1)
+    count = torch.as_tensor(count, device=rank.device).reshape(-1, 1)
+    return (rank < count).view(n, rows, cols)
+
+
+def top_cells(scores: torch.Tensor, count: int, largest: bool = True) -> torch.Tensor:
+    """N x rows x cols booleans: the ``count`` cells of highest (or lowest) score in each N x rows x cols map."""
+    n, rows, cols = scores.shape
+    order = scores.flatten(1).argsort(dim=1, descending=largest, stable=True)
+    chosen = torch.zeros(n, rows * cols, dtype=torch.bool, device=scores.device)
+    chosen.scatter_(1, order[:, :count], True)
+    return chosen.view(n, rows, cols)
+
+
+def cell_sums(maps: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """N x rows x cols sums of N x H x W maps over each cell."""
+    h, w = maps.shape[-2:]
+    return F.avg_pool2d(maps[:, None].float(), (h // rows, w // cols))[:, 0] * ((h // rows) * (w // cols))
+
+
+def cell_mask(cells: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
+    """N x 1 x H x W boolean pixel mask of N x rows x cols chosen cells."""
+    h, w = image_hw
+    rows, cols = cells.shape[-2:]
+    return cells.repeat_interleave(h // rows, 1).repeat_interleave(w // cols, 2)[:, None]
+
+
+def shuffle_cells(x: torch.Tensor, rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image's cells in a random order of its own (one gather for the batch)."""
+    n, c, h, w = x.shape
+    ch, cw = h // rows, w // cols
+    cells = x.view(n, c, rows, ch, cols, cw).permute(0, 2, 4, 1, 3, 5).reshape(n, rows * cols, c, ch, cw)
+    perm = torch.rand(n, rows * cols, generator=generator, device=generator.device).argsort(1).to(x.device)
+    cells = cells.gather(1, perm[:, :, None, None, None].expand_as(cells))
+    return cells.view(n, rows, cols, c, ch, cw).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)

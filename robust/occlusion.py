@@ -1,0 +1,309 @@
+"""Occlusion robustness and patch selectivity (protocols section 4), in [0, 1] pixel space before normalisation.
+
+Each evaluation sweeps one knob over a dataset and returns a ``Curve(x, mean, std, n)`` (mean and standard
+deviation over seeds, ``n`` images per point) with its normalised area:
+
+- ``patch_drop``: drop a fraction of the grid's cells (``order`` random, or ranked by Grad-CAM mass: ``salient``
+  drops the most salient cells first, ``non-salient`` the least), filled with 0, the model's mean colour, noise or
+  a constant; accuracy against the fraction dropped (Naseer et al.'s information loss);
+- ``patch_shuffle``: accuracy with the cells of each image permuted, for several grids;
+- ``patch_mixing``: the patch-mixing attack, a fraction r of the cells replaced by the same cells of a donor image
+  of another class (from the same batch); accuracy against the original label: the selectivity curve;
+- ``selectivity``: on those patch-mixed images, the fraction of the model's positive saliency for the original
+  class that lies in the donor's cells (Grad-CAM, or a RISE-style contrastive map); lower is more selective.
+
+Grids scale with the input: ``default_grid`` gives 8 x 8 (fine) and 4 x 4 (coarse) at 32 px, 14 x 14 and 7 x 7 at
+224 px, as in the paper. Seeds index explicit generators; batches are processed whole (no per-image loop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from robust.cam import cam
+from robust.data.base import iterate
+from robust.grid import cell_mask, cell_sums, grid_shape, random_cells, shuffle_cells, top_cells
+from robust.models.backbone import Backbone
+from robust.models.state import eval_mode
+
+FILLS = ("zero", "mean", "noise")
+ORDERS = ("random", "salient", "non-salient")
+SALIENCY = ("gradcam", "rise")
+
+
+@dataclasses.dataclass
+class Curve:
+    """A measured curve: ``mean`` and ``std`` of ``y`` over seeds at each ``x``, ``n`` images per point."""
+
+    name: str
+    x: list[float]
+    mean: list[float]
+    std: list[float]
+    n: int
+    seeds: int
+    xlabel: str
+    ylabel: str
+    params: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def area(self) -> float:
+        """Area under the mean curve divided by the x range (the mean height; the single value for one point)."""
+        if len(self.x) == 1:
+            return self.mean[0]
+        steps = zip(self.x[:-1], self.x[1:], self.mean[:-1], self.mean[1:], strict=True)
+        total = sum((b - a) * (u + v) / 2 for a, b, u, v in steps)
+        return total / (self.x[-1] - self.x[0])
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "area": self.area}
+
+
+def default_grid(image_hw: tuple[int, int], coarse: bool = False) -> int:
+    """Cells per side: 14 (7 coarse) at 224 px, 8 (4 coarse) at 32 px; H // 16 from 112 px up, else H // 4."""
+    h = min(image_hw)
+    fine = h // 16 if h >= 112 else max(1, h // 4)
+    return max(1, fine // 2) if coarse else fine
+
+
+def _check(model: Backbone, seeds: int, samples: int | None, batch_size: int) -> None:
+    if not isinstance(model, Backbone):
+        raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
+    for key, value in (("seeds", seeds), ("batch_size", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{key}={value!r} is not valid; expected a positive integer.")
+    if samples is not None and (not isinstance(samples, int) or samples < 1):
+        raise ValueError(f"samples={samples!r} is not valid; expected a positive integer or None (all).")
+
+
+def _fractions(values: Sequence[float], name: str, low: float = 0.0, high: float = 1.0) -> list[float]:
+    values = list(values)
+    if not values or not all(isinstance(v, (int, float)) and low <= v <= high for v in values):
+        raise ValueError(f"{name}={values!r} is not valid; expected fractions in [{low}, {high}].")
+    return [float(v) for v in values]
+
+
+def _fill(fill: str | float, model: Backbone, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    if fill == "zero":
+        return torch.zeros((), device=x.device, dtype=x.dtype)
+    if fill == "mean":
+        return torch.tensor(model.mean, device=x.device, dtype=x.dtype)[None, :, None, None]
+    if fill == "noise":
+        return torch.rand(x.shape, generator=generator, device=generator.device).to(x.device, x.dtype)
+    return torch.full((), float(fill), device=x.device, dtype=x.dtype)
+
+
+def _check_fill(fill: str | float) -> None:
+    if isinstance(fill, str):
+        if fill not in FILLS:
+            raise ValueError(f"fill={fill!r} is not valid; expected one of {FILLS} or a value in [0, 1].")
+    elif not isinstance(fill, (int, float)) or isinstance(fill, bool) or not 0 <= fill <= 1:
+        raise ValueError(f"fill={fill!r} is not valid; expected one of {FILLS} or a value in [0, 1].")
+
+
+def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds: int, samples: int | None,
+           batch_size: int, measure: Callable, xlabel: str, ylabel: str, params: dict, seed: int,
+           prepare: Callable | None = None) -> Curve:
+    """Run ``measure(x, y, knob, generator, context) -> (sum, count)`` on every batch, knob and seed, where
+    ``context = prepare(x, y)`` once per batch; mean and std over seeds of sum / count."""
+    _check(model, seeds, samples, batch_size)
+    gens = [torch.Generator().manual_seed(seed + s) for s in range(seeds)]
+    sums = torch.zeros(seeds, len(knobs), dtype=torch.float64)
+    counts = torch.zeros(seeds, len(knobs), dtype=torch.float64)
+    n = 0
+    with eval_mode(model), torch.no_grad():
+        for x, y in iterate(data, batch_size, model.device, limit=samples):
+            n += x.shape[0]
+            context = prepare(x, y) if prepare is not None else None
+            for s, g in enumerate(gens):
+                for k, knob in enumerate(knobs):
+                    total, count = measure(x, y, knob, g, context)
+                    sums[s, k] += float(total)
+                    counts[s, k] += float(count)
+    if n == 0:
+        raise ValueError("data is empty; expected at least one image.")
+    values = sums / counts.clamp_min(1)
+    std = values.std(0, unbiased=True) if seeds > 1 else torch.zeros(len(knobs), dtype=torch.float64)
+    return Curve(name, knobs, values.mean(0).tolist(), std.tolist(), n, seeds, xlabel, ylabel,
+                 {**params, "seed": seed})
+
+
+def _correct(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
+    return (model.logits(x).argmax(1) == y).sum(), x.shape[0]
+
+
+def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, levels: Sequence[float] | None = None,
+               order: str = "random", fill: str | float = "zero", seeds: int = 3, samples: int | None = None,
+               batch_size: int = 250, seed: int = 0) -> Curve:
+    """Accuracy with a fraction of the ``grid`` x ``grid`` cells dropped: ``levels`` (default 0, 0.1, ..., 0.9;
+    each rounded down to whole cells, k * G^2 // 10 as in Naseer et al.), cells chosen at random or by Grad-CAM
+    mass of the predicted class on the clean image (``salient`` first or ``non-salient`` first)."""
+    _check(model, seeds, samples, batch_size)
+    if order not in ORDERS:
+        raise ValueError(f"order={order!r} is not valid; expected one of {ORDERS}.")
+    _check_fill(fill)
+    levels = _fractions(levels if levels is not None else [k / 10 for k in range(10)], "levels", 0, 1)
+    hw = tuple(model.input_size[-2:])
+    grid = grid if grid is not None else default_grid(hw)
+    rows, cols = grid_shape(grid, hw)
+    cells_total = rows * cols
+
+    def prepare(x, y):  # one Grad-CAM per batch, shared by every level and seed
+        return None if order == "random" else cell_sums(cam(model, x, normalize=False), rows, cols)
+
+    def measure(x, y, level, g, mass):
+        count = math.floor(level * cells_total + 1e-9)
+        if mass is None:
+            cells = random_cells(x.shape[0], rows, cols, count, g).to(x.device)
+        else:
+            cells = top_cells(mass, count, largest=order == "salient")
+        dropped = torch.where(cell_mask(cells, tuple(x.shape[-2:])), _fill(fill, model, x, g), x)
+        return _correct(model, dropped, y)
+
+    name = "patch-drop" if order == "random" else f"{order}-drop"
+    curve = _sweep(name, model, data, levels, seeds, samples, batch_size, measure, "fraction of cells dropped",
+                   "accuracy", {"grid": grid, "order": order, "fill": fill}, seed, prepare)
+    curve.x = [math.floor(v * cells_total + 1e-9) / cells_total for v in levels]  # what was actually dropped
+    return curve
+
+
+def patch_shuffle(model: Backbone, data: Dataset, *, grids: Sequence[int] | None = None, seeds: int = 3,
+                  samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
+    """Accuracy with each image's cells randomly permuted, for each grid (default 1, 2, 4 and the fine grid;
+    grid 1 is the clean image)."""
+    _check(model, seeds, samples, batch_size)
+    hw = tuple(model.input_size[-2:])
+    grids = list(grids) if grids is not None else sorted({1, 2, 4, default_grid(hw)})
+    for g in grids:
+        grid_shape(g, hw, "grids")
+
+    def measure(x, y, g_side, g, _):
+        side = int(g_side)
+        return _correct(model, shuffle_cells(x, side, side, g), y)
+
+    return _sweep("patch-shuffle", model, data, [float(g) for g in grids], seeds, samples, batch_size, measure,
+                  "cells per side", "accuracy", {"grids": grids}, seed)
+
+
+def _donors(y: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each image, a random other image of the batch with a different label, and whether one exists."""
+    scores = torch.rand(y.shape[0], y.shape[0], generator=g, device=g.device).to(y.device)
+    scores = scores.masked_fill(y[:, None] == y[None, :], -1.0)
+    best = scores.max(1)
+    return best.indices, best.values >= 0
+
+
+def mix_cells(x: torch.Tensor, y: torch.Tensor, ratio: float, rows: int, cols: int, g: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The patch-mixing attack on a batch: round(ratio * cells) random cells of each image replaced by the same
+    cells of a donor of another class. Returns mixed images, the donor cells (N x rows x cols), donor indices and
+    which images had a donor (images without one are left out of the counts)."""
+    donor, valid = _donors(y, g)
+    cells = random_cells(x.shape[0], rows, cols, round(ratio * rows * cols), g).to(x.device)
+    mixed = torch.where(cell_mask(cells, tuple(x.shape[-2:])), x[donor], x)
+    return mixed, cells, donor, valid
+
+
+def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
+                 ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), seeds: int = 3,
+                 samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
+    """The selectivity curve: accuracy (original labels) against the fraction r of cells taken from a donor."""
+    _check(model, seeds, samples, batch_size)
+    ratios = _fractions(ratios, "ratios")
+    hw = tuple(model.input_size[-2:])
+    grid = grid if grid is not None else default_grid(hw)
+    rows, cols = grid_shape(grid, hw)
+
+    def measure(x, y, r, g, _):
+        mixed, _, _, valid = mix_cells(x, y, r, rows, cols, g)
+        hit = model.logits(mixed).argmax(1) == y
+        return (hit & valid).sum(), int(valid.sum())
+
+    return _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure,
+                  "fraction of cells from another class", "accuracy", {"grid": grid}, seed)
+
+
+def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, g: torch.Generator, masks: int = 64,
+         cells: int = 7, p: float = 0.5, chunk: int = 2048) -> torch.Tensor:
+    """RISE saliency (Petsiuk et al. 2018) of each image for each of its classes: N x K x H x W for N x K
+    ``classes``: sum over ``masks`` random masks (``cells`` x ``cells`` Bernoulli(``p``) grids, bilinearly upsampled
+    and randomly shifted) of the class probability on the masked image times the mask, over ``masks * p``."""
+    n, _, h, w = x.shape
+    ch, cw = math.ceil(h / cells), math.ceil(w / cells)
+    grid = (torch.rand(masks, 1, cells, cells, generator=g, device=g.device) < p).float()
+    up = torch.nn.functional.interpolate(grid, size=((cells + 1) * ch, (cells + 1) * cw), mode="bilinear",
+                                         align_corners=False)
+    dy = torch.randint(0, ch, (masks,), generator=g, device=g.device)
+    dx = torch.randint(0, cw, (masks,), generator=g, device=g.device)
+    rows = (dy[:, None] + torch.arange(h, device=g.device))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=g.device))[:, None, :]
+    m = up[torch.arange(masks)[:, None, None], 0, rows, cols].to(x.device, x.dtype)  # masks x H x W
+    probs = []
+    flat = (x[:, None] * m[None, :, None]).flatten(0, 1)  # N*masks x C x H x W
+    with torch.no_grad(), eval_mode(model):
+        for start in range(0, flat.shape[0], chunk):
+            probs.append(model.logits(flat[start:start + chunk]).float().softmax(1))
+    prob = torch.cat(probs).view(n, masks, -1).gather(2, classes[:, None, :].expand(n, masks, -1))  # N x M x K
+    return torch.einsum("nmk,mhw->nkhw", prob, m.float()) / (masks * p)
+
+
+def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
+                ratios: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5), saliency: str = "gradcam", masks: int = 64,
+                seeds: int = 3, samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
+    """Out-of-context saliency mass: on patch-mixed images, the fraction of the positive saliency for the original
+    class that falls in the donor's cells (lower = more selective). ``saliency``: ``gradcam`` (Grad-CAM of the
+    original class), or ``rise`` (RISE of the original class minus RISE of the donor's class, positive part, with
+    ``masks`` random masks)."""
+    _check(model, seeds, samples, batch_size)
+    if saliency not in SALIENCY:
+        raise ValueError(f"saliency={saliency!r} is not valid; expected one of {SALIENCY}.")
+    if not isinstance(masks, int) or masks < 1:
+        raise ValueError(f"masks={masks!r} is not valid; expected a positive integer.")
+    ratios = _fractions(ratios, "ratios")
+    hw = tuple(model.input_size[-2:])
+    grid = grid if grid is not None else default_grid(hw)
+    rows, cols = grid_shape(grid, hw)
+
+    def measure(x, y, r, g, _):
+        mixed, cells, donor, valid = mix_cells(x, y, r, rows, cols, g)
+        if saliency == "gradcam":
+            with torch.enable_grad():
+                maps = cam(model, mixed, y, normalize=False)
+        else:
+            both = rise(model, mixed, torch.stack([y, y[donor]], 1), g, masks=masks)
+            maps = (both[:, 0] - both[:, 1]).clamp_min(0)
+        mass = cell_sums(maps, rows, cols)
+        share = (mass * cells).flatten(1).sum(1) / mass.flatten(1).sum(1).clamp_min(1e-12)
+        keep = valid & (mass.flatten(1).sum(1) > 0)
+        return share[keep].sum(), int(keep.sum())
+
+    return _sweep(f"selectivity-{saliency}", model, data, ratios, seeds, samples, batch_size, measure,
+                  "fraction of cells from another class", "out-of-context saliency share",
+                  {"grid": grid, "saliency": saliency, **({"masks": masks} if saliency == "rise" else {})}, seed)
+
+
+EVALUATIONS: dict[str, Callable[..., Curve]] = {
+    "patch-drop": patch_drop,
+    "salient-drop": lambda model, data, **kw: patch_drop(model, data, order="salient", **kw),
+    "non-salient-drop": lambda model, data, **kw: patch_drop(model, data, order="non-salient", **kw),
+    "patch-shuffle": patch_shuffle,
+    "patch-mixing": patch_mixing,
+    "selectivity": selectivity,
+    "selectivity-rise": lambda model, data, **kw: selectivity(model, data, saliency="rise", **kw),
+}
+
+
+def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) -> Curve:
+    """The evaluation registered as ``name`` (see ``EVALUATIONS``) with ``params``."""
+    if name not in EVALUATIONS:
+        raise ValueError(f"evaluation {name!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
+    try:
+        return EVALUATIONS[name](model, data, **params)
+    except TypeError as e:
+        if "argument" not in str(e):
+            raise
+        raise ValueError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {e}") from None

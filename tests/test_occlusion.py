@@ -1,0 +1,129 @@
+import pytest
+import torch
+
+from robust.grid import cell_mask, cell_sums, grid_shape, random_cells, shuffle_cells, top_cells
+from robust.occlusion import (
+    Curve,
+    default_grid,
+    mix_cells,
+    patch_drop,
+    patch_mixing,
+    patch_shuffle,
+    rise,
+    run_evaluation,
+    selectivity,
+)
+
+
+@pytest.fixture(scope="module")
+def small(digits_test):
+    return digits_test.subset(slice(0, 100))
+
+
+def test_grid_helpers():
+    g = torch.Generator().manual_seed(0)
+    cells = random_cells(5, 4, 4, torch.tensor([0, 1, 5, 16, 3]), g)
+    assert cells.flatten(1).sum(1).tolist() == [0, 1, 5, 16, 3]
+    mask = cell_mask(cells, (32, 32))
+    assert mask.shape == (5, 1, 32, 32) and int(mask[2].sum()) == 5 * 64
+    scores = torch.arange(16.0).view(1, 4, 4)
+    assert top_cells(scores, 3)[0].flatten().nonzero().flatten().tolist() == [13, 14, 15]
+    assert top_cells(scores, 2, largest=False)[0].flatten().nonzero().flatten().tolist() == [0, 1]
+    maps = torch.ones(2, 8, 8)
+    assert torch.equal(cell_sums(maps, 2, 2), torch.full((2, 2, 2), 16.0))
+    x = torch.rand(3, 3, 8, 8, generator=g)
+    shuffled = shuffle_cells(x, 2, 2, g)
+    blocks = lambda t: sorted(t[0, :, i:i + 4, j:j + 4].sum().item() for i in (0, 4) for j in (0, 4))
+    assert blocks(shuffled) == pytest.approx(blocks(x))  # the same cells, another order
+    assert torch.equal(shuffle_cells(x, 1, 1, g), x)
+    assert grid_shape(4, (32, 32)) == (4, 4) and default_grid((32, 32)) == 8 and default_grid((224, 224)) == 14
+    assert default_grid((224, 224), coarse=True) == 7 and default_grid((32, 32), coarse=True) == 4
+
+
+def test_curve_area():
+    c = Curve("t", [0.0, 0.5, 1.0], [1.0, 0.5, 0.0], [0, 0, 0], 10, 1, "x", "y")
+    assert c.area == pytest.approx(0.5) and c.to_dict()["area"] == pytest.approx(0.5)
+
+
+def test_patch_drop_random_and_by_saliency(resnet, small):
+    rnd = patch_drop(resnet, small, levels=[0.0, 0.5, 0.9], seeds=2)
+    assert rnd.n == 100 and rnd.seeds == 2 and rnd.x == [0.0, 0.5, 0.890625]  # 57 of 64 cells
+    assert rnd.mean[0] > 0.9 and rnd.mean[0] > rnd.mean[1] > rnd.mean[2] and rnd.std[0] == 0
+    salient = patch_drop(resnet, small, levels=[0.25], order="salient", seeds=1)
+    quiet = patch_drop(resnet, small, levels=[0.25], order="non-salient", seeds=1)
+    assert salient.mean[0] < quiet.mean[0]  # the salient cells carry the class
+    assert salient.name == "salient-drop" and salient.params["order"] == "salient"
+
+
+def test_patch_drop_fills(resnet, small):
+    for fill in ("zero", "mean", "noise", 0.5):
+        c = patch_drop(resnet, small, levels=[0.0, 0.3], fill=fill, seeds=1)
+        assert 0 <= c.mean[1] <= c.mean[0]
+
+
+def test_patch_shuffle(resnet, small):
+    c = patch_shuffle(resnet, small, seeds=2)
+    assert c.x == [1.0, 2.0, 4.0, 8.0] and c.mean[0] > 0.9 and c.mean[-1] < c.mean[0]
+
+
+def test_mix_cells_uses_donors_of_another_class():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(6, 3, 8, 8, generator=g), torch.tensor([0, 0, 1, 1, 2, 2])
+    mixed, cells, donor, valid = mix_cells(x, y, 0.5, 4, 4, g)
+    assert bool(valid.all()) and bool((y[donor] != y).all()) and cells.flatten(1).sum(1).tolist() == [8] * 6
+    mask = cell_mask(cells, (8, 8)).expand_as(x)
+    assert torch.equal(mixed[mask], x[donor][mask]) and torch.equal(mixed[~mask], x[~mask])
+    _, _, _, valid = mix_cells(x[:2], y[:2], 0.5, 4, 4, g)
+    assert not bool(valid.any())  # no image of another class: left out, never mixed with its own class
+
+
+def test_patch_mixing_curve_falls_with_the_ratio(resnet, small):
+    c = patch_mixing(resnet, small, ratios=[0.0, 0.3, 0.5], seeds=3)
+    assert c.mean[0] > c.mean[1] > c.mean[2] and c.std[1] > 0 and c.ylabel == "accuracy"
+
+
+def test_selectivity_gradcam_and_rise(resnet, small):
+    few = small.subset(slice(0, 20))
+    g = selectivity(resnet, few, ratios=[0.2, 0.5], seeds=1)
+    assert 0 < g.mean[0] < g.mean[1] < 1  # more donor cells, more out-of-context mass
+    r = selectivity(resnet, few, ratios=[0.3], saliency="rise", masks=16, seeds=1)
+    assert 0 <= r.mean[0] <= 1 and r.params["masks"] == 16
+
+
+def test_rise_explains_the_class():
+    from robust.models import load_model
+
+    model = load_model("zoo:digits-m/resnet", device="cpu")
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    maps = rise(model, x, torch.tensor([[0, 1], [2, 3]]), g, masks=8)
+    assert maps.shape == (2, 2, 32, 32) and float(maps.min()) >= 0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m, d: patch_drop(m, d, levels=[1.5]), r"levels=\[1\.5\]"),
+    (lambda m, d: patch_drop(m, d, fill=2.0), "fill=2.0"),
+    (lambda m, d: patch_drop(m, d, fill="blue"), "fill='blue'"),
+    (lambda m, d: patch_drop(m, d, grid=7), "grid=7 does not divide the 32 x 32 image"),
+    (lambda m, d: patch_drop(m, d, order="middle"), "order='middle'"),
+    (lambda m, d: patch_mixing(m, d, ratios=[-0.1]), "ratios="),
+    (lambda m, d: patch_mixing(m, d, seeds=0), "seeds=0"),
+    (lambda m, d: selectivity(m, d, saliency="attention"), "saliency='attention'"),
+    (lambda m, d: run_evaluation("occlude-all", m, d), "evaluation 'occlude-all' is unknown"),
+    (lambda m, d: run_evaluation("patch-drop", m, d, strength=2), "does not take the parameters"),
+    (lambda m, d: patch_drop(object(), d), "model must be a robust Backbone"),
+])
+def test_bad_input(call, match, resnet, small):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(resnet, small)
+
+
+def test_the_model_is_left_as_found(small):
+    from robust.models import load_model
+
+    model = load_model("zoo:digits-m/resnet", device="cpu").train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for name in ("salient-drop", "selectivity"):
+        run_evaluation(name, model, small.subset(slice(0, 10)), seeds=1)
+    assert model.training and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
