@@ -80,6 +80,13 @@ def _check(model: Backbone, seeds: int, samples: int | None, batch_size: int) ->
         raise ValueError(f"samples={samples!r} is not valid; expected a positive integer or None (all).")
 
 
+def _grid(model: Backbone, grid: int | None) -> tuple[int, int, int]:
+    """The grid (default: the fine grid for the model's input size) and its (rows, cols)."""
+    hw = tuple(model.input_size[-2:])
+    grid = grid if grid is not None else default_grid(hw)
+    return (grid, *grid_shape(grid, hw))
+
+
 def _fractions(values: Sequence[float], name: str, low: float = 0.0, high: float = 1.0) -> list[float]:
     values = list(values)
     if not values or not all(isinstance(v, (int, float)) and low <= v <= high for v in values):
@@ -112,8 +119,9 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
     ``context = prepare(x, y)`` once per batch; mean and std over seeds of sum / count."""
     _check(model, seeds, samples, batch_size)
     gens = [torch.Generator().manual_seed(seed + s) for s in range(seeds)]
-    sums = torch.zeros(seeds, len(knobs), dtype=torch.float64)
-    counts = torch.zeros(seeds, len(knobs), dtype=torch.float64)
+    # Accumulated on the model's device: no host round trip until the sweep is done.
+    sums = torch.zeros(seeds, len(knobs), dtype=torch.float64, device=model.device)
+    counts = torch.zeros(seeds, len(knobs), dtype=torch.float64, device=model.device)
     n = 0
     with eval_mode(model), torch.no_grad():
         for x, y in iterate(data, batch_size, model.device, limit=samples):
@@ -122,10 +130,11 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
             for s, g in enumerate(gens):
                 for k, knob in enumerate(knobs):
                     total, count = measure(x, y, knob, g, context)
-                    sums[s, k] += float(total)
-                    counts[s, k] += float(count)
+                    sums[s, k] += total
+                    counts[s, k] += count
     if n == 0:
         raise ValueError("data is empty; expected at least one image.")
+    sums, counts = sums.cpu(), counts.cpu()
     values = sums / counts.clamp_min(1)
     std = values.std(0, unbiased=True) if seeds > 1 else torch.zeros(len(knobs), dtype=torch.float64)
     return Curve(name, knobs, values.mean(0).tolist(), std.tolist(), n, seeds, xlabel, ylabel,
@@ -147,9 +156,7 @@ def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, level
         raise ValueError(f"order={order!r} is not valid; expected one of {ORDERS}.")
     _check_fill(fill)
     levels = _fractions(levels if levels is not None else [k / 10 for k in range(10)], "levels", 0, 1)
-    hw = tuple(model.input_size[-2:])
-    grid = grid if grid is not None else default_grid(hw)
-    rows, cols = grid_shape(grid, hw)
+    grid, rows, cols = _grid(model, grid)
     cells_total = rows * cols
 
     def prepare(x, y):  # one Grad-CAM per batch, shared by every level and seed
@@ -214,14 +221,12 @@ def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
     """The selectivity curve: accuracy (original labels) against the fraction r of cells taken from a donor."""
     _check(model, seeds, samples, batch_size)
     ratios = _fractions(ratios, "ratios")
-    hw = tuple(model.input_size[-2:])
-    grid = grid if grid is not None else default_grid(hw)
-    rows, cols = grid_shape(grid, hw)
+    grid, rows, cols = _grid(model, grid)
 
     def measure(x, y, r, g, _):
         mixed, _, _, valid = mix_cells(x, y, r, rows, cols, g)
         hit = model.logits(mixed).argmax(1) == y
-        return (hit & valid).sum(), int(valid.sum())
+        return (hit & valid).sum(), valid.sum()
 
     return _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure,
                   "fraction of cells from another class", "accuracy", {"grid": grid}, seed)
@@ -264,9 +269,7 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
     if not isinstance(masks, int) or masks < 1:
         raise ValueError(f"masks={masks!r} is not valid; expected a positive integer.")
     ratios = _fractions(ratios, "ratios")
-    hw = tuple(model.input_size[-2:])
-    grid = grid if grid is not None else default_grid(hw)
-    rows, cols = grid_shape(grid, hw)
+    grid, rows, cols = _grid(model, grid)
 
     def measure(x, y, r, g, _):
         mixed, cells, donor, valid = mix_cells(x, y, r, rows, cols, g)
@@ -279,7 +282,7 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
         mass = cell_sums(maps, rows, cols)
         share = (mass * cells).flatten(1).sum(1) / mass.flatten(1).sum(1).clamp_min(1e-12)
         keep = valid & (mass.flatten(1).sum(1) > 0)
-        return share[keep].sum(), int(keep.sum())
+        return (share * keep).sum(), keep.sum()
 
     return _sweep(f"selectivity-{saliency}", model, data, ratios, seeds, samples, batch_size, measure,
                   "fraction of cells from another class", "out-of-context saliency share",
