@@ -305,8 +305,11 @@ def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-
     atk.save(out)
     resume.unlink(missing_ok=True)
     history = getattr(atk, "history", [])
+    seconds = round(time.perf_counter() - start, 1)
+    if history and all("seconds" in h for h in history):  # a resumed run: the epochs of earlier calls count too
+        seconds = round(sum(h["seconds"] for h in history), 1)
     result = {"attack": attack, "victims": victim, "data": data, "out": str(out), "seed": seed,
-              "seconds": round(time.perf_counter() - start, 1), "history": history}
+              "seconds": seconds, "history": history}
     if name is not None:
         test = load_dataset(data, "test")
         scores = {spec: evaluate(atk, net, test).to_dict() for spec, net in zip(victim, nets, strict=True)}

@@ -19,6 +19,7 @@ import contextlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -281,6 +282,7 @@ class GanPatch(PatchAttack):
                                 completed=first * -(-len(data) // batch_size))
             g_net.train()
             for epoch in range(first, epochs):
+                started = time.perf_counter()
                 for group, base in zip(g_opt.param_groups, (lr, template_lr), strict=True):
                     group["lr"] = base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))  # cosine over the epochs
                 sums = torch.zeros(5, device=device)  # adv, gan, tv, hits, n
@@ -295,7 +297,7 @@ class GanPatch(PatchAttack):
                     bar.advance(task)
                 adv, gan, tv, hits, n = sums.tolist()
                 self.history.append({"epoch": epoch + 1, "loss_adv": adv / n, "loss_gan": gan / n, "tv": tv / n,
-                                     "train_tcs": hits / n})
+                                     "train_tcs": hits / n, "seconds": round(time.perf_counter() - started, 1)})
                 if resume is not None:
                     self._checkpoint(Path(resume), epoch + 1, g_net, d_net, g_opt, d_opt)
             g_net.eval()
