@@ -56,7 +56,7 @@ def main() -> None:
         for k in (int(v) for v in args.refine.split(",") if int(v) > 0):
             row[f"gan-patch+refine{k}"] = score(gan(m, refine=k), model)
         for name in ("noise-patch", "natural-patch"):
-            row[name] = score(make_attack(name, area=args.area, seed=args.seed), model)
+            row[name] = score(make_attack(name, area=args.area, seed=args.seed, targeted=True), model)
         universal = resolve_checkpoint(f"zoo:digits-m/{m}/universal-patch-{pct}")
         row["universal-patch"] = score(UniversalPatch.load(universal, seed=args.seed), model)
         if m in args.lavan.split(","):

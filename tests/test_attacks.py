@@ -251,3 +251,10 @@ def test_transfer_matrix_white_box_diagonal_beats_transfer(batch):
     with pytest.raises(ValueError, match="same classes"):
         transfer_matrix(make_attack("noise-patch"), models,
                         [load_model("zoo:imagenet/efficientnet-lite0", device="cpu")], x[:2], y[:2])
+
+
+def test_targeted_controls_draw_targets_for_a_chance_level_tcs(resnet, batch):
+    x, y = batch
+    res = make_attack("noise-patch", targeted=True, seed=3)(resnet, x, y)
+    assert res.target is not None and bool((res.target != y).all())
+    assert make_attack("natural-patch")(resnet, x, y).target is None

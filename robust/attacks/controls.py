@@ -1,4 +1,7 @@
-"""Control patches at the same windows as the real attacks: an attack that cannot beat these is not an attack."""
+"""Control patches at the same windows as the real attacks: an attack that cannot beat these is not an attack.
+
+With ``targeted=True`` a control draws targets like a targeted attack does, so its TCS (the chance that the
+patch happens to produce the target) can be read beside a real attack's."""
 
 from __future__ import annotations
 
@@ -9,7 +12,13 @@ from robust.models.backbone import Backbone
 from robust.placement import crop, paste, random_boxes
 
 
-class NoisePatch(PatchAttack):
+class _Control(PatchAttack):
+    def __init__(self, *, targeted: bool = False, **patch_params):
+        super().__init__(**patch_params)
+        self.targeted = bool(targeted)
+
+
+class NoisePatch(_Control):
     """A uniform-noise patch per image (drawn from the attack's generator)."""
 
     name = "noise-patch"
@@ -21,7 +30,7 @@ class NoisePatch(PatchAttack):
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
 
 
-class NaturalPatch(PatchAttack):
+class NaturalPatch(_Control):
     """A natural patch: a crop of another image of the batch (the next one; itself when alone), taken at a
     random box of the same size."""
 
