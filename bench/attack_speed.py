@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--checkpoint", default="builtin:digits-m-resnet-gan-patch-8pct",
+    parser.add_argument("--checkpoint", default="zoo:digits-m/resnet/gan-patch-12pct",
                         help="gan-patch generator (its weights do not change the timing).")
     args = parser.parse_args()
 
@@ -41,7 +41,7 @@ def main() -> None:
     out: dict = {"batch": n, "threads": torch.get_num_threads()}
 
     gan = GanPatch.load(resolve_checkpoint(args.checkpoint))
-    lavan = make_attack("lavan", steps=100)
+    lavan = make_attack("lavan", steps=100, area=gan.area)  # the same patch size
     t_gan = median_time(lambda: gan(model, x, y), args.repeats)
     t_lavan = median_time(lambda: lavan(model, x, y), 1)
     out["gan_patch_ms_per_image"] = round(t_gan / n * 1e3, 3)
@@ -63,9 +63,10 @@ def main() -> None:
 
     t_ours = median_time(lambda: ours(model, x, y), args.repeats)
     t_direct = median_time(run_direct, args.repeats)
+    adv_ours, adv_direct = ours(model, x, y).x_adv, run_direct()
     with torch.no_grad():
-        acc_ours = float((model(ours(model, x, y).x_adv).argmax(1) == y).float().mean())
-        acc_direct = float((model(run_direct()).argmax(1) == y).float().mean())
+        acc_ours = float((model(adv_ours).argmax(1) == y).float().mean())
+        acc_direct = float((model(adv_direct).argmax(1) == y).float().mean())
     out.update(pgd10_ours_ms=round(t_ours * 1e3, 1), pgd10_torchattacks_ms=round(t_direct * 1e3, 1),
                lp_wrapper_overhead=round(t_ours / t_direct - 1, 3), robust_acc_ours=acc_ours,
                robust_acc_torchattacks=acc_direct)

@@ -58,3 +58,16 @@ def shuffle_cells(x: torch.Tensor, rows: int, cols: int, generator: torch.Genera
     perm = torch.rand(n, rows * cols, generator=generator, device=generator.device).argsort(1).to(x.device)
     cells = cells.gather(1, perm[:, :, None, None, None].expand_as(cells))
     return cells.view(n, rows, cols, c, ch, cw).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
+
+
+def mix_cells_of(x: torch.Tensor, partner: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """A copy of ``x`` whose chosen cells (N x rows x cols) hold the same cells of ``x[partner]``. Only the chosen
+    cells are read from the partners (one gather and one scatter over a cell view), not whole images."""
+    n, c, h, w = x.shape
+    rows, cols = cells.shape[-2:]
+    view = (n, c, rows, h // rows, cols, w // cols)
+    x = x.contiguous()
+    out = x.clone()
+    i, r, k = cells.nonzero(as_tuple=True)
+    out.view(view).permute(0, 2, 4, 1, 3, 5)[i, r, k] = x.view(view).permute(0, 2, 4, 1, 3, 5)[partner[i], r, k]
+    return out

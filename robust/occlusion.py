@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from robust.cam import cam
 from robust.data.base import iterate
-from robust.grid import cell_mask, cell_sums, grid_shape, random_cells, shuffle_cells, top_cells
+from robust.grid import cell_mask, cell_sums, grid_shape, mix_cells_of, random_cells, shuffle_cells, top_cells
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
 
@@ -211,7 +211,7 @@ def mix_cells(x: torch.Tensor, y: torch.Tensor, ratio: float, rows: int, cols: i
     which images had a donor (images without one are left out of the counts)."""
     donor, valid = _donors(y, g)
     cells = random_cells(x.shape[0], rows, cols, round(ratio * rows * cols), g).to(x.device)
-    mixed = torch.where(cell_mask(cells, tuple(x.shape[-2:])), x[donor], x)
+    mixed = mix_cells_of(x, donor, cells)
     return mixed, cells, donor, valid
 
 

@@ -258,3 +258,11 @@ def test_targeted_controls_draw_targets_for_a_chance_level_tcs(resnet, batch):
     res = make_attack("noise-patch", targeted=True, seed=3)(resnet, x, y)
     assert res.target is not None and bool((res.target != y).all())
     assert make_attack("natural-patch")(resnet, x, y).target is None
+
+
+@pytest.mark.parametrize("name, params", [("lp", {"method": "pgd", "steps": 2}), ("lavan", {"steps": 2})])
+def test_attacks_work_inside_no_grad(name, params, resnet, batch):
+    x, y = batch
+    with torch.no_grad():
+        res = make_attack(name, **params)(resnet, x[:4], y[:4])
+    assert not torch.equal(res.x_adv, x[:4])

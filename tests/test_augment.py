@@ -134,3 +134,11 @@ def test_bad_input():
         soft_targets(torch.zeros(2, 3), None)
     with pytest.raises(ValueError, match="no parameters drawn yet"):
         PatchMixing(8).labels(y)
+
+
+def test_channels_last_input_mixes_the_same():
+    x, y = _batch()
+    a = PatchMixing(8, p=1.0, seed=5)
+    out, _ = a(x, y)
+    again, _ = a(x.contiguous(memory_format=torch.channels_last), y, params=a._params)
+    assert torch.equal(out, again)

@@ -273,6 +273,7 @@ class GanPatch(PatchAttack):
         side = self.side(torch.empty(1, *data.image_size))
         mask = self.mask(side, device)
         with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.enable_grad())
             for m in victims:
                 stack.enter_context(eval_mode(m))
                 stack.enter_context(preserved_grads(m))

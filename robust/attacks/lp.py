@@ -83,7 +83,7 @@ class LpAttack(Attack):
         if target is not None:
             attack.set_mode_targeted_by_function(lambda images, labels: target, quiet=True)
         devices = [x.device] if x.device.type == "cuda" else []
-        with preserved_grads(model), torch.random.fork_rng(devices=devices):
+        with preserved_grads(model), torch.random.fork_rng(devices=devices), torch.enable_grad():
             torch.manual_seed(self.seed)
             x_adv = attack(x, y)
         return AttackResult(x_adv.detach(), target, None, extra={"method": self.method, "eps": self.eps})

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from kornia.augmentation import MixAugmentationBaseV2
 
-from robust.grid import cell_mask, grid_shape, random_cells
+from robust.grid import grid_shape, mix_cells_of, random_cells
 
 
 def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1) -> torch.Tensor:
@@ -126,8 +126,13 @@ class PatchMixing(MixAugmentationBaseV2):
                         ) -> torch.Tensor:
         if input.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise ValueError(f"images have dtype {input.dtype}; expected float images in [0, 1].")
-        mask = cell_mask(params["cells"].to(input.device), tuple(input.shape[-2:]))
-        return torch.where(mask, input[params["mix_pairs"].to(input.device)], input)
+        return mix_cells_of(input, params["mix_pairs"].to(input.device), params["cells"].to(input.device))
+
+    def transform_input(self, input: torch.Tensor, params: dict[str, torch.Tensor], flags: dict[str, Any]
+                        ) -> torch.Tensor:
+        # The gate is one draw per batch: mix the whole batch or return it, with no per-image blend pass.
+        x = self.transform_tensor(input)
+        return self.apply_transform(x, params, flags) if bool(params["batch_prob"][0] > 0.5) else x
 
     def _rows(self, labels: torch.Tensor, params: dict[str, torch.Tensor], mixed: bool) -> torch.Tensor:
         if labels.ndim != 1 or labels.shape[0] != params["cells"].shape[0]:
