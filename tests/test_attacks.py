@@ -130,14 +130,13 @@ def test_bad_input(resnet, batch):
 @pytest.mark.parametrize("optimizer", ["sign", "adam"])
 def test_lavan_reaches_its_targets_white_box(optimizer, resnet, batch):
     x, y = batch
-    attack = make_attack("lavan", steps=40, step_size=0.05 if optimizer == "sign" else 0.1, optimizer=optimizer)
-    res = attack(resnet, x[:16], y[:16])
+    params = {"steps": 40, "step_size": 0.05 if optimizer == "sign" else 0.1, "optimizer": optimizer, "area": 0.12}
+    res = make_attack("lavan", **params)(resnet, x[:16], y[:16])
     with torch.no_grad():
         c = count(resnet(x[:16]), resnet(res.x_adv), y[:16], res.target)
     assert c.tcs is not None and c.tcs >= 0.8 and c.tcs <= c.asr
     assert torch.equal(crop(res.x_adv, res.boxes), res.extra["patch"])
-    again = make_attack("lavan", steps=40, step_size=0.05 if optimizer == "sign" else 0.1, optimizer=optimizer)
-    assert torch.equal(again(resnet, x[:16], y[:16]).x_adv, res.x_adv)
+    assert torch.equal(make_attack("lavan", **params)(resnet, x[:16], y[:16]).x_adv, res.x_adv)
 
 
 def test_lavan_untargeted_cw(resnet, batch):
