@@ -20,3 +20,19 @@ def resnet():
     from robust.models import load_model
 
     return load_model("zoo:digits-m/resnet", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tcs_and_noise_tcs():
+    """``f(model, x, y, result) -> (TCS of the attack result, TCS of a noise patch at the same targets)``."""
+    from robust.attacks import make_attack
+    from robust.metrics import count
+
+    def measure(model, x, y, res):
+        noise = make_attack("noise-patch")(model, x, y, res.target)
+        with torch.no_grad():
+            clean = model(x)
+            return (count(clean, model(res.x_adv), y, res.target).tcs,
+                    count(clean, model(noise.x_adv), y, noise.target).tcs)
+
+    return measure

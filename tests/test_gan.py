@@ -3,10 +3,9 @@ import json
 import pytest
 import torch
 
-from robust.attacks import GanPatch, make_attack
+from robust.attacks import GanPatch
 from robust.attacks.gan import Generator, context_side
 from robust.data import load_dataset
-from robust.metrics import count
 from robust.placement import crop
 
 TINY = {"width": 8, "depth": 2, "embed": 8}
@@ -37,17 +36,13 @@ def test_generator_shapes_and_range():
     assert context_side(9, (32, 32)) == 18 and context_side(20, (32, 32)) == 32
 
 
-def test_fit_learns_targeted_patches_that_beat_noise(fitted, resnet, batch):
+def test_fit_learns_targeted_patches_that_beat_noise(fitted, resnet, batch, tcs_and_noise_tcs):
     x, y = batch
     history = fitted.history
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
     assert history[-1]["train_tcs"] > history[0]["train_tcs"]
     res = fitted(resnet, x, y)
-    noise = make_attack("noise-patch")(resnet, x, y, res.target)
-    with torch.no_grad():
-        clean = resnet(x)
-        tcs = count(clean, resnet(res.x_adv), y, res.target).tcs
-        control = count(clean, resnet(noise.x_adv), y, noise.target).tcs
+    tcs, control = tcs_and_noise_tcs(resnet, x, y, res)
     assert tcs >= control + 0.1
     assert torch.equal(crop(res.x_adv, res.boxes), res.extra["patch"])
     assert bool((res.target != y).all())
