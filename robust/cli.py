@@ -365,7 +365,9 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="patch-drop, salien
     net = load_model(model, device=device)
     ds = load_dataset(data, "test")
     start = time.perf_counter()
-    with console.status(f"{evaluation} on {model}", spinner="dots") if not as_json else _nothing():
+    import contextlib
+
+    with console.status(f"{evaluation} on {model}") if not as_json else contextlib.nullcontext():
         curve = run_evaluation(evaluation, net, ds, samples=samples, seeds=seeds, seed=seed, batch_size=batch_size,
                                **params)
     seconds = round(time.perf_counter() - start, 2)
@@ -381,12 +383,6 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="patch-drop, salien
         table.add_row(f"{x:g}", f"{m:.3f}", f"{s:.3f}")
     console.print(table)
     console.print(f"normalised area {curve.area:.3f}; plot written to {plot}")
-
-
-def _nothing():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 @data_app.command("list")

@@ -15,6 +15,7 @@ import torch
 
 from robust.cam import cam
 from robust.checks import check_images, check_labels
+from robust.data.base import ImageSet
 from robust.device import PRECISIONS, autocast
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
@@ -53,6 +54,18 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, generator
             raise ValueError(f"target={mode!r} is not valid; expected a class in [0, {num_classes - 1}].")
         return torch.full_like(y, mode)
     raise ValueError(f"target={mode!r} is not valid; expected one of {TARGET_MODES} or a class index.")
+
+
+def check_training(victims: Backbone | list[Backbone], data: ImageSet, name: str = "victims") -> list[Backbone]:
+    """The victims of a trained attack as a list, checked against its training set (in memory, same classes)."""
+    victims = [victims] if isinstance(victims, Backbone) else list(victims)
+    if not victims or not all(isinstance(m, Backbone) for m in victims):
+        raise TypeError(f"{name} must be a Backbone or a non-empty list of Backbones.")
+    if not isinstance(data, ImageSet) or len(data) == 0:
+        raise TypeError("data must be a non-empty in-memory ImageSet (e.g. load_dataset('digits-m', 'train')).")
+    if bad := [m.name for m in victims if m.num_classes != data.num_classes]:
+        raise ValueError(f"{name} {bad} do not have the data's {data.num_classes} classes.")
+    return victims
 
 
 class Attack(abc.ABC):

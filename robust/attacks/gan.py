@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robust.attacks.base import AttackResult, PatchAttack, sample_targets
+from robust.attacks.base import AttackResult, PatchAttack, check_training, sample_targets
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch, patch_loss
 from robust.data.base import ImageSet
 from robust.device import autocast
@@ -241,14 +241,8 @@ class GanPatch(PatchAttack):
         ``bf16``, ``fp16``) is the autocast of the training passes (see ``robust.device.autocast``)."""
         from rich.progress import Progress
 
-        victims = [victims] if isinstance(victims, Backbone) else list(victims)
-        if not victims or not all(isinstance(m, Backbone) for m in victims):
-            raise TypeError("victims must be a Backbone or a non-empty list of Backbones.")
-        if not isinstance(data, ImageSet) or len(data) == 0:
-            raise TypeError("data must be a non-empty in-memory ImageSet (e.g. load_dataset('digits-m', 'train')).")
+        victims = check_training(victims, data)
         k = data.num_classes
-        if bad := [m.name for m in victims if m.num_classes != k]:
-            raise ValueError(f"victims {bad} do not have the data's {k} classes.")
         for key, value in (("epochs", epochs), ("batch_size", batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key}={value!r} is not valid; expected a positive integer.")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
-from robust.attacks.base import AttackResult, PatchAttack, sample_targets
+from robust.attacks.base import AttackResult, PatchAttack, check_training, sample_targets
 from robust.data.base import ImageSet
 from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
@@ -70,14 +70,8 @@ class UniversalPatch(PatchAttack):
     def fit(self, models: Backbone | list[Backbone], data: ImageSet, *, steps: int = 500, batch_size: int = 64,
             lr: float = 0.05, progress: bool = False) -> UniversalPatch:
         """Train one patch per class of ``data`` against ``models`` (their mean loss) for ``steps`` Adam steps."""
-        models = [models] if isinstance(models, Backbone) else list(models)
-        if not models or not all(isinstance(m, Backbone) for m in models):
-            raise TypeError("models must be a Backbone or a non-empty list of Backbones.")
-        if not isinstance(data, ImageSet) or len(data) == 0:
-            raise TypeError("data must be a non-empty in-memory ImageSet (e.g. load_dataset('digits-m', 'train')).")
+        models = check_training(models, data, "models")
         k = data.num_classes
-        if any(m.num_classes != k for m in models):
-            raise ValueError(f"every model must have the data's {k} classes.")
         if not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps={steps!r} is not valid; expected a positive integer.")
         device = models[0].device
