@@ -48,8 +48,10 @@ zoo_app = _typer("The model zoo: list and train models.")
 data_app = _typer("Datasets: list them and look at samples.")
 attack_app = _typer("Attacks: train the generative ones, run any against a model on a dataset.")
 occlusion_app = _typer("Occlusion robustness and patch selectivity: curves over a dataset.")
+board_app = _typer("Leaderboards: run a spec's grid into a resumable SQLite store, render the board.")
 app.add_typer(attack_app, name="attack")
 app.add_typer(occlusion_app, name="occlusion")
+app.add_typer(board_app, name="leaderboard")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(data_app, name="data")
 console = Console()
@@ -383,6 +385,58 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="patch-drop, salien
         table.add_row(f"{x:g}", f"{m:.3f}", f"{s:.3f}")
     console.print(table)
     console.print(f"normalised area {curve.area:.3f}; plot written to {plot}")
+
+
+OutOpt = typer.Option(None, "--out", help="Board directory (default: beside the spec, named after it).")
+
+
+@board_app.command("run")
+def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e.g. leaderboards/demo.toml."),
+              out: Path = OutOpt,
+              executor: str = typer.Option("local", "--executor", help="local, ray (a local Ray instance) or "
+                                           "ray://HOST:PORT."),
+              device: str = typer.Option(None, "--device", help="Overrides the spec's device (auto, cpu, cuda[:n])."),
+              render: bool = typer.Option(True, "--render/--no-render", help="Render the board after the run."),
+              as_json: bool = JsonOpt) -> None:
+    """Run every cell of the spec not yet in the store (an interrupted run resumes), then render the board."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from robust.leaderboard import render as render_board
+    from robust.runner import load_spec, run_board
+
+    board = load_spec(spec)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, disable=as_json, transient=False) as bar:
+        task = bar.add_task(f"{board.title}: planning", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        report = run_board(board, out, executor=executor, device=device, progress=progress)
+    written = render_board(board, report.out) if render else {}
+    result = {**report.to_dict(), "written": {k: str(v) for k, v in written.items()}}
+    if as_json:
+        _emit(result)
+        return
+    console.print(f"{report.ran} cells run ({report.failed} failed), {report.skipped} already done, "
+                  f"{report.wall:.1f} s; store {report.out / 'results.sqlite'}")
+    if written:
+        console.print(f"board: {written['md']}, {written['html']}, {written['json']}, {written['csv']}")
+
+
+@board_app.command("render")
+def board_render(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml)."), out: Path = OutOpt,
+                 fmt: list[str] = typer.Option(["md", "html", "json", "csv"], "--format", help="md, html, json, csv."),
+                 as_json: bool = JsonOpt) -> None:
+    """Render the board (Markdown, HTML, JSON, CSV and figures) from the store, without running anything."""
+    from robust.leaderboard import render as render_board
+
+    written = render_board(spec, out, formats=tuple(fmt))
+    if as_json:
+        _emit({k: str(v) for k, v in written.items()})
+        return
+    for kind, path in written.items():
+        console.print(f"{kind}: {path}")
 
 
 @data_app.command("list")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.utils.data import Dataset
 
-from robust.attacks.base import Attack
+from robust.attacks.base import Attack, AttackResult
 from robust.data.base import iterate
 from robust.metrics import Counts, count
 from robust.models.backbone import Backbone
 
 
 def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | None = None, batch_size: int = 100,
-             progress: object | None = None) -> Counts:
+             progress: Callable[[int], object] | None = None,
+             inspect: Callable[[torch.Tensor, torch.Tensor, AttackResult], object] | None = None) -> Counts:
     """Attack the first ``samples`` items of ``data`` (all by default) batch by batch and count clean accuracy,
-    ASR and TCS. ``progress`` is an optional callable given the number of images done after each batch."""
+    ASR and TCS. ``progress`` is an optional callable given the number of images done after each batch;
+    ``inspect(x, y, result)`` sees each batch and its ``AttackResult`` (e.g. to keep examples)."""
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
     if samples is not None and (not isinstance(samples, int) or samples < 1):
@@ -24,6 +28,8 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
     total = Counts()
     for x, y in iterate(data, batch_size, model.device, limit=samples):
         res = attack(model, x, y)
+        if inspect is not None:
+            inspect(x, y, res)
         with torch.no_grad():
             total += count(model(x), model(res.x_adv), y, res.target)
         if progress is not None:

@@ -1,0 +1,69 @@
+"""The board's figures (matplotlib, Agg, written atomically): the model x attack heatmap, the curves of each
+evaluation, and the gallery images the cells recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from robust.io import atomic_path
+from robust.occlusion import Curve
+from robust.plots import save_curves
+
+
+def slug(*parts: str) -> str:
+    """A file name from user strings: safe characters only, plus a short hash so distinct names never collide."""
+    text = "-".join(parts)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:60] or "x"
+    return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
+
+
+def heatmap(attacks: list[dict], models: list[str], tasks: list[str], path: Path) -> Path | None:
+    """Models x attacks, coloured by TCS (ASR for untargeted attacks, marked 'ASR')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = [t for t in tasks if any(r["attack"] == t for r in attacks)]
+    if not cols:
+        return None
+    grid = np.full((len(models), len(cols)), np.nan)
+    label = [["" for _ in cols] for _ in models]
+    for r in attacks:
+        i, j = models.index(r["name"]), cols.index(r["attack"])
+        value = r["tcs"] if r["targeted"] else r["asr"]
+        if value is not None:
+            grid[i, j] = value
+            label[i][j] = f"{100 * value:.0f}" + ("" if r["targeted"] else " ASR")
+    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(models) + 1.6), dpi=110)
+    im = ax.imshow(grid, cmap="magma_r", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right", fontsize=7)
+    ax.set_yticks(range(len(models)), models, fontsize=7)
+    for i in range(len(models)):
+        for j in range(len(cols)):
+            if label[i][j]:
+                ax.text(j, i, label[i][j], ha="center", va="center", fontsize=6,
+                        color="white" if grid[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="TCS (targeted) / ASR (untargeted)", fraction=0.04)
+    ax.set_title("Target-class success (%), lower is more robust", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def curves(rows: list[dict], path: Path, title: str) -> Path:
+    """One evaluation's curves, a line per model with its seed band."""
+    objs = [Curve(r["evaluation"], r["x"], r["mean"], r["std"], r["n"], r["curve_seeds"], r["xlabel"], r["ylabel"])
+            for r in rows]
+    return save_curves(objs, path, labels=[r["name"] for r in rows], title=title)
+
+
+def write_png(data: bytes, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path

@@ -1,0 +1,150 @@
+"""Named threat models and evaluations: the TOML presets in ``attacks/`` (shipped as ``robust/presets``).
+
+A preset names one attack (``attack = "gan-patch"``) or one occlusion evaluation (``evaluation = "patch-drop"``)
+with its constructor ``[params]``; trained attacks add ``[train]`` (the recipe used when no artefact exists yet).
+Suites and leaderboard specs refer to presets by file name, or give the same keys inline. Unknown keys are
+errors that name the key and the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESETS_DIR = Path(__file__).parent / "attack_presets"  # a link to the repository's attacks/ folder
+ATTACK_KEYS = {"description", "attack", "targeted", "target", "params", "train"}
+EVALUATION_KEYS = {"description", "evaluation", "params"}
+#: training options of the trained attacks (the keyword arguments of their ``fit``)
+TRAIN_KEYS = {"gan-patch": {"epochs", "batch_size", "lr", "template_lr", "precision", "train_samples"},
+              "universal-patch": {"steps", "batch_size", "lr", "train_samples"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One column of a board: an attack or an evaluation, with everything needed to rebuild it."""
+
+    name: str
+    kind: str  # "attack" or "evaluation"
+    method: str  # the registered attack or evaluation name
+    params: dict
+    train: dict
+    description: str = ""
+
+    def config(self) -> dict:
+        """What determines this task's results (hashed into a cell's key)."""
+        return {"kind": self.kind, "method": self.method, "params": self.params, "train": self.train}
+
+    @property
+    def targeted(self) -> bool:
+        return bool(self.params.get("targeted", _attack_class(self.method).targeted)) if self.kind == "attack" \
+            else False
+
+
+def _attack_class(name: str) -> type:
+    from robust.attacks import ATTACKS
+
+    if name not in ATTACKS:
+        raise ValueError(f"attack {name!r} is unknown; expected one of {sorted(ATTACKS)}.")
+    return ATTACKS[name]
+
+
+def _accepts(cls: type, key: str) -> bool:
+    """Whether ``cls(...)`` takes the keyword ``key`` anywhere along its constructors' chain."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None and key in inspect.signature(init).parameters:
+            return True
+    return False
+
+
+def _unknown(keys: Sequence[str], valid: set[str], where: str) -> None:
+    if bad := sorted(set(keys) - valid):
+        raise ValueError(f"{where}: key {bad[0]!r} is unknown; expected one of {sorted(valid)}.")
+
+
+def parse_task(name: str, table: dict, where: str | None = None) -> Task:
+    """A ``Task`` from a preset's keys (a preset file's content, or an inline table of a spec)."""
+    where = where or f"preset {name!r}"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} is not valid; expected a table with 'attack' or 'evaluation'.")
+    params = table.get("params", {})
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: params={params!r} is not valid; expected a table.")
+    description = str(table.get("description", ""))
+    if ("attack" in table) == ("evaluation" in table):
+        raise ValueError(f"{where} is not valid; expected exactly one of the keys 'attack' and 'evaluation'.")
+    if "evaluation" in table:
+        from robust.occlusion import EVALUATIONS
+
+        _unknown(table, EVALUATION_KEYS, where)
+        method = table["evaluation"]
+        if method not in EVALUATIONS:
+            raise ValueError(f"{where}: evaluation {method!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
+        reserved = {"samples", "batch_size", "seed"} & set(params)
+        if reserved:
+            raise ValueError(f"{where}: params key {sorted(reserved)[0]!r} is set by the run (its samples, batch "
+                             "size and seed), not by the preset.")
+        return Task(name, "evaluation", method, dict(params), {}, description)
+    _unknown(table, ATTACK_KEYS, where)
+    method = table["attack"]
+    cls = _attack_class(method)
+    params = dict(params)
+    if "seed" in params:
+        raise ValueError(f"{where}: params key 'seed' is set by the run's seeds, not by the preset.")
+    for key in ("targeted", "target"):
+        if key not in table:
+            continue
+        if key == "targeted" and not _accepts(cls, "targeted"):
+            if bool(table[key]) != cls.targeted:
+                raise ValueError(f"{where}: targeted={table[key]!r} is not valid; {method} is always "
+                                 f"{'targeted' if cls.targeted else 'untargeted'}.")
+            continue
+        params[key] = table[key]
+    train = table.get("train", {})
+    if not isinstance(train, dict):
+        raise ValueError(f"{where}: train={train!r} is not valid; expected a table.")
+    if train and method not in TRAIN_KEYS:
+        raise ValueError(f"{where}: {method} is not trained; the key 'train' is for {sorted(TRAIN_KEYS)}.")
+    _unknown(train, TRAIN_KEYS.get(method, set()), f"{where} [train]")
+    from robust.attacks import make_attack
+
+    make_attack(method, **params)  # validates every parameter now, not in the middle of a run
+    return Task(name, "attack", method, params, dict(train), description)
+
+
+def preset_dirs(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
+    """Where presets are looked up, first match wins: ``extra``, ``$ROBUST_PRESETS`` (os.pathsep-separated), the
+    shipped presets."""
+    env = [p for p in os.environ.get("ROBUST_PRESETS", "").split(os.pathsep) if p]
+    return [Path(p) for p in (*extra, *env)] + [PRESETS_DIR]
+
+
+def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:
+    """Preset name -> file, over the search path."""
+    found: dict[str, Path] = {}
+    for folder in preset_dirs(extra):
+        for path in sorted(Path(folder).glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
+    """The preset ``name`` (a file name without ``.toml``) from the search path."""
+    known = list_presets(extra)
+    if name not in known:
+        raise ValueError(f"preset {name!r} is unknown; expected one of {sorted(known)}.")
+    path = known[name]
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"preset {name!r} ({path}) is not valid TOML: {e}") from None
+    return parse_task(name, table, f"preset {name!r} ({path})")

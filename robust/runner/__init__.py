@@ -1,0 +1,131 @@
+"""The leaderboard runner: a spec expands into cells (model x task x seed), each keyed by the hash of its
+configuration, the model's weights and the evaluated images; finished cells are stored in SQLite and skipped
+when the run is repeated or resumed after an interruption.
+
+``run_board(spec, out)`` runs what is missing and returns a ``RunReport``; ``robust.leaderboard`` renders the
+store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from robust.runner.cells import CELL_VERSION, Cell, artifact_for, digest, fingerprint_data, fingerprint_model
+from robust.runner.spec import Spec, load_spec, parse_spec
+from robust.runner.store import Store
+
+STORE_NAME = "results.sqlite"
+
+
+@dataclasses.dataclass
+class RunReport:
+    cells: int  # in the spec
+    skipped: int  # already in the store
+    ran: int
+    failed: int
+    wall: float  # seconds of the whole run
+    work: float  # seconds inside the attacks and evaluations of the cells that ran
+    cell_wall: float  # seconds from a cell's dispatch to its row being committed, summed (local executor)
+    out: Path
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "out": str(self.out)}
+
+
+def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
+    """The spec's cells, and a failed row for each cell of a model that does not load."""
+    from robust.runner import cells as cell_mod
+
+    data = cell_mod.dataset(spec.dataset)
+    samples = min(spec.samples, len(data))
+    data_id = fingerprint_data(data, samples)
+    out, failed = [], []
+    for entry in spec.models:
+        try:
+            weights = fingerprint_model(cell_mod.model(entry.spec, "cpu"))
+            error = None
+        except Exception as e:
+            weights, error = None, f"{type(e).__name__}: {e}"
+        for task in spec.tasks:
+            for seed in spec.seeds:
+                key_cfg = {"version": CELL_VERSION, "model": entry.spec, "weights": weights, "dataset": spec.dataset,
+                           "data": data_id, "samples": samples, "batch_size": spec.batch_size, "seed": seed,
+                           "task": task.config()}
+                if error is not None:
+                    failed.append({"key": digest(key_cfg), "model": entry.name, "task": task.name,
+                                   "kind": task.kind, "seed": seed, "status": "failed", "config": key_cfg,
+                                   "error": f"model {entry.spec!r} did not load: {error}"})
+                    continue
+                art = artifact_for(task, entry.spec, weights, spec.dataset, seed)
+                key_cfg["artifact"] = art and art["id"]
+                out.append(Cell(digest(key_cfg), entry.name, entry.spec, task, spec.dataset, samples,
+                                spec.batch_size, seed, art))
+    return out, failed
+
+
+def open_store(out: str | os.PathLike) -> Store:
+    """The store of the board directory ``out`` (created if needed; an unwritable place is a clear error)."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return Store(out / STORE_NAME)
+    except (OSError, sqlite3.OperationalError) as e:
+        raise ValueError(f"output directory {str(out)!r} cannot be written ({getattr(e, 'strerror', None) or e}); "
+                         "expected a writable folder (--out).") from None
+
+
+def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None, *, executor: str = "local",
+              device: str | None = None, progress: Callable[[str, int, int], None] | None = None) -> RunReport:
+    """Run every cell of ``spec`` missing from ``out``'s store. ``executor``: ``local``, ``ray`` (a local Ray
+    instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's. ``progress(label, done, total)`` is called
+    as cells finish."""
+    from robust.runner.executors import local_devices, run_local, run_ray
+
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if not isinstance(executor, str) or not (executor in ("local", "ray") or executor.startswith("ray://")
+                                             or ":" in executor):
+        raise ValueError(f"executor={executor!r} is not valid; expected local, ray or ray://HOST:PORT.")
+    out = Path(out) if out is not None else spec.default_out
+    start = time.perf_counter()
+    with open_store(out) as store:
+        cells, failed = plan(spec)
+        done = store.done()
+        todo = [c for c in cells if c.key not in done]
+        for row in failed:
+            store.put(row)
+        total, finished, counts = len(todo), 0, {"failed": len(failed), "work": 0.0, "cell_wall": 0.0}
+        dispatched = time.perf_counter()
+
+        def on_result(row: dict) -> None:
+            nonlocal finished, dispatched
+            row.pop("traceback", None)
+            store.put({**row, "wall": time.perf_counter() - dispatched})
+            counts["cell_wall"] += time.perf_counter() - dispatched
+            dispatched = time.perf_counter()
+            finished += 1
+            counts["failed"] += row["status"] == "failed"
+            counts["work"] += (row.get("seconds") or 0.0) + ((row.get("result") or {}).get("train_seconds") or 0.0)
+            if progress is not None:
+                progress(f"{row['model']} / {row['task']} / seed {row['seed']}: {row['status']}", finished, total)
+
+        if progress is not None:
+            progress(f"{len(cells) - total} of {len(cells)} cells already done", 0, total)
+        if executor == "local":
+            run_local(todo, local_devices(device or spec.device), on_result)
+        else:
+            run_ray(todo, on_result, address=None if executor == "ray" else executor)
+    return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total, ran=finished,
+                     failed=counts["failed"], wall=time.perf_counter() - start, work=counts["work"],
+                     cell_wall=counts["cell_wall"], out=out)
+
+
+__all__ = ["STORE_NAME", "Cell", "RunReport", "Spec", "Store", "load_spec", "open_store", "parse_spec", "plan",
+           "run_board"]

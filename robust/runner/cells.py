@@ -1,0 +1,220 @@
+"""Cells: one model x one task x one seed, keyed by a hash of everything that determines the result.
+
+``execute(cell, device)`` runs a cell anywhere (this process, a worker process, a Ray task) and returns a plain
+dict; the driver writes it to the store. Trained attacks (gan-patch, universal-patch) use, in this order: the
+artefact shipped for that model (``robust/attacks/weights``), one cached by configuration hash under
+``cache_dir("artifacts")``, or one trained now with the preset's ``[train]`` recipe and cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import platform
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from robust.presets import Task
+
+CELL_VERSION = 1  # bump when a change to robust alters results, so stores recompute
+_MODELS: dict[tuple[str, str], object] = {}  # per-process caches: (spec, device) -> Backbone
+_DATA: dict[tuple[str, str], object] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """Everything a worker needs; ``key`` identifies the result."""
+
+    key: str
+    model: str  # the board's model name
+    spec: str  # its load spec
+    task: Task
+    dataset: str
+    samples: int
+    batch_size: int
+    seed: int
+    artifact: dict | None = None  # for trained attacks: {"source": shipped|cache, "path": ..., "id": ...}
+
+    def config(self) -> dict:
+        return {"model": self.spec, "dataset": self.dataset, "samples": self.samples, "batch_size": self.batch_size,
+                "seed": self.seed, "task": self.task.config(), "artifact": self.artifact and self.artifact["id"]}
+
+
+def digest(obj: object, size: int = 16) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:size]
+
+
+def fingerprint_model(model: torch.nn.Module) -> str:
+    """sha256 of the model's parameters and buffers (names, dtypes, shapes and bytes)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def fingerprint_data(data: object, samples: int | None = None) -> str:
+    """sha256 of the first ``samples`` images and labels of an in-memory set (its name and size otherwise)."""
+    from robust.data.base import ImageSet
+
+    if not isinstance(data, ImageSet):
+        return digest({"data": repr(data), "n": len(data), "samples": samples})  # type: ignore[arg-type]
+    h = hashlib.sha256()
+    h.update(data.images[:samples].contiguous().numpy().tobytes())
+    h.update(data.labels[:samples].contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def model(spec: str, device: str):
+    from robust.models import load_model
+
+    if (spec, device) not in _MODELS:
+        _MODELS.clear()  # one model at a time: cells arrive grouped by model
+        _MODELS[spec, device] = load_model(spec, device=device)
+    return _MODELS[spec, device]
+
+
+def dataset(name: str, split: str = "test"):
+    from robust.data import load_dataset
+
+    if (name, split) not in _DATA:
+        _DATA[name, split] = load_dataset(name, split)
+    return _DATA[name, split]
+
+
+def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> dict | None:
+    """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
+    model, dataset, area, placement and seed, else the cache path of its configuration hash."""
+    from robust.attacks import TRAINED
+    from robust.attacks.artifacts import artifact_path, list_artifacts
+    from robust.io import cache_dir
+
+    if task.kind != "attack" or task.method not in TRAINED:
+        return None
+    area, placement = task.params.get("area", 0.08), task.params.get("placement", "gradcam")
+    for name, entry in list_artifacts().items():
+        if (entry.get("attack"), entry.get("victims"), entry.get("data"), entry.get("area"), entry.get("placement"),
+                entry.get("seed")) == (task.method, [spec], data, area, placement, seed):
+            return {"source": "shipped", "name": f"zoo:{name}", "path": str(artifact_path(name)),
+                    "id": entry.get("sha256") or name}
+    ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
+                    "data": data, "seed": seed, "version": CELL_VERSION})
+    path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"
+    return {"source": "cache", "name": path.name, "path": str(path), "id": ident}
+
+
+def _trained_attack(cell: Cell, net, progress: bool):
+    """Load the cell's artefact, training (resumably) and caching it first when it does not exist."""
+    from robust.attacks import TRAINED, make_attack
+
+    cls, path = TRAINED[cell.task.method], Path(cell.artifact["path"])
+    params = {**cell.task.params, "seed": cell.seed}
+    if not path.exists():
+        if cell.artifact["source"] == "shipped":
+            raise ValueError(f"shipped artefact {cell.artifact['name']} is missing at {path}; reinstall robust.")
+        atk = make_attack(cell.task.method, **params)
+        train = dict(cell.task.train)
+        data = dataset(cell.dataset, "train")
+        if (k := train.pop("train_samples", None)) is not None:
+            data = data.subset(slice(0, k))
+        if cell.task.method == "gan-patch":
+            train["resume"] = path.with_suffix(".resume.pt")
+        atk.fit(net, data, progress=progress, **train)
+        atk.save(path)
+        if "resume" in train:
+            Path(train["resume"]).unlink(missing_ok=True)
+    load_params = {k: v for k, v in params.items() if k not in ("area", "shape", "width", "depth", "embed")}
+    return cls.load(path, num_classes=net.num_classes, **load_params)
+
+
+def _figure(net, x: torch.Tensor, res) -> bytes:
+    """A PNG: clean images, attacked images and the Grad-CAM of the attacked images' predicted class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from robust.cam import cam
+
+    k = x.shape[0]
+    with torch.no_grad():
+        clean, adv = net(x).argmax(1), net(res.x_adv).argmax(1)
+    sal = cam(net, res.x_adv, adv).cpu()
+    names = net.class_names or [str(i) for i in range(net.num_classes)]
+    fig, axes = plt.subplots(3, k, figsize=(1.5 * k, 4.8), dpi=100, squeeze=False)
+    for i in range(k):
+        img, bad = x[i].permute(1, 2, 0).cpu().numpy(), res.x_adv[i].detach().permute(1, 2, 0).cpu().numpy()
+        target = f" (target {names[int(res.target[i])]})" if res.target is not None else ""
+        for row, (pic, title) in enumerate(((img, f"clean: {names[int(clean[i])]}"),
+                                            (bad, f"attacked: {names[int(adv[i])]}{target}"), (bad, "Grad-CAM"))):
+            ax = axes[row, i]
+            ax.imshow(pic, interpolation="nearest")
+            if row == 2:
+                ax.imshow(sal[i].numpy(), cmap="jet", alpha=0.45, interpolation="bilinear")
+            ax.set_title(title, fontsize=6)
+            ax.axis("off")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def versions() -> dict:
+    import robust
+
+    out = {"python": platform.python_version(), "torch": torch.__version__, "robust": robust.__version__}
+    for pkg in ("torchattacks", "timm", "kornia"):
+        try:
+            out[pkg] = __import__(pkg).__version__
+        except Exception:
+            out[pkg] = None
+    return out
+
+
+def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: bool = False) -> dict:
+    """Run ``cell`` on ``device``; a dict with ``status`` done (``result``, ``seconds``, ``figure``) or failed
+    (``error``). Errors of the cell are caught and returned: one bad model must not stop a grid."""
+    from robust.attacks import TRAINED, evaluate, make_attack
+    from robust.occlusion import run_evaluation
+
+    base = {"key": cell.key, "model": cell.model, "task": cell.task.name, "kind": cell.task.kind, "seed": cell.seed,
+            "config": cell.config(), "device": device, "versions": versions()}
+    try:
+        net = model(cell.spec, device)
+        data = dataset(cell.dataset)
+        if cell.task.kind == "evaluation":
+            start = time.perf_counter()
+            curve = run_evaluation(cell.task.method, net, data, samples=cell.samples, batch_size=cell.batch_size,
+                                   seed=cell.seed, **cell.task.params)
+            return {**base, "status": "done", "result": curve.to_dict(), "seconds": time.perf_counter() - start}
+        train_start = time.perf_counter()
+        if cell.task.method in TRAINED:
+            atk = _trained_attack(cell, net, progress)
+        else:
+            atk = make_attack(cell.task.method, **cell.task.params, seed=cell.seed)
+        train_seconds = time.perf_counter() - train_start
+        first: list = []
+        start = time.perf_counter()
+        counts = evaluate(atk, net, data, samples=cell.samples, batch_size=cell.batch_size,
+                          inspect=lambda x, y, res: first or first.append((x[:examples], res)))
+        seconds = time.perf_counter() - start
+        result = {**counts.to_dict(), "train_seconds": train_seconds,
+                  "architecture": f"{type(net.net).__name__} ({net.family})",
+                  "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}
+        figure = None
+        if first and examples:
+            x, res = first[0]
+            res = dataclasses.replace(res, x_adv=res.x_adv[:examples],
+                                      target=None if res.target is None else res.target[:examples])
+            figure = _figure(net, x, res)
+        return {**base, "status": "done", "result": result, "seconds": seconds, "figure": figure}
+    except Exception as e:
+        return {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(limit=8)}

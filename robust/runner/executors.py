@@ -1,0 +1,103 @@
+"""Where cells run. Every executor hands each finished cell's dict to ``on_result`` in the driver process, which
+alone writes the store.
+
+- ``local``: in this process on one device; with several devices (e.g. every visible GPU) one worker process per
+  device, each taking the next cell when it is free.
+- ``ray``: each cell a Ray task (one GPU requested per cell when the cluster has GPUs); ``ray`` starts a local
+  instance, ``ray://HOST:PORT`` or ``HOST:PORT`` joins a cluster.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from robust.runner.cells import Cell, execute
+
+OnResult = Callable[[dict], None]
+_WORKER_DEVICE: list[str] = []
+
+
+def local_devices(device: str) -> list[str]:
+    """``auto`` with several CUDA devices -> all of them (one worker each); otherwise the one resolved device."""
+    import torch
+
+    from robust.device import resolve_device
+
+    if device == "auto" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [str(resolve_device(device))]
+
+
+def _init_worker(devices: multiprocessing.Queue) -> None:
+    _WORKER_DEVICE.append(devices.get())
+
+
+def _execute_in_worker(cell: Cell) -> dict:
+    return execute(cell, _WORKER_DEVICE[0])
+
+
+def run_local(cells: Sequence[Cell], devices: Sequence[str], on_result: OnResult) -> None:
+    """Run ``cells`` here (one device) or in one spawned worker process per device."""
+    if not devices:
+        raise ValueError("devices is empty; expected at least one device.")
+    if len(devices) == 1 or len(cells) <= 1:
+        for cell in cells:
+            on_result(execute(cell, devices[0]))
+        return
+    ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    queue = ctx.Queue()
+    for d in devices:
+        queue.put(d)
+    with ProcessPoolExecutor(len(devices), mp_context=ctx, initializer=_init_worker, initargs=(queue,)) as pool:
+        pending = {pool.submit(_execute_in_worker, c) for c in cells}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                on_result(f.result())
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in one line, quickly, when a Ray address does not answer (ray.init would retry for minutes)."""
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"executor address {address!r} is not valid; expected ray://HOST:PORT or HOST:PORT.")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"Ray at {address!r} is unreachable ({e.strerror or e}); start a cluster there "
+                         "(`ray start --head`) or use --executor local.") from None
+
+
+def run_ray(cells: Sequence[Cell], on_result: OnResult, address: str | None = None, num_cpus: int | None = None
+            ) -> None:
+    """Run ``cells`` as Ray tasks on a local instance (``address`` None) or the cluster at ``address``."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--executor ray needs Ray: pip install 'robust-suite[ray]'.") from None
+    if address is not None:
+        _check_reachable(address)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1, max_retries=1)(_ray_cell)
+        pending = [task.remote(c, bool(gpus)) for c in cells]
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            for ref in finished:
+                on_result(ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_cell(cell: Cell, gpu: bool) -> dict:
+    # Ray sets CUDA_VISIBLE_DEVICES to the task's GPU, so inside the task it is plain "cuda".
+    return execute(cell, "cuda" if gpu else "cpu")

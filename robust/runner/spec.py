@@ -1,0 +1,161 @@
+"""Leaderboard specs (TOML): models x (attacks + evaluations) x seeds on one dataset.
+
+```toml
+title = "digits-m demo"              # optional
+dataset = "digits-m"                 # test split
+samples = 500                        # first N test images
+seeds = [0]                          # one cell per model, task and seed
+models = ["zoo:digits-m/resnet", { spec = "zoo:digits-m/vit", name = "ViT" }]
+attacks = ["gan-patch-12pct", { preset = "pgd-linf-8", name = "pgd-5", params = { steps = 5 } },
+           { name = "noise-4pct", attack = "noise-patch", params = { area = 0.04 } }]
+evaluations = ["patch-drop", "selectivity"]
+```
+
+Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec).
+Unknown keys are errors naming the key and the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+from robust.presets import Task, load_preset, parse_task, tomllib
+
+SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
+             "evaluations"}
+MODEL_KEYS = {"spec", "name"}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    spec: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A validated leaderboard spec; ``path`` is the file it came from (None for one built in code)."""
+
+    title: str
+    dataset: str
+    samples: int
+    seeds: tuple[int, ...]
+    batch_size: int
+    device: str
+    models: tuple[ModelEntry, ...]
+    tasks: tuple[Task, ...]
+    path: Path | None = None
+
+    @property
+    def default_out(self) -> Path:
+        """Where the board goes unless told: beside the spec, named after it (``leaderboards/demo/``)."""
+        if self.path is None:
+            raise ValueError("this spec has no file; expected an explicit output directory.")
+        return self.path.with_suffix("")
+
+
+def _unknown(table: dict, valid: set[str], where: str) -> None:
+    if bad := sorted(set(table) - valid):
+        raise ValueError(f"{where}: key {bad[0]!r} is unknown; expected one of {sorted(valid)}.")
+
+
+def _positive(value: object, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"spec: {key}={value!r} is not valid; expected a positive integer.")
+    return value
+
+
+def _models(items: object) -> tuple[ModelEntry, ...]:
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"spec: models={items!r} is not valid; expected a non-empty list of model specs.")
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"spec": item}
+        if not isinstance(item, dict) or not isinstance(item.get("spec"), str):
+            raise ValueError(f"spec: model {item!r} is not valid; expected a load spec or {{spec = ..., name = ...}}.")
+        _unknown(item, MODEL_KEYS, f"spec: model {item['spec']!r}")
+        out.append(ModelEntry(item["spec"], str(item.get("name") or item["spec"])))
+    names = [m.name for m in out]
+    if dup := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"spec: model {dup[0]!r} is listed twice; expected each model once (give a name).")
+    return tuple(out)
+
+
+def _task(item: object, kind: str, dirs: list[Path]) -> Task:
+    """A preset name, a preset with overrides ``{preset, name, params, train}``, or an inline preset table."""
+    if isinstance(item, str):
+        task = load_preset(item, dirs)
+    elif isinstance(item, dict):
+        item = dict(item)
+        name = item.pop("name", item.get("preset"))
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ValueError(f"spec: {kind} {item!r} is not valid; expected a name (letters, digits, '.', '_', '-').")
+        if "preset" in item:
+            base = load_preset(item.pop("preset"), dirs)
+            _unknown(item, {"params", "train"}, f"spec: {kind} {name!r}")
+            changed = {**item.get("params", {}), **item.get("train", {})}
+            note = ", ".join(f"{k}={v}" for k, v in changed.items())
+            described = f"{base.description} (preset {base.name} with {note})" if note else base.description
+            table = {base.kind: base.method, "params": {**base.params, **item.get("params", {})},
+                     "description": described}
+            if base.kind == "attack":
+                table["train"] = {**base.train, **item.get("train", {})}
+            task = parse_task(name, table, f"spec: {kind} {name!r}")
+        else:
+            task = parse_task(name, item, f"spec: {kind} {name!r}")
+    else:
+        raise ValueError(f"spec: {kind} {item!r} is not valid; expected a preset name or a table.")
+    if task.kind != kind:
+        raise ValueError(f"spec: {task.name!r} is an {task.kind}; list it under {task.kind}s, not {kind}s.")
+    return task
+
+
+def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
+    """A ``Spec`` from a parsed TOML table (``path``: the file, for relative preset folders and the output)."""
+    path = Path(path) if path is not None else None
+    _unknown(table, SPEC_KEYS, "spec")
+    for key in ("dataset", "models"):
+        if key not in table:
+            raise ValueError(f"spec: the key {key!r} is missing; expected it with {sorted(SPEC_KEYS)}.")
+    if not isinstance(table["dataset"], str) or not table["dataset"]:
+        raise ValueError(f"spec: dataset={table['dataset']!r} is not valid; expected a dataset name.")
+    seeds = table.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                           for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"spec: seeds={seeds!r} is not valid; expected a non-empty list of distinct integers.")
+    base = path.parent if path is not None else Path.cwd()
+    presets = table.get("presets", [])
+    if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+        raise ValueError(f"spec: presets={presets!r} is not valid; expected a list of folders.")
+    dirs = [base / p for p in presets]
+    tasks = [_task(a, "attack", dirs) for a in table.get("attacks", [])]
+    tasks += [_task(e, "evaluation", dirs) for e in table.get("evaluations", [])]
+    if not tasks:
+        raise ValueError("spec: no attacks and no evaluations; expected at least one of them.")
+    names = [t.name for t in tasks]
+    if dup := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"spec: {dup[0]!r} is listed twice; expected each attack and evaluation once.")
+    device = table.get("device", "auto")
+    if not isinstance(device, str):
+        raise ValueError(f"spec: device={device!r} is not valid; expected auto, cpu, mps or cuda[:n].")
+    return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
+                samples=_positive(table.get("samples", 500), "samples"), seeds=tuple(seeds),
+                batch_size=_positive(table.get("batch_size", 100), "batch_size"), device=device,
+                models=_models(table["models"]), tasks=tuple(tasks), path=path)
+
+
+def load_spec(path: str | os.PathLike) -> Spec:
+    """Read and validate the spec at ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"spec {str(path)!r} is not a file; expected a leaderboard spec (.toml).")
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"spec {str(path)!r} is not valid TOML: {e}") from None
+    return parse_spec(table, path)

@@ -1,0 +1,108 @@
+"""Rendering a board: Markdown, HTML, JSON and CSV from the store, escaped; and the HTML page in Chromium."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+from robust.leaderboard import render
+from robust.runner import parse_spec, run_board
+
+NASTY = "<script>alert(1)</script>|x"
+SPEC = {"title": "board <b>test</b>", "dataset": "digits-m", "samples": 40, "batch_size": 20, "seeds": [0],
+        "models": [{"spec": "zoo:digits-m/resnet", "name": NASTY}, {"spec": "zoo:digits-m/mixer", "name": "mixer"},
+                   {"spec": "zoo:digits-m/vit", "name": "vit"}],
+        "attacks": ["noise-patch-8pct", {"preset": "pgd-linf-8", "name": "pgd-1", "params": {"steps": 1}}],
+        "evaluations": [{"preset": "patch-mixing-attack", "params": {"seeds": 1, "ratios": [0.0, 0.3]}}]}
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    out = tmp_path_factory.mktemp("board")
+    spec = parse_spec(SPEC)
+    run_board(spec, out)
+    return spec, out, render(spec, out)
+
+
+def test_every_format_is_written(board):
+    _, out, written = board
+    assert {p.name for p in (written["md"], written["html"], written["json"], written["csv"])} == \
+        {"README.md", "index.html", "results.json", "results.csv"}
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert "heatmap.png" in figures and sum(f.startswith("gallery-") for f in figures) == 6
+    assert sum(f.startswith("patch-mixing-attack") for f in figures) == 1
+
+
+def test_json_rows_extend_robustbench_model_cards(board):
+    _, out, _ = board
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["dataset"] == "digits-m" and doc["samples"] == 40 and doc["seeds"] == [0]
+    rows = doc["rows"]
+    assert len(rows) == 6
+    for r in rows:
+        assert {"name", "architecture", "dataset", "clean_acc", "attack", "area", "asr", "tcs", "asr_interval",
+                "tcs_interval", "n"} <= set(r)
+        assert r["n"] == 40 and 0 <= r["asr"] <= 1
+        assert (r["tcs"] is None) == (r["attack"] == "pgd-1")
+        if r["tcs"] is not None:
+            assert r["tcs_interval"][0] <= r["tcs"] <= r["tcs_interval"][1] and r["area"] == 0.08
+    assert len(doc["evaluations"]) == 3 and all(e["x"] == [0.0, 0.3] for e in doc["evaluations"])
+    with open(out / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 6 and table[0]["name"] == NASTY
+
+
+def test_markdown_ranks_best_first_and_escapes(board):
+    _, out, _ = board
+    text = (out / "README.md").read_text()
+    assert "## noise-patch-8pct" in text and "## pgd-1" in text and "## patch-mixing-attack" in text
+    assert "<script>alert(1)</script>\\|x" in text  # a pipe would split the row
+    section = text.split("## noise-patch-8pct")[1].split("##")[0]
+    tcs = [float(re.split(r"(?<!\\)\|", line)[6].split()[0]) for line in section.splitlines()
+           if line.startswith("| ") and line[2].isdigit()]
+    assert len(tcs) == 3 and tcs == sorted(tcs)
+
+
+def test_html_escapes_user_strings(board):
+    _, out, _ = board
+    page = (out / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;|x" in page
+    assert "board &lt;b&gt;test&lt;/b&gt;" in page and page.count("data:image/png;base64,") >= 8
+
+
+def test_render_without_results_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="there are no results in"):
+        render(parse_spec(SPEC), tmp_path)
+    with pytest.raises(ValueError, match="format 'pdf' is not valid"):
+        render(parse_spec(SPEC), tmp_path, formats=("pdf",))
+
+
+def test_the_page_in_chromium(board):
+    """Headless Chromium over the DevTools protocol: no console errors, a row per model, and a click on a column
+    header reorders the rows."""
+    from browser import Chromium, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("Chromium is not installed (make test installs it with apt-get where it can)")
+    spec, out, _ = board
+    with Chromium() as browser:
+        browser.open((out / "index.html").resolve().as_uri())
+        names = browser.eval("Array.from(document.querySelectorAll('#board tbody tr td:first-child'))"
+                             ".map(td => td.textContent)")
+        assert sorted(names) == sorted(m.name for m in spec.models)
+        col = browser.eval("Array.from(document.querySelectorAll('#board thead th')).findIndex("
+                           "th => th.textContent.startsWith('noise-patch-8pct'))")
+        values = ("Array.from(document.querySelectorAll('#board tbody tr')).map(tr => "
+                  f"parseFloat(tr.cells[{col}].dataset.v))")
+        browser.eval(f"document.querySelectorAll('#board thead th')[{col}].click()")
+        ascending = browser.eval(values)
+        assert ascending == sorted(ascending)
+        browser.eval(f"document.querySelectorAll('#board thead th')[{col}].click()")
+        descending = browser.eval(values)
+        assert descending == sorted(descending, reverse=True) and descending != ascending
+        assert browser.eval("document.querySelectorAll('img').length") >= 8
+        assert browser.eval("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        assert browser.errors == [], browser.errors

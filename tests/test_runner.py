@@ -1,0 +1,248 @@
+"""The leaderboard runner: specs and presets, the SQLite store, resuming, executors, trained-artefact caching."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robust.presets import list_presets, load_preset
+from robust.runner import Store, load_spec, parse_spec, plan, run_board
+from robust.runner.executors import run_local
+
+RESNET = "zoo:digits-m/resnet"
+FAST = {"dataset": "digits-m", "samples": 40, "batch_size": 20, "models": [{"spec": RESNET, "name": "resnet"}],
+        "attacks": ["noise-patch-8pct", {"preset": "pgd-linf-8", "name": "pgd-1", "params": {"steps": 1}}],
+        "evaluations": [{"preset": "patch-drop", "params": {"seeds": 1, "levels": [0.0, 0.5]}}]}
+REQUIRED_PRESETS = {"gan-patch-8pct", "universal-patch-8pct", "lavan-8pct", "noise-patch-8pct", "natural-patch-8pct",
+                    "pgd-linf-8", "apgd-linf-8", "patch-drop", "patch-mixing-attack", "selectivity"}
+
+
+def _spec(tmp_path: Path, **changes) -> Path:
+    """Write a spec TOML (from FAST plus ``changes``) and return its path."""
+    table = {**FAST, **changes}
+
+    def value(v) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)
+
+    path = tmp_path / "board.toml"
+    path.write_text("\n".join(f"{k} = {value(v)}" for k, v in table.items()) + "\n")
+    return path
+
+
+def _snapshot(db: Path) -> dict[str, tuple]:
+    with Store(db) as store:
+        return {r["key"]: (r["status"], r["finished"], json.dumps(r["result"], sort_keys=True)) for r in store.rows()}
+
+
+def test_shipped_presets_all_load():
+    names = set(list_presets())
+    assert names >= REQUIRED_PRESETS
+    for name in names:
+        task = load_preset(name)
+        assert task.kind in ("attack", "evaluation") and task.description
+    assert load_preset("gan-patch-8pct").params["area"] == 0.08 and load_preset("pgd-linf-8").targeted is False
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"attacks": ["gan-patch-9pct"]}, "preset 'gan-patch-9pct' is unknown; expected one of"),
+    ({"sample": 10}, "key 'sample' is unknown; expected one of"),
+    ({"attacks": [{"preset": "pgd-linf-8", "name": "p", "parms": {}}]}, "key 'parms' is unknown"),
+    ({"attacks": [{"name": "x", "attack": "lp", "params": {"epss": 0.1}}]}, "does not take the parameters"),
+    ({"attacks": [{"preset": "gan-patch-8pct", "name": "g", "train": {"epoch": 1}}]}, "key 'epoch' is unknown"),
+    ({"attacks": ["patch-drop"]}, "is an evaluation; list it under evaluations"),
+    ({"seeds": [0, 0]}, "seeds=[0, 0] is not valid"),
+    ({"samples": 0}, "samples=0 is not valid"),
+    ({"models": [RESNET, RESNET]}, "is listed twice"),
+])
+def test_bad_specs_name_the_problem(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_spec(_spec(tmp_path, **change))
+
+
+def test_preset_file_with_unknown_key(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "odd.toml").write_text('attack = "noise-patch"\ntargetted = true\n')
+    with pytest.raises(ValueError, match="key 'targetted' is unknown; expected one of"):
+        load_spec(_spec(tmp_path, presets=["mine"], attacks=["odd"]))
+
+
+def test_run_stores_every_cell_and_a_rerun_skips_them(tmp_path):
+    spec = load_spec(_spec(tmp_path, seeds=[0, 1]))
+    report = run_board(spec, tmp_path / "out")
+    assert (report.cells, report.ran, report.skipped, report.failed) == (6, 6, 0, 0)
+    before = _snapshot(tmp_path / "out" / "results.sqlite")
+    assert len(before) == 6 and all(v[0] == "done" for v in before.values())
+    again = run_board(spec, tmp_path / "out")
+    assert (again.ran, again.skipped) == (0, 6)
+    assert _snapshot(tmp_path / "out" / "results.sqlite") == before
+    rows = {(r["task"], r["seed"]): r for r in Store(tmp_path / "out" / "results.sqlite").rows()}
+    noise = rows["noise-patch-8pct", 0]
+    assert noise["result"]["n"] == 40 and noise["result"]["targeted"] and noise["figure"][:4] == b"\x89PNG"
+    assert noise["versions"]["torch"] and noise["device"] == "cpu" and noise["seconds"] > 0
+    assert rows["patch-drop", 1]["result"]["x"] == [0.0, 0.5]
+    # a changed sample count is another configuration: new cells, the old ones kept
+    more = run_board(load_spec(_spec(tmp_path, samples=20)), tmp_path / "out")
+    assert more.ran == 3 and len(_snapshot(tmp_path / "out" / "results.sqlite")) == 9
+
+
+def test_a_model_that_fails_to_load_is_recorded_and_the_grid_goes_on(tmp_path):
+    spec = load_spec(_spec(tmp_path, models=[{"spec": "zoo:digits-m/nonexistent", "name": "ghost"},
+                                             {"spec": RESNET, "name": "resnet"}]))
+    report = run_board(spec, tmp_path / "out")
+    assert (report.cells, report.ran, report.failed) == (6, 3, 3)
+    rows = Store(tmp_path / "out" / "results.sqlite").rows()
+    ghost = [r for r in rows if r["model"] == "ghost"]
+    assert len(ghost) == 3 and all(r["status"] == "failed" and "did not load" in r["error"] and "nonexistent"
+                                   in r["error"] for r in ghost)
+    assert all(r["status"] == "done" for r in rows if r["model"] == "resnet")
+    assert run_board(spec, tmp_path / "out").skipped == 3  # failed cells are retried, done ones are not
+
+
+def test_a_failing_cell_does_not_stop_the_others(tmp_path):
+    # a 5-class model loads, then fails inside each cell on digits 5-9: recorded with its error, the rest runs
+    spec = load_spec(_spec(tmp_path, models=[{"spec": "torchvision.models:resnet18?num_classes=5", "name": "five"},
+                                             {"spec": RESNET, "name": "resnet"}], evaluations=[]))
+    report = run_board(spec, tmp_path / "out")
+    rows = Store(tmp_path / "out" / "results.sqlite").rows()
+    assert (report.ran, report.failed) == (4, 2)
+    assert all(r["status"] == "failed" and "expected classes in [0, 4]" in r["error"] for r in rows
+               if r["model"] == "five")
+    assert all(r["status"] == "done" for r in rows if r["model"] == "resnet")
+
+
+def test_unwritable_output_directory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match=r"output directory .* cannot be written"):
+        run_board(load_spec(_spec(tmp_path)), blocker / "board")
+
+
+def test_store_of_another_version_is_refused_and_left_alone(tmp_path):
+    db = tmp_path / "out" / "results.sqlite"
+    db.parent.mkdir()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE cells (key TEXT PRIMARY KEY, payload TEXT)")
+    conn.execute("INSERT INTO cells VALUES ('a', 'old')")
+    conn.execute("PRAGMA user_version=99")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(ValueError, match=r"schema version 99 .* refusing"):
+        run_board(load_spec(_spec(tmp_path)), tmp_path / "out")
+    assert db.read_bytes() == before
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "results.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ValueError, match="is not a robust results database"):
+        run_board(load_spec(_spec(tmp_path)), tmp_path / "junk")
+
+
+def test_trained_attacks_use_shipped_artefacts_or_train_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
+    uni = {"preset": "universal-patch-8pct", "name": "uni", "train": {"steps": 2, "train_samples": 64}}
+    spec = load_spec(_spec(tmp_path, attacks=["gan-patch-12pct", uni], evaluations=[]))
+    cells, _ = plan(spec)
+    arts = {c.task.name: c.artifact for c in cells}
+    assert arts["gan-patch-12pct"]["source"] == "shipped" and arts["uni"]["source"] == "cache"
+    run_board(spec, tmp_path / "out")
+    rows = {r["task"]: r for r in Store(tmp_path / "out" / "results.sqlite").rows()}
+    assert rows["uni"]["status"] == "done", rows["uni"]["error"]
+    assert rows["gan-patch-12pct"]["result"]["artifact"]["source"] == "shipped"
+    cached = Path(arts["uni"]["path"])
+    assert cached.exists() and rows["uni"]["result"]["train_seconds"] > 0
+    stamp = cached.stat().st_mtime_ns
+    # the same configuration under another name, on a fresh board: the cached patches are reused, not retrained
+    spec2 = load_spec(_spec(tmp_path, attacks=[{**uni, "name": "uni-again"}], evaluations=[]))
+    run_board(spec2, tmp_path / "out2")
+    row = Store(tmp_path / "out2" / "results.sqlite").rows()[0]
+    assert row["status"] == "done" and cached.stat().st_mtime_ns == stamp
+    assert row["result"]["tcs"] == rows["uni"]["result"]["tcs"]
+
+
+def _rows_without_timing(db: Path) -> dict:
+    keep = ("model", "task", "kind", "seed", "status")
+    with Store(db) as store:
+        out = {}
+        for r in store.rows():
+            result = {k: v for k, v in (r["result"] or {}).items() if k not in ("seconds", "train_seconds")}
+            out[r["key"]] = ({k: r[k] for k in keep}, result)
+        return out
+
+
+def test_worker_processes_give_the_same_rows(tmp_path):
+    spec = parse_spec({**FAST, "seeds": [0, 1]})
+    cells, _ = plan(spec)
+    serial, parallel = [], []
+    run_local(cells, ["cpu"], serial.append)
+    run_local(cells, ["cpu", "cpu"], parallel.append)  # the multi-GPU path: one spawned worker per device
+    strip = lambda rows: {r["key"]: (r["status"], {k: v for k, v in r["result"].items() if k != "train_seconds"})
+                          for r in rows}
+    assert strip(parallel) == strip(serial) and len(serial) == 6
+
+
+def test_ray_executor_matches_local(tmp_path):
+    pytest.importorskip("ray")
+    spec = load_spec(_spec(tmp_path))
+    run_board(spec, tmp_path / "local")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        run_board(spec, tmp_path / "ray", executor="ray")
+    finally:
+        ray.shutdown()
+    assert _rows_without_timing(tmp_path / "ray" / "results.sqlite") == \
+        _rows_without_timing(tmp_path / "local" / "results.sqlite")
+
+
+def test_unreachable_ray_address_is_one_clear_line(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"Ray at 'ray://127.0.0.1:1' is unreachable"):
+        run_board(load_spec(_spec(tmp_path)), tmp_path / "out", executor="ray://127.0.0.1:1")
+    assert time.perf_counter() - start < 30
+
+
+def test_sigkill_at_random_moments_loses_nothing(tmp_path):
+    """Kill a real run at random moments (10 times), resume each time, then finish: every finished cell is kept
+    as it was, nothing is duplicated, and the store passes SQLite's integrity check."""
+    spec = _spec(tmp_path, seeds=list(range(16)), samples=30)
+    out, db = tmp_path / "out", tmp_path / "out" / "results.sqlite"
+    cmd = [sys.executable, "-m", "robust", "leaderboard", "run", str(spec), "--out", str(out), "--no-render",
+           "--json"]
+    rng, kills, previous, tries = random.Random(0), 0, {}, 0
+    while kills < 10 and tries < 30:
+        tries += 1
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.5, 6.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        if db.exists():
+            now = _snapshot(db)
+            assert all(now.get(k) == v for k, v in previous.items()), "a finished cell was lost or rewritten"
+            previous = now
+        if len(previous) == 48:
+            break
+    assert kills >= 10, f"only {kills} kills landed while the run was going"
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    assert report["skipped"] == len(previous) and report["ran"] == 48 - len(previous)
+    final = _snapshot(db)
+    assert len(final) == 48 and all(v[0] == "done" for v in final.values())
+    assert all(final[k] == v for k, v in previous.items())
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM cells").fetchone() == (48, 48)
+    conn.close()
