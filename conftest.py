@@ -3,6 +3,8 @@ import os
 import pytest
 import torch
 
+pytest_plugins = ["pytester"]  # tests/test_testing.py runs the robust plugin in a throw-away project
+
 # Two xdist workers share two cores: one thread each keeps them from fighting.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)

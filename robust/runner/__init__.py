@@ -87,16 +87,24 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
     """Run every cell of ``spec`` missing from ``out``'s store. ``executor``: ``local``, ``ray`` (a local Ray
     instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's. ``progress(label, done, total)`` is called
     as cells finish."""
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    out = Path(out) if out is not None else spec.default_out
+    open_store(out).close()  # an unwritable or incompatible store fails before any model is loaded
+    cells, failed = plan(spec)
+    return run_cells(cells, failed, out, executor=executor, device=device or spec.device, progress=progress)
+
+
+def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, executor: str = "local",
+              device: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> RunReport:
+    """Store ``failed`` rows and run those of ``cells`` not yet done in ``out``'s store (see ``run_board``)."""
     from robust.runner.executors import local_devices, run_local, run_ray
 
-    spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if not isinstance(executor, str) or not (executor in ("local", "ray") or executor.startswith("ray://")
                                              or ":" in executor):
         raise ValueError(f"executor={executor!r} is not valid; expected local, ray or ray://HOST:PORT.")
-    out = Path(out) if out is not None else spec.default_out
+    out = Path(out)
     start = time.perf_counter()
     with open_store(out) as store:
-        cells, failed = plan(spec)
         done = store.done()
         todo = [c for c in cells if c.key not in done]
         for row in failed:
@@ -108,7 +116,7 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
             nonlocal finished, dispatched
             row.pop("traceback", None)
             store.put({**row, "wall": time.perf_counter() - dispatched})
-            counts["cell_wall"] += time.perf_counter() - dispatched
+            counts["cell_wall"] += time.perf_counter() - dispatched  # including the commit
             dispatched = time.perf_counter()
             finished += 1
             counts["failed"] += row["status"] == "failed"
@@ -119,7 +127,7 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
         if progress is not None:
             progress(f"{len(cells) - total} of {len(cells)} cells already done", 0, total)
         if executor == "local":
-            run_local(todo, local_devices(device or spec.device), on_result)
+            run_local(todo, local_devices(device), on_result)
         else:
             run_ray(todo, on_result, address=None if executor == "ray" else executor)
     return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total, ran=finished,
@@ -128,4 +136,4 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
 
 
 __all__ = ["STORE_NAME", "Cell", "RunReport", "Spec", "Store", "load_spec", "open_store", "parse_spec", "plan",
-           "run_board"]
+           "run_board", "run_cells"]

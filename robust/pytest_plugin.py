@@ -1,0 +1,141 @@
+"""The ``robust`` pytest plugin (entry point ``pytest11``): active wherever robust-suite is installed.
+
+Fixtures: ``robust_model(spec)`` and ``robust_data(name, split)`` (session-cached loaders), ``robust_eval(model,
+task, ...)`` (one cell through the runner's store: cached across tests and sessions, trained artefacts reused).
+Markers: ``robustness``, ``slow``, ``gpu`` (skipped when no CUDA device is visible). Options:
+``--robust-device``, ``--robust-samples``, ``--robust-seed``, ``--robust-store``, ``--robust-report PATH`` (a JSON
+record of every robustness assertion), ``--robust-update-baselines`` (``no_regression`` records instead of
+comparing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robust import testing
+from robust.io import atomic_write_text
+
+MARKERS = {
+    "robustness": "a robustness assertion about a model (robust.testing)",
+    "slow": "long-running tests, left out of the default run",
+    "gpu": "needs a CUDA device; skipped when none is visible",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("robust", "robust: robustness suites")
+    group.addoption("--robust-device", default="auto", help="device for robust_model / robust_eval (auto, cpu, "
+                    "cuda[:n], mps); default auto")
+    group.addoption("--robust-samples", type=int, default=None, help="test images per robust_eval (overrides "
+                    "the suites' own counts)")
+    group.addoption("--robust-seed", type=int, default=0, help="seed of robust_eval's random draws (default 0)")
+    group.addoption("--robust-store", default=None, help="directory of the results store robust_eval caches "
+                    "cells in (default: robust's cache directory)")
+    group.addoption("--robust-report", default=None, metavar="PATH", help="write a JSON record of every "
+                    "robustness assertion (value, interval, n, threshold, rule, pass/fail) to PATH")
+    group.addoption("--robust-update-baselines", action="store_true", help="no_regression() records the "
+                    "measured value as the baseline instead of comparing")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    samples = config.getoption("--robust-samples")
+    if samples is not None and samples < 1:
+        raise pytest.UsageError(f"--robust-samples {samples} is not valid; expected a positive integer.")
+    testing.UPDATE_BASELINES["on"] = bool(config.getoption("--robust-update-baselines"))
+    config._robust_records = []  # type: ignore[attr-defined]
+    config._robust_current = [None]  # type: ignore[attr-defined]
+
+    def record(entry: dict) -> None:
+        config._robust_records.append({"test": config._robust_current[0], **entry})  # type: ignore[attr-defined]
+
+    config._robust_recorder = record  # type: ignore[attr-defined]
+    testing.RECORDERS.append(record)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    record = getattr(config, "_robust_recorder", None)
+    if record in testing.RECORDERS:
+        testing.RECORDERS.remove(record)
+    testing.UPDATE_BASELINES["on"] = False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device (marked gpu); none is visible")
+    item.config._robust_current[0] = item.nodeid  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    records = list(config._robust_records)  # type: ignore[attr-defined]
+    if hasattr(config, "workerinput"):  # an xdist worker: hand the records to the controller
+        config.workeroutput["robust_records"] = records  # type: ignore[attr-defined]
+        return
+    path = config.getoption("--robust-report")
+    if not path:
+        return
+    summary = {"assertions": len(records), "passed": sum(r["passed"] for r in records),
+               "failed": sum(not r["passed"] for r in records)}
+    atomic_write_text(Path(path), json.dumps({**summary, "records": records}, indent=1) + "\n")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # xdist controller: gather each worker's records
+    records = getattr(node, "workeroutput", {}).get("robust_records")
+    if records:
+        node.config._robust_records.extend(records)
+
+
+@pytest.fixture(scope="session")
+def robust_model(request: pytest.FixtureRequest):
+    """``robust_model(spec)`` -> a Backbone on ``--robust-device``, loaded once per session."""
+    from robust.models import load_model
+
+    device, cache = request.config.getoption("--robust-device"), {}
+
+    def load(spec: str):
+        if spec not in cache:
+            cache[spec] = load_model(spec, device=device)
+        return cache[spec]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def robust_data():
+    """``robust_data(name="digits-m", split="test")`` -> the dataset, loaded once per session."""
+    from robust.data import load_dataset
+
+    cache = {}
+
+    def load(name: str = "digits-m", split: str = "test"):
+        if (name, split) not in cache:
+            cache[name, split] = load_dataset(name, split)
+        return cache[name, split]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def robust_eval(request: pytest.FixtureRequest):
+    """``robust_eval(model, task, dataset="digits-m", samples=500, seed=None)`` -> ``robust.testing.Measured``;
+    ``--robust-samples`` and ``--robust-seed`` override the counts and seed."""
+    config = request.config
+
+    def run(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int = 500, seed: int | None = None,
+            batch_size: int = 100) -> testing.Measured:
+        return testing.measure(model, task, dataset=dataset,
+                               samples=config.getoption("--robust-samples") or samples,
+                               seed=config.getoption("--robust-seed") if seed is None else seed,
+                               batch_size=batch_size, device=config.getoption("--robust-device"),
+                               store=config.getoption("--robust-store"))
+
+    return run

@@ -1,0 +1,210 @@
+"""Robustness assertions for test suites: measure once through the runner's store, assert with a stated rule.
+
+``measure(model, task)`` runs one cell (a model, an attack or evaluation preset, a seed) through the leaderboard
+runner, so results and trained artefacts are cached across tests and sessions. The assertions take its result:
+
+- ``assert_tcs_at_most`` / ``assert_asr_at_most`` / ``assert_accuracy_at_least`` (clean or robust accuracy of an
+  attack result) / ``assert_auc_at_least`` (the normalised area of an evaluation curve);
+- ``rule="point"`` compares the point estimate; ``rule="wilson"`` compares the Wilson 95 % bound on the side
+  that makes a pass 95 % confident (the upper bound for "at most", the lower for "at least"). A curve's area is
+  treated as a proportion over its ``n`` images for that bound;
+- ``no_regression(result, baseline=PATH, tolerance=0.02)`` compares with a recorded baseline (TCS for targeted
+  attacks, ASR for untargeted ones, the area for curves) and refuses a baseline measured on other data.
+
+Failures are one line: measure, value, interval, n, threshold, rule, and what was measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from robust.io import atomic_write_text, cache_dir
+from robust.metrics import Counts, wilson_interval
+from robust.occlusion import Curve
+
+RULES = ("point", "wilson")
+#: called with each assertion's record (the pytest plugin collects them for --robust-report)
+RECORDERS: list[Callable[[dict], None]] = []
+#: when true, ``no_regression`` writes the baseline instead of comparing (pytest --robust-update-baselines)
+UPDATE_BASELINES = {"on": False}
+
+
+@dataclasses.dataclass
+class Measured:
+    """One cell's result: ``counts`` for an attack, ``curve`` for an evaluation."""
+
+    model: str
+    task: str
+    dataset: str
+    samples: int
+    seed: int
+    key: str
+    counts: Counts | None = None
+    curve: Curve | None = None
+    cached: bool = False
+
+    def describe(self) -> str:
+        return f"{self.task} on {self.model} ({self.dataset}, n={self.samples}, seed {self.seed})"
+
+
+def measure(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int = 500, seed: int = 0,
+            batch_size: int = 100, device: str = "auto", store: str | os.PathLike | None = None) -> Measured:
+    """Run (or fetch from the store) ``task`` (a preset name or an inline preset table with ``name``) against
+    the model ``model`` (a load spec). ``store``: a directory for ``results.sqlite`` (default: robust's cache)."""
+    from robust.runner import STORE_NAME, Store, parse_spec, plan, run_cells
+
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model={model!r} is not valid; expected a load spec such as 'zoo:digits-m/resnet'.")
+    kind = "evaluations" if _is_evaluation(task) else "attacks"
+    spec = parse_spec({"dataset": dataset, "samples": samples, "seeds": [seed], "batch_size": batch_size,
+                       "device": device, "models": [model], kind: [task]})
+    out = Path(store) if store is not None else cache_dir("pytest")
+    cells, unloadable = plan(spec)
+    if unloadable:
+        raise ValueError(unloadable[0]["error"])
+    cell = cells[0]
+    cached = False
+    if (out / STORE_NAME).exists():
+        with Store(out / STORE_NAME) as existing:
+            cached = cell.key in existing.done()
+    if not cached:
+        run_cells(cells, [], out, device=device)
+    with Store(out / STORE_NAME) as st:
+        row = st.rows({cell.key})[0]
+    if row["status"] != "done":
+        raise RuntimeError(f"{cell.task.name} on {model} failed: {row['error']}")
+    result = row["result"]
+    common = {"model": model, "task": cell.task.name, "dataset": dataset, "samples": cell.samples, "seed": seed,
+              "key": cell.key, "cached": cached}
+    if cell.task.kind == "attack":
+        fields = {f.name for f in dataclasses.fields(Counts)}
+        return Measured(**common, counts=Counts(**{k: v for k, v in result.items() if k in fields}))
+    curve_fields = {f.name for f in dataclasses.fields(Curve)}
+    return Measured(**common, curve=Curve(**{k: v for k, v in result.items() if k in curve_fields}))
+
+
+def _is_evaluation(task: str | dict) -> bool:
+    from robust.presets import load_preset
+
+    if isinstance(task, dict):
+        return "evaluation" in task or ("preset" in task and load_preset(task["preset"]).kind == "evaluation")
+    if not isinstance(task, str):
+        raise ValueError(f"task={task!r} is not valid; expected a preset name or a preset table.")
+    return load_preset(task).kind == "evaluation"
+
+
+def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
+    if not isinstance(result, Measured):
+        raise TypeError(f"result must come from robust.testing.measure (or the robust_eval fixture), got "
+                        f"{type(result).__name__}.")
+    if need == "counts" and result.counts is None:
+        raise ValueError(f"{result.task} is an evaluation (a curve); expected an attack result here.")
+    if need == "curve" and result.curve is None:
+        raise ValueError(f"{result.task} is an attack; expected an evaluation (curve) result here.")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold={threshold!r} is not valid; expected a number in [0, 1].")
+    if rule not in RULES:
+        raise ValueError(f"rule={rule!r} is not valid; expected one of {RULES}.")
+
+
+def _decide(result: Measured, measure_name: str, value: float | None, interval: tuple[float, float] | None, n: int,
+            threshold: float, rule: str, at_most: bool) -> None:
+    """Compare, record, and fail with one line."""
+    if value is None:
+        raise ValueError(f"{measure_name} is undefined for {result.describe()} (no correctly classified images, or "
+                         "an untargeted attack for TCS).")
+    if rule == "point":
+        decisive = value
+    else:
+        decisive = interval[1] if at_most else interval[0]
+    passed = decisive <= threshold if at_most else decisive >= threshold
+    record = {"assertion": f"{measure_name} {'at most' if at_most else 'at least'}", "measure": measure_name,
+              "value": value, "interval": list(interval) if interval else None, "n": n, "threshold": threshold,
+              "rule": rule, "passed": passed, "model": result.model, "task": result.task, "dataset": result.dataset,
+              "samples": result.samples, "seed": result.seed}
+    for recorder in RECORDERS:
+        recorder(record)
+    if not passed:
+        ci = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
+        bound = "" if rule == "point" else f" ({'upper' if at_most else 'lower'} Wilson bound {decisive:.3f})"
+        raise AssertionError(f"{measure_name} {value:.3f}{ci} (n={n}) {'>' if at_most else '<'} {threshold} "
+                             f"under rule {rule}{bound}: {result.describe()}")
+
+
+def _rate(result: Measured, rate: str, threshold: float, rule: str, at_most: bool, label: str) -> None:
+    _check(result, threshold, rule, "counts")
+    _, n = result.counts.fraction(rate)
+    _decide(result, label, result.counts.rate(rate), result.counts.interval(rate), n, threshold, rule, at_most)
+
+
+def assert_tcs_at_most(result: Measured, threshold: float, *, rule: str = "point") -> None:
+    """Target-class success (over the clean-correct images) at most ``threshold``."""
+    _rate(result, "tcs", threshold, rule, True, "TCS")
+
+
+def assert_asr_at_most(result: Measured, threshold: float, *, rule: str = "point") -> None:
+    """Attack success rate (over the clean-correct images) at most ``threshold``."""
+    _rate(result, "asr", threshold, rule, True, "ASR")
+
+
+def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = "point",
+                             which: str = "clean") -> None:
+    """Clean (``which='clean'``) or robust (``'robust'``: under the attack) accuracy at least ``threshold``."""
+    if which not in ("clean", "robust"):
+        raise ValueError(f"which={which!r} is not valid; expected 'clean' or 'robust'.")
+    _rate(result, f"{which}_accuracy", threshold, rule, False, f"{which} accuracy")
+
+
+def assert_auc_at_least(result: Measured, threshold: float, *, rule: str = "point") -> None:
+    """The normalised area under an evaluation's curve at least ``threshold``."""
+    _check(result, threshold, rule, "curve")
+    area, n = result.curve.area, result.curve.n
+    interval = wilson_interval(round(area * n), n)
+    _decide(result, f"{result.curve.name} area", area, interval, n, threshold, rule, False)
+
+
+def _headline(result: Measured) -> tuple[str, float | None, bool]:
+    """(measure, value, lower is better) that a baseline tracks."""
+    if result.counts is not None:
+        rate = "tcs" if result.counts.targeted else "asr"
+        return rate, result.counts.rate(rate), True
+    from robust.leaderboard.tables import LOWER_IS_BETTER
+
+    return "area", result.curve.area, result.curve.name in LOWER_IS_BETTER
+
+
+def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: float = 0.02) -> None:
+    """No worse than the recorded ``baseline`` by more than ``tolerance`` (run pytest with
+    ``--robust-update-baselines`` to record or refresh it)."""
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
+        raise ValueError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
+    if not isinstance(result, Measured):
+        raise TypeError(f"result must come from robust.testing.measure, got {type(result).__name__}.")
+    path = Path(baseline)
+    name, value, lower_better = _headline(result)
+    ident = {"model": result.model, "task": result.task, "dataset": result.dataset, "samples": result.samples,
+             "seed": result.seed}
+    if UPDATE_BASELINES["on"]:
+        atomic_write_text(path, json.dumps({**ident, "measure": name, "value": value, "key": result.key},
+                                           indent=1) + "\n")
+        return
+    if not path.is_file():
+        raise ValueError(f"baseline {str(path)!r} does not exist; record it with "
+                         f"`pytest --robust-update-baselines` on this test.")
+    try:
+        base = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"baseline {str(path)!r} is not valid JSON ({e}); record it again.") from None
+    for k in ("dataset", "samples", "task", "measure"):
+        mine = ident.get(k, name)
+        if base.get(k) != mine:
+            raise ValueError(f"baseline {str(path)!r} was recorded with {k}={base.get(k)!r}, this run has "
+                             f"{k}={mine!r}; refusing to compare (record it again with --robust-update-baselines).")
+    limit = base["value"] + tolerance if lower_better else base["value"] - tolerance
+    limit = min(max(limit, 0.0), 1.0)
+    n = result.counts.fraction(name)[1] if result.counts is not None else result.curve.n
+    _decide(result, f"{name} vs baseline {base['value']:.3f}", value, None, n, limit, "point", lower_better)
