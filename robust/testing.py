@@ -117,10 +117,7 @@ def _decide(result: Measured, measure_name: str, value: float | None, interval: 
     if value is None:
         raise ValueError(f"{measure_name} is undefined for {result.describe()} (no correctly classified images, or "
                          "an untargeted attack for TCS).")
-    if rule == "point":
-        decisive = value
-    else:
-        decisive = interval[1] if at_most else interval[0]
+    decisive = value if rule == "point" else interval[1] if at_most else interval[0]
     passed = decisive <= threshold if at_most else decisive >= threshold
     record = {"assertion": f"{measure_name} {'at most' if at_most else 'at least'}", "measure": measure_name,
               "value": value, "interval": list(interval) if interval else None, "n": n, "threshold": threshold,

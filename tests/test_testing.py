@@ -7,8 +7,14 @@ import json
 import pytest
 
 from robust import testing
-from robust.testing import (assert_accuracy_at_least, assert_asr_at_most, assert_auc_at_least, assert_tcs_at_most,
-                            measure, no_regression)
+from robust.testing import (
+    assert_accuracy_at_least,
+    assert_asr_at_most,
+    assert_auc_at_least,
+    assert_tcs_at_most,
+    measure,
+    no_regression,
+)
 
 RESNET = "zoo:digits-m/resnet"
 
@@ -50,7 +56,7 @@ def test_rules_and_one_line_messages(noise):
 
 @pytest.mark.parametrize("threshold", [-0.1, 1.5, True, "0.2"])
 def test_threshold_outside_unit_interval(noise, threshold):
-    with pytest.raises(ValueError, match="threshold=.* is not valid; expected a number in"):
+    with pytest.raises(ValueError, match=r"threshold=.* is not valid; expected a number in"):
         assert_tcs_at_most(noise, threshold)
 
 
@@ -64,7 +70,7 @@ def test_wrong_kind_of_result(noise, store):
 def test_unknown_attack_or_model(store):
     with pytest.raises(ValueError, match="preset 'gan-patch-3pct' is unknown; expected one of"):
         measure(RESNET, "gan-patch-3pct", samples=20, store=store)
-    with pytest.raises(ValueError, match="did not load.*does not exist"):
+    with pytest.raises(ValueError, match=r"did not load.*does not exist"):
         measure("zoo:digits-m/no-such-model", "noise-patch-8pct", samples=20, store=store)
 
 
@@ -83,7 +89,7 @@ def test_baselines(noise, tmp_path, monkeypatch):
         no_regression(noise, baseline=path, tolerance=0.02)
     for key, other in (("samples", 1000), ("dataset", "cifar10")):
         path.write_text(json.dumps({**recorded, key: other}))
-        with pytest.raises(ValueError, match=f"recorded with {key}=.*refusing to compare"):
+        with pytest.raises(ValueError, match=rf"recorded with {key}=.*refusing to compare"):
             no_regression(noise, baseline=path)
 
 
