@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test lint demo zoo browser clean
+.PHONY: install test lint demo suites zoo browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP) lint browser
 # kept in leaderboards/demo/results.sqlite, so a second run only re-renders.
 demo: $(STAMP)
 	$(VENV)/bin/robust leaderboard run leaderboards/demo.toml
+
+# Every robustness suite, the slow ones included, with a JSON record of each assertion.
+suites: $(STAMP)
+	$(PY) -m pytest suites -m "slow or not slow" --robust-report suites-report.json
 
 # The board page is tested in headless Chromium (Debian's package): install it where apt-get can, as root.
 browser:

@@ -96,12 +96,14 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     for t in spec.tasks:
         group = [r for r in evaluations if r["evaluation"] == t.name]
         if group:
-            paths[t.name] = figs.curves(group, fig_dir / f"{figs.slug(t.name)}.png", t.description or t.name)
+            paths[t.name] = figs.curves(group, fig_dir / f"{figs.slug(t.name)}.png", t.name)
     gallery = []
     for r in rows:
         if r["kind"] == "attack" and r["status"] == "done" and r["figure"] and r["seed"] == spec.seeds[0]:
             path = figs.write_png(r["figure"], fig_dir / f"gallery-{figs.slug(r['model'], r['task'])}.png")
-            gallery.append((f"{r['model']} / {r['task']}", path))
+            labels = "; ".join(f"{e['clean']} → {e['attacked']}" + (f" (target {e['target']})" if e["target"] else "")
+                               for e in r["result"].get("examples", []))
+            gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
     written = set(paths.values()) | {p for _, p in gallery}
     for stale in fig_dir.glob("*.png"):  # figures of models or tasks no longer in the spec
         if stale not in written:

@@ -133,37 +133,34 @@ def _trained_attack(cell: Cell, net, progress: bool):
     return cls.load(path, num_classes=net.num_classes, **load_params)
 
 
-def _figure(net, x: torch.Tensor, res) -> bytes:
-    """A PNG: clean images, attacked images and the Grad-CAM of the attacked images' predicted class."""
-    import matplotlib
+def _jet(s: torch.Tensor) -> torch.Tensor:
+    """The jet colour map of values in [0, 1]: N x H x W -> N x 3 x H x W."""
+    return torch.stack([(1.5 - (4 * s - c).abs()).clamp(0, 1) for c in (3, 2, 1)], 1)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _gallery(net, x: torch.Tensor, res, scale: int = 3) -> tuple[bytes, list[dict]]:
+    """A PNG strip, one column per image: clean, attacked, and the attacked image under the Grad-CAM of its
+    predicted class; plus each column's labels (clean prediction, attacked prediction, target)."""
+    from PIL import Image
 
     from robust.cam import cam
 
-    k = x.shape[0]
     with torch.no_grad():
         clean, adv = net(x).argmax(1), net(res.x_adv).argmax(1)
-    sal = cam(net, res.x_adv, adv).cpu()
-    names = net.class_names or [str(i) for i in range(net.num_classes)]
-    fig, axes = plt.subplots(3, k, figsize=(1.5 * k, 4.8), dpi=100, squeeze=False)
-    for i in range(k):
-        img, bad = x[i].permute(1, 2, 0).cpu().numpy(), res.x_adv[i].detach().permute(1, 2, 0).cpu().numpy()
-        target = f" (target {names[int(res.target[i])]})" if res.target is not None else ""
-        for row, (pic, title) in enumerate(((img, f"clean: {names[int(clean[i])]}"),
-                                            (bad, f"attacked: {names[int(adv[i])]}{target}"), (bad, "Grad-CAM"))):
-            ax = axes[row, i]
-            ax.imshow(pic, interpolation="nearest")
-            if row == 2:
-                ax.imshow(sal[i].numpy(), cmap="jet", alpha=0.45, interpolation="bilinear")
-            ax.set_title(title, fontsize=6)
-            ax.axis("off")
-    fig.tight_layout()
+    x_adv = res.x_adv.detach().float()
+    overlay = 0.55 * x_adv + 0.45 * _jet(cam(net, x_adv, adv))
+    rows = torch.stack([x.float(), x_adv, overlay])  # 3 x N x C x H x W
+    rows = torch.nn.functional.pad(rows, (1, 1, 1, 1), value=1.0)  # white gaps between the tiles
+    grid = rows.permute(2, 0, 3, 1, 4).flatten(3, 4).flatten(1, 2)  # C x 3(H+2) x N(W+2)
+    grid = grid.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+    pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    names = net.class_names or [str(i) for i in range(net.num_classes)]
+    labels = [{"clean": names[int(c)], "attacked": names[int(a)],
+               "target": None if res.target is None else names[int(res.target[i])]}
+              for i, (c, a) in enumerate(zip(clean, adv, strict=True))]
+    return buf.getvalue(), labels
 
 
 def versions() -> dict:
@@ -179,8 +176,9 @@ def versions() -> dict:
 
 
 def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: bool = False) -> dict:
-    """Run ``cell`` on ``device``; a dict with ``status`` done (``result``, ``seconds``, ``figure``) or failed
-    (``error``). Errors of the cell are caught and returned: one bad model must not stop a grid."""
+    """Run ``cell`` on ``device``; a dict with ``status`` done (``result``, ``seconds``, ``figure``: a gallery PNG
+    of the first ``examples`` images) or failed (``error``). Errors of the cell are caught and returned: one bad
+    model must not stop a grid."""
     from robust.attacks import TRAINED, evaluate, make_attack
     from robust.occlusion import run_evaluation
 
@@ -213,7 +211,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
             x, res = first[0]
             res = dataclasses.replace(res, x_adv=res.x_adv[:examples],
                                       target=None if res.target is None else res.target[:examples])
-            figure = _figure(net, x, res)
+            figure, result["examples"] = _gallery(net, x, res)
         return {**base, "status": "done", "result": result, "seconds": seconds, "figure": figure}
     except Exception as e:
         return {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
