@@ -103,8 +103,9 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
                 entry.get("seed")) == (task.method, [spec], data, area, placement, seed):
             return {"source": "shipped", "name": f"zoo:{name}", "path": str(artifact_path(name)),
                     "id": entry.get("sha256") or name}
+    train_data = fingerprint_data(dataset(data, "train"))  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
-                    "data": data, "seed": seed, "version": CELL_VERSION})
+                    "data": data, "train_data": train_data, "seed": seed, "version": CELL_VERSION})
     path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"
     return {"source": "cache", "name": path.name, "path": str(path), "id": ident}
 

@@ -45,8 +45,6 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as e:
@@ -57,6 +55,8 @@ class Store:
             raise ValueError(f"store {str(self.path)!r} was written by schema version {version} and this robust "
                              f"writes version {SCHEMA}; refusing to touch it: use another output directory or "
                              "move the old store away.")
+        self.conn.execute("PRAGMA journal_mode=WAL")  # only now: it rewrites the file header
+        self.conn.execute("PRAGMA synchronous=NORMAL")
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.execute(_TABLE)
