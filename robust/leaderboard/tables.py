@@ -26,57 +26,51 @@ def _rnd(v: float | None, k: int = 4) -> float | None:
     return None if v is None else round(v, k)
 
 
-def attack_rows(spec: Spec, cells: list[dict]) -> list[dict]:
-    """One row per model and attack, in spec order, seeds merged."""
-    tasks = {t.name: t for t in spec.tasks}
+def _groups(spec: Spec, cells: list[dict], kind: str):
+    """(model entry, task, finished cells of every seed) for each model and task of ``kind``, in spec order."""
     merged: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for c in cells:
-        if c["kind"] == "attack" and c["status"] == "done":
+        if c["kind"] == kind and c["status"] == "done":
             merged[c["model"], c["task"]].append(c)
-    rows = []
     for m in spec.models:
         for t in spec.tasks:
-            group = merged.get((m.name, t.name))
-            if t.kind != "attack" or not group:
-                continue
-            counts = sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts())
-            first = group[0]["result"]
-            asr, tcs = counts.interval("asr") or (None, None), counts.interval("tcs") or (None, None)
-            params = tasks[t.name].params
-            rows.append({
-                "name": m.name, "model": m.spec, "architecture": first.get("architecture"), "dataset": spec.dataset,
-                "clean_acc": _rnd(counts.clean_accuracy), "attack": t.name, "threat_model": t.description or t.name,
-                "targeted": counts.targeted, "area": params.get("area"), "eps": params.get("eps"),
-                "asr": _rnd(counts.asr), "asr_interval": [_rnd(v) for v in asr] if asr[0] is not None else None,
-                "tcs": _rnd(counts.tcs), "tcs_interval": [_rnd(v) for v in tcs] if tcs[0] is not None else None,
-                "robust_acc": _rnd(counts.robust_accuracy), "n": counts.n, "seeds": sorted(g["seed"] for g in group),
-                "artifact": (first.get("artifact") or {}).get("name"),
-                "seconds": round(sum(g["seconds"] or 0 for g in group), 2)})
+            if t.kind == kind and merged.get((m.name, t.name)):
+                yield m, t, merged[m.name, t.name]
+
+
+def attack_rows(spec: Spec, cells: list[dict]) -> list[dict]:
+    """One row per model and attack, in spec order, seeds merged."""
+    rows = []
+    for m, t, group in _groups(spec, cells, "attack"):
+        counts = sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts())
+        first = group[0]["result"]
+        asr, tcs = counts.interval("asr") or (None, None), counts.interval("tcs") or (None, None)
+        rows.append({
+            "name": m.name, "model": m.spec, "architecture": first.get("architecture"), "dataset": spec.dataset,
+            "clean_acc": _rnd(counts.clean_accuracy), "attack": t.name, "threat_model": t.description or t.name,
+            "targeted": counts.targeted, "area": t.params.get("area"), "eps": t.params.get("eps"),
+            "asr": _rnd(counts.asr), "asr_interval": [_rnd(v) for v in asr] if asr[0] is not None else None,
+            "tcs": _rnd(counts.tcs), "tcs_interval": [_rnd(v) for v in tcs] if tcs[0] is not None else None,
+            "robust_acc": _rnd(counts.robust_accuracy), "n": counts.n, "seeds": sorted(g["seed"] for g in group),
+            "artifact": (first.get("artifact") or {}).get("name"),
+            "seconds": round(sum(g["seconds"] or 0 for g in group), 2)})
     return rows
 
 
 def evaluation_rows(spec: Spec, cells: list[dict]) -> list[dict]:
     """One row per model and evaluation: the curve (mean over the cells' seeds) and its area."""
-    merged: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    for c in cells:
-        if c["kind"] == "evaluation" and c["status"] == "done":
-            merged[c["model"], c["task"]].append(c)
     rows = []
-    for m in spec.models:
-        for t in spec.tasks:
-            group = merged.get((m.name, t.name))
-            if t.kind != "evaluation" or not group:
-                continue
-            curves = [g["result"] for g in group]
-            k = len(curves)
-            mean = [sum(c["mean"][i] for c in curves) / k for i in range(len(curves[0]["x"]))]
-            std = [max(c["std"][i] for c in curves) for i in range(len(curves[0]["x"]))]
-            rows.append({"name": m.name, "model": m.spec, "dataset": spec.dataset, "evaluation": t.name,
-                         "method": t.method, "description": t.description, "x": curves[0]["x"], "mean": mean,
-                         "std": std, "area": sum(c["area"] for c in curves) / k, "n": curves[0]["n"],
-                         "curve_seeds": curves[0]["seeds"], "xlabel": curves[0]["xlabel"],
-                         "ylabel": curves[0]["ylabel"], "lower_is_better": t.method in LOWER_IS_BETTER,
-                         "seeds": sorted(g["seed"] for g in group)})
+    for m, t, group in _groups(spec, cells, "evaluation"):
+        curves = [g["result"] for g in group]
+        k = len(curves)
+        mean = [sum(c["mean"][i] for c in curves) / k for i in range(len(curves[0]["x"]))]
+        std = [max(c["std"][i] for c in curves) for i in range(len(curves[0]["x"]))]
+        rows.append({"name": m.name, "model": m.spec, "dataset": spec.dataset, "evaluation": t.name,
+                     "method": t.method, "description": t.description, "x": curves[0]["x"], "mean": mean,
+                     "std": std, "area": sum(c["area"] for c in curves) / k, "n": curves[0]["n"],
+                     "curve_seeds": curves[0]["seeds"], "xlabel": curves[0]["xlabel"],
+                     "ylabel": curves[0]["ylabel"], "lower_is_better": t.method in LOWER_IS_BETTER,
+                     "seeds": sorted(g["seed"] for g in group)})
     return rows
 
 
