@@ -139,6 +139,9 @@ class GanPatch(PatchAttack):
 
     name = "gan-patch"
     targeted = True
+    #: defined by a trained checkpoint (refused as load overrides); ``training_params``: what training depends on
+    fixed_params = frozenset({"area", "shape", "width", "depth", "embed"})
+    training_params = fixed_params | {"loss", "lambda_adv", "lambda_gan", "lambda_tv"}
 
     def __init__(self, *, width: int = 32, depth: int = 3, embed: int = 32, loss: str = "ce",
                  lambda_adv: float = 1.0, lambda_gan: float = 0.05, lambda_tv: float = 0.05,
@@ -219,8 +222,7 @@ class GanPatch(PatchAttack):
                              f"{tuple(image_size)}.")
         keys = ("area", "shape", "placement", "stride", "seed", "width", "depth", "embed", "loss",
                 "lambda_adv", "lambda_gan", "lambda_tv")
-        fixed = {"area", "shape", "width", "depth", "embed"}  # these define the trained generator
-        if bad := sorted(fixed & set(overrides)):
+        if bad := sorted(cls.fixed_params & set(overrides)):
             raise ValueError(f"{bad} are fixed by the checkpoint {str(path)!r}; expected attack-time options only.")
         attack = cls(**{**{k: cfg[k] for k in keys}, **overrides})
         attack._build(cfg["num_classes"], tuple(cfg["image_size"]))

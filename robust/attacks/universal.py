@@ -29,6 +29,9 @@ class UniversalPatch(PatchAttack):
 
     name = "universal-patch"
     targeted = True
+    #: defined by trained patches (refused as load overrides); ``training_params``: what training depends on
+    fixed_params = frozenset({"area", "shape"})
+    training_params = fixed_params | {"scale", "rotation"}
 
     def __init__(self, *, scale: tuple[float, float] = (0.3, 1.5), rotation: float = 22.5, **patch_params):
         super().__init__(**patch_params)
@@ -140,7 +143,7 @@ class UniversalPatch(PatchAttack):
         if num_classes is not None and patches.shape[0] != num_classes:
             raise ValueError(f"universal-patch {str(path)!r} was trained for {patches.shape[0]} classes; expected "
                              f"{num_classes}.")
-        if bad := sorted({"area", "shape"} & set(overrides)):
+        if bad := sorted(cls.fixed_params & set(overrides)):
             raise ValueError(f"{bad} are fixed by the checkpoint {str(path)!r}; expected attack-time options only.")
         params = {"area": cfg["area"], "shape": cfg["shape"], "placement": cfg["placement"], "stride": cfg["stride"],
                   "scale": tuple(cfg["scale"]), "rotation": cfg["rotation"], "seed": cfg["seed"]}

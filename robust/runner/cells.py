@@ -97,11 +97,17 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
 
     if task.kind != "attack" or task.method not in TRAINED:
         return None
-    area, placement = task.params.get("area", 0.08), task.params.get("placement", "gradcam")
+    from robust.attacks import make_attack
+
+    attack = make_attack(task.method, **task.params, seed=seed)
+    want = {k: v for k, v in attack.config().items() if k in {*attack.training_params, "placement", "seed"}}
     for name, entry in list_artifacts().items():
-        if (entry.get("attack"), entry.get("victims"), entry.get("data"), entry.get("area"), entry.get("placement"),
-                entry.get("seed")) == (task.method, [spec], data, area, placement, seed):
-            return {"source": "shipped", "name": f"zoo:{name}", "path": str(artifact_path(name)),
+        if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
+            continue
+        path = artifact_path(name)
+        config = json.loads(path.with_suffix(path.suffix + ".json").read_text())
+        if all(config.get(k) == v for k, v in want.items()):  # trained as this task would train it
+            return {"source": "shipped", "name": f"zoo:{name}", "path": str(path),
                     "id": entry.get("sha256") or name}
     train_data = fingerprint_data(dataset(data, "train"))  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
@@ -130,7 +136,7 @@ def _trained_attack(cell: Cell, net, progress: bool):
         atk.save(path)
         if "resume" in train:
             Path(train["resume"]).unlink(missing_ok=True)
-    load_params = {k: v for k, v in params.items() if k not in ("area", "shape", "width", "depth", "embed")}
+    load_params = {k: v for k, v in params.items() if k not in cls.fixed_params}  # trained with these already
     return cls.load(path, num_classes=net.num_classes, **load_params)
 
 
