@@ -406,7 +406,7 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
 
     board = load_spec(spec)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, disable=as_json, transient=False) as bar:
+    with Progress(*columns, console=console, disable=as_json, transient=True) as bar:
         task = bar.add_task(f"{board.title}: planning", total=None)
 
         def progress(label: str, done: int, total: int) -> None:

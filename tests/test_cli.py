@@ -169,3 +169,31 @@ def test_occlusion_run_prints_a_curve_and_writes_a_plot(tmp_path):
 def test_occlusion_run_bad_input(args, needle):
     res = _run("occlusion", "run", *args[:1], "--model", "zoo:digits-m/resnet", "--samples", "10", *args[1:])
     assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output
+
+
+def test_leaderboard_run_then_render(tmp_path):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('dataset = "digits-m"\nsamples = 20\nmodels = ["zoo:digits-m/resnet"]\n'
+                    'attacks = ["noise-patch-8pct"]\n')
+    res = _run("leaderboard", "run", str(spec), "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert (report["cells"], report["ran"], report["failed"]) == (1, 1, 0)
+    assert report["out"] == str(tmp_path / "tiny") and (tmp_path / "tiny" / "index.html").is_file()
+    again = json.loads(_run("leaderboard", "run", str(spec), "--json", "--no-render").stdout)
+    assert (again["ran"], again["skipped"]) == (0, 1)
+    res = _run("leaderboard", "render", str(spec), "--format", "md", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["md"].endswith("README.md")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["leaderboard", "run", "no-such-spec.toml"], "is not a file"),
+    (["leaderboard", "run", "leaderboards/demo.toml", "--executor", "ray://127.0.0.1:1"], "is unreachable"),
+    (["leaderboard", "run", "leaderboards/demo.toml", "--executor", "slurm"], "executor='slurm' is not valid"),
+    (["leaderboard", "render", "leaderboards/demo.toml", "--out", "/nonexistent/board"], "there are no results"),
+])
+def test_leaderboard_bad_input(args, needle, tmp_path):
+    if "--executor" in args:
+        args = [*args, "--out", str(tmp_path / "board")]
+    res = _run(*args)
+    assert res.exit_code == 2 and needle in res.output and len(res.output.strip().splitlines()) == 1, res.output

@@ -87,9 +87,12 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
     """Run every cell of ``spec`` missing from ``out``'s store. ``executor``: ``local``, ``ray`` (a local Ray
     instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's. ``progress(label, done, total)`` is called
     as cells finish."""
+    from robust.runner.executors import check_executor
+
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     out = Path(out) if out is not None else spec.default_out
-    open_store(out).close()  # an unwritable or incompatible store fails before any model is loaded
+    check_executor(executor)  # bad input fails before any model is loaded
+    open_store(out).close()
     cells, failed = plan(spec)
     return run_cells(cells, failed, out, executor=executor, device=device or spec.device, progress=progress)
 
@@ -97,11 +100,9 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
 def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, executor: str = "local",
               device: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> RunReport:
     """Store ``failed`` rows and run those of ``cells`` not yet done in ``out``'s store (see ``run_board``)."""
-    from robust.runner.executors import local_devices, run_local, run_ray
+    from robust.runner.executors import check_executor, local_devices, run_local, run_ray
 
-    if not isinstance(executor, str) or not (executor in ("local", "ray") or executor.startswith("ray://")
-                                             or ":" in executor):
-        raise ValueError(f"executor={executor!r} is not valid; expected local, ray or ray://HOST:PORT.")
+    check_executor(executor)
     out = Path(out)
     start = time.perf_counter()
     with open_store(out) as store:

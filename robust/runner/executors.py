@@ -59,6 +59,15 @@ def run_local(cells: Sequence[Cell], devices: Sequence[str], on_result: OnResult
                 on_result(f.result())
 
 
+def check_executor(executor: str) -> None:
+    """``local``, ``ray``, or a Ray address that answers; anything else is a one-line error."""
+    if not isinstance(executor, str) or not (executor in ("local", "ray") or executor.startswith("ray://")
+                                             or ":" in executor):
+        raise ValueError(f"executor={executor!r} is not valid; expected local, ray or ray://HOST:PORT.")
+    if executor not in ("local", "ray"):
+        _check_reachable(executor)
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail in one line, quickly, when a Ray address does not answer (ray.init would retry for minutes)."""
     hostport = address.removeprefix("ray://")
