@@ -246,3 +246,14 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM cells").fetchone() == (48, 48)
     conn.close()
+
+
+def test_train_missing_false_records_instead_of_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
+    spec = load_spec(_spec(tmp_path, attacks=["gan-patch-12pct", "gan-patch-8pct"], evaluations=[],
+                           train_missing=False))
+    report = run_board(spec, tmp_path / "out")
+    rows = {r["task"]: r for r in Store(tmp_path / "out" / "results.sqlite").rows()}
+    assert (report.ran, report.failed) == (1, 1) and rows["gan-patch-12pct"]["status"] == "done"
+    assert rows["gan-patch-8pct"]["status"] == "failed" and "train_missing = false" in rows["gan-patch-8pct"]["error"]
+    assert not list((tmp_path / "cache").glob("artifacts/*.safetensors"))

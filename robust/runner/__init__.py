@@ -38,7 +38,8 @@ class RunReport:
 
 
 def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
-    """The spec's cells, and a failed row for each cell of a model that does not load."""
+    """The spec's cells, and a failed row for each cell that cannot run: its model does not load, or it needs a
+    trained artefact that does not exist while the spec sets ``train_missing = false``."""
     from robust.runner import cells as cell_mod
 
     data = cell_mod.dataset(spec.dataset)
@@ -47,22 +48,25 @@ def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
     out, failed = [], []
     for entry in spec.models:
         try:
-            weights = fingerprint_model(cell_mod.model(entry.spec, "cpu"))
-            error = None
-        except Exception as e:
-            weights, error = None, f"{type(e).__name__}: {e}"
+            weights, load_error = fingerprint_model(cell_mod.model(entry.spec, "cpu")), None
+        except Exception as e:  # recorded as this model's failed cells; the grid goes on
+            weights, load_error = None, f"model {entry.spec!r} did not load: {type(e).__name__}: {e}"
         for task in spec.tasks:
             for seed in spec.seeds:
                 key_cfg = {"version": CELL_VERSION, "model": entry.spec, "weights": weights, "dataset": spec.dataset,
                            "data": data_id, "samples": samples, "batch_size": spec.batch_size, "seed": seed,
                            "task": task.config()}
+                error, art = load_error, None
+                if error is None:
+                    art = artifact_for(task, entry.spec, weights, spec.dataset, seed)
+                    key_cfg["artifact"] = art and art["id"]
+                    if art and not spec.train_missing and not Path(art["path"]).exists():
+                        error = (f"no shipped or cached {task.method} artefact for this model, and the spec sets "
+                                 "train_missing = false (true trains one with the preset's [train] recipe)")
                 if error is not None:
-                    failed.append({"key": digest(key_cfg), "model": entry.name, "task": task.name,
-                                   "kind": task.kind, "seed": seed, "status": "failed", "config": key_cfg,
-                                   "error": f"model {entry.spec!r} did not load: {error}"})
+                    failed.append({"key": digest(key_cfg), "model": entry.name, "task": task.name, "kind": task.kind,
+                                   "seed": seed, "status": "failed", "config": key_cfg, "error": error})
                     continue
-                art = artifact_for(task, entry.spec, weights, spec.dataset, seed)
-                key_cfg["artifact"] = art and art["id"]
                 out.append(Cell(digest(key_cfg), entry.name, entry.spec, task, spec.dataset, samples,
                                 spec.batch_size, seed, art))
     return out, failed

@@ -11,7 +11,9 @@ attacks = ["gan-patch-12pct", { preset = "pgd-linf-8", name = "pgd-5", params = 
 evaluations = ["patch-drop", "selectivity"]
 ```
 
-Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec).
+Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec),
+``train_missing`` (true: a trained attack with neither a shipped nor a cached artefact is trained in the run;
+false: its cells are recorded as failed, saying so).
 Unknown keys are errors naming the key and the valid ones.
 """
 
@@ -25,7 +27,7 @@ from pathlib import Path
 from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
-             "evaluations"}
+             "evaluations", "train_missing"}
 MODEL_KEYS = {"spec", "name"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*$")
 
@@ -49,6 +51,7 @@ class Spec:
     models: tuple[ModelEntry, ...]
     tasks: tuple[Task, ...]
     path: Path | None = None
+    train_missing: bool = True
 
     @property
     def default_out(self) -> Path:
@@ -140,13 +143,16 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     names = [t.name for t in tasks]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"spec: {dup[0]!r} is listed twice; expected each attack and evaluation once.")
+    train_missing = table.get("train_missing", True)
+    if not isinstance(train_missing, bool):
+        raise ValueError(f"spec: train_missing={train_missing!r} is not valid; expected true or false.")
     device = table.get("device", "auto")
     if not isinstance(device, str):
         raise ValueError(f"spec: device={device!r} is not valid; expected auto, cpu, mps or cuda[:n].")
     return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
                 samples=_positive(table.get("samples", 500), "samples"), seeds=tuple(seeds),
                 batch_size=_positive(table.get("batch_size", 100), "batch_size"), device=device,
-                models=_models(table["models"]), tasks=tuple(tasks), path=path)
+                models=_models(table["models"]), tasks=tuple(tasks), path=path, train_missing=train_missing)
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
