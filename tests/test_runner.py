@@ -213,39 +213,56 @@ def test_unreachable_ray_address_is_one_clear_line(tmp_path):
     assert time.perf_counter() - start < 30
 
 
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+    finally:
+        conn.close()
+
+
 def test_sigkill_at_random_moments_loses_nothing(tmp_path):
-    """Kill a real run at random moments (10 times), resume each time, then finish: every finished cell is kept
-    as it was, nothing is duplicated, and the store passes SQLite's integrity check."""
-    spec = _spec(tmp_path, seeds=list(range(16)), samples=30)
+    """Kill a real run with SIGKILL at random moments while it is computing cells (10 times), resuming each time,
+    then finish: every finished cell is kept as it was, nothing is duplicated, the store passes SQLite's integrity
+    check, and each resumed run computes only the cells missing from the store."""
+    seeds = 24
+    total = 3 * seeds  # cells: 3 tasks x 24 seeds
+    spec = _spec(tmp_path, seeds=list(range(seeds)), samples=30)
     out, db = tmp_path / "out", tmp_path / "out" / "results.sqlite"
     cmd = [sys.executable, "-m", "robust", "leaderboard", "run", str(spec), "--out", str(out), "--no-render",
            "--json"]
-    rng, kills, previous, tries = random.Random(0), 0, {}, 0
-    while kills < 10 and tries < 30:
-        tries += 1
+    rng, kills, previous, done_at_kill = random.Random(0), 0, {}, []
+    while kills < 10:
+        before = _count(db)
+        assert before < total, f"the grid finished before 10 kills ({kills} so far)"
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 6.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        deadline = time.monotonic() + 120
+        while _count(db) == before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait until this run has committed a cell: it is computing now
+        time.sleep(rng.uniform(0.0, 0.8))  # then a random moment inside the following cells
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
-        if db.exists():
-            now = _snapshot(db)
-            assert all(now.get(k) == v for k, v in previous.items()), "a finished cell was lost or rewritten"
-            previous = now
-        if len(previous) == 48:
-            break
-    assert kills >= 10, f"only {kills} kills landed while the run was going"
+        kills += 1
+        now = _snapshot(db)
+        assert all(now.get(k) == v for k, v in previous.items()), "a finished cell was lost or rewritten"
+        previous = now
+        done_at_kill.append(len(previous))
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     report = json.loads(done.stdout)
-    assert report["skipped"] == len(previous) and report["ran"] == 48 - len(previous)
+    assert report["skipped"] == len(previous) and report["ran"] == total - len(previous)
     final = _snapshot(db)
-    assert len(final) == 48 and all(v[0] == "done" for v in final.values())
+    assert len(final) == total and all(v[0] == "done" for v in final.values())
     assert all(final[k] == v for k, v in previous.items())
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM cells").fetchone() == (48, 48)
+    assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM cells").fetchone() == (total, total)
     conn.close()
+    print(f"kills={kills} cells done after each kill={done_at_kill} final run ran={report['ran']}")
 
 
 def test_train_missing_false_records_instead_of_training(tmp_path, monkeypatch):
