@@ -274,3 +274,19 @@ def test_train_missing_false_records_instead_of_training(tmp_path, monkeypatch):
     assert (report.ran, report.failed) == (1, 1) and rows["gan-patch-12pct"]["status"] == "done"
     assert rows["gan-patch-8pct"]["status"] == "failed" and "train_missing = false" in rows["gan-patch-8pct"]["error"]
     assert not list((tmp_path / "cache").glob("artifacts/*.safetensors"))
+
+
+def test_stores_opened_by_many_processes_at_once(tmp_path):
+    """pytest-xdist workers and parallel boards open one store together: no 'database is locked'."""
+    db = tmp_path / "shared" / "results.sqlite"
+    code = ("import sys; from robust.runner import Store\n"
+            "for i in range(20):\n"
+            "    with Store(sys.argv[1]) as s:\n"
+            "        s.put({'key': f'{sys.argv[2]}-{i}', 'model': 'm', 'task': 't', 'kind': 'attack', 'seed': i,\n"
+            "               'status': 'done', 'config': {}})\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db), str(k)], stderr=subprocess.PIPE, text=True)
+             for k in range(4)]
+    errors = [p.communicate()[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    with Store(db) as store:
+        assert len(store.rows()) == 80

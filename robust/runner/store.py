@@ -57,10 +57,11 @@ class Store:
                              "move the old store away.")
         self.conn.execute("PRAGMA journal_mode=WAL")  # only now: it rewrites the file header
         self.conn.execute("PRAGMA synchronous=NORMAL")
-        with self.conn:
-            self.conn.execute("BEGIN")
-            self.conn.execute(_TABLE)
-            self.conn.execute(f"PRAGMA user_version={SCHEMA}")
+        if not tables:  # a new store; IMMEDIATE takes the write lock first, so two processes creating it queue up
+            with self.conn:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.execute(_TABLE)
+                self.conn.execute(f"PRAGMA user_version={SCHEMA}")
 
     def close(self) -> None:
         self.conn.close()
