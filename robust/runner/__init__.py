@@ -28,7 +28,7 @@ class RunReport:
     skipped: int  # already in the store
     ran: int
     failed: int
-    wall: float  # seconds of the whole run
+    wall: float  # seconds of running the cells (planning, which loads and hashes models and images, excluded)
     work: float  # seconds inside the attacks and evaluations of the cells that ran
     cell_wall: float  # seconds from a cell's dispatch to its row being committed, summed (local executor)
     out: Path
@@ -119,7 +119,6 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
 
         def on_result(row: dict) -> None:
             nonlocal finished, dispatched
-            row.pop("traceback", None)
             store.put({**row, "wall": time.perf_counter() - dispatched})
             counts["cell_wall"] += time.perf_counter() - dispatched  # including the commit
             dispatched = time.perf_counter()

@@ -14,7 +14,6 @@ import io
 import json
 import platform
 import time
-import traceback
 from pathlib import Path
 
 import torch
@@ -221,5 +220,4 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
             figure, result["examples"] = _gallery(net, x, res)
         return {**base, "status": "done", "result": result, "seconds": seconds, "figure": figure}
     except Exception as e:
-        return {**base, "status": "failed", "error": f"{type(e).__name__}: {e}",
-                "traceback": traceback.format_exc(limit=8)}
+        return {**base, "status": "failed", "error": f"{type(e).__name__}: {e}"}
