@@ -108,6 +108,10 @@ def test_resnet_is_unbreakable(robust_eval):
 @pytest.mark.gpu
 def test_needs_a_gpu():
     pass
+
+def test_loaders_are_session_cached(robust_model, robust_data):
+    assert robust_model("zoo:digits-m/resnet") is robust_model("zoo:digits-m/resnet")
+    assert len(robust_data("digits-m")) == 1000 and robust_data() is robust_data("digits-m", "test")
 '''
 
 
@@ -120,7 +124,7 @@ def test_a_users_project(pytester, store):
     result = pytester.runpytest_subprocess("--robust-report", str(report), "--robust-store", str(store),
                                            "--robust-device", "cpu", "-p", "no:cacheprovider")
     gpu = torch.cuda.is_available()
-    result.assert_outcomes(passed=2 if gpu else 1, failed=1, skipped=0 if gpu else 1)
+    result.assert_outcomes(passed=3 if gpu else 2, failed=1, skipped=0 if gpu else 1)
     result.stdout.fnmatch_lines(["*AssertionError: TCS * (n=*) > 0.0 under rule wilson (upper Wilson bound *)*"])
     doc = json.loads(report.read_text())
     assert (doc["assertions"], doc["passed"], doc["failed"]) == (2, 1, 1)
