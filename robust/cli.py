@@ -413,7 +413,7 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
             bar.update(task, description=label, completed=done, total=total)
 
         report = run_board(board, out, executor=executor, device=device, progress=progress)
-    written = render_board(board, report.out) if render else {}
+    written = render_board(board, report.out, keys=report.keys) if render else {}
     result = {**report.to_dict(), "written": {k: str(v) for k, v in written.items()}}
     if as_json:
         _emit(result)

@@ -72,20 +72,23 @@ def _html(spec: Spec, attacks: list[dict], evaluations: list[dict], failed: list
 
 
 def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
-           formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write the board of ``spec`` from the store in ``out`` (default: beside the spec); returns the paths."""
+           formats: tuple[str, ...] = FORMATS, keys: frozenset[str] | None = None) -> dict[str, Path]:
+    """Write the board of ``spec`` from the store in ``out`` (default: beside the spec); returns the paths.
+    ``keys``: the spec's cell keys when the caller has them (``RunReport.keys``), saving a second planning pass."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if bad := sorted(set(formats) - set(FORMATS)):
         raise ValueError(f"format {bad[0]!r} is not valid; expected some of {FORMATS}.")
     out = Path(out) if out is not None else spec.default_out
     if not (out / STORE_NAME).is_file():
         raise ValueError(f"there are no results in {str(out)!r}; run `robust leaderboard run` for this spec first.")
-    cells, unloadable = plan(spec)
+    if keys is None:
+        cells, unloadable = plan(spec)
+        keys = frozenset({c.key for c in cells} | {f["key"] for f in unloadable})
     with Store(out / STORE_NAME) as store:
-        rows = store.rows({c.key for c in cells} | {f["key"] for f in unloadable})
+        rows = store.rows(set(keys))
     attacks, evaluations, failed = attack_rows(spec, rows), evaluation_rows(spec, rows), failed_rows(rows)
     versions = next((r["versions"] for r in rows if r["versions"]), {})
-    samples = cells[0].samples if cells else spec.samples
+    samples = next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples)
 
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

@@ -32,9 +32,10 @@ class RunReport:
     work: float  # seconds inside the attacks and evaluations of the cells that ran
     cell_wall: float  # seconds from a cell's dispatch to its row being committed, summed (local executor)
     out: Path
+    keys: frozenset[str] = frozenset()  # every cell of the plan (for rendering without planning again)
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "out": str(self.out)}
+        return {**{k: v for k, v in dataclasses.asdict(self).items() if k != "keys"}, "out": str(self.out)}
 
 
 def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
@@ -136,7 +137,8 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
             run_ray(todo, on_result, address=None if executor == "ray" else executor)
     return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total, ran=finished,
                      failed=counts["failed"], wall=time.perf_counter() - start, work=counts["work"],
-                     cell_wall=counts["cell_wall"], out=out)
+                     cell_wall=counts["cell_wall"], out=out,
+                     keys=frozenset({c.key for c in cells} | {f["key"] for f in failed}))
 
 
 __all__ = ["STORE_NAME", "Cell", "RunReport", "Spec", "Store", "load_spec", "open_store", "parse_spec", "plan",
