@@ -14,7 +14,7 @@ from pathlib import Path
 
 from robust.io import atomic_write_text
 from robust.leaderboard import figures as figs
-from robust.leaderboard.tables import attack_rows, csv_text, evaluation_rows, failed_rows, markdown, rank_key
+from robust.leaderboard.tables import attack_rows, ci, csv_text, evaluation_rows, failed_rows, markdown, pct, rank_key
 from robust.runner import STORE_NAME, Spec, Store, load_spec, plan
 
 FORMATS = ("md", "html", "json", "csv")
@@ -22,14 +22,6 @@ FORMATS = ("md", "html", "json", "csv")
 
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.1f}"
-
-
-def _ci(iv: list | None) -> str:
-    return "" if not iv else f"[{100 * iv[0]:.1f}, {100 * iv[1]:.1f}]"
 
 
 def _html(spec: Spec, attacks: list[dict], evaluations: list[dict], failed: list[dict], paths: dict[str, Path],
@@ -68,7 +60,7 @@ def _html(spec: Spec, attacks: list[dict], evaluations: list[dict], failed: list
         versions={"robust": versions.get("robust", "?"), "torch": versions.get("torch", "?")},
         columns=columns, models=list(models.values()), attack_tables=tables, evaluations=evals,
         heatmap=_data_uri(paths["heatmap"]) if "heatmap" in paths else None,
-        gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in gallery], failed=failed, pct=_pct, ci=_ci)
+        gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in gallery], failed=failed, pct=pct, ci=ci)
 
 
 def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,

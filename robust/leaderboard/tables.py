@@ -89,12 +89,14 @@ def rank_key(row: dict) -> tuple:
     return (1.0 if score is None else score, -(row["clean_acc"] or 0.0), row["name"])
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
+    """A rate as a percentage with one decimal ("–" when undefined)."""
     return "–" if v is None else f"{100 * v:.1f}"
 
 
-def _ci(iv: list | None) -> str:
-    return "" if not iv else f" [{100 * iv[0]:.1f}, {100 * iv[1]:.1f}]"
+def ci(iv: list | None) -> str:
+    """An interval as "[lo, hi]" in percent ("" when undefined)."""
+    return "" if not iv else f"[{100 * iv[0]:.1f}, {100 * iv[1]:.1f}]"
 
 
 def _md(text: object) -> str:
@@ -117,9 +119,9 @@ def markdown(spec: Spec, samples: int, attacks: list[dict], evaluations: list[di
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)}", ""]
         lines += ["| # | model | architecture | clean acc | ASR | TCS | n |", "|---|---|---|---|---|---|---|"]
         for i, r in enumerate(rows, 1):
-            tcs = f"{_pct(r['tcs'])}{_ci(r['tcs_interval'])}" if r["targeted"] else "–"
-            lines.append(f"| {i} | {_md(r['name'])} | {_md(r['architecture'] or '')} | {_pct(r['clean_acc'])} | "
-                         f"{_pct(r['asr'])}{_ci(r['asr_interval'])} | {tcs} | {r['n']} |")
+            tcs = f"{pct(r['tcs'])} {ci(r['tcs_interval'])}" if r["targeted"] else "–"
+            lines.append(f"| {i} | {_md(r['name'])} | {_md(r['architecture'] or '')} | {pct(r['clean_acc'])} | "
+                         f"{pct(r['asr'])} {ci(r['asr_interval'])} | {tcs} | {r['n']} |")
         lines.append("")
     for task in spec.tasks:
         rows = [r for r in evaluations if r["evaluation"] == task.name]

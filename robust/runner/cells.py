@@ -9,6 +9,7 @@ artefact shipped for that model (``robust/attacks/weights``), one cached by conf
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -87,6 +88,12 @@ def dataset(name: str, split: str = "test"):
     return _DATA[name, split]
 
 
+@functools.cache
+def _train_fingerprint(name: str) -> str:
+    """The training split's hash, once per process (planning asks for it for every trained-attack cell)."""
+    return fingerprint_data(dataset(name, "train"))
+
+
 def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> dict | None:
     """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
     model, dataset, area, placement and seed, else the cache path of its configuration hash."""
@@ -108,7 +115,7 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
         if all(config.get(k) == v for k, v in want.items()):  # trained as this task would train it
             return {"source": "shipped", "name": f"zoo:{name}", "path": str(path),
                     "id": entry.get("sha256") or name}
-    train_data = fingerprint_data(dataset(data, "train"))  # the images it is trained on, not just their name
+    train_data = _train_fingerprint(data)  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
                     "data": data, "train_data": train_data, "seed": seed, "version": CELL_VERSION})
     path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"
