@@ -1,15 +1,18 @@
 """Trained attack artefacts shipped with the package (gan-patch generators, universal patches for the zoo).
 
 Each lives in ``robust/attacks/weights`` as ``NAME.safetensors`` + ``.json`` with an entry in ``manifest.json``
-(victims, data, area, the command that made it and the TCS measured on the test split). They are named
-``zoo:DATASET/MODEL/ATTACK-Npct`` wherever a checkpoint is accepted, e.g.
-``robust attack run gan-patch --model zoo:digits-m/resnet --checkpoint zoo:digits-m/resnet/gan-patch-8pct``.
+(victims, data, area, the command that made it, the TCS measured on the test split, and the sha256 of both files,
+checked whenever one is used). They are named ``zoo:DATASET/MODEL/ATTACK-Npct`` wherever a checkpoint is accepted,
+e.g. ``robust attack run gan-patch --model zoo:digits-m/resnet --checkpoint zoo:digits-m/resnet/gan-patch-8pct``.
+Artefacts trained into robust's cache get the same two digests in a ``.sha256`` file beside them.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from robust.io import atomic_write_text, publish_dir, sha256_file
 from robust.models.zoo.manifest import read_manifest, update_manifest
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -30,6 +33,62 @@ def artifact_path(name: str) -> Path:
     return WEIGHTS_DIR / (name.replace("/", "-") + ".safetensors")
 
 
+def config_path(path: str | Path) -> Path:
+    """The JSON configuration beside an artefact's weights."""
+    path = Path(path)
+    return path.with_suffix(path.suffix + ".json")
+
+
+def digests(path: str | Path) -> dict[str, str]:
+    """sha256 of an artefact's weights and of its configuration."""
+    return {"sha256": sha256_file(path), "config_sha256": sha256_file(config_path(path))}
+
+
+def artifact_id(recorded: dict) -> str:
+    """What identifies an artefact in a cell's key: its two digests (a replaced artefact is another artefact)."""
+    return recorded["sha256"][:16] + recorded["config_sha256"][:16]
+
+
+def _check(path: Path, recorded: dict, label: str, remedy: str) -> None:
+    if not path.is_file() or not config_path(path).is_file():
+        raise ValueError(f"{label}: {str(path)!r} or its .json is missing; {remedy}.")
+    if not isinstance(recorded, dict) or not {"sha256", "config_sha256"} <= set(recorded):
+        raise ValueError(f"{label} has no recorded sha256 to check {str(path)!r} against; {remedy}.")
+    actual = digests(path)
+    if bad := [k for k in ("sha256", "config_sha256") if actual[k] != recorded[k]]:
+        raise ValueError(f"{label}: {str(config_path(path) if bad[0] == 'config_sha256' else path)!r} does not match "
+                         f"its recorded sha256 (truncated, damaged or replaced); {remedy}.")
+
+
+def verify_shipped(name: str) -> Path:
+    """The weights path of the shipped artefact ``name``, after checking both files against the manifest."""
+    entry = list_artifacts().get(name)
+    if entry is None:
+        raise ValueError(f"artefact {name!r} is not shipped; expected one of {sorted(list_artifacts())}.")
+    path = artifact_path(name)
+    _check(path, entry, f"shipped artefact zoo:{name}", "reinstall robust")
+    return path
+
+
+def record_cached(path: Path) -> None:
+    """Write the digests of an artefact just trained into the cache, beside it."""
+    atomic_write_text(Path(path).with_suffix(".sha256"), json.dumps(digests(path)) + "\n")
+
+
+def verify_cached(path: Path) -> None:
+    """Check a cached artefact against the digests written when it was trained. One cached before digests were
+    recorded gets them now (trusted on first use, as it was before)."""
+    path = Path(path)
+    sums = path.with_suffix(".sha256")
+    if not sums.is_file() and path.is_file() and config_path(path).is_file():
+        record_cached(path)
+    try:
+        recorded = json.loads(sums.read_text())
+    except (OSError, json.JSONDecodeError):
+        recorded = None
+    _check(path, recorded, "cached artefact", f"delete {str(path)!r} (and its .json and .sha256) to train it again")
+
+
 def list_artifacts() -> dict[str, dict]:
     return read_manifest(WEIGHTS_DIR)
 
@@ -44,8 +103,11 @@ def resolve_checkpoint(text: str | Path) -> Path:
     if name not in known:
         raise ValueError(f"checkpoint {text!r} is not a shipped artefact; expected one of "
                          f"{sorted('zoo:' + k for k in known)} or a file path.")
-    return artifact_path(name)
+    return verify_shipped(name)
 
 
 def record_artifact(name: str, entry: dict) -> None:
-    update_manifest(WEIGHTS_DIR, name, entry)
+    """Add the artefact ``name`` (already written at ``artifact_path(name)``) to the manifest with its digests;
+    only from a source checkout."""
+    publish_dir(WEIGHTS_DIR)
+    update_manifest(WEIGHTS_DIR, name, {**entry, **digests(artifact_path(name))})

@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from robust.attacks.base import AttackResult, PatchAttack, check_training, sample_targets
+from robust.attacks.checkpoint import check_config, check_shapes, load_tensors, read_config
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch, patch_loss
+from robust.checks import SEED_LIMIT, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.device import autocast
 from robust.io import atomic_path, atomic_write_text
@@ -148,17 +150,13 @@ class GanPatch(PatchAttack):
                  refine: int = 0, refine_step: float = 0.02, refine_optimizer: str = "sign", **patch_params):
         super().__init__(**patch_params)
         for key, value in (("width", width), ("depth", depth), ("embed", embed)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key}={value!r} is not valid; expected a positive integer.")
+            check_positive_int(value, key)
         if loss not in ("ce", "cw"):
             raise ValueError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
         for key, value in (("lambda_adv", lambda_adv), ("lambda_gan", lambda_gan), ("lambda_tv", lambda_tv)):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{key}={value!r} is not valid; expected a number >= 0.")
-        if not isinstance(refine, int) or refine < 0:
-            raise ValueError(f"refine={refine!r} is not valid; expected an integer >= 0 (refinement steps).")
-        if not isinstance(refine_step, (int, float)) or refine_step <= 0:
-            raise ValueError(f"refine_step={refine_step!r} is not valid; expected a positive number.")
+            check_number(value, key, low=0, expected="a finite number >= 0")
+        check_int(refine, "refine", low=0, expected="an integer >= 0 (refinement steps)")
+        check_number(refine_step, "refine_step", low=0, low_open=True, expected="a positive, finite number")
         if refine_optimizer not in OPTIMIZERS:
             raise ValueError(f"refine_optimizer={refine_optimizer!r} is not valid; expected one of {OPTIMIZERS}.")
         self.width, self.depth, self.embed, self.loss = width, depth, embed, loss
@@ -205,15 +203,16 @@ class GanPatch(PatchAttack):
              image_size: tuple[int, int, int] | None = None, **overrides: object) -> GanPatch:
         """A generator saved by ``save``. ``num_classes`` / ``image_size`` (when given) must match what it was
         trained for; ``overrides`` set attack-time options (``refine``, ``placement``, ``seed``, ...)."""
-        from safetensors.torch import load_file
-
         path = Path(path)
-        meta_path = path.with_suffix(path.suffix + ".json")
-        if not path.is_file() or not meta_path.is_file():
-            raise ValueError(f"gan-patch checkpoint {str(path)!r} (and its .json) does not exist.")
-        cfg = json.loads(meta_path.read_text())
-        if cfg.get("format") != FORMAT:
-            raise ValueError(f"{str(meta_path)!r} has format {cfg.get('format')!r}; expected {FORMAT!r}.")
+        cfg = read_config(path, "gan-patch", "format", FORMAT)
+        want = {"num_classes": (int,), "image_size": (list,), **{k: (int, float, str) for k in (
+            "area", "shape", "placement", "stride", "seed", "width", "depth", "embed", "loss", "lambda_adv",
+            "lambda_gan", "lambda_tv")}}
+        check_config(cfg, want, path)
+        if not (cfg["num_classes"] >= 2 and len(cfg["image_size"]) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in cfg["image_size"])):
+            raise ValueError(f"gan-patch {str(path)!r} records num_classes={cfg['num_classes']!r}, image_size="
+                             f"{cfg['image_size']!r}; expected a class count >= 2 and (C, H, W).")
         if num_classes is not None and cfg["num_classes"] != num_classes:
             raise ValueError(f"gan-patch {str(path)!r} was trained for {cfg['num_classes']} classes; expected "
                              f"{num_classes}.")
@@ -225,8 +224,12 @@ class GanPatch(PatchAttack):
         if bad := sorted(cls.fixed_params & set(overrides)):
             raise ValueError(f"{bad} are fixed by the checkpoint {str(path)!r}; expected attack-time options only.")
         attack = cls(**{**{k: cfg[k] for k in keys}, **overrides})
+        state = load_tensors(path)
+        with torch.device("meta"):  # the configured network's shapes, before allocating it
+            attack._build(cfg["num_classes"], tuple(cfg["image_size"]))
+        check_shapes(attack.generator_net, state, path)
         attack._build(cfg["num_classes"], tuple(cfg["image_size"]))
-        attack.generator_net.load_state_dict(load_file(str(path)))
+        attack.generator_net.load_state_dict(state)
         attack.history, attack.training = cfg.get("history", []), cfg.get("training", {})
         return attack
 
@@ -246,16 +249,14 @@ class GanPatch(PatchAttack):
         victims = check_training(victims, data)
         k = data.num_classes
         for key, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key}={value!r} is not valid; expected a positive integer.")
+            check_positive_int(value, key)
         for key, value in (("lr", lr), ("template_lr", template_lr)):
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{key}={value!r} is not valid; expected a positive number.")
+            check_number(value, key, low=0, low_open=True, expected="a positive, finite number")
         device = victims[0].device
         amp = autocast(device, precision)  # validates precision before any work
         self._build(k, data.image_size)
         g_net = self.generator_net.to(device)
-        d_net = _seeded(lambda: Discriminator(data.image_size[0]), self.seed + 1).to(device)
+        d_net = _seeded(lambda: Discriminator(data.image_size[0]), (self.seed + 1) % SEED_LIMIT).to(device)
         template = [g_net.template.weight]  # a per-class patch in logit space: trained at a patch's pace
         rest = [p for p in g_net.parameters() if p is not g_net.template.weight]
         g_opt = torch.optim.Adam([{"params": rest}, {"params": template, "lr": template_lr}], lr=lr,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import torch.nn.functional as F
 from rich.progress import track
 
 from robust.attacks.base import AttackResult, PatchAttack, check_training, sample_targets
+from robust.attacks.checkpoint import check_config, load_tensors, read_config
+from robust.checks import check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
@@ -35,11 +38,12 @@ class UniversalPatch(PatchAttack):
 
     def __init__(self, *, scale: tuple[float, float] = (0.3, 1.5), rotation: float = 22.5, **patch_params):
         super().__init__(**patch_params)
-        lo, hi = scale
-        if not 0 < lo <= hi:
+        pair = isinstance(scale, (tuple, list)) and len(scale) == 2
+        lo, hi = scale if pair else (None, None)
+        if not pair or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                               for v in scale) or not 0 < lo <= hi:
             raise ValueError(f"scale={scale!r} is not valid; expected (low, high) with 0 < low <= high.")
-        if not 0 <= rotation <= 180:
-            raise ValueError(f"rotation={rotation!r} is not valid; expected degrees in [0, 180].")
+        check_number(rotation, "rotation", low=0, high=180, expected="degrees in [0, 180]")
         self.scale, self.rotation = (float(lo), float(hi)), float(rotation)
         self.patches: torch.Tensor | None = None  # K x C x p x p
         self.image_size: tuple[int, int] | None = None
@@ -75,8 +79,9 @@ class UniversalPatch(PatchAttack):
         """Train one patch per class of ``data`` against ``models`` (their mean loss) for ``steps`` Adam steps."""
         models = check_training(models, data, "models")
         k = data.num_classes
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps={steps!r} is not valid; expected a positive integer.")
+        check_positive_int(steps, "steps")
+        check_positive_int(batch_size, "batch_size")
+        check_number(lr, "lr", low=0, low_open=True, expected="a positive, finite number")
         device = models[0].device
         hw = tuple(data.image_size[1:])
         side = self.side(torch.empty(1, 3, *hw))
@@ -130,16 +135,14 @@ class UniversalPatch(PatchAttack):
     def load(cls, path: str | os.PathLike, *, num_classes: int | None = None, **overrides: object) -> UniversalPatch:
         """Patches saved by ``save``; ``num_classes`` (when given) must match what they were trained for;
         ``overrides`` set attack-time options (``placement``, ``seed``, ...)."""
-        from safetensors.torch import load_file
-
         path = Path(path)
-        meta_path = path.with_suffix(path.suffix + ".json")
-        if not path.is_file() or not meta_path.is_file():
-            raise ValueError(f"universal-patch checkpoint {str(path)!r} (and its .json) does not exist.")
-        cfg = json.loads(meta_path.read_text())
-        if cfg.get("attack") != cls.name:
-            raise ValueError(f"{str(meta_path)!r} describes a {cfg.get('attack')!r}, not a {cls.name!r}.")
-        patches = load_file(str(path))["patches"]
+        cfg = read_config(path, "universal-patch", "attack", cls.name)
+        check_config(cfg, {"image_size": (list,), "scale": (list,), **{k: (int, float, str) for k in (
+            "area", "shape", "placement", "stride", "rotation", "seed")}}, path)
+        patches = load_tensors(path).get("patches")
+        if patches is None or patches.ndim != 4 or patches.shape[-1] != patches.shape[-2] or patches.shape[0] < 2:
+            raise ValueError(f"universal-patch {str(path)!r} holds no K x C x p x p 'patches' tensor; expected a file "
+                             "written by UniversalPatch.save().")
         if num_classes is not None and patches.shape[0] != num_classes:
             raise ValueError(f"universal-patch {str(path)!r} was trained for {patches.shape[0]} classes; expected "
                              f"{num_classes}.")

@@ -48,11 +48,39 @@ def read_header(path: str | os.PathLike) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for non-safetensors bytes
-        raise ValueError(f"checkpoint {str(path)!r} is not a readable safetensors file ({e}).") from None
+        raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({_first_line(e)})."
+                         ) from None
     if meta.get("format") != FORMAT or "arch" not in meta:
         raise ValueError(f"checkpoint {str(path)!r} does not record its architecture (metadata 'format' = "
                          f"{FORMAT!r} and 'arch'); save it with robust.models.save_weights().")
-    return {k: json.loads(v) if k in _JSON_FIELDS else v for k, v in meta.items()}
+    try:
+        out = {k: json.loads(v) if k in _JSON_FIELDS else v for k, v in meta.items()}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"checkpoint {str(path)!r} has unreadable metadata ({e}).") from None
+    _check_header(out, path)
+    return out
+
+
+def _check_header(meta: dict, path: Path) -> None:
+    """The metadata fields a Backbone is built from, by type: a file's description is data, checked like input."""
+    def numbers(v: object, k: int) -> bool:
+        return isinstance(v, list) and len(v) == k and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                           for x in v)
+
+    checks = {"num_classes": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+              "input_size": lambda v: numbers(v, 3) and all(isinstance(x, int) and x >= 1 for x in v),
+              "mean": lambda v: numbers(v, 3), "std": lambda v: numbers(v, 3),
+              "class_names": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+              "name": lambda v: isinstance(v, str) and len(v) <= 200}
+    for key, ok in checks.items():
+        if key in meta and not ok(meta[key]):
+            raise ValueError(f"checkpoint {str(path)!r} records {key}={str(meta[key])[:60]!r}, which is not valid; "
+                             "expected what robust.models.save_weights() writes.")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -61,7 +89,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ValueError(f"checkpoint path {str(path)!r} does not exist or is not a file.")
     if path.suffix == ".safetensors":
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as e:  # SafetensorError (truncated, corrupt) or OSError, with safetensors' own wording
+            raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({_first_line(e)})."
+                             ) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as e:

@@ -265,9 +265,39 @@ def _factory(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     return net, {k: cfg[k] for k in ("input_size", "mean", "std") if k in cfg}
 
 
+#: what an architecture recorded *in a file* may set: sizes and switches, never a path, a download or code
+RECORDED_ARCH_OPTIONS = frozenset({"num_classes", "img_size", "in_chans", "global_pool", "drop_rate",
+                                   "drop_path_rate", "class_token"})
+_SAFE_TEXT = re.compile(r"^[\w.-]{1,64}$")
+
+
+def check_recorded_arch(spec: object, source: str) -> None:
+    """Refuse an architecture that a file names unless it is a timm, torchvision or robustbench name or a zoo
+    architecture, with only ``RECORDED_ARCH_OPTIONS`` set to plain values. A file never names code to run (a
+    ``module:function`` would be imported and called); that takes the user's own ``?arch=`` in the spec. Checked
+    on the text, before anything is imported."""
+    from robust.models.zoo.archs import ARCHS
+
+    if not isinstance(spec, str):
+        raise ValueError(f"{source} records the architecture {spec!r}; expected a text spec.")
+    head, _, query = spec.partition("?")
+    prefix = head.partition(":")[0]
+    zoo_arch = head in {f"robust.models.zoo.archs:{name}" for name in ARCHS}
+    if prefix not in ("timm", "torchvision", "robustbench") and not zoo_arch:
+        raise ValueError(f"{source} records the architecture {head!r}, which is not an allowed one (timm:NAME, "
+                         "torchvision:NAME, robustbench:... or a zoo architecture); a file may not name code to run. "
+                         "If you trust it, pass the architecture yourself: 'file:PATH?arch=SPEC'.")
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in RECORDED_ARCH_OPTIONS or not _SAFE_TEXT.match(value):
+            raise ValueError(f"{source} records the architecture option {key}={value[:40]!r}, which a file may not "
+                             f"set; expected only {sorted(RECORDED_ARCH_OPTIONS)} with plain values (pass "
+                             "'file:PATH?arch=SPEC' yourself if you trust it).")
+
+
 def build_architecture(spec: str, **options: object) -> tuple[nn.Module, dict]:
     """The bare ``nn.Module`` of ``spec`` (plus ``options``) with random weights, to read checkpoints into, and
-    what it tells of itself (input size, normalisation, class names)."""
+    what it tells of itself (input size, normalisation, class names). ``spec`` is trusted: the caller checks an
+    architecture that comes from a file with ``check_recorded_arch`` first."""
     prefix, body, opts = parse_spec(spec)
     opts.update(options)
     if prefix in ("zoo", "file"):
@@ -284,6 +314,7 @@ def _file(body: str, opts: dict, weights: bool) -> Backbone:
     arch = opts.pop("arch", None)
     if path.suffix == ".safetensors" and arch is None:
         meta = read_header(path)
+        check_recorded_arch(meta["arch"], f"checkpoint {str(path)!r}")
         if opts:
             raise ValueError(f"model file {str(path)!r} takes no options {sorted(opts)}; its architecture is "
                              "recorded in the file (pass ?arch=SPEC to override it).")
