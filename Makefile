@@ -37,9 +37,10 @@ browser:
 	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || exit 1; \
 	    else echo "note: Chromium is not installed and apt-get is unavailable: the browser test will be skipped"; fi; }
 
-# Retrain every digits-m zoo model with its recorded recipe (about 30 minutes on 2 CPU cores).
+# Retrain every digits-m zoo model with its recorded recipe into the package's zoo (about 30 minutes on 2 CPU cores;
+# --publish writes into the source tree, which only a source checkout allows).
 zoo: $(STAMP)
-	for arch in resnet vit mixer poolformer convmixer; do $(VENV)/bin/robust zoo train $$arch || exit 1; done
+	for arch in resnet vit mixer poolformer convmixer; do $(VENV)/bin/robust zoo train $$arch --publish || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

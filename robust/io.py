@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +21,32 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; the lock keeps threads of this module from racing)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def file_mode(path: str | os.PathLike) -> int:
+    """The mode a file written at ``path`` gets: the mode of the file it replaces, else 0o666 less the umask
+    (what ``open(path, "w")`` would give; ``mkstemp`` alone would give 0o600)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
 
-    A crash or an exception leaves either the old file or nothing, never a partial file.
+    A crash or an exception leaves either the old file or nothing, never a partial file. The file gets the mode
+    of the one it replaces, or the umask's default for a new file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +55,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, file_mode(path))
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
@@ -53,3 +76,41 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def source_checkout() -> Path | None:
+    """The repository root when robust runs from a git checkout of its source (an editable install), else None
+    (an installed wheel, whose package folder must never be written into)."""
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if (root / ".git").exists() and pyproject.is_file() and 'name = "robust-suite"' in pyproject.read_text():
+        return root
+    return None
+
+
+def publish_dir(folder: Path) -> Path:
+    """``folder`` (inside the package) when robust runs from a source checkout; otherwise a ValueError: files
+    shipped with the package are published into the source tree, never into an installed package."""
+    root = source_checkout()
+    if root is None or not Path(folder).resolve().is_relative_to(root):
+        raise ValueError(f"publishing writes into the package's source tree ({str(folder)!r}), which this robust is "
+                         "not run from (an installed package is never written into); expected a source checkout "
+                         "(git clone, pip install -e .) or an explicit output path.")
+    return Path(folder)
+
+
+def check_writable(path: str | os.PathLike, name: str) -> Path:
+    """Refuse, before any work, an output ``path`` that could not be written: a directory, or one whose nearest
+    existing ancestor is not a writable directory (missing folders are created at write time, not here). Nothing
+    is created or left behind. ``name`` is the option or argument, for the one-line message."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a directory; expected the path of a file to write.")
+    ancestor = path.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(ancestor)!r} is not a directory.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r} cannot be written: the directory {str(ancestor)!r} is not writable.")
+    return path

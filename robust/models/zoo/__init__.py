@@ -38,16 +38,17 @@ def resolve(body: str) -> tuple[Path | None, dict]:
                          + ("" if read_manifest() else " (no digits-m model is trained yet: robust zoo train ARCH)")
                          + ".")
     if body in BUILTIN:
-            return None, {"name": f"zoo:{body}", "input_size": (3, 224, 224), "mean": (0.5, 0.5, 0.5),
+        return None, {"name": f"zoo:{body}", "input_size": (3, 224, 224), "mean": (0.5, 0.5, 0.5),
                       "std": (0.5, 0.5, 0.5), "class_names": imagenet_class_names()}
     entry = models[body]
     path = ZOO_DIR / entry["file"]
+    retrain = entry["command"] + ("" if "--publish" in entry["command"] else " --publish")
     if not path.is_file():
-        raise ValueError(f"zoo model {body!r}: weights file {str(path)!r} is missing; retrain it with "
-                         f"'{entry['command']}'.")
+        raise ValueError(f"zoo model {body!r}: weights file {str(path)!r} is missing; reinstall robust or retrain it "
+                         f"with '{retrain}' in a source checkout.")
     if sha256_file(path) != entry["sha256"]:
-        raise ValueError(f"zoo model {body!r}: {str(path)!r} does not match the manifest's sha256; retrain it "
-                         f"with '{entry['command']}'.")
+        raise ValueError(f"zoo model {body!r}: {str(path)!r} does not match the manifest's sha256; reinstall robust "
+                         f"or retrain it with '{retrain}' in a source checkout.")
     return path, entry
 
 

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from robust.data import digits_m
 from robust.device import resolve_device
+from robust.io import cache_dir, publish_dir
 from robust.metrics import clean_accuracy
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import save_weights
@@ -56,11 +57,13 @@ AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
 
 
 def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = "auto",
-          out_dir: str | Path | None = None, amp: bool = True, augment: str | None = None,
+          out_dir: str | Path | None = None, publish: bool = False, amp: bool = True, augment: str | None = None,
           progress: bool = True) -> dict:
     """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<arch>.safetensors``, update the manifest there.
-    ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8 grid, r ~ U(0, 0.5), p = 0.5, soft
-    targets with the recipe's label smoothing) and publishes the model as ``<arch>-pm``."""
+    ``out_dir`` defaults to robust's cache (``zoo/``); ``publish=True`` writes into the package's zoo instead,
+    which only a source checkout allows. ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8
+    grid, r ~ U(0, 0.5), p = 0.5, soft targets with the recipe's label smoothing) and names the model
+    ``<arch>-pm``."""
     if augment is not None and augment not in AUGMENTS:
         raise ValueError(f"augment={augment!r} is not valid; expected one of {sorted(AUGMENTS)} or none.")
     if arch not in ARCHS:
@@ -70,7 +73,9 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
     builder, recipe = ARCHS[arch]
     recipe = replace(recipe, epochs=epochs or recipe.epochs)
     dev = resolve_device(device)
-    out_dir = Path(out_dir) if out_dir is not None else ZOO_DIR
+    if publish and out_dir is not None:
+        raise ValueError(f"out_dir={str(out_dir)!r} and publish=True: expected one of them.")
+    out_dir = publish_dir(ZOO_DIR) if publish else Path(out_dir) if out_dir is not None else cache_dir("zoo")
     train_set, test_set = digits_m.load("train"), digits_m.load("test")
 
     torch.manual_seed(seed)  # weight initialisation inside timm draws from the global generator
@@ -136,6 +141,6 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
              "dataset_hash": digits_m.content_hash(),
              "augment": augment,
              "command": f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"
-                        + (f" --augment {augment}" if augment else "")}
+                        + (f" --augment {augment}" if augment else "") + (" --publish" if publish else "")}
     update_manifest(out_dir, f"digits-m/{key}", entry)
-    return entry
+    return {**entry, "path": str(path)}
