@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from robust.checks import check_labels
+from robust.checks import check_labels, check_matches
 from robust.data.base import ImageSet
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
@@ -171,9 +171,7 @@ def clean_accuracy(model: Backbone, data: ImageSet, batch_size: int = 500, limit
     if not isinstance(data, ImageSet):
         raise TypeError(f"data must be an in-memory ImageSet (e.g. load_dataset('digits-m')), "
                         f"got {type(data).__name__}.")
-    if data.num_classes != model.num_classes:
-        raise ValueError(f"data {data.name!r} has {data.num_classes} classes but model {model.name!r} has "
-                         f"{model.num_classes}.")
+    check_matches(model, data)
     correct = torch.zeros((), dtype=torch.long, device=model.device)
     n = 0
     with eval_mode(model):

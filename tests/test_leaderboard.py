@@ -59,7 +59,7 @@ def test_markdown_ranks_best_first_and_escapes(board):
     _, out, _ = board
     text = (out / "README.md").read_text()
     assert "## noise-patch-8pct" in text and "## pgd-1" in text and "## patch-mixing-attack" in text
-    assert "<script>alert(1)</script>\\|x" in text  # a pipe would split the row
+    assert "\\<script\\>alert(1)\\</script\\>\\|x" in text  # a tag would run, a pipe would split the row
     section = text.split("## noise-patch-8pct")[1].split("##")[0]
     tcs = [float(re.split(r"(?<!\\)\|", line)[6].split()[0]) for line in section.splitlines()
            if line.startswith("| ") and line[2].isdigit()]

@@ -41,7 +41,7 @@ def test_clean_accuracy_rejects_mismatched_classes(digits_test):
     from robust.models import load_model
 
     model = load_model("zoo:digits-m/resnet", device="cpu")
-    with pytest.raises(ValueError, match="1000 classes but model"):
+    with pytest.raises(ValueError, match="has 10 classes and dataset 'imagenet-photos' has 1000"):
         clean_accuracy(model, load_dataset("imagenet-photos"))
     with pytest.raises(TypeError, match="ImageSet"):
         clean_accuracy(model, [(torch.rand(3, 32, 32), 0)])

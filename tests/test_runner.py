@@ -111,15 +111,20 @@ def test_a_model_that_fails_to_load_is_recorded_and_the_grid_goes_on(tmp_path):
 
 
 def test_a_failing_cell_does_not_stop_the_others(tmp_path):
-    # a 5-class model loads, then fails inside each cell on digits 5-9: recorded with its error, the rest runs
+    # a 5-class model fails before any work (it cannot predict digits-m's 10 classes); a task that fails inside its
+    # cell (torchattacks refuses the option) is recorded with its error; the rest runs
+    bad = {"name": "pgd-bad", "attack": "lp", "params": {"steps": 1, "options": {"bogus": 1}}}
     spec = load_spec(_spec(tmp_path, models=[{"spec": "torchvision.models:resnet18?num_classes=5", "name": "five"},
-                                             {"spec": RESNET, "name": "resnet"}], evaluations=[]))
+                                             {"spec": RESNET, "name": "resnet"}], evaluations=[],
+                           attacks=["noise-patch-8pct", bad]))
     report = run_board(spec, tmp_path / "out")
     rows = Store(tmp_path / "out" / "results.sqlite").rows()
-    assert (report.ran, report.failed) == (4, 2)
-    assert all(r["status"] == "failed" and "expected classes in [0, 4]" in r["error"] for r in rows
+    assert (report.ran, report.failed) == (2, 3)
+    assert all(r["status"] == "failed" and "has 5 classes and dataset 'digits-m' has 10" in r["error"] for r in rows
                if r["model"] == "five")
-    assert all(r["status"] == "done" for r in rows if r["model"] == "resnet")
+    status = {r["task"]: (r["status"], r["error"]) for r in rows if r["model"] == "resnet"}
+    assert status["noise-patch-8pct"] == ("done", None)
+    assert status["pgd-bad"][0] == "failed" and "bogus" in status["pgd-bad"][1]
 
 
 def test_unwritable_output_directory(tmp_path):

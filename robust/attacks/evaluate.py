@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.attacks.base import Attack, AttackResult
+from robust.checks import check_matches
 from robust.data.base import iterate
 from robust.metrics import Counts, count
 from robust.models.backbone import Backbone
@@ -25,6 +26,9 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
         raise ValueError(f"samples={samples!r} is not valid; expected a positive integer or None (all).")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
+    if not isinstance(model, Backbone):
+        raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
+    check_matches(model, data)
     total = Counts()
     for x, y in iterate(data, batch_size, model.device, limit=samples):
         res = attack(model, x, y)

@@ -15,9 +15,10 @@ from pathlib import Path
 from robust.io import atomic_write_text
 from robust.leaderboard import figures as figs
 from robust.leaderboard.tables import attack_rows, ci, csv_text, evaluation_rows, failed_rows, markdown, pct, rank_key
-from robust.runner import STORE_NAME, Spec, Store, load_spec, plan
+from robust.runner import STORE_NAME, Spec, Store, check_board_dir, load_spec, plan
 
 FORMATS = ("md", "html", "json", "csv")
+BOARD_FILES = ("README.md", "index.html", "results.json", "results.csv")
 
 
 def _data_uri(path: Path) -> str:
@@ -64,20 +65,27 @@ def _html(spec: Spec, attacks: list[dict], evaluations: list[dict], failed: list
 
 
 def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
-           formats: tuple[str, ...] = FORMATS, keys: frozenset[str] | None = None) -> dict[str, Path]:
-    """Write the board of ``spec`` from the store in ``out`` (default: beside the spec); returns the paths.
-    ``keys``: the spec's cell keys when the caller has them (``RunReport.keys``), saving a second planning pass."""
+           formats: tuple[str, ...] = FORMATS, keys: dict[str, tuple[str, str]] | None = None) -> dict[str, Path]:
+    """Write the board of ``spec`` from the store in the board folder ``out`` (default: beside the spec); returns
+    the paths. ``keys``: the spec's cells as {key: (model name, task name)} when the caller has them
+    (``RunReport.keys``), saving a second planning pass. Only files that an earlier render of this board wrote
+    (recorded in the store) are ever replaced or deleted; a folder that is not a board is refused."""
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
     if bad := sorted(set(formats) - set(FORMATS)):
         raise ValueError(f"format {bad[0]!r} is not valid; expected some of {FORMATS}.")
-    out = Path(out) if out is not None else spec.default_out
+    out = check_board_dir(Path(out) if out is not None else spec.default_out)
     if not (out / STORE_NAME).is_file():
         raise ValueError(f"there are no results in {str(out)!r}; run `robust leaderboard run` for this spec first.")
     if keys is None:
         cells, unloadable = plan(spec)
-        keys = frozenset({c.key for c in cells} | {f["key"] for f in unloadable})
+        keys = {c.key: (c.model, c.task.name) for c in cells}
+        keys.update({f["key"]: (f["model"], f["task"]) for f in unloadable})
     with Store(out / STORE_NAME) as store:
         rows = store.rows(set(keys))
+        previous = store.outputs()
+    for r in rows:  # the names the spec gives now (a renamed model keeps its results)
+        r["model"], r["task"] = keys[r["key"]]
     attacks, evaluations, failed = attack_rows(spec, rows), evaluation_rows(spec, rows), failed_rows(rows)
     versions = next((r["versions"] for r in rows if r["versions"]), {})
     samples = next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples)
@@ -99,10 +107,6 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
             labels = "; ".join(f"{e['clean']} → {e['attacked']}" + (f" (target {e['target']})" if e["target"] else "")
                                for e in r["result"].get("examples", []))
             gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
-    written = set(paths.values()) | {p for _, p in gallery}
-    for stale in fig_dir.glob("*.png"):  # figures of models or tasks no longer in the spec
-        if stale not in written:
-            stale.unlink()
 
     result: dict[str, Path] = {"figures": fig_dir}
     if "md" in formats:
@@ -120,6 +124,13 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     if "csv" in formats:
         result["csv"] = out / "results.csv"
         atomic_write_text(result["csv"], csv_text(attacks))
+    written = {p.relative_to(out).as_posix() for p in [*paths.values(), *(p for _, p in gallery), *result.values()]
+               if p.is_file()}
+    for rel in previous - written:  # figures of models or tasks no longer in the spec, and nothing else
+        if figs.FIGURE_RE.match(rel):
+            (out / rel).unlink(missing_ok=True)
+    with Store(out / STORE_NAME) as store:
+        store.set_outputs(written | (previous & set(BOARD_FILES)))  # files of formats not rendered now stay ours
     return result
 
 

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from robust.io import atomic_path
 from robust.occlusion import Curve
-from robust.plots import save_curves
+from robust.plots import plain_text, save_curves
+
+#: the only paths a render deletes (figures it wrote earlier, as recorded in the store)
+FIGURE_RE = re.compile(r"^figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
 
 def slug(*parts: str) -> str:
@@ -21,9 +24,6 @@ def slug(*parts: str) -> str:
 
 def heatmap(attacks: list[dict], models: list[str], tasks: list[str], path: Path) -> Path | None:
     """Models x attacks, coloured by TCS (ASR for untargeted attacks, marked 'ASR')."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -38,21 +38,22 @@ def heatmap(attacks: list[dict], models: list[str], tasks: list[str], path: Path
         if value is not None:
             grid[i, j] = value
             label[i][j] = f"{100 * value:.0f}" + ("" if r["targeted"] else " ASR")
-    fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(models) + 1.6), dpi=110)
-    im = ax.imshow(grid, cmap="magma_r", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right", fontsize=7)
-    ax.set_yticks(range(len(models)), models, fontsize=7)
-    for i in range(len(models)):
-        for j in range(len(cols)):
-            if label[i][j]:
-                ax.text(j, i, label[i][j], ha="center", va="center", fontsize=6,
-                        color="white" if grid[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, label="TCS (targeted) / ASR (untargeted)", fraction=0.04)
-    ax.set_title("Target-class success (%), lower is more robust", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with plain_text():
+        fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(models) + 1.6), dpi=110)
+        im = ax.imshow(grid, cmap="magma_r", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right", fontsize=7)
+        ax.set_yticks(range(len(models)), models, fontsize=7)
+        for i in range(len(models)):
+            for j in range(len(cols)):
+                if label[i][j]:
+                    ax.text(j, i, label[i][j], ha="center", va="center", fontsize=6,
+                            color="white" if grid[i, j] > 0.5 else "black")
+        fig.colorbar(im, ax=ax, label="TCS (targeted) / ASR (untargeted)", fraction=0.04)
+        ax.set_title("Target-class success (%), lower is more robust", fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
     return path
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 
 from robust.metrics import Counts
@@ -99,9 +100,14 @@ def ci(iv: list | None) -> str:
     return "" if not iv else f"[{100 * iv[0]:.1f}, {100 * iv[1]:.1f}]"
 
 
+_MD_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&$])")
+
+
 def _md(text: object) -> str:
-    """A table cell: pipes and line breaks would break the row."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """User text as literal GitHub Markdown, inline: line breaks (``\\r`` too) would split a table row, and every
+    character that could start markup, a link, an HTML tag or an entity is backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", _MD_CONTROL.sub(" ", str(text)))
 
 
 def markdown(spec: Spec, samples: int, attacks: list[dict], evaluations: list[dict], failed: list[dict],
@@ -151,6 +157,14 @@ def markdown(spec: Spec, samples: int, attacks: list[dict], evaluations: list[di
     return "\n".join(lines)
 
 
+def _csv_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula (leading ``= + - @``, tab or carriage return) gets a
+    leading quote (OWASP's rule for CSV injection); numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_text(attacks: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
@@ -158,5 +172,5 @@ def csv_text(attacks: list[dict]) -> str:
     for r in attacks:
         flat = {**r, "asr_low": (r["asr_interval"] or [None])[0], "asr_high": (r["asr_interval"] or [None, None])[1],
                 "tcs_low": (r["tcs_interval"] or [None])[0], "tcs_high": (r["tcs_interval"] or [None, None])[1]}
-        writer.writerow(flat)
+        writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
     return buf.getvalue()

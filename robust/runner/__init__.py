@@ -9,6 +9,7 @@ store.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sqlite3
 import time
@@ -17,30 +18,35 @@ from pathlib import Path
 
 from robust.runner.cells import CELL_VERSION, Cell, artifact_for, digest, fingerprint_data, fingerprint_model
 from robust.runner.spec import Spec, load_spec, parse_spec
-from robust.runner.store import Store
+from robust.runner.store import Heartbeat, Store, new_owner
 
 STORE_NAME = "results.sqlite"
+MARKER = ".robust-board"  # makes a folder a board: the only kind of folder robust writes a board into
+BOARD_FORMAT = "robust-board/1"
 
 
 @dataclasses.dataclass
 class RunReport:
     cells: int  # in the spec
-    skipped: int  # already in the store
+    skipped: int  # already in the store, or finished meanwhile by another run on the same store
     ran: int
     failed: int
     wall: float  # seconds of running the cells (planning, which loads and hashes models and images, excluded)
     work: float  # seconds inside the attacks and evaluations of the cells that ran
     cell_wall: float  # seconds from a cell's dispatch to its row being committed, summed (local executor)
     out: Path
-    keys: frozenset[str] = frozenset()  # every cell of the plan (for rendering without planning again)
+    keys: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # every cell of the plan: key ->
+    # (model name, task name), for rendering without planning again
 
     def to_dict(self) -> dict:
         return {**{k: v for k, v in dataclasses.asdict(self).items() if k != "keys"}, "out": str(self.out)}
 
 
 def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
-    """The spec's cells, and a failed row for each cell that cannot run: its model does not load, or it needs a
-    trained artefact that does not exist while the spec sets ``train_missing = false``."""
+    """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
+    the data, its artefact fails its check, or it needs a trained artefact that does not exist while the spec sets
+    ``train_missing = false``."""
+    from robust.checks import check_matches
     from robust.runner import cells as cell_mod
 
     data = cell_mod.dataset(spec.dataset)
@@ -49,21 +55,31 @@ def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
     out, failed = [], []
     for entry in spec.models:
         try:
-            weights, load_error = fingerprint_model(cell_mod.model(entry.spec, "cpu")), None
+            net = cell_mod.model(entry.spec, "cpu")
+            weights, model_error = fingerprint_model(net), None
         except Exception as e:  # recorded as this model's failed cells; the grid goes on
-            weights, load_error = None, f"model {entry.spec!r} did not load: {type(e).__name__}: {e}"
+            weights, model_error = None, f"model {entry.spec!r} did not load: {type(e).__name__}: {e}"
+        else:
+            try:
+                check_matches(net, data)
+            except ValueError as e:
+                model_error = str(e)
         for task in spec.tasks:
             for seed in spec.seeds:
                 key_cfg = {"version": CELL_VERSION, "model": entry.spec, "weights": weights, "dataset": spec.dataset,
                            "data": data_id, "samples": samples, "batch_size": spec.batch_size, "seed": seed,
                            "task": task.config()}
-                error, art = load_error, None
+                error, art = model_error, None
                 if error is None:
-                    art = artifact_for(task, entry.spec, weights, spec.dataset, seed)
-                    key_cfg["artifact"] = art and art["id"]
-                    if art and not spec.train_missing and not Path(art["path"]).exists():
-                        error = (f"no shipped or cached {task.method} artefact for this model, and the spec sets "
-                                 "train_missing = false (true trains one with the preset's [train] recipe)")
+                    try:
+                        art = artifact_for(task, entry.spec, weights, spec.dataset, seed)
+                    except ValueError as e:
+                        error = str(e)
+                    else:
+                        key_cfg["artifact"] = art and art["id"]
+                        if art and not spec.train_missing and not Path(art["path"]).exists():
+                            error = (f"no shipped or cached {task.method} artefact for this model, and the spec sets "
+                                     "train_missing = false (true trains one with the preset's [train] recipe)")
                 if error is not None:
                     failed.append({"key": digest(key_cfg), "model": entry.name, "task": task.name, "kind": task.kind,
                                    "seed": seed, "status": "failed", "config": key_cfg, "error": error})
@@ -73,14 +89,26 @@ def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
     return out, failed
 
 
-def open_store(out: str | os.PathLike) -> Store:
-    """The store of the board directory ``out`` (created if needed; an unwritable place is a clear error)."""
+def check_board_dir(out: str | os.PathLike) -> Path:
+    """``out`` as a board folder: one that does not exist yet, is empty, or is already a board (it has the
+    marker, or a results store). Any other folder is refused, so that no user file is ever overwritten."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output directory {str(out)!r} is a file; expected a folder for the board.")
+    if out.is_dir() and not (out / MARKER).is_file() and not (out / STORE_NAME).is_file() and any(out.iterdir()):
+        raise ValueError(f"output directory {str(out)!r} is not empty and is not a board folder (no {MARKER}); "
+                         "refusing to write into it: expected a new or empty folder, or an earlier board (--out).")
+    return out
+
+
+def open_store(out: str | os.PathLike) -> Store:
+    """The store of the board folder ``out`` (created, with its marker, if needed; see ``check_board_dir``)."""
+    out = check_board_dir(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        if not (out / MARKER).is_file():  # one write, no temporary file: a run starting beside us sees a board
+            with open(out / MARKER, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"format": BOARD_FORMAT}) + "\n")
         return Store(out / STORE_NAME)
     except (OSError, sqlite3.OperationalError) as e:
         raise ValueError(f"output directory {str(out)!r} cannot be written ({getattr(e, 'strerror', None) or e}); "
@@ -103,43 +131,73 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
 
 
 def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, executor: str = "local",
-              device: str = "auto", progress: Callable[[str, int, int], None] | None = None) -> RunReport:
-    """Store ``failed`` rows and run those of ``cells`` not yet done in ``out``'s store (see ``run_board``)."""
+              device: str = "auto", progress: Callable[[str, int, int], None] | None = None,
+              poll: float = 1.0) -> RunReport:
+    """Store ``failed`` rows and run those of ``cells`` not yet done in ``out``'s store (see ``run_board``).
+
+    Each cell is claimed in the store before it is computed: cells another live run has claimed are left to it
+    and waited for (checked every ``poll`` seconds), and taken over if that run dies."""
     from robust.runner.executors import check_executor, local_devices, run_local, run_ray
 
     check_executor(executor)
     out = Path(out)
     start = time.perf_counter()
-    with open_store(out) as store:
+    owner = new_owner()
+    with open_store(out) as store, Heartbeat(store.path, owner):
         done = store.done()
         todo = [c for c in cells if c.key not in done]
         for row in failed:
-            store.put(row)
-        total, finished, counts = len(todo), 0, {"failed": len(failed), "work": 0.0, "cell_wall": 0.0}
+            store.put(row)  # never replaces a done row
+        total, finished, counts = len(todo), 0, {"failed": len(failed), "work": 0.0, "cell_wall": 0.0, "others": 0}
         dispatched = time.perf_counter()
 
         def on_result(row: dict) -> None:
             nonlocal finished, dispatched
-            store.put({**row, "wall": time.perf_counter() - dispatched})
+            store.put({**row, "wall": time.perf_counter() - dispatched}, owner=owner)
             counts["cell_wall"] += time.perf_counter() - dispatched  # including the commit
             dispatched = time.perf_counter()
             finished += 1
             counts["failed"] += row["status"] == "failed"
             counts["work"] += (row.get("seconds") or 0.0) + ((row.get("result") or {}).get("train_seconds") or 0.0)
             if progress is not None:
-                progress(f"{row['model']} / {row['task']} / seed {row['seed']}: {row['status']}", finished, total)
+                progress(f"{row['model']} / {row['task']} / seed {row['seed']}: {row['status']}",
+                         finished + counts["others"], total)
+
+        busy: list[Cell] = []
+
+        def claim(cell: Cell) -> bool:
+            state = store.claim(cell.key, owner)
+            if state == "busy":
+                busy.append(cell)
+            counts["others"] += state == "done"
+            return state == "claimed"
 
         if progress is not None:
             progress(f"{len(cells) - total} of {len(cells)} cells already done", 0, total)
-        if executor == "local":
-            run_local(todo, local_devices(device), on_result)
-        else:
-            run_ray(todo, on_result, address=None if executor == "ray" else executor)
-    return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total, ran=finished,
+        pending = todo
+        try:
+            while pending:
+                busy.clear()
+                if executor == "local":
+                    run_local(pending, local_devices(device), on_result, claim=claim)
+                else:
+                    run_ray(pending, on_result, address=None if executor == "ray" else executor, claim=claim)
+                finished_by_others = store.done()
+                pending = [c for c in busy if c.key not in finished_by_others]
+                counts["others"] += len(busy) - len(pending)
+                if pending:
+                    if progress is not None:
+                        progress(f"waiting for {len(pending)} cell(s) that another run is computing",
+                                 finished + counts["others"], total)
+                    time.sleep(poll)
+        finally:
+            store.release(owner)
+    return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total + counts["others"], ran=finished,
                      failed=counts["failed"], wall=time.perf_counter() - start, work=counts["work"],
                      cell_wall=counts["cell_wall"], out=out,
-                     keys=frozenset({c.key for c in cells} | {f["key"] for f in failed}))
+                     keys={**{c.key: (c.model, c.task.name) for c in cells},
+                           **{f["key"]: (f["model"], f["task"]) for f in failed}})
 
 
-__all__ = ["STORE_NAME", "Cell", "RunReport", "Spec", "Store", "load_spec", "open_store", "parse_spec", "plan",
-           "run_board", "run_cells"]
+__all__ = ["BOARD_FORMAT", "MARKER", "STORE_NAME", "Cell", "RunReport", "Spec", "Store", "check_board_dir",
+           "load_spec", "open_store", "parse_spec", "plan", "run_board", "run_cells"]

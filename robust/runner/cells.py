@@ -59,15 +59,20 @@ def fingerprint_model(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprint_data(data: object, samples: int | None = None) -> str:
-    """sha256 of the first ``samples`` images and labels of an in-memory set (its name and size otherwise)."""
-    from robust.data.base import ImageSet
+def fingerprint_data(data: object, samples: int | None = None, batch_size: int = 256) -> str:
+    """sha256 of the first ``samples`` images and labels and of the class names: the same for the same content
+    wherever it is loaded from (an ImageFolder or torchvision set is read through its transform, once)."""
+    from robust.data.base import ImageSet, iterate
 
-    if not isinstance(data, ImageSet):
-        return digest({"data": repr(data), "n": len(data), "samples": samples})  # type: ignore[arg-type]
     h = hashlib.sha256()
-    h.update(data.images[:samples].contiguous().numpy().tobytes())
-    h.update(data.labels[:samples].contiguous().numpy().tobytes())
+    if isinstance(data, ImageSet):  # (the class names are not hashed here, so that existing keys stay valid)
+        h.update(data.images[:samples].contiguous().numpy().tobytes())
+        h.update(data.labels[:samples].contiguous().numpy().tobytes())
+    else:
+        h.update(json.dumps(list(getattr(data, "class_names", []))).encode())
+        for x, y in iterate(data, batch_size, "cpu", limit=samples):
+            h.update(x.float().contiguous().numpy().tobytes())
+            h.update(y.long().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -96,9 +101,10 @@ def _train_fingerprint(name: str) -> str:
 
 def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> dict | None:
     """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
-    model, dataset, area, placement and seed, else the cache path of its configuration hash."""
+    model, dataset, area, placement and seed (checked against its sha256 first), else the cache path of its
+    configuration hash."""
     from robust.attacks import TRAINED
-    from robust.attacks.artifacts import artifact_path, list_artifacts
+    from robust.attacks.artifacts import artifact_id, config_path, list_artifacts, verify_shipped
     from robust.io import cache_dir
 
     if task.kind != "attack" or task.method not in TRAINED:
@@ -110,11 +116,10 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
     for name, entry in list_artifacts().items():
         if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
             continue
-        path = artifact_path(name)
-        config = json.loads(path.with_suffix(path.suffix + ".json").read_text())
+        path = verify_shipped(name)
+        config = json.loads(config_path(path).read_text())
         if all(config.get(k) == v for k, v in want.items()):  # trained as this task would train it
-            return {"source": "shipped", "name": f"zoo:{name}", "path": str(path),
-                    "id": entry.get("sha256") or name}
+            return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
     train_data = _train_fingerprint(data)  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
                     "data": data, "train_data": train_data, "seed": seed, "version": CELL_VERSION})
@@ -123,14 +128,18 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
 
 
 def _trained_attack(cell: Cell, net, progress: bool):
-    """Load the cell's artefact, training (resumably) and caching it first when it does not exist."""
+    """Load the cell's artefact (checked against its sha256), training (resumably) and caching it first when it
+    does not exist."""
     from robust.attacks import TRAINED, make_attack
+    from robust.attacks.artifacts import record_cached, verify_cached, verify_shipped
 
     cls, path = TRAINED[cell.task.method], Path(cell.artifact["path"])
     params = {**cell.task.params, "seed": cell.seed}
-    if not path.exists():
-        if cell.artifact["source"] == "shipped":
-            raise ValueError(f"shipped artefact {cell.artifact['name']} is missing at {path}; reinstall robust.")
+    if cell.artifact["source"] == "shipped":
+        verify_shipped(cell.artifact["name"].removeprefix("zoo:"))
+    elif path.exists():
+        verify_cached(path)
+    else:
         atk = make_attack(cell.task.method, **params)
         train = dict(cell.task.train)
         data = dataset(cell.dataset, "train")
@@ -140,6 +149,7 @@ def _trained_attack(cell: Cell, net, progress: bool):
             train["resume"] = path.with_suffix(".resume.pt")
         atk.fit(net, data, progress=progress, **train)
         atk.save(path)
+        record_cached(path)
         if "resume" in train:
             Path(train["resume"]).unlink(missing_ok=True)
     load_params = {k: v for k, v in params.items() if k not in cls.fixed_params}  # trained with these already

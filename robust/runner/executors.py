@@ -1,5 +1,5 @@
 """Where cells run. Every executor hands each finished cell's dict to ``on_result`` in the driver process, which
-alone writes the store.
+alone writes the store, and runs only the cells that ``claim(cell)`` grants (the run's lease in the store).
 
 - ``local``: in this process on one device; with several devices (e.g. every visible GPU) one worker process per
   device, each taking the next cell when it is free.
@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from robust.runner.cells import Cell, execute
 
 OnResult = Callable[[dict], None]
+Claim = Callable[[Cell], bool]
 _WORKER_DEVICE: list[str] = []
 
 
@@ -39,13 +40,22 @@ def _execute_in_worker(cell: Cell) -> dict:
     return execute(cell, _WORKER_DEVICE[0])
 
 
-def run_local(cells: Sequence[Cell], devices: Sequence[str], on_result: OnResult) -> None:
-    """Run ``cells`` here (one device) or in one spawned worker process per device."""
+def _granted(cells: Sequence[Cell], claim: Claim | None) -> list[Cell]:
+    return [c for c in cells if claim is None or claim(c)]
+
+
+def run_local(cells: Sequence[Cell], devices: Sequence[str], on_result: OnResult, claim: Claim | None = None) -> None:
+    """Run ``cells`` here (one device: each claimed just before it runs) or in one spawned worker process per
+    device (all claimed first)."""
     if not devices:
         raise ValueError("devices is empty; expected at least one device.")
     if len(devices) == 1 or len(cells) <= 1:
         for cell in cells:
-            on_result(execute(cell, devices[0]))
+            if claim is None or claim(cell):
+                on_result(execute(cell, devices[0]))
+        return
+    cells = _granted(cells, claim)
+    if not cells:
         return
     ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     queue = ctx.Queue()
@@ -81,9 +91,13 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
                          "(`ray start --head`) or use --executor local.") from None
 
 
-def run_ray(cells: Sequence[Cell], on_result: OnResult, address: str | None = None, num_cpus: int | None = None
-            ) -> None:
-    """Run ``cells`` as Ray tasks on a local instance (``address`` None) or the cluster at ``address``."""
+def run_ray(cells: Sequence[Cell], on_result: OnResult, address: str | None = None, num_cpus: int | None = None,
+            claim: Claim | None = None) -> None:
+    """Run ``cells`` as Ray tasks on a local instance (``address`` None) or the cluster at ``address`` (the cells
+    ``claim`` grants, all claimed before any is submitted)."""
+    cells = _granted(cells, claim)
+    if not cells:
+        return
     try:
         import ray
     except ImportError:

@@ -20,10 +20,12 @@ Unknown keys are errors naming the key and the valid ones.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from pathlib import Path
 
+from robust.checks import check_seed
 from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
@@ -86,7 +88,19 @@ def _models(items: object) -> tuple[ModelEntry, ...]:
     names = [m.name for m in out]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"spec: model {dup[0]!r} is listed twice; expected each model once (give a name).")
+    _same_twice([(m.name, m.spec) for m in out], "model")
     return tuple(out)
+
+
+def _same_twice(items: list[tuple[str, object]], kind: str) -> None:
+    """Refuse two names for one computation: a cell is keyed by what it computes, so they would share one row."""
+    seen: dict[str, str] = {}
+    for name, what in items:
+        ident = json.dumps(what, sort_keys=True, default=str)
+        if ident in seen:
+            raise ValueError(f"spec: {kind}s {seen[ident]!r} and {name!r} are the same {kind}; expected each {kind} "
+                             "once (one name for one computation).")
+        seen[ident] = name
 
 
 def _task(item: object, kind: str, dirs: list[Path]) -> Task:
@@ -101,6 +115,12 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
         if "preset" in item:
             base = load_preset(item.pop("preset"), dirs)
             _unknown(item, {"params", "train"}, f"spec: {kind} {name!r}")
+            for key in ("params", "train"):
+                if not isinstance(item.get(key, {}), dict):
+                    raise ValueError(f"spec: {kind} {name!r}: {key}={item[key]!r} is not valid; expected a table.")
+            if "train" in item and base.kind != "attack":
+                raise ValueError(f"spec: {kind} {name!r}: the key 'train' is for trained attacks; {base.name} is an "
+                                 f"{base.kind}.")
             changed = {**item.get("params", {}), **item.get("train", {})}
             note = ", ".join(f"{k}={v}" for k, v in changed.items())
             described = f"{base.description} (preset {base.name} with {note})" if note else base.description
@@ -128,9 +148,13 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     if not isinstance(table["dataset"], str) or not table["dataset"]:
         raise ValueError(f"spec: dataset={table['dataset']!r} is not valid; expected a dataset name.")
     seeds = table.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                           for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"spec: seeds={seeds!r} is not valid; expected a non-empty list of distinct integers.")
+    try:
+        valid = isinstance(seeds, list) and bool(seeds) and len({check_seed(s) for s in seeds}) == len(seeds)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(f"spec: seeds={seeds!r} is not valid; expected a non-empty list of distinct integers in "
+                         "[0, 2**64).")
     base = path.parent if path is not None else Path.cwd()
     presets = table.get("presets", [])
     if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
@@ -143,6 +167,7 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     names = [t.name for t in tasks]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"spec: {dup[0]!r} is listed twice; expected each attack and evaluation once.")
+    _same_twice([(t.name, t.config()) for t in tasks], "task")
     train_missing = table.get("train_missing", True)
     if not isinstance(train_missing, bool):
         raise ValueError(f"spec: train_missing={train_missing!r} is not valid; expected true or false.")

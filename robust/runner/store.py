@@ -1,20 +1,30 @@
 """The results store: one SQLite file (WAL), one row per cell keyed by the hash of its configuration.
 
 Each finished cell is written in one transaction, so a process killed at any moment leaves every earlier cell
-intact and the one in flight absent; a re-run skips what is done. A store written by another schema version
-is refused, never overwritten.
+intact and the one in flight absent; a re-run skips what is done, and a failed attempt never replaces a done row.
+Before computing a cell a run claims it (a lease: owner, host, pid and a heartbeat), so two runs on one store
+share the work; a claim whose process died (same host) or whose heartbeat stopped is taken over. The files a
+rendered board wrote are recorded, so that re-rendering deletes only those. A store of another schema version
+or layout is refused before anything is written to it; a version-1 store gains the two new tables.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import sqlite3
+import threading
 import time
+import uuid
 from pathlib import Path
 
-SCHEMA = 1
-_TABLE = """
+SCHEMA = 2
+HOST = socket.gethostname()
+HEARTBEAT_SECONDS = 5.0  # how often a run renews its claims
+STALE_SECONDS = 60.0  # a claim not renewed for this long belongs to a run that is gone
+_CELLS = """
 CREATE TABLE IF NOT EXISTS cells (
     key TEXT PRIMARY KEY,
     model TEXT NOT NULL,
@@ -32,9 +42,45 @@ CREATE TABLE IF NOT EXISTS cells (
     figure BLOB,
     finished REAL NOT NULL
 )"""
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+)"""
+_OUTPUTS = """
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT PRIMARY KEY,
+    written REAL NOT NULL
+)"""
 COLUMNS = ("key", "model", "task", "kind", "seed", "status", "config", "result", "error", "seconds", "wall",
            "device", "versions", "figure", "finished")
+#: the tables of each schema version and their columns: a store is ours only if it has exactly these
+LAYOUTS = {1: {"cells": COLUMNS},
+           2: {"cells": COLUMNS, "claims": ("key", "owner", "host", "pid", "heartbeat"),
+               "outputs": ("path", "written")}}
 _JSON = ("config", "result", "versions")
+
+
+def new_owner() -> str:
+    """A claim owner id for one run: host, pid and a random part (two runs in one process differ)."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _alive(host: str, pid: int, heartbeat: float, now: float) -> bool:
+    """Whether a claimant may still be computing: its heartbeat is recent and, on this host, its process exists."""
+    if now - heartbeat > STALE_SECONDS:
+        return False
+    if host == HOST:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's live process
+            return True
+    return True
 
 
 class Store:
@@ -46,22 +92,29 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            layout = self._layout()
         except sqlite3.DatabaseError as e:
             raise ValueError(f"store {str(self.path)!r} is not a robust results database ({e}); expected a "
                              "file written by `robust leaderboard run`, or a new path.") from None
-        if tables and version != SCHEMA:
+        if layout and layout != LAYOUTS.get(version):
             self.conn.close()
-            raise ValueError(f"store {str(self.path)!r} was written by schema version {version} and this robust "
-                             f"writes version {SCHEMA}; refusing to touch it: use another output directory or "
-                             "move the old store away.")
+            why = (f"was written by schema version {version} and this robust writes version {SCHEMA}"
+                   if version not in LAYOUTS else f"has schema version {version} but not its tables and columns")
+            raise ValueError(f"store {str(self.path)!r} {why}; refusing to touch it: use another output directory "
+                             "or move the old store away.")
         self.conn.execute("PRAGMA journal_mode=WAL")  # only now: it rewrites the file header
         self.conn.execute("PRAGMA synchronous=NORMAL")
-        if not tables:  # a new store; IMMEDIATE takes the write lock first, so two processes creating it queue up
+        if version != SCHEMA or not layout:  # new (IMMEDIATE: two processes creating it queue up) or version 1
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")
-                self.conn.execute(_TABLE)
+                for table in (_CELLS, _CLAIMS, _OUTPUTS):
+                    self.conn.execute(table)
                 self.conn.execute(f"PRAGMA user_version={SCHEMA}")
+
+    def _layout(self) -> dict[str, tuple[str, ...]]:
+        tables = [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: tuple(r[0] for r in self.conn.execute("SELECT name FROM pragma_table_info(?) ORDER BY cid", (t,)))
+                for t in tables}
 
     def close(self) -> None:
         self.conn.close()
@@ -76,17 +129,57 @@ class Store:
         """Keys of the finished cells (failed ones are run again)."""
         return {r[0] for r in self.conn.execute("SELECT key FROM cells WHERE status = 'done'")}
 
-    def put(self, row: dict) -> None:
-        """Insert or replace one cell's row, in its own transaction."""
+    def put(self, row: dict, owner: str | None = None) -> bool:
+        """Write one cell's row in its own transaction (and release ``owner``'s claim on it). A failed row never
+        replaces a done one; returns whether the row was written."""
         row = {**row, "finished": row.get("finished") or time.time()}
         if missing := [c for c in ("key", "model", "task", "kind", "seed", "status", "config") if c not in row]:
             raise ValueError(f"row is missing {missing}; expected every cell column.")
         values = [json.dumps(row.get(c), sort_keys=True) if c in _JSON and row.get(c) is not None else row.get(c)
                   for c in COLUMNS]
+        update = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(f"INSERT OR REPLACE INTO cells ({', '.join(COLUMNS)}) "
-                              f"VALUES ({', '.join('?' * len(COLUMNS))})", values)
+            written = self.conn.execute(
+                f"INSERT INTO cells ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+                f"ON CONFLICT(key) DO UPDATE SET {update} "
+                "WHERE cells.status != 'done' OR excluded.status = 'done'", values).rowcount
+            if owner is not None:
+                self.conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (row["key"], owner))
+        return written > 0
+
+    def claim(self, key: str, owner: str) -> str:
+        """Claim the cell ``key`` for ``owner``: ``claimed``, ``done`` (finished meanwhile) or ``busy`` (another live
+        run holds it). A claim whose run is gone is taken over."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            if self.conn.execute("SELECT 1 FROM cells WHERE key = ? AND status = 'done'", (key,)).fetchone():
+                return "done"
+            held = self.conn.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE key = ?", (key,)).fetchone()
+            now = time.time()
+            if held is not None and held[0] != owner and _alive(held[1], held[2], held[3], now):
+                return "busy"
+            self.conn.execute("INSERT OR REPLACE INTO claims (key, owner, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)",
+                              (key, owner, HOST, os.getpid(), now))
+        return "claimed"
+
+    def release(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (a run that stops, finished or interrupted)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+
+    def outputs(self) -> set[str]:
+        """The files (relative to the board folder) that the last render wrote."""
+        return {r[0] for r in self.conn.execute("SELECT path FROM outputs")}
+
+    def set_outputs(self, paths: set[str]) -> None:
+        """Record the files a render wrote, replacing the previous render's list."""
+        now = time.time()
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("DELETE FROM outputs")
+            self.conn.executemany("INSERT INTO outputs (path, written) VALUES (?, ?)", [(p, now) for p in paths])
 
     def rows(self, keys: set[str] | None = None) -> list[dict]:
         """Every row (or those of ``keys``), JSON columns decoded, in insertion order."""
@@ -99,3 +192,30 @@ class Store:
                 row[c] = json.loads(row[c]) if row[c] is not None else None
             out.append(row)
         return out
+
+
+class Heartbeat:
+    """A thread that renews ``owner``'s claims in the store at ``path`` every ``every`` seconds, with its own
+    connection, while a run computes (``with Heartbeat(path, owner): ...``)."""
+
+    def __init__(self, path: Path, owner: str, every: float = HEARTBEAT_SECONDS):
+        self.path, self.owner, self.every = Path(path), owner, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="robust-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            while not self._stop.wait(self.every):
+                with contextlib.suppress(sqlite3.OperationalError):  # busy past the timeout: renew next beat
+                    conn.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), self.owner))
+        finally:
+            conn.close()
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

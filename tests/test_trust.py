@@ -1,0 +1,382 @@
+"""Issue 11's ten must-fix items, one regression test (or a few) each: no code runs from a file, no finished result
+or user file is lost, artefacts are checked, files honour the umask, the package is never written into, names and
+escaping are exact, and two runs on one store share the work."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from robust.leaderboard import render
+from robust.runner import MARKER, Store, parse_spec, plan, run_board, run_cells
+
+RESNET = "zoo:digits-m/resnet"
+NOISE = {"name": "noise", "attack": "noise-patch", "params": {"area": 0.08}}
+SMALL = {"dataset": "digits-m", "samples": 20, "batch_size": 20, "models": [{"spec": RESNET, "name": "resnet"}],
+         "attacks": [NOISE]}
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.relative_to(root).as_posix(): (p.stat().st_mode, p.read_bytes()) for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+# -- 1. no code runs from a checkpoint ---------------------------------------------------------------------------
+
+def _checkpoint(tmp_path: Path, arch: str) -> Path:
+    from robust.models import load_model, save_weights
+
+    net = load_model(RESNET, device="cpu")
+    path = tmp_path / "evil.safetensors"
+    save_weights(path, net.net, arch=arch, name="evil", num_classes=10, input_size=(3, 32, 32), mean=net.mean,
+                 std=net.std, class_names=net.class_names)
+    return path
+
+
+@pytest.mark.parametrize("arch", [
+    "subprocess:getoutput?cmd=touch%20{marker}",
+    "os:system?command=touch%20{marker}",
+    "timm:resnet18?checkpoint_path={marker}",  # timm would torch.load (unpickle) that file
+    "timm:resnet18?pretrained_cfg_overlay=x",
+])
+def test_a_checkpoint_cannot_name_code_to_run(tmp_path, arch):
+    from robust.cli import main
+    from robust.models import load_model
+
+    marker = tmp_path / "pwned"
+    path = _checkpoint(tmp_path, arch.format(marker=marker))
+    with pytest.raises(ValueError, match="a file may not"):
+        load_model(f"file:{path}")
+    with pytest.raises(SystemExit) as exit_:
+        main(["attack", "run", "noise-patch", "--model", f"file:{path}", "--samples", "4"])
+    assert exit_.value.code == 2 and not marker.exists()
+
+
+def test_a_zoo_architecture_in_a_file_and_a_factory_the_user_typed_still_load(tmp_path):
+    from robust.models import load_model
+
+    path = _checkpoint(tmp_path, "robust.models.zoo.archs:resnet?num_classes=10")
+    assert load_model(f"file:{path}", device="cpu").num_classes == 10
+    path = _checkpoint(tmp_path, "subprocess:getoutput")  # refused when the file names it ...
+    model = load_model(f"file:{path}?arch=robust.models.zoo.archs:resnet", device="cpu")  # ... the user's own is not
+    assert model.num_classes == 10
+
+
+# -- 2. a failed attempt never replaces a done row ----------------------------------------------------------------
+
+def test_a_vanished_artefact_does_not_destroy_the_finished_cell(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
+    uni = {"preset": "universal-patch-8pct", "name": "uni", "train": {"steps": 2, "train_samples": 64}}
+    spec = parse_spec({**SMALL, "attacks": [uni]})
+    run_board(spec, tmp_path / "out")
+    (cell,) = plan(spec)[0]
+    before = Store(tmp_path / "out" / "results.sqlite").rows()
+    assert [r["status"] for r in before] == ["done"]
+    Path(cell.artifact["path"]).unlink()
+    strict = parse_spec({**SMALL, "attacks": [uni], "train_missing": False})
+    report = run_board(strict, tmp_path / "out")
+    assert report.failed == 1  # the plan says so ...
+    after = Store(tmp_path / "out" / "results.sqlite").rows()
+    assert after == before  # ... and the finished row is untouched
+    render(strict, tmp_path / "out")
+    assert "uni" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_store_put_keeps_done_rows(tmp_path):
+    row = {"key": "k", "model": "m", "task": "t", "kind": "attack", "seed": 0, "config": {}}
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.put({**row, "status": "done", "result": {"n": 1}})
+        assert not store.put({**row, "status": "failed", "error": "gone"})
+        assert store.put({**row, "status": "done", "result": {"n": 2}})  # a new result replaces the old one
+        assert [(r["status"], r["result"]) for r in store.rows()] == [("done", {"n": 2})]
+
+
+# -- 3. folder and torchvision data are keyed by content ----------------------------------------------------------
+
+def _image_folder(root: Path) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_image_folder_boards_resume_and_render(tmp_path):
+    from robust.data import load_dataset
+    from robust.runner.cells import fingerprint_data
+
+    folder = _image_folder(tmp_path / "images")
+    assert fingerprint_data(load_dataset(str(folder))) == fingerprint_data(load_dataset(str(folder)))
+    table = {"dataset": str(folder), "samples": 6, "batch_size": 6, "attacks": [NOISE],
+             "models": [{"spec": "torchvision.models:mobilenet_v3_small?num_classes=2", "name": "tiny"}]}
+    first = run_board(parse_spec(table), tmp_path / "out")
+    assert (first.ran, first.failed) == (1, 0)
+    again = run_board(parse_spec(table), tmp_path / "out")  # a new process would load the folder anew, too
+    assert (again.ran, again.skipped) == (0, 1)
+    render(parse_spec(table), tmp_path / "out")
+    assert "| 1 | tiny |" in (tmp_path / "out" / "README.md").read_text()
+    shutil.copytree(folder, tmp_path / "moved")  # the same images elsewhere: the same data, other name
+    (tmp_path / "moved" / "dog" / "0.png").unlink()
+    assert fingerprint_data(load_dataset(str(tmp_path / "moved"))) != fingerprint_data(load_dataset(str(folder)))
+
+
+# -- 4. user files in --out are never deleted or overwritten ------------------------------------------------------
+
+def test_a_folder_that_is_not_a_board_is_refused_untouched(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("my notes")
+    (mine / "figures").mkdir()
+    (mine / "figures" / "holiday.png").write_bytes(b"png")
+    before = _tree(mine)
+    with pytest.raises(ValueError, match="is not empty and is not a board folder"):
+        run_board(parse_spec(SMALL), mine)
+    with pytest.raises(ValueError, match="is not empty and is not a board folder"):
+        render(parse_spec(SMALL), mine)
+    assert _tree(mine) == before
+
+
+def test_rendering_deletes_only_what_the_board_wrote(tmp_path):
+    out = tmp_path / "board"
+    two = {**SMALL, "models": [{"spec": RESNET, "name": "resnet"}, {"spec": "zoo:digits-m/mixer", "name": "mixer"}]}
+    run_board(parse_spec(two), out)
+    render(parse_spec(two), out)
+    assert (out / MARKER).is_file()
+    figures = {p.name for p in (out / "figures").iterdir()}
+    mixer = next(n for n in figures if n.startswith("gallery-mixer"))
+    (out / "figures" / "mine.png").write_bytes(b"a user's figure")
+    (out / "notes.txt").write_text("a user's notes")
+    run_board(parse_spec(SMALL), out)  # mixer leaves the spec: its gallery figure goes, the user's files stay
+    render(parse_spec(SMALL), out)
+    left = {p.name for p in (out / "figures").iterdir()}
+    assert mixer not in left and "mine.png" in left and (out / "notes.txt").read_text() == "a user's notes"
+    with Store(out / "results.sqlite") as store:
+        assert "figures/mine.png" not in store.outputs() and "README.md" in store.outputs()
+
+
+def test_a_forged_output_list_cannot_delete_outside_the_figures(tmp_path):
+    out = tmp_path / "board"
+    run_board(parse_spec(SMALL), out)
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep")
+    with Store(out / "results.sqlite") as store:
+        store.set_outputs({"../precious.txt", "figures/../../precious.txt", "results.sqlite"})
+    render(parse_spec(SMALL), out)
+    assert victim.read_text() == "keep" and (out / "results.sqlite").is_file()
+
+
+# -- 5. shipped artefacts are checked against their sha256, and cells are keyed by it ----------------------------
+
+@pytest.fixture
+def weights_copy(tmp_path, monkeypatch):
+    from robust.attacks import artifacts
+
+    folder = tmp_path / "weights"
+    shutil.copytree(artifacts.WEIGHTS_DIR, folder)
+    monkeypatch.setattr(artifacts, "WEIGHTS_DIR", folder)
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "config"])
+def test_a_damaged_shipped_artefact_is_refused(weights_copy, damage):
+    from robust.attacks.artifacts import artifact_path, resolve_checkpoint
+
+    name = "digits-m/resnet/gan-patch-12pct"
+    path = artifact_path(name)
+    data = path.read_bytes()
+    if damage == "flip":
+        path.write_bytes(data[:-10] + bytes([data[-10] ^ 1]) + data[-9:])
+    elif damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        cfg = json.loads(Path(f"{path}.json").read_text())
+        Path(f"{path}.json").write_text(json.dumps({**cfg, "area": 0.5}))
+    with pytest.raises(ValueError, match="does not match its recorded sha256"):
+        resolve_checkpoint(f"zoo:{name}")
+    spec = parse_spec({**SMALL, "attacks": ["gan-patch-12pct"]})
+    _, failed = plan(spec)
+    assert "does not match its recorded sha256" in failed[0]["error"]
+
+
+def test_cells_are_keyed_by_the_artefact_digest(weights_copy):
+    from robust.attacks.artifacts import WEIGHTS_DIR, list_artifacts
+    from robust.models.zoo.manifest import update_manifest
+
+    spec = parse_spec({**SMALL, "attacks": ["gan-patch-12pct"]})
+    (cell,), _ = plan(spec)
+    name = "digits-m/resnet/gan-patch-12pct"
+    update_manifest(WEIGHTS_DIR, name, {**list_artifacts()[name], "sha256": "0" * 64})  # as if republished
+    _, failed = plan(spec)
+    assert failed and failed[0]["key"] != cell.key
+
+
+# -- 6. files honour the umask ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_honour_the_umask(tmp_path, umask, mode):
+    from robust.io import atomic_write_text
+
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "new.txt", "x")
+        run_board(parse_spec(SMALL), tmp_path / "board")
+        render(parse_spec(SMALL), tmp_path / "board")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == mode
+    for name in ("README.md", "index.html", "results.json", "results.csv", MARKER):
+        assert (tmp_path / "board" / name).stat().st_mode & 0o777 == mode, name
+    assert all(p.stat().st_mode & 0o777 == mode for p in (tmp_path / "board" / "figures").iterdir())
+    (tmp_path / "new.txt").chmod(0o640)
+    atomic_write_text(tmp_path / "new.txt", "y")  # a replaced file keeps its mode
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o640
+
+
+# -- 7. the installed package is never written into ---------------------------------------------------------------
+
+def test_publishing_needs_a_source_checkout(tmp_path, monkeypatch):
+    from robust import io
+    from robust.attacks.artifacts import WEIGHTS_DIR, record_artifact
+    from robust.cli import main
+    from robust.models.zoo.train import train
+
+    assert io.source_checkout() is not None  # the tests run from the repository
+    monkeypatch.setattr(io, "source_checkout", lambda: None)  # as from a wheel
+    before = _tree(WEIGHTS_DIR)
+    with pytest.raises(ValueError, match="never written into"):
+        train("resnet", epochs=1, publish=True)
+    with pytest.raises(ValueError, match="never written into"):
+        record_artifact("digits-m/resnet/gan-patch-12pct", {})
+    with pytest.raises(SystemExit) as exit_:
+        main(["attack", "train", "universal-patch", "--victim", RESNET, "--publish", "--steps", "1"])
+    assert exit_.value.code == 2 and _tree(WEIGHTS_DIR) == before
+
+
+def test_zoo_training_defaults_to_the_cache(tmp_path, monkeypatch):
+    import inspect
+
+    from robust.models.zoo import train as train_mod
+
+    monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
+    assert inspect.signature(train_mod.train).parameters["publish"].default is False
+    seen = {}
+    monkeypatch.setattr(train_mod.digits_m, "load", lambda split: (_ for _ in ()).throw(RuntimeError(split)))
+    monkeypatch.setattr(train_mod, "update_manifest", lambda folder, *a: seen.setdefault("folder", folder))
+    with pytest.raises(RuntimeError, match="train"):  # stops at the data, after choosing the folder
+        train_mod.train("resnet", epochs=1)
+    assert (tmp_path / "cache" / "zoo").is_dir()
+
+
+# -- 8. one name per computation ----------------------------------------------------------------------------------
+
+def test_the_same_model_or_task_under_two_names_is_refused():
+    with pytest.raises(ValueError, match="models 'a' and 'b' are the same model"):
+        parse_spec({**SMALL, "models": [{"spec": RESNET, "name": "a"}, {"spec": RESNET, "name": "b"}]})
+    with pytest.raises(ValueError, match="tasks 'noise' and 'noise-2' are the same task"):
+        parse_spec({**SMALL, "attacks": [NOISE, {**NOISE, "name": "noise-2"}]})
+
+
+def test_a_renamed_model_keeps_its_results(tmp_path):
+    run_board(parse_spec(SMALL), tmp_path / "out")
+    renamed = parse_spec({**SMALL, "models": [{"spec": RESNET, "name": "my-resnet"}]})
+    assert run_board(renamed, tmp_path / "out").ran == 0
+    render(renamed, tmp_path / "out")
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "| 1 | my-resnet |" in text and "| resnet |" not in text
+
+
+# -- 9. Markdown, CSV and figure text are escaped -----------------------------------------------------------------
+
+def test_user_strings_are_escaped_in_markdown_csv_and_figures(tmp_path):
+    evil = "$\\notacommand$ <img src=x onerror=alert(1)>"
+    table = {**SMALL, "title": "t\r| injected | row |\n# heading",
+             "models": [{"spec": RESNET, "name": "=HYPERLINK(\"http://x\")"}],
+             "attacks": [{**NOISE, "name": "noise", "description": "[click](javascript:alert(1)) <script>x</script>"}],
+             "evaluations": [{"name": "drop", "evaluation": "patch-drop", "description": evil,
+                              "params": {"seeds": 1, "levels": [0.0, 0.5]}}]}
+    table["models"].append({"spec": "zoo:digits-m/mixer", "name": evil})
+    spec = parse_spec(table)
+    run_board(spec, tmp_path / "out")
+    written = render(spec, tmp_path / "out")  # matplotlib would die on the mathtext in the model name
+    text = written["md"].read_text()
+    import re
+
+    assert not re.search(r"(?<!\\)(<img|<script|\]\(javascript)", text) and "\r" not in text  # unescaped, they act
+    assert "\\<img src=x onerror=alert(1)\\>" in text and "\\$\\\\notacommand\\$" in text
+    assert not any(line.startswith("# heading") for line in text.splitlines())
+    with open(written["csv"], newline="") as f:
+        import csv
+
+        names = [row["name"] for row in csv.DictReader(f)]
+    assert "'=HYPERLINK(\"http://x\")" in names and not any(n.startswith("=") for n in names)
+
+
+# -- 10. two runs on one store share the work ---------------------------------------------------------------------
+
+def test_a_claimed_cell_is_left_to_its_run_and_a_dead_claim_is_taken_over(tmp_path):
+    spec = parse_spec({**SMALL, "attacks": [NOISE, {**NOISE, "name": "noise-4", "params": {"area": 0.04}}]})
+    (live, dead), failed = plan(spec)
+    out = tmp_path / "out"
+    run_cells([], [], out)  # creates the store
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with Store(out / "results.sqlite") as store:
+        now = time.time()
+        store.conn.execute("INSERT INTO claims VALUES (?, 'other-run', ?, ?, ?)",
+                           (live.key, __import__("socket").gethostname(), os.getpid(), now))  # alive: this process
+        store.conn.execute("INSERT INTO claims VALUES (?, 'dead-run', ?, ?, ?)",
+                           (dead.key, __import__("socket").gethostname(), int(gone.stdout), now))
+    finished = {}
+
+    def other_run_finishes():  # the live claimant finishes its cell a moment later
+        time.sleep(1.5)
+        with Store(out / "results.sqlite") as store:
+            store.put({"key": live.key, "model": "resnet", "task": "noise", "kind": "attack", "seed": 0,
+                       "status": "done", "config": {}, "result": {"by": "other"}}, owner="other-run")
+
+    thread = threading.Thread(target=other_run_finishes)
+    thread.start()
+    start = time.perf_counter()
+    finished["report"] = run_cells([live, dead], failed, out, poll=0.2)
+    thread.join()
+    report = finished["report"]
+    assert (report.ran, report.skipped) == (1, 1) and time.perf_counter() - start >= 1.4
+    with Store(out / "results.sqlite") as store:
+        rows = {r["key"]: r for r in store.rows()}
+        assert rows[live.key]["result"] == {"by": "other"} and rows[dead.key]["status"] == "done"
+        assert store.conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):
+    attacks = [{**NOISE, "name": f"noise-{a}", "params": {"area": a / 100}} for a in range(3, 13)]
+    spec = tmp_path / "board.toml"
+    spec.write_text(f'dataset = "digits-m"\nsamples = 200\nbatch_size = 100\nmodels = ["{RESNET}"]\n'
+                    + "".join(f'[[attacks]]\nname = "{t["name"]}"\nattack = "noise-patch"\n'
+                              f'params = {{ area = {t["params"]["area"]} }}\n' for t in attacks))
+    cmd = [sys.executable, "-m", "robust", "leaderboard", "run", str(spec), "--out", str(tmp_path / "out"),
+           "--no-render", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    reports = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    print("cells run by each process:", [r["ran"] for r in reports])
+    assert sum(r["ran"] for r in reports) == len(attacks)  # without claims each would compute what it found missing
+    conn = sqlite3.connect(tmp_path / "out" / "results.sqlite")
+    assert conn.execute("SELECT COUNT(*), SUM(status = 'done') FROM cells").fetchone() == (len(attacks), len(attacks))
+    assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
