@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
+
+#: seeds are unsigned 64-bit integers (what ``torch.Generator.manual_seed`` and numpy take)
+SEED_LIMIT = 2**64
 
 
 def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
@@ -43,3 +49,82 @@ def check_labels(y: object, num_classes: int, n: int | None = None, name: str = 
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name} contains class {bad}; expected classes in [0, {num_classes - 1}].")
     return y
+
+
+def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {high:g}"
+    return "a finite number"
+
+
+def check_number(value: object, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, expected: str | None = None) -> float:
+    """Require a finite real number (not a bool, not NaN or infinite) within the bounds given; return it as a
+    float. ``expected`` replaces the generated description of what is valid."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and not isinstance(value, numbers.Integral):
+        ok = math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        expected = expected or _bounds(low, high, low_open, high_open)
+        raise ValueError(f"{name}={value!r} is not valid; expected {expected}.")
+    return float(value)
+
+
+def check_int(value: object, name: str, *, low: int | None = None, high: int | None = None,
+              expected: str | None = None) -> int:
+    """Require an integer (not a bool) in [low, high] where given; return it as an int."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if ok and low is not None:
+        ok = value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        if expected is None:
+            span = f" in [{low}, {high}]" if low is not None and high is not None else \
+                f" >= {low}" if low is not None else f" <= {high}" if high is not None else ""
+            expected = f"an integer{span}"
+        raise ValueError(f"{name}={value!r} is not valid; expected {expected}.")
+    return int(value)
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Require a positive integer (not a bool); return it."""
+    return check_int(value, name, low=1, expected="a positive integer")
+
+
+def check_seed(value: object, name: str = "seed") -> int:
+    """Require a seed: a non-negative integer below 2**64 (not a bool); return it."""
+    return check_int(value, name, low=0, high=SEED_LIMIT - 1, expected="an integer in [0, 2**64)")
+
+
+def data_image_size(data: object) -> tuple[int, ...]:
+    """(C, H, W) of a dataset's images: an in-memory set says it; any other dataset decodes its first item."""
+    size = getattr(data, "image_size", None)
+    if size is None:
+        if len(data) == 0:  # type: ignore[arg-type]
+            raise ValueError(f"dataset {getattr(data, 'name', type(data).__name__)!r} is empty; expected images.")
+        size = data[0][0].shape  # type: ignore[index]
+    return tuple(int(v) for v in size)
+
+
+def check_matches(model: object, data: object) -> None:
+    """The model takes the data's images and predicts its classes: one sentence, before any work, otherwise (a ViT
+    fed images of another size fails deep inside; a 1,000-class head on 10-class data reports 0 %)."""
+    name, where = getattr(model, "name", "model"), getattr(data, "name", type(data).__name__)
+    classes = getattr(data, "class_names", None)
+    if classes is not None and len(classes) != model.num_classes:  # type: ignore[attr-defined]
+        raise ValueError(f"model {name!r} has {model.num_classes} classes and dataset {where!r} has "  # type: ignore
+                         f"{len(classes)}; expected a model whose classifier predicts the dataset's classes.")
+    size = data_image_size(data)
+    if size != tuple(model.input_size):  # type: ignore[attr-defined]
+        show = lambda s: " x ".join(map(str, s))
+        raise ValueError(f"model {name!r} takes {show(model.input_size)} images and dataset {where!r} gives "  # type: ignore
+                         f"{show(size)}; expected the model's input size (resize the data or use a model for it).")

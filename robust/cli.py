@@ -124,20 +124,24 @@ def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resne
               epochs: int = typer.Option(None, help="Epochs (default: the architecture's recipe)."),
               seed: int = typer.Option(0, help="Seed of initialisation, data order and augmentation."),
               device: str = DeviceOpt,
-              out_dir: Path = typer.Option(None, help="Where to write weights and manifest (default: the zoo)."),
-              augment: str = typer.Option(None, "--augment", help="patch-mixing: train with Patch Mixing and "
-                                          "publish as ARCH-pm."),
+              out_dir: Path = typer.Option(None, help="Where to write weights and manifest (default: robust's "
+                                           "cache, zoo/)."),
+              publish: bool = typer.Option(False, "--publish", help="Write into the package's zoo (a source "
+                                           "checkout only) so that zoo:digits-m/ARCH loads it."),
+              augment: str = typer.Option(None, "--augment", help="patch-mixing: train with Patch Mixing, named "
+                                          "ARCH-pm."),
               as_json: bool = JsonOpt) -> None:
-    """Train a digits-m zoo model and record it in the manifest."""
+    """Train a digits-m zoo model and record it in the manifest of its folder."""
     from robust.models.zoo.train import train
 
-    entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, augment=augment,
+    entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, publish=publish, augment=augment,
                   progress=not as_json)
     if as_json:
         _emit(entry)
     else:
         key = entry["file"].removeprefix("digits-m-").removesuffix(".safetensors")
-        console.print(f"zoo:digits-m/{key}: test accuracy {entry['test_accuracy']:.2%} on {entry['test_n']} images, "
+        spec = f"zoo:digits-m/{key}" if publish else f"file:{entry['path']}"
+        console.print(f"{spec}: test accuracy {entry['test_accuracy']:.2%} on {entry['test_n']} images, "
                       f"{entry['params']:,} parameters, trained in {entry['train_seconds']:.0f} s")
 
 
@@ -175,6 +179,17 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     console.print(table)
 
 
+def _check_options(seed: object = None, **counts: object) -> None:
+    """Integer options, before anything is loaded: ``counts`` positive (None: not given), ``seed`` in [0, 2**64)."""
+    from robust.checks import SEED_LIMIT
+
+    for key, value in counts.items():
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"--{key.replace('_', '-')} {value!r} is not valid; expected a positive integer.")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT):
+        raise ValueError(f"--seed {seed!r} is not valid; expected an integer in [0, 2**64).")
+
+
 def _param(text: str) -> tuple[str, object]:
     from robust.models.specs import parse_value
 
@@ -209,9 +224,11 @@ def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patc
     from robust.metrics import RATES
     from robust.models import load_model
 
-    if samples < 1 or batch_size < 1:
-        raise ValueError(f"--samples {samples} / --batch-size {batch_size} are not valid; expected positive integers.")
+    _check_options(seed, samples=samples, batch_size=batch_size)
     params = dict(_param(p) for p in param)
+    options = {"seed": seed, "area": area, "placement": placement}
+    if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
+        raise ValueError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
     params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
     if checkpoint is not None:
         if attack not in TRAINED:
@@ -250,9 +267,9 @@ def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patc
 def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-patch."),
                  victim: list[str] = typer.Option(..., "--victim", help="Victim model spec; repeat for an ensemble."),
                  out: Path = typer.Option(None, "--out", help="The .safetensors to write (its .json goes beside it)."),
-                 publish: bool = typer.Option(False, "--publish", help="Ship it with the package (zoo victims): "
-                                              "write it under robust/attacks/weights with the TCS measured on the "
-                                              "test split in the manifest."),
+                 publish: bool = typer.Option(False, "--publish", help="Ship it with the package (zoo victims; a "
+                                              "source checkout only): write it under robust/attacks/weights with "
+                                              "its sha256 and the TCS measured on the test split in the manifest."),
                  data: str = typer.Option("digits-m", "--data", help="Dataset name (train split)."),
                  area: float = typer.Option(0.08, "--area", help="Patch area as a fraction of the image."),
                  placement: str = typer.Option("gradcam", "--placement", help="gradcam, gradcam-min, random, ..."),
@@ -273,14 +290,16 @@ def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-
     from robust.attacks import TRAINED, evaluate, make_attack
     from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
     from robust.data import load_dataset
+    from robust.io import publish_dir
     from robust.models import load_model
 
+    _check_options(seed, train_samples=train_samples, epochs=epochs, steps=steps, batch_size=batch_size)
     if attack not in TRAINED:
         raise ValueError(f"attack {attack!r} is not trained; expected one of {sorted(TRAINED)}.")
     name = artifact_name(data, victim, attack, area) if publish else None
     if (out is None) == (name is None):
         raise ValueError("expected exactly one of --out PATH and --publish.")
-    out = out or artifact_path(name)
+    out = out or publish_dir(artifact_path(name))  # into the source tree: only from a source checkout
     if out.suffix != ".safetensors":
         raise ValueError(f"--out {str(out)!r} is not valid; expected a .safetensors path.")
     fit = {k: v for k, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size), ("lr", lr),
@@ -351,19 +370,29 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="patch-drop, salien
     normalised area, and write a PNG plot."""
     import time
 
+    from robust.checks import SEED_LIMIT
     from robust.data import load_dataset
+    from robust.io import check_writable
     from robust.models import load_model
-    from robust.occlusion import EVALUATIONS, run_evaluation
+    from robust.occlusion import EVALUATIONS, check_params, run_evaluation
     from robust.plots import save_curves
 
     if evaluation not in EVALUATIONS:
         raise ValueError(f"evaluation {evaluation!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
+    _check_options(seed, samples=samples, seeds=seeds, grid=grid, batch_size=batch_size)
+    if seed + seeds > SEED_LIMIT:  # the seeds used are seed, ..., seed + seeds - 1
+        raise ValueError(f"--seed {seed} is not valid with --seeds {seeds}; expected seed + seeds <= 2**64.")
     plot = plot or Path(f"{evaluation}-{model.replace(':', '-').replace('/', '-')}.png")
     if plot.suffix.lower() != ".png":
         raise ValueError(f"--plot {str(plot)!r} is not valid; expected a .png path.")
+    check_writable(plot, "--plot")  # now, not after the sweep
     params = dict(_param(p) for p in param)
+    if "seeds" in params or ("grid" in params and grid is not None):
+        key = "seeds" if "seeds" in params else "grid"
+        raise ValueError(f"--param {key}=... is not valid; expected the option --{key} instead.")
     if grid is not None:
         params["grid"] = grid
+    check_params(evaluation, params, f"evaluation {evaluation!r} (--param, --grid)")
     net = load_model(model, device=device)
     ds = load_dataset(data, "test")
     start = time.perf_counter()
@@ -467,15 +496,17 @@ def data_show(name: str = typer.Argument(..., help="Dataset name, e.g. digits-m.
     from torchvision.utils import save_image
 
     from robust.data import load_dataset
-    from robust.io import atomic_path
+    from robust.io import atomic_path, check_writable
 
     if n < 1:
         raise ValueError(f"n={n!r} is not valid; expected a positive number of samples.")
-    with console.status(f"loading {name} (the first use of digits-m builds it, a few seconds)"):
-        ds = load_dataset(name, split)
+    _check_options(seed)
     out = out or Path(f"{name.replace(':', '-').replace('/', '-')}-{split}.png")
     if out.suffix.lower() != ".png":
         raise ValueError(f"--out {str(out)!r} is not valid; expected a .png path.")
+    check_writable(out, "--out")
+    with console.status(f"loading {name} (the first use of digits-m builds it, a few seconds)"):
+        ds = load_dataset(name, split)
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(ds), generator=gen)[: min(n, len(ds))].tolist()
     items = [ds[i] for i in idx]
@@ -489,8 +520,36 @@ def data_show(name: str = typer.Argument(..., help="Dataset name, e.g. digits-m.
         console.print(f"wrote {out} ({len(items)} samples of {name}/{split})")
 
 
-def main() -> None:
-    """Entry point of the ``robust`` console script."""
+def _invoke(argv: list[str] | None) -> int:
+    """Run the app on ``argv`` and return its exit code. Click's usage errors (a value of the wrong type, an
+    unknown option, a missing argument) become one line on stderr and code 2, like bad input; ``--help``, a
+    group's help when called bare, and every other exit keep their output and code. Typer vendors click: its
+    exceptions are ``typer.TyperException`` (click's ``ClickException``, ``UsageError``, ``BadParameter``, ...),
+    ``typer.Exit`` and ``typer.Abort``."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except typer.TyperException as e:  # UsageError, BadParameter, NoSuchOption, MissingParameter, ...
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare group: its help is printed already (stdout), code 2
+            return 2
+        typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+        return e.exit_code
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:  # end of input at a prompt; typer printed "Aborted!" and exited with 1
+        typer.echo("error: aborted.", err=True)
+        return 1
+    except KeyboardInterrupt:  # one outside a command (typer turns those inside into code 130 quietly)
+        typer.echo("error: interrupted.", err=True)
+        return 130
+    # without standalone mode an explicit exit comes back as its code; a command's own return value means 0
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``robust`` console script: run the commands on ``argv`` (default ``sys.argv[1:]``) and
+    end the process with their exit code."""
+    import sys
+
     # timm 1.0.9 (pinned by robustbench) uses torch.jit.interface, which torch >= 2.10 flags at import time.
     warnings.filterwarnings("ignore", message=r"`torch.jit.interface` is deprecated", category=FutureWarning)
-    app()
+    sys.exit(_invoke(argv))

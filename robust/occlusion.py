@@ -19,6 +19,8 @@ Grids scale with the input: ``default_grid`` gives 8 x 8 (fine) and 4 x 4 (coars
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 from collections.abc import Callable, Sequence
 
@@ -26,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.cam import cam
+from robust.checks import SEED_LIMIT, check_matches, check_seed
 from robust.data.base import iterate
 from robust.grid import cell_mask, cell_sums, grid_shape, mix_cells_of, random_cells, shuffle_cells, top_cells
 from robust.models.backbone import Backbone
@@ -70,14 +73,17 @@ def default_grid(image_hw: tuple[int, int], coarse: bool = False) -> int:
     return max(1, fine // 2) if coarse else fine
 
 
-def _check(model: Backbone, seeds: int, samples: int | None, batch_size: int) -> None:
+def _check(model: Backbone, seeds: int, samples: int | None, batch_size: int, seed: int = 0) -> None:
     if not isinstance(model, Backbone):
         raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
     for key, value in (("seeds", seeds), ("batch_size", batch_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{key}={value!r} is not valid; expected a positive integer.")
-    if samples is not None and (not isinstance(samples, int) or samples < 1):
+    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
         raise ValueError(f"samples={samples!r} is not valid; expected a positive integer or None (all).")
+    check_seed(seed)
+    if seed + seeds > SEED_LIMIT:  # the seeds used are seed, seed + 1, ..., seed + seeds - 1
+        raise ValueError(f"seed={seed!r} is not valid with seeds={seeds}; expected seed + seeds <= 2**64.")
 
 
 def _grid(model: Backbone, grid: int | None) -> tuple[int, int, int]:
@@ -89,7 +95,8 @@ def _grid(model: Backbone, grid: int | None) -> tuple[int, int, int]:
 
 def _fractions(values: Sequence[float], name: str, low: float = 0.0, high: float = 1.0) -> list[float]:
     values = list(values)
-    if not values or not all(isinstance(v, (int, float)) and low <= v <= high for v in values):
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high
+                             for v in values):
         raise ValueError(f"{name}={values!r} is not valid; expected fractions in [{low}, {high}].")
     return [float(v) for v in values]
 
@@ -117,7 +124,8 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
            prepare: Callable | None = None) -> Curve:
     """Run ``measure(x, y, knob, generator, context) -> (sum, count)`` on every batch, knob and seed, where
     ``context = prepare(x, y)`` once per batch; mean and std over seeds of sum / count."""
-    _check(model, seeds, samples, batch_size)
+    _check(model, seeds, samples, batch_size, seed)
+    check_matches(model, data)
     gens = [torch.Generator().manual_seed(seed + s) for s in range(seeds)]
     # Accumulated on the model's device: no host round trip until the sweep is done.
     sums = torch.zeros(seeds, len(knobs), dtype=torch.float64, device=model.device)
@@ -151,7 +159,7 @@ def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, level
     """Accuracy with a fraction of the ``grid`` x ``grid`` cells dropped: ``levels`` (default 0, 0.1, ..., 0.9;
     each rounded down to whole cells, k * G^2 // 10 as in Naseer et al.), cells chosen at random or by Grad-CAM
     mass of the predicted class on the clean image (``salient`` first or ``non-salient`` first)."""
-    _check(model, seeds, samples, batch_size)
+    _check(model, seeds, samples, batch_size, seed)
     if order not in ORDERS:
         raise ValueError(f"order={order!r} is not valid; expected one of {ORDERS}.")
     _check_fill(fill)
@@ -182,7 +190,7 @@ def patch_shuffle(model: Backbone, data: Dataset, *, grids: Sequence[int] | None
                   samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
     """Accuracy with each image's cells randomly permuted, for each grid (default 1, 2, 4 and the fine grid;
     grid 1 is the clean image)."""
-    _check(model, seeds, samples, batch_size)
+    _check(model, seeds, samples, batch_size, seed)
     hw = tuple(model.input_size[-2:])
     grids = list(grids) if grids is not None else sorted({1, 2, 4, default_grid(hw)})
     for g in grids:
@@ -219,7 +227,7 @@ def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
                  ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), seeds: int = 3,
                  samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
     """The selectivity curve: accuracy (original labels) against the fraction r of cells taken from a donor."""
-    _check(model, seeds, samples, batch_size)
+    _check(model, seeds, samples, batch_size, seed)
     ratios = _fractions(ratios, "ratios")
     grid, rows, cols = _grid(model, grid)
 
@@ -263,7 +271,7 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
     class that falls in the donor's cells (lower = more selective). ``saliency``: ``gradcam`` (Grad-CAM of the
     original class), or ``rise`` (RISE of the original class minus RISE of the donor's class, positive part, with
     ``masks`` random masks)."""
-    _check(model, seeds, samples, batch_size)
+    _check(model, seeds, samples, batch_size, seed)
     if saliency not in SALIENCY:
         raise ValueError(f"saliency={saliency!r} is not valid; expected one of {SALIENCY}.")
     if not isinstance(masks, int) or masks < 1:
@@ -289,21 +297,117 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
                   {"grid": grid, "saliency": saliency, **({"masks": masks} if saliency == "rise" else {})}, seed)
 
 
-EVALUATIONS: dict[str, Callable[..., Curve]] = {
-    "patch-drop": patch_drop,
-    "salient-drop": lambda model, data, **kw: patch_drop(model, data, order="salient", **kw),
-    "non-salient-drop": lambda model, data, **kw: patch_drop(model, data, order="non-salient", **kw),
-    "patch-shuffle": patch_shuffle,
-    "patch-mixing": patch_mixing,
-    "selectivity": selectivity,
-    "selectivity-rise": lambda model, data, **kw: selectivity(model, data, saliency="rise", **kw),
+#: name -> the evaluation function with the keywords that define the variant fixed (``.func``, ``.keywords``)
+EVALUATIONS: dict[str, functools.partial[Curve]] = {
+    "patch-drop": functools.partial(patch_drop),
+    "salient-drop": functools.partial(patch_drop, order="salient"),
+    "non-salient-drop": functools.partial(patch_drop, order="non-salient"),
+    "patch-shuffle": functools.partial(patch_shuffle),
+    "patch-mixing": functools.partial(patch_mixing),
+    "selectivity": functools.partial(selectivity),
+    "selectivity-rise": functools.partial(selectivity, saliency="rise"),
 }
+#: parameters set by the run (its samples, batch size and seed), never by a preset
+RUN_KEYS = ("samples", "batch_size", "seed")
+
+
+def evaluation_params(name: str) -> dict[str, inspect.Parameter]:
+    """The parameters a preset may give evaluation ``name``: its function's keywords, less those its registry
+    entry fixes, the data and model, and the run's keys."""
+    if name not in EVALUATIONS:
+        raise ValueError(f"evaluation {name!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
+    entry = EVALUATIONS[name]
+    skip = {"model", "data", *RUN_KEYS, *entry.keywords}
+    return {k: p for k, p in inspect.signature(entry.func).parameters.items() if k not in skip}
+
+
+def _optional(check: Callable[[object], object]) -> Callable[[object], object]:
+    return lambda v: None if v is None else check(v)
+
+
+def _positive_ints(values: object, name: str) -> None:
+    if not isinstance(values, (list, tuple)) or not values or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise ValueError(f"{name}={values!r} is not valid; expected a list of positive integers.")
+
+
+def _sequence_of_fractions(values: object, name: str) -> None:
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name}={values!r} is not valid; expected a list of fractions in [0, 1].")
+    _fractions(values, name)
+
+
+def _choice(choices: tuple[str, ...], name: str) -> Callable[[object], None]:
+    def check(value: object) -> None:
+        if value not in choices:
+            raise ValueError(f"{name}={value!r} is not valid; expected one of {choices}.")
+    return check
+
+
+def _positive(name: str) -> Callable[[object], None]:
+    def check(value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name}={value!r} is not valid; expected a positive integer.")
+    return check
+
+
+#: value checks that need no model or data, by parameter name (the others are checked by their default's type)
+_VALUE_CHECKS: dict[str, Callable[[object], object]] = {
+    "grid": _optional(_positive("grid")), "grids": _optional(lambda v: _positive_ints(v, "grids")),
+    "levels": _optional(lambda v: _sequence_of_fractions(v, "levels")),
+    "ratios": lambda v: _sequence_of_fractions(v, "ratios"), "order": _choice(ORDERS, "order"),
+    "fill": _check_fill, "saliency": _choice(SALIENCY, "saliency"), "masks": _positive("masks"),
+    "seeds": _positive("seeds"),
+}
+
+
+def _check_type(key: str, value: object, default: object) -> None:
+    """``value`` of the kind of the parameter's ``default`` (None: any)."""
+    if default is None or default is inspect.Parameter.empty:
+        return
+    if isinstance(default, bool):
+        ok, what = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, what = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        what = "a finite number"
+    elif isinstance(default, (tuple, list)):
+        ok, what = isinstance(value, (tuple, list)), "a list"
+    elif isinstance(default, str):
+        ok, what = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{key}={value!r} is not valid; expected {what}.")
+
+
+def check_params(name: str, params: dict, where: str | None = None) -> None:
+    """Refuse, before any work, a key that evaluation ``name`` does not take (or that the run sets) and a value
+    of the wrong type or outside its range, as far as that can be told without the model and data."""
+    where = where or f"evaluation {name!r}"
+    valid = evaluation_params(name)
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: params={params!r} is not valid; expected a table.")
+    for key, value in params.items():
+        if key not in valid:
+            raise ValueError(f"{where}: key {key!r} is unknown; expected one of {sorted(valid)}.")
+        try:
+            if key in _VALUE_CHECKS:
+                _VALUE_CHECKS[key](value)
+            else:
+                _check_type(key, value, valid[key].default)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
 
 
 def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) -> Curve:
     """The evaluation registered as ``name`` (see ``EVALUATIONS``) with ``params``."""
     if name not in EVALUATIONS:
         raise ValueError(f"evaluation {name!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
+    if fixed := sorted(set(EVALUATIONS[name].keywords) & set(params)):
+        raise ValueError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {fixed[0]!r} is fixed "
+                         f"by the evaluation ({fixed[0]}={EVALUATIONS[name].keywords[fixed[0]]!r}).")
     try:
         return EVALUATIONS[name](model, data, **params)
     except TypeError as e:

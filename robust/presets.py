@@ -83,7 +83,7 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     if ("attack" in table) == ("evaluation" in table):
         raise ValueError(f"{where} is not valid; expected exactly one of the keys 'attack' and 'evaluation'.")
     if "evaluation" in table:
-        from robust.occlusion import EVALUATIONS
+        from robust.occlusion import EVALUATIONS, check_params
 
         _unknown(table, EVALUATION_KEYS, where)
         method = table["evaluation"]
@@ -93,6 +93,7 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
         if reserved:
             raise ValueError(f"{where}: params key {sorted(reserved)[0]!r} is set by the run (its samples, batch "
                              "size and seed), not by the preset.")
+        check_params(method, params, f"{where}: evaluation {method!r}")  # now, not in the middle of a run
         return Task(name, "evaluation", method, dict(params), {}, description)
     _unknown(table, ATTACK_KEYS, where)
     method = table["attack"]
@@ -117,7 +118,10 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     _unknown(train, TRAIN_KEYS.get(method, set()), f"{where} [train]")
     from robust.attacks import make_attack
 
-    make_attack(method, **params)  # validates every parameter now, not in the middle of a run
+    try:
+        make_attack(method, **params)  # validates every parameter now, not in the middle of a run
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
     return Task(name, "attack", method, params, dict(train), description)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from robust import testing
-from robust.io import atomic_write_text
+from robust.io import atomic_write_text, check_writable
 
 MARKERS = {
     "robustness": "a robustness assertion about a model (robust.testing)",
@@ -46,6 +46,15 @@ def pytest_configure(config: pytest.Config) -> None:
     samples = config.getoption("--robust-samples")
     if samples is not None and samples < 1:
         raise pytest.UsageError(f"--robust-samples {samples} is not valid; expected a positive integer.")
+    seed = config.getoption("--robust-seed")
+    if not 0 <= seed < 2**64:
+        raise pytest.UsageError(f"--robust-seed {seed} is not valid; expected an integer in [0, 2**64).")
+    report = config.getoption("--robust-report")
+    if report:
+        try:  # now, not after the whole suite has run
+            check_writable(report, "--robust-report")
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
     testing.UPDATE_BASELINES["on"] = bool(config.getoption("--robust-update-baselines"))
     config._robust_records = []  # type: ignore[attr-defined]
     config._robust_current = [None]  # type: ignore[attr-defined]

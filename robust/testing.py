@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -196,7 +197,14 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
         base = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"baseline {str(path)!r} is not valid JSON ({e}); record it again.") from None
-    for k in ("dataset", "samples", "task", "measure"):
+    if not isinstance(base, dict):
+        raise ValueError(f"baseline {str(path)!r} holds a JSON {type(base).__name__}; expected the object that "
+                         "--robust-update-baselines records (record it again).")
+    recorded = base.get("value")
+    if isinstance(recorded, bool) or not isinstance(recorded, (int, float)) or not math.isfinite(recorded):
+        raise ValueError(f"baseline {str(path)!r} has value={recorded!r}; expected a finite number (record it again "
+                         "with --robust-update-baselines).")
+    for k in ("model", "dataset", "samples", "task", "seed", "measure"):
         mine = ident.get(k, name)
         if base.get(k) != mine:
             raise ValueError(f"baseline {str(path)!r} was recorded with {k}={base.get(k)!r}, this run has "

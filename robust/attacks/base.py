@@ -14,7 +14,7 @@ import dataclasses
 import torch
 
 from robust.cam import cam
-from robust.checks import check_images, check_labels
+from robust.checks import check_images, check_labels, check_number, check_positive_int, check_seed
 from robust.data.base import ImageSet
 from robust.device import PRECISIONS, autocast
 from robust.models.backbone import Backbone
@@ -86,8 +86,7 @@ class Attack(abc.ABC):
         if not isinstance(channels_last, bool):
             raise ValueError(f"channels_last={channels_last!r} is not valid; expected true or false.")
         self.precision, self.channels_last = precision, channels_last
-        if not isinstance(seed, int):
-            raise ValueError(f"seed={seed!r} is not valid; expected an integer.")
+        seed = check_seed(seed)
         if not (target in TARGET_MODES or (isinstance(target, int) and not isinstance(target, bool))):
             raise ValueError(f"target={target!r} is not valid; expected one of {TARGET_MODES} or a class index.")
         self.target_mode = target
@@ -134,11 +133,10 @@ class PatchAttack(Attack):
         super().__init__(**options)
         if placement not in PLACEMENTS:
             raise ValueError(f"placement={placement!r} is not valid; expected one of {PLACEMENTS}.")
-        if not isinstance(area, (int, float)) or not 0 < area < 1:
-            raise ValueError(f"area={area!r} is not valid; expected a fraction of the image area in (0, 1).")
+        check_number(area, "area", low=0, high=1, low_open=True, high_open=True,
+                     expected="a fraction of the image area in (0, 1)")
         shape_mask(shape, 1)  # validates the shape name
-        if not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"stride={stride!r} is not valid; expected a positive integer.")
+        check_positive_int(stride, "stride")
         self.area, self.placement, self.shape, self.stride = float(area), placement, shape, stride
 
     def side(self, x: torch.Tensor) -> int:

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from robust.attacks.base import AttackResult, PatchAttack
+from robust.checks import check_number, check_positive_int
 from robust.models.backbone import Backbone
 from robust.placement import paste
 
@@ -34,10 +35,8 @@ class LaVAN(PatchAttack):
     def __init__(self, *, steps: int = 100, step_size: float = 0.01, optimizer: str = "sign", loss: str = "ce",
                  targeted: bool = True, **patch_params):
         super().__init__(**patch_params)
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps={steps!r} is not valid; expected a positive integer.")
-        if not isinstance(step_size, (int, float)) or step_size <= 0:
-            raise ValueError(f"step_size={step_size!r} is not valid; expected a positive number.")
+        check_positive_int(steps, "steps")
+        check_number(step_size, "step_size", low=0, low_open=True, expected="a positive, finite number")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={optimizer!r} is not valid; expected one of {OPTIMIZERS}.")
         if loss not in ("ce", "cw"):

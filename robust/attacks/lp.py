@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from robust.attacks.base import Attack, AttackResult
+from robust.checks import check_number, check_positive_int
 from robust.models.backbone import Backbone
 from robust.models.state import preserved_grads
 
@@ -50,14 +51,18 @@ class LpAttack(Attack):
             raise ValueError(f"method={method!r} is untargeted in torchattacks; expected targeted=False "
                              f"(targeted methods: {sorted(m for m, v in METHODS.items() if v[2])}).")
         eps = (8 / 255 if norm == "Linf" else 0.5) if eps is None else eps
-        if not isinstance(eps, (int, float)) or eps <= 0:
-            raise ValueError(f"eps={eps!r} is not valid; expected a positive budget.")
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps={steps!r} is not valid; expected a positive integer.")
+        eps = check_number(eps, "eps", low=0, low_open=True, expected="a positive, finite budget")
+        check_positive_int(steps, "steps")
+        if alpha is not None:
+            alpha = check_number(alpha, "alpha", low=0, low_open=True, expected="a positive, finite step size")
+        if not isinstance(targeted, bool):
+            raise ValueError(f"targeted={targeted!r} is not valid; expected true or false.")
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options={options!r} is not valid; expected a table of torchattacks options.")
         self.method, self.norm, self.cls_name = method, norm, cls_name
-        self.eps, self.steps = float(eps), steps
-        self.alpha = float(alpha) if alpha is not None else self.eps / 4
-        self.targeted = bool(targeted)
+        self.eps, self.steps = eps, steps
+        self.alpha = alpha if alpha is not None else self.eps / 4
+        self.targeted = targeted
         self.options = dict(options or {})
 
     def _make(self, net: nn.Module, num_classes: int):

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from kornia.augmentation import MixAugmentationBaseV2
 
+from robust.checks import check_number, check_seed
 from robust.grid import grid_shape, mix_cells_of, random_cells
 
 
@@ -78,16 +79,25 @@ class PatchMixing(MixAugmentationBaseV2):
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes)):
             raise ValueError(f"{'grid' if grid is not None else 'cell'}={grid if grid is not None else cell!r} is "
                              "not valid; expected a positive integer or a pair of them.")
-        low, high = (ratio, ratio) if isinstance(ratio, (int, float)) else tuple(ratio)
-        if not 0 <= low <= high <= 1:
+        def number(v: object) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        bounds = (ratio, ratio) if number(ratio) else tuple(ratio) if isinstance(ratio, (tuple, list)) else ()
+        if len(bounds) != 2 or not all(number(v) for v in bounds) or not 0 <= bounds[0] <= bounds[1] <= 1:
             raise ValueError(f"ratio={ratio!r} is not valid; expected a fraction in [0, 1] or a range (low, high) "
                              "with 0 <= low <= high <= 1.")
-        if not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"p={p!r} is not valid; expected a probability in [0, 1].")
-        if soft and (num_classes is None or not isinstance(num_classes, int) or num_classes < 2):
+        low, high = bounds
+        check_number(p, "p", low=0, high=1, expected="a probability in [0, 1]")
+        if not isinstance(soft, bool):
+            raise ValueError(f"soft={soft!r} is not valid; expected True or False.")
+        if soft and (num_classes is None or not isinstance(num_classes, int) or isinstance(num_classes, bool)
+                     or num_classes < 2):
             raise ValueError(f"soft=True needs num_classes (the class count, >= 2); got num_classes={num_classes!r}.")
-        if not 0 <= label_smoothing < 1:
-            raise ValueError(f"label_smoothing={label_smoothing!r} is not valid; expected a number in [0, 1).")
+        check_number(label_smoothing, "label_smoothing", low=0, high=1, high_open=True,
+                     expected="a number in [0, 1)")
+        seed = check_seed(seed)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")
         self.by_grid = grid is not None
         self.sizes = sizes
         self.ratio = (float(low), float(high))

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from robust.data.base import ImageSet
@@ -132,17 +133,31 @@ def cache_path():
     return cache_dir("datasets") / f"digits-m-{content_hash()}.safetensors"
 
 
+_KEYS = {f"{split}_{part}" for split in ("train", "test") for part in ("images", "labels", "digit")}
+
+
+def _cached(path) -> dict[str, np.ndarray] | None:
+    """The arrays of the cache file at ``path``; None when it is missing, truncated or corrupt (then rebuilt)."""
+    try:
+        arrays = load_file(str(path))
+    except (SafetensorError, OSError):
+        return None
+    return arrays if set(arrays) >= _KEYS else None
+
+
 @lru_cache(maxsize=1)
 def _arrays() -> dict[str, np.ndarray]:
     path = cache_path()
-    if not path.exists():
+    arrays = _cached(path) if path.exists() else None
+    if arrays is None:  # first use, or a cache left truncated by something else: build it (again), atomically
         start = time.perf_counter()
         arrays = build()
         meta = {"recipe": json.dumps(_recipe()), "content_hash": content_hash(),
                 "build_seconds": f"{time.perf_counter() - start:.2f}"}
         with atomic_path(path) as tmp:
             save_file(arrays, str(tmp), metadata=meta)
-    return load_file(str(path))
+        arrays = load_file(str(path))
+    return arrays
 
 
 def load(split: str = "test") -> ImageSet:
