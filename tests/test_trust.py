@@ -103,11 +103,11 @@ def test_store_put_keeps_done_rows(tmp_path):
 
 # -- 3. folder and torchvision data are keyed by content ----------------------------------------------------------
 
-def _image_folder(root: Path) -> Path:
+def _image_folder(root: Path, classes: int = 2) -> Path:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    for cls in ("cat", "dog"):
+    for cls in ("cat", "dog", *(f"class-{i}" for i in range(2, classes)))[:classes]:
         (root / cls).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
@@ -380,3 +380,58 @@ def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):
     conn = sqlite3.connect(tmp_path / "out" / "results.sqlite")
     assert conn.execute("SELECT COUNT(*), SUM(status = 'done') FROM cells").fetchone() == (len(attacks), len(attacks))
     assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+# -- and the bad inputs of the issue that concern these parts -------------------------------------------------------
+
+def test_a_store_with_our_version_but_another_layout_is_refused_untouched(tmp_path):
+    db = tmp_path / "out" / "results.sqlite"
+    db.parent.mkdir()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE cells (key TEXT PRIMARY KEY, other TEXT)")
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(ValueError, match="has schema version 2 but not its tables and columns"):
+        run_board(parse_spec(SMALL), db.parent)
+    assert db.read_bytes() == before and not Path(f"{db}-wal").exists()
+
+
+def test_a_version_1_store_gains_the_new_tables_and_keeps_its_rows(tmp_path):
+    from robust.runner.store import COLUMNS, LAYOUTS
+
+    db = tmp_path / "results.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute(f"CREATE TABLE cells ({', '.join(COLUMNS)})")
+    conn.execute("INSERT INTO cells (key, status) VALUES ('k', 'done')")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with Store(db) as store:
+        assert store.done() == {"k"} and store._layout() == LAYOUTS[2]
+
+
+@pytest.mark.parametrize(("model", "data", "message"), [
+    ("zoo:digits-m/vit", "folder", "takes 3 x 32 x 32 images and dataset"),  # a ViT fed 224-px images
+    ("timm:resnet18?pretrained=false", "digits-m", "has 1000 classes and dataset 'digits-m' has 10"),
+])
+def test_a_model_that_does_not_fit_the_data_is_one_line_before_any_work(tmp_path, capsys, model, data, message):
+    from robust.cli import main
+
+    data = str(_image_folder(tmp_path / "images", classes=10)) if data == "folder" else data
+    plot = ["--plot", str(tmp_path / "p.png")]
+    for args in (["attack", "run", "noise-patch"], ["occlusion", "run", "patch-drop", *plot]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*args, "--model", model, "--data", data, "--samples", "4"])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert exit_.value.code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_torchvision_data_is_keyed_by_content():
+    from robust.data import load_dataset
+    from robust.runner.cells import fingerprint_data
+
+    a, b = load_dataset("torchvision:FakeData"), load_dataset("torchvision:FakeData")
+    assert repr(a) != repr(b) and fingerprint_data(a, 8) == fingerprint_data(b, 8) != fingerprint_data(a, 9)

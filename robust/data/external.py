@@ -60,12 +60,14 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
     if "download" in params:
         kwargs["download"] = download
     try:
-        ds = cls(str(root), **kwargs)
+        ds = cls(str(root), **kwargs) if "root" in params else cls(**kwargs)  # FakeData has no root
     except Exception as e:  # missing files raise RuntimeError; failed downloads URLError / OSError
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"torchvision dataset {name} ({split}) is not available: {text}; without network, place "
                          f"its files under {str(root)!r} (or pass root=DIR).") from None
-    classes = getattr(ds, "classes", None) or [str(i) for i in range(int(max(_targets(ds))) + 1)]
+    count = getattr(ds, "num_classes", None)  # e.g. FakeData, which has neither classes nor targets
+    classes = getattr(ds, "classes", None) or [str(i) for i in range(count if isinstance(count, int) else
+                                                                      int(max(_targets(ds))) + 1)]
     return _Labelled(ds, list(classes), f"torchvision:{name}")
 
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from robust.checks import check_seed
 from robust.data import digits_m
 from robust.device import resolve_device
 from robust.io import cache_dir, publish_dir
@@ -73,6 +74,7 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
     builder, recipe = ARCHS[arch]
     recipe = replace(recipe, epochs=epochs or recipe.epochs)
     dev = resolve_device(device)
+    check_seed(seed)
     if publish and out_dir is not None:
         raise ValueError(f"out_dir={str(out_dir)!r} and publish=True: expected one of them.")
     out_dir = publish_dir(ZOO_DIR) if publish else Path(out_dir) if out_dir is not None else cache_dir("zoo")
