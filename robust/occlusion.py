@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.cam import cam
-from robust.checks import SEED_LIMIT, check_matches, check_seed
+from robust.checks import SEED_LIMIT, check_matches, check_positive_int, check_seed
 from robust.data.base import iterate
 from robust.grid import cell_mask, cell_sums, grid_shape, mix_cells_of, random_cells, shuffle_cells, top_cells
 from robust.models.backbone import Backbone
@@ -344,11 +344,8 @@ def _choice(choices: tuple[str, ...], name: str) -> Callable[[object], None]:
     return check
 
 
-def _positive(name: str) -> Callable[[object], None]:
-    def check(value: object) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}={value!r} is not valid; expected a positive integer.")
-    return check
+def _positive(name: str) -> Callable[[object], object]:
+    return lambda value: check_positive_int(value, name)
 
 
 #: value checks that need no model or data, by parameter name (the others are checked by their default's type)
