@@ -7,6 +7,13 @@ import numbers
 
 import torch
 
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type when it has none), for a one-line error."""
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__
+
+
 #: seeds are unsigned 64-bit integers (what ``torch.Generator.manual_seed`` and numpy take)
 SEED_LIMIT = 2**64
 

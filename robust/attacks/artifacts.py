@@ -4,7 +4,10 @@ Each lives in ``robust/attacks/weights`` as ``NAME.safetensors`` + ``.json`` wit
 (victims, data, area, the command that made it, the TCS measured on the test split, and the sha256 of both files,
 checked whenever one is used). They are named ``zoo:DATASET/MODEL/ATTACK-Npct`` wherever a checkpoint is accepted,
 e.g. ``robust attack run gan-patch --model zoo:digits-m/resnet --checkpoint zoo:digits-m/resnet/gan-patch-8pct``.
-Artefacts trained into robust's cache get the same two digests in a ``.sha256`` file beside them.
+Artefacts trained into robust's cache get the same two digests in a ``.sha256`` file beside them. Any artefact's
+files are read as untrusted input (``read_config``, ``check_config``): a missing, truncated or foreign file, or a
+configuration with missing or wrong-typed keys, is one ValueError naming the file; nothing in them is imported or
+called.
 """
 
 from __future__ import annotations
@@ -37,6 +40,30 @@ def config_path(path: str | Path) -> Path:
     """The JSON configuration beside an artefact's weights."""
     path = Path(path)
     return path.with_suffix(path.suffix + ".json")
+
+
+def read_config(path: Path, attack: str, key: str, value: str) -> dict:
+    """The JSON beside ``path`` (``path`` + ``.json``), required to be a table whose ``key`` is ``value``."""
+    meta = config_path(path)
+    if not path.is_file() or not meta.is_file():
+        raise ValueError(f"{attack} checkpoint {str(path)!r} (and its .json) does not exist.")
+    try:
+        cfg = json.loads(meta.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{str(meta)!r} is not valid JSON ({e}); expected the configuration {attack} saved.") from None
+    if not isinstance(cfg, dict) or cfg.get(key) != value:
+        found = cfg.get(key) if isinstance(cfg, dict) else type(cfg).__name__
+        raise ValueError(f"{str(meta)!r} has {key} {found!r}; expected {value!r}.")
+    return cfg
+
+
+def check_config(cfg: dict, types: dict[str, tuple[type, ...]], path: Path) -> None:
+    """Every key of ``types`` present in ``cfg`` with a value of one of its types (bool is not a number)."""
+    for k, allowed in types.items():
+        v = cfg.get(k)
+        if k not in cfg or (isinstance(v, bool) and bool not in allowed) or not isinstance(v, allowed):
+            raise ValueError(f"the configuration of {str(path)!r} has {k}={v!r}; expected a value of type "
+                             f"{' or '.join(t.__name__ for t in allowed)} (re-save it or train it again).")
 
 
 def digests(path: str | Path) -> dict[str, str]:

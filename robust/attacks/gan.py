@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robust.attacks.artifacts import check_config, config_path, read_config
 from robust.attacks.base import AttackResult, PatchAttack, check_training, sample_targets
-from robust.attacks.checkpoint import check_config, check_shapes, load_tensors, read_config
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch, patch_loss
 from robust.checks import SEED_LIMIT, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
@@ -35,6 +35,7 @@ from robust.device import autocast
 from robust.io import atomic_path, atomic_write_text
 from robust.metrics import total_variation
 from robust.models.backbone import Backbone
+from robust.models.checkpoint import check_state, read_state_dict
 from robust.models.state import eval_mode, preserved_grads
 from robust.placement import crop, paste
 
@@ -196,7 +197,7 @@ class GanPatch(PatchAttack):
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator_net.state_dict().items()}
         with atomic_path(path) as tmp:
             save_file(state, str(tmp), metadata={"format": FORMAT})
-        atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(self.config(), indent=2) + "\n")
+        atomic_write_text(config_path(path), json.dumps(self.config(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, num_classes: int | None = None,
@@ -224,10 +225,10 @@ class GanPatch(PatchAttack):
         if bad := sorted(cls.fixed_params & set(overrides)):
             raise ValueError(f"{bad} are fixed by the checkpoint {str(path)!r}; expected attack-time options only.")
         attack = cls(**{**{k: cfg[k] for k in keys}, **overrides})
-        state = load_tensors(path)
+        state = read_state_dict(path)
         with torch.device("meta"):  # the configured network's shapes, before allocating it
             attack._build(cfg["num_classes"], tuple(cfg["image_size"]))
-        check_shapes(attack.generator_net, state, path)
+        state = check_state(attack.generator_net, state, repr(str(path)))
         attack._build(cfg["num_classes"], tuple(cfg["image_size"]))
         attack.generator_net.load_state_dict(state)
         attack.history, attack.training = cfg.get("history", []), cfg.get("training", {})

@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
+from robust.attacks.artifacts import check_config, config_path, read_config
 from robust.attacks.base import AttackResult, PatchAttack, check_training, sample_targets
-from robust.attacks.checkpoint import check_config, load_tensors, read_config
 from robust.checks import check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
+from robust.models.checkpoint import read_state_dict
 from robust.models.state import eval_mode, preserved_grads
 from robust.placement import paste, random_boxes
 
@@ -129,7 +130,7 @@ class UniversalPatch(PatchAttack):
         path = Path(path)
         with atomic_path(path) as tmp:
             save_file({"patches": self.patches.cpu().contiguous()}, str(tmp))
-        atomic_write_text(path.with_suffix(path.suffix + ".json"), json.dumps(self.config(), indent=2) + "\n")
+        atomic_write_text(config_path(path), json.dumps(self.config(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, num_classes: int | None = None, **overrides: object) -> UniversalPatch:
@@ -139,7 +140,7 @@ class UniversalPatch(PatchAttack):
         cfg = read_config(path, "universal-patch", "attack", cls.name)
         check_config(cfg, {"image_size": (list,), "scale": (list,), **{k: (int, float, str) for k in (
             "area", "shape", "placement", "stride", "rotation", "seed")}}, path)
-        patches = load_tensors(path).get("patches")
+        patches = read_state_dict(path).get("patches")
         if patches is None or patches.ndim != 4 or patches.shape[-1] != patches.shape[-2] or patches.shape[0] < 2:
             raise ValueError(f"universal-patch {str(path)!r} holds no K x C x p x p 'patches' tensor; expected a file "
                              "written by UniversalPatch.save().")

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from robust.checks import first_line
 from robust.io import cache_dir
 
 
@@ -62,9 +63,8 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
     try:
         ds = cls(str(root), **kwargs) if "root" in params else cls(**kwargs)  # FakeData has no root
     except Exception as e:  # missing files raise RuntimeError; failed downloads URLError / OSError
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"torchvision dataset {name} ({split}) is not available: {text}; without network, place "
-                         f"its files under {str(root)!r} (or pass root=DIR).") from None
+        raise ValueError(f"torchvision dataset {name} ({split}) is not available: {first_line(e)}; without network, "
+                         f"place its files under {str(root)!r} (or pass root=DIR).") from None
     count = getattr(ds, "num_classes", None)  # e.g. FakeData, which has neither classes nor targets
     classes = getattr(ds, "classes", None) or [str(i) for i in range(count if isinstance(count, int) else
                                                                       int(max(_targets(ds))) + 1)]

@@ -15,7 +15,7 @@ from pathlib import Path
 from robust.io import atomic_write_text
 from robust.leaderboard import figures as figs
 from robust.leaderboard.tables import attack_rows, ci, csv_text, evaluation_rows, failed_rows, markdown, pct, rank_key
-from robust.runner import STORE_NAME, Spec, Store, check_board_dir, load_spec, plan
+from robust.runner import STORE_NAME, Spec, Store, cell_names, check_board_dir, load_spec, plan
 
 FORMATS = ("md", "html", "json", "csv")
 BOARD_FILES = ("README.md", "index.html", "results.json", "results.csv")
@@ -78,9 +78,7 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     if not (out / STORE_NAME).is_file():
         raise ValueError(f"there are no results in {str(out)!r}; run `robust leaderboard run` for this spec first.")
     if keys is None:
-        cells, unloadable = plan(spec)
-        keys = {c.key: (c.model, c.task.name) for c in cells}
-        keys.update({f["key"]: (f["model"], f["task"]) for f in unloadable})
+        keys = cell_names(*plan(spec))
     with Store(out / STORE_NAME) as store:
         rows = store.rows(set(keys))
         previous = store.outputs()

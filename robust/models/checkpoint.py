@@ -19,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from robust.checks import first_line
 from robust.io import atomic_path, sha256_file
 
 FORMAT = "robust-backbone/1"
@@ -48,7 +49,7 @@ def read_header(path: str | os.PathLike) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for non-safetensors bytes
-        raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({_first_line(e)})."
+        raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({first_line(e)})."
                          ) from None
     if meta.get("format") != FORMAT or "arch" not in meta:
         raise ValueError(f"checkpoint {str(path)!r} does not record its architecture (metadata 'format' = "
@@ -78,11 +79,6 @@ def _check_header(meta: dict, path: Path) -> None:
                              "expected what robust.models.save_weights() writes.")
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors of a safetensors file, or of a torch checkpoint loaded with ``weights_only=True``."""
     path = Path(path)
@@ -92,14 +88,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path))
         except Exception as e:  # SafetensorError (truncated, corrupt) or OSError, with safetensors' own wording
-            raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({_first_line(e)})."
+            raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({first_line(e)})."
                              ) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"checkpoint {str(path)!r} is not plain weights and will not be unpickled "
-                         f"(torch.load(weights_only=True) refused it: {first}).") from None
+                         f"(torch.load(weights_only=True) refused it: {first_line(e)}).") from None
     for key in ("state_dict", "model_state_dict", "model", "net"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -111,6 +106,13 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Load ``state`` strictly into ``module``; mismatched names or shapes raise one clear ``ValueError``."""
+    module.load_state_dict(check_state(module, state, source), strict=True)
+
+
+def check_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """``state`` (``module.`` prefixes of DataParallel removed) when it has exactly ``module``'s tensor names and
+    shapes, else one clear ``ValueError``. ``module`` may live on the meta device, so that a configuration asking
+    for a huge network allocates nothing before it is refused."""
     state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel checkpoints
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
@@ -125,4 +127,4 @@ def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str
         raise ValueError(f"checkpoint {source} does not match the architecture: missing {missing[:3]}"
                          f"{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}"
                          f"{'...' if len(unexpected) > 3 else ''}.")
-    module.load_state_dict(state, strict=True)
+    return state

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
+from robust.checks import first_line as _first_line
 from robust.data.imagenet import imagenet_class_names
 from robust.device import resolve_device
 from robust.models import zoo
@@ -77,11 +78,6 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 def _suggest(name: str, choices: list[str]) -> str:

@@ -89,6 +89,11 @@ def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
     return out, failed
 
 
+def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, str]]:
+    """{key: (model name, task name)} of a plan's cells and failed rows: the names a board shows for each key."""
+    return {**{c.key: (c.model, c.task.name) for c in cells}, **{f["key"]: (f["model"], f["task"]) for f in failed}}
+
+
 def check_board_dir(out: str | os.PathLike) -> Path:
     """``out`` as a board folder: one that does not exist yet, is empty, or is already a board (it has the
     marker, or a results store). Any other folder is refused, so that no user file is ever overwritten."""
@@ -195,9 +200,8 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
     return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total + counts["others"], ran=finished,
                      failed=counts["failed"], wall=time.perf_counter() - start, work=counts["work"],
                      cell_wall=counts["cell_wall"], out=out,
-                     keys={**{c.key: (c.model, c.task.name) for c in cells},
-                           **{f["key"]: (f["model"], f["task"]) for f in failed}})
+                     keys=cell_names(cells, failed))
 
 
-__all__ = ["BOARD_FORMAT", "MARKER", "STORE_NAME", "Cell", "RunReport", "Spec", "Store", "check_board_dir",
-           "load_spec", "open_store", "parse_spec", "plan", "run_board", "run_cells"]
+__all__ = ["BOARD_FORMAT", "MARKER", "STORE_NAME", "Cell", "RunReport", "Spec", "Store", "cell_names",
+           "check_board_dir", "load_spec", "open_store", "parse_spec", "plan", "run_board", "run_cells"]
