@@ -1,4 +1,5 @@
-"""Named threat models and evaluations: the TOML presets in ``attacks/`` (shipped as ``robust/presets``).
+"""Named threat models and evaluations: the TOML presets in ``attacks/`` (installed as the package
+data ``robust.attack_presets``).
 
 A preset names one attack (``attack = "gan-patch"``) or one occlusion evaluation (``evaluation = "patch-drop"``)
 with its constructor ``[params]``; trained attacks add ``[train]`` (the recipe used when no artefact exists yet).
@@ -20,7 +21,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PRESETS_DIR = Path(__file__).parent / "attack_presets"  # a link to the repository's attacks/ folder
 ATTACK_KEYS = {"description", "attack", "targeted", "target", "params", "train"}
 EVALUATION_KEYS = {"description", "evaluation", "params"}
 #: training options of the trained attacks (the keyword arguments of their ``fit``)
@@ -129,7 +129,14 @@ def preset_dirs(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
     """Where presets are looked up, first match wins: ``extra``, ``$ROBUST_PRESETS`` (os.pathsep-separated), the
     shipped presets."""
     env = [p for p in os.environ.get("ROBUST_PRESETS", "").split(os.pathsep) if p]
-    return [Path(p) for p in (*extra, *env)] + [PRESETS_DIR]
+    return [Path(p) for p in (*extra, *env)] + [shipped_presets_dir()]
+
+
+def shipped_presets_dir() -> Path:
+    """The presets that ship with robust: the package ``robust.attack_presets`` (the repository's attacks/)."""
+    from importlib.resources import files
+
+    return Path(str(files("robust.attack_presets")))
 
 
 def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:
