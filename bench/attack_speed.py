@@ -5,7 +5,7 @@
 - the overhead of our ``lp`` wrapper (target draw, validation, eval mode, forked RNG) over calling torchattacks
   directly on the same model, images, targets and seed, and whether both give the same robust accuracy.
 
-Prints one JSON object on its last line. Usage: python bench/attack_speed.py [--batch 128] [--repeats 3]
+Prints one JSON object on its last line. Usage: python bench/attack_speed.py [--batch 128] [--repeats 3] [--device cpu]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoint", default="zoo:digits-m/resnet/gan-patch-12pct",
                         help="gan-patch generator (its weights do not change the timing).")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
 
     import torchattacks
@@ -35,21 +36,22 @@ def main() -> None:
     from robust.data import load_dataset
     from robust.models import load_model
 
-    x, y = load_dataset("digits-m").batch(slice(0, args.batch))
-    model = load_model("zoo:digits-m/resnet", device="cpu")
+    dev = args.device
+    x, y = load_dataset("digits-m").batch(slice(0, args.batch), dev)
+    model = load_model("zoo:digits-m/resnet", device=dev)
     n = x.shape[0]
-    out: dict = {"batch": n, "threads": torch.get_num_threads()}
+    out: dict = {"batch": n, "device": dev, "threads": torch.get_num_threads()}
 
     gan = GanPatch.load(resolve_checkpoint(args.checkpoint))
     lavan = make_attack("lavan", steps=100, area=gan.area)  # the same patch size
-    t_gan = median_time(lambda: gan(model, x, y), args.repeats)
-    t_lavan = median_time(lambda: lavan(model, x, y), 1)
+    t_gan = median_time(lambda: gan(model, x, y), args.repeats, dev)
+    t_lavan = median_time(lambda: lavan(model, x, y), 1, dev)
     out["gan_patch_ms_per_image"] = round(t_gan / n * 1e3, 3)
     out["lavan100_ms_per_image"] = round(t_lavan / n * 1e3, 3)
     out["lavan100_over_gan_patch"] = round(t_lavan / t_gan, 1)
     for k in (5, 10):
         gan.refine = k
-        t_ref = median_time(lambda: gan(model, x, y), args.repeats)
+        t_ref = median_time(lambda: gan(model, x, y), args.repeats, dev)
         out[f"gan_patch_refine{k}_ms_per_image"] = round(t_ref / n * 1e3, 3)
         out[f"lavan100_over_gan_patch_refine{k}"] = round(t_lavan / t_ref, 1)
     gan.refine = 0
@@ -61,8 +63,8 @@ def main() -> None:
         torch.manual_seed(0)
         return direct(x, y)
 
-    t_ours = median_time(lambda: ours(model, x, y), args.repeats)
-    t_direct = median_time(run_direct, args.repeats)
+    t_ours = median_time(lambda: ours(model, x, y), args.repeats, dev)
+    t_direct = median_time(run_direct, args.repeats, dev)
     adv_ours, adv_direct = ours(model, x, y).x_adv, run_direct()
     with torch.no_grad():
         acc_ours = float((model(adv_ours).argmax(1) == y).float().mean())

@@ -1,7 +1,7 @@
 """PatchMixing speed: our batched kornia augmentation against a straightforward per-sample Python loop and against
 kornia's RandomCutMixV2, on the same batch, p = 1 (every batch mixed), labels included.
 
-Prints one JSON object on its last line. Usage: python bench/augment.py [--repeats 10]
+Prints one JSON object on its last line. Usage: python bench/augment.py [--repeats 10] [--device cpu]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def loop_patch_mixing(x: torch.Tensor, y: torch.Tensor, grid: int, low: float, h
     b, _, h, w = x.shape
     ch, cw = h // grid, w // grid
     perm = torch.randperm(b, generator=g)
-    out, lam = x.clone(), torch.empty(b)
+    out, lam = x.clone(), torch.empty(b, device=x.device)
     for i in range(b):
         count = round(float(low + (high - low) * torch.rand(1, generator=g)) * grid * grid)
         for cell in torch.randperm(grid * grid, generator=g)[:count].tolist():
@@ -36,27 +36,30 @@ def loop_patch_mixing(x: torch.Tensor, y: torch.Tensor, grid: int, low: float, h
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
 
     from kornia.augmentation import RandomCutMixV2
 
     from robust.augment import PatchMixing
 
+    dev = args.device
     rows = {}
     for b, size, grid in ((256, 32, 8), (64, 224, 14)):
-        x, y = torch.rand(b, 3, size, size), torch.randint(0, 10, (b,))
+        x, y = torch.rand(b, 3, size, size).to(dev), torch.randint(0, 10, (b,)).to(dev)
         ours = PatchMixing(grid, ratio=(0.0, 0.5), p=1.0)
         cutmix = RandomCutMixV2(p=1.0, data_keys=["input", "class"], use_correct_lambda=True)
         g = torch.Generator().manual_seed(0)
-        t_ours = median_time(lambda x=x, y=y, ours=ours: ours(x, y), args.repeats)
-        t_loop = median_time(lambda x=x, y=y, grid=grid, g=g: loop_patch_mixing(x, y, grid, 0.0, 0.5, g), args.repeats)
-        t_cutmix = median_time(lambda x=x, y=y, cutmix=cutmix: cutmix(x, y), args.repeats)
+        t_ours = median_time(lambda x=x, y=y, ours=ours: ours(x, y), args.repeats, dev)
+        t_loop = median_time(lambda x=x, y=y, grid=grid, g=g: loop_patch_mixing(x, y, grid, 0.0, 0.5, g),
+                             args.repeats, dev)
+        t_cutmix = median_time(lambda x=x, y=y, cutmix=cutmix: cutmix(x, y), args.repeats, dev)
         rows[f"{b}x3x{size}x{size}"] = {
             "grid": grid, "ours_ms": round(t_ours * 1e3, 3), "loop_ms": round(t_loop * 1e3, 3),
             "kornia_cutmix_ms": round(t_cutmix * 1e3, 3), "speedup_vs_loop": round(t_loop / t_ours, 1),
             "time_over_kornia_cutmix": round(t_ours / t_cutmix, 2)}
         print(json.dumps({f"{b}x3x{size}x{size}": rows[f"{b}x3x{size}x{size}"]}), flush=True)
-    print(json.dumps({"threads": torch.get_num_threads(), "patch_mixing": rows}))
+    print(json.dumps({"device": dev, "threads": torch.get_num_threads(), "patch_mixing": rows}))
 
 
 if __name__ == "__main__":

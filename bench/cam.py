@@ -3,7 +3,8 @@ alone, and a forward + backward to the input (Grad-CAM itself only needs the bac
 
 Same model, layer, images and targets in one run; medians of ``--repeats`` timings.
 The issue's cases: the zoo CNN (and ViT) at batch 256, timm resnet18 at 224 px, batch 16.
-Prints one JSON object on its last line. Usage: python bench/cam.py [--batch 256] [--batch-224 16] [--repeats 5]
+Prints one JSON object on its last line.
+Usage: python bench/cam.py [--batch 256] [--batch-224 16] [--repeats 5] [--device cpu]
 """
 
 from __future__ import annotations
@@ -23,34 +24,37 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--batch-224", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
 
     from robust.cam import cam
     from robust.data import load_dataset
     from robust.models import load_model
 
-    x, y = load_dataset("digits-m").batch(slice(0, args.batch))
+    dev = args.device
+    x, y = load_dataset("digits-m").batch(slice(0, args.batch), dev)
     rows = {}
     cases = [("zoo:digits-m/resnet", x, y), ("zoo:digits-m/vit", x, y),
-             ("timm:resnet18?pretrained=false", torch.rand(args.batch_224, 3, 224, 224), y[: args.batch_224])]
+             ("timm:resnet18?pretrained=false", torch.rand(args.batch_224, 3, 224, 224).to(dev), y[: args.batch_224])]
     for spec, xs, ys in cases:
-        model = load_model(spec, device="cpu")
+        model = load_model(spec, device=dev)
 
         def bare(model=model, xs=xs, ys=ys):
             inp = xs.detach().requires_grad_(True)
             logits = model.logits(inp)
             torch.autograd.grad(logits.gather(1, ys[:, None]).sum(), inp)
 
-        ours = median_time(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys), args.repeats)
-        peer = median_time(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys, method="pgc-gradcam"), args.repeats)
-        floor = median_time(bare, args.repeats)
+        ours = median_time(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys), args.repeats, dev)
+        peer = median_time(lambda model=model, xs=xs, ys=ys: cam(model, xs, ys, method="pgc-gradcam"),
+                           args.repeats, dev)
+        floor = median_time(bare, args.repeats, dev)
         with torch.no_grad():
-            fwd = median_time(lambda model=model, xs=xs: model.logits(xs), args.repeats)
+            fwd = median_time(lambda model=model, xs=xs: model.logits(xs), args.repeats, dev)
         rows[spec] = {"n": xs.shape[0], "robust_ms": round(ours * 1e3, 1), "pytorch_grad_cam_ms": round(peer * 1e3, 1),
                       "forward_ms": round(fwd * 1e3, 1), "fwd_bwd_to_input_ms": round(floor * 1e3, 1),
                       "speedup_vs_pytorch_grad_cam": round(peer / ours, 2), "over_forward": round(ours / fwd, 2),
                       "over_fwd_bwd_to_input": round(ours / floor, 2)}
-    print(json.dumps({"batch": args.batch, "device": "cpu", "cam": rows}))
+    print(json.dumps({"batch": args.batch, "device": dev, "cam": rows}))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 random patch-drop sweep (10 levels) and a full patch-mixing sweep (6 ratios), each with 3 seeds, over the time of
 the same number of plain forward passes on the clean batches.
 
-Prints one JSON object on its last line. Usage: python bench/occlusion.py [--samples 1000] [--models resnet,vit]
+Prints one JSON object on its last line.
+Usage: python bench/occlusion.py [--samples 1000] [--models resnet,vit] [--batch 250] [--device cpu]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 import warnings
 
 import torch
+from _timing import synchronize
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -22,6 +24,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--models", default="resnet,vit")
     parser.add_argument("--batch", type=int, default=250)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
 
     from robust.data import load_dataset
@@ -29,25 +32,32 @@ def main() -> None:
     from robust.occlusion import patch_drop, patch_mixing
 
     data = load_dataset("digits-m", "test").subset(slice(0, args.samples))
+    dev = args.device
     out = {}
     for name in args.models.split(","):
-        model = load_model(f"zoo:digits-m/{name}", device="cpu")
+        model = load_model(f"zoo:digits-m/{name}", device=dev)
         row = {}
+        if torch.device(dev).type == "cuda":  # one untimed forward: CUDA's kernel loading is not the sweep's cost
+            with torch.no_grad():
+                model.logits(data.batch(slice(0, args.batch), dev)[0])
+            synchronize(dev)
         for label, sweep, points in (("patch_drop", patch_drop, 10), ("patch_mixing", patch_mixing, 6)):
             start = time.perf_counter()
             sweep(model, data, seeds=3, batch_size=args.batch)
+            synchronize(dev)
             t_sweep = time.perf_counter() - start
             start = time.perf_counter()
             with torch.no_grad():
                 for _ in range(3 * points):
-                    for x, _y in data.batches(args.batch):
+                    for x, _y in data.batches(args.batch, dev):
                         model.logits(x)
+            synchronize(dev)
             t_bare = time.perf_counter() - start
             row[label] = {"sweep_s": round(t_sweep, 2), "bare_forwards_s": round(t_bare, 2),
                           "over_bare_forwards": round(t_sweep / t_bare, 3), "forwards": 3 * points * args.samples}
         out[name] = row
         print(json.dumps({name: row}), flush=True)
-    print(json.dumps({"samples": args.samples, "threads": torch.get_num_threads(), "occlusion": out}))
+    print(json.dumps({"samples": args.samples, "device": dev, "threads": torch.get_num_threads(), "occlusion": out}))
 
 
 if __name__ == "__main__":
