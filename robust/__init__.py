@@ -1,13 +1,53 @@
 """robust: adversarial-robustness evaluation for vision backbones (CNN, ViT, MLP).
 
-Front doors: ``robust.models.load_model(spec)`` and ``robust.data.load_dataset(name)``.
+Front doors, imported on first use (``import robust`` itself loads neither torch nor the package's modules):
+``load_model(spec)`` and ``Backbone`` (robust.models), ``load_dataset(name)`` (robust.data), ``make_attack`` and
+``evaluate`` (robust.attacks), ``PatchMixing`` (robust.augment), ``run_evaluation`` (robust.occlusion), ``measure``
+(robust.testing), ``run_board`` (robust.runner), ``render`` (robust.leaderboard), and ``__version__``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("robust-suite")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+#: name -> the module that defines it (PEP 562: imported when the name is first looked up)
+_LAZY = {
+    "load_model": "robust.models",
+    "Backbone": "robust.models",
+    "load_dataset": "robust.data",
+    "make_attack": "robust.attacks",
+    "evaluate": "robust.attacks",
+    "PatchMixing": "robust.augment",
+    "run_evaluation": "robust.occlusion",
+    "measure": "robust.testing",
+    "run_board": "robust.runner",
+    "render": "robust.leaderboard",
+}
 
-__all__ = ["__version__"]
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("robust-suite")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0"
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        value = _version()
+    elif name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'robust' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups find it without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+__all__ = ["Backbone", "PatchMixing", "__version__", "evaluate", "load_dataset", "load_model", "make_attack",
+           "measure", "render", "run_board", "run_evaluation"]

@@ -100,3 +100,6 @@ def cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None = None, *,
     if raw.shape[-2:] != size:
         raw = F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return normalize_maps(raw) if normalize else raw.clamp_min(0)
+
+
+__all__ = ["LIBRARY_METHODS", "METHODS", "cam", "normalize_maps"]

@@ -51,3 +51,6 @@ def autocast(device: torch.device, precision: str = "fp32"):
     if dtype is None or (dtype is torch.float16 and device.type != "cuda") or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+__all__ = ["PRECISIONS", "autocast", "resolve_device"]

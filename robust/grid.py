@@ -71,3 +71,6 @@ def mix_cells_of(x: torch.Tensor, partner: torch.Tensor, cells: torch.Tensor) ->
     i, r, k = cells.nonzero(as_tuple=True)
     out.view(view).permute(0, 2, 4, 1, 3, 5)[i, r, k] = x.view(view).permute(0, 2, 4, 1, 3, 5)[partner[i], r, k]
     return out
+
+
+__all__ = ["cell_mask", "cell_sums", "grid_shape", "mix_cells_of", "random_cells", "shuffle_cells", "top_cells"]

@@ -114,3 +114,7 @@ def check_writable(path: str | os.PathLike, name: str) -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ValueError(f"{name} {str(path)!r} cannot be written: the directory {str(ancestor)!r} is not writable.")
     return path
+
+
+__all__ = ["atomic_path", "atomic_write_text", "cache_dir", "check_writable", "file_mode", "publish_dir", "sha256_file",
+           "source_checkout"]

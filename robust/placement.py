@@ -165,3 +165,7 @@ def crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     if not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
         raise ValueError("boxes are not all squares of one size; expected one patch size per batch.")
     return x.reshape(-1)[_flat_index(x.shape, boxes.to(x.device), p)]
+
+
+__all__ = ["SHAPES", "check_boxes", "crop", "fixed_boxes", "paste", "patch_side", "random_boxes", "shape_mask",
+           "window_means", "windows"]

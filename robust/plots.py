@@ -46,3 +46,6 @@ def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[s
             fig.savefig(tmp, format="png")
         plt.close(fig)
     return path
+
+
+__all__ = ["plain_text", "save_curves"]

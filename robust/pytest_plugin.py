@@ -18,6 +18,11 @@ import pytest
 from robust import testing
 from robust.io import atomic_write_text, check_writable
 
+#: config.stash keys of the plugin's session state
+RECORDS = pytest.StashKey[list[dict]]()  # every robustness assertion's record (--robust-report)
+CURRENT_TEST = pytest.StashKey[str]()  # the node id of the test being run, which each record names
+PREVIOUS_HOOKS = pytest.StashKey[testing.Hooks]()  # robust.testing's hooks before this session's, to restore
+
 MARKERS = {
     "robustness": "a robustness assertion about a model (robust.testing)",
     "slow": "long-running tests, left out of the default run",
@@ -55,22 +60,20 @@ def pytest_configure(config: pytest.Config) -> None:
             check_writable(report, "--robust-report")
         except ValueError as e:
             raise pytest.UsageError(str(e)) from None
-    testing.UPDATE_BASELINES["on"] = bool(config.getoption("--robust-update-baselines"))
-    config._robust_records = []  # type: ignore[attr-defined]
-    config._robust_current = [None]  # type: ignore[attr-defined]
+    records: list[dict] = []
+    config.stash[RECORDS] = records
 
     def record(entry: dict) -> None:
-        config._robust_records.append({"test": config._robust_current[0], **entry})  # type: ignore[attr-defined]
+        records.append({"test": config.stash.get(CURRENT_TEST, None), **entry})
 
-    config._robust_recorder = record  # type: ignore[attr-defined]
-    testing.RECORDERS.append(record)
+    hooks = testing.Hooks(record=record, update_baselines=bool(config.getoption("--robust-update-baselines")))
+    config.stash[PREVIOUS_HOOKS] = testing.set_hooks(hooks)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    record = getattr(config, "_robust_recorder", None)
-    if record in testing.RECORDERS:
-        testing.RECORDERS.remove(record)
-    testing.UPDATE_BASELINES["on"] = False
+    if PREVIOUS_HOOKS in config.stash:  # configured (a usage error stops pytest_configure before)
+        testing.set_hooks(config.stash[PREVIOUS_HOOKS])
+        del config.stash[PREVIOUS_HOOKS]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -79,12 +82,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
         if not torch.cuda.is_available():
             pytest.skip("needs a CUDA device (marked gpu); none is visible")
-    item.config._robust_current[0] = item.nodeid  # type: ignore[attr-defined]
+    item.config.stash[CURRENT_TEST] = item.nodeid
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    records = list(config._robust_records)  # type: ignore[attr-defined]
+    records = list(config.stash.get(RECORDS, []))
     if hasattr(config, "workerinput"):  # an xdist worker: hand the records to the controller
         config.workeroutput["robust_records"] = records  # type: ignore[attr-defined]
         return
@@ -100,7 +103,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node, error) -> None:  # xdist controller: gather each worker's records
     records = getattr(node, "workeroutput", {}).get("robust_records")
     if records:
-        node.config._robust_records.extend(records)
+        node.config.stash[RECORDS].extend(records)
 
 
 @pytest.fixture(scope="session")

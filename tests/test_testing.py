@@ -74,13 +74,15 @@ def test_unknown_attack_or_model(store):
         measure("zoo:digits-m/no-such-model", "noise-patch-8pct", samples=20, store=store)
 
 
-def test_baselines(noise, tmp_path, monkeypatch):
+def test_baselines(noise, tmp_path):
     path = tmp_path / "baselines" / "resnet-noise.json"
     with pytest.raises(ValueError, match=r"does not exist; record it with `pytest --robust-update-baselines`"):
         no_regression(noise, baseline=path)
-    monkeypatch.setitem(testing.UPDATE_BASELINES, "on", True)
-    no_regression(noise, baseline=path)
-    monkeypatch.setitem(testing.UPDATE_BASELINES, "on", False)
+    previous = testing.set_hooks(testing.Hooks(update_baselines=True))  # as pytest --robust-update-baselines
+    try:
+        no_regression(noise, baseline=path)
+    finally:
+        testing.set_hooks(previous)
     recorded = json.loads(path.read_text())
     assert recorded["measure"] == "tcs" and recorded["value"] == noise.counts.tcs and recorded["samples"] == 60
     no_regression(noise, baseline=path, tolerance=0.0)
@@ -132,3 +134,59 @@ def test_a_users_project(pytester, store):
     assert first["test"].endswith("test_resnet_keeps_noise_at_chance") and first["passed"]
     assert second["threshold"] == 0.0 and second["rule"] == "wilson" and not second["passed"]
     assert first["n"] == second["n"] > 0 and first["value"] == second["value"] and len(first["interval"]) == 2
+
+
+BASELINE_SUITE = '''
+import pytest
+from robust.testing import assert_tcs_at_most, no_regression
+
+@pytest.mark.robustness
+def test_noise_holds(robust_eval):
+    assert_tcs_at_most(robust_eval("zoo:digits-m/resnet", "noise-patch-8pct", samples=60), 0.5)
+
+@pytest.mark.robustness
+def test_noise_no_worse(robust_eval):
+    no_regression(robust_eval("zoo:digits-m/resnet", "noise-patch-8pct", samples=60), baseline="base.json")
+'''
+
+
+def _current_hooks() -> testing.Hooks:
+    current = testing.set_hooks(testing.Hooks())
+    testing.set_hooks(current)
+    return current
+
+
+def test_xdist_workers_hand_their_records_to_the_report(pytester, store):
+    """Under pytest-xdist the workers record the assertions and hand them to the controller's --robust-report;
+    --robust-update-baselines reaches the workers too."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_robustness=BASELINE_SUITE)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess("--robust-report", str(report), "--robust-store", str(store),
+                                           "--robust-device", "cpu", "-p", "no:cacheprovider", "-n", "1",
+                                           "--robust-update-baselines")
+    result.assert_outcomes(passed=2)
+    assert json.loads((pytester.path / "base.json").read_text())["measure"] == "tcs"
+    doc = json.loads(report.read_text())
+    assert (doc["assertions"], doc["passed"], doc["failed"]) == (1, 1, 0)  # no_regression recorded, not compared
+    assert doc["records"][0]["test"].endswith("test_noise_holds") and doc["records"][0]["measure"] == "TCS"
+
+
+def test_an_inner_session_restores_the_hooks(pytester, store, noise):
+    """A pytest session run inside another (pytester in-process) sets robust.testing's hooks for its own run and
+    gives the outer session's back: --robust-update-baselines does not leak out of it, and a later run compares
+    with the baseline it recorded. (``noise``: the cell is measured, and robust's modules imported, out here.)"""
+    outer = _current_hooks()
+    pytester.makepyfile(test_robustness=BASELINE_SUITE)
+    report = pytester.path / "report.json"
+    common = ("--robust-report", str(report), "--robust-store", str(store), "--robust-device", "cpu",
+              "-p", "no:cacheprovider")
+    pytester.runpytest_inprocess(*common, "--robust-update-baselines").assert_outcomes(passed=2)
+    assert _current_hooks() is outer and not outer.update_baselines
+    recorded = json.loads((pytester.path / "base.json").read_text())
+    pytester.runpytest_inprocess(*common).assert_outcomes(passed=2)
+    assert _current_hooks() is outer
+    doc = json.loads(report.read_text())
+    assert (doc["assertions"], doc["passed"]) == (2, 2)
+    assert [r["test"].rsplit("::", 1)[1] for r in doc["records"]] == ["test_noise_holds", "test_noise_no_worse"]
+    assert doc["records"][1]["measure"] == f"tcs vs baseline {recorded['value']:.3f}"

@@ -104,3 +104,6 @@ class Backbone(nn.Module):
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, family={self.family!r}, num_classes={self.num_classes}, "
                 f"input_size={self.input_size}, cam_layer={self.cam_layer_name!r}")
+
+
+__all__ = ["Backbone", "unwrap_logits"]

@@ -30,3 +30,6 @@ def preserved_grads(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for p, g in saved:
             p.grad = g
+
+
+__all__ = ["eval_mode", "preserved_grads"]

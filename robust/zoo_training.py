@@ -2,7 +2,8 @@
 
 The recipe: AdamW, linear warm-up then cosine decay, label smoothing, random translations and random colour
 channel permutations as augmentation (both batched, drawn from an explicit ``torch.Generator``), bfloat16
-autocast where the device supports it. Accuracy is measured in float32 on the test split.
+autocast where the device supports it (float16 on CUDA cards without bfloat16, none on MPS). Accuracy is measured in
+float32 on the test split. ``robust zoo train ARCH`` runs it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from timm.loss import SoftTargetCrossEntropy
 
 from robust.checks import check_seed
 from robust.data import digits_m
-from robust.device import resolve_device
+from robust.device import autocast, resolve_device
 from robust.io import cache_dir, publish_dir
 from robust.metrics import clean_accuracy
 from robust.models.backbone import Backbone
@@ -46,12 +48,12 @@ def channel_permute(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x.gather(1, perm[:, :, None, None].expand_as(x))
 
 
-def _amp_dtype(device: torch.device) -> torch.dtype | None:
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16
-    return None
+def _amp_precision(device: torch.device) -> str:
+    """The recipe's autocast precision on ``device``: bf16 where it has it (``robust.device.autocast`` applies bf16
+    on CUDA and CPUs and nothing elsewhere, e.g. MPS), fp16 on CUDA cards without bf16."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "fp16"
+    return "bf16"
 
 
 AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
@@ -93,7 +95,8 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
     total, warm = recipe.epochs * steps_per_epoch, int(recipe.warmup_epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (
         1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
-    amp_dtype = _amp_dtype(dev) if amp and recipe.amp else None
+    precision = _amp_precision(dev) if amp and recipe.amp else "fp32"
+    soft_target_loss = SoftTargetCrossEntropy()
     mixing = None
     if augment == "patch-mixing":
         from robust.augment import PatchMixing
@@ -113,12 +116,12 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
                 x = channel_permute(random_shift(x, recipe.shift, gen), gen)
                 if mixing is not None:
                     x, soft = mixing(x, y)
-                with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                with autocast(dev, precision):
                     logits = model((x - mean_d) / std_d)
                 if mixing is None:
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
-                else:  # timm's SoftTargetCrossEntropy
-                    loss = -(soft * F.log_softmax(logits.float(), 1)).sum(1).mean()
+                else:
+                    loss = soft_target_loss(logits.float(), soft)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -1,0 +1,35 @@
+"""``import robust``: the front doors are re-exported lazily (PEP 562), so the import itself stays cheap."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import robust
+
+HOMES = {"load_model": "robust.models", "Backbone": "robust.models", "load_dataset": "robust.data",
+         "make_attack": "robust.attacks", "evaluate": "robust.attacks", "PatchMixing": "robust.augment",
+         "run_evaluation": "robust.occlusion", "measure": "robust.testing", "run_board": "robust.runner",
+         "render": "robust.leaderboard"}
+
+
+def test_import_robust_loads_nothing_heavy():
+    code = "import sys, robust; print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('robust.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", sorted(HOMES))
+def test_each_front_door_is_the_modules_own(name):
+    assert getattr(robust, name) is getattr(importlib.import_module(HOMES[name]), name)
+
+
+def test_all_and_dir_name_the_front_doors():
+    assert set(robust.__all__) == {*HOMES, "__version__"}
+    assert set(robust.__all__) <= set(dir(robust))
+    assert isinstance(robust.__version__, str) and robust.__version__.count(".") >= 2
+    with pytest.raises(AttributeError, match="module 'robust' has no attribute 'load_modle'"):
+        robust.load_modle  # noqa: B018
