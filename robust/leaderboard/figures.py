@@ -6,10 +6,14 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from robust.io import atomic_path
 from robust.occlusion import Curve
 from robust.plots import plain_text, save_curves
+
+if TYPE_CHECKING:
+    from robust.leaderboard.tables import AttackRow, EvaluationRow
 
 #: the only paths a render deletes (figures it wrote earlier, as recorded in the store)
 FIGURE_RE = re.compile(r"^figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
@@ -22,22 +26,21 @@ def slug(*parts: str) -> str:
     return f"{safe}-{hashlib.sha256(text.encode()).hexdigest()[:6]}"
 
 
-def heatmap(attacks: list[dict], models: list[str], tasks: list[str], path: Path) -> Path | None:
-    """Models x attacks, coloured by TCS (ASR for untargeted attacks, marked 'ASR')."""
+def heatmap(attacks: list[AttackRow], models: list[str], tasks: list[str], path: Path) -> Path | None:
+    """Models x attacks, coloured by each row's headline rate (TCS; another, such as ASR, is marked)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
-    cols = [t for t in tasks if any(r["attack"] == t for r in attacks)]
+    cols = [t for t in tasks if any(r.attack == t for r in attacks)]
     if not cols:
         return None
     grid = np.full((len(models), len(cols)), np.nan)
     label = [["" for _ in cols] for _ in models]
     for r in attacks:
-        i, j = models.index(r["name"]), cols.index(r["attack"])
-        value = r["tcs"] if r["targeted"] else r["asr"]
-        if value is not None:
-            grid[i, j] = value
-            label[i][j] = f"{100 * value:.0f}" + ("" if r["targeted"] else " ASR")
+        i, j = models.index(r.name), cols.index(r.attack)
+        if r.score is not None:
+            grid[i, j] = r.score
+            label[i][j] = f"{100 * r.score:.0f}" + ("" if r.headline == "tcs" else f" {r.headline.upper()}")
     with plain_text():
         fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(models) + 1.6), dpi=110)
         im = ax.imshow(grid, cmap="magma_r", vmin=0, vmax=1, aspect="auto")
@@ -57,11 +60,10 @@ def heatmap(attacks: list[dict], models: list[str], tasks: list[str], path: Path
     return path
 
 
-def curves(rows: list[dict], path: Path, title: str) -> Path:
+def curves(rows: list[EvaluationRow], path: Path, title: str) -> Path:
     """One evaluation's curves, a line per model with its seed band."""
-    objs = [Curve(r["evaluation"], r["x"], r["mean"], r["std"], r["n"], r["curve_seeds"], r["xlabel"], r["ylabel"])
-            for r in rows]
-    return save_curves(objs, path, labels=[r["name"] for r in rows], title=title)
+    objs = [Curve(r.evaluation, r.x, r.mean, r.std, r.n, r.curve_seeds, r.xlabel, r.ylabel) for r in rows]
+    return save_curves(objs, path, labels=[r.name for r in rows], title=title)
 
 
 def write_png(data: bytes, path: Path) -> Path:

@@ -1,26 +1,144 @@
-"""Board rows from the store: one per model and attack (seeds merged by summing counts), one per model and
-evaluation (curves averaged over seeds), one per failed cell; and their Markdown, JSON and CSV forms.
+"""Board rows from the store, typed: one per model and attack (seeds merged by summing counts), one per model and
+evaluation (curves averaged over seeds), one per failed cell; the ``Board`` that every writer takes; and the
+board's Markdown, JSON and CSV forms.
 
 JSON rows extend RobustBench's model-card fields (``name``, ``architecture``, ``dataset``, ``clean_acc``) with
-``attack``, ``area``, ``asr``, ``tcs``, their intervals and ``n``.
+``attack``, ``area``, ``asr``, ``tcs``, their intervals and ``n``. Which way a figure is better is the method's
+own (``Counts.headline`` for attacks, ``registry`` for evaluations), never a list here.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import re
 from collections import defaultdict
+from pathlib import Path
 
+from robust import registry
 from robust.metrics import Counts
+from robust.presets import Task
 from robust.runner.spec import Spec
 
-#: evaluations whose summary is better when lower (the others are accuracies)
-LOWER_IS_BETTER = {"selectivity", "selectivity-rise"}
 _COUNT_FIELDS = ("n", "clean_correct", "adv_correct", "success", "target_hit", "success_all", "target_hit_all",
                  "skipped", "targeted")
 CSV_FIELDS = ("name", "model", "architecture", "dataset", "clean_acc", "attack", "threat_model", "area", "eps",
               "asr", "asr_low", "asr_high", "tcs", "tcs_low", "tcs_high", "robust_acc", "n", "seeds", "artifact")
+_INTERNAL = {"internal": True}  # a field the writers use that the JSON and CSV rows leave out
+
+
+class _Row:
+    def as_dict(self) -> dict:
+        """The row as JSON and CSV write it."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("internal")}
+
+
+class _Scored(_Row):
+    @property
+    def score(self) -> float | None:
+        """The headline figure (the field named by ``headline``) that the board ranks by."""
+        return getattr(self, self.headline)
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackRow(_Scored):
+    """One model under one attack, seeds merged; ``headline``: ``tcs`` or ``asr`` (``Counts.headline``)."""
+
+    name: str
+    model: str
+    architecture: str | None
+    dataset: str
+    clean_acc: float | None
+    attack: str
+    threat_model: str
+    targeted: bool
+    area: float | None
+    eps: float | None
+    asr: float | None
+    asr_interval: list[float] | None
+    tcs: float | None
+    tcs_interval: list[float] | None
+    robust_acc: float | None
+    n: int
+    seeds: list[int]
+    artifact: str | None
+    seconds: float
+    headline: str = dataclasses.field(metadata=_INTERNAL)
+
+    task = property(lambda self: self.attack)
+
+    def rank_key(self) -> tuple:
+        """Most robust first: the lowest headline rate, then the highest clean accuracy."""
+        return (1.0 if self.score is None else self.score, -(self.clean_acc or 0.0), self.name)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationRow(_Scored):
+    """One model under one evaluation: its curve (mean over seeds) and area; ``lower_is_better`` is the
+    registered evaluation's direction."""
+
+    name: str
+    model: str
+    dataset: str
+    evaluation: str
+    method: str
+    description: str
+    x: list[float]
+    mean: list[float]
+    std: list[float]
+    area: float
+    n: int
+    curve_seeds: int
+    xlabel: str
+    ylabel: str
+    lower_is_better: bool
+    seeds: list[int]
+    headline: str = dataclasses.field(metadata=_INTERNAL)
+
+    task = property(lambda self: self.evaluation)
+    better = property(lambda self: "lower" if self.lower_is_better else "higher")
+
+    def rank_key(self) -> float:
+        """Most robust first, in the evaluation's own direction."""
+        return self.score if self.lower_is_better else -self.score
+
+
+@dataclasses.dataclass(frozen=True)
+class FailedRow(_Row):
+    """The cells of one model that failed with one error."""
+
+    name: str
+    error: str
+    tasks: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    """Everything a writer needs: the spec (title, dataset, seeds, the order of models and tasks), the number of
+    images, the versions that computed the cells, the rows, the figures written (``heatmap`` and one per
+    evaluation, by task name) and the gallery ((caption, path) per attack cell)."""
+
+    spec: Spec
+    samples: int
+    versions: dict
+    attacks: list[AttackRow]
+    evaluations: list[EvaluationRow]
+    failed: list[FailedRow]
+    figures: dict[str, Path] = dataclasses.field(default_factory=dict)
+    gallery: list[tuple[str, Path]] = dataclasses.field(default_factory=list)
+
+    def tables(self, kind: str | None = None) -> list[tuple[Task, list]]:
+        """(task, its rows, most robust first) for each task (of ``kind``) that has rows, in spec order."""
+        out = []
+        for t in self.spec.tasks:
+            if kind not in (None, t.kind):
+                continue
+            rows = self.attacks if t.kind == "attack" else self.evaluations
+            if group := sorted((r for r in rows if r.task == t.name), key=lambda r: r.rank_key()):
+                out.append((t, group))
+        return out
 
 
 def _rnd(v: float | None, k: int = 4) -> float | None:
@@ -39,55 +157,48 @@ def _groups(spec: Spec, cells: list[dict], kind: str):
                 yield m, t, merged[m.name, t.name]
 
 
-def attack_rows(spec: Spec, cells: list[dict]) -> list[dict]:
+def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
     """One row per model and attack, in spec order, seeds merged."""
     rows = []
     for m, t, group in _groups(spec, cells, "attack"):
         counts = sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts())
         first = group[0]["result"]
-        asr, tcs = counts.interval("asr") or (None, None), counts.interval("tcs") or (None, None)
-        rows.append({
-            "name": m.name, "model": m.spec, "architecture": first.get("architecture"), "dataset": spec.dataset,
-            "clean_acc": _rnd(counts.clean_accuracy), "attack": t.name, "threat_model": t.description or t.name,
-            "targeted": counts.targeted, "area": t.params.get("area"), "eps": t.params.get("eps"),
-            "asr": _rnd(counts.asr), "asr_interval": [_rnd(v) for v in asr] if asr[0] is not None else None,
-            "tcs": _rnd(counts.tcs), "tcs_interval": [_rnd(v) for v in tcs] if tcs[0] is not None else None,
-            "robust_acc": _rnd(counts.robust_accuracy), "n": counts.n, "seeds": sorted(g["seed"] for g in group),
-            "artifact": (first.get("artifact") or {}).get("name"),
-            "seconds": round(sum(g["seconds"] or 0 for g in group), 2)})
+        asr, tcs = counts.interval("asr"), counts.interval("tcs")
+        rows.append(AttackRow(
+            name=m.name, model=m.spec, architecture=first.get("architecture"), dataset=spec.dataset,
+            clean_acc=_rnd(counts.clean_accuracy), attack=t.name, threat_model=t.description or t.name,
+            targeted=counts.targeted, area=t.params.get("area"), eps=t.params.get("eps"), asr=_rnd(counts.asr),
+            asr_interval=asr and [_rnd(v) for v in asr], tcs=_rnd(counts.tcs),
+            tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy), n=counts.n,
+            seeds=sorted(g["seed"] for g in group), artifact=(first.get("artifact") or {}).get("name"),
+            seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline))
     return rows
 
 
-def evaluation_rows(spec: Spec, cells: list[dict]) -> list[dict]:
+def evaluation_rows(spec: Spec, cells: list[dict]) -> list[EvaluationRow]:
     """One row per model and evaluation: the curve (mean over the cells' seeds) and its area."""
     rows = []
     for m, t, group in _groups(spec, cells, "evaluation"):
         curves = [g["result"] for g in group]
-        k = len(curves)
-        mean = [sum(c["mean"][i] for c in curves) / k for i in range(len(curves[0]["x"]))]
-        std = [max(c["std"][i] for c in curves) for i in range(len(curves[0]["x"]))]
-        rows.append({"name": m.name, "model": m.spec, "dataset": spec.dataset, "evaluation": t.name,
-                     "method": t.method, "description": t.description, "x": curves[0]["x"], "mean": mean,
-                     "std": std, "area": sum(c["area"] for c in curves) / k, "n": curves[0]["n"],
-                     "curve_seeds": curves[0]["seeds"], "xlabel": curves[0]["xlabel"],
-                     "ylabel": curves[0]["ylabel"], "lower_is_better": t.method in LOWER_IS_BETTER,
-                     "seeds": sorted(g["seed"] for g in group)})
+        first, method = curves[0], registry.get(t.method, "evaluation")
+        mean = [sum(v) / len(curves) for v in zip(*(c["mean"] for c in curves), strict=True)]
+        std = [max(v) for v in zip(*(c["std"] for c in curves), strict=True)]  # the largest seed std
+        rows.append(EvaluationRow(
+            name=m.name, model=m.spec, dataset=spec.dataset, evaluation=t.name, method=t.method,
+            description=t.description, x=first["x"], mean=mean, std=std,
+            area=sum(c["area"] for c in curves) / len(curves), n=first["n"], curve_seeds=first["seeds"],
+            xlabel=first["xlabel"], ylabel=first["ylabel"], lower_is_better=not method.higher_is_better,
+            seeds=sorted(g["seed"] for g in group), headline=method.headline))
     return rows
 
 
-def failed_rows(cells: list[dict]) -> list[dict]:
+def failed_rows(cells: list[dict]) -> list[FailedRow]:
     """Failed cells grouped by model and error (a model that does not load fails every task the same way)."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for c in cells:
         if c["status"] == "failed":
             groups[c["model"], c["error"]].append(f"{c['task']} (seed {c['seed']})")
-    return [{"name": name, "error": error, "tasks": ", ".join(tasks)} for (name, error), tasks in groups.items()]
-
-
-def rank_key(row: dict) -> tuple:
-    """Most robust first: lowest TCS (targeted) or ASR (untargeted), then highest clean accuracy."""
-    score = row["tcs"] if row["targeted"] else row["asr"]
-    return (1.0 if score is None else score, -(row["clean_acc"] or 0.0), row["name"])
+    return [FailedRow(name, error, ", ".join(tasks)) for (name, error), tasks in groups.items()]
 
 
 def pct(v: float | None) -> str:
@@ -110,51 +221,50 @@ def _md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", _MD_CONTROL.sub(" ", str(text)))
 
 
-def markdown(spec: Spec, samples: int, attacks: list[dict], evaluations: list[dict], failed: list[dict],
-             figures: dict[str, str] | None = None, footer: str = "") -> str:
+def markdown(board: Board) -> str:
     """The board as GitHub Markdown: one table per threat model, best first, with Wilson 95 % intervals."""
+    spec, figures = board.spec, {k: f"figures/{p.name}" for k, p in board.figures.items()}
     seeds = ", ".join(map(str, spec.seeds))
     lines = [f"# {_md(spec.title)}", "",
-             f"Dataset `{_md(spec.dataset)}`, first {samples} test images, seeds {seeds}. Percentages; brackets: "
-             "Wilson 95 % intervals. Ranked most robust first (lowest TCS for targeted attacks, lowest ASR for "
-             "untargeted).", ""]
-    for task in spec.tasks:
-        rows = sorted((r for r in attacks if r["attack"] == task.name), key=rank_key)
-        if task.kind != "attack" or not rows:
-            continue
+             f"Dataset `{_md(spec.dataset)}`, first {board.samples} test images, seeds {seeds}. Percentages; "
+             "brackets: Wilson 95 % intervals. Ranked most robust first (lowest TCS for targeted attacks, lowest ASR "
+             "for untargeted).", ""]
+    for task, rows in board.tables("attack"):
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)}", ""]
         lines += ["| # | model | architecture | clean acc | ASR | TCS | n |", "|---|---|---|---|---|---|---|"]
         for i, r in enumerate(rows, 1):
-            tcs = f"{pct(r['tcs'])} {ci(r['tcs_interval'])}" if r["targeted"] else "–"
-            lines.append(f"| {i} | {_md(r['name'])} | {_md(r['architecture'] or '')} | {pct(r['clean_acc'])} | "
-                         f"{pct(r['asr'])} {ci(r['asr_interval'])} | {tcs} | {r['n']} |")
+            tcs = f"{pct(r.tcs)} {ci(r.tcs_interval)}" if r.targeted else "–"
+            lines.append(f"| {i} | {_md(r.name)} | {_md(r.architecture or '')} | {pct(r.clean_acc)} | "
+                         f"{pct(r.asr)} {ci(r.asr_interval)} | {tcs} | {r.n} |")
         lines.append("")
-    for task in spec.tasks:
-        rows = [r for r in evaluations if r["evaluation"] == task.name]
-        if task.kind != "evaluation" or not rows:
-            continue
-        rows.sort(key=lambda r: r["area"] if r["lower_is_better"] else -r["area"])
-        xs = rows[0]["x"]
-        better = "lower" if rows[0]["lower_is_better"] else "higher"
-        lines += [f"## {_md(task.name)}", "", f"{_md(task.description)} ({better} is better; "
-                  f"{rows[0]['curve_seeds']} seeds per cell, ± the largest seed std).", ""]
+    for task, rows in board.tables("evaluation"):
+        xs = rows[0].x
+        lines += [f"## {_md(task.name)}", "", f"{_md(task.description)} ({rows[0].better} is better; "
+                  f"{rows[0].curve_seeds} seeds per cell, ± the largest seed std).", ""]
         lines += ["| # | model | area | " + " | ".join(f"{x:.2g}" for x in xs) + " |",
                   "|---|---|---|" + "---|" * len(xs)]
         for i, r in enumerate(rows, 1):
-            pts = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(r["mean"], r["std"], strict=True))
-            lines.append(f"| {i} | {_md(r['name'])} | {100 * r['area']:.1f} | {pts} |")
+            pts = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(r.mean, r.std, strict=True))
+            lines.append(f"| {i} | {_md(r.name)} | {100 * r.area:.1f} | {pts} |")
         lines.append("")
-        if figures and task.name in figures:
+        if task.name in figures:
             lines += [f"![{_md(task.name)}]({figures[task.name]})", ""]
-    if figures and "heatmap" in figures:
+    if "heatmap" in figures:
         lines += ["## TCS heatmap", "", f"![TCS heatmap]({figures['heatmap']})", ""]
-    if failed:
+    if board.failed:
         lines += ["## Failed cells", "", "| model | tasks | error |", "|---|---|---|"]
-        lines += [f"| {_md(f['name'])} | {_md(f['tasks'])} | {_md(f['error'])} |" for f in failed]
+        lines += [f"| {_md(f.name)} | {_md(f.tasks)} | {_md(f.error)} |" for f in board.failed]
         lines.append("")
-    if footer:
-        lines += [footer, ""]
     return "\n".join(lines)
+
+
+def json_text(board: Board) -> str:
+    """The board as JSON: its facts, the attack rows, the evaluation rows and the failed cells."""
+    doc = {"title": board.spec.title, "dataset": board.spec.dataset, "samples": board.samples,
+           "seeds": list(board.spec.seeds), "versions": board.versions,
+           "rows": [r.as_dict() for r in board.attacks], "evaluations": [r.as_dict() for r in board.evaluations],
+           "failed": [r.as_dict() for r in board.failed]}
+    return json.dumps(doc, indent=1) + "\n"
 
 
 def _csv_cell(value: object) -> object:
@@ -165,12 +275,13 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-def csv_text(attacks: list[dict]) -> str:
+def csv_text(board: Board) -> str:
+    """The attack rows as CSV (``CSV_FIELDS``; intervals as low and high columns), formula-safe."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for r in attacks:
-        flat = {**r, "asr_low": (r["asr_interval"] or [None])[0], "asr_high": (r["asr_interval"] or [None, None])[1],
-                "tcs_low": (r["tcs_interval"] or [None])[0], "tcs_high": (r["tcs_interval"] or [None, None])[1]}
+    for r in board.attacks:
+        asr, tcs = r.asr_interval or (None, None), r.tcs_interval or (None, None)
+        flat = {**r.as_dict(), "asr_low": asr[0], "asr_high": asr[1], "tcs_low": tcs[0], "tcs_high": tcs[1]}
         writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
     return buf.getvalue()

@@ -2,8 +2,8 @@
 configuration, the model's weights and the evaluated images; finished cells are stored in SQLite and skipped
 when the run is repeated or resumed after an interruption.
 
-``run_board(spec, out)`` runs what is missing and returns a ``RunReport``; ``robust.leaderboard`` renders the
-store.
+``run_board(spec, out)`` runs what is missing, records the plan under ``plan_id(spec)`` and returns a
+``RunReport``; ``robust.leaderboard`` renders the store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from robust.runner.cells import CELL_VERSION, Cell, artifact_for, digest, fingerprint_data, fingerprint_model
+from robust.runner.cells import CELL_VERSION, Cell, artifact_for, digest, fingerprint_data
 from robust.runner.spec import Spec, load_spec, parse_spec
 from robust.runner.store import Heartbeat, Store, new_owner
 
@@ -35,28 +35,27 @@ class RunReport:
     work: float  # seconds inside the attacks and evaluations of the cells that ran
     cell_wall: float  # seconds from a cell's dispatch to its row being committed, summed (local executor)
     out: Path
-    keys: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # every cell of the plan: key ->
-    # (model name, task name), for rendering without planning again
 
     def to_dict(self) -> dict:
-        return {**{k: v for k, v in dataclasses.asdict(self).items() if k != "keys"}, "out": str(self.out)}
+        return {**dataclasses.asdict(self), "out": str(self.out)}
 
 
-def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
+def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
     the data, its artefact fails its check, or it needs a trained artefact that does not exist while the spec sets
-    ``train_missing = false``."""
+    ``train_missing = false``. Models are loaded on ``device`` once and kept for the cells run in this process."""
     from robust.checks import check_matches
     from robust.runner import cells as cell_mod
 
+    cell_mod.forget_models()
     data = cell_mod.dataset(spec.dataset)
     samples = min(spec.samples, len(data))
     data_id = fingerprint_data(data, samples)
     out, failed = [], []
     for entry in spec.models:
         try:
-            net = cell_mod.model(entry.spec, "cpu")
-            weights, model_error = fingerprint_model(net), None
+            net = cell_mod.model(entry.spec, device)  # kept loaded: the cells run here reuse it
+            weights, model_error = cell_mod.weights(entry.spec, device), None
         except Exception as e:  # recorded as this model's failed cells; the grid goes on
             weights, model_error = None, f"model {entry.spec!r} did not load: {type(e).__name__}: {e}"
         else:
@@ -87,6 +86,17 @@ def plan(spec: Spec) -> tuple[list[Cell], list[dict]]:
                 out.append(Cell(digest(key_cfg), entry.name, entry.spec, task, spec.dataset, samples,
                                 spec.batch_size, seed, art))
     return out, failed
+
+
+def plan_id(spec: Spec) -> str:
+    """A digest of what determines the keys and names of ``spec``'s plan and needs nothing loaded: the dataset,
+    samples, seeds, batch size, ``train_missing``, the models (name, spec) and the tasks (name, configuration),
+    and the cell version. (The weights, images and artefacts the keys also hash are those of the last run.)"""
+    models = sorted([m.name, m.spec] for m in spec.models)
+    tasks = sorted([[t.name, t.config()] for t in spec.tasks], key=lambda nt: nt[0])
+    return digest({"version": CELL_VERSION, "dataset": spec.dataset, "samples": spec.samples,
+                   "seeds": sorted(spec.seeds), "batch_size": spec.batch_size, "train_missing": spec.train_missing,
+                   "models": models, "tasks": tasks})
 
 
 def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, str]]:
@@ -125,13 +135,15 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
     """Run every cell of ``spec`` missing from ``out``'s store. ``executor``: ``local``, ``ray`` (a local Ray
     instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's. ``progress(label, done, total)`` is called
     as cells finish."""
-    from robust.runner.executors import check_executor
+    from robust.runner.executors import check_executor, local_devices
 
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     out = Path(out) if out is not None else spec.default_out
     check_executor(executor)  # bad input fails before any model is loaded
-    open_store(out).close()
-    cells, failed = plan(spec)
+    with open_store(out) as store:  # a bad folder fails before any model is loaded, too
+        devices = local_devices(device or spec.device)
+        cells, failed = plan(spec, devices[0] if executor == "local" and len(devices) == 1 else "cpu")
+        store.set_plan(plan_id(spec), cell_names(cells, failed))  # first: an interrupted run's board renders too
     return run_cells(cells, failed, out, executor=executor, device=device or spec.device, progress=progress)
 
 
@@ -199,9 +211,8 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
             store.release(owner)
     return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total + counts["others"], ran=finished,
                      failed=counts["failed"], wall=time.perf_counter() - start, work=counts["work"],
-                     cell_wall=counts["cell_wall"], out=out,
-                     keys=cell_names(cells, failed))
+                     cell_wall=counts["cell_wall"], out=out)
 
 
 __all__ = ["BOARD_FORMAT", "MARKER", "STORE_NAME", "Cell", "RunReport", "Spec", "Store", "cell_names",
-           "check_board_dir", "load_spec", "open_store", "parse_spec", "plan", "run_board", "run_cells"]
+           "check_board_dir", "load_spec", "open_store", "parse_spec", "plan", "plan_id", "run_board", "run_cells"]

@@ -3,9 +3,10 @@
 Each finished cell is written in one transaction, so a process killed at any moment leaves every earlier cell
 intact and the one in flight absent; a re-run skips what is done, and a failed attempt never replaces a done row.
 Before computing a cell a run claims it (a lease: owner, host, pid and a heartbeat), so two runs on one store
-share the work; a claim whose process died (same host) or whose heartbeat stopped is taken over. The files a
-rendered board wrote are recorded, so that re-rendering deletes only those. A store of another schema version
-or layout is refused before anything is written to it; a version-1 store gains the two new tables.
+share the work; a claim whose process died (same host) or whose heartbeat stopped is taken over. Each run
+records its plan (the names of its cells, by key), so that rendering reads only the store; the files a rendered
+board wrote are recorded, so that re-rendering deletes only those. A store of another schema version or layout
+is refused before anything is written to it; a store of an earlier version gains the new tables.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-SCHEMA = 2
+SCHEMA = 3
 HOST = socket.gethostname()
 HEARTBEAT_SECONDS = 5.0  # how often a run renews its claims
 STALE_SECONDS = 60.0  # a claim not renewed for this long belongs to a run that is gone
@@ -55,12 +56,19 @@ CREATE TABLE IF NOT EXISTS outputs (
     path TEXT PRIMARY KEY,
     written REAL NOT NULL
 )"""
+_PLANS = """
+CREATE TABLE IF NOT EXISTS plans (
+    id TEXT PRIMARY KEY,
+    names TEXT NOT NULL,
+    written REAL NOT NULL
+)"""
 COLUMNS = ("key", "model", "task", "kind", "seed", "status", "config", "result", "error", "seconds", "wall",
            "device", "versions", "figure", "finished")
 #: the tables of each schema version and their columns: a store is ours only if it has exactly these
 LAYOUTS = {1: {"cells": COLUMNS},
            2: {"cells": COLUMNS, "claims": ("key", "owner", "host", "pid", "heartbeat"),
                "outputs": ("path", "written")}}
+LAYOUTS[3] = {**LAYOUTS[2], "plans": ("id", "names", "written")}
 _JSON = ("config", "result", "versions")
 
 
@@ -104,10 +112,10 @@ class Store:
                              "or move the old store away.")
         self.conn.execute("PRAGMA journal_mode=WAL")  # only now: it rewrites the file header
         self.conn.execute("PRAGMA synchronous=NORMAL")
-        if version != SCHEMA or not layout:  # new (IMMEDIATE: two processes creating it queue up) or version 1
+        if version != SCHEMA or not layout:  # new (IMMEDIATE: two processes creating it queue up) or older
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")
-                for table in (_CELLS, _CLAIMS, _OUTPUTS):
+                for table in (_CELLS, _CLAIMS, _OUTPUTS, _PLANS):
                     self.conn.execute(table)
                 self.conn.execute(f"PRAGMA user_version={SCHEMA}")
 
@@ -180,6 +188,18 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("DELETE FROM outputs")
             self.conn.executemany("INSERT INTO outputs (path, written) VALUES (?, ?)", [(p, now) for p in paths])
+
+    def set_plan(self, plan_id: str, names: dict[str, tuple[str, str]]) -> None:
+        """Record a run's plan: ``names`` maps each cell key to its (model name, task name)."""
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT OR REPLACE INTO plans (id, names, written) VALUES (?, ?, ?)",
+                              (plan_id, json.dumps(names, sort_keys=True), time.time()))
+
+    def plan(self, plan_id: str) -> dict[str, tuple[str, str]] | None:
+        """The names recorded by ``set_plan`` under ``plan_id`` (None if no run recorded it)."""
+        row = self.conn.execute("SELECT names FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        return None if row is None else {k: (m, t) for k, (m, t) in json.loads(row[0]).items()}
 
     def rows(self, keys: set[str] | None = None) -> list[dict]:
         """Every row (or those of ``keys``), JSON columns decoded, in insertion order."""

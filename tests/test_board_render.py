@@ -1,0 +1,164 @@
+"""Rendering reads only the store (the plan each run records), rows are typed, each format is one writer, and an
+evaluation's direction is its own."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+
+import pytest
+
+from robust import leaderboard, registry
+from robust.cli import main
+from robust.runner import Store, parse_spec, plan_id, run_board
+from robust.runner import store as store_mod
+
+RESNET = "zoo:digits-m/resnet"
+NOISE = {"name": "noise", "attack": "noise-patch", "params": {"area": 0.08}}
+DROP = {"name": "drop", "evaluation": "patch-drop", "params": {"seeds": 1, "levels": [0.0, 0.3, 0.6]}}
+SMALL = {"dataset": "digits-m", "samples": 20, "batch_size": 20, "models": [{"spec": RESNET, "name": "resnet"}],
+         "attacks": [NOISE]}
+
+
+def _checkpoint(path):
+    from robust.models import load_model, save_weights
+
+    net = load_model(RESNET, device="cpu")
+    save_weights(path, net.net, arch="robust.models.zoo.archs:resnet?num_classes=10", name="mine", num_classes=10,
+                 input_size=(3, 32, 32), mean=net.mean, std=net.std, class_names=net.class_names)
+    return path
+
+
+def test_render_needs_no_model_only_the_store(tmp_path, monkeypatch):
+    ckpt = _checkpoint(tmp_path / "mine.safetensors")
+    spec = parse_spec({**SMALL, "models": [{"spec": f"file:{ckpt}", "name": "mine"}], "evaluations": [DROP]})
+    assert run_board(spec, tmp_path / "out").ran == 2
+    ckpt.unlink()  # the model is gone, and nothing may load or plan anything
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("render loaded a model or planned")
+
+    import robust.runner
+
+    monkeypatch.setattr(robust.runner, "plan", forbidden)
+    monkeypatch.setattr(robust.runner.cells, "model", forbidden)
+    monkeypatch.setattr(robust.runner.cells, "dataset", forbidden)
+    written = leaderboard.render(spec, tmp_path / "out")
+    assert "| 1 | mine |" in written["md"].read_text()
+    assert [r["name"] for r in json.loads(written["json"].read_text())["evaluations"]] == ["mine"]
+
+
+def test_a_spec_not_run_into_the_folder_is_refused_in_one_line(tmp_path, capsys):
+    spec = parse_spec(SMALL)
+    run_board(spec, tmp_path / "out")
+    changed = parse_spec({**SMALL, "samples": 10})
+    with pytest.raises(ValueError, match=r"has no run of this spec .* `robust leaderboard run SPEC`"):
+        leaderboard.render(changed, tmp_path / "out")
+    toml = tmp_path / "board.toml"
+    toml.write_text('dataset = "digits-m"\nsamples = 10\nmodels = ["zoo:digits-m/resnet"]\n'
+                    'attacks = ["noise-patch-8pct"]\n')
+    with pytest.raises(SystemExit) as exit_:
+        main(["leaderboard", "render", str(toml), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and f"leaderboard run {toml}`" in err
+
+
+def test_plan_id_covers_what_keys_and_names_depend_on_and_loads_nothing(monkeypatch):
+    import robust.runner.cells as cells
+
+    monkeypatch.setattr(cells, "model", None)  # plan_id must not need them
+    monkeypatch.setattr(cells, "dataset", None)
+    base = {**SMALL, "attacks": [NOISE, {**NOISE, "name": "noise-4", "params": {"area": 0.04}}],
+            "models": [{"spec": RESNET, "name": "resnet"}, {"spec": "zoo:digits-m/vit", "name": "vit"}]}
+    ident = plan_id(parse_spec(base))
+    assert plan_id(parse_spec(base)) == ident
+    reordered = {**base, "models": base["models"][::-1], "attacks": base["attacks"][::-1]}
+    assert plan_id(parse_spec({**reordered, "title": "another title", "device": "cpu"})) == ident
+    changes = [{"samples": 10}, {"seeds": [1]}, {"batch_size": 10}, {"train_missing": False}, {"dataset": "other"},
+               {"models": [{"spec": RESNET, "name": "renamed"}, base["models"][1]]},
+               {"attacks": [NOISE, {**NOISE, "name": "noise-4", "params": {"area": 0.05}}]},
+               {"attacks": [NOISE, {**NOISE, "name": "noise-5", "params": {"area": 0.04}}]}]
+    for change in changes:
+        assert plan_id(parse_spec({**base, **change})) != ident, change
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_store_gains_the_plans_table(tmp_path, version):
+    db = tmp_path / "results.sqlite"
+    conn = sqlite3.connect(db)
+    for ddl in (store_mod._CELLS, store_mod._CLAIMS, store_mod._OUTPUTS)[:1 if version == 1 else 3]:
+        conn.execute(ddl)
+    conn.execute("INSERT INTO cells (key, model, task, kind, seed, status, config, finished) "
+                 "VALUES ('k', 'm', 't', 'attack', 0, 'done', '{}', 1.0)")
+    conn.execute(f"PRAGMA user_version={version}")
+    conn.commit()
+    conn.close()
+    with Store(db) as store:
+        assert store.done() == {"k"} and store.plan("p") is None
+        store.set_plan("p", {"k1": ("m", "t")})
+        assert store.plan("p") == {"k1": ("m", "t")}
+    with Store(db) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA == 3
+        assert store._layout() == store_mod.LAYOUTS[3]
+
+
+def test_a_lower_is_better_evaluation_ranks_its_own_way(tmp_path, monkeypatch):
+    """A curve registered as lower-is-better ranks ascending with no edit in the leaderboard."""
+    drop = registry.get("patch-drop", "evaluation")
+    monkeypatch.setitem(registry._EVALUATIONS, "drop-lower",
+                        dataclasses.replace(drop, name="drop-lower", higher_is_better=False))
+    lower = {**DROP, "name": "lower", "evaluation": "drop-lower"}
+    spec = parse_spec({**SMALL, "models": [{"spec": RESNET, "name": "resnet"},
+                                           {"spec": "zoo:digits-m/mixer", "name": "mixer"}],
+                       "attacks": [], "evaluations": [DROP, lower]})
+    run_board(spec, tmp_path / "out")
+    written = leaderboard.render(spec, tmp_path / "out")
+    text = written["md"].read_text()
+
+    def ranked(section):  # [(model, area)] as the table lists them
+        rows = text.split(f"## {section}\n")[1].split("##")[0].splitlines()
+        return [(cells[2].strip(), float(cells[3])) for line in rows if line.startswith("| ") and line[2].isdigit()
+                for cells in [line.split("|")]]
+
+    drop, low = ranked("drop"), ranked("lower")
+    assert len(drop) == 2 and drop[0][1] > drop[1][1]  # the two models differ
+    assert low == drop[::-1]
+    assert "(lower is better;" in text.split("## lower\n")[1] and "(higher is better;" in text.split("## drop\n")[1]
+    assert "(lower is better)" in written["html"].read_text()
+    doc = json.loads(written["json"].read_text())
+    assert {e["evaluation"]: e["lower_is_better"] for e in doc["evaluations"]} == {"drop": False, "lower": True}
+
+
+def test_a_format_is_one_writer(tmp_path, monkeypatch):
+    spec = parse_spec(SMALL)
+    run_board(spec, tmp_path / "out")
+    monkeypatch.setitem(leaderboard.WRITERS, "txt", ("board.txt", lambda board: "\n".join(
+        f"{r.name} {r.attack} {r.headline}={r.score}" for r in board.attacks) + "\n"))
+    written = leaderboard.render(spec, tmp_path / "out", formats=("txt", "json"))
+    assert set(written) == {"figures", "txt", "json"}
+    row = json.loads(written["json"].read_text())["rows"][0]
+    assert row["targeted"] is False and "headline" not in row  # an untargeted attack ranks by ASR
+    assert written["txt"].read_text() == f"resnet noise asr={row['asr']}\n"
+    with Store(tmp_path / "out" / "results.sqlite") as store:
+        assert "board.txt" in store.outputs()
+    with pytest.raises(ValueError, match=r"format 'pdf' is not valid; expected some of \('md', 'html', 'json', "
+                                         r"'csv', 'txt'\)"):
+        leaderboard.render(spec, tmp_path / "out", formats=("pdf",))
+
+
+def test_a_run_loads_and_hashes_each_model_once(tmp_path, monkeypatch):
+    import robust.models
+    from robust.runner import cells
+
+    loads, hashes = [], []
+    real_load, real_hash = robust.models.load_model, cells.fingerprint_model
+    monkeypatch.setattr(robust.models, "load_model", lambda spec, **kw: loads.append(spec) or real_load(spec, **kw))
+    monkeypatch.setattr(cells, "fingerprint_model", lambda net: hashes.append(1) or real_hash(net))
+    spec = parse_spec({**SMALL, "models": [RESNET, "zoo:digits-m/mixer"], "evaluations": [DROP], "seeds": [0, 1],
+                       "device": "cpu"})
+    assert run_board(spec, tmp_path / "out").ran == 8
+    assert sorted(loads) == sorted([RESNET, "zoo:digits-m/mixer"]) and len(hashes) == 2
+    loads.clear()
+    run_board(spec, tmp_path / "out")  # a new run loads afresh (a file may have changed), and computes nothing
+    assert len(loads) == 2
