@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 
 import torch
 
@@ -16,6 +17,12 @@ def first_line(e: BaseException, limit: int = 200) -> str:
 
 #: seeds are unsigned 64-bit integers (what ``torch.Generator.manual_seed`` and numpy take)
 SEED_LIMIT = 2**64
+
+
+def check_keys(keys: Iterable[str], valid: Iterable[str], where: str) -> None:
+    """Refuse a key outside ``valid``: one sentence naming ``where``, the first unknown key and the valid ones."""
+    if bad := sorted(set(keys) - set(valid)):
+        raise ValueError(f"{where}: key {bad[0]!r} is unknown; expected one of {sorted(valid)}.")
 
 
 def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
@@ -135,3 +142,7 @@ def check_matches(model: object, data: object) -> None:
         show = lambda s: " x ".join(map(str, s))
         raise ValueError(f"model {name!r} takes {show(model.input_size)} images and dataset {where!r} gives "  # type: ignore
                          f"{show(size)}; expected the model's input size (resize the data or use a model for it).")
+
+
+__all__ = ["SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_matches", "check_number",
+           "check_positive_int", "check_seed", "data_image_size", "first_line"]

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from robust import registry
+
 
 class _App(typer.Typer):
     """A Typer app whose commands turn bad input (``ValueError``, ``TypeError``) and unwritable paths (``OSError``)
@@ -132,7 +134,7 @@ def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resne
                                           "ARCH-pm."),
               as_json: bool = JsonOpt) -> None:
     """Train a digits-m zoo model and record it in the manifest of its folder."""
-    from robust.models.zoo.train import train
+    from robust.zoo_training import train
 
     entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, publish=publish, augment=augment,
                   progress=not as_json)
@@ -190,27 +192,26 @@ def _check_options(seed: object = None, **counts: object) -> None:
         raise ValueError(f"--seed {seed!r} is not valid; expected an integer in [0, 2**64).")
 
 
-def _param(text: str) -> tuple[str, object]:
+def _param(text: str, option: str = "--param") -> tuple[str, object]:
     from robust.models.specs import parse_value
 
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--param {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
+        raise ValueError(f"{option} {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
     return key.replace("-", "_"), parse_value(value)
 
 
 @attack_app.command("run")
-def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patch, lavan, lp, gan-patch, "
-                                                        "universal-patch."),
+def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
                data: str = typer.Option("digits-m", "--data", help="Dataset name (test split)."),
                samples: int = typer.Option(500, "--samples", help="How many test images (from the start)."),
                area: float = typer.Option(None, "--area", help="Patch area as a fraction of the image."),
-               placement: str = typer.Option(None, "--placement", help="gradcam, gradcam-min, random, center, corner."),
+               placement: str = typer.Option(None, "--placement", help="{placements}."),
                param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
                checkpoint: str = typer.Option(None, "--checkpoint",
-                                              help="A trained gan-patch generator or universal patches: a path, "
-                                                   "or zoo:DATA/MODEL/ATTACK-Npct for a shipped one."),
+                                              help="A trained attack's artefact ({trained}): a path, or "
+                                                   "zoo:DATA/MODEL/ATTACK-Npct for a shipped one."),
                seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(100, "--batch-size"),
                device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     """Attack a model on the first N test images; print clean accuracy, ASR and TCS with Wilson intervals."""
@@ -218,7 +219,7 @@ def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patc
 
     from rich.progress import Progress
 
-    from robust.attacks import TRAINED, evaluate, make_attack
+    from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import list_artifacts, resolve_checkpoint
     from robust.data import load_dataset
     from robust.metrics import RATES
@@ -230,11 +231,13 @@ def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patc
     if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
         raise ValueError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
     params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
+    method = registry.get(attack, "attack")
     if checkpoint is not None:
-        if attack not in TRAINED:
-            raise ValueError(f"--checkpoint is for trained attacks ({', '.join(TRAINED)}); {attack!r} takes none.")
-        atk = TRAINED[attack].load(resolve_checkpoint(checkpoint), **params)
-    elif attack in TRAINED:
+        if not method.trained:
+            raise ValueError(f"--checkpoint is for trained attacks ({registry.names('attack', True)}); {attack!r} "
+                             "takes none.")
+        atk = method.build.load(resolve_checkpoint(checkpoint), **params)
+    elif method.trained:
         raise ValueError(f"{attack!r} needs --checkpoint (a file from `robust attack train {attack}`, or a shipped "
                          f"one: {', '.join('zoo:' + k for k in list_artifacts()) or 'none'}).")
     else:
@@ -263,8 +266,10 @@ def attack_run(attack: str = typer.Argument(..., help="noise-patch, natural-patc
     console.print(table)
 
 
-@attack_app.command("train")
-def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-patch."),
+@attack_app.command("train", help="Train an attack that learns its patches ({train_options}) against one or "
+                    "more victims and save it. An interrupted run of a resumable attack continues from its last "
+                    "checkpoint when the same command is run again.")
+def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                  victim: list[str] = typer.Option(..., "--victim", help="Victim model spec; repeat for an ensemble."),
                  out: Path = typer.Option(None, "--out", help="The .safetensors to write (its .json goes beside it)."),
                  publish: bool = typer.Option(False, "--publish", help="Ship it with the package (zoo victims; a "
@@ -272,30 +277,31 @@ def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-
                                               "its sha256 and the TCS measured on the test split in the manifest."),
                  data: str = typer.Option("digits-m", "--data", help="Dataset name (train split)."),
                  area: float = typer.Option(0.08, "--area", help="Patch area as a fraction of the image."),
-                 placement: str = typer.Option("gradcam", "--placement", help="gradcam, gradcam-min, random, ..."),
-                 epochs: int = typer.Option(None, "--epochs", help="gan-patch: training epochs (default 30)."),
-                 steps: int = typer.Option(None, "--steps", help="universal-patch: Adam steps (default 500)."),
+                 placement: str = typer.Option("gradcam", "--placement", help="{placements}."),
+                 epochs: int = typer.Option(None, "--epochs", help="Training epochs (same as --train epochs=N)."),
+                 steps: int = typer.Option(None, "--steps", help="Training steps (same as --train steps=N)."),
                  batch_size: int = typer.Option(None, "--batch-size"),
                  lr: float = typer.Option(None, "--lr"),
-                 precision: str = typer.Option(None, "--precision", help="gan-patch: fp32, bf16 or fp16 autocast."),
-                 param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
+                 precision: str = typer.Option(None, "--precision", help="fp32, bf16 or fp16 autocast."),
                  train_samples: int = typer.Option(None, "--train-samples",
                                                    help="Train on the first N training images only."),
+                 train: list[str] = typer.Option([], "--train", help="Further training options, KEY=VALUE (each "
+                                                 "attack's are listed above)."),
+                 param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
                  seed: int = typer.Option(0, "--seed"), device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
-    """Train a gan-patch generator or universal patches against one or more victims and save them. An
-    interrupted gan-patch run continues from its last finished epoch when the same command is run again."""
     import sys
     import time
 
-    from robust.attacks import TRAINED, evaluate, make_attack
+    from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
     from robust.data import load_dataset
     from robust.io import publish_dir
     from robust.models import load_model
 
     _check_options(seed, train_samples=train_samples, epochs=epochs, steps=steps, batch_size=batch_size)
-    if attack not in TRAINED:
-        raise ValueError(f"attack {attack!r} is not trained; expected one of {sorted(TRAINED)}.")
+    method = registry.get(attack, "attack")
+    if not method.trained:
+        raise ValueError(f"attack {attack!r} is not trained; expected one of {sorted(registry.trained())}.")
     name = artifact_name(data, victim, attack, area) if publish else None
     if (out is None) == (name is None):
         raise ValueError("expected exactly one of --out PATH and --publish.")
@@ -303,29 +309,29 @@ def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-
     if out.suffix != ".safetensors":
         raise ValueError(f"--out {str(out)!r} is not valid; expected a .safetensors path.")
     fit = {k: v for k, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size), ("lr", lr),
-                              ("precision", precision)) if v is not None}
-    allowed = {"gan-patch": {"epochs", "batch_size", "lr", "precision"},
-               "universal-patch": {"steps", "batch_size", "lr"}}[attack]
-    if bad := sorted(set(fit) - allowed):
+                              ("precision", precision), ("train_samples", train_samples)) if v is not None}
+    extra = dict(_param(t, "--train") for t in train)
+    if given := sorted(set(extra) & set(fit)):  # two values: refuse both
+        raise ValueError(f"--train {given[0]}=... is not valid; expected the option --{given[0].replace('_', '-')} "
+                         "instead.")
+    fit.update(extra)
+    allowed = method.train_options()
+    if bad := sorted(set(fit) - set(allowed)):
         raise ValueError(f"{attack} does not take --{bad[0].replace('_', '-')}; its training options are "
-                         f"{sorted('--' + k.replace('_', '-') for k in allowed)}.")
+                         f"{sorted(allowed)} (--train KEY=VALUE).")
     atk = make_attack(attack, area=area, placement=placement, seed=seed, **dict(_param(p) for p in param))
     out.parent.mkdir(parents=True, exist_ok=True)
     nets = [load_model(v, device=device) for v in victim]
     with console.status(f"loading {data}"):
         ds = load_dataset(data, "train")
-    if train_samples is not None:
-        if train_samples < 1:
-            raise ValueError(f"--train-samples {train_samples} is not valid; expected a positive integer.")
-        ds = ds.subset(slice(0, train_samples))
     resume = out.with_suffix(".resume.pt")
-    if attack == "gan-patch":
+    if method.resumable:
         fit["resume"] = resume
     start = time.perf_counter()
     atk.fit(nets, ds, progress=not as_json, **fit)
     atk.save(out)
     resume.unlink(missing_ok=True)
-    history = getattr(atk, "history", [])
+    history = atk.history
     seconds = round(time.perf_counter() - start, 1)
     if history and all("seconds" in h for h in history):  # a resumed run: the epochs of earlier calls count too
         seconds = round(sum(h["seconds"] for h in history), 1)
@@ -342,11 +348,10 @@ def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-
     if as_json:
         _emit(result)
         return
-    if history:
-        table = Table("epoch", "adversarial loss", "GAN loss", "TV", "training TCS", title=f"{attack} training")
+    if history:  # whatever each record of the attack's training curve holds
+        table = Table(*history[0], title=f"{attack} training")
         for h in history:
-            table.add_row(str(h["epoch"]), f"{h['loss_adv']:.3f}", f"{h['loss_gan']:.3f}", f"{h['tv']:.3f}",
-                          f"{h['train_tcs']:.3f}")
+            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in h.values()))
         console.print(table)
     for spec, score in result.get("test", {}).items():
         console.print(f"{spec}: TCS {score['tcs']:.3f} (n = {score['n']}), ASR {score['asr']:.3f} on {data}/test")
@@ -354,9 +359,7 @@ def attack_train(attack: str = typer.Argument(..., help="gan-patch or universal-
 
 
 @occlusion_app.command("run")
-def occlusion_run(evaluation: str = typer.Argument(..., help="patch-drop, salient-drop, non-salient-drop, "
-                                                             "patch-shuffle, patch-mixing, selectivity, "
-                                                             "selectivity-rise."),
+def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
                   model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
                   data: str = typer.Option("digits-m", "--data", help="Dataset name (test split)."),
                   samples: int = typer.Option(500, "--samples", help="How many test images (from the start)."),
@@ -374,11 +377,10 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="patch-drop, salien
     from robust.data import load_dataset
     from robust.io import check_writable
     from robust.models import load_model
-    from robust.occlusion import EVALUATIONS, check_params, run_evaluation
+    from robust.occlusion import check_params, run_evaluation
     from robust.plots import save_curves
 
-    if evaluation not in EVALUATIONS:
-        raise ValueError(f"evaluation {evaluation!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
+    registry.get(evaluation, "evaluation")
     _check_options(seed, samples=samples, seeds=seeds, grid=grid, batch_size=batch_size)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, ..., seed + seeds - 1
         raise ValueError(f"--seed {seed} is not valid with --seeds {seeds}; expected seed + seeds <= 2**64.")
@@ -442,7 +444,7 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
             bar.update(task, description=label, completed=done, total=total)
 
         report = run_board(board, out, executor=executor, device=device, progress=progress)
-    written = render_board(board, report.out, keys=report.keys) if render else {}
+    written = render_board(board, report.out) if render else {}
     result = {**report.to_dict(), "written": {k: str(v) for k, v in written.items()}}
     if as_json:
         _emit(result)
@@ -450,17 +452,19 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
     console.print(f"{report.ran} cells run ({report.failed} failed), {report.skipped} already done, "
                   f"{report.wall:.1f} s; store {report.out / 'results.sqlite'}")
     if written:
-        console.print(f"board: {written['md']}, {written['html']}, {written['json']}, {written['csv']}")
+        console.print("board: " + ", ".join(str(p) for kind, p in written.items() if kind != "figures"))
 
 
 @board_app.command("render")
 def board_render(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml)."), out: Path = OutOpt,
-                 fmt: list[str] = typer.Option(["md", "html", "json", "csv"], "--format", help="md, html, json, csv."),
+                 fmt: list[str] = typer.Option(None, "--format", help="A board format to write: {formats} (repeat for "
+                                               "several; default: all)."),
                  as_json: bool = JsonOpt) -> None:
-    """Render the board (Markdown, HTML, JSON, CSV and figures) from the store, without running anything."""
-    from robust.leaderboard import render as render_board
+    """Render the board (its formats and figures) from the store of an earlier run, without computing or loading
+    anything."""
+    from robust import leaderboard
 
-    written = render_board(spec, out, formats=tuple(fmt))
+    written = leaderboard.render(spec, out, formats=tuple(fmt or leaderboard.FORMATS))
     if as_json:
         _emit({k: str(v) for k, v in written.items()})
         return
@@ -520,12 +524,45 @@ def data_show(name: str = typer.Argument(..., help="Dataset name, e.g. digits-m.
         console.print(f"wrote {out} ({len(items)} samples of {name}/{split})")
 
 
+def _describe_methods() -> None:
+    """Fill the help texts that name registered methods (``{attacks}``, ``{trained}``, ``{train_options}``,
+    ``{evaluations}``), the placements and the board formats from the code that defines them: only when help is
+    shown, since that imports torch."""
+    import inspect
+
+    from robust.attacks.base import PLACEMENTS
+    from robust.leaderboard import FORMATS
+
+    names = {"{formats}": ", ".join(FORMATS), "{placements}": ", ".join(PLACEMENTS),
+             "{attacks}": registry.names("attack"),
+             "{trained}": registry.names("attack", True), "{evaluations}": registry.names("evaluation"),
+             "{train_options}": "; ".join(f"{name}: {', '.join(m.train_options())}"
+                                          for name, m in sorted(registry.trained().items()))}
+
+    def fill(text: str | None) -> str | None:
+        for key, value in names.items():
+            text = text.replace(key, value) if text else text
+        return text
+
+    for group in (attack_app, occlusion_app, board_app):
+        for cmd in group.registered_commands:
+            cmd.help = fill(cmd.help)
+            for p in inspect.signature(cmd.callback).parameters.values():
+                if isinstance(p.default, typer.models.ParameterInfo):
+                    p.default.help = fill(p.default.help)
+
+
 def _invoke(argv: list[str] | None) -> int:
     """Run the app on ``argv`` and return its exit code. Click's usage errors (a value of the wrong type, an
     unknown option, a missing argument) become one line on stderr and code 2, like bad input; ``--help``, a
     group's help when called bare, and every other exit keep their output and code. Typer vendors click: its
     exceptions are ``typer.TyperException`` (click's ``ClickException``, ``UsageError``, ``BadParameter``, ...),
     ``typer.Exit`` and ``typer.Abort``."""
+    import sys
+
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] in (["attack"], ["occlusion"], ["leaderboard"]) and (len(words) == 1 or {"--help", "-h"} & set(words)):
+        _describe_methods()
     try:
         rv = app(args=argv, standalone_mode=False)
     except typer.TyperException as e:  # UsageError, BadParameter, NoSuchOption, MissingParameter, ...

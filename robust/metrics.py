@@ -76,6 +76,11 @@ class Counts:
         k, n = self.fraction(rate)
         return None if self.rate(rate) is None else wilson_interval(k, n)
 
+    @property
+    def headline(self) -> str:
+        """The rate a board ranks by: TCS for a targeted attack, ASR otherwise (lower is more robust)."""
+        return "tcs" if self.targeted else "asr"
+
     clean_accuracy = property(lambda self: self.rate("clean_accuracy"))
     robust_accuracy = property(lambda self: self.rate("robust_accuracy"))
     asr = property(lambda self: self.rate("asr"))

@@ -19,7 +19,6 @@ Grids scale with the input: ``default_grid`` gives 8 x 8 (fine) and 4 x 4 (coars
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -28,11 +27,12 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.cam import cam
-from robust.checks import SEED_LIMIT, check_matches, check_positive_int, check_seed
+from robust.checks import SEED_LIMIT, check_int, check_matches, check_positive_int, check_seed
 from robust.data.base import iterate
 from robust.grid import cell_mask, cell_sums, grid_shape, mix_cells_of, random_cells, shuffle_cells, top_cells
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
+from robust.registry import get, register_evaluation
 
 FILLS = ("zero", "mean", "noise")
 ORDERS = ("random", "salient", "non-salient")
@@ -52,6 +52,7 @@ class Curve:
     xlabel: str
     ylabel: str
     params: dict = dataclasses.field(default_factory=dict)
+    higher_is_better: bool = True  # a larger area means a more robust model (set from the registry)
 
     @property
     def area(self) -> float:
@@ -76,11 +77,10 @@ def default_grid(image_hw: tuple[int, int], coarse: bool = False) -> int:
 def _check(model: Backbone, seeds: int, samples: int | None, batch_size: int, seed: int = 0) -> None:
     if not isinstance(model, Backbone):
         raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
-    for key, value in (("seeds", seeds), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{key}={value!r} is not valid; expected a positive integer.")
-    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
-        raise ValueError(f"samples={samples!r} is not valid; expected a positive integer or None (all).")
+    check_positive_int(seeds, "seeds")
+    check_positive_int(batch_size, "batch_size")
+    if samples is not None:
+        check_int(samples, "samples", low=1, expected="a positive integer or None (all)")
     check_seed(seed)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, seed + 1, ..., seed + seeds - 1
         raise ValueError(f"seed={seed!r} is not valid with seeds={seeds}; expected seed + seeds <= 2**64.")
@@ -120,10 +120,10 @@ def _check_fill(fill: str | float) -> None:
 
 
 def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds: int, samples: int | None,
-           batch_size: int, measure: Callable, xlabel: str, ylabel: str, params: dict, seed: int,
-           prepare: Callable | None = None) -> Curve:
+           batch_size: int, measure: Callable, params: dict, seed: int, prepare: Callable | None = None) -> Curve:
     """Run ``measure(x, y, knob, generator, context) -> (sum, count)`` on every batch, knob and seed, where
-    ``context = prepare(x, y)`` once per batch; mean and std over seeds of sum / count."""
+    ``context = prepare(x, y)`` once per batch; mean and std over seeds of sum / count, labelled as the
+    evaluation ``name`` is registered."""
     _check(model, seeds, samples, batch_size, seed)
     check_matches(model, data)
     gens = [torch.Generator().manual_seed(seed + s) for s in range(seeds)]
@@ -145,14 +145,21 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
     sums, counts = sums.cpu(), counts.cpu()
     values = sums / counts.clamp_min(1)
     std = values.std(0, unbiased=True) if seeds > 1 else torch.zeros(len(knobs), dtype=torch.float64)
-    return Curve(name, knobs, values.mean(0).tolist(), std.tolist(), n, seeds, xlabel, ylabel,
-                 {**params, "seed": seed})
+    method = get(name, "evaluation")
+    return Curve(name, knobs, values.mean(0).tolist(), std.tolist(), n, seeds, method.xlabel, method.ylabel,
+                 {**params, "seed": seed}, method.higher_is_better)
 
 
 def _correct(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
     return (model.logits(x).argmax(1) == y).sum(), x.shape[0]
 
 
+@register_evaluation(
+    "patch-drop", description="Accuracy with a fraction of the grid's cells dropped at random",
+    xlabel="fraction of cells dropped", ylabel="accuracy", higher_is_better=True,
+    variants={"salient-drop": ({"order": "salient"}, "Accuracy with the most salient cells (Grad-CAM) dropped first"),
+              "non-salient-drop": ({"order": "non-salient"},
+                                   "Accuracy with the least salient cells (Grad-CAM) dropped first")})
 def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, levels: Sequence[float] | None = None,
                order: str = "random", fill: str | float = "zero", seeds: int = 3, samples: int | None = None,
                batch_size: int = 250, seed: int = 0) -> Curve:
@@ -180,12 +187,14 @@ def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, level
         return _correct(model, dropped, y)
 
     name = "patch-drop" if order == "random" else f"{order}-drop"
-    curve = _sweep(name, model, data, levels, seeds, samples, batch_size, measure, "fraction of cells dropped",
-                   "accuracy", {"grid": grid, "order": order, "fill": fill}, seed, prepare)
+    curve = _sweep(name, model, data, levels, seeds, samples, batch_size, measure,
+                   {"grid": grid, "order": order, "fill": fill}, seed, prepare)
     curve.x = [math.floor(v * cells_total + 1e-9) / cells_total for v in levels]  # what was actually dropped
     return curve
 
 
+@register_evaluation("patch-shuffle", description="Accuracy with each image's grid cells randomly permuted",
+                     xlabel="cells per side", ylabel="accuracy", higher_is_better=True)
 def patch_shuffle(model: Backbone, data: Dataset, *, grids: Sequence[int] | None = None, seeds: int = 3,
                   samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
     """Accuracy with each image's cells randomly permuted, for each grid (default 1, 2, 4 and the fine grid;
@@ -201,7 +210,7 @@ def patch_shuffle(model: Backbone, data: Dataset, *, grids: Sequence[int] | None
         return _correct(model, shuffle_cells(x, side, side, g), y)
 
     return _sweep("patch-shuffle", model, data, [float(g) for g in grids], seeds, samples, batch_size, measure,
-                  "cells per side", "accuracy", {"grids": grids}, seed)
+                  {"grids": grids}, seed)
 
 
 def _donors(y: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,6 +232,9 @@ def mix_cells(x: torch.Tensor, y: torch.Tensor, ratio: float, rows: int, cols: i
     return mixed, cells, donor, valid
 
 
+@register_evaluation("patch-mixing", description="Accuracy with a fraction of cells taken from an image of "
+                     "another class (the selectivity curve)", xlabel="fraction of cells from another class",
+                     ylabel="accuracy", higher_is_better=True)
 def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
                  ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), seeds: int = 3,
                  samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
@@ -236,8 +248,7 @@ def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
         hit = model.logits(mixed).argmax(1) == y
         return (hit & valid).sum(), valid.sum()
 
-    return _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure,
-                  "fraction of cells from another class", "accuracy", {"grid": grid}, seed)
+    return _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure, {"grid": grid}, seed)
 
 
 def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, g: torch.Generator, masks: int = 64,
@@ -264,6 +275,12 @@ def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, g: torch.Gener
     return torch.einsum("nmk,mhw->nkhw", prob, m.float()) / (masks * p)
 
 
+@register_evaluation(
+    "selectivity", description="Share of the original class's Grad-CAM mass in the donor's cells of patch-mixed "
+    "images (lower is more selective)", xlabel="fraction of cells from another class",
+    ylabel="out-of-context saliency share", higher_is_better=False,
+    variants={"selectivity-rise": ({"saliency": "rise"}, "Share of the contrastive RISE saliency in the donor's "
+                                   "cells of patch-mixed images (lower is more selective)")})
 def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
                 ratios: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5), saliency: str = "gradcam", masks: int = 64,
                 seeds: int = 3, samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
@@ -274,8 +291,7 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
     _check(model, seeds, samples, batch_size, seed)
     if saliency not in SALIENCY:
         raise ValueError(f"saliency={saliency!r} is not valid; expected one of {SALIENCY}.")
-    if not isinstance(masks, int) or masks < 1:
-        raise ValueError(f"masks={masks!r} is not valid; expected a positive integer.")
+    check_positive_int(masks, "masks")
     ratios = _fractions(ratios, "ratios")
     grid, rows, cols = _grid(model, grid)
 
@@ -292,33 +308,14 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
         keep = valid & (mass.flatten(1).sum(1) > 0)
         return (share * keep).sum(), keep.sum()
 
-    return _sweep(f"selectivity-{saliency}", model, data, ratios, seeds, samples, batch_size, measure,
-                  "fraction of cells from another class", "out-of-context saliency share",
+    return _sweep("selectivity" if saliency == "gradcam" else f"selectivity-{saliency}", model, data, ratios, seeds,
+                  samples, batch_size, measure,
                   {"grid": grid, "saliency": saliency, **({"masks": masks} if saliency == "rise" else {})}, seed)
 
 
-#: name -> the evaluation function with the keywords that define the variant fixed (``.func``, ``.keywords``)
-EVALUATIONS: dict[str, functools.partial[Curve]] = {
-    "patch-drop": functools.partial(patch_drop),
-    "salient-drop": functools.partial(patch_drop, order="salient"),
-    "non-salient-drop": functools.partial(patch_drop, order="non-salient"),
-    "patch-shuffle": functools.partial(patch_shuffle),
-    "patch-mixing": functools.partial(patch_mixing),
-    "selectivity": functools.partial(selectivity),
-    "selectivity-rise": functools.partial(selectivity, saliency="rise"),
-}
-#: parameters set by the run (its samples, batch size and seed), never by a preset
-RUN_KEYS = ("samples", "batch_size", "seed")
-
-
 def evaluation_params(name: str) -> dict[str, inspect.Parameter]:
-    """The parameters a preset may give evaluation ``name``: its function's keywords, less those its registry
-    entry fixes, the data and model, and the run's keys."""
-    if name not in EVALUATIONS:
-        raise ValueError(f"evaluation {name!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
-    entry = EVALUATIONS[name]
-    skip = {"model", "data", *RUN_KEYS, *entry.keywords}
-    return {k: p for k, p in inspect.signature(entry.func).parameters.items() if k not in skip}
+    """The parameters a preset may give evaluation ``name`` (see ``robust.registry.Method.params``)."""
+    return get(name, "evaluation").params()
 
 
 def _optional(check: Callable[[object], object]) -> Callable[[object], object]:
@@ -399,15 +396,16 @@ def check_params(name: str, params: dict, where: str | None = None) -> None:
 
 
 def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) -> Curve:
-    """The evaluation registered as ``name`` (see ``EVALUATIONS``) with ``params``."""
-    if name not in EVALUATIONS:
-        raise ValueError(f"evaluation {name!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
-    if fixed := sorted(set(EVALUATIONS[name].keywords) & set(params)):
+    """The evaluation registered as ``name`` (see ``robust.registry``) with ``params``; the curve says which
+    direction is better."""
+    method = get(name, "evaluation")
+    if fixed := sorted(set(method.fixed) & set(params)):
         raise ValueError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {fixed[0]!r} is fixed "
-                         f"by the evaluation ({fixed[0]}={EVALUATIONS[name].keywords[fixed[0]]!r}).")
+                         f"by the evaluation ({fixed[0]}={method.fixed[fixed[0]]!r}).")
     try:
-        return EVALUATIONS[name](model, data, **params)
+        curve = method.build(model, data, **method.fixed, **params)
     except TypeError as e:
         if "argument" not in str(e):
             raise
         raise ValueError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {e}") from None
+    return dataclasses.replace(curve, higher_is_better=method.higher_is_better)

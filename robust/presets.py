@@ -10,11 +10,13 @@ errors that name the key and the valid ones.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from robust.checks import check_keys
+from robust.registry import RUN_KEYS, get, trained
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,9 +25,6 @@ else:  # pragma: no cover
 
 ATTACK_KEYS = {"description", "attack", "targeted", "target", "params", "train"}
 EVALUATION_KEYS = {"description", "evaluation", "params"}
-#: training options of the trained attacks (the keyword arguments of their ``fit``)
-TRAIN_KEYS = {"gan-patch": {"epochs", "batch_size", "lr", "template_lr", "precision", "train_samples"},
-              "universal-patch": {"steps", "batch_size", "lr", "train_samples"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,30 +44,7 @@ class Task:
 
     @property
     def targeted(self) -> bool:
-        return bool(self.params.get("targeted", _attack_class(self.method).targeted)) if self.kind == "attack" \
-            else False
-
-
-def _attack_class(name: str) -> type:
-    from robust.attacks import ATTACKS
-
-    if name not in ATTACKS:
-        raise ValueError(f"attack {name!r} is unknown; expected one of {sorted(ATTACKS)}.")
-    return ATTACKS[name]
-
-
-def _accepts(cls: type, key: str) -> bool:
-    """Whether ``cls(...)`` takes the keyword ``key`` anywhere along its constructors' chain."""
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is not None and key in inspect.signature(init).parameters:
-            return True
-    return False
-
-
-def _unknown(keys: Sequence[str], valid: set[str], where: str) -> None:
-    if bad := sorted(set(keys) - valid):
-        raise ValueError(f"{where}: key {bad[0]!r} is unknown; expected one of {sorted(valid)}.")
+        return self.kind == "attack" and bool(self.params.get("targeted", get(self.method, "attack").targeted))
 
 
 def parse_task(name: str, table: dict, where: str | None = None) -> Task:
@@ -83,39 +59,44 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     if ("attack" in table) == ("evaluation" in table):
         raise ValueError(f"{where} is not valid; expected exactly one of the keys 'attack' and 'evaluation'.")
     if "evaluation" in table:
-        from robust.occlusion import EVALUATIONS, check_params
+        from robust.occlusion import check_params
 
-        _unknown(table, EVALUATION_KEYS, where)
+        check_keys(table, EVALUATION_KEYS, where)
         method = table["evaluation"]
-        if method not in EVALUATIONS:
-            raise ValueError(f"{where}: evaluation {method!r} is unknown; expected one of {sorted(EVALUATIONS)}.")
-        reserved = {"samples", "batch_size", "seed"} & set(params)
+        try:
+            get(method, "evaluation")
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        reserved = set(RUN_KEYS) & set(params)
         if reserved:
             raise ValueError(f"{where}: params key {sorted(reserved)[0]!r} is set by the run (its samples, batch "
                              "size and seed), not by the preset.")
         check_params(method, params, f"{where}: evaluation {method!r}")  # now, not in the middle of a run
         return Task(name, "evaluation", method, dict(params), {}, description)
-    _unknown(table, ATTACK_KEYS, where)
+    check_keys(table, ATTACK_KEYS, where)
     method = table["attack"]
-    cls = _attack_class(method)
+    try:
+        entry = get(method, "attack")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
     params = dict(params)
     if "seed" in params:
         raise ValueError(f"{where}: params key 'seed' is set by the run's seeds, not by the preset.")
     for key in ("targeted", "target"):
         if key not in table:
             continue
-        if key == "targeted" and not _accepts(cls, "targeted"):
-            if bool(table[key]) != cls.targeted:
+        if key == "targeted" and key not in entry.params():
+            if bool(table[key]) != entry.targeted:
                 raise ValueError(f"{where}: targeted={table[key]!r} is not valid; {method} is always "
-                                 f"{'targeted' if cls.targeted else 'untargeted'}.")
+                                 f"{'targeted' if entry.targeted else 'untargeted'}.")
             continue
         params[key] = table[key]
     train = table.get("train", {})
     if not isinstance(train, dict):
         raise ValueError(f"{where}: train={train!r} is not valid; expected a table.")
-    if train and method not in TRAIN_KEYS:
-        raise ValueError(f"{where}: {method} is not trained; the key 'train' is for {sorted(TRAIN_KEYS)}.")
-    _unknown(train, TRAIN_KEYS.get(method, set()), f"{where} [train]")
+    if train and not entry.trained:
+        raise ValueError(f"{where}: {method} is not trained; the key 'train' is for {sorted(trained())}.")
+    check_keys(train, set(entry.train_options()), f"{where} [train]")
     from robust.attacks import make_attack
 
     try:
@@ -136,7 +117,10 @@ def shipped_presets_dir() -> Path:
     """The presets that ship with robust: the package ``robust.attack_presets`` (the repository's attacks/)."""
     from importlib.resources import files
 
-    return Path(str(files("robust.attack_presets")))
+    try:
+        return Path(str(files("robust.attack_presets")))
+    except ModuleNotFoundError:  # a source tree on sys.path, not installed: the mapping exists only once installed
+        return Path(__file__).resolve().parent.parent / "attacks"
 
 
 def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:

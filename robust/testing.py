@@ -4,12 +4,13 @@
 runner, so results and trained artefacts are cached across tests and sessions. The assertions take its result:
 
 - ``assert_tcs_at_most`` / ``assert_asr_at_most`` / ``assert_accuracy_at_least`` (clean or robust accuracy of an
-  attack result) / ``assert_auc_at_least`` (the normalised area of an evaluation curve);
+  attack result) / ``assert_auc_at_least`` / ``assert_auc_at_most`` (the normalised area of an evaluation curve);
 - ``rule="point"`` compares the point estimate; ``rule="wilson"`` compares the Wilson 95 % bound on the side
   that makes a pass 95 % confident (the upper bound for "at most", the lower for "at least"). A curve's area is
   treated as a proportion over its ``n`` images for that bound;
-- ``no_regression(result, baseline=PATH, tolerance=0.02)`` compares with a recorded baseline (TCS for targeted
-  attacks, ASR for untargeted ones, the area for curves) and refuses a baseline measured on other data.
+- ``no_regression(result, baseline=PATH, tolerance=0.02)`` compares with a recorded baseline (the headline: TCS
+  for targeted attacks, ASR for untargeted ones, the area for curves, in the direction the evaluation registered)
+  and refuses a baseline measured on other data.
 
 Failures are one line: measure, value, interval, n, threshold, rule, and what was measured.
 """
@@ -28,10 +29,28 @@ from robust.metrics import Counts, wilson_interval
 from robust.occlusion import Curve
 
 RULES = ("point", "wilson")
-#: called with each assertion's record (the pytest plugin collects them for --robust-report)
-RECORDERS: list[Callable[[dict], None]] = []
-#: when true, ``no_regression`` writes the baseline instead of comparing (pytest --robust-update-baselines)
-UPDATE_BASELINES = {"on": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+    """What a test run attaches to the assertions (the pytest plugin, for its session): ``record`` is called with
+    each assertion's record (for ``--robust-report``); ``update_baselines`` makes ``no_regression`` write the
+    baseline instead of comparing (``--robust-update-baselines``)."""
+
+    record: Callable[[dict], None] | None = None
+    update_baselines: bool = False
+
+
+_hooks = Hooks()  # outside a test run: nothing is recorded, baselines are compared
+
+
+def set_hooks(hooks: Hooks) -> Hooks:
+    """Make ``hooks`` the current ones and return the previous ones (to restore with ``set_hooks(previous)``)."""
+    global _hooks
+    if not isinstance(hooks, Hooks):
+        raise TypeError(f"hooks must be a robust.testing.Hooks, got {type(hooks).__name__}.")
+    previous, _hooks = _hooks, hooks
+    return previous
 
 
 @dataclasses.dataclass
@@ -57,6 +76,7 @@ def measure(model: str, task: str | dict, *, dataset: str = "digits-m", samples:
     """Run (or fetch from the store) ``task`` (a preset name or an inline preset table with ``name``) against
     the model ``model`` (a load spec). ``store``: a directory for ``results.sqlite`` (default: robust's cache)."""
     from robust.runner import STORE_NAME, Store, parse_spec, plan, run_cells
+    from robust.runner.executors import local_devices
 
     if not isinstance(model, str) or not model:
         raise ValueError(f"model={model!r} is not valid; expected a load spec such as 'zoo:digits-m/resnet'.")
@@ -64,7 +84,7 @@ def measure(model: str, task: str | dict, *, dataset: str = "digits-m", samples:
     spec = parse_spec({"dataset": dataset, "samples": samples, "seeds": [seed], "batch_size": batch_size,
                        "device": device, "models": [model], kind: [task]})
     out = Path(store) if store is not None else cache_dir("pytest")
-    cells, unloadable = plan(spec)
+    cells, unloadable = plan(spec, local_devices(device)[0])
     if unloadable:
         raise ValueError(unloadable[0]["error"])
     cell = cells[0]
@@ -84,8 +104,12 @@ def measure(model: str, task: str | dict, *, dataset: str = "digits-m", samples:
     if cell.task.kind == "attack":
         fields = {f.name for f in dataclasses.fields(Counts)}
         return Measured(**common, counts=Counts(**{k: v for k, v in result.items() if k in fields}))
-    curve_fields = {f.name for f in dataclasses.fields(Curve)}
-    return Measured(**common, curve=Curve(**{k: v for k, v in result.items() if k in curve_fields}))
+    from robust.registry import get
+
+    curve_fields = {f.name for f in dataclasses.fields(Curve)} - {"higher_is_better"}
+    direction = get(cell.task.method, "evaluation").higher_is_better  # the registry's, also for older rows
+    return Measured(**common, curve=Curve(**{k: v for k, v in result.items() if k in curve_fields},
+                                          higher_is_better=direction))
 
 
 def _is_evaluation(task: str | dict) -> bool:
@@ -124,8 +148,8 @@ def _decide(result: Measured, measure_name: str, value: float | None, interval: 
               "value": value, "interval": list(interval) if interval else None, "n": n, "threshold": threshold,
               "rule": rule, "passed": passed, "model": result.model, "task": result.task, "dataset": result.dataset,
               "samples": result.samples, "seed": result.seed}
-    for recorder in RECORDERS:
-        recorder(record)
+    if _hooks.record is not None:
+        _hooks.record(record)
     if not passed:
         ci = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
         bound = "" if rule == "point" else f" ({'upper' if at_most else 'lower'} Wilson bound {decisive:.3f})"
@@ -157,22 +181,30 @@ def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = 
     _rate(result, f"{which}_accuracy", threshold, rule, False, f"{which} accuracy")
 
 
-def assert_auc_at_least(result: Measured, threshold: float, *, rule: str = "point") -> None:
-    """The normalised area under an evaluation's curve at least ``threshold``."""
+def _area(result: Measured, threshold: float, rule: str, at_most: bool) -> None:
     _check(result, threshold, rule, "curve")
     area, n = result.curve.area, result.curve.n
     interval = wilson_interval(round(area * n), n)
-    _decide(result, f"{result.curve.name} area", area, interval, n, threshold, rule, False)
+    _decide(result, f"{result.curve.name} area", area, interval, n, threshold, rule, at_most)
+
+
+def assert_auc_at_least(result: Measured, threshold: float, *, rule: str = "point") -> None:
+    """The normalised area under an evaluation's curve at least ``threshold`` (for curves where higher is
+    better, such as accuracy under patch drop)."""
+    _area(result, threshold, rule, False)
+
+
+def assert_auc_at_most(result: Measured, threshold: float, *, rule: str = "point") -> None:
+    """The normalised area under an evaluation's curve at most ``threshold`` (for curves where lower is better,
+    such as the selectivity share)."""
+    _area(result, threshold, rule, True)
 
 
 def _headline(result: Measured) -> tuple[str, float | None, bool]:
     """(measure, value, lower is better) that a baseline tracks."""
     if result.counts is not None:
-        rate = "tcs" if result.counts.targeted else "asr"
-        return rate, result.counts.rate(rate), True
-    from robust.leaderboard.tables import LOWER_IS_BETTER
-
-    return "area", result.curve.area, result.curve.name in LOWER_IS_BETTER
+        return result.counts.headline, result.counts.rate(result.counts.headline), True
+    return "area", result.curve.area, not result.curve.higher_is_better
 
 
 def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: float = 0.02) -> None:
@@ -186,7 +218,7 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     name, value, lower_better = _headline(result)
     ident = {"model": result.model, "task": result.task, "dataset": result.dataset, "samples": result.samples,
              "seed": result.seed}
-    if UPDATE_BASELINES["on"]:
+    if _hooks.update_baselines:
         atomic_write_text(path, json.dumps({**ident, "measure": name, "value": value, "key": result.key},
                                            indent=1) + "\n")
         return

@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from robust.attacks import ATTACKS, AttackResult, GanPatch, UniversalPatch, make_attack, sample_targets
+from robust.attacks import AttackResult, GanPatch, UniversalPatch, make_attack, sample_targets
 from robust.data import load_dataset
 from robust.metrics import count
 from robust.models import load_model
 from robust.placement import crop
+from robust.registry import attacks
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ FAST = {"lavan": {"steps": 5}, "lp": {"method": "cw", "steps": 3},  # cw calls b
         "gan-patch": {"width": 4, "depth": 1, "embed": 4, "refine": 2}}
 
 
-@pytest.mark.parametrize("name", sorted(ATTACKS))
+@pytest.mark.parametrize("name", sorted(attacks()))
 def test_the_model_is_left_as_found(name, batch):
     model = load_model("zoo:digits-m/resnet", device="cpu").train()
     model.net.layer2.requires_grad_(False)

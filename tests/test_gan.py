@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from robust.attacks import GanPatch
-from robust.attacks.gan import Generator, context_side
+from robust.attacks.gan_networks import Generator, context_side
 from robust.data import load_dataset
 from robust.placement import crop
 

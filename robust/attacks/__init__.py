@@ -1,5 +1,6 @@
 """Attacks: ``make_attack(name, **params)`` or the classes directly; each is called as
-``attack(model, x, y, target=None) -> AttackResult``."""
+``attack(model, x, y, target=None) -> AttackResult``. Each class registers itself in ``robust.registry``;
+trained ones derive from ``TrainedPatchAttack`` (``fit`` then ``save``; ``load(path, **attack_time_options)``)."""
 
 from __future__ import annotations
 
@@ -9,27 +10,21 @@ from robust.attacks.evaluate import evaluate
 from robust.attacks.gan import GanPatch
 from robust.attacks.lavan import LaVAN
 from robust.attacks.lp import LpAttack
+from robust.attacks.trained import TrainedPatchAttack
 from robust.attacks.transfer import transfer_matrix
 from robust.attacks.universal import UniversalPatch
-
-ATTACKS: dict[str, type[Attack]] = {
-    cls.name: cls for cls in (NoisePatch, NaturalPatch, LaVAN, LpAttack, UniversalPatch, GanPatch)
-}
-
-#: attacks trained before use: ``fit`` then ``save``; ``load(path, **attack_time_options)``
-TRAINED: dict[str, type[Attack]] = {cls.name: cls for cls in (UniversalPatch, GanPatch)}
 
 
 def make_attack(name: str, **params: object) -> Attack:
     """The attack registered as ``name`` built with ``params`` (unknown names and parameters are errors)."""
-    if name not in ATTACKS:
-        raise ValueError(f"attack {name!r} is unknown; expected one of {sorted(ATTACKS)}.")
+    from robust.registry import get
+
+    cls = get(name, "attack").build
     try:
-        return ATTACKS[name](**params)
+        return cls(**params)
     except TypeError as e:
         raise ValueError(f"attack {name!r} does not take the parameters {sorted(params)}: {e}") from None
 
 
-__all__ = ["ATTACKS", "TRAINED", "Attack", "AttackResult", "GanPatch", "LaVAN", "LpAttack", "NaturalPatch",
-           "NoisePatch", "PatchAttack", "UniversalPatch", "evaluate", "make_attack", "sample_targets",
-           "transfer_matrix"]
+__all__ = ["Attack", "AttackResult", "GanPatch", "LaVAN", "LpAttack", "NaturalPatch", "NoisePatch", "PatchAttack",
+           "TrainedPatchAttack", "UniversalPatch", "evaluate", "make_attack", "sample_targets", "transfer_matrix"]

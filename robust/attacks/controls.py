@@ -10,6 +10,7 @@ import torch
 from robust.attacks.base import AttackResult, PatchAttack
 from robust.models.backbone import Backbone
 from robust.placement import crop, paste, random_boxes
+from robust.registry import register_attack
 
 
 class _Control(PatchAttack):
@@ -18,10 +19,12 @@ class _Control(PatchAttack):
         self.targeted = bool(targeted)
 
 
+@register_attack
 class NoisePatch(_Control):
     """A uniform-noise patch per image (drawn from the attack's generator)."""
 
     name = "noise-patch"
+    description = "Control: a uniform-noise patch at the attack's window"
 
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
         boxes = self.locate(model, x)
@@ -30,11 +33,13 @@ class NoisePatch(_Control):
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
 
 
+@register_attack
 class NaturalPatch(_Control):
     """A natural patch: a crop of another image of the batch (the next one; itself when alone), taken at a
     random box of the same size."""
 
     name = "natural-patch"
+    description = "Control: a crop of another image at the attack's window"
 
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
         boxes = self.locate(model, x)

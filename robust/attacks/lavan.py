@@ -10,6 +10,7 @@ from robust.attacks.base import AttackResult, PatchAttack
 from robust.checks import check_number, check_positive_int
 from robust.models.backbone import Backbone
 from robust.placement import paste
+from robust.registry import register_attack
 
 OPTIMIZERS = ("sign", "adam")
 
@@ -25,11 +26,13 @@ def patch_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | Non
     return other - own if target is not None else own - other
 
 
+@register_attack
 class LaVAN(PatchAttack):
     """``steps`` of ``optimizer`` updates (``sign``: step ``step_size``; ``adam``: learning rate ``step_size``) on
     a per-image patch initialised uniformly at random; ``loss`` is ``ce`` or the ``cw`` margin."""
 
     name = "lavan"
+    description = "LaVAN: per-image patch pixels optimised at the window (white-box)"
     targeted = True
 
     def __init__(self, *, steps: int = 100, step_size: float = 0.01, optimizer: str = "sign", loss: str = "ce",

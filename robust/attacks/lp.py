@@ -15,6 +15,7 @@ from robust.attacks.base import Attack, AttackResult
 from robust.checks import check_number, check_positive_int
 from robust.models.backbone import Backbone
 from robust.models.state import preserved_grads
+from robust.registry import register_attack
 
 #: method -> (torchattacks class, norm, supports our targets)
 METHODS = {
@@ -35,11 +36,13 @@ class _Logits(nn.Module):
         return self.backbone.logits(x)
 
 
+@register_attack
 class LpAttack(Attack):
     """``method`` with budget ``eps`` (Linf: 8/255 by default; L2 methods: 0.5), ``steps`` iterations and step
     ``alpha`` (default eps / 4); ``targeted`` where torchattacks supports it. ``options`` go to torchattacks."""
 
     name = "lp"
+    description = "L_p-bounded attacks from torchattacks (FGSM, PGD, APGD, CW, Square, AutoAttack)"
 
     def __init__(self, *, method: str = "pgd", eps: float | None = None, steps: int = 10, alpha: float | None = None,
                  targeted: bool = False, options: dict | None = None, **common: object):

@@ -8,34 +8,30 @@ At attack time the patch of each sample's target class is pasted at the sample's
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from rich.progress import track
 
-from robust.attacks.artifacts import check_config, config_path, read_config
-from robust.attacks.base import AttackResult, PatchAttack, check_training, sample_targets
+from robust.attacks.base import AttackResult, sample_targets
+from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import check_number, check_positive_int
 from robust.data.base import ImageSet
-from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
-from robust.models.checkpoint import read_state_dict
 from robust.models.state import eval_mode, preserved_grads
 from robust.placement import paste, random_boxes
+from robust.registry import register_attack
 
 
-class UniversalPatch(PatchAttack):
+@register_attack
+class UniversalPatch(TrainedPatchAttack):
     """Targeted universal patches; ``fit`` before use (or ``load`` trained ones)."""
 
     name = "universal-patch"
+    description = "Universal patch per target class (EOT-trained, shared by every image)"
     targeted = True
-    #: defined by trained patches (refused as load overrides); ``training_params``: what training depends on
-    fixed_params = frozenset({"area", "shape"})
-    training_params = fixed_params | {"scale", "rotation"}
+    training_params = frozenset({"scale", "rotation"})
 
     def __init__(self, *, scale: tuple[float, float] = (0.3, 1.5), rotation: float = 22.5, **patch_params):
         super().__init__(**patch_params)
@@ -47,14 +43,19 @@ class UniversalPatch(PatchAttack):
         check_number(rotation, "rotation", low=0, high=180, expected="degrees in [0, 180]")
         self.scale, self.rotation = (float(lo), float(hi)), float(rotation)
         self.patches: torch.Tensor | None = None  # K x C x p x p
-        self.image_size: tuple[int, int] | None = None
 
-    def config(self) -> dict:
-        return {"attack": self.name, "area": self.area, "shape": self.shape, "placement": self.placement,
-                "stride": self.stride, "scale": list(self.scale), "rotation": self.rotation, "seed": self.seed,
-                "image_size": list(self.image_size or ()),
-                "num_classes": None if self.patches is None else self.patches.shape[0],
-                "patch_side": None if self.patches is None else self.patches.shape[-1]}
+    def state(self) -> dict[str, torch.Tensor] | None:
+        return None if self.patches is None else {"patches": self.patches}
+
+    def set_state(self, state: dict[str, torch.Tensor], where: str) -> None:
+        side = self.side(torch.empty(1, *self.image_size))
+        want = (self.num_classes, self.image_size[0], side, side)
+        patches = state.get("patches")
+        if set(state) != {"patches"} or tuple(patches.shape) != want or not patches.is_floating_point():
+            found = {k: tuple(v.shape) for k, v in state.items()}
+            raise ValueError(f"universal-patch {where} holds {found}; expected one float 'patches' tensor of shape "
+                             f"{want} (a file written by UniversalPatch.save()).")
+        self.patches = patches
 
     def _eot(self, x: torch.Tensor, patch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Paste ``patch`` at random boxes, then scale and rotate it about its centre (one draw per image)."""
@@ -76,13 +77,16 @@ class UniversalPatch(PatchAttack):
         return x * (1 - region) + canvas  # both warped by the same linear map: alpha compositing stays exact
 
     def fit(self, models: Backbone | list[Backbone], data: ImageSet, *, steps: int = 500, batch_size: int = 64,
-            lr: float = 0.05, progress: bool = False) -> UniversalPatch:
-        """Train one patch per class of ``data`` against ``models`` (their mean loss) for ``steps`` Adam steps."""
-        models = check_training(models, data, "models")
-        k = data.num_classes
+            lr: float = 0.05, train_samples: int | None = None, progress: bool = False) -> UniversalPatch:
+        """Train one patch per class of ``data`` against ``models`` (their mean loss) for ``steps`` Adam steps
+        (on the first ``train_samples`` images when given)."""
         check_positive_int(steps, "steps")
         check_positive_int(batch_size, "batch_size")
         check_number(lr, "lr", low=0, low_open=True, expected="a positive, finite number")
+        models, data = self._begin_fit(models, data, train_samples, {
+            "steps": steps, "batch_size": batch_size, "lr": lr,
+            **({"train_samples": train_samples} if train_samples is not None else {})})
+        k = data.num_classes
         device = models[0].device
         hw = tuple(data.image_size[1:])
         side = self.side(torch.empty(1, 3, *hw))
@@ -104,7 +108,7 @@ class UniversalPatch(PatchAttack):
                 opt.step()
                 with torch.no_grad():
                     patches.clamp_(0, 1)
-        self.patches, self.image_size = patches.detach(), hw
+        self.patches = patches.detach()
         return self
 
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
@@ -120,37 +124,3 @@ class UniversalPatch(PatchAttack):
         boxes = self.locate(model, x)
         patch = self.patches.to(x.device)[target]
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """``path`` (.safetensors) with the patches, and ``path`` + ``.json`` with the configuration."""
-        from safetensors.torch import save_file
-
-        if self.patches is None:
-            raise ValueError("universal-patch has nothing to save; call fit() first.")
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            save_file({"patches": self.patches.cpu().contiguous()}, str(tmp))
-        atomic_write_text(config_path(path), json.dumps(self.config(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, num_classes: int | None = None, **overrides: object) -> UniversalPatch:
-        """Patches saved by ``save``; ``num_classes`` (when given) must match what they were trained for;
-        ``overrides`` set attack-time options (``placement``, ``seed``, ...)."""
-        path = Path(path)
-        cfg = read_config(path, "universal-patch", "attack", cls.name)
-        check_config(cfg, {"image_size": (list,), "scale": (list,), **{k: (int, float, str) for k in (
-            "area", "shape", "placement", "stride", "rotation", "seed")}}, path)
-        patches = read_state_dict(path).get("patches")
-        if patches is None or patches.ndim != 4 or patches.shape[-1] != patches.shape[-2] or patches.shape[0] < 2:
-            raise ValueError(f"universal-patch {str(path)!r} holds no K x C x p x p 'patches' tensor; expected a file "
-                             "written by UniversalPatch.save().")
-        if num_classes is not None and patches.shape[0] != num_classes:
-            raise ValueError(f"universal-patch {str(path)!r} was trained for {patches.shape[0]} classes; expected "
-                             f"{num_classes}.")
-        if bad := sorted(cls.fixed_params & set(overrides)):
-            raise ValueError(f"{bad} are fixed by the checkpoint {str(path)!r}; expected attack-time options only.")
-        params = {"area": cfg["area"], "shape": cfg["shape"], "placement": cfg["placement"], "stride": cfg["stride"],
-                  "scale": tuple(cfg["scale"]), "rotation": cfg["rotation"], "seed": cfg["seed"]}
-        attack = cls(**{**params, **overrides})
-        attack.patches, attack.image_size = patches, tuple(cfg["image_size"])
-        return attack

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from kornia.augmentation import MixAugmentationBaseV2
 
-from robust.checks import check_number, check_seed
+from robust.checks import check_number, check_positive_int, check_seed
 from robust.grid import grid_shape, mix_cells_of, random_cells
 
 
@@ -34,10 +34,8 @@ def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1) 
     if not isinstance(mixed, torch.Tensor) or mixed.ndim != 2 or mixed.shape[1] != 3:
         shape = tuple(mixed.shape) if isinstance(mixed, torch.Tensor) else type(mixed).__name__
         raise ValueError(f"mixed has shape {shape}; expected B x 3 rows of (y, y_partner, lam).")
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-        raise ValueError(f"num_classes={num_classes!r} is not valid; expected a positive integer.")
-    if not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
-        raise ValueError(f"smoothing={smoothing!r} is not valid; expected a number in [0, 1).")
+    check_positive_int(num_classes, "num_classes")
+    check_number(smoothing, "smoothing", low=0, high=1, high_open=True)
     y, partner, lam = mixed[:, 0].long(), mixed[:, 1].long(), mixed[:, 2:].float()
     if bool(((y < 0) | (y >= num_classes) | (partner < 0) | (partner >= num_classes)).any()):
         raise ValueError(f"mixed holds labels outside [0, {num_classes - 1}]; expected num_classes={num_classes} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from robust.checks import check_int
 from robust.data import digits_m, photos
 from robust.data.base import ImageSet
 
@@ -28,8 +29,8 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
                          "'torchvision:NAME' or an ImageFolder path.")
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not valid; expected one of {SPLITS}.")
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
-        raise ValueError(f"image_size={image_size!r} is not valid; expected an integer >= 8 or None.")
+    if image_size is not None:
+        check_int(image_size, "image_size", low=8, expected="an integer >= 8 or None")
     if name == "digits-m":
         if image_size not in (None, digits_m.SIZE):
             raise ValueError(f"image_size={image_size!r} is not valid for digits-m; it is {digits_m.SIZE} px.")

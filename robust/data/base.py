@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from robust.checks import check_positive_int
+
 
 class ImageSet(Dataset):
     """A labelled image set held in memory as uint8 ``N x 3 x H x W``; items are ``(float x in [0,1], int y)``."""
@@ -52,8 +54,7 @@ class ImageSet(Dataset):
                 generator: torch.Generator | None = None, limit: int | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Iterate over ``(x, y)`` batches without a DataLoader (the data is already in memory)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
+        check_positive_int(batch_size, "batch_size")
         n = len(self) if limit is None else min(limit, len(self))
         order = torch.randperm(len(self), generator=generator)[:n] if shuffle else torch.arange(n)
         for start in range(0, n, batch_size):
@@ -75,3 +76,6 @@ def iterate(data: Dataset, batch_size: int, device: torch.device | str | None = 
     n = len(data) if limit is None else min(limit, len(data))  # type: ignore[arg-type]
     for x, y in DataLoader(Subset(data, range(n)), batch_size=batch_size):
         yield x.to(device), torch.as_tensor(y).to(device)
+
+
+__all__ = ["ImageSet", "iterate"]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from robust.checks import check_int
 from robust.data.base import ImageSet
 from robust.data.imagenet import imagenet_class_names
 
@@ -35,8 +36,7 @@ def load(split: str = "test", image_size: int = 224) -> ImageSet:
     """The photos as a ``test`` set of ``image_size`` px images with ImageNet-1k labels."""
     if split != "test":
         raise ValueError(f"split={split!r} is not valid for imagenet-photos; expected 'test'.")
-    if not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size={image_size!r} is not valid; expected an integer >= 8.")
+    check_int(image_size, "image_size", low=8)
     import skimage.data
 
     x = torch.stack([_resize_crop(getattr(skimage.data, name)(), image_size) for name in PHOTOS])

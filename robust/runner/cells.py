@@ -1,7 +1,7 @@
 """Cells: one model x one task x one seed, keyed by a hash of everything that determines the result.
 
 ``execute(cell, device)`` runs a cell anywhere (this process, a worker process, a Ray task) and returns a plain
-dict; the driver writes it to the store. Trained attacks (gan-patch, universal-patch) use, in this order: the
+dict; the driver writes it to the store. Trained attacks (``robust.registry.trained()``) use, in this order: the
 artefact shipped for that model (``robust/attacks/weights``), one cached by configuration hash under
 ``cache_dir("artifacts")``, or one trained now with the preset's ``[train]`` recipe and cached.
 """
@@ -15,6 +15,7 @@ import io
 import json
 import platform
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -22,7 +23,10 @@ import torch
 from robust.presets import Task
 
 CELL_VERSION = 1  # bump when a change to robust alters results, so stores recompute
-_MODELS: dict[tuple[str, str], object] = {}  # per-process caches: (spec, device) -> Backbone
+#: per-process caches: (spec, device) -> Backbone, least recently used first, and its weights' fingerprint
+_MODELS: OrderedDict[tuple[str, str], object] = OrderedDict()
+_WEIGHTS: dict[tuple[str, str], str] = {}
+MODEL_CACHE_BYTES = 2 * 2**30  # parameters and buffers kept loaded: a board's models load once per run
 _DATA: dict[tuple[str, str], object] = {}
 
 
@@ -76,13 +80,37 @@ def fingerprint_data(data: object, samples: int | None = None, batch_size: int =
     return h.hexdigest()[:16]
 
 
+def _nbytes(net: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in net.state_dict().values())
+
+
 def model(spec: str, device: str):
+    """The Backbone of ``spec`` on ``device``, loaded once per process while it fits the cache (planning loads it,
+    the cells reuse it)."""
     from robust.models import load_model
 
-    if (spec, device) not in _MODELS:
-        _MODELS.clear()  # one model at a time: cells arrive grouped by model
-        _MODELS[spec, device] = load_model(spec, device=device)
-    return _MODELS[spec, device]
+    key = (spec, str(device))
+    if key not in _MODELS:
+        _MODELS[key] = load_model(spec, device=device)
+        while len(_MODELS) > 1 and sum(_nbytes(m) for m in _MODELS.values()) > MODEL_CACHE_BYTES:
+            _WEIGHTS.pop(_MODELS.popitem(last=False)[0], None)
+    _MODELS.move_to_end(key)
+    return _MODELS[key]
+
+
+def forget_models() -> None:
+    """Empty the model cache: each run loads its models afresh (a file may have changed since the last run)."""
+    _MODELS.clear()
+    _WEIGHTS.clear()
+
+
+def weights(spec: str, device: str) -> str:
+    """``fingerprint_model`` of ``model(spec, device)``, computed once while the model stays cached."""
+    key = (spec, str(device))
+    net = model(spec, device)
+    if key not in _WEIGHTS:
+        _WEIGHTS[key] = fingerprint_model(net)
+    return _WEIGHTS[key]
 
 
 def dataset(name: str, split: str = "test"):
@@ -103,22 +131,19 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
     """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
     model, dataset, area, placement and seed (checked against its sha256 first), else the cache path of its
     configuration hash."""
-    from robust.attacks import TRAINED
+    from robust.attacks import make_attack
     from robust.attacks.artifacts import artifact_id, config_path, list_artifacts, verify_shipped
     from robust.io import cache_dir
+    from robust.registry import get
 
-    if task.kind != "attack" or task.method not in TRAINED:
+    if task.kind != "attack" or not get(task.method, "attack").trained:
         return None
-    from robust.attacks import make_attack
-
     attack = make_attack(task.method, **task.params, seed=seed)
-    want = {k: v for k, v in attack.config().items() if k in {*attack.training_params, "placement", "seed"}}
     for name, entry in list_artifacts().items():
         if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
             continue
         path = verify_shipped(name)
-        config = json.loads(config_path(path).read_text())
-        if all(config.get(k) == v for k, v in want.items()):  # trained as this task would train it
+        if attack.matches(json.loads(config_path(path).read_text())):  # trained as this task would train it
             return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
     train_data = _train_fingerprint(data)  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
@@ -128,32 +153,19 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
 
 
 def _trained_attack(cell: Cell, net, progress: bool):
-    """Load the cell's artefact (checked against its sha256), training (resumably) and caching it first when it
-    does not exist."""
-    from robust.attacks import TRAINED, make_attack
-    from robust.attacks.artifacts import record_cached, verify_cached, verify_shipped
+    """The cell's trained attack: its shipped artefact (checked against its sha256), or its cached one, trained
+    (resumably) and cached first when it does not exist."""
+    from robust.attacks import make_attack
+    from robust.attacks.artifacts import verify_shipped
 
-    cls, path = TRAINED[cell.task.method], Path(cell.artifact["path"])
+    path = Path(cell.artifact["path"])
     params = {**cell.task.params, "seed": cell.seed}
+    atk = make_attack(cell.task.method, **params)
     if cell.artifact["source"] == "shipped":
         verify_shipped(cell.artifact["name"].removeprefix("zoo:"))
-    elif path.exists():
-        verify_cached(path)
     else:
-        atk = make_attack(cell.task.method, **params)
-        train = dict(cell.task.train)
-        data = dataset(cell.dataset, "train")
-        if (k := train.pop("train_samples", None)) is not None:
-            data = data.subset(slice(0, k))
-        if cell.task.method == "gan-patch":
-            train["resume"] = path.with_suffix(".resume.pt")
-        atk.fit(net, data, progress=progress, **train)
-        atk.save(path)
-        record_cached(path)
-        if "resume" in train:
-            Path(train["resume"]).unlink(missing_ok=True)
-    load_params = {k: v for k, v in params.items() if k not in cls.fixed_params}  # trained with these already
-    return cls.load(path, num_classes=net.num_classes, **load_params)
+        atk.train_cached(path, net, dataset(cell.dataset, "train"), dict(cell.task.train), progress)
+    return type(atk).load(path, num_classes=net.num_classes, **atk.attack_time(params))
 
 
 def _jet(s: torch.Tensor) -> torch.Tensor:
@@ -202,8 +214,9 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     """Run ``cell`` on ``device``; a dict with ``status`` done (``result``, ``seconds``, ``figure``: a gallery PNG
     of the first ``examples`` images) or failed (``error``). Errors of the cell are caught and returned: one bad
     model must not stop a grid."""
-    from robust.attacks import TRAINED, evaluate, make_attack
+    from robust.attacks import evaluate, make_attack
     from robust.occlusion import run_evaluation
+    from robust.registry import get
 
     base = {"key": cell.key, "model": cell.model, "task": cell.task.name, "kind": cell.task.kind, "seed": cell.seed,
             "config": cell.config(), "device": device, "versions": versions()}
@@ -216,7 +229,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
                                    seed=cell.seed, **cell.task.params)
             return {**base, "status": "done", "result": curve.to_dict(), "seconds": time.perf_counter() - start}
         train_start = time.perf_counter()
-        if cell.task.method in TRAINED:
+        if get(cell.task.method, "attack").trained:
             atk = _trained_attack(cell, net, progress)
         else:
             atk = make_attack(cell.task.method, **cell.task.params, seed=cell.seed)

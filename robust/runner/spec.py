@@ -25,7 +25,7 @@ import os
 import re
 from pathlib import Path
 
-from robust.checks import check_seed
+from robust.checks import check_keys, check_positive_int, check_seed
 from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
@@ -63,17 +63,6 @@ class Spec:
         return self.path.with_suffix("")
 
 
-def _unknown(table: dict, valid: set[str], where: str) -> None:
-    if bad := sorted(set(table) - valid):
-        raise ValueError(f"{where}: key {bad[0]!r} is unknown; expected one of {sorted(valid)}.")
-
-
-def _positive(value: object, key: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"spec: {key}={value!r} is not valid; expected a positive integer.")
-    return value
-
-
 def _models(items: object) -> tuple[ModelEntry, ...]:
     if not isinstance(items, list) or not items:
         raise ValueError(f"spec: models={items!r} is not valid; expected a non-empty list of model specs.")
@@ -83,7 +72,7 @@ def _models(items: object) -> tuple[ModelEntry, ...]:
             item = {"spec": item}
         if not isinstance(item, dict) or not isinstance(item.get("spec"), str):
             raise ValueError(f"spec: model {item!r} is not valid; expected a load spec or {{spec = ..., name = ...}}.")
-        _unknown(item, MODEL_KEYS, f"spec: model {item['spec']!r}")
+        check_keys(item, MODEL_KEYS, f"spec: model {item['spec']!r}")
         out.append(ModelEntry(item["spec"], str(item.get("name") or item["spec"])))
     names = [m.name for m in out]
     if dup := sorted({n for n in names if names.count(n) > 1}):
@@ -114,7 +103,7 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
             raise ValueError(f"spec: {kind} {item!r} is not valid; expected a name (letters, digits, '.', '_', '-').")
         if "preset" in item:
             base = load_preset(item.pop("preset"), dirs)
-            _unknown(item, {"params", "train"}, f"spec: {kind} {name!r}")
+            check_keys(item, {"params", "train"}, f"spec: {kind} {name!r}")
             for key in ("params", "train"):
                 if not isinstance(item.get(key, {}), dict):
                     raise ValueError(f"spec: {kind} {name!r}: {key}={item[key]!r} is not valid; expected a table.")
@@ -141,7 +130,7 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
 def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     """A ``Spec`` from a parsed TOML table (``path``: the file, for relative preset folders and the output)."""
     path = Path(path) if path is not None else None
-    _unknown(table, SPEC_KEYS, "spec")
+    check_keys(table, SPEC_KEYS, "spec")
     for key in ("dataset", "models"):
         if key not in table:
             raise ValueError(f"spec: the key {key!r} is missing; expected it with {sorted(SPEC_KEYS)}.")
@@ -175,8 +164,8 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     if not isinstance(device, str):
         raise ValueError(f"spec: device={device!r} is not valid; expected auto, cpu, mps or cuda[:n].")
     return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
-                samples=_positive(table.get("samples", 500), "samples"), seeds=tuple(seeds),
-                batch_size=_positive(table.get("batch_size", 100), "batch_size"), device=device,
+                samples=check_positive_int(table.get("samples", 500), "spec: samples"), seeds=tuple(seeds),
+                batch_size=check_positive_int(table.get("batch_size", 100), "spec: batch_size"), device=device,
                 models=_models(table["models"]), tasks=tuple(tasks), path=path, train_missing=train_missing)
 
 

@@ -1,0 +1,113 @@
+"""The networks of gan-patch: a class-conditional U-Net generator over the context around a patch window, and a
+PatchGAN discriminator (spectral-normalised); plus the context crop the generator sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robust.placement import crop, paste
+
+
+class _Block(nn.Module):
+    """3x3 conv (stride 1 or 2) -> GroupNorm -> FiLM by the class embedding -> LeakyReLU."""
+
+    def __init__(self, cin: int, cout: int, embed: int, stride: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.norm = nn.GroupNorm(min(8, cout), cout, affine=False)
+        self.film = nn.Linear(embed, 2 * cout)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(e)[:, :, None, None].chunk(2, 1)
+        return F.leaky_relu(self.norm(self.conv(x)) * (1 + gamma) + beta, 0.2)
+
+
+class Generator(nn.Module):
+    """U-Net on the context around the window: (N x C x s x s context, N x 3 x s x s window mask and box position,
+    N targets) -> N x C x s x s map in [0, 1]. The target enters as a learned per-class map at the input (a
+    class-conditional template the U-Net can start from) and by FiLM in every block."""
+
+    def __init__(self, num_classes: int, channels: int = 3, width: int = 32, depth: int = 3, embed: int = 32,
+                 context: int = 18):
+        super().__init__()
+        self.embed = nn.Embedding(num_classes, embed)
+        self.grid = min(context, 32)  # the template's own resolution, upsampled to the context
+        self.template = nn.Embedding(num_classes, channels * self.grid * self.grid)
+        nn.init.normal_(self.template.weight, std=0.1)
+        widths = [width * 2 ** i for i in range(depth + 1)]
+        self.stem = _Block(2 * channels + 3, widths[0], embed)
+        self.down = nn.ModuleList(_Block(widths[i], widths[i + 1], embed, stride=2) for i in range(depth))
+        self.mid = _Block(widths[-1], widths[-1], embed)
+        self.up = nn.ModuleList(_Block(widths[i + 1] + widths[i], widths[i], embed) for i in reversed(range(depth)))
+        self.head = nn.Conv2d(widths[0], channels, 1)
+
+    def forward(self, ctx: torch.Tensor, where: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        e = self.embed(target)
+        n, c, s, _ = ctx.shape
+        template = self.template(target).view(n, c, self.grid, self.grid)
+        if self.grid != s:
+            template = F.interpolate(template, size=(s, s), mode="bilinear", align_corners=False)
+        h = self.stem(torch.cat([ctx, where, template], 1), e)
+        skips = [h]
+        for block in self.down:
+            h = block(h, e)
+            skips.append(h)
+        h = self.mid(skips.pop(), e)
+        for block in self.up:
+            skip = skips.pop()
+            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            h = block(torch.cat([h, skip], 1), e)
+        return torch.sigmoid(self.head(h) + template)
+
+
+class Discriminator(nn.Module):
+    """PatchGAN: a logit per receptive field (real = clean image), spectral-normalised convolutions."""
+
+    def __init__(self, channels: int = 3, width: int = 32):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(2 * width, 1, 3, 1, 1)),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def context_side(side: int, image_hw: tuple[int, int]) -> int:
+    """Side of the square context the generator sees around a ``side`` px window: twice the window, within the
+    image."""
+    return min(2 * side, *image_hw)
+
+
+def context_inputs(x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, s: int
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The s x s context around each box (shifted to stay inside the image), the generator's position input
+    (window mask in the context, box centre in image coordinates as two constant planes) and the window's box
+    inside the context."""
+    n, _, h, w = x.shape
+    p = mask.shape[-1]
+    top = (boxes[:, 0] - (s - p) // 2).clamp(0, h - s)
+    left = (boxes[:, 1] - (s - p) // 2).clamp(0, w - s)
+    side = torch.full_like(top, s)
+    ctx = crop(x, torch.stack([top, left, side, side], 1))
+    inner = torch.stack([boxes[:, 0] - top, boxes[:, 1] - left, boxes[:, 2], boxes[:, 3]], 1)
+    window = paste(x.new_zeros(n, 1, s, s), mask.to(x.dtype).expand(n, 1, p, p), inner)
+    centre = torch.stack([(boxes[:, 0] + p / 2) / h, (boxes[:, 1] + p / 2) / w], 1).to(x.dtype)
+    where = torch.cat([window, centre[:, :, None, None].expand(n, 2, s, s)], 1)
+    return ctx, where, inner
+
+
+def seeded(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``factory()`` with the global RNG seeded by ``seed`` for its initialisation, the caller's RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory()

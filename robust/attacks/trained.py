@@ -1,0 +1,202 @@
+"""Patch attacks trained before use: the workflow written once, each attack overriding only its state and its
+training loop (as pytorch-grad-cam's ``BaseCAM`` does for CAM methods).
+
+The base owns the configuration a checkpoint records, ``save`` / ``load`` (safetensors + JSON beside it, both
+atomic; the JSON is read as untrusted input), the refusal of options a checkpoint fixes, the resume file of an
+interrupted ``fit`` and the artefact cache of the runner. A subclass sets ``name``, ``fixed_params`` (options
+that define the trained state), ``training_params`` (options training also depends on), ``resumable``, and
+implements ``fit`` (starting with ``self._begin_fit``), ``state`` and ``set_state``.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from robust.attacks.artifacts import check_config, config_path, read_config, record_cached, verify_cached
+from robust.attacks.base import PatchAttack, check_training
+from robust.checks import check_positive_int
+from robust.data.base import ImageSet
+from robust.io import atomic_path, atomic_write_text
+from robust.models.backbone import Backbone
+from robust.models.checkpoint import read_state_dict
+
+
+def _json_types(default: object) -> tuple[type, ...]:
+    """The JSON types a recorded option may have, from its constructor default (bool is not a number)."""
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, int):
+        return (int,)
+    if isinstance(default, float):
+        return (int, float)
+    if isinstance(default, (tuple, list)):
+        return (list,)
+    return (str,)
+
+
+class TrainedPatchAttack(PatchAttack):
+    """A patch attack with trained state: ``fit`` (or ``load``) before use, ``save`` after training."""
+
+    #: whether ``fit(..., resume=PATH)`` continues an interrupted run from its last checkpoint
+    resumable = False
+    #: options that define the trained state: refused as ``load`` overrides
+    fixed_params: frozenset[str] = frozenset({"area", "shape"})
+    #: further options that training depends on (recorded, and compared when a saved artefact is reused)
+    training_params: frozenset[str] = frozenset()
+
+    def __init__(self, **patch_params: object):
+        super().__init__(**patch_params)
+        self.num_classes: int | None = None
+        self.image_size: tuple[int, int, int] | None = None
+        self.training: dict = {}
+        self.history: list[dict] = []
+
+    # -- what each attack provides -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def state(self) -> dict[str, torch.Tensor] | None:
+        """The trained tensors (None before ``fit``)."""
+
+    @abc.abstractmethod
+    def set_state(self, state: dict[str, torch.Tensor], where: str) -> None:
+        """Adopt tensors read from the file ``where`` for ``self.num_classes`` and ``self.image_size``, after
+        checking their names and shapes (a ValueError naming ``where`` otherwise)."""
+
+    # -- configuration -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def recorded_params(cls) -> tuple[str, ...]:
+        """The constructor options a checkpoint records: what training depends on, the placement and the seed."""
+        return tuple(sorted(cls.fixed_params | cls.training_params | {"placement", "stride", "seed"}))
+
+    @classmethod
+    def attack_time(cls, params: dict) -> dict:
+        """The options of ``params`` that may be set on a trained checkpoint (the others it fixes)."""
+        return {k: v for k, v in params.items() if k not in cls.fixed_params}
+
+    def config(self) -> dict:
+        """What ``save`` writes beside the tensors (JSON)."""
+        options = {k: list(v) if isinstance(v, tuple) else v
+                   for k in self.recorded_params() for v in [getattr(self, k)]}
+        side = self.side(torch.empty(1, *self.image_size)) if self.image_size else None
+        return {"format": f"robust-{self.name}/1", "attack": self.name, **options, "num_classes": self.num_classes,
+                "image_size": list(self.image_size or ()), "patch_side": side, "training": self.training,
+                "history": self.history}
+
+    def matches(self, config: dict) -> bool:
+        """Whether a saved configuration was trained as this attack would train it."""
+        mine = self.config()
+        return all(config.get(k) == mine[k] for k in self.fixed_params | self.training_params | {"placement", "seed"})
+
+    # -- save and load -----------------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> None:
+        """``path`` (.safetensors) with the trained tensors and ``path`` + ``.json`` with the configuration."""
+        from safetensors.torch import save_file
+
+        state = self.state()
+        if state is None:
+            raise ValueError(f"{self.name} has nothing to save; call fit() first.")
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp),
+                      metadata={"format": f"robust-{self.name}/1"})
+        atomic_write_text(config_path(path), json.dumps(self.config(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, num_classes: int | None = None,
+             image_size: tuple[int, int, int] | None = None, **overrides: object) -> TrainedPatchAttack:
+        """An attack saved by ``save``. ``num_classes`` / ``image_size`` (when given) must match what it was
+        trained for; ``overrides`` set attack-time options (``placement``, ``seed``, ...), never the fixed ones."""
+        from robust.registry import get
+
+        path = Path(path)
+        where = repr(str(path))
+        cfg = read_config(path, cls.name, "attack", cls.name)
+        if cfg.get("format", f"robust-{cls.name}/1") != f"robust-{cls.name}/1":
+            raise ValueError(f"{cls.name} checkpoint {where} has format {cfg['format']!r}; expected "
+                             f"'robust-{cls.name}/1'.")
+        defaults = get(cls.name, "attack").params()
+        check_config(cfg, {"num_classes": (int,), "image_size": (list,),
+                           **{k: _json_types(defaults[k].default) for k in cls.recorded_params()}}, path)
+        size = tuple(cfg["image_size"])
+        size = (3, *size) if len(size) == 2 else size  # universal patches saved before (C, H, W) was recorded
+        if not (cfg["num_classes"] >= 2 and len(size) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+            raise ValueError(f"{cls.name} checkpoint {where} records num_classes={cfg['num_classes']!r}, image_size="
+                             f"{cfg['image_size']!r}; expected a class count >= 2 and (C, H, W).")
+        if num_classes is not None and cfg["num_classes"] != num_classes:
+            raise ValueError(f"{cls.name} checkpoint {where} was trained for {cfg['num_classes']} classes; expected "
+                             f"{num_classes}.")
+        if image_size is not None and size != tuple(image_size):
+            raise ValueError(f"{cls.name} checkpoint {where} was trained on {size} images; expected "
+                             f"{tuple(image_size)}.")
+        if bad := sorted(cls.fixed_params & set(overrides)):
+            raise ValueError(f"{bad} are fixed by the checkpoint {where}; expected attack-time options only.")
+        attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **overrides})
+        attack.num_classes, attack.image_size = cfg["num_classes"], size
+        attack.set_state(read_state_dict(path), where)
+        history, training = cfg.get("history"), cfg.get("training")
+        attack.history = history if isinstance(history, list) else []
+        attack.training = training if isinstance(training, dict) else {}
+        return attack
+
+    # -- training ----------------------------------------------------------------------------------------------
+
+    def _begin_fit(self, victims: Backbone | list[Backbone], data: ImageSet, train_samples: int | None,
+                   options: dict) -> tuple[list[Backbone], ImageSet]:
+        """Check the victims and data, keep the first ``train_samples`` images, record the training options."""
+        victims = check_training(victims, data)
+        if train_samples is not None:
+            data = data.subset(slice(0, check_positive_int(train_samples, "train_samples")))
+        self.num_classes, self.image_size = data.num_classes, tuple(data.image_size)
+        self.side(torch.empty(1, *self.image_size))  # the area must give a patch that fits these images
+        self.training = {"victims": [m.spec for m in victims], "data": data.name, **options}
+        self.history = []
+        return victims, data
+
+    def _resumed(self, path: Path | None) -> dict | None:
+        """The state a resume file holds for this configuration (None when there is none yet); the attack's
+        generator and history continue from it."""
+        if path is None or not path.exists():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+
+        def comparable(cfg: dict) -> dict:  # a resumed run may ask for more epochs
+            return {**cfg, "history": None, "training": {**cfg["training"], "epochs": None}}
+
+        saved = json.loads(state["config"])
+        if comparable(saved) != comparable(self.config()):
+            raise ValueError(f"resume file {str(path)!r} was written for another configuration; expected the same "
+                             "attack, data and training options (delete it to start over).")
+        self.generator.set_state(state["rng"])
+        self.history = saved["history"]
+        return state
+
+    def _save_resume(self, path: Path, **state: object) -> None:
+        """Write the training state (with this attack's configuration and generator) to the resume file."""
+        with atomic_path(path) as tmp:
+            torch.save({"config": json.dumps(self.config()), "rng": self.generator.get_state(), **state}, tmp)
+
+    def train_cached(self, path: Path, victims: Backbone | list[Backbone], data: ImageSet, train: dict,
+                     progress: bool = False) -> None:
+        """The artefact cache: train with ``train`` (resumably, when the attack can) and save to ``path`` with its
+        digests recorded beside it, unless it exists; then check it against those digests."""
+        path = Path(path)
+        if not path.exists():
+            resume = path.with_suffix(".resume.pt") if self.resumable else None
+            self.fit(victims, data, progress=progress, **train, **({"resume": resume} if resume else {}))
+            self.save(path)
+            record_cached(path)
+            if resume is not None:
+                resume.unlink(missing_ok=True)
+        verify_cached(path)
+
+    @abc.abstractmethod
+    def fit(self, victims: Backbone | list[Backbone], data: ImageSet, **options: object) -> TrainedPatchAttack:
+        """Train against ``victims`` on ``data``; its keyword options are the attack's training options."""

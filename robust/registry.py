@@ -1,0 +1,195 @@
+"""What each attack and evaluation is, declared in its own file and asked by every consumer (presets, the CLI, the
+runner, the leaderboard, ``robust.testing``): no other module compares a method's name with a string.
+
+An attack class registers itself with ``@register_attack``; its facts are its class attributes (``name``,
+``description`` or the docstring's first line, ``targeted``) and, for a trained attack, its ``fit`` signature (the
+training options) and ``resumable``. An evaluation function registers with ``@register_evaluation(name, ...)``,
+which states its curve's labels and whether a higher area means a more robust model, plus any named variants (the
+same function with some keywords fixed).
+
+Built-in methods are registered when their modules are imported; plugins are modules named in the environment
+variable ``ROBUST_PLUGINS`` (comma-separated) or in the ``robust.plugins`` entry-point group, imported on the first
+lookup, so a trained attack or a curve written in one module appears in presets, ``robust attack train --help``,
+boards and assertions with no edit elsewhere. Like timm's ``register_model``, registration is by decorator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import os
+from collections.abc import Callable
+
+#: keywords of an evaluation that the run sets (its samples, batch size and seed), never a preset
+RUN_KEYS = ("samples", "batch_size", "seed")
+_ATTACKS: dict[str, Method] = {}
+_EVALUATIONS: dict[str, Method] = {}
+_loaded: list[bool] = [False]
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One registered attack or evaluation.
+
+    ``build``: the attack class, or the evaluation function (called with ``fixed`` as keywords). ``headline``: the
+    figure a board ranks by (``tcs`` for targeted attacks, ``asr`` for the others, ``area`` for curves);
+    ``higher_is_better``: whether a larger headline means a more robust model."""
+
+    name: str
+    kind: str  # "attack" or "evaluation"
+    description: str
+    build: Callable
+    fixed: dict = dataclasses.field(default_factory=dict)
+    targeted: bool = False
+    trained: bool = False
+    resumable: bool = False
+    xlabel: str = ""
+    ylabel: str = ""
+    higher_is_better: bool = False
+
+    @property
+    def headline(self) -> str:
+        return "area" if self.kind == "evaluation" else "tcs" if self.targeted else "asr"
+
+    def params(self) -> dict[str, inspect.Parameter]:
+        """The keywords a preset may set: an attack's constructor options (along its classes), an evaluation's
+        keywords less the model, the data, the run's keys and what the variant fixes."""
+        if self.kind == "attack":
+            return _keywords(self.build, "__init__")
+        skip = {"model", "data", *RUN_KEYS, *self.fixed}
+        return {k: p for k, p in inspect.signature(self.build).parameters.items() if k not in skip}
+
+    def train_options(self) -> dict[str, inspect.Parameter]:
+        """A trained attack's training options: the keywords of its ``fit`` (less ``progress`` and ``resume``,
+        which the caller sets)."""
+        if not self.trained:
+            return {}
+        return {k: p for k, p in _keywords(self.build, "fit").items() if k not in ("progress", "resume")}
+
+
+def _keywords(cls: type, method: str) -> dict[str, inspect.Parameter]:
+    """Keyword-only parameters of ``cls.method`` along the class chain (a ``**kwargs`` passes on to the parent's)."""
+    out: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        fn = klass.__dict__.get(method)
+        if fn is None:
+            continue
+        params = inspect.signature(fn).parameters.values()
+        for p in params:
+            if p.kind is p.KEYWORD_ONLY:
+                out.setdefault(p.name, p)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return out
+
+
+def _first_line(doc: str | None) -> str:
+    return (inspect.cleandoc(doc).split("\n\n")[0].replace("\n", " ") if doc else "").strip()
+
+
+def _add(table: dict[str, Method], method: Method) -> None:
+    if not isinstance(method.name, str) or not method.name or method.name != method.name.strip():
+        raise ValueError(f"a {method.kind} name must be a non-empty string, got {method.name!r}.")
+    known = table.get(method.name)
+    same = known is not None and (known.build.__module__, known.build.__qualname__) == (
+        method.build.__module__, method.build.__qualname__)  # the same definition, its module imported again
+    if known is not None and not same:
+        raise ValueError(f"{method.kind} {method.name!r} is already registered (by {known.build.__module__}); "
+                         "expected a new name.")
+    table[method.name] = method
+
+
+def register_attack(cls: type) -> type:
+    """Class decorator: register an ``Attack`` subclass under its ``name``. A class with a ``fit`` method is a
+    trained attack (``fit`` then ``save``; ``load(path, **attack_time_options)``)."""
+    trained = callable(getattr(cls, "fit", None))
+    _add(_ATTACKS, Method(cls.name, "attack", getattr(cls, "description", "") or _first_line(cls.__doc__), cls,
+                          targeted=bool(cls.targeted), trained=trained,
+                          resumable=trained and bool(getattr(cls, "resumable", False))))
+    return cls
+
+
+def register_evaluation(name: str, *, description: str, xlabel: str, ylabel: str, higher_is_better: bool,
+                        variants: dict[str, tuple[dict, str]] | None = None) -> Callable[[Callable], Callable]:
+    """Function decorator: register an evaluation (``fn(model, data, **params) -> Curve``) as ``name``, and each
+    of ``variants`` ({name: (fixed keywords, description)}) as the same function with those keywords fixed."""
+
+    def decorate(fn: Callable) -> Callable:
+        common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better}
+        _add(_EVALUATIONS, Method(name, "evaluation", description, fn, **common))
+        for variant, (fixed, text) in (variants or {}).items():
+            _add(_EVALUATIONS, Method(variant, "evaluation", text, fn, dict(fixed), **common))
+        return fn
+
+    return decorate
+
+
+def _load() -> None:
+    """Import the built-in methods and the plugins, once."""
+    if _loaded[0]:
+        return
+    _loaded[0] = True
+    importlib.import_module("robust.attacks")
+    importlib.import_module("robust.occlusion")
+    for module in plugin_modules():
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # a plugin that fails to import is named, with why
+            _loaded[0] = False
+            raise ValueError(f"robust plugin {module!r} could not be imported ({type(e).__name__}: {e}); expected "
+                             "an importable module (check ROBUST_PLUGINS and sys.path).") from None
+
+
+def plugin_modules() -> list[str]:
+    """Modules that register methods: ``$ROBUST_PLUGINS`` (comma-separated), then the ``robust.plugins`` entry
+    points of installed packages."""
+    from importlib.metadata import entry_points
+
+    env = [m.strip() for m in os.environ.get("ROBUST_PLUGINS", "").split(",") if m.strip()]
+    return env + [ep.value for ep in entry_points(group="robust.plugins")]
+
+
+def attacks() -> dict[str, Method]:
+    """Every registered attack, by name."""
+    _load()
+    return dict(_ATTACKS)
+
+
+def evaluations() -> dict[str, Method]:
+    """Every registered evaluation, by name."""
+    _load()
+    return dict(_EVALUATIONS)
+
+
+def trained() -> dict[str, Method]:
+    """The registered attacks that are trained before use."""
+    return {k: m for k, m in attacks().items() if m.trained}
+
+
+def get(name: str, kind: str) -> Method:
+    """The ``kind`` (``attack`` or ``evaluation``) registered as ``name``; a ValueError naming the valid ones."""
+    table = attacks() if kind == "attack" else evaluations()
+    if name not in table:
+        raise ValueError(f"{kind} {name!r} is unknown; expected one of {sorted(table)}.")
+    return table[name]
+
+
+def names(kind: str, trained_only: bool = False) -> str:
+    """The registered names of ``kind`` as one comma-separated line (for help texts)."""
+    table = trained() if trained_only else attacks() if kind == "attack" else evaluations()
+    return ", ".join(sorted(table))
+
+
+__all__ = [
+    "RUN_KEYS",
+    "Method",
+    "attacks",
+    "evaluations",
+    "get",
+    "names",
+    "plugin_modules",
+    "register_attack",
+    "register_evaluation",
+    "trained",
+]

@@ -1,0 +1,160 @@
+"""The registry: what each attack and evaluation is, declared beside it. A trained attack and a lower-is-better
+curve written in one module each (plus a preset) reach the CLI, presets, a board and robust.testing."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from robust import registry
+
+TOY_ATTACK = '''
+import torch
+
+from robust.attacks import AttackResult, TrainedPatchAttack
+from robust.placement import paste
+from robust.registry import register_attack
+
+
+@register_attack
+class ToyPatch(TrainedPatchAttack):
+    """Toy: one flat patch per target class, its shade learned by counting."""
+
+    name = "toy-patch"
+    targeted = True
+    training_params = frozenset({"tint"})
+
+    def __init__(self, *, tint: float = 0.5, **patch_params):
+        super().__init__(**patch_params)
+        self.tint, self.patches = tint, None
+
+    def state(self):
+        return None if self.patches is None else {"patches": self.patches}
+
+    def set_state(self, state, where):
+        self.patches = state["patches"]
+
+    def fit(self, victims, data, *, rounds: int = 1, train_samples=None, progress=False):
+        victims, data = self._begin_fit(victims, data, train_samples, {"rounds": rounds})
+        side = self.side(torch.empty(1, *self.image_size))
+        shade = torch.linspace(0, self.tint, self.num_classes)[:, None, None, None]
+        self.patches = shade.expand(self.num_classes, self.image_size[0], side, side).contiguous()
+        self.history = [{"round": r + 1, "shade": float(shade.mean())} for r in range(rounds)]
+        return self
+
+    def run(self, model, x, y, target):
+        boxes, side = self.locate(model, x), self.side(x)
+        patch = self.patches.to(x.device)[target]
+        return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
+'''
+
+TOY_CURVE = '''
+from robust.metrics import clean_accuracy
+from robust.occlusion import Curve
+from robust.registry import register_evaluation
+
+
+@register_evaluation("toy-curve", description="Toy: the error rate, twice", xlabel="knob", ylabel="error",
+                     higher_is_better=False)
+def toy_curve(model, data, *, seeds=1, samples=None, batch_size=100, seed=0):
+    acc = clean_accuracy(model, data, limit=samples)
+    error = 1 - acc["accuracy"]
+    return Curve("toy-curve", [0.0, 1.0], [error, error], [0.0, 0.0], acc["n"], seeds, "knob", "error")
+'''
+
+SCRIPT = '''
+import json, sys
+from robust.leaderboard import render
+from robust.presets import list_presets
+from robust.runner import run_board
+from robust.testing import assert_auc_at_most, assert_tcs_at_most, measure
+
+out = sys.argv[1]
+report = run_board(sys.argv[2], out, device="cpu")
+render(sys.argv[2], out)
+curve = measure("zoo:digits-m/mixer", "toy-curve", samples=40, device="cpu", store=out + "-store")
+assert_auc_at_most(curve, 0.5)
+attack = measure("zoo:digits-m/mixer", "toy-trained", samples=40, device="cpu", store=out + "-store")
+assert_tcs_at_most(attack, 1.0)
+print(json.dumps({"presets": sorted(list_presets()), "failed": report.failed, "ran": report.ran}))
+'''
+
+
+def _env(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "toy_attack.py").write_text(TOY_ATTACK)
+    (tmp_path / "plugins" / "toy_curve.py").write_text(TOY_CURVE)
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "toy-trained.toml").write_text('description = "toy patch"\nattack = "toy-patch"\n'
+                                              '[params]\narea = 0.08\n[train]\nrounds = 2\n')
+    (presets / "toy-curve.toml").write_text('description = "toy error"\nevaluation = "toy-curve"\n')
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "plugins"), os.environ.get("PYTHONPATH", "")]),
+            "ROBUST_PLUGINS": "toy_attack, toy_curve", "ROBUST_PRESETS": str(presets),
+            "ROBUST_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+
+
+def test_a_plugin_attack_and_curve_reach_every_consumer(tmp_path):
+    env = _env(tmp_path)
+    help_text = subprocess.run([sys.executable, "-m", "robust", "attack", "train", "--help"], env=env,
+                               capture_output=True, text=True, timeout=300, check=True).stdout
+    flat = " ".join(help_text.replace("│", " ").split())
+    assert "toy-patch: rounds, train_samples" in flat and "gan-patch, toy-patch, universal-patch" in flat
+
+    spec = tmp_path / "toy.toml"
+    spec.write_text(textwrap.dedent("""
+        dataset = "digits-m"
+        samples = 40
+        models = [{ spec = "zoo:digits-m/resnet", name = "resnet" }, { spec = "zoo:digits-m/mixer", name = "mixer" }]
+        attacks = ["toy-trained"]
+        evaluations = ["toy-curve"]
+    """))
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    board = tmp_path / "board"
+    res = subprocess.run([sys.executable, str(script), str(board), str(spec)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {"toy-trained", "toy-curve", "gan-patch-12pct"} <= set(summary["presets"]) and summary["failed"] == 0
+
+    doc = json.loads((board / "results.json").read_text())
+    toy = [r for r in doc["evaluations"] if r["evaluation"] == "toy-curve"]
+    areas = {r["name"]: r["area"] for r in toy}
+    assert areas["resnet"] != areas["mixer"]
+    md = (board / "README.md").read_text()
+    section = md[md.index("## toy-curve"):]
+    first, second = (line.split("|")[2].strip() for line in section.splitlines() if line.startswith("| 1 ")
+                     or line.startswith("| 2 "))
+    assert areas[first] < areas[second], "a lower-is-better curve ranks its lowest area first"
+    assert "lower is better" in section
+    assert [r["attack"] for r in doc["rows"]] == ["toy-trained", "toy-trained"]
+
+
+def test_the_built_in_methods_describe_themselves():
+    attacks, evaluations = registry.attacks(), registry.evaluations()
+    assert {"gan-patch", "universal-patch", "lavan", "lp", "noise-patch", "natural-patch"} <= set(attacks)
+    assert all(m.description for m in [*attacks.values(), *evaluations.values()])
+    assert set(registry.trained()) == {"gan-patch", "universal-patch"}
+    assert attacks["gan-patch"].resumable and not attacks["universal-patch"].resumable
+    assert set(attacks["gan-patch"].train_options()) == {"epochs", "batch_size", "lr", "template_lr", "precision",
+                                                          "train_samples"}
+    assert (attacks["gan-patch"].headline, attacks["lp"].headline, evaluations["patch-drop"].headline) == \
+        ("tcs", "asr", "area")
+    assert not evaluations["selectivity"].higher_is_better and evaluations["patch-drop"].higher_is_better
+    salient = evaluations["salient-drop"]
+    assert salient.fixed == {"order": "salient"} and "order" not in salient.params()
+
+
+def test_registering_a_taken_name_or_a_broken_plugin_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="'gan-patch' is already registered"):
+        @registry.register_attack
+        class Clash(registry.get("lavan", "attack").build):
+            name = "gan-patch"
+    monkeypatch.setenv("ROBUST_PLUGINS", "no_such_robust_plugin")
+    monkeypatch.setattr(registry, "_loaded", [False])
+    with pytest.raises(ValueError, match="robust plugin 'no_such_robust_plugin' could not be imported"):
+        registry.attacks()
