@@ -180,15 +180,18 @@ def evaluation_rows(spec: Spec, cells: list[dict]) -> list[EvaluationRow]:
     rows = []
     for m, t, group in _groups(spec, cells, "evaluation"):
         curves = [g["result"] for g in group]
-        first, method = curves[0], registry.get(t.method, "evaluation")
+        first = curves[0]
+        # the direction the curve was stored with; rows stored before curves carried it ask the registry
+        higher = first["higher_is_better"] if "higher_is_better" in first else \
+            registry.get(t.method, "evaluation").higher_is_better
         mean = [sum(v) / len(curves) for v in zip(*(c["mean"] for c in curves), strict=True)]
         std = [max(v) for v in zip(*(c["std"] for c in curves), strict=True)]  # the largest seed std
         rows.append(EvaluationRow(
             name=m.name, model=m.spec, dataset=spec.dataset, evaluation=t.name, method=t.method,
             description=t.description, x=first["x"], mean=mean, std=std,
             area=sum(c["area"] for c in curves) / len(curves), n=first["n"], curve_seeds=first["seeds"],
-            xlabel=first["xlabel"], ylabel=first["ylabel"], lower_is_better=not method.higher_is_better,
-            seeds=sorted(g["seed"] for g in group), headline=method.headline))
+            xlabel=first["xlabel"], ylabel=first["ylabel"], lower_is_better=not higher,
+            seeds=sorted(g["seed"] for g in group), headline="area"))
     return rows
 
 
