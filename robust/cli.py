@@ -317,8 +317,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     fit.update(extra)
     allowed = method.train_options()
     if bad := sorted(set(fit) - set(allowed)):
-        raise ValueError(f"{attack} does not take --{bad[0].replace('_', '-')}; its training options are "
-                         f"{sorted(allowed)} (--train KEY=VALUE).")
+        raise ValueError(f"{attack} does not take --{bad[0].replace('_', '-')} (training option {bad[0]!r}); its "
+                         f"training options are {sorted(allowed)} (--train KEY=VALUE).")
     atk = make_attack(attack, area=area, placement=placement, seed=seed, **dict(_param(p) for p in param))
     out.parent.mkdir(parents=True, exist_ok=True)
     nets = [load_model(v, device=device) for v in victim]

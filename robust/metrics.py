@@ -146,7 +146,7 @@ def _prepare(clean, adv, y, target, num_classes) -> tuple[torch.Tensor, torch.Te
     if adv_pred.shape[0] != n:
         raise ValueError(f"adv has {adv_pred.shape[0]} samples; expected {n} like clean.")
     k = clean.shape[1] if clean.ndim == 2 else num_classes
-    if not isinstance(k, int) or k < 1:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ValueError(f"num_classes={num_classes!r} is not valid; it is required when clean and adv are labels.")
     check_labels(y, k, n=n)
     y = y.to(clean_pred.device)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from timm.loss import SoftTargetCrossEntropy
 
-from robust.checks import check_seed
+from robust.checks import check_positive_int, check_seed
 from robust.data import digits_m
 from robust.device import autocast, resolve_device
 from robust.io import cache_dir, publish_dir
@@ -71,8 +71,8 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
         raise ValueError(f"augment={augment!r} is not valid; expected one of {sorted(AUGMENTS)} or none.")
     if arch not in ARCHS:
         raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
-    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-        raise ValueError(f"epochs={epochs!r} is not valid; expected a positive integer.")
+    if epochs is not None:
+        check_positive_int(epochs, "epochs")
     builder, recipe = ARCHS[arch]
     recipe = replace(recipe, epochs=epochs or recipe.epochs)
     dev = resolve_device(device)

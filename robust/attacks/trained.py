@@ -112,7 +112,8 @@ class TrainedPatchAttack(PatchAttack):
     def load(cls, path: str | os.PathLike, *, num_classes: int | None = None,
              image_size: tuple[int, int, int] | None = None, **overrides: object) -> TrainedPatchAttack:
         """An attack saved by ``save``. ``num_classes`` / ``image_size`` (when given) must match what it was
-        trained for; ``overrides`` set attack-time options (``placement``, ``seed``, ...), never the fixed ones."""
+        trained for; ``overrides`` set attack-time options (``placement``, ``seed``, ...), and may repeat a fixed one's
+        recorded value, never change it."""
         from robust.registry import get
 
         path = Path(path)
@@ -136,8 +137,10 @@ class TrainedPatchAttack(PatchAttack):
         if image_size is not None and size != tuple(image_size):
             raise ValueError(f"{cls.name} checkpoint {where} was trained on {size} images; expected "
                              f"{tuple(image_size)}.")
-        if bad := sorted(cls.fixed_params & set(overrides)):
-            raise ValueError(f"{bad} are fixed by the checkpoint {where}; expected attack-time options only.")
+        if bad := sorted(k for k in cls.fixed_params & set(overrides) if overrides[k] != cfg[k]):
+            recorded = ", ".join(f"{k}={cfg[k]!r}" for k in bad)
+            raise ValueError(f"{bad} are fixed by the checkpoint {where} ({recorded}); expected attack-time options "
+                             "only.")
         attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **overrides})
         attack.num_classes, attack.image_size = cfg["num_classes"], size
         attack.set_state(read_state_dict(path), where)
