@@ -94,14 +94,30 @@ def _alive(host: str, pid: int, heartbeat: float, now: float) -> bool:
 class Store:
     """``Store(path)`` opens (or creates) the results database at ``path``."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, timeout: float = 30.0):
         self.path = Path(path)
+        self.conn: sqlite3.Connection | None = None
+        deadline = time.monotonic() + timeout
+        while True:  # SQLite's busy handler does not cover every lock (WAL recovery, the switch to WAL): retry
+            try:
+                self._open(timeout)
+                return
+            except sqlite3.OperationalError as e:
+                if self.conn is not None:
+                    self.conn.close()
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _open(self, timeout: float) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             layout = self._layout()
         except sqlite3.DatabaseError as e:
+            if "locked" in str(e):
+                raise
             raise ValueError(f"store {str(self.path)!r} is not a robust results database ({e}); expected a "
                              "file written by `robust leaderboard run`, or a new path.") from None
         if layout and layout != LAYOUTS.get(version):
