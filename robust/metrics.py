@@ -3,8 +3,9 @@
 Results are kept as integer counts (``Counts``), so batches, shards and machines merge with ``+``; rates and
 Wilson 95 % intervals are derived from the counts. Over the clean-correct set C of the N evaluated samples:
 ASR = |{x in C : f(x_adv) != y}| / |C| and TCS = |{x in C : f(x_adv) == y_t}| / |C| (so TCS <= ASR); both are
-also reported over all N (``asr_all``, ``tcs_all``). A targeted sample whose target equals its true label is
-never a success: it is left out of every count and counted in ``skipped``.
+also reported over all N (``asr_all``, ``tcs_all``). A sample whose target equals its true label (a fixed target
+class) stays in N, in C and in ASR; only TCS leaves it out of its numerator and denominator, and counts it in
+``skipped`` (``skipped_correct`` of them in C).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class Counts:
     target_hit: int = 0  # x in C with f(x_adv) == y_t (targeted only)
     success_all: int = 0  # f(x_adv) != y, over all N
     target_hit_all: int = 0  # f(x_adv) == y_t, over all N (targeted only)
-    skipped: int = 0  # targeted samples whose target was their true label
+    skipped: int = 0  # targeted samples whose target was their true label (left out of TCS only)
+    skipped_correct: int = 0  # of those, the ones in C
     targeted: bool = False
 
     def __add__(self, other: Counts) -> Counts:
@@ -77,6 +79,16 @@ class Counts:
         return None if self.rate(rate) is None else wilson_interval(k, n)
 
     @property
+    def tcs_n(self) -> int:
+        """TCS's denominator over all N: the samples whose target is another class."""
+        return self.n - self.skipped
+
+    @property
+    def tcs_clean_correct(self) -> int:
+        """TCS's denominator over C: the clean-correct samples whose target is another class."""
+        return self.clean_correct - self.skipped_correct
+
+    @property
     def headline(self) -> str:
         """The rate a board ranks by: TCS for a targeted attack, ASR otherwise (lower is more robust)."""
         return "tcs" if self.targeted else "asr"
@@ -98,8 +110,8 @@ class Counts:
 
 
 _FRACTIONS = {"clean_accuracy": ("clean_correct", "n"), "robust_accuracy": ("adv_correct", "n"),
-              "asr": ("success", "clean_correct"), "tcs": ("target_hit", "clean_correct"),
-              "asr_all": ("success_all", "n"), "tcs_all": ("target_hit_all", "n")}
+              "asr": ("success", "clean_correct"), "tcs": ("target_hit", "tcs_clean_correct"),
+              "asr_all": ("success_all", "n"), "tcs_all": ("target_hit_all", "tcs_n")}
 RATES = tuple(_FRACTIONS)
 
 
@@ -139,7 +151,7 @@ def confusion(y: torch.Tensor, adv: torch.Tensor, num_classes: int):
 
 
 def _prepare(clean, adv, y, target, num_classes) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Validate the inputs of ``count`` / ``per_class``; return the 8 x N indicators, the labels and the class
+    """Validate the inputs of ``count`` / ``per_class``; return the 9 x N indicators, the labels and the class
     count."""
     clean_pred, adv_pred = _labels("clean", clean), _labels("adv", adv)
     n = clean_pred.shape[0]
@@ -161,11 +173,10 @@ def _prepare(clean, adv, y, target, num_classes) -> tuple[torch.Tensor, torch.Te
 
 
 def _indicators(clean_pred, adv_pred, y, keep, hit) -> torch.Tensor:
-    """8 x N indicators in the order of the ``Counts`` fields."""
-    correct = (clean_pred == y) & keep
-    fooled = (adv_pred != y) & keep
-    return torch.stack([keep, correct, (adv_pred == y) & keep, fooled & correct, hit & correct, fooled, hit & keep,
-                        ~keep]).long()
+    """9 x N indicators in the order of the ``Counts`` fields (``keep``: the target is another class)."""
+    correct, fooled = clean_pred == y, adv_pred != y
+    return torch.stack([torch.ones_like(keep), correct, adv_pred == y, fooled & correct, hit & correct & keep, fooled,
+                        hit & keep, ~keep, ~keep & correct]).long()
 
 
 @torch.no_grad()

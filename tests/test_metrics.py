@@ -65,10 +65,11 @@ def test_counts_follow_the_protocol_definitions():
     assert untargeted.tcs is None and untargeted.asr == 3 / 5 and untargeted.interval("tcs") is None
 
 
-def test_a_target_equal_to_the_label_is_skipped_never_a_success():
+def test_a_target_equal_to_the_label_is_skipped_by_tcs_never_a_success():
     y = torch.tensor([0, 1])
     c = count(_logits([0, 1]), _logits([0, 1]), y, target=torch.tensor([0, 2]))
-    assert c.skipped == 1 and c.n == 1 and c.target_hit == 0 and c.success == 0
+    assert (c.skipped, c.skipped_correct, c.n, c.clean_correct, c.target_hit, c.success) == (1, 1, 2, 2, 0, 0)
+    assert c.fraction("tcs") == (0, 1) and c.fraction("asr") == (0, 2)
 
 
 def test_counts_merge_like_one_batch():
@@ -133,3 +134,17 @@ def test_per_class_counts_sum_to_the_total_and_match_a_loop():
     assert cm.shape == (5, 5) and cm.sum() == 300
     assert (cm.sum(1) == torch.bincount(y, minlength=5).numpy()).all()
     assert cm.trace() == int((adv.argmax(1) == y).sum())
+
+
+def test_a_fixed_target_leaves_its_own_class_out_of_tcs_only():
+    """The issue's case: 10 correct images, fixed target 3, every adversarial prediction 3. The image of class 3
+    stays in n, in C and in ASR (it was not fooled); TCS is 9 / 9 and says it left one out."""
+    y = torch.arange(10)
+    target = torch.full((10,), 3)
+    c = count(y, torch.full((10,), 3), y, target, num_classes=10)
+    assert (c.n, c.clean_correct, c.success, c.skipped, c.skipped_correct) == (10, 10, 9, 1, 1)
+    assert c.asr == 0.9 and c.tcs == 1.0 and c.fraction("tcs") == (9, 9) and c.fraction("tcs_all") == (9, 9)
+    assert c.clean_accuracy == 1.0 and c.robust_accuracy == 0.1 and c.asr_all == 0.9
+    wrong = count(torch.zeros(10, dtype=torch.long), torch.full((10,), 3), y, target, num_classes=10)
+    assert (wrong.clean_correct, wrong.skipped_correct, wrong.fraction("tcs"), wrong.fraction("tcs_all")) == \
+        (1, 0, (1, 1), (9, 9))

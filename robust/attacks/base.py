@@ -38,8 +38,8 @@ class AttackResult:
 def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, generator: torch.Generator,
                    clean_logits: torch.Tensor | None = None) -> torch.Tensor:
     """Targets for labels ``y``: ``random`` (uniform over the other classes, never y), ``least-likely`` (the
-    clean model's least likely class) or a fixed class index (samples of that class are later counted as
-    skipped, never as successes)."""
+    clean model's least likely class) or a fixed class index (samples of that class are left out of TCS only,
+    and counted as skipped)."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes!r} is not valid for a targeted attack; expected >= 2.")
     if mode == "random":

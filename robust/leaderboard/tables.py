@@ -22,10 +22,10 @@ from robust.metrics import Counts
 from robust.presets import Task
 from robust.runner.spec import Spec
 
-_COUNT_FIELDS = ("n", "clean_correct", "adv_correct", "success", "target_hit", "success_all", "target_hit_all",
-                 "skipped", "targeted")
+_COUNT_FIELDS = tuple(f.name for f in dataclasses.fields(Counts))
 CSV_FIELDS = ("name", "model", "architecture", "dataset", "clean_acc", "attack", "threat_model", "area", "eps",
-              "asr", "asr_low", "asr_high", "tcs", "tcs_low", "tcs_high", "robust_acc", "n", "seeds", "artifact")
+              "asr", "asr_low", "asr_high", "tcs", "tcs_low", "tcs_high", "robust_acc", "n", "clean_correct",
+              "asr_all", "tcs_all", "skipped", "seeds", "artifact")
 _INTERNAL = {"internal": True}  # a field the writers use that the JSON and CSV rows leave out
 
 
@@ -62,6 +62,10 @@ class AttackRow(_Scored):
     tcs_interval: list[float] | None
     robust_acc: float | None
     n: int
+    clean_correct: int  # |C|: the denominator of ASR and (less the skipped ones in it) of TCS
+    asr_all: float | None  # ASR and TCS over all n (the protocol reports both)
+    tcs_all: float | None
+    skipped: int  # images whose target was their own class: left out of TCS only
     seeds: list[int]
     artifact: str | None
     seconds: float
@@ -170,7 +174,9 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             targeted=counts.targeted, area=t.params.get("area"), eps=t.params.get("eps"), asr=_rnd(counts.asr),
             asr_interval=asr and [_rnd(v) for v in asr], tcs=_rnd(counts.tcs),
             tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy), n=counts.n,
-            seeds=sorted(g["seed"] for g in group), artifact=(first.get("artifact") or {}).get("name"),
+            clean_correct=counts.clean_correct, asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all),
+            skipped=counts.skipped, seeds=sorted(g["seed"] for g in group),
+            artifact=(first.get("artifact") or {}).get("name"),
             seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline))
     return rows
 
@@ -230,15 +236,19 @@ def markdown(board: Board) -> str:
     seeds = ", ".join(map(str, spec.seeds))
     lines = [f"# {_md(spec.title)}", "",
              f"Dataset `{_md(spec.dataset)}`, first {board.samples} test images, seeds {seeds}. Percentages; "
-             "brackets: Wilson 95 % intervals. Ranked most robust first (lowest TCS for targeted attacks, lowest ASR "
-             "for untargeted).", ""]
+             "brackets: Wilson 95 % intervals. ASR and TCS are over the correctly classified images (correct / n); "
+             "results.json and results.csv also give them over all n. Ranked most robust first (lowest TCS for "
+             "targeted attacks, lowest ASR for untargeted).", ""]
     for task, rows in board.tables("attack"):
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)}", ""]
-        lines += ["| # | model | architecture | clean acc | ASR | TCS | n |", "|---|---|---|---|---|---|---|"]
+        lines += ["| # | model | architecture | clean acc | ASR | TCS | correct / n |", "|---|---|---|---|---|---|---|"]
         for i, r in enumerate(rows, 1):
             tcs = f"{pct(r.tcs)} {ci(r.tcs_interval)}" if r.targeted else "–"
             lines.append(f"| {i} | {_md(r.name)} | {_md(r.architecture or '')} | {pct(r.clean_acc)} | "
-                         f"{pct(r.asr)} {ci(r.asr_interval)} | {tcs} | {r.n} |")
+                         f"{pct(r.asr)} {ci(r.asr_interval)} | {tcs} | {r.clean_correct} / {r.n} |")
+        if skipped := sum(r.skipped for r in rows):
+            lines += ["", f"TCS leaves out the {skipped} images whose target was their own class (they stay in "
+                      "ASR and n)."]
         lines.append("")
     for task, rows in board.tables("evaluation"):
         xs = rows[0].x

@@ -22,7 +22,8 @@ import torch
 
 from robust.presets import Task
 
-CELL_VERSION = 1  # bump when a change to robust alters results, so stores recompute
+CELL_VERSION = 2  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts)
+ARTIFACT_VERSION = 1  # bump when a change alters how trained artefacts are trained, so caches retrain
 #: per-process caches: (spec, device) -> Backbone, least recently used first, and its weights' fingerprint
 _MODELS: OrderedDict[tuple[str, str], object] = OrderedDict()
 _WEIGHTS: dict[tuple[str, str], str] = {}
@@ -147,7 +148,7 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
             return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
     train_data = _train_fingerprint(data)  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
-                    "data": data, "train_data": train_data, "seed": seed, "version": CELL_VERSION})
+                    "data": data, "train_data": train_data, "seed": seed, "version": ARTIFACT_VERSION})
     path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"
     return {"source": "cache", "name": path.name, "path": str(path), "id": ident}
 
