@@ -162,3 +162,15 @@ def test_a_run_loads_and_hashes_each_model_once(tmp_path, monkeypatch):
     loads.clear()
     run_board(spec, tmp_path / "out")  # a new run loads afresh (a file may have changed), and computes nothing
     assert len(loads) == 2
+
+
+def test_rows_the_intervals_cannot_tell_apart_share_a_rank():
+    from robust.leaderboard.tables import ranks
+
+    @dataclasses.dataclass
+    class Row:
+        interval: list[float] | None
+
+    rows = [Row([0.10, 0.20]), Row([0.15, 0.30]), Row([0.25, 0.35]), Row([0.50, 0.60]), Row(None)]
+    assert ranks(rows) == [1, 1, 2, 4, 5]  # the third is beyond the first only; the fourth beyond the first three
+    assert ranks([Row([0.1, 0.3]), Row([0.1, 0.3])]) == [1, 1]

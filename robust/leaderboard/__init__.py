@@ -42,7 +42,8 @@ def html(board: Board) -> str:
                 models[r.name].update(architecture=r.architecture, clean_acc=r.clean_acc)
         measure = rows[0].headline.upper() if task.kind == "attack" else rows[0].headline
         columns.append({"name": task.name, "measure": measure, "description": task.description})
-    ranked = [{"name": t.name, "description": t.description, "rows": rows} for t, rows in board.tables("attack")]
+    ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": tables.ranks(rows)}
+              for t, rows in board.tables("attack")]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
               "better": rows[0].better} for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(

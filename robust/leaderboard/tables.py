@@ -77,6 +77,25 @@ class AttackRow(_Scored):
         """Most robust first: the lowest headline rate, then the highest clean accuracy."""
         return (1.0 if self.score is None else self.score, -(self.clean_acc or 0.0), self.name)
 
+    @property
+    def interval(self) -> list[float] | None:
+        """The Wilson interval of the headline rate."""
+        return getattr(self, f"{self.headline}_interval")
+
+
+def ranks(rows: list) -> list[int]:
+    """Ranks that only separate what differs: a row's rank is 1 + the number of rows whose interval lies wholly
+    below its own (more robust beyond doubt), so rows with overlapping intervals can share a rank. Rows without
+    an interval (curves, an undefined rate) are ranked by position."""
+    out = []
+    for i, r in enumerate(rows):
+        iv = getattr(r, "interval", None)
+        if iv is None:
+            out.append(i + 1)
+            continue
+        out.append(1 + sum(1 for o in rows if getattr(o, "interval", None) and o.interval[1] < iv[0]))
+    return out
+
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationRow(_Scored):
@@ -238,11 +257,12 @@ def markdown(board: Board) -> str:
              f"Dataset `{_md(spec.dataset)}`, first {board.samples} test images, seeds {seeds}. Percentages; "
              "brackets: Wilson 95 % intervals. ASR and TCS are over the correctly classified images (correct / n); "
              "results.json and results.csv also give them over all n. Ranked most robust first (lowest TCS for "
-             "targeted attacks, lowest ASR for untargeted).", ""]
+             "targeted attacks, lowest ASR for untargeted); a rank is 1 + the number of rows whose interval lies "
+             "wholly below the row's own, so rows that the intervals cannot tell apart share a rank.", ""]
     for task, rows in board.tables("attack"):
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)}", ""]
         lines += ["| # | model | architecture | clean acc | ASR | TCS | correct / n |", "|---|---|---|---|---|---|---|"]
-        for i, r in enumerate(rows, 1):
+        for i, r in zip(ranks(rows), rows, strict=True):
             tcs = f"{pct(r.tcs)} {ci(r.tcs_interval)}" if r.targeted else "–"
             lines.append(f"| {i} | {_md(r.name)} | {_md(r.architecture or '')} | {pct(r.clean_acc)} | "
                          f"{pct(r.asr)} {ci(r.asr_interval)} | {tcs} | {r.clean_correct} / {r.n} |")
