@@ -248,7 +248,15 @@ def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
         hit = model.logits(mixed).argmax(1) == y
         return (hit & valid).sum(), valid.sum()
 
-    return _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure, {"grid": grid}, seed)
+    curve = _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure, {"grid": grid}, seed)
+    return _mixed_fractions(curve, ratios, rows * cols)
+
+
+def _mixed_fractions(curve: Curve, ratios: list[float], cells: int) -> Curve:
+    """The curve at the fractions actually mixed: ``mix_cells`` replaces round(r * cells) cells (the area is then
+    computed on them too)."""
+    curve.x = [round(r * cells) / cells for r in ratios]
+    return curve
 
 
 def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, g: torch.Generator, masks: int = 64,
@@ -308,9 +316,10 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
         keep = valid & (mass.flatten(1).sum(1) > 0)
         return (share * keep).sum(), keep.sum()
 
-    return _sweep("selectivity" if saliency == "gradcam" else f"selectivity-{saliency}", model, data, ratios, seeds,
-                  samples, batch_size, measure,
-                  {"grid": grid, "saliency": saliency, **({"masks": masks} if saliency == "rise" else {})}, seed)
+    curve = _sweep("selectivity" if saliency == "gradcam" else f"selectivity-{saliency}", model, data, ratios, seeds,
+                   samples, batch_size, measure,
+                   {"grid": grid, "saliency": saliency, **({"masks": masks} if saliency == "rise" else {})}, seed)
+    return _mixed_fractions(curve, ratios, rows * cols)
 
 
 def evaluation_params(name: str) -> dict[str, inspect.Parameter]:

@@ -80,12 +80,14 @@ def test_mix_cells_uses_donors_of_another_class():
 def test_patch_mixing_curve_falls_with_the_ratio(resnet, small):
     c = patch_mixing(resnet, small, ratios=[0.0, 0.3, 0.5], seeds=3)
     assert c.mean[0] > c.mean[1] > c.mean[2] and c.std[1] > 0 and c.ylabel == "accuracy"
+    assert c.x == [0.0, 19 / 64, 0.5]  # the fractions actually mixed: round(0.3 * 64) = 19 of the 8 x 8 cells
 
 
 def test_selectivity_gradcam_and_rise(resnet, small):
     few = small.subset(slice(0, 20))
     g = selectivity(resnet, few, ratios=[0.2, 0.5], seeds=1)
     assert 0 < g.mean[0] < g.mean[1] < 1  # more donor cells, more out-of-context mass
+    assert g.x == [13 / 64, 0.5] and g.name == "selectivity" and not g.higher_is_better
     r = selectivity(resnet, few, ratios=[0.3], saliency="rise", masks=16, seeds=1)
     assert 0 <= r.mean[0] <= 1 and r.params["masks"] == 16
 

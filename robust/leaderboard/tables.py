@@ -272,8 +272,10 @@ def markdown(board: Board) -> str:
         lines.append("")
     for task, rows in board.tables("evaluation"):
         xs = rows[0].x
-        lines += [f"## {_md(task.name)}", "", f"{_md(task.description)} ({rows[0].better} is better; "
-                  f"{rows[0].curve_seeds} seeds per cell, ± the largest seed std).", ""]
+        lines += [f"## {_md(task.name)}", "", f"{_md(task.description)} ({rows[0].better} is better). Columns: "
+                  f"{_md(rows[0].xlabel)} (the fractions actually applied); area: the curve's mean height over "
+                  f"[{xs[0]:.3g}, {xs[-1]:.3g}]; ±: the largest standard deviation over the {rows[0].curve_seeds} "
+                  "random seeds of the cell (the same images, other random cells).", ""]
         lines += ["| # | model | area | " + " | ".join(f"{x:.2g}" for x in xs) + " |",
                   "|---|---|---|" + "---|" * len(xs)]
         for i, r in enumerate(rows, 1):
