@@ -124,7 +124,7 @@ def test_a_lower_is_better_evaluation_ranks_its_own_way(tmp_path, monkeypatch):
     drop, low = ranked("drop"), ranked("lower")
     assert len(drop) == 2 and drop[0][1] > drop[1][1]  # the two models differ
     assert low == drop[::-1]
-    assert "(lower is better;" in text.split("## lower\n")[1] and "(higher is better;" in text.split("## drop\n")[1]
+    assert "(lower is better)" in text.split("## lower\n")[1] and "(higher is better)" in text.split("## drop\n")[1]
     assert "(lower is better)" in written["html"].read_text()
     doc = json.loads(written["json"].read_text())
     assert {e["evaluation"]: e["lower_is_better"] for e in doc["evaluations"]} == {"drop": False, "lower": True}

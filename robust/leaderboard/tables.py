@@ -276,7 +276,7 @@ def markdown(board: Board) -> str:
                   f"{_md(rows[0].xlabel)} (the fractions actually applied); area: the curve's mean height over "
                   f"[{xs[0]:.3g}, {xs[-1]:.3g}]; ±: the largest standard deviation over the {rows[0].curve_seeds} "
                   "random seeds of the cell (the same images, other random cells).", ""]
-        lines += ["| # | model | area | " + " | ".join(f"{x:.2g}" for x in xs) + " |",
+        lines += ["| # | model | area | " + " | ".join(f"{x:.3g}" for x in xs) + " |",
                   "|---|---|---|" + "---|" * len(xs)]
         for i, r in enumerate(rows, 1):
             pts = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(r.mean, r.std, strict=True))
