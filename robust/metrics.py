@@ -223,3 +223,7 @@ def realism(x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor, window: i
     mse = (after - before).pow(2).mean((1, 2, 3))
     psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
     return {"ssim": ssim, "psnr": psnr, "tv": total_variation(after)}
+
+
+__all__ = ["RATES", "Counts", "clean_accuracy", "confusion", "count", "per_class", "realism", "total_variation",
+           "wilson_interval"]

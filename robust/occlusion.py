@@ -418,3 +418,7 @@ def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) 
             raise
         raise ValueError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {e}") from None
     return dataclasses.replace(curve, higher_is_better=method.higher_is_better)
+
+
+__all__ = ["FILLS", "ORDERS", "SALIENCY", "Curve", "check_params", "default_grid", "evaluation_params", "mix_cells",
+           "patch_drop", "patch_mixing", "patch_shuffle", "rise", "run_evaluation", "selectivity"]

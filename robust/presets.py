@@ -143,3 +143,7 @@ def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"preset {name!r} ({path}) is not valid TOML: {e}") from None
     return parse_task(name, table, f"preset {name!r} ({path})")
+
+
+__all__ = ["ATTACK_KEYS", "EVALUATION_KEYS", "Task", "list_presets", "load_preset", "parse_task", "preset_dirs",
+           "shipped_presets_dir"]

@@ -245,3 +245,7 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     limit = min(max(limit, 0.0), 1.0)
     n = result.counts.fraction(name)[1] if result.counts is not None else result.curve.n
     _decide(result, f"{name} vs baseline {base['value']:.3f}", value, None, n, limit, "point", lower_better)
+
+
+__all__ = ["RULES", "Hooks", "Measured", "assert_accuracy_at_least", "assert_asr_at_most", "assert_auc_at_least",
+           "assert_auc_at_most", "assert_tcs_at_most", "measure", "no_regression", "set_hooks"]

@@ -149,3 +149,6 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
                         + (f" --augment {augment}" if augment else "") + (" --publish" if publish else "")}
     update_manifest(out_dir, f"digits-m/{key}", entry)
     return {**entry, "path": str(path)}
+
+
+__all__ = ["AUGMENTS", "channel_permute", "random_shift", "train"]
