@@ -25,6 +25,30 @@ def check_keys(keys: Iterable[str], valid: Iterable[str], where: str) -> None:
         raise ValueError(f"{where}: key {bad[0]!r} is unknown; expected one of {sorted(valid)}.")
 
 
+def value_kind(default: object) -> tuple[tuple[type, ...], str] | None:
+    """The types a value of the kind of a parameter's ``default`` may have, and how to say it (bool is not a
+    number); None for a default of no checked kind (None, or an object)."""
+    for kind, types, what in ((bool, (bool,), "true or false"), (int, (int,), "an integer"),
+                              (float, (int, float), "a finite number"), ((tuple, list), (tuple, list), "a list"),
+                              (str, (str,), "a string")):
+        if isinstance(default, kind):
+            return types, what
+    return None
+
+
+def check_like(value: object, default: object, name: str) -> None:
+    """Require ``value`` of the kind of a parameter's ``default`` (see ``value_kind``): one sentence otherwise."""
+    kind = value_kind(default)
+    if kind is None:
+        return
+    types, what = kind
+    ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value)
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not valid; expected {what}.")
+
+
 def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
     """Require a float tensor N x C x H x W with values in [0, 1] and no NaN; return it unchanged."""
     if not isinstance(x, torch.Tensor):
@@ -144,5 +168,5 @@ def check_matches(model: object, data: object) -> None:
                          f"{show(size)}; expected the model's input size (resize the data or use a model for it).")
 
 
-__all__ = ["SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_matches", "check_number",
-           "check_positive_int", "check_seed", "data_image_size", "first_line"]
+__all__ = ["SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_like", "check_matches",
+           "check_number", "check_positive_int", "check_seed", "data_image_size", "first_line", "value_kind"]

@@ -19,7 +19,6 @@ Grids scale with the input: ``default_grid`` gives 8 x 8 (fine) and 4 x 4 (coars
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from collections.abc import Callable, Sequence
 
@@ -27,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.cam import cam
-from robust.checks import SEED_LIMIT, check_int, check_matches, check_positive_int, check_seed
+from robust.checks import SEED_LIMIT, check_int, check_keys, check_like, check_matches, check_positive_int, check_seed
 from robust.data.base import iterate
 from robust.grid import cell_mask, cell_sums, grid_shape, mix_cells_of, random_cells, shuffle_cells, top_cells
 from robust.models.backbone import Backbone
@@ -123,8 +122,7 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
            batch_size: int, measure: Callable, params: dict, seed: int, prepare: Callable | None = None) -> Curve:
     """Run ``measure(x, y, knob, generator, context) -> (sum, count)`` on every batch, knob and seed, where
     ``context = prepare(x, y)`` once per batch; mean and std over seeds of sum / count, labelled as the
-    evaluation ``name`` is registered."""
-    _check(model, seeds, samples, batch_size, seed)
+    evaluation ``name`` is registered (the caller has checked the arguments with ``_check``)."""
     check_matches(model, data)
     gens = [torch.Generator().manual_seed(seed + s) for s in range(seeds)]
     # Accumulated on the model's device: no host round trip until the sweep is done.
@@ -322,11 +320,6 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
     return _mixed_fractions(curve, ratios, rows * cols)
 
 
-def evaluation_params(name: str) -> dict[str, inspect.Parameter]:
-    """The parameters a preset may give evaluation ``name`` (see ``robust.registry.Method.params``)."""
-    return get(name, "evaluation").params()
-
-
 def _optional(check: Callable[[object], object]) -> Callable[[object], object]:
     return lambda v: None if v is None else check(v)
 
@@ -364,42 +357,20 @@ _VALUE_CHECKS: dict[str, Callable[[object], object]] = {
 }
 
 
-def _check_type(key: str, value: object, default: object) -> None:
-    """``value`` of the kind of the parameter's ``default`` (None: any)."""
-    if default is None or default is inspect.Parameter.empty:
-        return
-    if isinstance(default, bool):
-        ok, what = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, what = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        what = "a finite number"
-    elif isinstance(default, (tuple, list)):
-        ok, what = isinstance(value, (tuple, list)), "a list"
-    elif isinstance(default, str):
-        ok, what = isinstance(value, str), "a string"
-    else:
-        return
-    if not ok:
-        raise ValueError(f"{key}={value!r} is not valid; expected {what}.")
-
-
 def check_params(name: str, params: dict, where: str | None = None) -> None:
     """Refuse, before any work, a key that evaluation ``name`` does not take (or that the run sets) and a value
     of the wrong type or outside its range, as far as that can be told without the model and data."""
     where = where or f"evaluation {name!r}"
-    valid = evaluation_params(name)
+    valid = get(name, "evaluation").params()
     if not isinstance(params, dict):
         raise ValueError(f"{where}: params={params!r} is not valid; expected a table.")
+    check_keys(params, valid, where)
     for key, value in params.items():
-        if key not in valid:
-            raise ValueError(f"{where}: key {key!r} is unknown; expected one of {sorted(valid)}.")
         try:
             if key in _VALUE_CHECKS:
                 _VALUE_CHECKS[key](value)
             else:
-                _check_type(key, value, valid[key].default)
+                check_like(value, valid[key].default, key)
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
 
@@ -420,5 +391,5 @@ def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) 
     return dataclasses.replace(curve, higher_is_better=method.higher_is_better)
 
 
-__all__ = ["FILLS", "ORDERS", "SALIENCY", "Curve", "check_params", "default_grid", "evaluation_params", "mix_cells",
+__all__ = ["FILLS", "ORDERS", "SALIENCY", "Curve", "check_params", "default_grid", "mix_cells",
            "patch_drop", "patch_mixing", "patch_shuffle", "rise", "run_evaluation", "selectivity"]

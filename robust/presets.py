@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robust.checks import check_keys
-from robust.registry import RUN_KEYS, get, trained
+from robust.registry import RUN_KEYS, Method, get, trained
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,6 +47,14 @@ class Task:
         return self.kind == "attack" and bool(self.params.get("targeted", get(self.method, "attack").targeted))
 
 
+def _registered(method: object, kind: str, where: str) -> Method:
+    """The registry's ``kind`` named ``method``; an unknown one is an error that names ``where``."""
+    try:
+        return get(method, kind)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
 def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     """A ``Task`` from a preset's keys (a preset file's content, or an inline table of a spec)."""
     where = where or f"preset {name!r}"
@@ -63,10 +71,7 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
 
         check_keys(table, EVALUATION_KEYS, where)
         method = table["evaluation"]
-        try:
-            get(method, "evaluation")
-        except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
+        _registered(method, "evaluation", where)
         reserved = set(RUN_KEYS) & set(params)
         if reserved:
             raise ValueError(f"{where}: params key {sorted(reserved)[0]!r} is set by the run (its samples, batch "
@@ -75,10 +80,7 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
         return Task(name, "evaluation", method, dict(params), {}, description)
     check_keys(table, ATTACK_KEYS, where)
     method = table["attack"]
-    try:
-        entry = get(method, "attack")
-    except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
+    entry = _registered(method, "attack", where)
     params = dict(params)
     if "seed" in params:
         raise ValueError(f"{where}: params key 'seed' is set by the run's seeds, not by the preset.")

@@ -19,24 +19,11 @@ import torch
 
 from robust.attacks.artifacts import check_config, config_path, read_config, record_cached, verify_cached
 from robust.attacks.base import PatchAttack, check_training
-from robust.checks import check_positive_int
+from robust.checks import check_positive_int, value_kind
 from robust.data.base import ImageSet
 from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import read_state_dict
-
-
-def _json_types(default: object) -> tuple[type, ...]:
-    """The JSON types a recorded option may have, from its constructor default (bool is not a number)."""
-    if isinstance(default, bool):
-        return (bool,)
-    if isinstance(default, int):
-        return (int,)
-    if isinstance(default, float):
-        return (int, float)
-    if isinstance(default, (tuple, list)):
-        return (list,)
-    return (str,)
 
 
 class TrainedPatchAttack(PatchAttack):
@@ -124,7 +111,8 @@ class TrainedPatchAttack(PatchAttack):
                              f"'robust-{cls.name}/1'.")
         defaults = get(cls.name, "attack").params()
         check_config(cfg, {"num_classes": (int,), "image_size": (list,),
-                           **{k: _json_types(defaults[k].default) for k in cls.recorded_params()}}, path)
+                           **{k: (value_kind(defaults[k].default) or ((object,), ""))[0]
+                              for k in cls.recorded_params()}}, path)
         size = tuple(cfg["image_size"])
         size = (3, *size) if len(size) == 2 else size  # universal patches saved before (C, H, W) was recorded
         if not (cfg["num_classes"] >= 2 and len(size) == 3
@@ -188,17 +176,18 @@ class TrainedPatchAttack(PatchAttack):
 
     def train_cached(self, path: Path, victims: Backbone | list[Backbone], data: ImageSet, train: dict,
                      progress: bool = False) -> None:
-        """The artefact cache: train with ``train`` (resumably, when the attack can) and save to ``path`` with its
-        digests recorded beside it, unless it exists; then check it against those digests."""
+        """The artefact cache: an artefact at ``path`` is checked against the digests recorded beside it; a missing
+        one is trained with ``train`` (resumably, when the attack can), saved and its digests recorded."""
         path = Path(path)
-        if not path.exists():
-            resume = path.with_suffix(".resume.pt") if self.resumable else None
-            self.fit(victims, data, progress=progress, **train, **({"resume": resume} if resume else {}))
-            self.save(path)
-            record_cached(path)
-            if resume is not None:
-                resume.unlink(missing_ok=True)
-        verify_cached(path)
+        if path.exists():
+            verify_cached(path)
+            return
+        resume = path.with_suffix(".resume.pt") if self.resumable else None
+        self.fit(victims, data, progress=progress, **train, **({"resume": resume} if resume else {}))
+        self.save(path)
+        record_cached(path)
+        if resume is not None:
+            resume.unlink(missing_ok=True)
 
     @abc.abstractmethod
     def fit(self, victims: Backbone | list[Backbone], data: ImageSet, **options: object) -> TrainedPatchAttack:

@@ -16,6 +16,7 @@ import json
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import ClassVar
 
 from robust import registry
 from robust.metrics import Counts
@@ -118,7 +119,7 @@ class EvaluationRow(_Scored):
     ylabel: str
     lower_is_better: bool
     seeds: list[int]
-    headline: str = dataclasses.field(metadata=_INTERNAL)
+    headline: ClassVar[str] = "area"
 
     task = property(lambda self: self.evaluation)
     better = property(lambda self: "lower" if self.lower_is_better else "higher")
@@ -216,7 +217,7 @@ def evaluation_rows(spec: Spec, cells: list[dict]) -> list[EvaluationRow]:
             description=t.description, x=first["x"], mean=mean, std=std,
             area=sum(c["area"] for c in curves) / len(curves), n=first["n"], curve_seeds=first["seeds"],
             xlabel=first["xlabel"], ylabel=first["ylabel"], lower_is_better=not higher,
-            seeds=sorted(g["seed"] for g in group), headline="area"))
+            seeds=sorted(g["seed"] for g in group)))
     return rows
 
 
