@@ -1,6 +1,7 @@
 """Cell grids over images, shared by Patch Mixing and the occlusion evaluations: a G x G grid of equal cells, a
 boolean choice of cells per image (N x rows x cols), drawn at random or ranked by a score, and the pixel mask it
-stands for. Everything batched, every draw from an explicit ``torch.Generator``."""
+stands for. Everything batched; random choices take their uniform numbers as a tensor (one row per image), drawn by
+the caller from a ``torch.Generator`` (training) or ``robust.draws`` (evaluation, per image)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ def grid_shape(grid: int | tuple[int, int], image_hw: tuple[int, int], name: str
     return rows, cols
 
 
-def random_cells(n: int, rows: int, cols: int, count: torch.Tensor | int, generator: torch.Generator
-                 ) -> torch.Tensor:
-    """N x rows x cols booleans with ``count`` (per image, or one for all) cells chosen uniformly at random."""
-    rank = torch.rand(n, rows * cols, generator=generator, device=generator.device).argsort(1).argsort(1)
+def random_cells(u: torch.Tensor, rows: int, cols: int, count: torch.Tensor | int) -> torch.Tensor:
+    """N x rows x cols booleans with ``count`` (per image, or one for all) cells chosen uniformly at random: the
+    ``count`` cells of lowest ``u`` (N x rows*cols uniform numbers)."""
+    n = u.shape[0]
+    rank = u.argsort(dim=1, stable=True).argsort(1)
     count = torch.as_tensor(count, device=rank.device).reshape(-1, 1)
     return (rank < count).view(n, rows, cols)
 
@@ -50,12 +52,13 @@ def cell_mask(cells: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
     return cells.repeat_interleave(h // rows, 1).repeat_interleave(w // cols, 2)[:, None]
 
 
-def shuffle_cells(x: torch.Tensor, rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image's cells in a random order of its own (one gather for the batch)."""
+def shuffle_cells(x: torch.Tensor, rows: int, cols: int, u: torch.Tensor) -> torch.Tensor:
+    """Each image's cells in a random order of its own, the order of its row of ``u`` (N x rows*cols uniform
+    numbers); one gather for the batch."""
     n, c, h, w = x.shape
     ch, cw = h // rows, w // cols
     cells = x.view(n, c, rows, ch, cols, cw).permute(0, 2, 4, 1, 3, 5).reshape(n, rows * cols, c, ch, cw)
-    perm = torch.rand(n, rows * cols, generator=generator, device=generator.device).argsort(1).to(x.device)
+    perm = u.argsort(dim=1, stable=True).to(x.device)
     cells = cells.gather(1, perm[:, :, None, None, None].expand_as(cells))
     return cells.view(n, rows, cols, c, ch, cw).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
 

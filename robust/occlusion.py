@@ -8,12 +8,15 @@ deviation over seeds, ``n`` images per point) with its normalised area:
   a constant; accuracy against the fraction dropped (Naseer et al.'s information loss);
 - ``patch_shuffle``: accuracy with the cells of each image permuted, for several grids;
 - ``patch_mixing``: the patch-mixing attack, a fraction r of the cells replaced by the same cells of a donor image
-  of another class (from the same batch); accuracy against the original label: the selectivity curve;
+  of another class (drawn from the whole evaluated set); accuracy against the original label: the selectivity
+  curve;
 - ``selectivity``: on those patch-mixed images, the fraction of the model's positive saliency for the original
   class that lies in the donor's cells (Grad-CAM, or a RISE-style contrastive map); lower is more selective.
 
 Grids scale with the input: ``default_grid`` gives 8 x 8 (fine) and 4 x 4 (coarse) at 32 px, 14 x 14 and 7 x 7 at
-224 px, as in the paper. Seeds index explicit generators; batches are processed whole (no per-image loop).
+224 px, as in the paper. Every random choice (cells, fill noise, permutation, donor) is drawn per image from
+``robust.draws`` by (seed, level, the image's index in the evaluated set), so a curve does not depend on the batch
+size; batches are processed whole (no per-image loop).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from torch.utils.data import Dataset
 from robust.cam import cam
 from robust.checks import SEED_LIMIT, check_int, check_keys, check_like, check_matches, check_positive_int, check_seed
 from robust.data.base import iterate
-from robust.grid import cell_mask, cell_sums, grid_shape, mix_cells_of, random_cells, shuffle_cells, top_cells
+from robust.draws import Draws, Pool
+from robust.grid import cell_mask, cell_sums, grid_shape, random_cells, shuffle_cells, top_cells
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
 from robust.registry import get, register_evaluation
@@ -40,7 +44,8 @@ SALIENCY = ("gradcam", "rise")
 
 @dataclasses.dataclass
 class Curve:
-    """A measured curve: ``mean`` and ``std`` of ``y`` over seeds at each ``x``, ``n`` images per point."""
+    """A measured curve: ``mean`` and ``std`` of ``y`` over seeds at each ``x``, ``n`` images per point;
+    ``area_interval``: a 95 % bootstrap interval of the area over images (the seeds' draws kept)."""
 
     name: str
     x: list[float]
@@ -52,18 +57,41 @@ class Curve:
     ylabel: str
     params: dict = dataclasses.field(default_factory=dict)
     higher_is_better: bool = True  # a larger area means a more robust model (set from the registry)
+    area_interval: list[float] | None = None
 
     @property
     def area(self) -> float:
         """Area under the mean curve divided by the x range (the mean height; the single value for one point)."""
-        if len(self.x) == 1:
-            return self.mean[0]
-        steps = zip(self.x[:-1], self.x[1:], self.mean[:-1], self.mean[1:], strict=True)
-        total = sum((b - a) * (u + v) / 2 for a, b, u, v in steps)
-        return total / (self.x[-1] - self.x[0])
+        return float(area_under(self.x, torch.tensor(self.mean, dtype=torch.float64)))
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "area": self.area}
+
+
+def area_under(x: Sequence[float], y: torch.Tensor) -> torch.Tensor:
+    """Trapezoid area under ``y`` (... x K) over ``x`` (K), divided by the x range; ``y`` itself for one point."""
+    if len(x) == 1:
+        return y[..., 0]
+    xs = torch.tensor(x, dtype=torch.float64)
+    return ((xs[1:] - xs[:-1]) * (y[..., 1:] + y[..., :-1]) / 2).sum(-1) / (xs[-1] - xs[0])
+
+
+BOOTSTRAP = 1000  # resamples of the images for the area's interval
+
+
+def _bootstrap_area(x: Sequence[float], values: torch.Tensor, valid: torch.Tensor, seed: int) -> list[float]:
+    """95 % percentile interval of the area when the images are resampled with replacement (``BOOTSTRAP`` times,
+    from a generator seeded with ``seed``): ``values`` and ``valid`` are seeds x knobs x images."""
+    s, k, n = values.shape
+    g = torch.Generator().manual_seed(seed)
+    draws = torch.randint(0, n, (BOOTSTRAP, n), generator=g)
+    weights = torch.zeros(BOOTSTRAP, n, dtype=torch.float64).scatter_add_(1, draws, torch.ones(BOOTSTRAP, n,
+                                                                                             dtype=torch.float64))
+    hits = weights @ (values * valid).reshape(s * k, n).T  # B x (S*K)
+    total = weights @ valid.reshape(s * k, n).T.double()
+    means = (hits / total.clamp_min(1)).view(BOOTSTRAP, s, k).mean(1)
+    low, high = torch.quantile(area_under(x, means), torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return [low, high]
 
 
 def default_grid(image_hw: tuple[int, int], coarse: bool = False) -> int:
@@ -100,13 +128,13 @@ def _fractions(values: Sequence[float], name: str, low: float = 0.0, high: float
     return [float(v) for v in values]
 
 
-def _fill(fill: str | float, model: Backbone, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _fill(fill: str | float, model: Backbone, x: torch.Tensor, draws: Draws) -> torch.Tensor:
     if fill == "zero":
         return torch.zeros((), device=x.device, dtype=x.dtype)
     if fill == "mean":
         return torch.tensor(model.mean, device=x.device, dtype=x.dtype)[None, :, None, None]
     if fill == "noise":
-        return torch.rand(x.shape, generator=generator, device=generator.device).to(x.device, x.dtype)
+        return draws.uniform("fill", *x.shape[1:]).to(x.dtype)
     return torch.full((), float(fill), device=x.device, dtype=x.dtype)
 
 
@@ -119,37 +147,38 @@ def _check_fill(fill: str | float) -> None:
 
 
 def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds: int, samples: int | None,
-           batch_size: int, measure: Callable, params: dict, seed: int, prepare: Callable | None = None) -> Curve:
-    """Run ``measure(x, y, knob, generator, context) -> (sum, count)`` on every batch, knob and seed, where
-    ``context = prepare(x, y)`` once per batch; mean and std over seeds of sum / count, labelled as the
-    evaluation ``name`` is registered (the caller has checked the arguments with ``_check``)."""
+           batch_size: int, measure: Callable, params: dict, seed: int, prepare: Callable | None = None,
+           x: list[float] | None = None) -> Curve:
+    """Run ``measure(x, y, knob, draws, context) -> (values, valid)`` (one value per image, and whether it counts)
+    on every batch, knob and seed, where ``draws`` are the batch's per-image draws for that seed and knob and
+    ``context = prepare(x, y)`` once per batch. The curve at ``x`` (default: the knobs): mean and std over seeds of
+    the mean over valid images, and a bootstrap interval of its area over images; labelled as the evaluation
+    ``name`` is registered (the caller has checked the arguments with ``_check``)."""
     check_matches(model, data)
-    gens = [torch.Generator().manual_seed(seed + s) for s in range(seeds)]
-    # Accumulated on the model's device: no host round trip until the sweep is done.
-    sums = torch.zeros(seeds, len(knobs), dtype=torch.float64, device=model.device)
-    counts = torch.zeros(seeds, len(knobs), dtype=torch.float64, device=model.device)
-    n = 0
+    pool, start = Pool(data, samples), 0
+    values, valid = [], []  # per batch: seeds x knobs x batch, kept on the model's device until the end
     with eval_mode(model), torch.no_grad():
-        for x, y in iterate(data, batch_size, model.device, limit=samples):
-            n += x.shape[0]
-            context = prepare(x, y) if prepare is not None else None
-            for s, g in enumerate(gens):
-                for k, knob in enumerate(knobs):
-                    total, count = measure(x, y, knob, g, context)
-                    sums[s, k] += total
-                    counts[s, k] += count
-    if n == 0:
+        for images, y in iterate(data, batch_size, model.device, limit=samples):
+            index = torch.arange(start, start + images.shape[0], device=model.device)
+            start += images.shape[0]
+            context = prepare(images, y) if prepare is not None else None
+            batch = [[measure(images, y, knob, Draws(seed + s, index, pool).child(f"knob-{k}"), context)
+                      for k, knob in enumerate(knobs)] for s in range(seeds)]
+            values.append(torch.stack([torch.stack([v.double() for v, _ in row]) for row in batch]))
+            valid.append(torch.stack([torch.stack([m.bool() for _, m in row]) for row in batch]))
+    if start == 0:
         raise ValueError("data is empty; expected at least one image.")
-    sums, counts = sums.cpu(), counts.cpu()
-    values = sums / counts.clamp_min(1)
-    std = values.std(0, unbiased=True) if seeds > 1 else torch.zeros(len(knobs), dtype=torch.float64)
+    values, valid = torch.cat(values, 2).cpu(), torch.cat(valid, 2).cpu()
+    means = (values * valid).sum(2) / valid.sum(2).clamp_min(1)  # seeds x knobs
+    std = means.std(0, unbiased=True) if seeds > 1 else torch.zeros(len(knobs), dtype=torch.float64)
+    x = list(knobs) if x is None else x
     method = get(name, "evaluation")
-    return Curve(name, knobs, values.mean(0).tolist(), std.tolist(), n, seeds, method.xlabel, method.ylabel,
-                 {**params, "seed": seed}, method.higher_is_better)
+    return Curve(name, x, means.mean(0).tolist(), std.tolist(), start, seeds, method.xlabel, method.ylabel,
+                 {**params, "seed": seed}, method.higher_is_better, _bootstrap_area(x, values, valid, seed))
 
 
-def _correct(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
-    return (model.logits(x).argmax(1) == y).sum(), x.shape[0]
+def _correct(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return model.logits(x).argmax(1) == y, torch.ones_like(y, dtype=torch.bool)
 
 
 @register_evaluation(
@@ -175,20 +204,19 @@ def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, level
     def prepare(x, y):  # one Grad-CAM per batch, shared by every level and seed
         return None if order == "random" else cell_sums(cam(model, x, normalize=False), rows, cols)
 
-    def measure(x, y, level, g, mass):
+    def measure(x, y, level, draws, mass):
         count = math.floor(level * cells_total + 1e-9)
         if mass is None:
-            cells = random_cells(x.shape[0], rows, cols, count, g).to(x.device)
+            cells = random_cells(draws.uniform("cells", cells_total), rows, cols, count)
         else:
             cells = top_cells(mass, count, largest=order == "salient")
-        dropped = torch.where(cell_mask(cells, tuple(x.shape[-2:])), _fill(fill, model, x, g), x)
+        dropped = torch.where(cell_mask(cells, tuple(x.shape[-2:])), _fill(fill, model, x, draws), x)
         return _correct(model, dropped, y)
 
     name = "patch-drop" if order == "random" else f"{order}-drop"
-    curve = _sweep(name, model, data, levels, seeds, samples, batch_size, measure,
-                   {"grid": grid, "order": order, "fill": fill}, seed, prepare)
-    curve.x = [math.floor(v * cells_total + 1e-9) / cells_total for v in levels]  # what was actually dropped
-    return curve
+    dropped = [math.floor(v * cells_total + 1e-9) / cells_total for v in levels]  # what is actually dropped
+    return _sweep(name, model, data, levels, seeds, samples, batch_size, measure,
+                  {"grid": grid, "order": order, "fill": fill}, seed, prepare, x=dropped)
 
 
 @register_evaluation("patch-shuffle", description="Accuracy with each image's grid cells randomly permuted",
@@ -203,30 +231,23 @@ def patch_shuffle(model: Backbone, data: Dataset, *, grids: Sequence[int] | None
     for g in grids:
         grid_shape(g, hw, "grids")
 
-    def measure(x, y, g_side, g, _):
+    def measure(x, y, g_side, draws, _):
         side = int(g_side)
-        return _correct(model, shuffle_cells(x, side, side, g), y)
+        return _correct(model, shuffle_cells(x, side, side, draws.uniform("order", side * side)), y)
 
     return _sweep("patch-shuffle", model, data, [float(g) for g in grids], seeds, samples, batch_size, measure,
                   {"grids": grids}, seed)
 
 
-def _donors(y: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each image, a random other image of the batch with a different label, and whether one exists."""
-    scores = torch.rand(y.shape[0], y.shape[0], generator=g, device=g.device).to(y.device)
-    scores = scores.masked_fill(y[:, None] == y[None, :], -1.0)
-    best = scores.max(1)
-    return best.indices, best.values >= 0
-
-
-def mix_cells(x: torch.Tensor, y: torch.Tensor, ratio: float, rows: int, cols: int, g: torch.Generator
+def mix_cells(x: torch.Tensor, y: torch.Tensor, ratio: float, rows: int, cols: int, draws: Draws
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The patch-mixing attack on a batch: round(ratio * cells) random cells of each image replaced by the same
-    cells of a donor of another class. Returns mixed images, the donor cells (N x rows x cols), donor indices and
-    which images had a donor (images without one are left out of the counts)."""
-    donor, valid = _donors(y, g)
-    cells = random_cells(x.shape[0], rows, cols, round(ratio * rows * cols), g).to(x.device)
-    mixed = mix_cells_of(x, donor, cells)
+    cells of a donor of another class, drawn per image from ``draws.pool`` (the evaluated set). Returns mixed
+    images, the donor cells (N x rows x cols), donor indices in the pool and which images had a donor (images
+    without one are left out of the counts)."""
+    donor, valid = draws.other_class("donor", y)
+    cells = random_cells(draws.uniform("cells", rows * cols), rows, cols, round(ratio * rows * cols))
+    mixed = torch.where(cell_mask(cells, tuple(x.shape[-2:])), draws.pool.images(donor, x.device).to(x.dtype), x)
     return mixed, cells, donor, valid
 
 
@@ -241,36 +262,34 @@ def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
     ratios = _fractions(ratios, "ratios")
     grid, rows, cols = _grid(model, grid)
 
-    def measure(x, y, r, g, _):
-        mixed, _, _, valid = mix_cells(x, y, r, rows, cols, g)
-        hit = model.logits(mixed).argmax(1) == y
-        return (hit & valid).sum(), valid.sum()
+    def measure(x, y, r, draws, _):
+        mixed, _, _, valid = mix_cells(x, y, r, rows, cols, draws)
+        return model.logits(mixed).argmax(1) == y, valid
 
-    curve = _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure, {"grid": grid}, seed)
-    return _mixed_fractions(curve, ratios, rows * cols)
-
-
-def _mixed_fractions(curve: Curve, ratios: list[float], cells: int) -> Curve:
-    """The curve at the fractions actually mixed: ``mix_cells`` replaces round(r * cells) cells (the area is then
-    computed on them too)."""
-    curve.x = [round(r * cells) / cells for r in ratios]
-    return curve
+    return _sweep("patch-mixing", model, data, ratios, seeds, samples, batch_size, measure, {"grid": grid}, seed,
+                  x=_mixed_fractions(ratios, rows * cols))
 
 
-def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, g: torch.Generator, masks: int = 64,
+def _mixed_fractions(ratios: list[float], cells: int) -> list[float]:
+    """The fractions actually mixed: ``mix_cells`` replaces round(r * cells) cells (areas are computed on them)."""
+    return [round(r * cells) / cells for r in ratios]
+
+
+def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, masks: int = 64,
          cells: int = 7, p: float = 0.5, chunk: int = 2048) -> torch.Tensor:
     """RISE saliency (Petsiuk et al. 2018) of each image for each of its classes: N x K x H x W for N x K
     ``classes``: sum over ``masks`` random masks (``cells`` x ``cells`` Bernoulli(``p``) grids, bilinearly upsampled
-    and randomly shifted) of the class probability on the masked image times the mask, over ``masks * p``."""
+    and randomly shifted) of the class probability on the masked image times the mask, over ``masks * p``. The
+    masks are a function of ``seed`` alone: the same for every image and batch."""
     n, _, h, w = x.shape
     ch, cw = math.ceil(h / cells), math.ceil(w / cells)
-    grid = (torch.rand(masks, 1, cells, cells, generator=g, device=g.device) < p).float()
+    mask_draws = Draws(seed, torch.arange(masks, device=x.device), Pool((x[:0], classes[:0, 0])))
+    grid = (mask_draws.uniform("rise-grid", 1, cells, cells) < p).float()
     up = torch.nn.functional.interpolate(grid, size=((cells + 1) * ch, (cells + 1) * cw), mode="bilinear",
                                          align_corners=False)
-    dy = torch.randint(0, ch, (masks,), generator=g, device=g.device)
-    dx = torch.randint(0, cw, (masks,), generator=g, device=g.device)
-    rows = (dy[:, None] + torch.arange(h, device=g.device))[:, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=g.device))[:, None, :]
+    dy, dx = mask_draws.integers("rise-shift-y", ch), mask_draws.integers("rise-shift-x", cw)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
     m = up[torch.arange(masks)[:, None, None], 0, rows, cols].to(x.device, x.dtype)  # masks x H x W
     probs = []
     flat = (x[:, None] * m[None, :, None]).flatten(0, 1)  # N*masks x C x H x W
@@ -301,23 +320,23 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
     ratios = _fractions(ratios, "ratios")
     grid, rows, cols = _grid(model, grid)
 
-    def measure(x, y, r, g, _):
-        mixed, cells, donor, valid = mix_cells(x, y, r, rows, cols, g)
+    def measure(x, y, r, draws, _):
+        mixed, cells, donor, valid = mix_cells(x, y, r, rows, cols, draws)
         if saliency == "gradcam":
             with torch.enable_grad():
                 maps = cam(model, mixed, y, normalize=False)
         else:
-            both = rise(model, mixed, torch.stack([y, y[donor]], 1), g, masks=masks)
+            both = rise(model, mixed, torch.stack([y, draws.pool.labels.to(y.device)[donor]], 1), draws.seed,
+                        masks=masks)
             maps = (both[:, 0] - both[:, 1]).clamp_min(0)
         mass = cell_sums(maps, rows, cols)
         share = (mass * cells).flatten(1).sum(1) / mass.flatten(1).sum(1).clamp_min(1e-12)
-        keep = valid & (mass.flatten(1).sum(1) > 0)
-        return (share * keep).sum(), keep.sum()
+        return share, valid & (mass.flatten(1).sum(1) > 0)
 
-    curve = _sweep("selectivity" if saliency == "gradcam" else f"selectivity-{saliency}", model, data, ratios, seeds,
-                   samples, batch_size, measure,
-                   {"grid": grid, "saliency": saliency, **({"masks": masks} if saliency == "rise" else {})}, seed)
-    return _mixed_fractions(curve, ratios, rows * cols)
+    return _sweep("selectivity" if saliency == "gradcam" else f"selectivity-{saliency}", model, data, ratios, seeds,
+                  samples, batch_size, measure,
+                  {"grid": grid, "saliency": saliency, **({"masks": masks} if saliency == "rise" else {})}, seed,
+                  x=_mixed_fractions(ratios, rows * cols))
 
 
 def _optional(check: Callable[[object], object]) -> Callable[[object], object]:

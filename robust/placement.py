@@ -60,14 +60,14 @@ def window_means(saliency: torch.Tensor, side: int) -> torch.Tensor:
     return total / (side * side)
 
 
-def random_boxes(n: int, image_hw: tuple[int, int], side: int, generator: torch.Generator,
-                 device: torch.device | str | None = None) -> torch.Tensor:
-    """``n`` uniformly random boxes that lie inside the image, drawn from ``generator``."""
+def random_boxes(u: torch.Tensor, image_hw: tuple[int, int], side: int) -> torch.Tensor:
+    """Uniformly random boxes that lie inside the image, one per row of ``u`` (N x 2 uniform numbers in [0, 1),
+    for the top and the left; e.g. ``Draws.uniform(stream, 2)``), on ``u``'s device."""
     _check_side(side, image_hw)
     h, w = image_hw
-    top = torch.randint(0, h - side + 1, (n,), generator=generator, device=generator.device)
-    left = torch.randint(0, w - side + 1, (n,), generator=generator, device=generator.device)
-    return _boxes(top, left, side).to(device)
+    top = (u[:, 0].double() * (h - side + 1)).long()
+    left = (u[:, 1].double() * (w - side + 1)).long()
+    return _boxes(top, left, side)
 
 
 def fixed_boxes(n: int, image_hw: tuple[int, int], side: int, where: str = "center",

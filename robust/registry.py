@@ -47,6 +47,7 @@ class Method:
     xlabel: str = ""
     ylabel: str = ""
     higher_is_better: bool = False
+    control: bool = False  # a control (an occluding patch with no attack in it): its ASR is what occlusion does
 
     @property
     def headline(self) -> str:
@@ -106,7 +107,8 @@ def register_attack(cls: type) -> type:
     trained = callable(getattr(cls, "fit", None))
     _add(_ATTACKS, Method(cls.name, "attack", getattr(cls, "description", "") or _first_line(cls.__doc__), cls,
                           targeted=bool(cls.targeted), trained=trained,
-                          resumable=trained and bool(getattr(cls, "resumable", False))))
+                          resumable=trained and bool(getattr(cls, "resumable", False)),
+                          control=bool(getattr(cls, "control", False))))
     return cls
 
 

@@ -3,6 +3,7 @@ import torch
 
 from robust.attacks import AttackResult, GanPatch, UniversalPatch, make_attack, sample_targets
 from robust.data import load_dataset
+from robust.draws import Draws, Pool
 from robust.metrics import count
 from robust.models import load_model
 from robust.placement import crop
@@ -22,6 +23,12 @@ def test_random_targets_are_uniform_over_the_other_classes():
     assert float(counts.std() / counts.mean()) < 0.05  # each offset 1..9 about equally often
     again = sample_targets(y, 10, "random", torch.Generator().manual_seed(1))
     assert torch.equal(t, again)
+    per_image = sample_targets(y, 10, "random", Draws(1, torch.arange(20_000), Pool((y[:, None], y))))
+    assert not bool((per_image == y).any())
+    counts = torch.bincount((per_image - y) % 10, minlength=10)[1:].float()
+    assert float(counts.std() / counts.mean()) < 0.05
+    tail = sample_targets(y[500:], 10, "random", Draws(1, torch.arange(500, 20_000), Pool((y[:, None], y))))
+    assert torch.equal(tail, per_image[500:])  # an image's target depends on its index, not on its batch
 
 
 def test_least_likely_and_fixed_targets():
@@ -58,15 +65,22 @@ def test_gradcam_placement_covers_more_saliency_than_the_quiet_window(resnet, ba
 
     x, _ = batch
     sal = cam(resnet, x)
-    hot = make_attack("noise-patch", placement="gradcam").locate(resnet, x)
-    cold = make_attack("noise-patch", placement="gradcam-min").locate(resnet, x)
+    hot = make_attack("noise-patch", placement="gradcam").locate(resnet, x, None)
+    cold = make_attack("noise-patch", placement="gradcam-min").locate(resnet, x, None)
     assert bool((crop(sal[:, None], hot).mean((1, 2, 3)) >= crop(sal[:, None], cold).mean((1, 2, 3))).all())
 
 
-def test_natural_patch_is_a_crop_of_another_image(resnet, batch):
+def test_natural_patch_is_a_crop_of_another_image_of_the_set(resnet, batch):
     x, y = batch
     res = make_attack("natural-patch", placement="center")(resnet, x, y)
-    assert torch.equal(crop(res.x_adv, res.boxes), crop(x.roll(1, 0), res.extra["source_boxes"]))
+    donors = res.extra["donors"]
+    assert not bool((donors == torch.arange(len(x))).any()) and len(set(donors.tolist())) > len(x) // 2
+    assert torch.equal(crop(res.x_adv, res.boxes), crop(x[donors], res.extra["source_boxes"]))
+    # With the evaluated set as the pool, the donor of image i is the same whatever batch i arrives in.
+    pool = Pool((x, y))
+    tail = make_attack("natural-patch", placement="center")(resnet, x[20:], y[20:], index=torch.arange(20, 32),
+                                                            pool=pool)
+    assert torch.equal(tail.x_adv, res.x_adv[20:]) and torch.equal(tail.extra["donors"], donors[20:])
 
 
 def test_the_salient_window_matters_more_than_the_quiet_one(resnet, batch):
@@ -196,8 +210,8 @@ def universal(resnet):
     return UniversalPatch(seed=0).fit(resnet, load_dataset("digits-m", "train"), steps=80)
 
 
-def test_universal_patch_beats_the_noise_control(universal, resnet, batch, tcs_and_noise_tcs):
-    x, y = batch
+def test_universal_patch_beats_the_noise_control(universal, resnet, digits_test, tcs_and_noise_tcs):
+    x, y = digits_test.batch(slice(0, 200))  # measured: TCS 0.196, noise 0.057 (80 steps, seed 0)
     res = universal(resnet, x, y)
     tcs, control = tcs_and_noise_tcs(resnet, x, y, res)
     assert tcs >= control + 0.1
@@ -262,3 +276,14 @@ def test_attacks_work_inside_no_grad(name, params, resnet, batch):
     with torch.no_grad():
         res = make_attack(name, **params)(resnet, x[:4], y[:4])
     assert not torch.equal(res.x_adv, x[:4])
+
+
+def test_index_and_pool_are_checked(resnet, batch):
+    x, y = batch
+    atk = make_attack("noise-patch")
+    with pytest.raises(ValueError, match="index and pool go together"):
+        atk(resnet, x, y, index=torch.arange(len(x)))
+    with pytest.raises(ValueError, match=r"index must be an integer tensor of shape \(32,\) with values in \[0, 31\]"):
+        atk(resnet, x, y, index=torch.arange(1, 33), pool=Pool((x, y)))
+    with pytest.raises(TypeError, match="pool must be a robust.draws.Pool"):
+        atk(resnet, x, y, index=torch.arange(32), pool=(x, y))

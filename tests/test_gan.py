@@ -49,7 +49,7 @@ def test_fit_learns_targeted_patches_that_beat_noise(fitted, resnet, batch, tcs_
 
 
 def test_refinement_lowers_the_loss_from_the_generators_patch(fitted, resnet, batch):
-    from robust.attacks.lavan import patch_loss
+    from robust.attacks.base import attack_loss
 
     x, y = batch
     t = (y + 1) % 10
@@ -61,8 +61,8 @@ def test_refinement_lowers_the_loss_from_the_generators_patch(fitted, resnet, ba
         fitted.refine = 0
     assert torch.equal(refined.boxes, plain.boxes)
     with torch.no_grad():
-        before = patch_loss(resnet(plain.x_adv), y, t, "ce").mean()
-        after = patch_loss(resnet(refined.x_adv), y, t, "ce").mean()
+        before = attack_loss(resnet(plain.x_adv), y, t, "ce").mean()
+        after = attack_loss(resnet(refined.x_adv), y, t, "ce").mean()
     assert after < before
 
 

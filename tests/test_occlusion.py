@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from robust.draws import Draws, Pool
 from robust.grid import cell_mask, cell_sums, grid_shape, random_cells, shuffle_cells, top_cells
 from robust.occlusion import (
     Curve,
@@ -22,7 +23,7 @@ def small(digits_test):
 
 def test_grid_helpers():
     g = torch.Generator().manual_seed(0)
-    cells = random_cells(5, 4, 4, torch.tensor([0, 1, 5, 16, 3]), g)
+    cells = random_cells(torch.rand(5, 16, generator=g), 4, 4, torch.tensor([0, 1, 5, 16, 3]))
     assert cells.flatten(1).sum(1).tolist() == [0, 1, 5, 16, 3]
     mask = cell_mask(cells, (32, 32))
     assert mask.shape == (5, 1, 32, 32) and int(mask[2].sum()) == 5 * 64
@@ -32,10 +33,10 @@ def test_grid_helpers():
     maps = torch.ones(2, 8, 8)
     assert torch.equal(cell_sums(maps, 2, 2), torch.full((2, 2, 2), 16.0))
     x = torch.rand(3, 3, 8, 8, generator=g)
-    shuffled = shuffle_cells(x, 2, 2, g)
+    shuffled = shuffle_cells(x, 2, 2, torch.rand(3, 4, generator=g))
     blocks = lambda t: sorted(t[0, :, i:i + 4, j:j + 4].sum().item() for i in (0, 4) for j in (0, 4))
     assert blocks(shuffled) == pytest.approx(blocks(x))  # the same cells, another order
-    assert torch.equal(shuffle_cells(x, 1, 1, g), x)
+    assert torch.equal(shuffle_cells(x, 1, 1, torch.rand(3, 1, generator=g)), x)
     assert grid_shape(4, (32, 32)) == (4, 4) and default_grid((32, 32)) == 8 and default_grid((224, 224)) == 14
     assert default_grid((224, 224), coarse=True) == 7 and default_grid((32, 32), coarse=True) == 4
 
@@ -66,14 +67,16 @@ def test_patch_shuffle(resnet, small):
     assert c.x == [1.0, 2.0, 4.0, 8.0] and c.mean[0] > 0.9 and c.mean[-1] < c.mean[0]
 
 
-def test_mix_cells_uses_donors_of_another_class():
+def test_mix_cells_uses_donors_of_another_class_from_the_whole_set():
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(6, 3, 8, 8, generator=g), torch.tensor([0, 0, 1, 1, 2, 2])
-    mixed, cells, donor, valid = mix_cells(x, y, 0.5, 4, 4, g)
-    assert bool(valid.all()) and bool((y[donor] != y).all()) and cells.flatten(1).sum(1).tolist() == [8] * 6
-    mask = cell_mask(cells, (8, 8)).expand_as(x)
-    assert torch.equal(mixed[mask], x[donor][mask]) and torch.equal(mixed[~mask], x[~mask])
-    _, _, _, valid = mix_cells(x[:2], y[:2], 0.5, 4, 4, g)
+    draws = Draws(0, torch.arange(2), Pool((x, y)))  # a batch of the first two images; donors from all six
+    mixed, cells, donor, valid = mix_cells(x[:2], y[:2], 0.5, 4, 4, draws)
+    assert bool(valid.all()) and bool((y[donor] != 0).all()) and cells.flatten(1).sum(1).tolist() == [8] * 2
+    mask = cell_mask(cells, (8, 8)).expand_as(x[:2])
+    assert torch.equal(mixed[mask], x[donor][mask]) and torch.equal(mixed[~mask], x[:2][~mask])
+    alone = Draws.of_batch(0, x[:2], y[:2])
+    _, _, _, valid = mix_cells(x[:2], y[:2], 0.5, 4, 4, alone)
     assert not bool(valid.any())  # no image of another class: left out, never mixed with its own class
 
 
@@ -81,6 +84,10 @@ def test_patch_mixing_curve_falls_with_the_ratio(resnet, small):
     c = patch_mixing(resnet, small, ratios=[0.0, 0.3, 0.5], seeds=3)
     assert c.mean[0] > c.mean[1] > c.mean[2] and c.std[1] > 0 and c.ylabel == "accuracy"
     assert c.x == [0.0, 19 / 64, 0.5]  # the fractions actually mixed: round(0.3 * 64) = 19 of the 8 x 8 cells
+    low, high = c.area_interval  # bootstrap over the images: around the area, and narrower with more images
+    assert low < c.area < high and 0 < high - low < 0.2
+    fewer = patch_mixing(resnet, small.subset(slice(0, 25)), ratios=[0.0, 0.3, 0.5], seeds=3)
+    assert fewer.area_interval[1] - fewer.area_interval[0] > high - low
 
 
 def test_selectivity_gradcam_and_rise(resnet, small):
@@ -98,7 +105,7 @@ def test_rise_explains_the_class():
     model = load_model("zoo:digits-m/resnet", device="cpu")
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 32, 32, generator=g)
-    maps = rise(model, x, torch.tensor([[0, 1], [2, 3]]), g, masks=8)
+    maps = rise(model, x, torch.tensor([[0, 1], [2, 3]]), 0, masks=8)
     assert maps.shape == (2, 2, 32, 32) and float(maps.min()) >= 0
 
 

@@ -45,8 +45,8 @@ class ToyPatch(TrainedPatchAttack):
         self.history = [{"round": r + 1, "shade": float(shade.mean())} for r in range(rounds)]
         return self
 
-    def run(self, model, x, y, target):
-        boxes, side = self.locate(model, x), self.side(x)
+    def run(self, model, x, y, target, draws):
+        boxes, side = self.locate(model, x, draws), self.side(x)
         patch = self.patches.to(x.device)[target]
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
 '''

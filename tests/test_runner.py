@@ -113,7 +113,7 @@ def test_a_model_that_fails_to_load_is_recorded_and_the_grid_goes_on(tmp_path):
 def test_a_failing_cell_does_not_stop_the_others(tmp_path):
     # a 5-class model fails before any work (it cannot predict digits-m's 10 classes); a task that fails inside its
     # cell (torchattacks refuses the option) is recorded with its error; the rest runs
-    bad = {"name": "pgd-bad", "attack": "lp", "params": {"steps": 1, "options": {"bogus": 1}}}
+    bad = {"name": "pgd-bad", "attack": "lp", "params": {"method": "apgd", "steps": 1, "options": {"bogus": 1}}}
     spec = load_spec(_spec(tmp_path, models=[{"spec": "torchvision.models:resnet18?num_classes=5", "name": "five"},
                                              {"spec": RESNET, "name": "resnet"}], evaluations=[],
                            attacks=["noise-patch-8pct", bad]))

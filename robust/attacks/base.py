@@ -1,7 +1,9 @@
-"""The attack interface: ``attack(model, x, y, target=None) -> AttackResult``, plus shared pieces.
+"""The attack interface: ``attack(model, x, y, target=None, index=None, pool=None) -> AttackResult``, plus shared
+pieces.
 
-Every attack validates its input the same way, samples targets in one vectorised draw from its own seeded
-generator, runs with the model in eval mode (each module's training flag restored afterwards) and never
+Every attack validates its input the same way, draws each image's randomness (its target, noise, window, donor,
+random start) from ``robust.draws`` by (seed, the image's index in the evaluated set), so that a figure does not
+depend on the batch size; runs with the model in eval mode (each module's training flag restored afterwards) and never
 changes parameters, buffers or ``requires_grad``: gradients are taken with ``torch.autograd.grad`` with respect
 to inputs or patches only.
 """
@@ -12,11 +14,13 @@ import abc
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 
 from robust.cam import cam
 from robust.checks import check_images, check_labels, check_number, check_positive_int, check_seed
 from robust.data.base import ImageSet
 from robust.device import PRECISIONS, autocast
+from robust.draws import Draws, Pool
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
 from robust.placement import fixed_boxes, patch_side, random_boxes, shape_mask, windows
@@ -35,15 +39,18 @@ class AttackResult:
     extra: dict = dataclasses.field(default_factory=dict)
 
 
-def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, generator: torch.Generator,
+def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: torch.Generator | Draws,
                    clean_logits: torch.Tensor | None = None) -> torch.Tensor:
-    """Targets for labels ``y``: ``random`` (uniform over the other classes, never y), ``least-likely`` (the
-    clean model's least likely class) or a fixed class index (samples of that class are left out of TCS only,
-    and counted as skipped)."""
+    """Targets for labels ``y``: ``random`` (uniform over the other classes, never y; drawn per image from
+    ``Draws``, or from a ``torch.Generator`` in training), ``least-likely`` (the clean model's least likely class)
+    or a fixed class index (samples of that class are left out of TCS only, and counted as skipped)."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes!r} is not valid for a targeted attack; expected >= 2.")
     if mode == "random":
-        shift = torch.randint(1, num_classes, y.shape, generator=generator, device=generator.device)
+        if isinstance(random, Draws):
+            shift = 1 + random.integers("target", num_classes - 1)
+        else:
+            shift = torch.randint(1, num_classes, y.shape, generator=random, device=random.device)
         return (y + shift.to(y.device)) % num_classes
     if mode == "least-likely":
         if clean_logits is None:
@@ -68,10 +75,23 @@ def check_training(victims: Backbone | list[Backbone], data: ImageSet, name: str
     return victims
 
 
-class Attack(abc.ABC):
-    """Base class. Subclasses set ``name`` and ``targeted`` and implement ``run(model, x, y, target)``.
+def attack_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, kind: str) -> torch.Tensor:
+    """Per-sample loss an attack minimises: towards ``target`` (targeted) or away from ``y``; ``ce`` or the ``cw``
+    margin."""
+    if kind == "ce":
+        return F.cross_entropy(logits, target, reduction="none") if target is not None else \
+            -F.cross_entropy(logits, y, reduction="none")
+    goal = target if target is not None else y
+    own = logits.gather(1, goal[:, None])[:, 0]
+    other = logits.scatter(1, goal[:, None], float("-inf")).amax(1)
+    return other - own if target is not None else own - other
 
-    Options shared by every attack: ``target`` (how targets are drawn), ``seed``, ``precision`` (``fp32``,
+
+class Attack(abc.ABC):
+    """Base class. Subclasses set ``name`` and ``targeted`` and implement ``run(model, x, y, target, draws)``.
+
+    Options shared by every attack: ``target`` (how targets are drawn), ``seed`` (of every per-image draw, and of
+    the generator ``self.generator`` that training uses), ``precision`` (``fp32``,
     ``bf16``, ``fp16``: the autocast of the attack's forward passes, see ``robust.device.autocast``) and
     ``channels_last`` (the memory format of the images handed to the model; a layout hint for GPUs, harmless
     on CPUs)."""
@@ -93,8 +113,11 @@ class Attack(abc.ABC):
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, model: Backbone, x: torch.Tensor, y: torch.Tensor,
-                 target: torch.Tensor | None = None) -> AttackResult:
+    def __call__(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
+                 index: torch.Tensor | None = None, pool: Pool | None = None) -> AttackResult:
+        """Attack the batch ``x`` (labels ``y``; ``target`` drawn when None). ``index`` are the images' indices in
+        ``pool``, the evaluated set that donors come from (``evaluate`` passes both); by default the batch is the
+        set, indexed 0..N-1. An image's random draws depend on (seed, its index) only."""
         if not isinstance(model, Backbone):
             raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
         check_images(x)
@@ -104,6 +127,7 @@ class Attack(abc.ABC):
         if target is not None:
             check_labels(target, model.num_classes, n=x.shape[0], name="target")
         x, y = x.to(model.device), y.to(model.device)
+        draws = self._draws(x, y, index, pool)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with eval_mode(model), autocast(model.device, self.precision):
@@ -112,13 +136,29 @@ class Attack(abc.ABC):
                 if self.target_mode == "least-likely":
                     with torch.no_grad():
                         logits = model.logits(x)
-                target = sample_targets(y, model.num_classes, self.target_mode, self.generator, logits)
+                target = sample_targets(y, model.num_classes, self.target_mode, draws, logits)
             target = target.to(model.device) if target is not None else None
-            return self.run(model, x, y, target)
+            return self.run(model, x, y, target, draws)
+
+    def _draws(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor | None, pool: Pool | None) -> Draws:
+        if index is None and pool is None:
+            return Draws.of_batch(self.seed, x, y)
+        if index is None or pool is None:
+            raise ValueError("index and pool go together: index holds the images' indices in pool (see "
+                             "robust.draws.Pool); give both or neither.")
+        if not isinstance(pool, Pool):
+            raise TypeError(f"pool must be a robust.draws.Pool, got {type(pool).__name__}.")
+        if (not isinstance(index, torch.Tensor) or index.shape != (x.shape[0],) or index.is_floating_point()
+                or (x.shape[0] and not 0 <= int(index.min()) <= int(index.max()) < len(pool))):
+            raise ValueError(f"index must be an integer tensor of shape ({x.shape[0]},) with values in "
+                             f"[0, {len(pool) - 1}] (the images' indices in pool).")
+        return Draws(self.seed, index.to(x.device), pool)
 
     @abc.abstractmethod
-    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
-        """The attack proper, on validated input, with the model in eval mode and targets drawn."""
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+            draws: Draws) -> AttackResult:
+        """The attack proper, on validated input, with the model in eval mode and targets drawn; ``draws`` gives
+        each image's random numbers."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(seed={self.seed}, target={self.target_mode!r})"
@@ -145,12 +185,14 @@ class PatchAttack(Attack):
     def mask(self, side: int, device: torch.device) -> torch.Tensor:
         return shape_mask(self.shape, side, device)
 
-    def locate(self, model: Backbone, x: torch.Tensor) -> torch.Tensor:
-        """Boxes for ``x`` under this attack's placement rule."""
+    def locate(self, model: Backbone, x: torch.Tensor, draws: Draws | torch.Generator) -> torch.Tensor:
+        """Boxes for ``x`` under this attack's placement rule (``random``: drawn per image from ``draws``, or from
+        a generator in training)."""
         side, hw, n = self.side(x), tuple(x.shape[-2:]), x.shape[0]
         if self.placement in ("gradcam", "gradcam-min"):
             saliency = cam(model, x)  # the predicted class, per the protocol
             return windows(saliency, side, stride=self.stride, mode="max" if self.placement == "gradcam" else "min")
         if self.placement == "random":
-            return random_boxes(n, hw, side, self.generator, device=x.device)
+            u = draws.uniform("window", 2) if isinstance(draws, Draws) else torch.rand(n, 2, generator=draws)
+            return random_boxes(u.to(x.device), hw, side)
         return fixed_boxes(n, hw, side, "center" if self.placement == "center" else "top-left", device=x.device)

@@ -8,12 +8,15 @@ from __future__ import annotations
 import torch
 
 from robust.attacks.base import AttackResult, PatchAttack
+from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.placement import crop, paste, random_boxes
 from robust.registry import register_attack
 
 
 class _Control(PatchAttack):
+    control = True  # boards put its ASR beside the real attacks' (what occlusion alone does)
+
     def __init__(self, *, targeted: bool = False, **patch_params):
         super().__init__(**patch_params)
         self.targeted = bool(targeted)
@@ -21,30 +24,33 @@ class _Control(PatchAttack):
 
 @register_attack
 class NoisePatch(_Control):
-    """A uniform-noise patch per image (drawn from the attack's generator)."""
+    """A uniform-noise patch per image (drawn per image, see ``robust.draws``)."""
 
     name = "noise-patch"
     description = "Control: a uniform-noise patch at the attack's window"
 
-    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
-        boxes = self.locate(model, x)
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+            draws: Draws) -> AttackResult:
+        boxes = self.locate(model, x, draws)
         side = self.side(x)
-        patch = torch.rand(x.shape[0], x.shape[1], side, side, generator=self.generator).to(x.device, x.dtype)
+        patch = draws.uniform("noise", x.shape[1], side, side).to(x.dtype)
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
 
 
 @register_attack
 class NaturalPatch(_Control):
-    """A natural patch: a crop of another image of the batch (the next one; itself when alone), taken at a
-    random box of the same size."""
+    """A natural patch: a crop of another image of the evaluated set (drawn per image; itself when the set holds
+    one image), taken at a random box of the same size."""
 
     name = "natural-patch"
     description = "Control: a crop of another image at the attack's window"
 
-    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
-        boxes = self.locate(model, x)
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+            draws: Draws) -> AttackResult:
+        boxes = self.locate(model, x, draws)
         side = self.side(x)
-        src = random_boxes(x.shape[0], tuple(x.shape[-2:]), side, self.generator, device=x.device)
-        patch = crop(x.roll(1, 0), src)
+        donor = draws.other("donor")
+        src = random_boxes(draws.uniform("source-window", 2), tuple(x.shape[-2:]), side)
+        patch = crop(draws.pool.images(donor, x.device).to(x.dtype), src)
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes,
-                            extra={"source_boxes": src})
+                            extra={"source_boxes": src, "donors": donor})

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 from robust.attacks.base import Attack, AttackResult
 from robust.checks import check_matches
 from robust.data.base import iterate
+from robust.draws import Pool
 from robust.metrics import Counts, count
 from robust.models.backbone import Backbone
 
@@ -18,7 +19,9 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
              progress: Callable[[int], object] | None = None,
              inspect: Callable[[torch.Tensor, torch.Tensor, AttackResult], object] | None = None) -> Counts:
     """Attack the first ``samples`` items of ``data`` (all by default) batch by batch and count clean accuracy,
-    ASR and TCS. ``progress`` is an optional callable given the number of images done after each batch;
+    ASR and TCS. Each image's random draws depend on the attack's seed and its index in ``data``, and donors
+    come from those ``samples`` items, so the counts do not depend on ``batch_size``. ``progress`` is an
+    optional callable given the number of images done after each batch;
     ``inspect(x, y, result)`` sees each batch and its ``AttackResult`` (e.g. to keep examples)."""
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
@@ -30,8 +33,11 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
         raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
     check_matches(model, data)
     total = Counts()
+    pool, start = Pool(data, samples), 0
     for x, y in iterate(data, batch_size, model.device, limit=samples):
-        res = attack(model, x, y)
+        index = torch.arange(start, start + x.shape[0], device=model.device)
+        start += x.shape[0]
+        res = attack(model, x, y, index=index, pool=pool)
         if inspect is not None:
             inspect(x, y, res)
         with torch.no_grad():

@@ -24,13 +24,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from robust.attacks.base import AttackResult, sample_targets
+from robust.attacks.base import AttackResult, attack_loss, sample_targets
 from robust.attacks.gan_networks import Discriminator, Generator, context_inputs, context_side, seeded
-from robust.attacks.lavan import OPTIMIZERS, optimise_patch, patch_loss
+from robust.attacks.lavan import OPTIMIZERS, optimise_patch
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import SEED_LIMIT, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.device import autocast
+from robust.draws import Draws
 from robust.metrics import total_variation
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import check_state
@@ -144,7 +145,7 @@ class GanPatch(TrainedPatchAttack):
                     idx = order[start:start + batch_size]
                     x, y = data.batch(idx, device)
                     t = sample_targets(y, k, "random", self.generator)
-                    b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x)
+                    b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
                     with amp:
                         sums += self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask)
                     bar.advance(task)
@@ -162,7 +163,7 @@ class GanPatch(TrainedPatchAttack):
         patch = self._generate(g_net, x, boxes, mask, t)
         x_adv = paste(x, patch, boxes, mask)
         logits = [m.logits(x_adv) for m in victims]
-        adv = sum(patch_loss(z.float(), y, t, self.loss) for z in logits) / len(victims)
+        adv = sum(attack_loss(z.float(), y, t, self.loss) for z in logits) / len(victims)
         gan = F.softplus(-d_net(x_adv).float()).mean((1, 2, 3))
         tv = total_variation(patch.float())
         loss = (self.lambda_adv * adv + self.lambda_gan * gan + self.lambda_tv * tv).mean()
@@ -193,12 +194,13 @@ class GanPatch(TrainedPatchAttack):
             return torch.empty(0, dtype=torch.long)  # cheap: drawn per batch by locate()
         out = []
         for x, _ in data.batches(max(batch_size, 256), victim.device):
-            out.append(self.locate(victim, x).cpu())
+            out.append(self.locate(victim, x, self.generator).cpu())
         return torch.cat(out)
 
     # -- attack ------------------------------------------------------------------------------------------------
 
-    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+            draws: Draws) -> AttackResult:
         if self.generator_net is None:
             raise ValueError("gan-patch has no trained generator; call fit() or GanPatch.load() first.")
         if self.num_classes != model.num_classes:
@@ -206,7 +208,7 @@ class GanPatch(TrainedPatchAttack):
                              f"{model.num_classes}.")
         if tuple(x.shape[1:]) != self.image_size:
             raise ValueError(f"the generator was trained on {self.image_size} images; x has {tuple(x.shape[1:])}.")
-        boxes = self.locate(model, x)
+        boxes = self.locate(model, x, draws)
         mask = self.mask(self.side(x), x.device)
         g_net = self.generator_net.to(x.device).eval()
         with torch.no_grad():

@@ -4,10 +4,10 @@ window, by signed-gradient or Adam steps, clipped to [0, 1]. The strong, slow wh
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from robust.attacks.base import AttackResult, PatchAttack
+from robust.attacks.base import AttackResult, PatchAttack, attack_loss
 from robust.checks import check_number, check_positive_int
+from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.placement import paste
 from robust.registry import register_attack
@@ -15,21 +15,11 @@ from robust.registry import register_attack
 OPTIMIZERS = ("sign", "adam")
 
 
-def patch_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, kind: str) -> torch.Tensor:
-    """Per-sample loss to minimise: towards ``target`` (targeted) or away from ``y``; ``ce`` or ``cw`` margin."""
-    if kind == "ce":
-        return F.cross_entropy(logits, target, reduction="none") if target is not None else \
-            -F.cross_entropy(logits, y, reduction="none")
-    goal = target if target is not None else y
-    own = logits.gather(1, goal[:, None])[:, 0]
-    other = logits.scatter(1, goal[:, None], float("-inf")).amax(1)
-    return other - own if target is not None else own - other
-
-
 @register_attack
 class LaVAN(PatchAttack):
-    """``steps`` of ``optimizer`` updates (``sign``: step ``step_size``; ``adam``: learning rate ``step_size``) on
-    a per-image patch initialised uniformly at random; ``loss`` is ``ce`` or the ``cw`` margin."""
+    """Up to ``steps`` of ``optimizer`` updates (``sign``: step ``step_size``; ``adam``: learning rate
+    ``step_size``) on a per-image patch initialised uniformly at random (per image, see ``robust.draws``), each
+    image stopping at its first patch that succeeds; ``loss`` is ``ce`` or the ``cw`` margin."""
 
     name = "lavan"
     description = "LaVAN: per-image patch pixels optimised at the window (white-box)"
@@ -47,11 +37,12 @@ class LaVAN(PatchAttack):
         self.steps, self.step_size, self.optimizer, self.loss = steps, float(step_size), optimizer, loss
         self.targeted = bool(targeted)
 
-    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
-        boxes = self.locate(model, x)
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+            draws: Draws) -> AttackResult:
+        boxes = self.locate(model, x, draws)
         side = self.side(x)
         mask = self.mask(side, x.device)
-        patch = torch.rand(x.shape[0], x.shape[1], side, side, generator=self.generator).to(x.device, x.dtype)
+        patch = draws.uniform("init", x.shape[1], side, side).to(x.dtype)
         patch = optimise_patch(model, x, y, target, patch, boxes, mask, steps=self.steps, step_size=self.step_size,
                                optimizer=self.optimizer, loss=self.loss)
         return AttackResult(paste(x, patch, boxes, mask), target, boxes, extra={"patch": patch})
@@ -60,20 +51,33 @@ class LaVAN(PatchAttack):
 def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                    patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
                    optimizer: str = "sign", loss: str = "ce") -> torch.Tensor:
-    """``steps`` updates of the per-image ``patch`` (N x C x p x p, pasted at ``boxes``) that lower
-    ``patch_loss``; returns the optimised patch, detached and clipped to [0, 1]. Shared by ``lavan`` and the
-    refinement of ``gan-patch``."""
-    patch = patch.detach().clone().requires_grad_(True)
-    adam = torch.optim.Adam([patch], lr=step_size) if optimizer == "adam" else None
-    with torch.enable_grad():
-        for _ in range(steps):
-            value = patch_loss(model.logits(paste(x, patch, boxes, mask)), y, target, loss).sum()
-            (grad,) = torch.autograd.grad(value, patch)
-            with torch.no_grad():
-                if adam is None:
-                    patch -= step_size * grad.sign()
-                else:
-                    patch.grad = grad
-                    adam.step()
-                patch.clamp_(0, 1)
-    return patch.detach()
+    """Up to ``steps`` updates of the per-image ``patch`` (N x C x p x p, pasted at ``boxes``) that lower
+    ``attack_loss``; returns the optimised patch, detached and clipped to [0, 1]. Each image stops at its first
+    patch that succeeds (the target, or any wrong class when untargeted): a success is never lost to a later step,
+    and the steps after it cost nothing. Adam's moments are kept per image. Shared by ``lavan`` and the refinement
+    of ``gan-patch``."""
+    patch = patch.detach().clone()
+    moments = (torch.zeros_like(patch), torch.zeros_like(patch)) if optimizer == "adam" else None
+    live = torch.arange(x.shape[0], device=x.device)  # images still being optimised
+    for step in range(steps + 1):
+        p = patch[live].requires_grad_(True)
+        goal = None if target is None else target[live]
+        with torch.enable_grad():
+            logits = model.logits(paste(x[live], p, boxes[live], mask))
+            pred = logits.argmax(1)
+            hit = pred == goal if goal is not None else pred != y[live]
+            if step == steps or bool(hit.all()):
+                break
+            value = (attack_loss(logits.float(), y[live], goal, loss) * ~hit).sum()
+            (grad,) = torch.autograd.grad(value, p)
+        live, grad = live[~hit], grad[~hit]
+        with torch.no_grad():
+            if moments is None:
+                patch[live] = (patch[live] - step_size * grad.sign()).clamp(0, 1)
+            else:  # Adam (Kingma and Ba 2015, default betas), per image
+                m, v = moments
+                m[live] = 0.9 * m[live] + 0.1 * grad
+                v[live] = 0.999 * v[live] + 0.001 * grad * grad
+                m_hat, v_hat = m[live] / (1 - 0.9 ** (step + 1)), v[live] / (1 - 0.999 ** (step + 1))
+                patch[live] = (patch[live] - step_size * m_hat / (v_hat.sqrt() + 1e-8)).clamp(0, 1)
+    return patch

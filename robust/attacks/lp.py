@@ -1,9 +1,15 @@
-"""L_p attacks from torchattacks behind the robust interface: FGSM, PGD (Linf, L2), APGD, CW, Square, AutoAttack.
+"""L_p attacks: PGD (Linf, L2) of our own, and FGSM, APGD, CW, Square, AutoAttack from torchattacks.
 
-The Backbone normalises inside, so torchattacks sees [0,1] images; targets come from the base class's one
-vectorised draw (``set_mode_targeted_by_function``), not torchattacks' per-sample loop; torchattacks' own
-random draws (random starts, Square's sampling) run under a forked RNG seeded with the attack's seed, so
-results repeat and the caller's global RNG is untouched; parameters' ``.grad`` are restored afterwards.
+PGD (Madry et al. 2018) is batched with per-image random starts (``robust.draws``: the figure does not depend on
+the batch size), ``restarts`` random restarts and a per-image early stop: an image leaves the batch at the first
+iterate that is adversarial (misclassified, or the target when targeted), so a restart and every later step only
+cost what is still robust; an image robust to every restart keeps its last iterate.
+
+For the torchattacks methods the Backbone normalises inside, so torchattacks sees [0,1] images; targets come
+from the base class's one vectorised draw (``set_mode_targeted_by_function``), not torchattacks' per-sample
+loop; torchattacks' own random draws (APGD's start, Square's sampling) run under a forked RNG seeded with the
+attack's seed, so results repeat and the caller's global RNG is untouched, but they are drawn per batch: those
+figures can move with the batch size. Parameters' ``.grad`` are restored afterwards.
 """
 
 from __future__ import annotations
@@ -11,15 +17,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robust.attacks.base import Attack, AttackResult
+from robust.attacks.base import Attack, AttackResult, attack_loss
 from robust.checks import check_number, check_positive_int
+from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.models.state import preserved_grads
 from robust.registry import register_attack
 
-#: method -> (torchattacks class, norm, supports our targets)
+#: method -> (torchattacks class, or None for our own PGD; norm; supports our targets)
 METHODS = {
-    "fgsm": ("FGSM", "Linf", True), "pgd": ("PGD", "Linf", True), "pgd-l2": ("PGDL2", "L2", True),
+    "fgsm": ("FGSM", "Linf", True), "pgd": (None, "Linf", True), "pgd-l2": (None, "L2", True),
     "apgd": ("APGD", "Linf", False), "cw": ("CW", "L2", True), "square": ("Square", "Linf", True),
     "autoattack": ("AutoAttack", "Linf", False),
 }
@@ -38,14 +45,17 @@ class _Logits(nn.Module):
 
 @register_attack
 class LpAttack(Attack):
-    """``method`` with budget ``eps`` (Linf: 8/255 by default; L2 methods: 0.5), ``steps`` iterations and step
-    ``alpha`` (default eps / 4); ``targeted`` where torchattacks supports it. ``options`` go to torchattacks."""
+    """``method`` with budget ``eps`` (Linf: 8/255 by default; L2 methods: 0.5) and ``steps`` iterations;
+    ``targeted`` where supported. PGD: step ``alpha`` (default 2.5 * eps / steps, Madry et al.'s rule),
+    ``restarts`` random starts, ``loss`` ``ce`` or the ``cw`` margin. APGD: ``restarts`` is torchattacks'
+    ``n_restarts``. ``options`` go to torchattacks."""
 
     name = "lp"
-    description = "L_p-bounded attacks from torchattacks (FGSM, PGD, APGD, CW, Square, AutoAttack)"
+    description = "L_p-bounded attacks: PGD (restarts, per-image starts), FGSM, APGD, CW, Square, AutoAttack"
 
     def __init__(self, *, method: str = "pgd", eps: float | None = None, steps: int = 10, alpha: float | None = None,
-                 targeted: bool = False, options: dict | None = None, **common: object):
+                 restarts: int = 1, loss: str = "ce", targeted: bool = False, options: dict | None = None,
+                 **common: object):
         super().__init__(**common)
         if method not in METHODS:
             raise ValueError(f"method={method!r} is not valid; expected one of {sorted(METHODS)}.")
@@ -56,15 +66,27 @@ class LpAttack(Attack):
         eps = (8 / 255 if norm == "Linf" else 0.5) if eps is None else eps
         eps = check_number(eps, "eps", low=0, low_open=True, expected="a positive, finite budget")
         check_positive_int(steps, "steps")
+        check_positive_int(restarts, "restarts")
+        if restarts > 1 and method not in ("pgd", "pgd-l2", "apgd"):
+            raise ValueError(f"restarts={restarts!r} is not valid for method={method!r}; expected 1 (restarts: pgd, "
+                             "pgd-l2, apgd).")
+        if loss not in ("ce", "cw"):
+            raise ValueError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
+        if loss != "ce" and method not in ("pgd", "pgd-l2"):
+            raise ValueError(f"loss={loss!r} is not valid for method={method!r}; expected 'ce' (loss: pgd, pgd-l2).")
         if alpha is not None:
             alpha = check_number(alpha, "alpha", low=0, low_open=True, expected="a positive, finite step size")
         if not isinstance(targeted, bool):
             raise ValueError(f"targeted={targeted!r} is not valid; expected true or false.")
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"options={options!r} is not valid; expected a table of torchattacks options.")
+        if options and cls_name is None:
+            raise ValueError(f"options={options!r} is not valid for method={method!r}, which is robust's own PGD; "
+                             "expected none.")
         self.method, self.norm, self.cls_name = method, norm, cls_name
         self.eps, self.steps = eps, steps
-        self.alpha = alpha if alpha is not None else self.eps / 4
+        self.alpha = alpha if alpha is not None else 2.5 * self.eps / steps
+        self.restarts, self.loss = restarts, loss
         self.targeted = targeted
         self.options = dict(options or {})
 
@@ -73,9 +95,8 @@ class LpAttack(Attack):
 
         cls = getattr(torchattacks, self.cls_name)
         kw = {"fgsm": {"eps": self.eps},
-              "pgd": {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "random_start": True},
-              "pgd-l2": {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "random_start": True},
-              "apgd": {"norm": "Linf", "eps": self.eps, "steps": self.steps, "seed": self.seed},
+              "apgd": {"norm": "Linf", "eps": self.eps, "steps": self.steps, "n_restarts": self.restarts,
+                       "seed": self.seed},
               "cw": {"steps": self.steps},
               "square": {"norm": "Linf", "eps": self.eps, "n_queries": self.steps, "seed": self.seed},
               "autoattack": {"norm": "Linf", "eps": self.eps, "n_classes": num_classes, "seed": self.seed},
@@ -85,7 +106,13 @@ class LpAttack(Attack):
         except TypeError as e:
             raise ValueError(f"torchattacks.{self.cls_name} does not take the options {self.options}: {e}") from None
 
-    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+            draws: Draws) -> AttackResult:
+        extra = {"method": self.method, "eps": self.eps}
+        if self.cls_name is None:
+            x_adv = pgd(model, x, y, target, draws, norm=self.norm, eps=self.eps, alpha=self.alpha, steps=self.steps,
+                        restarts=self.restarts, loss=self.loss)
+            return AttackResult(x_adv, target, None, extra=extra)
         net = _Logits(model)
         attack = self._make(net, model.num_classes)
         if target is not None:
@@ -94,4 +121,68 @@ class LpAttack(Attack):
         with preserved_grads(model), torch.random.fork_rng(devices=devices), torch.enable_grad():
             torch.manual_seed(self.seed)
             x_adv = attack(x, y)
-        return AttackResult(x_adv.detach(), target, None, extra={"method": self.method, "eps": self.eps})
+        return AttackResult(x_adv.detach(), target, None, extra=extra)
+
+
+def _start(draws: Draws, stream: str, shape: tuple[int, ...], norm: str, eps: float) -> torch.Tensor:
+    """Per-image random starts: uniform in the L_inf ball, or a Gaussian direction at a uniform radius in the L2
+    ball (Box-Muller on the per-image uniforms)."""
+    u = draws.uniform(stream, *shape)
+    if norm == "Linf":
+        return eps * (2 * u - 1)
+    v = draws.uniform(stream + "/angle", *shape)
+    z = torch.sqrt(-2 * torch.log1p(-u)) * torch.cos(2 * torch.pi * v)
+    radius = eps * draws.uniform(stream + "/radius", 1).view(-1, *([1] * (len(shape))))
+    return z / z.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * len(shape))) * radius
+
+
+def _project(delta: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
+    if norm == "Linf":
+        return delta.clamp(-eps, eps)
+    scale = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1)
+    return delta * scale.view(-1, *([1] * (delta.ndim - 1)))
+
+
+def pgd(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, draws: Draws, *,
+        norm: str, eps: float, alpha: float, steps: int, restarts: int, loss: str = "ce") -> torch.Tensor:
+    """Projected gradient descent on ``attack_loss`` in the ``norm`` ball of radius ``eps`` (clipped to [0, 1]):
+    ``restarts`` random starts of ``steps`` steps; each image stops at its first adversarial iterate. Batched over
+    the images still robust; every draw is per image, so the result does not depend on the batch."""
+    x_adv = x.detach().clone()
+    todo = torch.arange(x.shape[0], device=x.device)  # images without an adversarial iterate yet
+    for restart in range(restarts):
+        if todo.numel() == 0:
+            break
+        sub = draws.subset(todo)
+        xs, ys = x[todo], y[todo]
+        ts = None if target is None else target[todo]
+        delta = ((xs + _start(sub, f"pgd-start/{restart}", tuple(x.shape[1:]), norm, eps)).clamp(0, 1) - xs)
+        live = torch.arange(todo.numel(), device=x.device)  # rows of this restart still being attacked
+        for step in range(steps + 1):
+            d = delta[live].requires_grad_(True)
+            with torch.enable_grad():
+                logits = model.logits(xs[live] + d)
+                pred = logits.argmax(1)
+                hit = pred == ts[live] if ts is not None else pred != ys[live]
+                value = (attack_loss(logits.float(), ys[live], None if ts is None else ts[live], loss) * ~hit).sum()
+                grad = None if step == steps else torch.autograd.grad(value, d)[0]
+            if hit.any():  # adversarial now: keep this iterate and stop attacking the image
+                x_adv[todo[live[hit]]] = (xs[live[hit]] + d[hit]).detach()
+            if step == steps:
+                x_adv[todo[live[~hit]]] = (xs[live[~hit]] + d[~hit]).detach()  # robust: its last iterate
+                live = live[~hit]
+                break
+            with torch.no_grad():
+                if norm == "Linf":
+                    d = d - alpha * grad.sign()
+                else:
+                    d = d - alpha * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+                d = (xs[live] + _project(d, norm, eps)).clamp(0, 1) - xs[live]
+                delta[live] = d
+            live = live[~hit]
+            if live.numel() == 0:
+                break
+        keep = torch.zeros(todo.numel(), dtype=torch.bool, device=x.device)
+        keep[live] = True
+        todo = todo[keep]
+    return x_adv

@@ -75,10 +75,19 @@ class TrainedPatchAttack(PatchAttack):
                 "image_size": list(self.image_size or ()), "patch_side": side, "training": self.training,
                 "history": self.history}
 
-    def matches(self, config: dict) -> bool:
-        """Whether a saved configuration was trained as this attack would train it."""
+    def matches(self, config: dict, train: dict | None = None) -> bool:
+        """Whether a saved configuration was trained as this attack would train it with the training options
+        ``train`` (unset ones at ``fit``'s defaults; None: do not compare training options)."""
+        from robust.registry import get
+
         mine = self.config()
-        return all(config.get(k) == mine[k] for k in self.fixed_params | self.training_params | {"placement", "seed"})
+        if not all(config.get(k) == mine[k] for k in self.fixed_params | self.training_params | {"placement", "seed"}):
+            return False
+        if train is None:
+            return True
+        recorded = config.get("training") or {}
+        wanted = {k: train.get(k, p.default) for k, p in get(self.name, "attack").train_options().items()}
+        return all(recorded.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in wanted.items())
 
     # -- save and load -----------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from robust.attacks.base import Attack, sample_targets
+from robust.draws import Draws, Pool
 from robust.metrics import Counts, count
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode
@@ -34,13 +35,14 @@ def transfer_matrix(attack: Attack | Callable[[Backbone], Attack], sources: Sequ
         if attacks[0].target_mode == "least-likely":
             with torch.no_grad(), eval_mode(sources[0]):
                 logits = sources[0].logits(x.to(sources[0].device)).to(y.device)
-        goal = sample_targets(y, k, attacks[0].target_mode, attacks[0].generator, logits)
+        goal = sample_targets(y, k, attacks[0].target_mode, Draws.of_batch(attacks[0].seed, x, y), logits)
     out: dict[tuple[str, str], Counts] = {}
+    pool, index = Pool((x, y)), torch.arange(x.shape[0])
     for source, atk in zip(sources, attacks, strict=True):
         cells = {t.name: Counts() for t in targets}
         for start in range(0, x.shape[0], batch_size):
             sl = slice(start, start + batch_size)
-            res = atk(source, x[sl], y[sl], None if goal is None else goal[sl])
+            res = atk(source, x[sl], y[sl], None if goal is None else goal[sl], index=index[sl], pool=pool)
             with torch.no_grad():
                 for t in targets:
                     tgt = None if res.target is None else res.target.to(t.device)

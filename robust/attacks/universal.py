@@ -18,6 +18,7 @@ from robust.attacks.base import AttackResult, sample_targets
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import check_number, check_positive_int
 from robust.data.base import ImageSet
+from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode, preserved_grads
 from robust.placement import paste, random_boxes
@@ -64,7 +65,7 @@ class UniversalPatch(TrainedPatchAttack):
         n, _, h, w = x.shape
         side = patch.shape[-1]
         g = self.generator
-        boxes = random_boxes(n, (h, w), side, g, device=x.device)
+        boxes = random_boxes(torch.rand(n, 2, generator=g).to(x.device), (h, w), side)
         canvas = paste(torch.zeros_like(x), patch * mask, boxes)  # premultiplied by the mask
         region = paste(torch.zeros_like(x[:, :1]), mask.expand(n, 1, side, side), boxes)
         lo, hi = self.scale
@@ -111,7 +112,8 @@ class UniversalPatch(TrainedPatchAttack):
         self.patches = patches.detach()
         return self
 
-    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> AttackResult:
+    def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+            draws: Draws) -> AttackResult:
         if self.patches is None:
             raise ValueError("universal-patch has no trained patches; call fit() or UniversalPatch.load() first.")
         if self.patches.shape[0] != model.num_classes:
@@ -121,6 +123,6 @@ class UniversalPatch(TrainedPatchAttack):
         if side != self.patches.shape[-1]:
             raise ValueError(f"the patches are {self.patches.shape[-1]} px; area={self.area} on {tuple(x.shape[-2:])} "
                              f"images needs {side} px.")
-        boxes = self.locate(model, x)
+        boxes = self.locate(model, x, draws)
         patch = self.patches.to(x.device)[target]
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)

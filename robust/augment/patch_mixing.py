@@ -124,7 +124,7 @@ class PatchMixing(MixAugmentationBaseV2):
         perm = torch.randperm(b, generator=g, device=dev)
         low, high = self.ratio
         r = low + (high - low) * torch.rand(b, generator=g, device=dev)
-        cells = random_cells(b, rows, cols, (r * n).round().long(), g)
+        cells = random_cells(torch.rand(b, n, generator=g, device=dev), rows, cols, (r * n).round().long())
         if b == 1:  # no partner: documented as unchanged
             cells = torch.zeros_like(cells)
         return {"batch_prob": gate.float().expand(b).clone(), "mix_pairs": perm, "cells": cells,

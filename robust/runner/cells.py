@@ -22,8 +22,10 @@ import torch
 
 from robust.presets import Task
 
-CELL_VERSION = 2  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts)
-ARTIFACT_VERSION = 1  # bump when a change alters how trained artefacts are trained, so caches retrain
+CELL_VERSION = 3  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
+# 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas)
+ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
+# universal patch draws its training windows with torch.rand)
 #: per-process caches: (spec, device) -> Backbone, least recently used first, and its weights' fingerprint
 _MODELS: OrderedDict[tuple[str, str], object] = OrderedDict()
 _WEIGHTS: dict[tuple[str, str], str] = {}
@@ -144,7 +146,7 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
         if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
             continue
         path = verify_shipped(name)
-        if attack.matches(json.loads(config_path(path).read_text())):  # trained as this task would train it
+        if attack.matches(json.loads(config_path(path).read_text()), dict(task.train)):  # trained as this task would
             return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
     train_data = _train_fingerprint(data)  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,

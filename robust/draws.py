@@ -1,0 +1,133 @@
+"""Per-image random draws: every number depends only on (seed, stream, image index, position), never on the batch.
+
+Evaluations and attacks draw each image's randomness (its target, noise, window, donor image, random start)
+from a counter-based hash (murmur3's 32-bit finaliser, chained) of the seed, a stream name, the image's index in
+the evaluated set and the position inside the draw, computed on the images' device. So the same seed gives the
+same figure at any batch size, on any device, in any order of batches; training keeps ``torch.Generator`` draws.
+
+``Pool`` holds the evaluated set by index, so that a donor image (the natural-patch control, the patch-mixing
+attack) comes from the whole set, not from the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+
+import torch
+from torch.utils.data import Dataset
+
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(h: torch.Tensor, c: int) -> torch.Tensor:
+    """(h * c) mod 2**32 for int64 tensors holding 32-bit values, without int64 overflow (16-bit halves of c)."""
+    return (h * (c & 0xFFFF) + (((h * (c >> 16)) & 0xFFFF) << 16)) & _M32
+
+
+def _mix(h: torch.Tensor) -> torch.Tensor:
+    """murmur3's fmix32: a bijection of 32-bit values with full avalanche."""
+    h = h ^ (h >> 16)
+    h = _mul32(h, 0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = _mul32(h, 0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
+def _key(seed: int, stream: str) -> tuple[int, int]:
+    digest = hashlib.blake2b(f"{seed}/{stream}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little")
+
+
+def hashes(seed: int, stream: str, index: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """len(index) x *shape uniform 32-bit values (int64) on ``index``'s device."""
+    k1, k2 = _key(seed, stream)
+    h = _mix((index.long() & _M32) ^ k1)
+    pos = torch.arange(math.prod(shape), device=index.device)
+    return _mix(_mix(h[:, None] ^ pos) ^ k2).view(index.shape[0], *shape)
+
+
+class Pool:
+    """The evaluated images, by index: the first ``n`` items of ``data`` (an ``ImageSet`` is read in place, any
+    other dataset item by item), or a batch ``(x, y)`` itself."""
+
+    def __init__(self, data: Dataset | tuple[torch.Tensor, torch.Tensor], n: int | None = None):
+        from robust.data.base import ImageSet
+
+        self._data = data
+        if isinstance(data, tuple):
+            self.labels = data[1].detach().long()
+        elif isinstance(data, ImageSet):
+            self.labels = data.labels[:n]
+        else:
+            size = len(data) if n is None else min(n, len(data))  # type: ignore[arg-type]
+            targets = getattr(data, "targets", None)
+            labels = targets[:size] if targets is not None else [data[i][1] for i in range(size)]
+            self.labels = torch.as_tensor(labels).long()
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def images(self, index: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+        """The images (float in [0, 1]) at ``index`` on ``device``."""
+        from robust.data.base import ImageSet
+
+        if isinstance(self._data, tuple):
+            return self._data[0][index.to(self._data[0].device)].to(device)
+        if isinstance(self._data, ImageSet):
+            return self._data.batch(index.cpu(), device)[0]
+        return torch.stack([torch.as_tensor(self._data[int(i)][0]) for i in index.tolist()]).to(device)
+
+
+@dataclasses.dataclass(frozen=True)
+class Draws:
+    """The random draws of a batch: ``index`` (N,) are the images' indices in ``pool`` (the evaluated set)."""
+
+    seed: int
+    index: torch.Tensor
+    pool: Pool
+    prefix: str = ""
+
+    def child(self, name: str) -> Draws:
+        """The same images' draws in a stream of their own (e.g. one per level of a sweep)."""
+        return dataclasses.replace(self, prefix=f"{self.prefix}{name}/")
+
+    def subset(self, rows: torch.Tensor) -> Draws:
+        """The draws of some of the images (rows of the batch): each keeps its own numbers."""
+        return dataclasses.replace(self, index=self.index[rows])
+
+    @classmethod
+    def of_batch(cls, seed: int, x: torch.Tensor, y: torch.Tensor) -> Draws:
+        """A batch on its own: its images are the evaluated set, indexed 0..N-1."""
+        return cls(seed, torch.arange(x.shape[0], device=x.device), Pool((x, y)))
+
+    def uniform(self, stream: str, *shape: int) -> torch.Tensor:
+        """N x *shape float32 numbers in [0, 1) (24 bits each)."""
+        return (hashes(self.seed, self.prefix + stream, self.index, shape) >> 8).float() * 2.0 ** -24
+
+    def integers(self, stream: str, high: int | torch.Tensor, *shape: int) -> torch.Tensor:
+        """N x *shape integers uniform in [0, high) (``high``: one bound, or one per image)."""
+        u = hashes(self.seed, self.prefix + stream, self.index, shape).double() * 2.0 ** -32
+        high = torch.as_tensor(high, device=u.device).double().reshape(-1, *([1] * len(shape)))
+        return (u * high).long()
+
+    def other(self, stream: str) -> torch.Tensor:
+        """Per image, the pool index of another image of the pool, uniformly (itself when the pool holds one)."""
+        k = self.integers(stream, max(1, len(self.pool) - 1))
+        return torch.where((len(self.pool) > 1) & (k >= self.index), k + 1, k)
+
+    def other_class(self, stream: str, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per image of label ``y``, the pool index of a uniformly drawn pool image of another class, and whether
+        one exists. One sort of the pool's labels: the k-th image not of class c is found by skipping c's run."""
+        labels = self.pool.labels.to(y.device)
+        order = labels.argsort(stable=True)
+        counts = torch.bincount(labels, minlength=int(max(labels.max(), y.max())) + 1)
+        start = counts.cumsum(0) - counts
+        own = counts[y]
+        k = self.integers(stream, (len(labels) - own).clamp_min(1))
+        pick = torch.where(k < start[y], k, k + own)
+        return order[pick.clamp_max(len(labels) - 1)], own < len(labels)
+
+
+__all__ = ["Draws", "Pool", "hashes"]
