@@ -118,7 +118,8 @@ def test_a_lower_is_better_evaluation_ranks_its_own_way(tmp_path, monkeypatch):
 
     def ranked(section):  # [(model, area)] as the table lists them
         rows = text.split(f"## {section}\n")[1].split("##")[0].splitlines()
-        return [(cells[2].strip(), float(cells[3])) for line in rows if line.startswith("| ") and line[2].isdigit()
+        return [(cells[2].strip(), float(cells[3].split()[0])) for line in rows
+                if line.startswith("| ") and line[2].isdigit()
                 for cells in [line.split("|")]]
 
     drop, low = ranked("drop"), ranked("lower")
@@ -170,7 +171,11 @@ def test_rows_the_intervals_cannot_tell_apart_share_a_rank():
     @dataclasses.dataclass
     class Row:
         interval: list[float] | None
+        lower_is_better: bool = True
 
     rows = [Row([0.10, 0.20]), Row([0.15, 0.30]), Row([0.25, 0.35]), Row([0.50, 0.60]), Row(None)]
     assert ranks(rows) == [1, 1, 2, 4, 5]  # the third is beyond the first only; the fourth beyond the first three
     assert ranks([Row([0.1, 0.3]), Row([0.1, 0.3])]) == [1, 1]
+    # Where higher is better (an accuracy curve's area), beyond doubt means wholly above.
+    areas = [Row([0.70, 0.80], False), Row([0.65, 0.75], False), Row([0.50, 0.60], False)]
+    assert ranks(areas) == [1, 1, 3]

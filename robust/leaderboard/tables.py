@@ -25,8 +25,8 @@ from robust.runner.spec import Spec
 
 _COUNT_FIELDS = tuple(f.name for f in dataclasses.fields(Counts))
 CSV_FIELDS = ("name", "model", "architecture", "dataset", "clean_acc", "attack", "threat_model", "area", "eps",
-              "asr", "asr_low", "asr_high", "tcs", "tcs_low", "tcs_high", "robust_acc", "n", "clean_correct",
-              "asr_all", "tcs_all", "skipped", "seeds", "artifact")
+              "asr", "asr_low", "asr_high", "control_asr", "tcs", "tcs_low", "tcs_high", "robust_acc", "n",
+              "clean_correct", "asr_all", "tcs_all", "skipped", "seeds", "artifact")
 _INTERNAL = {"internal": True}  # a field the writers use that the JSON and CSV rows leave out
 
 
@@ -67,12 +67,14 @@ class AttackRow(_Scored):
     asr_all: float | None  # ASR and TCS over all n (the protocol reports both)
     tcs_all: float | None
     skipped: int  # images whose target was their own class: left out of TCS only
+    control_asr: float | None  # the highest ASR of the board's controls at this patch area on this model
     seeds: list[int]
     artifact: str | None
     seconds: float
     headline: str = dataclasses.field(metadata=_INTERNAL)
 
     task = property(lambda self: self.attack)
+    lower_is_better: ClassVar[bool] = True  # a lower ASR or TCS is a more robust model
 
     def rank_key(self) -> tuple:
         """Most robust first: the lowest headline rate, then the highest clean accuracy."""
@@ -85,16 +87,18 @@ class AttackRow(_Scored):
 
 
 def ranks(rows: list) -> list[int]:
-    """Ranks that only separate what differs: a row's rank is 1 + the number of rows whose interval lies wholly
-    below its own (more robust beyond doubt), so rows with overlapping intervals can share a rank. Rows without
-    an interval (curves, an undefined rate) are ranked by position."""
+    """Ranks that only separate what differs: a row's rank is 1 + the number of rows whose interval lies wholly on
+    the better side of its own (more robust beyond doubt: below it where lower is better, above it otherwise), so
+    rows with overlapping intervals can share a rank. Rows without an interval are ranked by position."""
     out = []
     for i, r in enumerate(rows):
-        iv = getattr(r, "interval", None)
+        iv = r.interval
         if iv is None:
             out.append(i + 1)
             continue
-        out.append(1 + sum(1 for o in rows if getattr(o, "interval", None) and o.interval[1] < iv[0]))
+        lower = r.lower_is_better
+        beyond = [o.interval for o in rows if o.interval]
+        out.append(1 + sum(1 for lo, hi in beyond if (hi < iv[0] if lower else lo > iv[1])))
     return out
 
 
@@ -119,7 +123,9 @@ class EvaluationRow(_Scored):
     ylabel: str
     lower_is_better: bool
     seeds: list[int]
+    area_interval: list[float] | None  # bootstrap over images (the mean of the cells' bounds over seeds)
     headline: ClassVar[str] = "area"
+    interval = property(lambda self: self.area_interval)
 
     task = property(lambda self: self.evaluation)
     better = property(lambda self: "lower" if self.lower_is_better else "higher")
@@ -182,7 +188,16 @@ def _groups(spec: Spec, cells: list[dict], kind: str):
 
 
 def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
-    """One row per model and attack, in spec order, seeds merged."""
+    """One row per model and attack, in spec order, seeds merged. A patch attack's row carries the highest ASR of
+    the board's controls (``Method.control``) at its area on its model: untargeted success that a patch of noise
+    or of another image reaches too is occlusion, not attack."""
+    controls: dict[tuple[str, float], float] = {}
+    for m, t, group in _groups(spec, cells, "attack"):
+        if registry.get(t.method, "attack").control:
+            counts = sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts())
+            if counts.asr is not None:
+                key = (m.name, t.params.get("area"))
+                controls[key] = max(controls.get(key, 0.0), counts.asr)
     rows = []
     for m, t, group in _groups(spec, cells, "attack"):
         counts = sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts())
@@ -196,6 +211,8 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy), n=counts.n,
             clean_correct=counts.clean_correct, asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all),
             skipped=counts.skipped, seeds=sorted(g["seed"] for g in group),
+            control_asr=None if registry.get(t.method, "attack").control else _rnd(
+                controls.get((m.name, t.params.get("area")))),
             artifact=(first.get("artifact") or {}).get("name"),
             seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline))
     return rows
@@ -217,7 +234,9 @@ def evaluation_rows(spec: Spec, cells: list[dict]) -> list[EvaluationRow]:
             description=t.description, x=first["x"], mean=mean, std=std,
             area=sum(c["area"] for c in curves) / len(curves), n=first["n"], curve_seeds=first["seeds"],
             xlabel=first["xlabel"], ylabel=first["ylabel"], lower_is_better=not higher,
-            seeds=sorted(g["seed"] for g in group)))
+            seeds=sorted(g["seed"] for g in group),
+            area_interval=[sum(v) / len(curves) for v in zip(*(c["area_interval"] for c in curves), strict=True)]
+            if all(c.get("area_interval") for c in curves) else None))
     return rows
 
 
@@ -259,14 +278,23 @@ def markdown(board: Board) -> str:
              "brackets: Wilson 95 % intervals. ASR and TCS are over the correctly classified images (correct / n); "
              "results.json and results.csv also give them over all n. Ranked most robust first (lowest TCS for "
              "targeted attacks, lowest ASR for untargeted); a rank is 1 + the number of rows whose interval lies "
-             "wholly below the row's own, so rows that the intervals cannot tell apart share a rank.", ""]
+             "wholly below the row's own, so rows that the intervals cannot tell apart share a rank. Each image's "
+             "target and random draws depend on the seed and the image only, so every model faces the same targets; "
+             + ("a single seed is one draw per image: a claim from it is a one-draw claim." if len(spec.seeds) == 1
+                else f"the {len(spec.seeds)} seeds are pooled into each row's counts."), ""]
     for task, rows in board.tables("attack"):
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)}", ""]
-        lines += ["| # | model | architecture | clean acc | ASR | TCS | correct / n |", "|---|---|---|---|---|---|---|"]
+        control = any(r.control_asr is not None for r in rows)
+        lines += ["| # | model | architecture | clean acc | ASR | " + ("control ASR | " if control else "")
+                  + "TCS | correct / n |", "|---|---|---|---|---|" + ("---|" if control else "") + "---|---|"]
         for i, r in zip(ranks(rows), rows, strict=True):
             tcs = f"{pct(r.tcs)} {ci(r.tcs_interval)}" if r.targeted else "–"
             lines.append(f"| {i} | {_md(r.name)} | {_md(r.architecture or '')} | {pct(r.clean_acc)} | "
-                         f"{pct(r.asr)} {ci(r.asr_interval)} | {tcs} | {r.clean_correct} / {r.n} |")
+                         f"{pct(r.asr)} {ci(r.asr_interval)} | " + (f"{pct(r.control_asr)} | " if control else "")
+                         + f"{tcs} | {r.clean_correct} / {r.n} |")
+        if control:
+            lines += ["", "control ASR: the highest ASR of this board's controls (a noise patch, a patch of another "
+                      "image) at the same area on the same model: the success that occlusion alone reaches."]
         if skipped := sum(r.skipped for r in rows):
             lines += ["", f"TCS leaves out the {skipped} images whose target was their own class (they stay in "
                       "ASR and n)."]
@@ -275,13 +303,14 @@ def markdown(board: Board) -> str:
         xs = rows[0].x
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)} ({rows[0].better} is better). Columns: "
                   f"{_md(rows[0].xlabel)} (the fractions actually applied); area: the curve's mean height over "
-                  f"[{xs[0]:.3g}, {xs[-1]:.3g}]; ±: the largest standard deviation over the {rows[0].curve_seeds} "
-                  "random seeds of the cell (the same images, other random cells).", ""]
+                  f"[{xs[0]:.3g}, {xs[-1]:.3g}], brackets: its 95 % bootstrap interval over the images; ±: the "
+                  f"largest standard deviation over the {rows[0].curve_seeds} random seeds of the cell (the same "
+                  "images, other random cells). Rows whose area intervals overlap share a rank.", ""]
         lines += ["| # | model | area | " + " | ".join(f"{x:.3g}" for x in xs) + " |",
                   "|---|---|---|" + "---|" * len(xs)]
-        for i, r in enumerate(rows, 1):
+        for i, r in zip(ranks(rows), rows, strict=True):
             pts = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(r.mean, r.std, strict=True))
-            lines.append(f"| {i} | {_md(r.name)} | {100 * r.area:.1f} | {pts} |")
+            lines.append(f"| {i} | {_md(r.name)} | {100 * r.area:.1f} {ci(r.area_interval)} | {pts} |")
         lines.append("")
         if task.name in figures:
             lines += [f"![{_md(task.name)}]({figures[task.name]})", ""]
