@@ -132,12 +132,14 @@ def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resne
                                            "checkout only) so that zoo:digits-m/ARCH loads it."),
               augment: str = typer.Option(None, "--augment", help="patch-mixing: train with Patch Mixing, named "
                                           "ARCH-pm."),
+              name: str = typer.Option(None, "--name", help="The zoo name (default ARCH, or ARCH-pm), e.g. "
+                                       "resnet-8ep for a control trained longer than its recipe."),
               as_json: bool = JsonOpt) -> None:
     """Train a digits-m zoo model and record it in the manifest of its folder."""
     from robust.zoo_training import train
 
     entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, publish=publish, augment=augment,
-                  progress=not as_json)
+                  name=name, progress=not as_json)
     if as_json:
         _emit(entry)
     else:
@@ -292,6 +294,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     import sys
     import time
 
+    import torch
+
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
     from robust.data import load_dataset
@@ -342,7 +346,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
         scores = {spec: evaluate(atk, net, test).to_dict() for spec, net in zip(victim, nets, strict=True)}
         record_artifact(name, {"attack": attack, "victims": victim, "data": data, "area": area,
                                "placement": placement, "seed": seed, "file": out.name,
-                               "train_seconds": result["seconds"], "test": scores,
+                               "train_seconds": result["seconds"], "device": str(nets[0].device),
+                               "torch": torch.__version__, "test": scores,
                                "command": "robust attack train " + " ".join(sys.argv[3:])})
         result["test"] = scores
     if as_json:

@@ -9,6 +9,7 @@ float32 on the test split. ``robust zoo train ARCH`` runs it.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -61,18 +62,22 @@ AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
 
 def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, publish: bool = False, amp: bool = True, augment: str | None = None,
-          progress: bool = True) -> dict:
-    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<arch>.safetensors``, update the manifest there.
+          name: str | None = None, progress: bool = True) -> dict:
+    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<name>.safetensors``, update the manifest there.
     ``out_dir`` defaults to robust's cache (``zoo/``); ``publish=True`` writes into the package's zoo instead,
     which only a source checkout allows. ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8
     grid, r ~ U(0, 0.5), p = 0.5, soft targets with the recipe's label smoothing) and names the model
-    ``<arch>-pm``."""
+    ``<arch>-pm``. ``name`` (letters, digits and dashes) overrides that name, e.g. ``resnet-8ep`` for a control
+    trained longer than its recipe."""
     if augment is not None and augment not in AUGMENTS:
         raise ValueError(f"augment={augment!r} is not valid; expected one of {sorted(AUGMENTS)} or none.")
     if arch not in ARCHS:
         raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
     if epochs is not None:
         check_positive_int(epochs, "epochs")
+    if name is not None and not (isinstance(name, str) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)):
+        raise ValueError(f"name={name!r} is not valid; expected lower-case letters and digits joined by dashes, "
+                         "e.g. 'resnet-8ep'.")
     builder, recipe = ARCHS[arch]
     recipe = replace(recipe, epochs=epochs or recipe.epochs)
     dev = resolve_device(device)
@@ -130,13 +135,13 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
                 bar.update(task, advance=1, info=f"epoch {epoch + 1}/{recipe.epochs} loss {running / (i + 1):.3f}")
     seconds = time.perf_counter() - start
 
-    key = f"{arch}-{AUGMENTS[augment]}" if augment else arch
-    name = f"zoo:digits-m/{key}"
-    backbone = Backbone(model.eval(), name=name, input_size=train_set.image_size, mean=mean.tolist(),
+    key = name or (f"{arch}-{AUGMENTS[augment]}" if augment else arch)
+    spec = f"zoo:digits-m/{key}"
+    backbone = Backbone(model.eval(), name=spec, input_size=train_set.image_size, mean=mean.tolist(),
                         std=std.tolist(), class_names=train_set.class_names)
     acc = clean_accuracy(backbone, test_set)["accuracy"]  # float32, like every later evaluation
     path = out_dir / f"digits-m-{key}.safetensors"
-    sha = save_weights(path, model, arch=f"robust.models.zoo.archs:{arch}", name=name,
+    sha = save_weights(path, model, arch=f"robust.models.zoo.archs:{arch}", name=spec,
                        num_classes=backbone.num_classes, input_size=backbone.input_size, mean=backbone.mean,
                        std=backbone.std, class_names=backbone.class_names)
     entry = {"file": path.name, "sha256": sha, "arch": arch, "family": backbone.family,
@@ -146,7 +151,8 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
              "dataset_hash": digits_m.content_hash(),
              "augment": augment,
              "command": f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"
-                        + (f" --augment {augment}" if augment else "") + (" --publish" if publish else "")}
+                        + (f" --augment {augment}" if augment else "") + (f" --name {name}" if name else "")
+                        + (" --publish" if publish else "")}
     update_manifest(out_dir, f"digits-m/{key}", entry)
     return {**entry, "path": str(path)}
 
