@@ -162,8 +162,9 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
             index = torch.arange(start, start + images.shape[0], device=model.device)
             start += images.shape[0]
             context = prepare(images, y) if prepare is not None else None
-            batch = [[measure(images, y, knob, Draws(seed + s, index, pool).child(f"knob-{k}"), context)
-                      for k, knob in enumerate(knobs)] for s in range(seeds)]
+            # A point's draws are keyed by its knob's value: adding a point to a curve leaves the others as they were.
+            batch = [[measure(images, y, knob, Draws(seed + s, index, pool).child(f"knob={knob!r}"), context)
+                      for knob in knobs] for s in range(seeds)]
             values.append(torch.stack([torch.stack([v.double() for v, _ in row]) for row in batch]))
             valid.append(torch.stack([torch.stack([m.bool() for _, m in row]) for row in batch]))
     if start == 0:

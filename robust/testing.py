@@ -6,8 +6,9 @@ runner, so results and trained artefacts are cached across tests and sessions. T
 - ``assert_tcs_at_most`` / ``assert_asr_at_most`` / ``assert_accuracy_at_least`` (clean or robust accuracy of an
   attack result) / ``assert_auc_at_least`` / ``assert_auc_at_most`` (the normalised area of an evaluation curve);
 - ``rule="point"`` compares the point estimate; ``rule="wilson"`` compares the Wilson 95 % bound on the side
-  that makes a pass 95 % confident (the upper bound for "at most", the lower for "at least"). A curve's area is
-  treated as a proportion over its ``n`` images for that bound;
+  that makes a pass 95 % confident (the upper bound for "at most", the lower for "at least"); for a curve's area
+  that bound is its 95 % bootstrap interval over the images (a curve stored without one: the area treated as a
+  proportion over its ``n`` images);
 - ``no_regression(result, baseline=PATH, tolerance=0.02)`` compares with a recorded baseline (the headline: TCS
   for targeted attacks, ASR for untargeted ones, the area for curves, in the direction the evaluation registered)
   and refuses a baseline measured on other data.
@@ -137,8 +138,8 @@ def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
 
 
 def _decide(result: Measured, measure_name: str, value: float | None, interval: tuple[float, float] | None, n: int,
-            threshold: float, rule: str, at_most: bool) -> None:
-    """Compare, record, and fail with one line."""
+            threshold: float, rule: str, at_most: bool, bound_name: str = "Wilson") -> None:
+    """Compare, record, and fail with one line (``bound_name``: what the interval is)."""
     if value is None:
         raise ValueError(f"{measure_name} is undefined for {result.describe()} (no correctly classified images, or "
                          "an untargeted attack for TCS).")
@@ -152,7 +153,7 @@ def _decide(result: Measured, measure_name: str, value: float | None, interval: 
         _hooks.record(record)
     if not passed:
         ci = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
-        bound = "" if rule == "point" else f" ({'upper' if at_most else 'lower'} Wilson bound {decisive:.3f})"
+        bound = "" if rule == "point" else f" ({'upper' if at_most else 'lower'} {bound_name} bound {decisive:.3f})"
         raise AssertionError(f"{measure_name} {value:.3f}{ci} (n={n}) {'>' if at_most else '<'} {threshold} "
                              f"under rule {rule}{bound}: {result.describe()}")
 
@@ -184,8 +185,12 @@ def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = 
 def _area(result: Measured, threshold: float, rule: str, at_most: bool) -> None:
     _check(result, threshold, rule, "curve")
     area, n = result.curve.area, result.curve.n
-    interval = wilson_interval(round(area * n), n)
-    _decide(result, f"{result.curve.name} area", area, interval, n, threshold, rule, at_most)
+    if result.curve.area_interval:
+        _decide(result, f"{result.curve.name} area", area, result.curve.area_interval, n, threshold, rule, at_most,
+                "bootstrap")
+    else:
+        _decide(result, f"{result.curve.name} area", area, wilson_interval(round(area * n), n), n, threshold, rule,
+                at_most)
 
 
 def assert_auc_at_least(result: Measured, threshold: float, *, rule: str = "point") -> None:

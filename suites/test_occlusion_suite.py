@@ -13,10 +13,11 @@ MIXING = "patch-mixing-attack"
 
 @pytest.mark.robustness
 def test_patch_mixing_cnn_ignores_out_of_context_patches(robust_eval):
-    # Measured (1,000 images, 3 seeds): areas 0.755 (resnet-pm) vs 0.622 (resnet); at r = 0.3: 0.735 vs 0.550.
-    original = robust_eval("zoo:digits-m/resnet", MIXING, samples=300)
+    # Against the equal-epoch control (both 8 epochs). Measured (1,000 images, 3 seeds): areas 0.755 (resnet-pm)
+    # vs 0.683 (resnet-8ep; 0.623 for the 4-epoch resnet); at r = 0.3: 0.745 vs 0.628.
+    control = robust_eval("zoo:digits-m/resnet-8ep", MIXING, samples=300)
     mixed = robust_eval("zoo:digits-m/resnet-pm", MIXING, samples=300)
-    assert_auc_at_least(mixed, original.curve.area + 0.05)
+    assert_auc_at_least(mixed, control.curve.area + 0.03)
 
 
 @pytest.mark.robustness
@@ -29,8 +30,8 @@ def test_patch_drop_area(robust_eval, model):
 @pytest.mark.slow
 @pytest.mark.robustness
 @pytest.mark.parametrize(("model", "original", "margin", "rule"), [
-    ("resnet-pm", "resnet", 0.05, "wilson"),  # measured 0.755 vs 0.622: clear even at the Wilson bound
-    ("mixer-pm", "mixer", 0.01, "point"),  # measured 0.727 vs 0.699: a gain, but inside the Wilson interval
+    ("resnet-pm", "resnet-8ep", 0.03, "wilson"),  # measured 0.755 [0.744, 0.766] vs 0.683: clear at the bound
+    ("mixer-pm", "mixer", 0.01, "point"),  # measured 0.726 [0.714, 0.738] vs 0.696: a gain, intervals touching
 ])
 def test_patch_mixing_helps_on_the_full_test_split(robust_eval, model, original, margin, rule):
     before = robust_eval(f"zoo:digits-m/{original}", MIXING, samples=1000)

@@ -285,5 +285,5 @@ def test_index_and_pool_are_checked(resnet, batch):
         atk(resnet, x, y, index=torch.arange(len(x)))
     with pytest.raises(ValueError, match=r"index must be an integer tensor of shape \(32,\) with values in \[0, 31\]"):
         atk(resnet, x, y, index=torch.arange(1, 33), pool=Pool((x, y)))
-    with pytest.raises(TypeError, match="pool must be a robust.draws.Pool"):
+    with pytest.raises(TypeError, match=r"pool must be a robust\.draws\.Pool"):
         atk(resnet, x, y, index=torch.arange(32), pool=(x, y))
