@@ -18,6 +18,8 @@ import math
 import torch
 from torch.utils.data import Dataset
 
+from robust.data.base import ImageSet
+
 _M32 = 0xFFFFFFFF
 
 
@@ -53,9 +55,8 @@ class Pool:
     other dataset item by item), or a batch ``(x, y)`` itself."""
 
     def __init__(self, data: Dataset | tuple[torch.Tensor, torch.Tensor], n: int | None = None):
-        from robust.data.base import ImageSet
-
         self._data = data
+        self._on: dict[str, tuple[torch.Tensor, ...]] = {}  # device -> labels, order, counts, starts
         if isinstance(data, tuple):
             self.labels = data[1].detach().long()
         elif isinstance(data, ImageSet):
@@ -69,10 +70,18 @@ class Pool:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
+    def by_class(self, device: torch.device | str) -> tuple[torch.Tensor, ...]:
+        """On ``device``, once per pool: the labels, the pool's indices sorted by label, each class's count and
+        where its run starts in that order."""
+        key = str(device)
+        if key not in self._on:
+            labels = self.labels.to(device)
+            counts = torch.bincount(labels)
+            self._on[key] = (labels, labels.argsort(stable=True), counts, counts.cumsum(0) - counts)
+        return self._on[key]
+
     def images(self, index: torch.Tensor, device: torch.device | str) -> torch.Tensor:
         """The images (float in [0, 1]) at ``index`` on ``device``."""
-        from robust.data.base import ImageSet
-
         if isinstance(self._data, tuple):
             return self._data[0][index.to(self._data[0].device)].to(device)
         if isinstance(self._data, ImageSet):
@@ -118,12 +127,10 @@ class Draws:
         return torch.where((len(self.pool) > 1) & (k >= self.index), k + 1, k)
 
     def other_class(self, stream: str, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per image of label ``y``, the pool index of a uniformly drawn pool image of another class, and whether
-        one exists. One sort of the pool's labels: the k-th image not of class c is found by skipping c's run."""
-        labels = self.pool.labels.to(y.device)
-        order = labels.argsort(stable=True)
-        counts = torch.bincount(labels, minlength=int(max(labels.max(), y.max())) + 1)
-        start = counts.cumsum(0) - counts
+        """Per image of label ``y`` (a label of the pool), the pool index of a uniformly drawn pool image of another
+        class, and whether one exists: the k-th image not of class c is found by skipping c's run in the pool's
+        order by label."""
+        labels, order, counts, start = self.pool.by_class(y.device)
         own = counts[y]
         k = self.integers(stream, (len(labels) - own).clamp_min(1))
         pick = torch.where(k < start[y], k, k + own)

@@ -327,7 +327,7 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
             with torch.enable_grad():
                 maps = cam(model, mixed, y, normalize=False)
         else:
-            both = rise(model, mixed, torch.stack([y, draws.pool.labels.to(y.device)[donor]], 1), draws.seed,
+            both = rise(model, mixed, torch.stack([y, draws.pool.by_class(y.device)[0][donor]], 1), draws.seed,
                         masks=masks)
             maps = (both[:, 0] - both[:, 1]).clamp_min(0)
         mass = cell_sums(maps, rows, cols)

@@ -185,12 +185,10 @@ def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = 
 def _area(result: Measured, threshold: float, rule: str, at_most: bool) -> None:
     _check(result, threshold, rule, "curve")
     area, n = result.curve.area, result.curve.n
-    if result.curve.area_interval:
-        _decide(result, f"{result.curve.name} area", area, result.curve.area_interval, n, threshold, rule, at_most,
-                "bootstrap")
-    else:
-        _decide(result, f"{result.curve.name} area", area, wilson_interval(round(area * n), n), n, threshold, rule,
-                at_most)
+    boot = result.curve.area_interval
+    interval = boot or wilson_interval(round(area * n), n)
+    _decide(result, f"{result.curve.name} area", area, interval, n, threshold, rule, at_most,
+            "bootstrap" if boot else "Wilson")
 
 
 def assert_auc_at_least(result: Measured, threshold: float, *, rule: str = "point") -> None:

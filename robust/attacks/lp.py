@@ -124,6 +124,11 @@ class LpAttack(Attack):
         return AttackResult(x_adv.detach(), target, None, extra=extra)
 
 
+def _l2_unit(t: torch.Tensor) -> torch.Tensor:
+    """Each image's ``t`` divided by its L2 norm."""
+    return t / t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (t.ndim - 1)))
+
+
 def _start(draws: Draws, stream: str, shape: tuple[int, ...], norm: str, eps: float) -> torch.Tensor:
     """Per-image random starts: uniform in the L_inf ball, or a Gaussian direction at a uniform radius in the L2
     ball (Box-Muller on the per-image uniforms)."""
@@ -132,8 +137,7 @@ def _start(draws: Draws, stream: str, shape: tuple[int, ...], norm: str, eps: fl
         return eps * (2 * u - 1)
     v = draws.uniform(stream + "/angle", *shape)
     z = torch.sqrt(-2 * torch.log1p(-u)) * torch.cos(2 * torch.pi * v)
-    radius = eps * draws.uniform(stream + "/radius", 1).view(-1, *([1] * (len(shape))))
-    return z / z.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * len(shape))) * radius
+    return _l2_unit(z) * eps * draws.uniform(stream + "/radius", *([1] * len(shape)))
 
 
 def _project(delta: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
@@ -166,23 +170,17 @@ def pgd(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor 
                 hit = pred == ts[live] if ts is not None else pred != ys[live]
                 value = (attack_loss(logits.float(), ys[live], None if ts is None else ts[live], loss) * ~hit).sum()
                 grad = None if step == steps else torch.autograd.grad(value, d)[0]
-            if hit.any():  # adversarial now: keep this iterate and stop attacking the image
-                x_adv[todo[live[hit]]] = (xs[live[hit]] + d[hit]).detach()
+            x_adv[todo[live[hit]]] = (xs[live[hit]] + d[hit]).detach()  # adversarial now: keep it, stop there
             if step == steps:
                 x_adv[todo[live[~hit]]] = (xs[live[~hit]] + d[~hit]).detach()  # robust: its last iterate
                 live = live[~hit]
                 break
             with torch.no_grad():
-                if norm == "Linf":
-                    d = d - alpha * grad.sign()
-                else:
-                    d = d - alpha * grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+                d = d - alpha * (grad.sign() if norm == "Linf" else _l2_unit(grad))
                 d = (xs[live] + _project(d, norm, eps)).clamp(0, 1) - xs[live]
                 delta[live] = d
             live = live[~hit]
             if live.numel() == 0:
                 break
-        keep = torch.zeros(todo.numel(), dtype=torch.bool, device=x.device)
-        keep[live] = True
-        todo = todo[keep]
+        todo = todo[live]  # live is in todo's order: the images robust to this restart
     return x_adv

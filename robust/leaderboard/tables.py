@@ -191,16 +191,16 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
     """One row per model and attack, in spec order, seeds merged. A patch attack's row carries the highest ASR of
     the board's controls (``Method.control``) at its area on its model: untargeted success that a patch of noise
     or of another image reaches too is occlusion, not attack."""
-    controls: dict[tuple[str, float], float] = {}
-    for m, t, group in _groups(spec, cells, "attack"):
-        if registry.get(t.method, "attack").control:
-            counts = sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts())
-            if counts.asr is not None:
-                key = (m.name, t.params.get("area"))
-                controls[key] = max(controls.get(key, 0.0), counts.asr)
+    merged = [(m, t, group, registry.get(t.method, "attack").control,
+               sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts()))
+              for m, t, group in _groups(spec, cells, "attack")]
+    controls: dict[tuple[str, float | None], float] = {}
+    for m, t, _, control, counts in merged:
+        if control and counts.asr is not None:
+            key = (m.name, t.params.get("area"))
+            controls[key] = max(controls.get(key, 0.0), counts.asr)
     rows = []
-    for m, t, group in _groups(spec, cells, "attack"):
-        counts = sum((Counts(**{f: g["result"][f] for f in _COUNT_FIELDS}) for g in group), Counts())
+    for m, t, group, control, counts in merged:
         first = group[0]["result"]
         asr, tcs = counts.interval("asr"), counts.interval("tcs")
         rows.append(AttackRow(
@@ -211,8 +211,7 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy), n=counts.n,
             clean_correct=counts.clean_correct, asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all),
             skipped=counts.skipped, seeds=sorted(g["seed"] for g in group),
-            control_asr=None if registry.get(t.method, "attack").control else _rnd(
-                controls.get((m.name, t.params.get("area")))),
+            control_asr=None if control else _rnd(controls.get((m.name, t.params.get("area")))),
             artifact=(first.get("artifact") or {}).get("name"),
             seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline))
     return rows
