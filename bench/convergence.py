@@ -6,7 +6,10 @@
 
 A figure that still moves between the two largest budgets has not converged: the board's setting should sit where
 it has stopped moving. Prints one table per attack and one JSON object on its last line.
-Usage: python bench/convergence.py [--models resnet,vit,mixer] [--samples 500] [--device cpu]
+Budgets are chosen on ``--split val`` (digits-m's 500 held-out training digits) against victims trained on ``fit``
+(``bench/selection.py --out-dir``, ``robust zoo train ARCH --split fit``), which never saw those digits; the test
+split and the shipped models report them.
+Usage: python bench/convergence.py [--models resnet,vit,mixer] [--samples 500] [--split test|val] [--device cpu]
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ REFINE = [0, 10, 30, 100]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models", default="resnet,vit,mixer", help="digits-m zoo models, comma-separated")
+    parser.add_argument("--models", default="resnet,vit,mixer",
+                        help="digits-m zoo names or model specs (file:...), comma-separated; refine needs a zoo name")
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--attacks", default="pgd,lavan,refine")
+    parser.add_argument("--split", default="test", choices=("test", "val"))
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -38,10 +43,10 @@ def main() -> None:
     from robust.data import load_dataset
     from robust.models import load_model
 
-    data = load_dataset("digits-m", "test")
-    out: dict = {"samples": args.samples, "device": args.device, "seed": 0, "models": {}}
+    data = load_dataset("digits-m", args.split)
+    out: dict = {"split": args.split, "samples": args.samples, "device": args.device, "seed": 0, "models": {}}
     for name in args.models.split(","):
-        model = load_model(f"zoo:digits-m/{name}", device=args.device)
+        model = load_model(name if ":" in name else f"zoo:digits-m/{name}", device=args.device)
         rows: dict = {}
 
         def measure(label: str, attack, headline: str, model=model, rows=rows, name=name) -> None:
@@ -59,7 +64,7 @@ def main() -> None:
         if "lavan" in wanted:
             for steps in LAVAN:
                 measure(f"lavan-{steps}", make_attack("lavan", steps=steps, area=0.12), "tcs")
-        if "refine" in wanted:
+        if "refine" in wanted and ":" not in name:  # the shipped generator of a zoo model
             path = resolve_checkpoint(f"zoo:digits-m/{name}/gan-patch-12pct")
             for k in REFINE:
                 measure(f"gan-refine-{k}", GanPatch.load(path, refine=k), "tcs")

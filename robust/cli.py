@@ -59,6 +59,8 @@ app.add_typer(data_app, name="data")
 console = Console()
 
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, mps or cuda[:n].")
+SplitOpt = typer.Option("test", "--split", help="test (reported figures) or, on digits-m, val (the held-out "
+                        "training digits, for choosing budgets and recipes).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 
 
@@ -124,6 +126,9 @@ def zoo_list(as_json: bool = JsonOpt) -> None:
 @zoo_app.command("train")
 def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resnet, vit, mixer."),
               epochs: int = typer.Option(None, help="Epochs (default: the architecture's recipe)."),
+              lr: float = typer.Option(None, help="Peak learning rate (default: the architecture's recipe)."),
+              split: str = typer.Option("train", help="train: all training digits, scored on test (what ships); "
+                                        "fit: without the validation digits, scored on val (to choose a recipe)."),
               seed: int = typer.Option(0, help="Seed of initialisation, data order and augmentation."),
               device: str = DeviceOpt,
               out_dir: Path = typer.Option(None, help="Where to write weights and manifest (default: robust's "
@@ -138,15 +143,16 @@ def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resne
     """Train a digits-m zoo model and record it in the manifest of its folder."""
     from robust.zoo_training import train
 
-    entry = train(arch, epochs=epochs, seed=seed, device=device, out_dir=out_dir, publish=publish, augment=augment,
-                  name=name, progress=not as_json)
+    entry = train(arch, epochs=epochs, lr=lr, seed=seed, device=device, out_dir=out_dir, publish=publish,
+                  augment=augment, name=name, split=split, progress=not as_json)
     if as_json:
         _emit(entry)
     else:
         key = entry["file"].removeprefix("digits-m-").removesuffix(".safetensors")
         spec = f"zoo:digits-m/{key}" if publish else f"file:{entry['path']}"
-        console.print(f"{spec}: test accuracy {entry['test_accuracy']:.2%} on {entry['test_n']} images, "
-                      f"{entry['params']:,} parameters, trained in {entry['train_seconds']:.0f} s")
+        scored = "test" if split == "train" else "val"
+        console.print(f"{spec}: {scored} accuracy {entry[f'{scored}_accuracy']:.2%} on {entry[f'{scored}_n']} "
+                      f"images, {entry['params']:,} parameters, trained in {entry['train_seconds']:.0f} s")
 
 
 @zoo_app.command("eval")
@@ -194,6 +200,11 @@ def _check_options(seed: object = None, **counts: object) -> None:
         raise ValueError(f"--seed {seed!r} is not valid; expected an integer in [0, 2**64).")
 
 
+def _check_split(split: str) -> None:
+    if split not in ("test", "val"):
+        raise ValueError(f"--split {split!r} is not valid; expected 'test' or 'val' (digits-m).")
+
+
 def _param(text: str, option: str = "--param") -> tuple[str, object]:
     from robust.models.specs import parse_value
 
@@ -206,8 +217,9 @@ def _param(text: str, option: str = "--param") -> tuple[str, object]:
 @attack_app.command("run")
 def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
-               data: str = typer.Option("digits-m", "--data", help="Dataset name (test split)."),
-               samples: int = typer.Option(500, "--samples", help="How many test images (from the start)."),
+               data: str = typer.Option("digits-m", "--data", help="Dataset name."),
+               split: str = SplitOpt,
+               samples: int = typer.Option(500, "--samples", help="How many images of the split (from the start)."),
                area: float = typer.Option(None, "--area", help="Patch area as a fraction of the image."),
                placement: str = typer.Option(None, "--placement", help="{placements}."),
                param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
@@ -216,7 +228,8 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                                                    "zoo:DATA/MODEL/ATTACK-Npct for a shipped one."),
                seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(100, "--batch-size"),
                device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
-    """Attack a model on the first N test images; print clean accuracy, ASR and TCS with Wilson intervals."""
+    """Attack a model on the first N images of the test (or val) split; print clean accuracy, ASR and TCS with
+    Wilson intervals."""
     import time
 
     from rich.progress import Progress
@@ -244,19 +257,20 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                          f"one: {', '.join('zoo:' + k for k in list_artifacts()) or 'none'}).")
     else:
         atk = make_attack(attack, **params)
+    _check_split(split)
     net = load_model(model, device=device)
-    ds = load_dataset(data, "test")
+    ds = load_dataset(data, split)
     start = time.perf_counter()
     with Progress(disable=as_json, console=console, transient=True) as bar:
         task = bar.add_task(attack, total=min(samples, len(ds)))
         total = evaluate(atk, net, ds, samples=samples, batch_size=batch_size,
                          progress=lambda k: bar.advance(task, k))
-    out = {"attack": attack, "model": model, "data": data, "seed": seed, "params": params,
+    out = {"attack": attack, "model": model, "data": data, "split": split, "seed": seed, "params": params,
            "seconds": round(time.perf_counter() - start, 2), **total.to_dict()}
     if as_json:
         _emit(out)
         return
-    table = Table(title=f"{attack} on {model} ({data}, n={total.n}, seed {seed})")
+    table = Table(title=f"{attack} on {model} ({data}/{split}, n={total.n}, seed {seed})")
     for col in ("measure", "value", "95 % interval", "count"):
         table.add_column(col)
     for rate in RATES:
@@ -277,7 +291,10 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                  publish: bool = typer.Option(False, "--publish", help="Ship it with the package (zoo victims; a "
                                               "source checkout only): write it under robust/attacks/weights with "
                                               "its sha256 and the TCS measured on the test split in the manifest."),
-                 data: str = typer.Option("digits-m", "--data", help="Dataset name (train split)."),
+                 data: str = typer.Option("digits-m", "--data", help="Dataset name."),
+                 split: str = typer.Option("train", "--split", help="train: all training images (what ships, "
+                                           "scored on test with --publish); fit: digits-m without its validation "
+                                           "digits, scored on val afterwards (to choose a recipe)."),
                  area: float = typer.Option(0.08, "--area", help="Patch area as a fraction of the image."),
                  placement: str = typer.Option("gradcam", "--placement", help="{placements}."),
                  epochs: int = typer.Option(None, "--epochs", help="Training epochs (same as --train epochs=N)."),
@@ -306,6 +323,11 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     method = registry.get(attack, "attack")
     if not method.trained:
         raise ValueError(f"attack {attack!r} is not trained; expected one of {sorted(registry.trained())}.")
+    if split not in ("train", "fit"):
+        raise ValueError(f"--split {split!r} is not valid; expected 'train' or 'fit'.")
+    if publish and split != "train":
+        raise ValueError(f"--split {split} and --publish: a shipped artefact trains on 'train' (a recipe chosen "
+                         "on fit / val is then trained on all of train).")
     name = artifact_name(data, victim, attack, area) if publish else None
     if (out is None) == (name is None):
         raise ValueError("expected exactly one of --out PATH and --publish.")
@@ -327,7 +349,7 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     out.parent.mkdir(parents=True, exist_ok=True)
     nets = [load_model(v, device=device) for v in victim]
     with console.status(f"loading {data}"):
-        ds = load_dataset(data, "train")
+        ds = load_dataset(data, split)
     resume = out.with_suffix(".resume.pt")
     if method.resumable:
         fit["resume"] = resume
@@ -339,8 +361,11 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     seconds = round(time.perf_counter() - start, 1)
     if history and all("seconds" in h for h in history):  # a resumed run: the epochs of earlier calls count too
         seconds = round(sum(h["seconds"] for h in history), 1)
-    result = {"attack": attack, "victims": victim, "data": data, "out": str(out), "seed": seed,
+    result = {"attack": attack, "victims": victim, "data": data, "split": split, "out": str(out), "seed": seed,
               "seconds": seconds, "history": history}
+    if split == "fit":  # choosing: scored on the held-out training digits, never on test
+        val = load_dataset(data, "val")
+        result["val"] = {spec: evaluate(atk, net, val).to_dict() for spec, net in zip(victim, nets, strict=True)}
     if name is not None:
         test = load_dataset(data, "test")
         scores = {spec: evaluate(atk, net, test).to_dict() for spec, net in zip(victim, nets, strict=True)}
@@ -358,16 +383,19 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
         for h in history:
             table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in h.values()))
         console.print(table)
-    for spec, score in result.get("test", {}).items():
-        console.print(f"{spec}: TCS {score['tcs']:.3f} (n = {score['n']}), ASR {score['asr']:.3f} on {data}/test")
+    for scored in ("test", "val"):
+        for spec, score in result.get(scored, {}).items():
+            console.print(f"{spec}: TCS {score['tcs']:.3f} (n = {score['n']}), ASR {score['asr']:.3f} on "
+                          f"{data}/{scored}")
     console.print(f"wrote {out} and {out.name}.json in {result['seconds']} s")
 
 
 @occlusion_app.command("run")
 def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
                   model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
-                  data: str = typer.Option("digits-m", "--data", help="Dataset name (test split)."),
-                  samples: int = typer.Option(500, "--samples", help="How many test images (from the start)."),
+                  data: str = typer.Option("digits-m", "--data", help="Dataset name."),
+                  split: str = SplitOpt,
+                  samples: int = typer.Option(500, "--samples", help="How many images of the split (from the start)."),
                   seeds: int = typer.Option(3, "--seeds", help="Seeds per point (mean and std over them)."),
                   grid: int = typer.Option(None, "--grid", help="Cells per side (default: 8 at 32 px, 14 at 224)."),
                   param: list[str] = typer.Option([], "--param", help="Further parameters, KEY=VALUE."),
@@ -400,8 +428,9 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     if grid is not None:
         params["grid"] = grid
     check_params(evaluation, params, f"evaluation {evaluation!r} (--param, --grid)")
+    _check_split(split)
     net = load_model(model, device=device)
-    ds = load_dataset(data, "test")
+    ds = load_dataset(data, split)
     start = time.perf_counter()
     import contextlib
 
@@ -410,7 +439,8 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
                                **params)
     seconds = round(time.perf_counter() - start, 2)
     save_curves([curve], plot, labels=[model], title=f"{evaluation} ({data}, n={curve.n}, {curve.seeds} seeds)")
-    out = {"evaluation": evaluation, "model": model, "data": data, "seconds": seconds, "plot": str(plot),
+    out = {"evaluation": evaluation, "model": model, "data": data, "split": split, "seconds": seconds,
+           "plot": str(plot),
            **curve.to_dict()}
     if as_json:
         _emit(out)

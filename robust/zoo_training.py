@@ -3,7 +3,8 @@
 The recipe: AdamW, linear warm-up then cosine decay, label smoothing, random translations and random colour
 channel permutations as augmentation (both batched, drawn from an explicit ``torch.Generator``), bfloat16
 autocast where the device supports it (float16 on CUDA cards without bfloat16, none on MPS). Accuracy is measured in
-float32 on the test split. ``robust zoo train ARCH`` runs it.
+float32 on the test split (on the validation split for a model trained on ``fit``). ``robust zoo train ARCH``
+runs it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from robust.io import cache_dir, publish_dir
 from robust.metrics import clean_accuracy
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import save_weights
-from robust.models.zoo.archs import ARCHS
+from robust.models.zoo.archs import ARCHS, Recipe
 from robust.models.zoo.manifest import ZOO_DIR, update_manifest
 
 
@@ -60,33 +62,19 @@ def _amp_precision(device: torch.device) -> str:
 AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
 
 
-def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = "auto",
-          out_dir: str | Path | None = None, publish: bool = False, amp: bool = True, augment: str | None = None,
-          name: str | None = None, progress: bool = True) -> dict:
-    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<name>.safetensors``, update the manifest there.
-    ``out_dir`` defaults to robust's cache (``zoo/``); ``publish=True`` writes into the package's zoo instead,
-    which only a source checkout allows. ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8
-    grid, r ~ U(0, 0.5), p = 0.5, soft targets with the recipe's label smoothing) and names the model
-    ``<arch>-pm``. ``name`` (letters, digits and dashes) overrides that name, e.g. ``resnet-8ep`` for a control
-    trained longer than its recipe."""
+def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, split: str = "train", seed: int = 0,
+                   device: str = "auto", amp: bool = True, augment: str | None = None, name: str = "model",
+                   progress: bool = True) -> tuple[Backbone, float]:
+    """Train ``builder(num_classes=10)`` with ``recipe`` on digits-m's ``split`` ('train', or 'fit' when choosing
+    a recipe on 'val'); returns the trained model as a Backbone (eval mode) and the training seconds."""
+    if split not in ("train", "fit"):
+        raise ValueError(f"split={split!r} is not valid for training; expected 'train' (shipped models) or 'fit' "
+                         "(choosing on 'val').")
     if augment is not None and augment not in AUGMENTS:
         raise ValueError(f"augment={augment!r} is not valid; expected one of {sorted(AUGMENTS)} or none.")
-    if arch not in ARCHS:
-        raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
-    if epochs is not None:
-        check_positive_int(epochs, "epochs")
-    if name is not None and not (isinstance(name, str) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)):
-        raise ValueError(f"name={name!r} is not valid; expected lower-case letters and digits joined by dashes, "
-                         "e.g. 'resnet-8ep'.")
-    builder, recipe = ARCHS[arch]
-    recipe = replace(recipe, epochs=epochs or recipe.epochs)
     dev = resolve_device(device)
     check_seed(seed)
-    if publish and out_dir is not None:
-        raise ValueError(f"out_dir={str(out_dir)!r} and publish=True: expected one of them.")
-    out_dir = publish_dir(ZOO_DIR) if publish else Path(out_dir) if out_dir is not None else cache_dir("zoo")
-    train_set, test_set = digits_m.load("train"), digits_m.load("test")
-
+    train_set = digits_m.load(split)
     torch.manual_seed(seed)  # weight initialisation inside timm draws from the global generator
     model = builder(num_classes=train_set.num_classes).to(dev)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -111,7 +99,7 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
 
     start = time.perf_counter()
     model.train()
-    columns = [TextColumn(f"train {arch}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+    columns = [TextColumn(f"train {name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                TimeRemainingColumn()]
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("train", total=total, info="")
@@ -134,27 +122,61 @@ def train(arch: str, *, epochs: int | None = None, seed: int = 0, device: str = 
                 running += float(loss.detach())
                 bar.update(task, advance=1, info=f"epoch {epoch + 1}/{recipe.epochs} loss {running / (i + 1):.3f}")
     seconds = time.perf_counter() - start
+    backbone = Backbone(model.eval(), name=name, input_size=train_set.image_size, mean=mean.tolist(),
+                        std=std.tolist(), class_names=train_set.class_names)
+    return backbone, seconds
 
+
+def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed: int = 0, device: str = "auto",
+          out_dir: str | Path | None = None, publish: bool = False, amp: bool = True, augment: str | None = None,
+          name: str | None = None, split: str = "train", progress: bool = True) -> dict:
+    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<name>.safetensors``, update the manifest there.
+    ``out_dir`` defaults to robust's cache (``zoo/``); ``publish=True`` writes into the package's zoo instead,
+    which only a source checkout allows. ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8
+    grid, r ~ U(0, 0.5), p = 0.5, soft targets with the recipe's label smoothing) and names the model
+    ``<arch>-pm``. ``name`` (letters, digits and dashes) overrides that name, e.g. ``resnet-8ep`` for a control
+    trained longer than its recipe. ``epochs`` and ``lr`` override the recipe's. ``split='fit'`` trains on the
+    training digits without the validation digits and scores on ``val`` (never on test): the way to try a recipe;
+    such a model is not published."""
+    if arch not in ARCHS:
+        raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
+    if epochs is not None:
+        check_positive_int(epochs, "epochs")
+    if lr is not None and not (isinstance(lr, float | int) and not isinstance(lr, bool) and 0 < lr < 1):
+        raise ValueError(f"lr={lr!r} is not valid; expected a number in (0, 1).")
+    if name is not None and not (isinstance(name, str) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)):
+        raise ValueError(f"name={name!r} is not valid; expected lower-case letters and digits joined by dashes, "
+                         "e.g. 'resnet-8ep'.")
+    if publish and out_dir is not None:
+        raise ValueError(f"out_dir={str(out_dir)!r} and publish=True: expected one of them.")
+    if publish and split != "train":
+        raise ValueError(f"split={split!r} and publish=True: a shipped model trains on split='train' (a recipe "
+                         "chosen on 'fit' / 'val' is then trained on all of 'train').")
+    builder, recipe = ARCHS[arch]
+    recipe = replace(recipe, epochs=epochs or recipe.epochs, lr=float(lr or recipe.lr))
+    out_dir = publish_dir(ZOO_DIR) if publish else Path(out_dir) if out_dir is not None else cache_dir("zoo")
     key = name or (f"{arch}-{AUGMENTS[augment]}" if augment else arch)
     spec = f"zoo:digits-m/{key}"
-    backbone = Backbone(model.eval(), name=spec, input_size=train_set.image_size, mean=mean.tolist(),
-                        std=std.tolist(), class_names=train_set.class_names)
-    acc = clean_accuracy(backbone, test_set)["accuracy"]  # float32, like every later evaluation
+    backbone, seconds = train_backbone(builder, recipe, split=split, seed=seed, device=device, amp=amp,
+                                       augment=augment, name=spec, progress=progress)
+    scored = "test" if split == "train" else "val"  # a model trained on 'fit' is chosen on 'val', never on test
+    score_set = digits_m.load(scored)
+    acc = clean_accuracy(backbone, score_set)["accuracy"]  # float32, like every later evaluation
     path = out_dir / f"digits-m-{key}.safetensors"
-    sha = save_weights(path, model, arch=f"robust.models.zoo.archs:{arch}", name=spec,
+    sha = save_weights(path, backbone.net, arch=f"robust.models.zoo.archs:{arch}", name=spec,
                        num_classes=backbone.num_classes, input_size=backbone.input_size, mean=backbone.mean,
                        std=backbone.std, class_names=backbone.class_names)
     entry = {"file": path.name, "sha256": sha, "arch": arch, "family": backbone.family,
-             "params": sum(p.numel() for p in model.parameters()), "test_accuracy": round(acc, 4),
-             "test_n": len(test_set), "train_seconds": round(seconds, 1), "epochs": recipe.epochs, "seed": seed,
-             "device": str(dev), "torch": torch.__version__, "dataset": "digits-m",
-             "dataset_hash": digits_m.content_hash(),
-             "augment": augment,
+             "params": sum(p.numel() for p in backbone.net.parameters()), f"{scored}_accuracy": round(acc, 4),
+             f"{scored}_n": len(score_set), "train_seconds": round(seconds, 1), "epochs": recipe.epochs,
+             "lr": recipe.lr, "seed": seed, "split": split, "device": str(backbone.device), "torch": torch.__version__,
+             "dataset": "digits-m", "dataset_hash": digits_m.content_hash(), "augment": augment,
              "command": f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"
-                        + (f" --augment {augment}" if augment else "") + (f" --name {name}" if name else "")
+                        + (f" --lr {lr}" if lr else "") + (f" --augment {augment}" if augment else "")
+                        + (f" --name {name}" if name else "") + (f" --split {split}" if split != "train" else "")
                         + (" --publish" if publish else "")}
     update_manifest(out_dir, f"digits-m/{key}", entry)
     return {**entry, "path": str(path)}
 
 
-__all__ = ["AUGMENTS", "channel_permute", "random_shift", "train"]
+__all__ = ["AUGMENTS", "channel_permute", "random_shift", "train", "train_backbone"]

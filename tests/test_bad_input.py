@@ -414,6 +414,13 @@ CLI = [
     # zoo train: the existing checks
     (("zoo", "train", "lenet"), "arch='lenet'"),
     (("zoo", "train", "resnet", "--epochs", "0"), "epochs=0"),
+    (("zoo", "train", "resnet", "--split", "test"), "split='test' is not valid for training"),
+    (("attack", "run", "noise-patch", "--model", RESNET, "--split", "train"), "--split 'train' is not valid"),
+    (("attack", "train", "universal-patch", "--victim", RESNET, "--out", "u.safetensors", "--split", "val"),
+     "--split 'val' is not valid; expected 'train' or 'fit'"),
+    (("attack", "train", "universal-patch", "--victim", RESNET, "--publish", "--split", "fit"),
+     "--split fit and --publish"),
+    ((*OCC, "--split", "fit"), "--split 'fit' is not valid"),
 ]
 
 

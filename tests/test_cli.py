@@ -112,16 +112,20 @@ def test_attack_run_bad_input(args, needle):
 def test_attack_train_gan_patch_then_run_it(tmp_path):
     out = tmp_path / "gan.safetensors"
     args = ("attack", "train", "gan-patch", "--victim", "zoo:digits-m/resnet", "--out", str(out), "--epochs", "1",
-            "--train-samples", "64", "--batch-size", "32", "--param", "width=4", "--param", "depth=1", "--json")
+            "--train-samples", "64", "--batch-size", "32", "--param", "width=4", "--param", "depth=1",
+            "--split", "fit", "--json")
     res = _run(*args)
     assert res.exit_code == 0, res.output
     trained = json.loads(res.stdout)
     assert [h["epoch"] for h in trained["history"]] == [1] and out.exists()
     assert not out.with_suffix(".resume.pt").exists()  # removed once the artefact is written
+    # trained on fit: scored on the 500 validation images, never on test
+    assert trained["split"] == "fit" and "test" not in trained
+    assert trained["val"]["zoo:digits-m/resnet"]["n"] == 500
     res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet", "--samples", "20", "--checkpoint",
-               str(out), "--param", "refine=2", "--json")
+               str(out), "--param", "refine=2", "--split", "val", "--json")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["n"] == 20
+    assert json.loads(res.stdout)["n"] == 20 and json.loads(res.stdout)["split"] == "val"
     res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet", "--checkpoint", str(out),
                "--area", "0.1")
     assert res.exit_code == 2 and "fixed by the checkpoint" in res.stderr

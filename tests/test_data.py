@@ -27,6 +27,31 @@ def test_digits_m_split_is_by_digit(digits_test):
     assert not train_digits & test_digits
 
 
+def test_validation_split_is_held_out_training_digits(digits_test):
+    train, fit, val = (load_dataset("digits-m", s) for s in ("train", "fit", "val"))
+    assert (len(fit), len(val)) == (17_500, 500)
+    assert torch.bincount(val.labels).tolist() == [50] * 10 and torch.bincount(fit.labels).tolist() == [1750] * 10
+    fit_d, val_d = set(fit.meta["digit"].tolist()), set(val.meta["digit"].tolist())
+    assert len(val_d) == 500 and not fit_d & val_d  # by digit: no composite of a validation digit is in fit
+    assert fit_d | val_d == set(train.meta["digit"].tolist()) and not val_d & set(digits_test.meta["digit"].tolist())
+    # val holds training images, one composite per digit, in a mixed class order (its first images span classes)
+    first = {int(d): i for i, d in reversed(list(enumerate(train.meta["digit"].tolist())))}
+    assert torch.equal(val.images, train.images[[first[int(d)] for d in val.meta["digit"]]])
+    assert len(set(val.labels[:30].tolist())) >= 8
+    assert torch.equal(load_dataset("digits-m", "val").images, val.images)  # deterministic
+    assert val.meta["content_hash"] == digits_test.meta["content_hash"]  # derived: the stored dataset is the same
+
+
+@pytest.mark.parametrize(("name", "split", "needle"), [
+    ("digits-m", "valid", "split='valid' is not valid for 'digits-m'; expected one of ('train', 'fit', 'val'"),
+    ("imagenet-photos", "val", "('fit' and 'val' are digits-m's)"),
+])
+def test_unknown_splits_are_named(name, split, needle):
+    with pytest.raises(ValueError) as err:
+        load_dataset(name, split)
+    assert needle in str(err.value)
+
+
 def test_digits_m_is_deterministic_and_cached_under_its_content_hash(digits_test):
     rebuilt = digits_m.build()
     assert torch.equal(torch.from_numpy(rebuilt["test_images"]), digits_test.images)

@@ -49,3 +49,27 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "read_manifest", lambda: manifest.read_manifest(tmp_path))
     with pytest.raises(ValueError, match="sha256"):
         load_model("zoo:digits-m/resnet")
+
+
+def test_a_recipe_is_tried_on_fit_and_scored_on_val_never_on_test(tmp_path, monkeypatch):
+    from robust import zoo_training
+    from robust.data import digits_m
+
+    loaded = []
+    real = digits_m.load
+
+    def small(split):  # the real split, cut to 64 images so that one epoch takes a second
+        loaded.append(split)
+        return real(split).subset(slice(0, 64))
+
+    monkeypatch.setattr(zoo_training.digits_m, "load", small)
+    entry = zoo_training.train("resnet", epochs=1, lr=1e-3, split="fit", out_dir=tmp_path, progress=False)
+    assert loaded == ["fit", "val"]
+    assert entry["split"] == "fit" and entry["val_n"] == 64 and "test_accuracy" not in entry
+    assert entry["lr"] == 1e-3 and entry["command"].endswith("--lr 0.001 --split fit")
+    with pytest.raises(ValueError, match="split='fit' and publish=True"):
+        zoo_training.train("resnet", epochs=1, split="fit", publish=True)
+    with pytest.raises(ValueError, match="split='val' is not valid for training"):
+        zoo_training.train("resnet", epochs=1, split="val", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="lr=2 is not valid"):
+        zoo_training.train("resnet", lr=2, out_dir=tmp_path)

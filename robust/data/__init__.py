@@ -15,20 +15,23 @@ from robust.data.base import ImageSet
 
 EMBEDDED = {
     "digits-m": "5,000 real MNIST digits blended onto real photos (MNIST-M style), 3x32x32, 10 classes; "
-                "train 4,000 digits x 5 backgrounds, test 1,000 other digits",
+                "train 4,000 digits x 5 backgrounds (= fit 3,500 + val 500 held-out digits), test 1,000 other digits",
     "imagenet-photos": f"{len(photos.PHOTOS)} real photos from scikit-image with their ImageNet-1k class, 3x224x224",
 }
-SPLITS = ("train", "test")
+SPLITS = ("train", "test")  # every dataset; digits-m also has "fit" and "val" (digits_m.SPLITS)
 
 
 def load_dataset(name: str, split: str = "test", *, image_size: int | None = None, root: str | None = None,
                  download: bool = True):
-    """Load dataset ``name`` (see the module docstring) for ``split`` ('train' or 'test')."""
+    """Load dataset ``name`` (see the module docstring) for ``split``: 'train' or 'test', and for digits-m also
+    'fit' and 'val' (training digits without / only the held-out validation digits, for choosing recipes)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
                          "'torchvision:NAME' or an ImageFolder path.")
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not valid; expected one of {SPLITS}.")
+    if split not in digits_m.SPLITS or (name != "digits-m" and split not in SPLITS):
+        expected = digits_m.SPLITS if name == "digits-m" else SPLITS
+        raise ValueError(f"split={split!r} is not valid for {name!r}; expected one of {expected}"
+                         + ("" if name == "digits-m" else " ('fit' and 'val' are digits-m's)") + ".")
     if image_size is not None:
         check_int(image_size, "image_size", low=8, expected="an integer >= 8 or None")
     if name == "digits-m":
