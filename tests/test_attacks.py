@@ -162,8 +162,29 @@ def test_lavan_untargeted_cw(resnet, batch):
         assert count(resnet(x[:8]), resnet(res.x_adv), y[:8]).asr >= 0.8
 
 
+def test_lavan_restarts_keep_each_images_best_patch_and_margin_holds(resnet, batch):
+    from robust.attacks.lavan import success_margin
+
+    x, y = batch
+    common = {"steps": 6, "step_size": 0.02, "area": 0.08}  # weak on purpose: some images fail the first start
+    one = make_attack("lavan", **common)(resnet, x[:24], y[:24])
+    three = make_attack("lavan", restarts=3, **common)(resnet, x[:24], y[:24])
+    assert torch.equal(one.target, three.target)
+    assert bool((three.extra["margin"] >= one.extra["margin"]).all())  # the first start is the same; best is kept
+    assert bool((three.extra["margin"] > one.extra["margin"]).any())  # and a later start helped some image
+    with torch.no_grad():  # the recorded margin is the returned image's
+        m = success_margin(resnet(three.x_adv).float(), y[:24], three.target)
+    torch.testing.assert_close(m, three.extra["margin"], atol=1e-4, rtol=0)
+    held = make_attack("lavan", steps=40, step_size=0.05, area=0.12, margin=2.0)(resnet, x[:16], y[:16])
+    first = make_attack("lavan", steps=40, step_size=0.05, area=0.12)(resnet, x[:16], y[:16])
+    hit = first.extra["margin"] > 0
+    gained = held.extra["margin"][hit] - first.extra["margin"][hit]  # a success kept going towards the margin
+    assert bool(hit.any()) and bool((gained >= 0).all()) and bool((gained > 0.5).any())
+
+
 @pytest.mark.parametrize("params, match", [({"steps": 0}, "steps=0"), ({"step_size": -1}, "step_size=-1"),
-                                           ({"optimizer": "sgd"}, "optimizer='sgd'"), ({"loss": "l2"}, "loss='l2'")])
+                                           ({"optimizer": "sgd"}, "optimizer='sgd'"), ({"loss": "l2"}, "loss='l2'"),
+                                           ({"restarts": 0}, "restarts=0"), ({"margin": -1}, "margin=-1")])
 def test_lavan_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         make_attack("lavan", **params)

@@ -214,6 +214,6 @@ class GanPatch(TrainedPatchAttack):
         with torch.no_grad():
             patch = self._generate(g_net, x, boxes, mask, target)
         if self.refine:
-            patch = optimise_patch(model, x, y, target, patch, boxes, mask, steps=self.refine,
-                                   step_size=self.refine_step, optimizer=self.refine_optimizer, loss=self.loss)
+            patch, _ = optimise_patch(model, x, y, target, patch, boxes, mask, steps=self.refine,
+                                      step_size=self.refine_step, optimizer=self.refine_optimizer, loss=self.loss)
         return AttackResult(paste(x, patch, boxes, mask), target, boxes, extra={"patch": patch})

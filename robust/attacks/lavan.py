@@ -18,23 +18,29 @@ OPTIMIZERS = ("sign", "adam")
 @register_attack
 class LaVAN(PatchAttack):
     """Up to ``steps`` of ``optimizer`` updates (``sign``: step ``step_size``; ``adam``: learning rate
-    ``step_size``) on a per-image patch initialised uniformly at random (per image, see ``robust.draws``), each
-    image stopping at its first patch that succeeds; ``loss`` is ``ce`` or the ``cw`` margin."""
+    ``step_size``) on a per-image patch initialised uniformly at random (per image, see ``robust.draws``);
+    ``loss`` is ``ce`` or the ``cw`` margin. Each image keeps its best patch (the highest margin of the target over
+    every other class) and stops once that margin exceeds ``margin`` (0: at its first success). ``restarts``
+    random starts: an image that has not reached the margin starts again, and keeps the best patch over all
+    restarts. The strongest per-image patch attack here: the reference (TCS*) a generator is measured against."""
 
     name = "lavan"
-    description = "LaVAN: per-image patch pixels optimised at the window (white-box)"
+    description = "LaVAN: per-image patch pixels optimised at the window (white-box; restarts, best patch kept)"
     targeted = True
 
     def __init__(self, *, steps: int = 100, step_size: float = 0.01, optimizer: str = "sign", loss: str = "ce",
-                 targeted: bool = True, **patch_params):
+                 restarts: int = 1, margin: float = 0.0, targeted: bool = True, **patch_params):
         super().__init__(**patch_params)
         check_positive_int(steps, "steps")
+        check_positive_int(restarts, "restarts")
         check_number(step_size, "step_size", low=0, low_open=True, expected="a positive, finite number")
+        check_number(margin, "margin", low=0, expected="a finite number >= 0 (logits)")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={optimizer!r} is not valid; expected one of {OPTIMIZERS}.")
         if loss not in ("ce", "cw"):
             raise ValueError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
         self.steps, self.step_size, self.optimizer, self.loss = steps, float(step_size), optimizer, loss
+        self.restarts, self.margin = restarts, float(margin)
         self.targeted = bool(targeted)
 
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
@@ -42,35 +48,56 @@ class LaVAN(PatchAttack):
         boxes = self.locate(model, x, draws)
         side = self.side(x)
         mask = self.mask(side, x.device)
-        patch = draws.uniform("init", x.shape[1], side, side).to(x.dtype)
-        patch = optimise_patch(model, x, y, target, patch, boxes, mask, steps=self.steps, step_size=self.step_size,
-                               optimizer=self.optimizer, loss=self.loss)
-        return AttackResult(paste(x, patch, boxes, mask), target, boxes, extra={"patch": patch})
+        best = draws.uniform("init", x.shape[1], side, side).to(x.dtype)
+        score = torch.full((x.shape[0],), float("-inf"), device=x.device)
+        todo = torch.arange(x.shape[0], device=x.device)  # images that have not reached the margin yet
+        for restart in range(self.restarts):
+            start = best[todo] if restart == 0 else draws.subset(todo).uniform(f"init/{restart}", x.shape[1], side,
+                                                                               side).to(x.dtype)
+            patch, margin = optimise_patch(model, x[todo], y[todo], None if target is None else target[todo], start,
+                                           boxes[todo], mask, steps=self.steps, step_size=self.step_size,
+                                           optimizer=self.optimizer, loss=self.loss, margin=self.margin)
+            better = margin > score[todo]
+            best[todo[better]], score[todo[better]] = patch[better], margin[better]
+            todo = todo[margin <= self.margin]
+            if todo.numel() == 0:
+                break
+        return AttackResult(paste(x, best, boxes, mask), target, boxes, extra={"patch": best, "margin": score})
+
+
+def success_margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """Per image, how far the attack has succeeded: the target's logit minus the largest other (targeted), or the
+    largest wrong logit minus the label's (untargeted). Positive means success (argmax is the target / wrong)."""
+    return -attack_loss(logits, y, target, "cw")
 
 
 def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                    patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
-                   optimizer: str = "sign", loss: str = "ce") -> torch.Tensor:
+                   optimizer: str = "sign", loss: str = "ce", margin: float = 0.0
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to ``steps`` updates of the per-image ``patch`` (N x C x p x p, pasted at ``boxes``) that lower
-    ``attack_loss``; returns the optimised patch, detached and clipped to [0, 1]. Each image stops at its first
-    patch that succeeds (the target, or any wrong class when untargeted): a success is never lost to a later step,
-    and the steps after it cost nothing. Adam's moments are kept per image. Shared by ``lavan`` and the refinement
-    of ``gan-patch``."""
+    ``attack_loss``. Returns each image's best patch (detached, in [0, 1]) and its ``success_margin``: an image
+    stops once its margin exceeds ``margin`` (0: its first success), so a success is never lost to a later step
+    and the steps after it cost nothing; one that never gets there keeps its highest-margin iterate. Adam's
+    moments are kept per image. Shared by ``lavan`` and the refinement of ``gan-patch``."""
     patch = patch.detach().clone()
+    best, score = patch.clone(), torch.full((x.shape[0],), float("-inf"), device=x.device)
     moments = (torch.zeros_like(patch), torch.zeros_like(patch)) if optimizer == "adam" else None
     live = torch.arange(x.shape[0], device=x.device)  # images still being optimised
     for step in range(steps + 1):
         p = patch[live].requires_grad_(True)
         goal = None if target is None else target[live]
         with torch.enable_grad():
-            logits = model.logits(paste(x[live], p, boxes[live], mask))
-            pred = logits.argmax(1)
-            hit = pred == goal if goal is not None else pred != y[live]
-            if step == steps or bool(hit.all()):
+            logits = model.logits(paste(x[live], p, boxes[live], mask)).float()
+            reached = success_margin(logits.detach(), y[live], goal)
+            better = reached > score[live]
+            best[live[better]], score[live[better]] = p.detach()[better], reached[better]
+            done = reached > margin
+            if step == steps or bool(done.all()):
                 break
-            value = (attack_loss(logits.float(), y[live], goal, loss) * ~hit).sum()
+            value = (attack_loss(logits, y[live], goal, loss) * ~done).sum()
             (grad,) = torch.autograd.grad(value, p)
-        live, grad = live[~hit], grad[~hit]
+        live, grad = live[~done], grad[~done]
         with torch.no_grad():
             if moments is None:
                 patch[live] = (patch[live] - step_size * grad.sign()).clamp(0, 1)
@@ -80,4 +107,4 @@ def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: to
                 v[live] = 0.999 * v[live] + 0.001 * grad * grad
                 m_hat, v_hat = m[live] / (1 - 0.9 ** (step + 1)), v[live] / (1 - 0.999 ** (step + 1))
                 patch[live] = (patch[live] - step_size * m_hat / (v_hat.sqrt() + 1e-8)).clamp(0, 1)
-    return patch
+    return best, score
