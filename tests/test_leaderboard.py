@@ -15,7 +15,8 @@ NASTY = "<script>alert(1)</script>|x"
 SPEC = {"title": "board <b>test</b>", "dataset": "digits-m", "samples": 40, "batch_size": 20, "seeds": [0],
         "models": [{"spec": "zoo:digits-m/resnet", "name": NASTY}, {"spec": "zoo:digits-m/mixer", "name": "mixer"},
                    {"spec": "zoo:digits-m/vit", "name": "vit"}],
-        "attacks": ["noise-patch-8pct", {"preset": "pgd-linf-8", "name": "pgd-1", "params": {"steps": 1}}],
+        "attacks": ["noise-patch-8pct", "natural-patch-8pct",
+                    {"preset": "pgd-linf-8", "name": "pgd-1", "params": {"steps": 1}}],
         "evaluations": [{"preset": "patch-mixing-attack", "params": {"seeds": 1, "ratios": [0.0, 0.3]}}]}
 
 
@@ -32,7 +33,7 @@ def test_every_format_is_written(board):
     assert {p.name for p in (written["md"], written["html"], written["json"], written["csv"])} == \
         {"README.md", "index.html", "results.json", "results.csv"}
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert "heatmap.png" in figures and sum(f.startswith("gallery-") for f in figures) == 6
+    assert "heatmap.png" in figures and sum(f.startswith("gallery-") for f in figures) == 9
     assert sum(f.startswith("patch-mixing-attack") for f in figures) == 1
 
 
@@ -41,7 +42,7 @@ def test_json_rows_extend_robustbench_model_cards(board):
     doc = json.loads((out / "results.json").read_text())
     assert doc["dataset"] == "digits-m" and doc["samples"] == 40 and doc["seeds"] == [0]
     rows = doc["rows"]
-    assert len(rows) == 6
+    assert len(rows) == 9
     for r in rows:
         assert {"name", "architecture", "dataset", "clean_acc", "attack", "area", "asr", "tcs", "asr_interval",
                 "tcs_interval", "n"} <= set(r)
@@ -52,7 +53,31 @@ def test_json_rows_extend_robustbench_model_cards(board):
     assert len(doc["evaluations"]) == 3 and all(e["x"] == [0.0, 19 / 64] for e in doc["evaluations"])  # real fraction
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 6 and table[0]["name"] == NASTY
+    assert len(table) == 9 + 3 and table[0]["name"] == NASTY  # and the worst case's rows
+    assert {r["attack"] for r in table[9:]} == {"worst-case-8pct"}
+
+
+def test_every_attack_of_a_model_drew_the_same_targets_and_the_worst_case_is_their_union(board):
+    from robust.runner import STORE_NAME, Store
+
+    spec, out, _ = board
+    with Store(out / STORE_NAME) as store:
+        cells = [c for c in store.rows() if c["kind"] == "attack" and c["status"] == "done"]
+    targets = {}
+    for c in cells:
+        per = c["result"]["per_image"]
+        assert len(per["y"]) == len(per["adv"]) == 40 and per["classes"] == 10
+        if per["target"] is not None:
+            targets.setdefault((c["model"], c["seed"]), []).append(per["target"])
+    assert len(targets) == 3 and all(len(t) == 2 and t[0] == t[1] for t in targets.values())
+    doc = json.loads((out / "results.json").read_text())
+    (worst,) = doc["worst_case"]
+    assert worst["attacks"] == ["noise-patch-8pct", "natural-patch-8pct"] and set(worst["agreement"]) == set(
+        worst["attacks"])
+    for w in worst["rows"]:
+        mine = [r for r in doc["rows"] if r["name"] == w["name"] and r["attack"] in worst["attacks"]]
+        assert w["tcs"] >= max(r["tcs"] for r in mine) and w["asr"] >= max(r["asr"] for r in mine)
+        assert w["tcs"] <= sum(r["tcs"] for r in mine) + 1e-9 and w["clean_correct"] == mine[0]["clean_correct"]
 
 
 def test_markdown_ranks_best_first_and_escapes(board):
@@ -60,6 +85,8 @@ def test_markdown_ranks_best_first_and_escapes(board):
     text = (out / "README.md").read_text()
     assert "## noise-patch-8pct" in text and "## pgd-1" in text and "## patch-mixing-attack" in text
     assert "\\<script\\>alert(1)\\</script\\>\\|x" in text  # a tag would run, a pipe would split the row
+    assert text.index("## worst-case-8pct (ranks the board)") < text.index("## noise-patch-8pct")
+    assert "Rank agreement with the worst case" in text
     section = text.split("## noise-patch-8pct")[1].split("##")[0]
     tcs = [float(re.split(r"(?<!\\)\|", line)[6].split()[0]) for line in section.splitlines()
            if line.startswith("| ") and line[2].isdigit()]
@@ -106,3 +133,16 @@ def test_the_page_in_chromium(board):
         assert browser.eval("document.querySelectorAll('img').length") >= 8
         assert browser.eval("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         assert browser.errors == [], browser.errors
+
+
+def test_worst_case_counts_an_image_hit_if_any_attack_hit_it():
+    from robust.leaderboard.tables import _worst_counts
+
+    def cell(adv, target=(1, 2, 3, 4, 5)):
+        return {"seed": 0, "result": {"per_image": {"classes": 10, "y": [0, 0, 0, 0, 0], "clean": [0, 0, 0, 0, 7],
+                                                    "adv": list(adv), "target": list(target)}}}
+    # image 0 hit by the first attack, 1 by the second, 2 only misclassified, 3 robust; 4 was misclassified already
+    c = _worst_counts([cell([1, 0, 9, 0, 7]), cell([0, 2, 0, 0, 7])], "here")
+    assert (c.n, c.clean_correct, c.target_hit, c.success, c.adv_correct) == (5, 4, 2, 3, 1)
+    with pytest.raises(ValueError, match="here: the attacks drew different targets"):
+        _worst_counts([cell([0] * 5), cell([0] * 5, target=(1, 2, 3, 4, 6))], "here")

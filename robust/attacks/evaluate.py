@@ -17,12 +17,15 @@ from robust.models.backbone import Backbone
 
 def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | None = None, batch_size: int = 100,
              progress: Callable[[int], object] | None = None,
-             inspect: Callable[[torch.Tensor, torch.Tensor, AttackResult], object] | None = None) -> Counts:
+             inspect: Callable[[torch.Tensor, torch.Tensor, AttackResult], object] | None = None,
+             outcomes: list | None = None) -> Counts:
     """Attack the first ``samples`` items of ``data`` (all by default) batch by batch and count clean accuracy,
     ASR and TCS. Each image's random draws depend on the attack's seed and its index in ``data``, and donors
     come from those ``samples`` items, so the counts do not depend on ``batch_size``. ``progress`` is an
     optional callable given the number of images done after each batch;
-    ``inspect(x, y, result)`` sees each batch and its ``AttackResult`` (e.g. to keep examples)."""
+    ``inspect(x, y, result)`` sees each batch and its ``AttackResult`` (e.g. to keep examples); ``outcomes``, a
+    list, receives each batch's ``(label, clean prediction, attacked prediction, target or None)`` as CPU tensors,
+    to compare attacks image by image (the board's worst case)."""
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
     if samples is not None and (not isinstance(samples, int) or samples < 1):
@@ -41,7 +44,11 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
         if inspect is not None:
             inspect(x, y, res)
         with torch.no_grad():
-            total += count(model(x), model(res.x_adv), y, res.target)
+            clean, adv = model(x), model(res.x_adv)
+            total += count(clean, adv, y, res.target)
+        if outcomes is not None:
+            outcomes.append((y.cpu(), clean.argmax(1).cpu(), adv.argmax(1).cpu(),
+                             None if res.target is None else res.target.cpu()))
         if progress is not None:
             progress(x.shape[0])
     return total

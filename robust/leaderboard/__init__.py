@@ -35,6 +35,10 @@ def html(board: Board) -> str:
     spec = board.spec
     models = {m.name: {"name": m.name, "architecture": None, "clean_acc": None, "scores": {}} for m in spec.models}
     columns = []
+    for w in board.worst:  # first: the board is ranked by the worst case
+        for r in w.rows:
+            models[r.name]["scores"][w.name] = r.score
+        columns.append({"name": w.name, "measure": "TCS", "description": w.description})
     for task, rows in board.tables():
         for r in rows:
             models[r.name]["scores"][task.name] = r.score
@@ -44,12 +48,18 @@ def html(board: Board) -> str:
         columns.append({"name": task.name, "measure": measure, "description": task.description})
     ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": tables.ranks(rows)}
               for t, rows in board.tables("attack")]
+    worst = [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": tables.ranks(w.rows),
+              "agreement": w.agreement} for w in board.worst]
+    order = list(models.values())
+    if board.worst:  # most robust first under the first worst case; models without it last
+        first = board.worst[0].name
+        order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
               "better": rows[0].better} for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(
         title=spec.title, dataset=spec.dataset, samples=board.samples, seeds=", ".join(map(str, spec.seeds)),
         versions={"robust": board.versions.get("robust", "?"), "torch": board.versions.get("torch", "?")},
-        columns=columns, models=list(models.values()), attack_tables=ranked, evaluations=evals,
+        columns=columns, models=order, attack_tables=ranked, worst_tables=worst, evaluations=evals,
         heatmap=_data_uri(board.figures["heatmap"]) if "heatmap" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed, pct=pct,
         ci=ci)
@@ -106,7 +116,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
             gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
                   versions=next((r["versions"] for r in rows if r["versions"]), {}), attacks=attacks,
-                  evaluations=evaluations, failed=failed_rows(rows), figures=paths, gallery=gallery)
+                  evaluations=evaluations, failed=failed_rows(rows), worst=tables.worst_cases(spec, rows, attacks),
+                  figures=paths, gallery=gallery)
 
     result: dict[str, Path] = {"figures": fig_dir}
     for fmt, (name, write) in WRITERS.items():

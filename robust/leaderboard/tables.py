@@ -18,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import ClassVar
 
+import torch
+
 from robust import registry
 from robust.metrics import Counts
 from robust.presets import Task
@@ -145,6 +147,27 @@ class FailedRow(_Row):
 
 
 @dataclasses.dataclass(frozen=True)
+class WorstCase:
+    """The worst case over a board's targeted patch attacks at one area (RobustBench's rule: report the strongest
+    attack): per image, a hit if any of ``attacks`` hit it, and a success if any succeeded. ``rows`` (one per
+    model, most robust first, ``attack`` named ``name``) rank the board; ``agreement`` is, per attack, the
+    Spearman correlation between its ranking of the models and the worst case's (None with under 3 models)."""
+
+    area: float
+    attacks: list[str]
+    rows: list[AttackRow]
+    agreement: dict[str, float | None]
+
+    name = property(lambda self: f"worst-case-{100 * self.area:g}pct")
+
+    @property
+    def description(self) -> str:
+        return (f"Worst case at {100 * self.area:g} % area over {', '.join(self.attacks)}: an image counts as hit "
+                "if any of them hit its target (the same target for every attack), as a success if any changed its "
+                "class.")
+
+
+@dataclasses.dataclass(frozen=True)
 class Board:
     """Everything a writer needs: the spec (title, dataset, seeds, the order of models and tasks), the number of
     images, the versions that computed the cells, the rows, the figures written (``heatmap`` and one per
@@ -156,6 +179,7 @@ class Board:
     attacks: list[AttackRow]
     evaluations: list[EvaluationRow]
     failed: list[FailedRow]
+    worst: list[WorstCase] = dataclasses.field(default_factory=list)
     figures: dict[str, Path] = dataclasses.field(default_factory=dict)
     gallery: list[tuple[str, Path]] = dataclasses.field(default_factory=list)
 
@@ -217,6 +241,69 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
     return rows
 
 
+def _worst_counts(cells: list[dict], where: str) -> Counts:
+    """The Counts of one model and seed under the union of ``cells`` (its attacks): an image's attacked prediction
+    is a target some attack reached, else a wrong class some attack caused, else its label."""
+    from robust.metrics import count
+
+    runs = [c["result"]["per_image"] for c in cells]
+    first = runs[0]
+    if any(r["target"] != first["target"] or r["y"] != first["y"] or r["clean"] != first["clean"] for r in runs):
+        raise ValueError(f"{where}: the attacks drew different targets (or saw other images): their worst case "
+                         "would mix different questions.")
+    y, target = torch.tensor(first["y"]), torch.tensor(first["target"])
+    adv = torch.stack([torch.tensor(r["adv"]) for r in runs])  # attacks x images
+    wrong = torch.where(adv != y, adv, -1).amax(0)  # some attack's wrong class (-1: none)
+    worst = torch.where((adv == target).any(0), target, torch.where(wrong >= 0, wrong, y))
+    return count(torch.tensor(first["clean"]), worst, y, target, num_classes=first["classes"])
+
+
+def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[WorstCase]:
+    """One ``WorstCase`` per patch area of the board's targeted attacks (random targets) with two or more of them;
+    a model's row needs every one of those attacks finished for each seed, with per-image outcomes."""
+    import math
+
+    from scipy.stats import spearmanr
+
+    done = {(c["model"], c["task"], c["seed"]): c for c in cells
+            if c["kind"] == "attack" and c["status"] == "done" and "per_image" in c["result"]}
+    areas: dict[float, list[Task]] = defaultdict(list)
+    for t in spec.tasks:
+        if t.targeted and t.params.get("area") is not None and t.params.get("target", "random") == "random":
+            areas[t.params["area"]].append(t)
+    out = []
+    for area, tasks in sorted(areas.items()):
+        if len(tasks) < 2:
+            continue
+        names = [t.name for t in tasks]
+        worst_rows = []
+        for m in spec.models:
+            groups = [[done.get((m.name, t.name, seed)) for t in tasks] for seed in spec.seeds]
+            if not all(all(g) for g in groups):
+                continue
+            counts = sum((_worst_counts(g, f"model {m.name!r}, seed {g[0]['seed']}") for g in groups), Counts())
+            base = next(r for r in rows if r.name == m.name and r.attack in names)
+            asr, tcs = counts.interval("asr"), counts.interval("tcs")
+            worst_rows.append(dataclasses.replace(
+                base, attack=f"worst-case-{100 * area:g}pct", threat_model=f"worst case at {100 * area:g} %",
+                asr=_rnd(counts.asr), asr_interval=asr and [_rnd(v) for v in asr], tcs=_rnd(counts.tcs),
+                tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy),
+                asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all), skipped=counts.skipped,
+                control_asr=None, artifact=None,
+                seconds=round(sum(r.seconds for r in rows if r.name == m.name and r.attack in names), 2)))
+        if not worst_rows:
+            continue
+        worst_rows.sort(key=lambda r: r.rank_key())
+        agreement: dict[str, float | None] = {}
+        for name in names:
+            scores = {r.name: r.tcs for r in rows if r.attack == name}
+            pairs = [(scores[w.name], w.tcs) for w in worst_rows if scores.get(w.name) is not None]
+            rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
+            agreement[name] = None if rho is None or math.isnan(rho) else round(float(rho), 3)
+        out.append(WorstCase(area, names, worst_rows, agreement))
+    return out
+
+
 def evaluation_rows(spec: Spec, cells: list[dict]) -> list[EvaluationRow]:
     """One row per model and evaluation: the curve (mean over the cells' seeds) and its area."""
     rows = []
@@ -268,6 +355,19 @@ def _md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", _MD_CONTROL.sub(" ", str(text)))
 
 
+def _attack_table(rows: list[AttackRow]) -> list[str]:
+    """The Markdown table of attack rows (ranked, most robust first), with a control ASR column where any has one."""
+    control = any(r.control_asr is not None for r in rows)
+    lines = ["| # | model | architecture | clean acc | ASR | " + ("control ASR | " if control else "")
+             + "TCS | correct / n |", "|---|---|---|---|---|" + ("---|" if control else "") + "---|---|"]
+    for i, r in zip(ranks(rows), rows, strict=True):
+        tcs = f"{pct(r.tcs)} {ci(r.tcs_interval)}" if r.targeted else "–"
+        lines.append(f"| {i} | {_md(r.name)} | {_md(r.architecture or '')} | {pct(r.clean_acc)} | "
+                     f"{pct(r.asr)} {ci(r.asr_interval)} | " + (f"{pct(r.control_asr)} | " if control else "")
+                     + f"{tcs} | {r.clean_correct} / {r.n} |")
+    return lines
+
+
 def markdown(board: Board) -> str:
     """The board as GitHub Markdown: one table per threat model, best first, with Wilson 95 % intervals."""
     spec, figures = board.spec, {k: f"figures/{p.name}" for k, p in board.figures.items()}
@@ -280,17 +380,20 @@ def markdown(board: Board) -> str:
              "wholly below the row's own, so rows that the intervals cannot tell apart share a rank. Each image's "
              "target and random draws depend on the seed and the image only, so every model faces the same targets; "
              + ("a single seed is one draw per image: a claim from it is a one-draw claim." if len(spec.seeds) == 1
-                else f"the {len(spec.seeds)} seeds are pooled into each row's counts."), ""]
+                else f"the {len(spec.seeds)} seeds are pooled into each row's counts.")
+             + (" The board is ranked by the worst case over its patch attacks (first tables): one attack's weakness "
+                "cannot make a model look robust." if board.worst else ""), ""]
+    for worst in board.worst:
+        lines += [f"## {_md(worst.name)} (ranks the board)", "", f"{_md(worst.description)}", ""]
+        lines += _attack_table(worst.rows)
+        agree = ", ".join(f"{_md(name)} {'–' if rho is None else f'{rho:+.2f}'}"
+                          for name, rho in worst.agreement.items())
+        lines += ["", "Rank agreement with the worst case (Spearman's rho between each attack's ranking of the models "
+                  f"and this one's; 1: the same order): {agree}.", ""]
     for task, rows in board.tables("attack"):
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)}", ""]
         control = any(r.control_asr is not None for r in rows)
-        lines += ["| # | model | architecture | clean acc | ASR | " + ("control ASR | " if control else "")
-                  + "TCS | correct / n |", "|---|---|---|---|---|" + ("---|" if control else "") + "---|---|"]
-        for i, r in zip(ranks(rows), rows, strict=True):
-            tcs = f"{pct(r.tcs)} {ci(r.tcs_interval)}" if r.targeted else "–"
-            lines.append(f"| {i} | {_md(r.name)} | {_md(r.architecture or '')} | {pct(r.clean_acc)} | "
-                         f"{pct(r.asr)} {ci(r.asr_interval)} | " + (f"{pct(r.control_asr)} | " if control else "")
-                         + f"{tcs} | {r.clean_correct} / {r.n} |")
+        lines += _attack_table(rows)
         if control:
             lines += ["", "control ASR: the highest ASR of this board's controls (a noise patch, a patch of another "
                       "image) at the same area on the same model: the success that occlusion alone reaches."]
@@ -327,6 +430,8 @@ def json_text(board: Board) -> str:
     doc = {"title": board.spec.title, "dataset": board.spec.dataset, "samples": board.samples,
            "seeds": list(board.spec.seeds), "versions": board.versions,
            "rows": [r.as_dict() for r in board.attacks], "evaluations": [r.as_dict() for r in board.evaluations],
+           "worst_case": [{"name": w.name, "area": w.area, "attacks": w.attacks, "agreement": w.agreement,
+                           "rows": [r.as_dict() for r in w.rows]} for w in board.worst],
            "failed": [r.as_dict() for r in board.failed]}
     return json.dumps(doc, indent=1) + "\n"
 
@@ -340,11 +445,12 @@ def _csv_cell(value: object) -> object:
 
 
 def csv_text(board: Board) -> str:
-    """The attack rows as CSV (``CSV_FIELDS``; intervals as low and high columns), formula-safe."""
+    """The attack rows, then the worst-case rows, as CSV (``CSV_FIELDS``; intervals as low and high columns),
+    formula-safe."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for r in board.attacks:
+    for r in [*board.attacks, *(r for w in board.worst for r in w.rows)]:
         asr, tcs = r.asr_interval or (None, None), r.tcs_interval or (None, None)
         flat = {**r.as_dict(), "asr_low": asr[0], "asr_high": asr[1], "tcs_low": tcs[0], "tcs_high": tcs[1]}
         writer.writerow({k: _csv_cell(v) for k, v in flat.items()})

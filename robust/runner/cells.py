@@ -22,8 +22,9 @@ import torch
 
 from robust.presets import Task
 
-CELL_VERSION = 3  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
-# 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas)
+CELL_VERSION = 4  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
+# 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas;
+# 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch)
 ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
 # universal patch draws its training windows with torch.rand)
 #: per-process caches: (spec, device) -> Backbone, least recently used first, and its weights' fingerprint
@@ -201,6 +202,14 @@ def _gallery(net, x: torch.Tensor, res, scale: int = 3) -> tuple[bytes, list[dic
     return buf.getvalue(), labels
 
 
+def _per_image(outcomes: list, classes: int) -> dict:
+    """Each image's label, clean and attacked prediction and target (None: untargeted), in the set's order: what
+    the board's worst case combines across attacks."""
+    y, clean, adv, target = (None if parts[0] is None else torch.cat(parts).tolist()
+                             for parts in zip(*outcomes, strict=True))
+    return {"classes": classes, "y": y, "clean": clean, "adv": adv, "target": target}
+
+
 def versions() -> dict:
     import robust
 
@@ -238,11 +247,13 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
             atk = make_attack(cell.task.method, **cell.task.params, seed=cell.seed)
         train_seconds = time.perf_counter() - train_start
         first: list = []
+        outcomes: list = []
         start = time.perf_counter()
         counts = evaluate(atk, net, data, samples=cell.samples, batch_size=cell.batch_size,
-                          inspect=lambda x, y, res: first or first.append((x[:examples], res)))
+                          inspect=lambda x, y, res: first or first.append((x[:examples], res)), outcomes=outcomes)
         seconds = time.perf_counter() - start
-        result = {**counts.to_dict(), "train_seconds": train_seconds,
+        result = {**counts.to_dict(), "train_seconds": train_seconds, "per_image": _per_image(outcomes,
+                                                                                              net.num_classes),
                   "architecture": f"{type(net.net).__name__} ({net.family})",
                   "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}
         figure = None
