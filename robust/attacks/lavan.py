@@ -22,13 +22,15 @@ class LaVAN(PatchAttack):
     ``loss`` is ``ce`` or the ``cw`` margin. Each image keeps its best patch (the highest margin of the target over
     every other class) and stops once that margin exceeds ``margin`` (0: at its first success). ``restarts``
     random starts: an image that has not reached the margin starts again, and keeps the best patch over all
-    restarts. The strongest per-image patch attack here: the reference (TCS*) a generator is measured against."""
+    restarts. The strongest per-image patch attack here: the reference (TCS*) a generator is measured against.
+    The defaults (Adam, learning rate 0.1, CW margin) were chosen on digits-m's validation split: 100 steps reach
+    TCS 0.904 there against 0.826 for 100 signed steps of 0.01 on cross-entropy (``bench/reference.py``)."""
 
     name = "lavan"
     description = "LaVAN: per-image patch pixels optimised at the window (white-box; restarts, best patch kept)"
     targeted = True
 
-    def __init__(self, *, steps: int = 100, step_size: float = 0.01, optimizer: str = "sign", loss: str = "ce",
+    def __init__(self, *, steps: int = 100, step_size: float = 0.1, optimizer: str = "adam", loss: str = "cw",
                  restarts: int = 1, margin: float = 0.0, targeted: bool = True, **patch_params):
         super().__init__(**patch_params)
         check_positive_int(steps, "steps")
