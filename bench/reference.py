@@ -8,9 +8,9 @@ For each model, at 12 % (Grad-CAM window, random targets, seed 0), on the same i
 - the shipped gan-patch generator alone (one forward) and refined by 10 steps, where the model has one.
 Each row gives TCS with its Wilson interval and the seconds per image (wall time / images, on this device).
 
-LaVAN's defaults and the reference's optimizer were chosen on ``--split val`` against victims trained on ``fit`` (``file:`` specs from
-``bench/selection.py --out-dir``); the figures reported are on test, with the shipped models. Prints one line per measurement and
-one JSON object on its last line.
+LaVAN's defaults and the reference's optimizer were chosen on ``--split val`` against victims trained on ``fit``
+(``file:`` specs from ``bench/selection.py --out-dir``); the figures reported are on test, with the shipped models.
+Prints one line per measurement and one JSON object on its last line.
 Usage: python bench/reference.py [--models resnet,vit,mixer] [--samples 1000] [--split test|val]
        [--ref-steps 500] [--ref-restarts 2] [--ref-optimizer adam|sign] [--ref-step-size 0.1] [--ref-loss cw|ce]
        [--device cpu]
