@@ -60,7 +60,7 @@ def test_json_rows_extend_robustbench_model_cards(board):
 def test_every_attack_of_a_model_drew_the_same_targets_and_the_worst_case_is_their_union(board):
     from robust.runner import STORE_NAME, Store
 
-    spec, out, _ = board
+    _, out, _ = board
     with Store(out / STORE_NAME) as store:
         cells = [c for c in store.rows() if c["kind"] == "attack" and c["status"] == "done"]
     targets = {}
