@@ -24,7 +24,8 @@ class LaVAN(PatchAttack):
     random starts: an image that has not reached the margin starts again, and keeps the best patch over all
     restarts. The strongest per-image patch attack here: the reference (TCS*) a generator is measured against.
     The defaults (Adam, learning rate 0.1, CW margin) were chosen on digits-m's validation split: 100 steps reach
-    TCS 0.904 there against 0.826 for 100 signed steps of 0.01 on cross-entropy (``bench/reference.py``)."""
+    TCS 0.904 there against 0.826 for 100 signed steps of 0.01 on cross-entropy
+    (``bench/results/2026-11-26-cpu/lavan-choice-val.txt``, reproduced with ``bench/reference.py --split val``)."""
 
     name = "lavan"
     description = "LaVAN: per-image patch pixels optimised at the window (white-box; restarts, best patch kept)"
