@@ -59,8 +59,9 @@ app.add_typer(data_app, name="data")
 console = Console()
 
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, mps or cuda[:n].")
-SplitOpt = typer.Option("test", "--split", help="test (reported figures) or, on digits-m, val (the held-out "
-                        "training digits, for choosing budgets and recipes).")
+SplitOpt = typer.Option("test", "--split", help="test (reported figures) or, on digits-m, val (training digits "
+                        "held out of 'fit': for choosing budgets and recipes against models trained on fit; the "
+                        "shipped zoo trained on them).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 
 
