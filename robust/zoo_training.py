@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from timm.loss import SoftTargetCrossEntropy
 
-from robust.checks import check_positive_int, check_seed
+from robust.checks import check_number, check_positive_int, check_seed
 from robust.data import digits_m
 from robust.device import autocast, resolve_device
 from robust.io import cache_dir, publish_dir
@@ -142,8 +142,8 @@ def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed
         raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
     if epochs is not None:
         check_positive_int(epochs, "epochs")
-    if lr is not None and not (isinstance(lr, float | int) and not isinstance(lr, bool) and 0 < lr < 1):
-        raise ValueError(f"lr={lr!r} is not valid; expected a number in (0, 1).")
+    if lr is not None:
+        check_number(lr, "lr", low=0, high=1, low_open=True, high_open=True, expected="a number in (0, 1)")
     if name is not None and not (isinstance(name, str) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)):
         raise ValueError(f"name={name!r} is not valid; expected lower-case letters and digits joined by dashes, "
                          "e.g. 'resnet-8ep'.")
