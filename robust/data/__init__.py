@@ -28,8 +28,8 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
                          "'torchvision:NAME' or an ImageFolder path.")
-    if split not in digits_m.SPLITS or (name != "digits-m" and split not in SPLITS):
-        expected = digits_m.SPLITS if name == "digits-m" else SPLITS
+    expected = digits_m.SPLITS if name == "digits-m" else SPLITS
+    if split not in expected:
         raise ValueError(f"split={split!r} is not valid for {name!r}; expected one of {expected}"
                          + ("" if name == "digits-m" else " ('fit' and 'val' are digits-m's)") + ".")
     if image_size is not None:
