@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch.utils.data import Dataset
@@ -21,6 +23,7 @@ from torch.utils.data import Dataset
 from robust.data.base import ImageSet
 
 _M32 = 0xFFFFFFFF
+T = TypeVar("T")
 
 
 def _mul32(h: torch.Tensor, c: int) -> torch.Tensor:
@@ -137,4 +140,11 @@ class Draws:
         return order[pick.clamp_max(len(labels) - 1)], own < len(labels)
 
 
-__all__ = ["Draws", "Pool", "hashes"]
+__all__ = ["Draws", "Pool", "hashes", "seeded"]
+
+
+def seeded(factory: Callable[[], T], seed: int) -> T:
+    """``factory()`` (a network to initialise) with the global RNG seeded by ``seed``, the caller's RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory()

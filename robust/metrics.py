@@ -199,31 +199,4 @@ def clean_accuracy(model: Backbone, data: ImageSet, batch_size: int = 500, limit
     return {"n": n, "correct": k, "accuracy": k / n if n else float("nan"), "interval": wilson_interval(k, n)}
 
 
-def total_variation(patch: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference between neighbouring pixels of each N x C x p x p patch (anisotropic TV)."""
-    if patch.ndim != 4:
-        raise ValueError(f"patch has shape {tuple(patch.shape)}; expected N x C x p x p.")
-    dh = (patch[..., 1:, :] - patch[..., :-1, :]).abs().mean((1, 2, 3))
-    dw = (patch[..., :, 1:] - patch[..., :, :-1]).abs().mean((1, 2, 3))
-    return dh + dw
-
-
-def realism(x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor, window: int = 5) -> dict[str, torch.Tensor]:
-    """Per-image realism proxies of a pasted patch against the region it replaced: SSIM and PSNR (kornia) and
-    the patch's total variation. Higher SSIM / PSNR and lower TV read as more natural."""
-    import kornia.metrics as KM
-
-    from robust.placement import crop
-
-    if x.shape != x_adv.shape:
-        raise ValueError(f"x_adv has shape {tuple(x_adv.shape)}; expected {tuple(x.shape)} like x.")
-    before, after = crop(x, boxes), crop(x_adv, boxes)
-    window = min(window, before.shape[-1]) | 1  # odd and no larger than the patch
-    ssim = KM.ssim(after, before, window).mean((1, 2, 3))
-    mse = (after - before).pow(2).mean((1, 2, 3))
-    psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-12))
-    return {"ssim": ssim, "psnr": psnr, "tv": total_variation(after)}
-
-
-__all__ = ["RATES", "Counts", "clean_accuracy", "confusion", "count", "per_class", "realism", "total_variation",
-           "wilson_interval"]
+__all__ = ["RATES", "Counts", "clean_accuracy", "confusion", "count", "per_class", "wilson_interval"]

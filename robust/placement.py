@@ -114,6 +114,25 @@ def check_boxes(boxes: torch.Tensor, n: int, image_hw: tuple[int, int]) -> torch
     return boxes
 
 
+def context_side(side: int, image_hw: tuple[int, int]) -> int:
+    """Side of the square context around a ``side`` px window (what gan-patch's generator and the realism
+    measures see): twice the window, within the image."""
+    return min(2 * side, *image_hw)
+
+
+def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The square context box around each window box (N x 4, one side p; ``context_side`` of it, shifted to stay
+    inside the image) and the window's box inside that context."""
+    h, w = image_hw
+    p = int(boxes[0, 2]) if len(boxes) else 1
+    s = context_side(p, image_hw)
+    top = (boxes[:, 0] - (s - p) // 2).clamp(0, h - s)
+    left = (boxes[:, 1] - (s - p) // 2).clamp(0, w - s)
+    side = torch.full_like(top, s)
+    inner = torch.stack([boxes[:, 0] - top, boxes[:, 1] - left, boxes[:, 2], boxes[:, 3]], 1)
+    return torch.stack([top, left, side, side], 1), inner
+
+
 def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor | None = None
           ) -> torch.Tensor:
     """Composite ``patch`` into ``x`` at ``boxes``: ``(1 - M) * x + M * patch`` where M is ``mask`` (p x p,

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from robust.attacks import GanPatch
-from robust.attacks.gan_networks import Generator, context_side
+from robust.attacks.gan_networks import Generator
 from robust.data import load_dataset
-from robust.placement import crop
+from robust.placement import context_side, crop
 
 TINY = {"width": 8, "depth": 2, "embed": 8}
 

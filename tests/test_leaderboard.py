@@ -33,7 +33,7 @@ def test_every_format_is_written(board):
     assert {p.name for p in (written["md"], written["html"], written["json"], written["csv"])} == \
         {"README.md", "index.html", "results.json", "results.csv"}
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert "heatmap.png" in figures and sum(f.startswith("gallery-") for f in figures) == 9
+    assert {"heatmap.png", "realism.png"} <= set(figures) and sum(f.startswith("gallery-") for f in figures) == 9
     assert sum(f.startswith("patch-mixing-attack") for f in figures) == 1
 
 
@@ -48,12 +48,18 @@ def test_json_rows_extend_robustbench_model_cards(board):
                 "tcs_interval", "n"} <= set(r)
         assert r["n"] == 40 and 0 <= r["asr"] <= 1
         assert (r["tcs"] is None) == (r["attack"] == "pgd-1")
+        realism = r["realism"]
+        assert (realism is None) == (r["attack"] == "pgd-1")  # a patch attack's patches are measured
+        if realism:
+            assert realism["ssim"]["n"] == 40 and realism["detector_auc"]["test"] == 20
+            assert 0 <= realism["detector_auc"]["auc"] <= 1 and 0 <= realism["hist"]["mean"] <= 1
         if r["tcs"] is not None:
             assert r["tcs_interval"][0] <= r["tcs"] <= r["tcs_interval"][1] and r["area"] == 0.08
     assert len(doc["evaluations"]) == 3 and all(e["x"] == [0.0, 19 / 64] for e in doc["evaluations"])  # real fraction
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 9 + 3 and table[0]["name"] == NASTY  # and the worst case's rows
+    assert all((r["detector_auc"] == "") == (r["attack"] in ("pgd-1", "worst-case-8pct")) for r in table)
     assert {r["attack"] for r in table[9:]} == {"worst-case-8pct"}
 
 
@@ -87,6 +93,9 @@ def test_markdown_ranks_best_first_and_escapes(board):
     assert "\\<script\\>alert(1)\\</script\\>\\|x" in text  # a tag would run, a pipe would split the row
     assert text.index("## worst-case-8pct (ranks the board)") < text.index("## noise-patch-8pct")
     assert "Rank agreement with the worst case" in text
+    realism = text.split("## Realism of the patches")[1].split("\n## ")[0]
+    assert sum(line.startswith("| noise-patch-8pct |") for line in realism.splitlines()) == 3
+    assert "pgd-1" not in realism and "figures/realism.png" in realism
     section = text.split("## noise-patch-8pct")[1].split("##")[0]
     tcs = [float(re.split(r"(?<!\\)\|", line)[6].split()[0]) for line in section.splitlines()
            if line.startswith("| ") and line[2].isdigit()]
@@ -97,7 +106,8 @@ def test_html_escapes_user_strings(board):
     _, out, _ = board
     page = (out / "index.html").read_text()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;|x" in page
-    assert "board &lt;b&gt;test&lt;/b&gt;" in page and page.count("data:image/png;base64,") >= 8
+    assert "board &lt;b&gt;test&lt;/b&gt;" in page and page.count("data:image/png;base64,") >= 9
+    assert "<h2>Realism of the patches</h2>" in page
 
 
 def test_render_without_results_is_a_clear_error(tmp_path):

@@ -99,25 +99,6 @@ def test_count_bad_input():
         count(_logits([0]), _logits([1]), y[:1]) + count(_logits([0]), _logits([1]), y[:1], torch.tensor([2]))
 
 
-def test_realism_proxies():
-    from robust.metrics import realism, total_variation
-    from robust.placement import fixed_boxes, paste
-
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 3, 32, 32, generator=g)
-    boxes = fixed_boxes(4, (32, 32), 9)
-    smooth = torch.full((4, 3, 9, 9), 0.5)
-    noisy = torch.rand(4, 3, 9, 9, generator=g)
-    assert torch.equal(total_variation(smooth), torch.zeros(4))
-    assert bool((total_variation(noisy) > 0.3).all())
-    same = realism(x, x, boxes)
-    assert torch.allclose(same["ssim"], torch.ones(4), atol=1e-4) and bool((same["psnr"] > 100).all())
-    pasted = realism(x, paste(x, noisy, boxes), boxes)
-    assert bool((pasted["ssim"] < 0.5).all()) and bool((pasted["psnr"] < 20).all())
-    with pytest.raises(ValueError, match="expected N x C x p x p"):
-        total_variation(torch.rand(3, 9, 9))
-
-
 def test_per_class_counts_sum_to_the_total_and_match_a_loop():
     from robust.metrics import confusion, per_class
 

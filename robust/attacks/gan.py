@@ -25,18 +25,18 @@ import torch
 import torch.nn.functional as F
 
 from robust.attacks.base import AttackResult, attack_loss, sample_targets
-from robust.attacks.gan_networks import Discriminator, Generator, context_inputs, context_side, seeded
+from robust.attacks.gan_networks import Discriminator, Generator, context_inputs
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import SEED_LIMIT, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.device import autocast
-from robust.draws import Draws
-from robust.metrics import total_variation
+from robust.draws import Draws, seeded
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import check_state
 from robust.models.state import eval_mode, preserved_grads
-from robust.placement import crop, paste
+from robust.placement import context_side, crop, paste
+from robust.realism import total_variation
 from robust.registry import register_attack
 
 
@@ -185,7 +185,7 @@ class GanPatch(TrainedPatchAttack):
 
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
-        ctx, where, inner = context_inputs(x, boxes, mask, context_side(mask.shape[-1], tuple(x.shape[-2:])))
+        ctx, where, inner = context_inputs(x, boxes, mask)
         return crop(g_net(ctx, where, target), inner)
 
     def _training_boxes(self, victim: Backbone, data: ImageSet, batch_size: int) -> torch.Tensor:

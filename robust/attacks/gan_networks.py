@@ -3,13 +3,11 @@ PatchGAN discriminator (spectral-normalised); plus the context crop the generato
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robust.placement import crop, paste
+from robust.placement import context_boxes, crop, paste
 
 
 class _Block(nn.Module):
@@ -82,32 +80,17 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
-def context_side(side: int, image_hw: tuple[int, int]) -> int:
-    """Side of the square context the generator sees around a ``side`` px window: twice the window, within the
-    image."""
-    return min(2 * side, *image_hw)
-
-
-def context_inputs(x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, s: int
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The s x s context around each box (shifted to stay inside the image), the generator's position input
+def context_inputs(x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The context square around each box (``robust.placement.context_boxes``), the generator's position input
     (window mask in the context, box centre in image coordinates as two constant planes) and the window's box
     inside the context."""
     n, _, h, w = x.shape
     p = mask.shape[-1]
-    top = (boxes[:, 0] - (s - p) // 2).clamp(0, h - s)
-    left = (boxes[:, 1] - (s - p) // 2).clamp(0, w - s)
-    side = torch.full_like(top, s)
-    ctx = crop(x, torch.stack([top, left, side, side], 1))
-    inner = torch.stack([boxes[:, 0] - top, boxes[:, 1] - left, boxes[:, 2], boxes[:, 3]], 1)
+    ctx_boxes, inner = context_boxes(boxes, (h, w))
+    ctx = crop(x, ctx_boxes)
+    s = ctx.shape[-1]
     window = paste(x.new_zeros(n, 1, s, s), mask.to(x.dtype).expand(n, 1, p, p), inner)
     centre = torch.stack([(boxes[:, 0] + p / 2) / h, (boxes[:, 1] + p / 2) / w], 1).to(x.dtype)
     where = torch.cat([window, centre[:, :, None, None].expand(n, 2, s, s)], 1)
     return ctx, where, inner
-
-
-def seeded(factory: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """``factory()`` with the global RNG seeded by ``seed`` for its initialisation, the caller's RNG untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return factory()

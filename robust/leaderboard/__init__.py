@@ -54,6 +54,7 @@ def html(board: Board) -> str:
     if board.worst:  # most robust first under the first worst case; models without it last
         first = board.worst[0].name
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
+    realism = [{"row": r, "cells": tables.realism_cells(r)} for r in tables.realism_rows(spec, board.attacks)]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
               "better": rows[0].better} for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(
@@ -61,6 +62,8 @@ def html(board: Board) -> str:
         versions={"robust": board.versions.get("robust", "?"), "torch": board.versions.get("torch", "?")},
         columns=columns, models=order, attack_tables=ranked, worst_tables=worst, evaluations=evals,
         heatmap=_data_uri(board.figures["heatmap"]) if "heatmap" in board.figures else None,
+        realism=realism, realism_text=tables.REALISM_TEXT,
+        realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed, pct=pct,
         ci=ci)
 
@@ -103,6 +106,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     names, tasks = [m.name for m in spec.models], [t.name for t in spec.tasks]
     if (p := figs.heatmap(attacks, names, tasks, fig_dir / "heatmap.png")) is not None:
         paths["heatmap"] = p
+    if (p := figs.realism(tables.realism_rows(spec, attacks), fig_dir / "realism.png")) is not None:
+        paths["realism"] = p
     for t in spec.tasks:
         group = [r for r in evaluations if r.evaluation == t.name]
         if group:

@@ -60,6 +60,45 @@ def heatmap(attacks: list[AttackRow], models: list[str], tasks: list[str], path:
     return path
 
 
+def realism(rows: list[AttackRow], path: Path) -> Path | None:
+    """Realism against success: each patch attack's rows (one point per model) with the detector's AUC (left) and
+    SSIM to the replaced window (right) against TCS, or ASR for an untargeted attack (hollow markers)."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.realism and r.score is not None]
+    if not rows:
+        return None
+    attacks = list(dict.fromkeys(r.attack for r in rows))
+    with plain_text():
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=110)
+        for i, attack in enumerate(attacks):
+            group = [r for r in rows if r.attack == attack]
+            colour = plt.get_cmap("tab10")(i % 10)
+            targeted = group[0].headline == "tcs"
+            style = {"color": colour} if targeted else {"facecolors": "none", "edgecolors": colour}
+            style.update(s=22, label=attack + ("" if targeted else " (ASR)"))
+            for ax, y in zip(axes, ([(r.realism.get("detector_auc") or {}).get("auc") for r in group],
+                                    [r.realism["ssim"]["mean"] for r in group]), strict=True):
+                pts = [(r.score, v) for r, v in zip(group, y, strict=True) if v is not None]
+                if pts:
+                    ax.scatter(*zip(*pts, strict=True), **style)
+        for ax, label in zip(axes, ("detector AUC (0.5: indistinguishable)", "SSIM to the replaced window"),
+                             strict=True):
+            ax.set_xlabel("TCS (ASR for untargeted attacks)")
+            ax.set_ylabel(label)
+            ax.set_xlim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        axes[0].axhline(0.5, color="grey", lw=0.8, ls="--")
+        axes[1].legend(fontsize=7, loc="best")
+        fig.suptitle("Realism against success, one point per model: a strong and natural attack sits bottom "
+                     "right (left panel) and top right (right panel)", fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+    return path
+
+
 def curves(rows: list[EvaluationRow], path: Path, title: str) -> Path:
     """One evaluation's curves, a line per model with its seed band."""
     objs = [Curve(r.evaluation, r.x, r.mean, r.std, r.n, r.curve_seeds, r.xlabel, r.ylabel) for r in rows]

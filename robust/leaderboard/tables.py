@@ -23,12 +23,14 @@ import torch
 from robust import registry
 from robust.metrics import Counts
 from robust.presets import Task
+from robust.realism import pool
 from robust.runner.spec import Spec
 
 _COUNT_FIELDS = tuple(f.name for f in dataclasses.fields(Counts))
+REALISM_FIELDS = ("ssim", "psnr", "tv", "hist", "detector_auc")  # the CSV's realism columns (means)
 CSV_FIELDS = ("name", "model", "architecture", "dataset", "clean_acc", "attack", "threat_model", "area", "eps",
               "asr", "asr_low", "asr_high", "control_asr", "tcs", "tcs_low", "tcs_high", "robust_acc", "n",
-              "clean_correct", "asr_all", "tcs_all", "skipped", "seeds", "artifact")
+              "clean_correct", "asr_all", "tcs_all", "skipped", "seeds", "artifact", *REALISM_FIELDS)
 _INTERNAL = {"internal": True}  # a field the writers use that the JSON and CSV rows leave out
 
 
@@ -74,6 +76,7 @@ class AttackRow(_Scored):
     artifact: str | None
     seconds: float
     headline: str = dataclasses.field(metadata=_INTERNAL)
+    realism: dict | None = None  # a patch attack's realism summary (robust.realism), seeds pooled
 
     task = property(lambda self: self.attack)
     lower_is_better: ClassVar[bool] = True  # a lower ASR or TCS is a more robust model
@@ -237,7 +240,9 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             skipped=counts.skipped, seeds=sorted(g["seed"] for g in group),
             control_asr=None if control else _rnd(controls.get((m.name, t.params.get("area")))),
             artifact=(first.get("artifact") or {}).get("name"),
-            seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline))
+            seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline,
+            realism=pool([g["result"]["realism"] for g in group])
+            if all(g["result"].get("realism") for g in group) else None))
     return rows
 
 
@@ -289,7 +294,7 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
                 asr=_rnd(counts.asr), asr_interval=asr and [_rnd(v) for v in asr], tcs=_rnd(counts.tcs),
                 tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy),
                 asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all), skipped=counts.skipped,
-                control_asr=None, artifact=None,
+                control_asr=None, artifact=None, realism=None,
                 seconds=round(sum(r.seconds for r in rows if r.name == m.name and r.attack in names), 2)))
         if not worst_rows:
             continue
@@ -368,6 +373,35 @@ def _attack_table(rows: list[AttackRow]) -> list[str]:
     return lines
 
 
+REALISM_TEXT = ("How natural each patch attack's patches look, on the same images: SSIM and PSNR (dB) of the patched "
+                "window to the window it replaced (higher: closer to what was there), the patched window's total "
+                "variation TV (lower: smoother), the colour-histogram distance hist between the window and the clean "
+                "ring of context around it (0 to 1, lower: its colours match its surroundings), and a detector's "
+                "AUC: a small CNN trained (seeded) on half of the images to tell the attacked context squares from "
+                "the clean ones, scored on the other half (0.5: it cannot tell them apart; 1: it always can). "
+                "Brackets: 95 % intervals (the means' normal approximation; the AUC's Hanley-McNeil). TCS (ASR for an "
+                "untargeted attack) is repeated to read the trade-off.")
+
+
+def realism_rows(spec: Spec, rows: list[AttackRow]) -> list[AttackRow]:
+    """The attack rows with a realism summary, attacks in spec order, then models in spec order."""
+    tasks = {t.name: i for i, t in enumerate(spec.tasks)}
+    models = {m.name: i for i, m in enumerate(spec.models)}
+    return sorted((r for r in rows if r.realism), key=lambda r: (tasks.get(r.attack, 0), models.get(r.name, 0)))
+
+
+def realism_cells(r: AttackRow) -> dict[str, tuple[str, str]]:
+    """A row's realism figures as (value, interval) strings, keyed by ``REALISM_FIELDS``."""
+    out = {}
+    for key, fmt in (("ssim", "{:.3f}"), ("psnr", "{:.1f}"), ("tv", "{:.3f}"), ("hist", "{:.3f}")):
+        m = r.realism[key]
+        out[key] = (fmt.format(m["mean"]), "[" + ", ".join(fmt.format(v) for v in m["interval"]) + "]")
+    auc = r.realism.get("detector_auc")
+    out["detector_auc"] = ("–", "") if not auc else (f"{auc['auc']:.3f}",
+                                                     f"[{auc['interval'][0]:.3f}, {auc['interval'][1]:.3f}]")
+    return out
+
+
 def markdown(board: Board) -> str:
     """The board as GitHub Markdown: one table per threat model, best first, with Wilson 95 % intervals."""
     spec, figures = board.spec, {k: f"figures/{p.name}" for k, p in board.figures.items()}
@@ -401,6 +435,17 @@ def markdown(board: Board) -> str:
             lines += ["", f"TCS leaves out the {skipped} images whose target was their own class (they stay in "
                       "ASR and n)."]
         lines.append("")
+    if realism := realism_rows(spec, board.attacks):
+        lines += ["## Realism of the patches", "", REALISM_TEXT, "",
+                  "| attack | model | TCS / ASR | SSIM | PSNR | TV | hist | detector AUC |", "|---" * 8 + "|"]
+        for r in realism:
+            cells = realism_cells(r)
+            rate = f"{pct(r.score)} {ci(r.interval)}" + ("" if r.headline == "tcs" else " (ASR)")
+            lines.append(f"| {_md(r.attack)} | {_md(r.name)} | {rate} | "
+                         + " | ".join(f"{v} {iv}".strip() for v, iv in cells.values()) + " |")
+        lines.append("")
+        if "realism" in figures:
+            lines += [f"![realism against success]({figures['realism']})", ""]
     for task, rows in board.tables("evaluation"):
         xs = rows[0].x
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)} ({rows[0].better} is better). Columns: "
@@ -445,13 +490,17 @@ def _csv_cell(value: object) -> object:
 
 
 def csv_text(board: Board) -> str:
-    """The attack rows, then the worst-case rows, as CSV (``CSV_FIELDS``; intervals as low and high columns),
-    formula-safe."""
+    """The attack rows, then the worst-case rows, as CSV (``CSV_FIELDS``; intervals as low and high columns, the
+    realism measures as their means), formula-safe."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in [*board.attacks, *(r for w in board.worst for r in w.rows)]:
         asr, tcs = r.asr_interval or (None, None), r.tcs_interval or (None, None)
         flat = {**r.as_dict(), "asr_low": asr[0], "asr_high": asr[1], "tcs_low": tcs[0], "tcs_high": tcs[1]}
+        if r.realism:
+            auc = r.realism.get("detector_auc")
+            flat.update({k: round(r.realism[k]["mean"], 4) for k in REALISM_FIELDS if k != "detector_auc"},
+                        detector_auc=auc and round(auc["auc"], 4))
         writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
     return buf.getvalue()

@@ -22,9 +22,9 @@ import torch
 
 from robust.presets import Task
 
-CELL_VERSION = 4  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
+CELL_VERSION = 5  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
 # 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas;
-# 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch)
+# 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch; 5: patch attacks' realism)
 ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
 # universal patch draws its training windows with torch.rand)
 #: per-process caches: (spec, device) -> Backbone, least recently used first, and its weights' fingerprint
@@ -228,6 +228,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     model must not stop a grid."""
     from robust.attacks import evaluate, make_attack
     from robust.occlusion import run_evaluation
+    from robust.realism import Realism
     from robust.registry import get
 
     base = {"key": cell.key, "model": cell.model, "task": cell.task.name, "kind": cell.task.kind, "seed": cell.seed,
@@ -248,12 +249,21 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
         train_seconds = time.perf_counter() - train_start
         first: list = []
         outcomes: list = []
+        meter = Realism()
+
+        def inspect(x: torch.Tensor, y: torch.Tensor, res) -> None:
+            if not first:
+                first.append((x[:examples], res))
+            if res.boxes is not None:  # a patch attack: how natural its patches look
+                meter.update(x, res.x_adv, res.boxes)
+
         start = time.perf_counter()
-        counts = evaluate(atk, net, data, samples=cell.samples, batch_size=cell.batch_size,
-                          inspect=lambda x, y, res: first or first.append((x[:examples], res)), outcomes=outcomes)
+        counts = evaluate(atk, net, data, samples=cell.samples, batch_size=cell.batch_size, inspect=inspect,
+                          outcomes=outcomes)
         seconds = time.perf_counter() - start
         result = {**counts.to_dict(), "train_seconds": train_seconds, "per_image": _per_image(outcomes,
                                                                                               net.num_classes),
+                  "realism": meter.summary(cell.seed) if len(meter) else None,
                   "architecture": f"{type(net.net).__name__} ({net.family})",
                   "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}
         figure = None

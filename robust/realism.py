@@ -1,0 +1,223 @@
+"""How natural a pasted patch looks: per-image measures against what it replaced and what surrounds it, and how
+well a small detector tells attacked windows from clean ones.
+
+Per image (``window_measures``), on the patch's box:
+- ``ssim`` and ``psnr``: the patched window against the clean window it replaced (higher: closer to what was there);
+- ``tv``: the patched window's total variation (lower: smoother);
+- ``hist``: the colour-histogram distance between the patched window and the clean ring of context around it (the
+  square of twice the window's side that the generator sees, less the window): the total-variation distance of the
+  two 16-bin histograms, averaged over channels, in [0, 1] (lower: its colours match its surroundings).
+
+Over a set (``detector_auc``): a small CNN (global max pooling, so the window's position does not matter) is trained,
+seeded, on the context squares of half of the images, clean (label 0) and attacked (label 1), and scored by its ROC
+AUC on the other half. 0.5: it cannot tell them apart (natural); 1: every attacked square is recognised. The
+interval is Hanley and McNeil's (1982) normal approximation.
+
+``Realism`` accumulates batches (only the crops the detector needs are kept, squares wider than 48 px downsampled
+to 48) and ``summary`` gives each measure's mean with its 95 % interval and the detector's AUC; ``pool`` merges
+the summaries of several seeds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robust.checks import check_number, check_positive_int, check_seed
+from robust.draws import seeded
+from robust.placement import context_boxes, crop
+
+MEASURES = ("ssim", "psnr", "tv", "hist")
+#: which way each measure reads as more natural
+HIGHER_IS_NATURAL = {"ssim": True, "psnr": True, "tv": False, "hist": False, "detector_auc": False}
+BINS = 16
+DETECTOR_SIDE = 48  # context squares wider than this are area-downsampled for the detector
+_Z = 1.959963984540054
+
+
+def total_variation(patch: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between neighbouring pixels of each N x C x p x p patch (anisotropic TV)."""
+    if patch.ndim != 4:
+        raise ValueError(f"patch has shape {tuple(patch.shape)}; expected N x C x p x p.")
+    dh = (patch[..., 1:, :] - patch[..., :-1, :]).abs().mean((1, 2, 3))
+    dw = (patch[..., :, 1:] - patch[..., :, :-1]).abs().mean((1, 2, 3))
+    return dh + dw
+
+
+def colour_histograms(x: torch.Tensor, weight: torch.Tensor, bins: int = BINS) -> torch.Tensor:
+    """N x C x ``bins`` normalised histograms of the values in [0, 1] of N x C x H x W images, each pixel counted
+    with its ``weight`` (N x 1 x H x W), in one batched scatter."""
+    n, c = x.shape[:2]
+    idx = (x.float().clamp(0, 1) * bins).long().clamp_max(bins - 1).flatten(2)
+    hist = x.new_zeros(n, c, bins, dtype=torch.float32)
+    hist.scatter_add_(2, idx, weight.float().expand(n, c, *weight.shape[-2:]).flatten(2))
+    return hist / hist.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def _check(x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor) -> None:
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError(f"x has shape {tuple(getattr(x, 'shape', ()))}; expected N x C x H x W.")
+    if not isinstance(x_adv, torch.Tensor) or x.shape != x_adv.shape:
+        raise ValueError(f"x_adv has shape {tuple(getattr(x_adv, 'shape', ()))}; expected {tuple(x.shape)} like x.")
+    if not isinstance(boxes, torch.Tensor) or boxes.shape != (x.shape[0], 4):
+        raise ValueError(f"boxes has shape {tuple(getattr(boxes, 'shape', ()))}; expected ({x.shape[0]}, 4).")
+
+
+def window_measures(x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor, window: int = 5
+                    ) -> dict[str, torch.Tensor]:
+    """Per-image ``ssim``, ``psnr``, ``tv`` and ``hist`` (see the module docstring) of the patches pasted into
+    ``x_adv`` at ``boxes`` (N x 4, one side), ``x`` being the clean images. ``window``: SSIM's Gaussian window
+    (odd, at most the patch's side). PSNR is capped at 100 dB (an unchanged window)."""
+    import kornia.metrics as KM
+
+    _check(x, x_adv, boxes)
+    boxes = boxes.to(x.device)
+    before, after = crop(x, boxes).float(), crop(x_adv, boxes).float()
+    p = before.shape[-1]
+    ssim = KM.ssim(after, before, min(window | 1, p if p % 2 else p - 1)).mean((1, 2, 3))
+    mse = (after - before).pow(2).mean((1, 2, 3))
+    psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+    ctx_boxes, inner = context_boxes(boxes, tuple(x.shape[-2:]))
+    ctx = crop(x_adv, ctx_boxes)
+    s = ctx.shape[-1]
+    rows = torch.arange(s, device=x.device)
+    in_r = (rows >= inner[:, 0, None]) & (rows < inner[:, 0, None] + p)
+    in_c = (rows >= inner[:, 1, None]) & (rows < inner[:, 1, None] + p)
+    inside = (in_r[:, :, None] & in_c[:, None, :])[:, None].float()
+    hist = 0.5 * (colour_histograms(ctx, inside) - colour_histograms(ctx, 1 - inside)).abs().sum(-1).mean(1)
+    return {"ssim": ssim, "psnr": psnr, "tv": total_variation(after), "hist": hist}
+
+
+def context_squares(x: torch.Tensor, boxes: torch.Tensor, side: int = DETECTOR_SIDE) -> torch.Tensor:
+    """The context square around each box (what the detector sees), area-downsampled to ``side`` when wider."""
+    ctx_boxes, _ = context_boxes(boxes.to(x.device), tuple(x.shape[-2:]))
+    ctx = crop(x, ctx_boxes).float()
+    return F.interpolate(ctx, size=(side, side), mode="area") if ctx.shape[-1] > side else ctx
+
+
+class _Detector(nn.Sequential):
+    """Two convolutions (the first strided), global max pooling, a linear score: small enough to train in about a
+    second on a CPU for every patch-attack cell of a board."""
+
+    def __init__(self, channels: int):
+        super().__init__(nn.Conv2d(channels, 16, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.LeakyReLU(0.2),
+                         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(32, 1))
+
+
+def hanley_mcneil(auc: float, positives: int, negatives: int) -> float:
+    """Standard error of an ROC AUC (Hanley and McNeil, 1982)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) \
+        / (positives * negatives)
+    return math.sqrt(max(var, 0.0))
+
+
+def detector_auc(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, steps: int = 80,
+                 lr: float = 3e-3) -> dict:
+    """Train a small CNN (seeded by ``seed``: its initialisation and the split) on half of the images to tell the
+    ``attacked`` context squares from the ``clean`` ones (both N x C x s x s, image i in row i) with ``steps``
+    full-batch Adam steps; return its ROC AUC on the other half with its 95 % interval, the standard error and the
+    number of images on each side. Images, not windows, are split, so an image's two squares stay together."""
+    from sklearn.metrics import roc_auc_score
+
+    check_seed(seed)
+    check_positive_int(steps, "steps")
+    check_number(lr, "lr", low=0, low_open=True, expected="a positive, finite number")
+    if not isinstance(clean, torch.Tensor) or not isinstance(attacked, torch.Tensor) or clean.shape != attacked.shape \
+            or clean.ndim != 4:
+        raise ValueError(f"clean {tuple(getattr(clean, 'shape', ()))} and attacked "
+                         f"{tuple(getattr(attacked, 'shape', ()))} are not valid; expected two N x C x s x s tensors "
+                         "of one shape.")
+    n = clean.shape[0]
+    if n < 4:
+        raise ValueError(f"{n} images are too few to train and test a detector; expected at least 4.")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(clean.device)
+    train, test = order[: n // 2], order[n // 2:]
+
+    def windows(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([clean[idx], attacked[idx]]).float() * 2 - 1
+        return x, torch.cat([torch.zeros(len(idx)), torch.ones(len(idx))]).to(clean.device)
+
+    net = seeded(lambda: _Detector(clean.shape[1]), seed).to(clean.device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
+    x, y = windows(train)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    x, y = windows(test)
+    with torch.no_grad():
+        scores = net(x).squeeze(1)
+    auc = float(roc_auc_score(y.cpu().numpy(), scores.cpu().numpy()))
+    se = hanley_mcneil(auc, len(test), len(test))
+    return {"auc": auc, "interval": [max(0.0, auc - _Z * se), min(1.0, auc + _Z * se)], "se": se,
+            "train": len(train), "test": len(test)}
+
+
+def _mean_stats(v: torch.Tensor) -> dict:
+    n = v.numel()
+    mean = float(v.double().mean())
+    sd = float(v.double().std()) if n > 1 else 0.0
+    half = _Z * sd / math.sqrt(n)
+    return {"n": n, "mean": mean, "sd": sd, "interval": [mean - half, mean + half]}
+
+
+class Realism:
+    """Accumulates ``window_measures`` and the detector's crops over batches; ``summary`` reports them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[torch.Tensor]] = {m: [] for m in MEASURES}
+        self.clean: list[torch.Tensor] = []
+        self.attacked: list[torch.Tensor] = []
+
+    def update(self, x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor) -> None:
+        with torch.no_grad():
+            for k, v in window_measures(x, x_adv, boxes).items():
+                self.values[k].append(v.cpu())
+            self.clean.append(context_squares(x, boxes).cpu())
+            self.attacked.append(context_squares(x_adv, boxes).cpu())
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.values["ssim"])
+
+    def summary(self, seed: int = 0) -> dict:
+        """Each measure's ``n``, ``mean``, ``sd`` and 95 % ``interval`` (normal approximation of a mean), and
+        ``detector_auc`` (``detector_auc``'s dict, seeded by ``seed``; None with under 4 images)."""
+        out: dict = {m: _mean_stats(torch.cat(v)) for m, v in self.values.items()}
+        out["detector_auc"] = (detector_auc(torch.cat(self.clean), torch.cat(self.attacked), seed=seed)
+                               if len(self) >= 4 else None)
+        return out
+
+
+def pool(summaries: list[dict]) -> dict:
+    """One summary from those of several seeds (the same images): each measure's mean and sd over all the values,
+    and the detector's mean AUC with the mean of the seeds' standard errors (they are not independent)."""
+    if len(summaries) == 1:
+        return summaries[0]
+    out: dict = {}
+    for m in MEASURES:
+        parts = [s[m] for s in summaries]
+        n = sum(p["n"] for p in parts)
+        mean = sum(p["n"] * p["mean"] for p in parts) / n
+        ss = sum((p["n"] - 1) * p["sd"] ** 2 + p["n"] * (p["mean"] - mean) ** 2 for p in parts)
+        sd = math.sqrt(ss / (n - 1)) if n > 1 else 0.0
+        half = _Z * sd / math.sqrt(n)
+        out[m] = {"n": n, "mean": mean, "sd": sd, "interval": [mean - half, mean + half]}
+    aucs = [s["detector_auc"] for s in summaries if s.get("detector_auc")]
+    if aucs:
+        auc, se = sum(a["auc"] for a in aucs) / len(aucs), sum(a["se"] for a in aucs) / len(aucs)
+        out["detector_auc"] = {"auc": auc, "se": se, "interval": [max(0.0, auc - _Z * se), min(1.0, auc + _Z * se)],
+                               "train": aucs[0]["train"], "test": aucs[0]["test"], "seeds": len(aucs)}
+    else:
+        out["detector_auc"] = None
+    return out
+
+
+__all__ = ["MEASURES", "Realism", "colour_histograms", "context_squares", "detector_auc", "pool", "total_variation",
+           "window_measures"]
