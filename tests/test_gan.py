@@ -103,6 +103,37 @@ def test_resume_continues_exactly(resnet, small_train, tmp_path):
         GanPatch(seed=1, **TINY).fit(resnet, part, epochs=2, batch_size=32, resume=resume)
 
 
+def test_distillation_pulls_towards_the_teachers_patches_and_resumes_without_recomputing_them(
+        resnet, small_train, tmp_path, monkeypatch):
+    part = small_train.subset(slice(0, 128))
+    options = {"epochs": 2, "batch_size": 64, "distill": 1.0, "teacher_steps": 3, "teacher_samples": 40}
+    straight = GanPatch(seed=2, **TINY).fit(resnet, part, **options)
+    assert [set(h) >= {"distill", "train_tcs"} for h in straight.history] == [True, True]
+    assert straight.training["distill"] == 1.0 and straight.training["teacher_samples"] == 40
+    resume = tmp_path / "gan.resume.pt"
+    GanPatch(seed=2, **TINY).fit(resnet, part, **{**options, "epochs": 1}, resume=resume)
+    teacher = torch.load(resume, weights_only=True)["teacher"]
+    assert int((teacher["slot"] >= 0).sum()) == 40 and teacher["patch"].shape == (40, 3, 9, 9)  # 8 % of 32 x 32
+    assert teacher["slot"][teacher["slot"] >= 0].tolist() == list(range(40))  # a seeded spread, in set order
+
+    def recompute(*args, **kwargs):
+        raise AssertionError("the teacher's patches were recomputed on resume")
+
+    monkeypatch.setattr(GanPatch, "_teacher", recompute)
+    resumed = GanPatch(seed=2, **TINY).fit(resnet, part, **options, resume=resume)
+    untimed = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+    assert untimed(resumed.history) == untimed(straight.history)
+    # a checkpoint recorded before distillation existed was trained without it
+    assert straight.matches(straight.config(), options)
+    old = {**straight.config(), "training": {k: v for k, v in straight.training.items()
+                                             if k not in ("distill", "teacher_steps", "teacher_samples")}}
+    assert straight.matches(old, {"epochs": 2, "batch_size": 64}) and not straight.matches(old, options)
+    with pytest.raises(ValueError, match="distill=-1"):
+        GanPatch(**TINY).fit(resnet, part, distill=-1)
+    with pytest.raises(ValueError, match="teacher_samples=0"):
+        GanPatch(**TINY).fit(resnet, part, distill=1, teacher_samples=0)
+
+
 def test_bad_input(fitted, resnet, batch, small_train):
     x, y = batch
     with pytest.raises(ValueError, match="no trained generator"):

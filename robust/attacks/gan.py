@@ -92,6 +92,7 @@ class GanPatch(TrainedPatchAttack):
 
     def fit(self, victims: Backbone | list[Backbone], data: ImageSet, *, epochs: int = 30, batch_size: int = 128,
             lr: float = 1e-3, template_lr: float = 0.05, precision: str = "fp32", train_samples: int | None = None,
+            distill: float = 0.0, teacher_steps: int = 100, teacher_samples: int | None = None,
             resume: str | os.PathLike | None = None, progress: bool = False) -> GanPatch:
         """Train the generator (and its discriminator) against ``victims`` (their mean adversarial loss) on
         ``data`` for ``epochs`` epochs. Placement windows come from the first victim, computed once per image.
@@ -99,16 +100,28 @@ class GanPatch(TrainedPatchAttack):
         configuration continues from the last finished epoch. The generator's learning rates (``lr``, and
         ``template_lr`` for the per-class template) decay on a cosine over the epochs. ``precision`` (``fp32``,
         ``bf16``, ``fp16``) is the autocast of the training passes (see ``robust.device.autocast``);
-        ``train_samples`` keeps the first N images of ``data``."""
+        ``train_samples`` keeps the first N images of ``data``.
+
+        ``distill`` > 0 distils the per-image optimum: before the first epoch, LaVAN (``teacher_steps`` Adam steps
+        on the CW margin against the first victim, at each image's training window) computes a patch and a fixed
+        target for the first ``teacher_samples`` images (all by default); training then draws those images'
+        targets from the teacher and adds ``distill`` x the mean absolute difference between the generated patch
+        and the teacher's successful patch to the generator's loss. The teacher's patches are kept in the resume
+        file, so an interrupted run does not recompute them."""
         from rich.progress import Progress
 
-        for key, value in (("epochs", epochs), ("batch_size", batch_size)):
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("teacher_steps", teacher_steps)):
             check_positive_int(value, key)
         for key, value in (("lr", lr), ("template_lr", template_lr)):
             check_number(value, key, low=0, low_open=True, expected="a positive, finite number")
+        check_number(distill, "distill", low=0, expected="a finite number >= 0 (the distillation weight)")
+        if teacher_samples is not None:
+            check_positive_int(teacher_samples, "teacher_samples")
         victims, data = self._begin_fit(victims, data, train_samples, {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
-            **({"train_samples": train_samples} if train_samples is not None else {})})
+            **({"train_samples": train_samples} if train_samples is not None else {}),
+            **({"distill": distill, "teacher_steps": teacher_steps, "teacher_samples": teacher_samples}
+               if distill else {})})
         k, device = data.num_classes, victims[0].device
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
@@ -131,6 +144,15 @@ class GanPatch(TrainedPatchAttack):
                 stack.enter_context(eval_mode(m))
                 stack.enter_context(preserved_grads(m))
             boxes = self._training_boxes(victims[0], data, batch_size)
+            teacher = None
+            if distill:
+                teacher = saved["teacher"] if saved is not None and "teacher" in saved else self._teacher(
+                    victims[0], data, boxes, mask, teacher_samples, teacher_steps, batch_size, amp, progress)
+                if resume is not None and (saved is None or "teacher" not in saved):  # kept before epoch 1
+                    self._save_resume(Path(resume), epoch=first, generator=g_net.state_dict(),
+                                      discriminator=d_net.state_dict(), g_opt=g_opt.state_dict(),
+                                      d_opt=d_opt.state_dict(), teacher=teacher)
+                teacher = {k: v.to(device) for k, v in teacher.items()}
             bar = stack.enter_context(Progress(disable=not progress, transient=True))
             task = bar.add_task(f"fit {self.name}", total=epochs * -(-len(data) // batch_size),
                                 completed=first * -(-len(data) // batch_size))
@@ -139,27 +161,40 @@ class GanPatch(TrainedPatchAttack):
                 started = time.perf_counter()
                 for group, base in zip(g_opt.param_groups, (lr, template_lr), strict=True):
                     group["lr"] = base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))  # cosine over the epochs
-                sums = torch.zeros(5, device=device)  # adv, gan, tv, hits, n
+                sums = torch.zeros(7, device=device)  # adv, gan, tv, hits, n, distill, distilled
                 order = torch.randperm(len(data), generator=self.generator)
                 for start in range(0, len(data), batch_size):
                     idx = order[start:start + batch_size]
                     x, y = data.batch(idx, device)
                     t = sample_targets(y, k, "random", self.generator)
                     b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
+                    ref = None
+                    if teacher is not None:  # the teacher's targets and, where it succeeded, its patches
+                        j = teacher["slot"][idx.to(device)]
+                        taught = j >= 0
+                        j = j[taught]
+                        t[taught] = teacher["target"][j]
+                        use = torch.zeros_like(taught)
+                        use[taught] = teacher["margin"][j] > 0
+                        patches = torch.zeros(len(idx), *teacher["patch"].shape[1:], device=device)
+                        patches[taught] = teacher["patch"][j].float()
+                        ref = (patches, use)
                     with amp:
-                        sums += self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask)
+                        sums += self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask, distill, ref)
                     bar.advance(task)
-                adv, gan, tv, hits, n = sums.tolist()
+                adv, gan, tv, hits, n, dist, dn = sums.tolist()
                 self.history.append({"epoch": epoch + 1, "loss_adv": adv / n, "loss_gan": gan / n, "tv": tv / n,
+                                     **({"distill": dist / max(dn, 1)} if distill else {}),
                                      "train_tcs": hits / n, "seconds": round(time.perf_counter() - started, 1)})
                 if resume is not None:
                     self._save_resume(Path(resume), epoch=epoch + 1, generator=g_net.state_dict(),
                                       discriminator=d_net.state_dict(), g_opt=g_opt.state_dict(),
-                                      d_opt=d_opt.state_dict())
+                                      d_opt=d_opt.state_dict(), **({"teacher": teacher} if teacher else {}))
             g_net.eval()
         return self
 
-    def _step(self, victims, g_net, d_net, g_opt, d_opt, x, y, t, boxes, mask) -> torch.Tensor:
+    def _step(self, victims, g_net, d_net, g_opt, d_opt, x, y, t, boxes, mask, distill=0.0, ref=None
+              ) -> torch.Tensor:
         patch = self._generate(g_net, x, boxes, mask, t)
         x_adv = paste(x, patch, boxes, mask)
         logits = [m.logits(x_adv) for m in victims]
@@ -167,6 +202,12 @@ class GanPatch(TrainedPatchAttack):
         gan = F.softplus(-d_net(x_adv).float()).mean((1, 2, 3))
         tv = total_variation(patch.float())
         loss = (self.lambda_adv * adv + self.lambda_gan * gan + self.lambda_tv * tv).mean()
+        dist, used = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
+        if ref is not None:  # distillation: towards the teacher's patch, where it had one that worked
+            target_patch, use = ref
+            per_image = (patch.float() - target_patch).abs().mean((1, 2, 3)) * use
+            loss = loss + distill * per_image.sum() / x.shape[0]
+            dist, used = per_image.detach().sum(), use.sum().float()
         g_params = list(g_net.parameters())
         g_opt.zero_grad(set_to_none=True)
         for p, grad in zip(g_params, torch.autograd.grad(loss, g_params), strict=True):
@@ -181,12 +222,42 @@ class GanPatch(TrainedPatchAttack):
             d_opt.step()
         hits = (logits[0].argmax(1) == t).sum()
         n = torch.tensor(float(x.shape[0]), device=x.device)
-        return torch.stack([adv.detach().sum(), gan.detach().sum(), tv.detach().sum(), hits.float(), n])
+        return torch.stack([adv.detach().sum(), gan.detach().sum(), tv.detach().sum(), hits.float(), n, dist, used])
 
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
         ctx, where, inner = context_inputs(x, boxes, mask)
         return crop(g_net(ctx, where, target), inner)
+
+    def _teacher(self, victim: Backbone, data: ImageSet, boxes: torch.Tensor, mask: torch.Tensor,
+                 samples: int | None, steps: int, batch_size: int, amp, progress: bool) -> dict[str, torch.Tensor]:
+        """LaVAN's patch (Adam, learning rate 0.1, CW margin, ``steps`` steps from a uniform start) for ``samples``
+        training images (a seeded draw; all by default) at their training windows, with random targets: the rows'
+        ``slot`` in the set's order (-1: no teacher), ``target``, ``patch`` (float16, on the CPU) and ``margin``
+        (> 0: the target was reached)."""
+        from rich.progress import Progress
+
+        n = len(data) if samples is None else min(samples, len(data))
+        chosen = torch.randperm(len(data), generator=self.generator)[:n].sort().values
+        side = mask.shape[-1]
+        out: dict[str, list[torch.Tensor]] = {"target": [], "patch": [], "margin": []}
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("teacher patches (LaVAN)", total=n)
+            for start in range(0, n, batch_size):
+                idx = chosen[start:start + batch_size]
+                x, y = data.batch(idx, victim.device)
+                t = sample_targets(y, data.num_classes, "random", self.generator)
+                b = boxes[idx].to(victim.device) if boxes.numel() else self.locate(victim, x, self.generator)
+                init = torch.rand(len(idx), x.shape[1], side, side, generator=self.generator).to(x.device, x.dtype)
+                with amp:
+                    patch, margin = optimise_patch(victim, x, y, t, init, b, mask, steps=steps, step_size=0.1,
+                                                   optimizer="adam", loss="cw")
+                for key, v in (("target", t), ("patch", patch.half()), ("margin", margin.float())):
+                    out[key].append(v.cpu())
+                bar.advance(task, len(idx))
+        slot = torch.full((len(data),), -1, dtype=torch.long)
+        slot[chosen] = torch.arange(n)
+        return {"slot": slot, **{k: torch.cat(v) for k, v in out.items()}}
 
     def _training_boxes(self, victim: Backbone, data: ImageSet, batch_size: int) -> torch.Tensor:
         """The placement window of every training image (Grad-CAM: one batched pass over the set)."""

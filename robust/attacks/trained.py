@@ -87,7 +87,9 @@ class TrainedPatchAttack(PatchAttack):
             return True
         recorded = config.get("training") or {}
         wanted = {k: train.get(k, p.default) for k, p in get(self.name, "attack").train_options().items()}
-        return all(recorded.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in wanted.items())
+        # an option missing from an older record was trained at its default (it did not exist yet)
+        defaults = {k: p.default for k, p in get(self.name, "attack").train_options().items()}
+        return all(recorded.get(k, defaults[k]) == (list(v) if isinstance(v, tuple) else v) for k, v in wanted.items())
 
     # -- save and load -----------------------------------------------------------------------------------------
 
