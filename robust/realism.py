@@ -31,8 +31,6 @@ from robust.draws import seeded
 from robust.placement import context_boxes, crop
 
 MEASURES = ("ssim", "psnr", "tv", "hist")
-#: which way each measure reads as more natural
-HIGHER_IS_NATURAL = {"ssim": True, "psnr": True, "tv": False, "hist": False, "detector_auc": False}
 BINS = 16
 DETECTOR_SIDE = 48  # context squares wider than this are area-downsampled for the detector
 _Z = 1.959963984540054

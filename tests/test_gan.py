@@ -125,8 +125,8 @@ def test_distillation_pulls_towards_the_teachers_patches_and_resumes_without_rec
     assert untimed(resumed.history) == untimed(straight.history)
     # a checkpoint recorded before distillation existed was trained without it
     assert straight.matches(straight.config(), options)
-    old = {**straight.config(), "training": {k: v for k, v in straight.training.items()
-                                             if k not in ("distill", "teacher_steps", "teacher_samples")}}
+    newer = ("distill", "teacher_steps", "teacher_samples", "teacher_margin")
+    old = {**straight.config(), "training": {k: v for k, v in straight.training.items() if k not in newer}}
     assert straight.matches(old, {"epochs": 2, "batch_size": 64}) and not straight.matches(old, options)
     with pytest.raises(ValueError, match="distill=-1"):
         GanPatch(**TINY).fit(resnet, part, distill=-1)

@@ -93,7 +93,7 @@ class GanPatch(TrainedPatchAttack):
     def fit(self, victims: Backbone | list[Backbone], data: ImageSet, *, epochs: int = 30, batch_size: int = 128,
             lr: float = 1e-3, template_lr: float = 0.05, precision: str = "fp32", train_samples: int | None = None,
             distill: float = 0.0, teacher_steps: int = 100, teacher_samples: int | None = None,
-            resume: str | os.PathLike | None = None, progress: bool = False) -> GanPatch:
+            teacher_margin: float = 2.0, resume: str | os.PathLike | None = None, progress: bool = False) -> GanPatch:
         """Train the generator (and its discriminator) against ``victims`` (their mean adversarial loss) on
         ``data`` for ``epochs`` epochs. Placement windows come from the first victim, computed once per image.
         With ``resume`` (a file path), the state after each epoch is written there and a later call with the same
@@ -102,12 +102,14 @@ class GanPatch(TrainedPatchAttack):
         ``bf16``, ``fp16``) is the autocast of the training passes (see ``robust.device.autocast``);
         ``train_samples`` keeps the first N images of ``data``.
 
-        ``distill`` > 0 distils the per-image optimum: before the first epoch, LaVAN (``teacher_steps`` Adam steps
-        on the CW margin against the first victim, at each image's training window) computes a patch and a fixed
-        target for the first ``teacher_samples`` images (all by default); training then draws those images'
-        targets from the teacher and adds ``distill`` x the mean absolute difference between the generated patch
-        and the teacher's successful patch to the generator's loss. The teacher's patches are kept in the resume
-        file, so an interrupted run does not recompute them."""
+        ``distill`` > 0 distils the per-image optimum: before the first epoch, LaVAN (up to ``teacher_steps`` Adam
+        steps on the CW margin against the first victim, from a grey patch, each image stopping once its target
+        leads by ``teacher_margin`` logits, at its training window) computes a patch and a fixed target for
+        ``teacher_samples`` images (a seeded draw; all by default); training then draws those images' targets from
+        the teacher and adds ``distill`` x the mean absolute difference between the generated patch and the
+        teacher's successful patch to the generator's loss. The grey start makes the teacher's patch a function of
+        the image and the target, something a generator can learn, where a random start would be noise. The
+        teacher's patches are kept in the resume file, so an interrupted run does not recompute them."""
         from rich.progress import Progress
 
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("teacher_steps", teacher_steps)):
@@ -115,13 +117,14 @@ class GanPatch(TrainedPatchAttack):
         for key, value in (("lr", lr), ("template_lr", template_lr)):
             check_number(value, key, low=0, low_open=True, expected="a positive, finite number")
         check_number(distill, "distill", low=0, expected="a finite number >= 0 (the distillation weight)")
+        check_number(teacher_margin, "teacher_margin", low=0, expected="a finite number >= 0 (logits)")
         if teacher_samples is not None:
             check_positive_int(teacher_samples, "teacher_samples")
         victims, data = self._begin_fit(victims, data, train_samples, {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
             **({"train_samples": train_samples} if train_samples is not None else {}),
-            **({"distill": distill, "teacher_steps": teacher_steps, "teacher_samples": teacher_samples}
-               if distill else {})})
+            **({"distill": distill, "teacher_steps": teacher_steps, "teacher_samples": teacher_samples,
+                "teacher_margin": teacher_margin} if distill else {})})
         k, device = data.num_classes, victims[0].device
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
@@ -147,7 +150,8 @@ class GanPatch(TrainedPatchAttack):
             teacher = None
             if distill:
                 teacher = saved["teacher"] if saved is not None and "teacher" in saved else self._teacher(
-                    victims[0], data, boxes, mask, teacher_samples, teacher_steps, batch_size, amp, progress)
+                    victims[0], data, boxes, mask, teacher_samples, teacher_steps, teacher_margin, batch_size, amp,
+                    progress)
                 if resume is not None and (saved is None or "teacher" not in saved):  # kept before epoch 1
                     self._save_resume(Path(resume), epoch=first, generator=g_net.state_dict(),
                                       discriminator=d_net.state_dict(), g_opt=g_opt.state_dict(),
@@ -230,11 +234,12 @@ class GanPatch(TrainedPatchAttack):
         return crop(g_net(ctx, where, target), inner)
 
     def _teacher(self, victim: Backbone, data: ImageSet, boxes: torch.Tensor, mask: torch.Tensor,
-                 samples: int | None, steps: int, batch_size: int, amp, progress: bool) -> dict[str, torch.Tensor]:
-        """LaVAN's patch (Adam, learning rate 0.1, CW margin, ``steps`` steps from a uniform start) for ``samples``
-        training images (a seeded draw; all by default) at their training windows, with random targets: the rows'
-        ``slot`` in the set's order (-1: no teacher), ``target``, ``patch`` (float16, on the CPU) and ``margin``
-        (> 0: the target was reached)."""
+                 samples: int | None, steps: int, margin: float, batch_size: int, amp, progress: bool
+                 ) -> dict[str, torch.Tensor]:
+        """LaVAN's patch (Adam, learning rate 0.1, CW margin, up to ``steps`` steps from a grey patch, stopping at
+        ``margin``) for ``samples`` training images (a seeded draw; all by default) at their training windows, with
+        random targets: the rows' ``slot`` in the set's order (-1: no teacher), ``target``, ``patch`` (float16, on
+        the CPU) and ``margin`` (> 0: the target was reached)."""
         from rich.progress import Progress
 
         n = len(data) if samples is None else min(samples, len(data))
@@ -248,11 +253,11 @@ class GanPatch(TrainedPatchAttack):
                 x, y = data.batch(idx, victim.device)
                 t = sample_targets(y, data.num_classes, "random", self.generator)
                 b = boxes[idx].to(victim.device) if boxes.numel() else self.locate(victim, x, self.generator)
-                init = torch.rand(len(idx), x.shape[1], side, side, generator=self.generator).to(x.device, x.dtype)
+                grey = torch.full((len(idx), x.shape[1], side, side), 0.5, device=x.device, dtype=x.dtype)
                 with amp:
-                    patch, margin = optimise_patch(victim, x, y, t, init, b, mask, steps=steps, step_size=0.1,
-                                                   optimizer="adam", loss="cw")
-                for key, v in (("target", t), ("patch", patch.half()), ("margin", margin.float())):
+                    patch, reached = optimise_patch(victim, x, y, t, grey, b, mask, steps=steps, step_size=0.1,
+                                                    optimizer="adam", loss="cw", margin=margin)
+                for key, v in (("target", t), ("patch", patch.half()), ("margin", reached.float())):
                     out[key].append(v.cpu())
                 bar.advance(task, len(idx))
         slot = torch.full((len(data),), -1, dtype=torch.long)
