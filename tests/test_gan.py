@@ -128,8 +128,13 @@ def test_distillation_pulls_towards_the_teachers_patches_and_resumes_without_rec
     newer = ("distill", "teacher_steps", "teacher_samples", "teacher_margin")
     old = {**straight.config(), "training": {k: v for k, v in straight.training.items() if k not in newer}}
     assert straight.matches(old, {"epochs": 2, "batch_size": 64}) and not straight.matches(old, options)
+    refined = GanPatch(seed=2, **TINY).fit(resnet, part, epochs=1, batch_size=64, distill=1.0, distill_refine=2)
+    assert refined.history[0]["distill"] > 0 and refined.training["distill_refine"] == 2
+    assert "teacher_samples" not in refined.training  # no cached teacher: its own refined patch is the target
     with pytest.raises(ValueError, match="distill=-1"):
         GanPatch(**TINY).fit(resnet, part, distill=-1)
+    with pytest.raises(ValueError, match="distill_refine=-1"):
+        GanPatch(**TINY).fit(resnet, part, distill=1, distill_refine=-1)
     with pytest.raises(ValueError, match="teacher_samples=0"):
         GanPatch(**TINY).fit(resnet, part, distill=1, teacher_samples=0)
 

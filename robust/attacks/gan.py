@@ -93,7 +93,8 @@ class GanPatch(TrainedPatchAttack):
     def fit(self, victims: Backbone | list[Backbone], data: ImageSet, *, epochs: int = 30, batch_size: int = 128,
             lr: float = 1e-3, template_lr: float = 0.05, precision: str = "fp32", train_samples: int | None = None,
             distill: float = 0.0, teacher_steps: int = 100, teacher_samples: int | None = None,
-            teacher_margin: float = 2.0, resume: str | os.PathLike | None = None, progress: bool = False) -> GanPatch:
+            teacher_margin: float = 2.0, distill_refine: int = 0, resume: str | os.PathLike | None = None,
+            progress: bool = False) -> GanPatch:
         """Train the generator (and its discriminator) against ``victims`` (their mean adversarial loss) on
         ``data`` for ``epochs`` epochs. Placement windows come from the first victim, computed once per image.
         With ``resume`` (a file path), the state after each epoch is written there and a later call with the same
@@ -109,7 +110,10 @@ class GanPatch(TrainedPatchAttack):
         the teacher and adds ``distill`` x the mean absolute difference between the generated patch and the
         teacher's successful patch to the generator's loss. The grey start makes the teacher's patch a function of
         the image and the target, something a generator can learn, where a random start would be noise. The
-        teacher's patches are kept in the resume file, so an interrupted run does not recompute them."""
+        teacher's patches are kept in the resume file, so an interrupted run does not recompute them. With
+        ``distill_refine`` = k > 0 the teacher of every training image is instead the generator's own patch after
+        k such steps, computed on the fly (learned refinement: the generator is pulled to where k steps of
+        refinement would take its patch, at k victim passes more per batch)."""
         from rich.progress import Progress
 
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("teacher_steps", teacher_steps)):
@@ -118,13 +122,15 @@ class GanPatch(TrainedPatchAttack):
             check_number(value, key, low=0, low_open=True, expected="a positive, finite number")
         check_number(distill, "distill", low=0, expected="a finite number >= 0 (the distillation weight)")
         check_number(teacher_margin, "teacher_margin", low=0, expected="a finite number >= 0 (logits)")
+        check_int(distill_refine, "distill_refine", low=0, expected="an integer >= 0 (refinement steps)")
         if teacher_samples is not None:
             check_positive_int(teacher_samples, "teacher_samples")
         victims, data = self._begin_fit(victims, data, train_samples, {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
             **({"train_samples": train_samples} if train_samples is not None else {}),
-            **({"distill": distill, "teacher_steps": teacher_steps, "teacher_samples": teacher_samples,
-                "teacher_margin": teacher_margin} if distill else {})})
+            **({"distill": distill, "teacher_margin": teacher_margin,
+                **({"distill_refine": distill_refine} if distill_refine else
+                   {"teacher_steps": teacher_steps, "teacher_samples": teacher_samples})} if distill else {})})
         k, device = data.num_classes, victims[0].device
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
@@ -148,7 +154,7 @@ class GanPatch(TrainedPatchAttack):
                 stack.enter_context(preserved_grads(m))
             boxes = self._training_boxes(victims[0], data, batch_size)
             teacher = None
-            if distill:
+            if distill and not distill_refine:
                 teacher = saved["teacher"] if saved is not None and "teacher" in saved else self._teacher(
                     victims[0], data, boxes, mask, teacher_samples, teacher_steps, teacher_margin, batch_size, amp,
                     progress)
@@ -183,6 +189,14 @@ class GanPatch(TrainedPatchAttack):
                         patches = torch.zeros(len(idx), *teacher["patch"].shape[1:], device=device)
                         patches[taught] = teacher["patch"][j].float()
                         ref = (patches, use)
+                    elif distill:  # the teacher: the generator's own patch, refined
+                        with torch.no_grad(), amp:
+                            start_patch = self._generate(g_net, x, b, mask, t)
+                        with amp:
+                            refined, _ = optimise_patch(victims[0], x, y, t, start_patch.float(), b, mask,
+                                                        steps=distill_refine, step_size=0.1, optimizer="adam",
+                                                        loss="cw", margin=teacher_margin)
+                        ref = (refined, torch.ones(len(idx), dtype=torch.bool, device=device))
                     with amp:
                         sums += self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask, distill, ref)
                     bar.advance(task)
