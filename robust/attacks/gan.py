@@ -178,25 +178,8 @@ class GanPatch(TrainedPatchAttack):
                     x, y = data.batch(idx, device)
                     t = sample_targets(y, k, "random", self.generator)
                     b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
-                    ref = None
-                    if teacher is not None:  # the teacher's targets and, where it succeeded, its patches
-                        j = teacher["slot"][idx.to(device)]
-                        taught = j >= 0
-                        j = j[taught]
-                        t[taught] = teacher["target"][j]
-                        use = torch.zeros_like(taught)
-                        use[taught] = teacher["margin"][j] > 0
-                        patches = torch.zeros(len(idx), *teacher["patch"].shape[1:], device=device)
-                        patches[taught] = teacher["patch"][j].float()
-                        ref = (patches, use)
-                    elif distill:  # the teacher: the generator's own patch, refined
-                        with torch.no_grad(), amp:
-                            start_patch = self._generate(g_net, x, b, mask, t)
-                        with amp:
-                            refined, _ = optimise_patch(victims[0], x, y, t, start_patch.float(), b, mask,
-                                                        steps=distill_refine, step_size=0.1, optimizer="adam",
-                                                        loss="cw", margin=teacher_margin)
-                        ref = (refined, torch.ones(len(idx), dtype=torch.bool, device=device))
+                    ref = self._reference(teacher, distill_refine, teacher_margin, victims[0], g_net, x, y, t, b,
+                                          mask, idx, amp) if distill else None
                     with amp:
                         sums += self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask, distill, ref)
                     bar.advance(task)
@@ -246,6 +229,29 @@ class GanPatch(TrainedPatchAttack):
                   target: torch.Tensor) -> torch.Tensor:
         ctx, where, inner = context_inputs(x, boxes, mask)
         return crop(g_net(ctx, where, target), inner)
+
+    def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,
+                   x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
+                   idx: torch.Tensor, amp) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch's distillation target and which images have one: the cached ``teacher``'s patches where it
+        succeeded (its targets replace ``t`` in place for every image it covers), or, with ``refine`` steps, the
+        generator's own patch refined towards ``t``."""
+        if teacher is None:
+            with torch.no_grad(), amp:
+                start = self._generate(g_net, x, boxes, mask, t)
+            with amp:
+                refined, _ = optimise_patch(victim, x, y, t, start.float(), boxes, mask, steps=refine, step_size=0.1,
+                                            optimizer="adam", loss="cw", margin=margin)
+            return refined, torch.ones(len(x), dtype=torch.bool, device=x.device)
+        j = teacher["slot"][idx.to(x.device)]
+        taught = j >= 0
+        j = j[taught]
+        t[taught] = teacher["target"][j]
+        use = torch.zeros_like(taught)
+        use[taught] = teacher["margin"][j] > 0
+        patches = torch.zeros(len(x), *teacher["patch"].shape[1:], device=x.device)
+        patches[taught] = teacher["patch"][j].float()
+        return patches, use
 
     def _teacher(self, victim: Backbone, data: ImageSet, boxes: torch.Tensor, mask: torch.Tensor,
                  samples: int | None, steps: int, margin: float, batch_size: int, amp, progress: bool
