@@ -140,11 +140,11 @@ class Draws:
         return order[pick.clamp_max(len(labels) - 1)], own < len(labels)
 
 
-__all__ = ["Draws", "Pool", "hashes", "seeded"]
-
-
 def seeded(factory: Callable[[], T], seed: int) -> T:
     """``factory()`` (a network to initialise) with the global RNG seeded by ``seed``, the caller's RNG untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return factory()
+
+
+__all__ = ["Draws", "Pool", "hashes", "seeded"]

@@ -86,10 +86,11 @@ class TrainedPatchAttack(PatchAttack):
         if train is None:
             return True
         recorded = config.get("training") or {}
-        wanted = {k: train.get(k, p.default) for k, p in get(self.name, "attack").train_options().items()}
+        options = get(self.name, "attack").train_options()
+        wanted = {k: train.get(k, p.default) for k, p in options.items()}
         # an option missing from an older record was trained at its default (it did not exist yet)
-        defaults = {k: p.default for k, p in get(self.name, "attack").train_options().items()}
-        return all(recorded.get(k, defaults[k]) == (list(v) if isinstance(v, tuple) else v) for k, v in wanted.items())
+        return all(recorded.get(k, options[k].default) == (list(v) if isinstance(v, tuple) else v)
+                   for k, v in wanted.items())
 
     # -- save and load -----------------------------------------------------------------------------------------
 
