@@ -14,6 +14,7 @@ from robust.realism import (
     context_squares,
     detector_auc,
     pool,
+    roc_auc,
     total_variation,
     window_measures,
 )
@@ -81,6 +82,17 @@ def test_the_detector_cannot_tell_identical_windows_and_spots_noise_patches():
         detector_auc(clean, clean[:10])
     with pytest.raises(ValueError, match="steps=0"):
         detector_auc(clean, clean, steps=0)
+
+
+def test_roc_auc_matches_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    g = torch.Generator().manual_seed(7)
+    scores = torch.randint(0, 6, (200,), generator=g).float()  # many ties
+    positive = torch.rand(200, generator=g) < 0.4
+    assert roc_auc(scores, positive) == pytest.approx(roc_auc_score(positive.numpy(), scores.numpy()), abs=1e-12)
+    assert roc_auc(torch.tensor([0.1, 0.2, 0.9]), torch.tensor([False, False, True])) == 1.0
+    assert roc_auc(torch.zeros(4), torch.tensor([True, False, True, False])) == 0.5
 
 
 def test_realism_accumulates_batches_and_pools_seeds():
