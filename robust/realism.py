@@ -152,14 +152,18 @@ def detector_auc(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, 
         return x, torch.cat([torch.zeros(len(idx)), torch.ones(len(idx))]).to(clean.device)
 
     net = seeded(lambda: _Detector(clean.shape[1]), seed).to(clean.device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
+    params = list(net.parameters())
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     x, y = windows(train)
-    with torch.enable_grad():
-        for _ in range(steps):
-            loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    for step in range(1, steps + 1):  # Adam (default betas, L2 weight decay 1e-4), written out: torch.optim's first
+        with torch.enable_grad():  # use imports torch._dynamo, 1.4 s in every process that scores a patch attack
+            grads = torch.autograd.grad(F.binary_cross_entropy_with_logits(net(x).squeeze(1), y), params)
+        with torch.no_grad():
+            for p, g, (m, v) in zip(params, grads, moments, strict=True):
+                g = g + 1e-4 * p
+                m.mul_(0.9).add_(g, alpha=0.1)
+                v.mul_(0.999).addcmul_(g, g, value=0.001)
+                p.sub_(lr * (m / (1 - 0.9 ** step)) / ((v / (1 - 0.999 ** step)).sqrt() + 1e-8))
     x, y = windows(test)
     with torch.no_grad():
         scores = net(x).squeeze(1)
