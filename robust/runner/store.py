@@ -113,8 +113,10 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            layout = self._layout()
+            with self.conn:  # one read transaction: another process creating the store cannot commit in between
+                self.conn.execute("BEGIN")
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                layout = self._layout()
         except sqlite3.DatabaseError as e:
             if "locked" in str(e):
                 raise
