@@ -28,7 +28,7 @@ from torch import nn
 
 from robust.checks import check_number, check_positive_int, check_seed
 from robust.draws import seeded
-from robust.placement import context_boxes, crop
+from robust.placement import context_boxes, crop, paste
 
 MEASURES = ("ssim", "psnr", "tv", "hist")
 BINS = 16
@@ -79,12 +79,8 @@ def window_measures(x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor, w
     mse = (after - before).pow(2).mean((1, 2, 3))
     psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
     ctx_boxes, inner = context_boxes(boxes, tuple(x.shape[-2:]))
-    ctx = crop(x_adv, ctx_boxes)
-    s = ctx.shape[-1]
-    rows = torch.arange(s, device=x.device)
-    in_r = (rows >= inner[:, 0, None]) & (rows < inner[:, 0, None] + p)
-    in_c = (rows >= inner[:, 1, None]) & (rows < inner[:, 1, None] + p)
-    inside = (in_r[:, :, None] & in_c[:, None, :])[:, None].float()
+    ctx = crop(x_adv, ctx_boxes).float()
+    inside = paste(ctx.new_zeros(len(ctx), 1, *ctx.shape[-2:]), ctx.new_ones(1, p, p), inner)  # the window
     hist = 0.5 * (colour_histograms(ctx, inside) - colour_histograms(ctx, 1 - inside)).abs().sum(-1).mean(1)
     return {"ssim": ssim, "psnr": psnr, "tv": total_variation(after), "hist": hist}
 
@@ -168,15 +164,15 @@ def detector_auc(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, 
     with torch.no_grad():
         scores = net(x).squeeze(1)
     auc = roc_auc(scores, y.bool())
-    se = hanley_mcneil(auc, len(test), len(test))
-    return {"auc": auc, "interval": [max(0.0, auc - _Z * se), min(1.0, auc + _Z * se)], "se": se,
-            "train": len(train), "test": len(test)}
+    return _auc_summary(auc, hanley_mcneil(auc, len(test), len(test)), train=len(train), test=len(test))
 
 
-def _mean_stats(v: torch.Tensor) -> dict:
-    n = v.numel()
-    mean = float(v.double().mean())
-    sd = float(v.double().std()) if n > 1 else 0.0
+def _auc_summary(auc: float, se: float, **extra: int) -> dict:
+    return {"auc": auc, "interval": [max(0.0, auc - _Z * se), min(1.0, auc + _Z * se)], "se": se, **extra}
+
+
+def _mean_summary(n: int, mean: float, sd: float) -> dict:
+    """A mean with its 95 % interval (normal approximation)."""
     half = _Z * sd / math.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "interval": [mean - half, mean + half]}
 
@@ -202,7 +198,10 @@ class Realism:
     def summary(self, seed: int = 0) -> dict:
         """Each measure's ``n``, ``mean``, ``sd`` and 95 % ``interval`` (normal approximation of a mean), and
         ``detector_auc`` (``detector_auc``'s dict, seeded by ``seed``; None with under 4 images)."""
-        out: dict = {m: _mean_stats(torch.cat(v)) for m, v in self.values.items()}
+        out: dict = {}
+        for m, parts in self.values.items():
+            v = torch.cat(parts).double()
+            out[m] = _mean_summary(v.numel(), float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0)
         out["detector_auc"] = (detector_auc(torch.cat(self.clean), torch.cat(self.attacked), seed=seed)
                                if len(self) >= 4 else None)
         return out
@@ -219,16 +218,10 @@ def pool(summaries: list[dict]) -> dict:
         n = sum(p["n"] for p in parts)
         mean = sum(p["n"] * p["mean"] for p in parts) / n
         ss = sum((p["n"] - 1) * p["sd"] ** 2 + p["n"] * (p["mean"] - mean) ** 2 for p in parts)
-        sd = math.sqrt(ss / (n - 1)) if n > 1 else 0.0
-        half = _Z * sd / math.sqrt(n)
-        out[m] = {"n": n, "mean": mean, "sd": sd, "interval": [mean - half, mean + half]}
+        out[m] = _mean_summary(n, mean, math.sqrt(ss / (n - 1)) if n > 1 else 0.0)
     aucs = [s["detector_auc"] for s in summaries if s.get("detector_auc")]
-    if aucs:
-        auc, se = sum(a["auc"] for a in aucs) / len(aucs), sum(a["se"] for a in aucs) / len(aucs)
-        out["detector_auc"] = {"auc": auc, "se": se, "interval": [max(0.0, auc - _Z * se), min(1.0, auc + _Z * se)],
-                               "train": aucs[0]["train"], "test": aucs[0]["test"], "seeds": len(aucs)}
-    else:
-        out["detector_auc"] = None
+    out["detector_auc"] = _auc_summary(sum(a["auc"] for a in aucs) / len(aucs), sum(a["se"] for a in aucs) / len(aucs),
+                                       train=aucs[0]["train"], test=aucs[0]["test"], seeds=len(aucs)) if aucs else None
     return out
 
 

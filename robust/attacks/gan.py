@@ -154,14 +154,19 @@ class GanPatch(TrainedPatchAttack):
                 stack.enter_context(preserved_grads(m))
             boxes = self._training_boxes(victims[0], data, batch_size)
             teacher = None
-            if distill and not distill_refine:
-                teacher = saved["teacher"] if saved is not None and "teacher" in saved else self._teacher(
-                    victims[0], data, boxes, mask, teacher_samples, teacher_steps, teacher_margin, batch_size, amp,
-                    progress)
-                if resume is not None and (saved is None or "teacher" not in saved):  # kept before epoch 1
-                    self._save_resume(Path(resume), epoch=first, generator=g_net.state_dict(),
+
+            def checkpoint(epoch: int) -> None:
+                if resume is not None:
+                    self._save_resume(Path(resume), epoch=epoch, generator=g_net.state_dict(),
                                       discriminator=d_net.state_dict(), g_opt=g_opt.state_dict(),
-                                      d_opt=d_opt.state_dict(), teacher=teacher)
+                                      d_opt=d_opt.state_dict(), **({"teacher": teacher} if teacher else {}))
+
+            if distill and not distill_refine:
+                teacher = (saved or {}).get("teacher")
+                if teacher is None:
+                    teacher = self._teacher(victims[0], data, boxes, mask, teacher_samples, teacher_steps,
+                                            teacher_margin, batch_size, amp, progress)
+                    checkpoint(first)  # the teacher's patches are kept before the first epoch
                 teacher = {k: v.to(device) for k, v in teacher.items()}
             bar = stack.enter_context(Progress(disable=not progress, transient=True))
             task = bar.add_task(f"fit {self.name}", total=epochs * -(-len(data) // batch_size),
@@ -187,10 +192,7 @@ class GanPatch(TrainedPatchAttack):
                 self.history.append({"epoch": epoch + 1, "loss_adv": adv / n, "loss_gan": gan / n, "tv": tv / n,
                                      **({"distill": dist / max(dn, 1)} if distill else {}),
                                      "train_tcs": hits / n, "seconds": round(time.perf_counter() - started, 1)})
-                if resume is not None:
-                    self._save_resume(Path(resume), epoch=epoch + 1, generator=g_net.state_dict(),
-                                      discriminator=d_net.state_dict(), g_opt=g_opt.state_dict(),
-                                      d_opt=d_opt.state_dict(), **({"teacher": teacher} if teacher else {}))
+                checkpoint(epoch + 1)
             g_net.eval()
         return self
 
