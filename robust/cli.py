@@ -292,6 +292,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                  publish: bool = typer.Option(False, "--publish", help="Ship it with the package (zoo victims; a "
                                               "source checkout only): write it under robust/attacks/weights with "
                                               "its sha256 and the TCS measured on the test split in the manifest."),
+                 variant: str = typer.Option(None, "--variant", help="With --publish: ship a recipe other than the "
+                                             "preset's under its own name, ATTACK-VARIANT-Npct (e.g. critic2)."),
                  data: str = typer.Option("digits-m", "--data", help="Dataset name."),
                  split: str = typer.Option("train", "--split", help="train: all training images (what ships, "
                                            "scored on test with --publish); fit: digits-m without its validation "
@@ -329,7 +331,10 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     if publish and split != "train":
         raise ValueError(f"--split {split} and --publish: a shipped artefact trains on 'train' (a recipe chosen "
                          "on fit / val is then trained on all of train).")
-    name = artifact_name(data, victim, attack, area) if publish else None
+    if variant is not None and not publish:
+        raise ValueError(f"--variant {variant!r} without --publish: a variant names a shipped artefact; expected "
+                         "--publish too (or --out PATH alone).")
+    name = artifact_name(data, victim, attack, area, variant) if publish else None
     if (out is None) == (name is None):
         raise ValueError("expected exactly one of --out PATH and --publish.")
     out = out or publish_dir(artifact_path(name))  # into the source tree: only from a source checkout

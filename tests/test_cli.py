@@ -138,6 +138,10 @@ def test_attack_train_gan_patch_then_run_it(tmp_path):
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--steps", "3"),
      "gan-patch does not take --steps"),
     (("gan-patch", "--victim", "timm:resnet18", "--publish"), "not a digits-m zoo model"),
+    (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--variant", "critic2"),
+     "--variant 'critic2' without --publish"),
+    (("gan-patch", "--victim", "zoo:digits-m/resnet", "--publish", "--variant", "Critic/2"),
+     "variant 'Critic/2' is not valid"),
 ])
 def test_attack_train_bad_input(args, needle):
     res = _run("attack", "train", *args)

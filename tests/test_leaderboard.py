@@ -16,7 +16,10 @@ SPEC = {"title": "board <b>test</b>", "dataset": "digits-m", "samples": 40, "bat
         "models": [{"spec": "zoo:digits-m/resnet", "name": NASTY}, {"spec": "zoo:digits-m/mixer", "name": "mixer"},
                    {"spec": "zoo:digits-m/vit", "name": "vit"}],
         "attacks": ["noise-patch-8pct", "natural-patch-8pct",
-                    {"preset": "pgd-linf-8", "name": "pgd-1", "params": {"steps": 1}}],
+                    {"preset": "pgd-linf-8", "name": "pgd-1", "params": {"steps": 1}},
+                    # a variant on one model only: on the board, in the realism figure's line, not in the worst case
+                    {"preset": "noise-patch-8pct", "name": "noise-random", "params": {"placement": "random"},
+                     "models": ["mixer"]}],
         "evaluations": [{"preset": "patch-mixing-attack", "params": {"seeds": 1, "ratios": [0.0, 0.3]}}]}
 
 
@@ -33,7 +36,7 @@ def test_every_format_is_written(board):
     assert {p.name for p in (written["md"], written["html"], written["json"], written["csv"])} == \
         {"README.md", "index.html", "results.json", "results.csv"}
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert {"heatmap.png", "realism.png"} <= set(figures) and sum(f.startswith("gallery-") for f in figures) == 9
+    assert {"heatmap.png", "realism.png"} <= set(figures) and sum(f.startswith("gallery-") for f in figures) == 10
     assert sum(f.startswith("patch-mixing-attack") for f in figures) == 1
 
 
@@ -42,7 +45,7 @@ def test_json_rows_extend_robustbench_model_cards(board):
     doc = json.loads((out / "results.json").read_text())
     assert doc["dataset"] == "digits-m" and doc["samples"] == 40 and doc["seeds"] == [0]
     rows = doc["rows"]
-    assert len(rows) == 9
+    assert len(rows) == 10 and [r["name"] for r in rows if r["attack"] == "noise-random"] == ["mixer"]
     for r in rows:
         assert {"name", "architecture", "dataset", "clean_acc", "attack", "area", "asr", "tcs", "asr_interval",
                 "tcs_interval", "n"} <= set(r)
@@ -58,9 +61,9 @@ def test_json_rows_extend_robustbench_model_cards(board):
     assert len(doc["evaluations"]) == 3 and all(e["x"] == [0.0, 19 / 64] for e in doc["evaluations"])  # real fraction
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 9 + 3 and table[0]["name"] == NASTY  # and the worst case's rows
+    assert len(table) == 10 + 3 and table[0]["name"] == NASTY  # and the worst case's rows
     assert all((r["detector_auc"] == "") == (r["attack"] in ("pgd-1", "worst-case-8pct")) for r in table)
-    assert {r["attack"] for r in table[9:]} == {"worst-case-8pct"}
+    assert {r["attack"] for r in table[10:]} == {"worst-case-8pct"}
 
 
 def test_every_attack_of_a_model_drew_the_same_targets_and_the_worst_case_is_their_union(board):
@@ -75,7 +78,7 @@ def test_every_attack_of_a_model_drew_the_same_targets_and_the_worst_case_is_the
         assert len(per["y"]) == len(per["adv"]) == 40 and per["classes"] == 10
         if per["target"] is not None:
             targets.setdefault((c["model"], c["seed"]), []).append(per["target"])
-    assert len(targets) == 3 and all(len(t) == 2 and t[0] == t[1] for t in targets.values())
+    assert len(targets) == 3 and all(len(t) >= 2 and all(v == t[0] for v in t) for t in targets.values())
     doc = json.loads((out / "results.json").read_text())
     (worst,) = doc["worst_case"]
     assert worst["attacks"] == ["noise-patch-8pct", "natural-patch-8pct"] and set(worst["agreement"]) == set(

@@ -65,10 +65,26 @@ def test_shipped_presets_all_load():
     ({"seeds": [0, 0]}, "seeds=[0, 0] is not valid"),
     ({"samples": 0}, "samples=0 is not valid"),
     ({"models": [RESNET, RESNET]}, "is listed twice"),
+    ({"attacks": [{"preset": "noise-patch-8pct", "name": "n", "models": ["vit"]}]}, "models=['vit'] is not valid"),
+    ({"attacks": [{"preset": "noise-patch-8pct", "name": "n", "models": []}]}, "models=[] is not valid"),
 ])
 def test_bad_specs_name_the_problem(tmp_path, change, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_spec(_spec(tmp_path, **change))
+
+
+def test_a_task_restricted_to_some_models_plans_only_their_cells(tmp_path):
+    from robust.runner import plan_id
+
+    models = [{"spec": RESNET, "name": "resnet"}, {"spec": "zoo:digits-m/mixer", "name": "mixer"}]
+    variant = {"preset": "noise-patch-8pct", "name": "noise-random", "params": {"placement": "random"}}
+    spec = load_spec(_spec(tmp_path, models=models, attacks=["noise-patch-8pct", {**variant, "models": ["mixer"]}],
+                           evaluations=[]))
+    cells, failed = plan(spec)
+    assert not failed and sorted((c.model, c.task.name) for c in cells) == [
+        ("mixer", "noise-patch-8pct"), ("mixer", "noise-random"), ("resnet", "noise-patch-8pct")]
+    everywhere = load_spec(_spec(tmp_path, models=models, attacks=["noise-patch-8pct", variant], evaluations=[]))
+    assert plan_id(everywhere) != plan_id(spec) and everywhere.only == {}
 
 
 def test_preset_file_with_unknown_key(tmp_path):

@@ -13,6 +13,7 @@ called.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from robust.io import atomic_write_text, publish_dir, sha256_file
@@ -21,15 +22,18 @@ from robust.models.zoo.manifest import read_manifest, update_manifest
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
-def artifact_name(data: str, victims: list[str], attack: str, area: float) -> str:
-    """``DATASET/MODEL/ATTACK-Npct`` for zoo victims (models joined by ``+`` for an ensemble)."""
+def artifact_name(data: str, victims: list[str], attack: str, area: float, variant: str | None = None) -> str:
+    """``DATASET/MODEL/ATTACK[-VARIANT]-Npct`` for zoo victims (models joined by ``+`` for an ensemble); a variant
+    names a recipe other than the preset's (``critic2``: the same attack trained with another critic weight)."""
+    if variant is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.]*", variant):
+        raise ValueError(f"variant {variant!r} is not valid; expected lower-case letters, digits and '.'.")
     models = []
     for spec in victims:
         prefix = f"zoo:{data}/"
         if not spec.startswith(prefix):
             raise ValueError(f"victim {spec!r} is not a {data} zoo model; expected {prefix}MODEL to publish.")
         models.append(spec.removeprefix(prefix))
-    return f"{data}/{'+'.join(models)}/{attack}-{round(area * 100):g}pct"
+    return f"{data}/{'+'.join(models)}/{attack}{'-' + variant if variant else ''}-{round(area * 100):g}pct"
 
 
 def artifact_path(name: str) -> Path:

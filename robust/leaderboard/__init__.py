@@ -106,7 +106,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     names, tasks = [m.name for m in spec.models], [t.name for t in spec.tasks]
     if (p := figs.heatmap(attacks, names, tasks, fig_dir / "heatmap.png")) is not None:
         paths["heatmap"] = p
-    if (p := figs.realism(tables.realism_rows(spec, attacks), fig_dir / "realism.png")) is not None:
+    if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: t.method for t in spec.tasks},
+                          fig_dir / "realism.png")) is not None:
         paths["realism"] = p
     for t in spec.tasks:
         group = [r for r in evaluations if r.evaluation == t.name]

@@ -60,38 +60,53 @@ def heatmap(attacks: list[AttackRow], models: list[str], tasks: list[str], path:
     return path
 
 
-def realism(rows: list[AttackRow], path: Path) -> Path | None:
-    """Realism against success: each patch attack's rows (one point per model) with the detector's AUC (left) and
-    SSIM to the replaced window (right) against TCS, or ASR for an untargeted attack (hollow markers)."""
+def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path | None:
+    """Realism against success: each patch attack's rows (one point per model) with the detector's AUC, PSNR and TV
+    of the patched window against TCS, or ASR for an untargeted attack (hollow markers). One model's rows under
+    variants of one method (``methods``: attack name -> method; e.g. gan-patch at several critic weights) are
+    joined by a line: the trade-off curve of that method's recipe."""
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.realism and r.score is not None]
     if not rows:
         return None
     attacks = list(dict.fromkeys(r.attack for r in rows))
+    panels = (("detector AUC (0.5: indistinguishable)", lambda r: (r.realism.get("detector_auc") or {}).get("auc")),
+              ("PSNR to the replaced window (dB)", lambda r: r.realism["psnr"]["mean"]),
+              ("TV of the patched window", lambda r: r.realism["tv"]["mean"]))
     with plain_text():
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=110)
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=110)
+        series: dict[tuple[str, str], list[AttackRow]] = {}
+        for r in rows:
+            series.setdefault((r.name, methods.get(r.attack, r.attack)), []).append(r)
+        joined = False
+        for group in series.values():
+            if len(group) > 1:
+                group = sorted(group, key=lambda r: r.score)
+                for ax, (_, value) in zip(axes, panels, strict=True):
+                    pts = [(r.score, value(r)) for r in group if value(r) is not None]
+                    ax.plot(*zip(*pts, strict=True), color="black", lw=0.8, ls=":", zorder=1,
+                            label=None if joined else "one model, variants of one attack")
+                joined = True
         for i, attack in enumerate(attacks):
             group = [r for r in rows if r.attack == attack]
             colour = plt.get_cmap("tab10")(i % 10)
             targeted = group[0].headline == "tcs"
             style = {"color": colour} if targeted else {"facecolors": "none", "edgecolors": colour}
-            style.update(s=22, label=attack + ("" if targeted else " (ASR)"))
-            for ax, y in zip(axes, ([(r.realism.get("detector_auc") or {}).get("auc") for r in group],
-                                    [r.realism["ssim"]["mean"] for r in group]), strict=True):
-                pts = [(r.score, v) for r, v in zip(group, y, strict=True) if v is not None]
+            style.update(s=22, zorder=2, label=attack + ("" if targeted else " (ASR)"))
+            for ax, (_, value) in zip(axes, panels, strict=True):
+                pts = [(r.score, value(r)) for r in group if value(r) is not None]
                 if pts:
                     ax.scatter(*zip(*pts, strict=True), **style)
-        for ax, label in zip(axes, ("detector AUC (0.5: indistinguishable)", "SSIM to the replaced window"),
-                             strict=True):
+        for ax, (label, _) in zip(axes, panels, strict=True):
             ax.set_xlabel("TCS (ASR for untargeted attacks)")
             ax.set_ylabel(label)
             ax.set_xlim(-0.02, 1.02)
             ax.grid(alpha=0.3)
         axes[0].axhline(0.5, color="grey", lw=0.8, ls="--")
-        axes[1].legend(fontsize=7, loc="best")
-        fig.suptitle("Realism against success, one point per model: a strong and natural attack sits bottom "
-                     "right (left panel) and top right (right panel)", fontsize=8)
+        axes[2].legend(fontsize=6, loc="best")
+        fig.suptitle("Realism against success, one point per model: a strong and natural attack sits right and low "
+                     "(AUC, TV) or high (PSNR)", fontsize=8)
         fig.tight_layout()
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")

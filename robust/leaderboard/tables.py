@@ -264,8 +264,9 @@ def _worst_counts(cells: list[dict], where: str) -> Counts:
 
 
 def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[WorstCase]:
-    """One ``WorstCase`` per patch area of the board's targeted attacks (random targets) with two or more of them;
-    a model's row needs every one of those attacks finished for each seed, with per-image outcomes."""
+    """One ``WorstCase`` per patch area of the board's targeted attacks (random targets, run on every model) with two
+    or more of them; a model's row needs every one of those attacks finished for each seed, with per-image
+    outcomes."""
     import math
 
     from scipy.stats import spearmanr
@@ -273,8 +274,9 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
     done = {(c["model"], c["task"], c["seed"]): c for c in cells
             if c["kind"] == "attack" and c["status"] == "done" and "per_image" in c["result"]}
     areas: dict[float, list[Task]] = defaultdict(list)
-    for t in spec.tasks:
-        if t.targeted and t.params.get("area") is not None and t.params.get("target", "random") == "random":
+    for t in spec.tasks:  # those run on every model: a variant run on some models only would drop the others
+        if t.targeted and t.params.get("area") is not None and t.params.get("target", "random") == "random" \
+                and t.name not in spec.only:
             areas[t.params["area"]].append(t)
     out = []
     for area, tasks in sorted(areas.items()):

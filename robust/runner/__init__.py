@@ -64,6 +64,8 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
             except ValueError as e:
                 model_error = str(e)
         for task in spec.tasks:
+            if not spec.runs(entry.name, task.name):
+                continue
             for seed in spec.seeds:
                 key_cfg = {"version": CELL_VERSION, "model": entry.spec, "weights": weights, "dataset": spec.dataset,
                            "data": data_id, "samples": samples, "batch_size": spec.batch_size, "seed": seed,
@@ -90,10 +92,12 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
 
 def plan_id(spec: Spec) -> str:
     """A digest of what determines the keys and names of ``spec``'s plan and needs nothing loaded: the dataset,
-    samples, seeds, batch size, ``train_missing``, the models (name, spec) and the tasks (name, configuration),
-    and the cell version. (The weights, images and artefacts the keys also hash are those of the last run.)"""
+    samples, seeds, batch size, ``train_missing``, the models (name, spec), the tasks (name, configuration, the
+    models they are restricted to) and the cell version. (The weights, images and artefacts the keys also hash
+    are those of the last run.)"""
     models = sorted([m.name, m.spec] for m in spec.models)
-    tasks = sorted([[t.name, t.config()] for t in spec.tasks], key=lambda nt: nt[0])
+    tasks = sorted([[t.name, t.config(), *([list(spec.only[t.name])] if t.name in spec.only else [])]
+                    for t in spec.tasks], key=lambda nt: nt[0])
     return digest({"version": CELL_VERSION, "dataset": spec.dataset, "samples": spec.samples,
                    "seeds": sorted(spec.seeds), "batch_size": spec.batch_size, "train_missing": spec.train_missing,
                    "models": models, "tasks": tasks})

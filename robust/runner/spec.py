@@ -7,9 +7,13 @@ samples = 500                        # first N test images
 seeds = [0]                          # one cell per model, task and seed
 models = ["zoo:digits-m/resnet", { spec = "zoo:digits-m/vit", name = "ViT" }]
 attacks = ["gan-patch-12pct", { preset = "pgd-linf-8", name = "pgd-5", params = { steps = 5 } },
-           { name = "noise-4pct", attack = "noise-patch", params = { area = 0.04 } }]
+           { name = "noise-4pct", attack = "noise-patch", params = { area = 0.04 } },
+           { preset = "gan-patch-12pct", name = "gan-critic2", params = { lambda_gan = 2.0 }, models = ["ViT"] }]
 evaluations = ["patch-drop", "selectivity"]
 ```
+
+A task table's ``models`` (names from ``models``) runs it on those models only: a variant studied on one model.
+Such a task is left out of the worst case, which needs every model under the same attacks.
 
 Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec),
 ``train_missing`` (true: a trained attack with neither a shipped nor a cached artefact is trained in the run;
@@ -54,6 +58,11 @@ class Spec:
     tasks: tuple[Task, ...]
     path: Path | None = None
     train_missing: bool = True
+    only: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # task name -> its model names
+
+    def runs(self, model: str, task: str) -> bool:
+        """Whether the task named ``task`` runs on the model named ``model``."""
+        return task not in self.only or model in self.only[task]
 
     @property
     def default_out(self) -> Path:
@@ -90,6 +99,18 @@ def _same_twice(items: list[tuple[str, object]], kind: str) -> None:
             raise ValueError(f"spec: {kind}s {seen[ident]!r} and {name!r} are the same {kind}; expected each {kind} "
                              "once (one name for one computation).")
         seen[ident] = name
+
+
+def _restriction(item: object, kind: str, models: tuple[ModelEntry, ...]) -> tuple[str, ...] | None:
+    """The model names of a task table's ``models`` key (removed from the table), or None when it has none."""
+    if not isinstance(item, dict) or "models" not in item:
+        return None
+    only, names = item.pop("models"), [m.name for m in models]
+    if not isinstance(only, list) or not only or not all(isinstance(n, str) and n in names for n in only) \
+            or len(set(only)) != len(only):
+        raise ValueError(f"spec: {kind} {item.get('name', item.get('preset'))!r}: models={only!r} is not valid; "
+                         f"expected a non-empty list of distinct model names from {names}.")
+    return tuple(only)
 
 
 def _task(item: object, kind: str, dirs: list[Path]) -> Task:
@@ -149,8 +170,18 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
         raise ValueError(f"spec: presets={presets!r} is not valid; expected a list of folders.")
     dirs = [base / p for p in presets]
-    tasks = [_task(a, "attack", dirs) for a in table.get("attacks", [])]
-    tasks += [_task(e, "evaluation", dirs) for e in table.get("evaluations", [])]
+    models = _models(table["models"])
+    tasks, only = [], {}
+    for kind in ("attack", "evaluation"):
+        items = table.get(kind + "s", [])
+        if not isinstance(items, list):
+            raise ValueError(f"spec: {kind}s={items!r} is not valid; expected a list of preset names or tables.")
+        for item in items:
+            item = dict(item) if isinstance(item, dict) else item
+            restricted = _restriction(item, kind, models)
+            tasks.append(_task(item, kind, dirs))
+            if restricted is not None:
+                only[tasks[-1].name] = restricted
     if not tasks:
         raise ValueError("spec: no attacks and no evaluations; expected at least one of them.")
     names = [t.name for t in tasks]
@@ -166,7 +197,7 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
                 samples=check_positive_int(table.get("samples", 500), "spec: samples"), seeds=tuple(seeds),
                 batch_size=check_positive_int(table.get("batch_size", 100), "spec: batch_size"), device=device,
-                models=_models(table["models"]), tasks=tuple(tasks), path=path, train_missing=train_missing)
+                models=models, tasks=tuple(tasks), path=path, train_missing=train_missing, only=only)
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
