@@ -143,6 +143,20 @@ def check_seed(value: object, name: str = "seed") -> int:
     return check_int(value, name, low=0, high=SEED_LIMIT - 1, expected="an integer in [0, 2**64)")
 
 
+def check_samples(samples: object, data: object, name: str = "samples") -> int | None:
+    """``samples`` (None: all) as a count no larger than ``data``: asking for more images than a split has is an
+    error, never a silent cap (a figure over 500 images must not quietly be one over 300)."""
+    if samples is None:
+        return None
+    check_int(samples, name, low=1, expected="a positive integer or None (all)")
+    n = len(data)  # type: ignore[arg-type]
+    if samples > n:
+        where = getattr(data, "name", type(data).__name__)
+        raise ValueError(f"{name}={samples!r} is not valid: it is more than the {n} images of {where!r}; expected "
+                         f"at most {n} (or None: all of them).")
+    return samples
+
+
 def data_image_size(data: object) -> tuple[int, ...]:
     """(C, H, W) of a dataset's images: an in-memory set says it; any other dataset decodes its first item."""
     size = getattr(data, "image_size", None)
@@ -169,4 +183,5 @@ def check_matches(model: object, data: object) -> None:
 
 
 __all__ = ["SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_like", "check_matches",
-           "check_number", "check_positive_int", "check_seed", "data_image_size", "first_line", "value_kind"]
+           "check_number", "check_positive_int", "check_samples", "check_seed", "data_image_size", "first_line",
+           "value_kind"]

@@ -51,7 +51,9 @@ data_app = _typer("Datasets: list them and look at samples.")
 attack_app = _typer("Attacks: train the generative ones, run any against a model on a dataset.")
 occlusion_app = _typer("Occlusion robustness and patch selectivity: curves over a dataset.")
 board_app = _typer("Leaderboards: run a spec's grid into a resumable SQLite store, render the board.")
+presets_app = _typer("Presets: the named attacks and evaluations that specs, suites and `attack run` accept.")
 app.add_typer(attack_app, name="attack")
+app.add_typer(presets_app, name="presets")
 app.add_typer(occlusion_app, name="occlusion")
 app.add_typer(board_app, name="leaderboard")
 app.add_typer(zoo_app, name="zoo")
@@ -67,6 +69,47 @@ JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of a
 
 def _emit(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=None, default=str))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import robust
+
+        typer.echo(f"robust-suite {robust.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print robust's version and exit.")) -> None:
+    """Adversarial-robustness evaluation for vision backbones."""
+
+
+@presets_app.command("list")
+def presets_list(presets: list[Path] = typer.Option([], "--presets", help="A folder of your own presets, searched "
+                                                   "first (repeat for several; $ROBUST_PRESETS too)."),
+                 as_json: bool = JsonOpt) -> None:
+    """Every preset on the search path: name, kind, method, description and the file it comes from."""
+    from robust.presets import list_presets, load_preset
+
+    for folder in presets:
+        if not folder.is_dir():
+            raise ValueError(f"--presets {str(folder)!r} is not a folder; expected a folder of preset .toml files.")
+    rows = []
+    for name, path in list_presets(presets).items():
+        task = load_preset(name, presets)
+        rows.append({"name": name, "kind": task.kind, "method": task.method, "description": task.description,
+                     "params": task.params, "file": str(path)})
+    if as_json:
+        _emit(rows)
+        return
+    table = Table(title="robust presets")
+    for col in ("name", "kind", "method"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description")
+    for r in rows:
+        table.add_row(r["name"], r["kind"], r["method"], r["description"])
+    console.print(table)
 
 
 @app.command()
@@ -470,21 +513,38 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
               device: str = typer.Option(None, "--device", help="Overrides the spec's device (auto, cpu, cuda[:n])."),
               render: bool = typer.Option(True, "--render/--no-render", help="Render the board after the run."),
               as_json: bool = JsonOpt) -> None:
-    """Run every cell of the spec not yet in the store (an interrupted run resumes), then render the board."""
+    """Run every cell of the spec not yet in the store (an interrupted run resumes), then render the board. Outside
+    a terminal (CI logs), each finished cell is one line on stderr."""
+    import sys
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from robust.leaderboard import render as render_board
-    from robust.runner import load_spec, run_board
+    from robust.runner import STORE_NAME, Store, load_spec, plan_id, run_board
 
     board = load_spec(spec)
+    target = out if out is not None else board.default_out
+    lines, start = not as_json and not sys.stderr.isatty(), time.perf_counter()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, disable=as_json, transient=True) as bar:
         task = bar.add_task(f"{board.title}: planning", total=None)
 
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, description=label, completed=done, total=total)
+            if lines:
+                typer.echo(f"[{done}/{total}, {time.perf_counter() - start:.0f} s] {label}", err=True)
 
-        report = run_board(board, out, executor=executor, device=device, progress=progress)
+        try:
+            report = run_board(board, out, executor=executor, device=device, progress=progress)
+        except KeyboardInterrupt:
+            kept = 0
+            if (target / STORE_NAME).is_file():
+                with Store(target / STORE_NAME) as store:
+                    kept = len((store.plan(plan_id(board)) or {}).keys() & store.done())
+            typer.echo(f"interrupted: {kept} finished cells of this board are kept in {target / STORE_NAME}; run "
+                       "the same command again to resume (finished cells are skipped).", err=True)
+            raise typer.Exit(130) from None
     written = render_board(board, report.out) if render else {}
     result = {**report.to_dict(), "written": {k: str(v) for k, v in written.items()}}
     if as_json:

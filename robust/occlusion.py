@@ -29,7 +29,16 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.cam import cam
-from robust.checks import SEED_LIMIT, check_int, check_keys, check_like, check_matches, check_positive_int, check_seed
+from robust.checks import (
+    SEED_LIMIT,
+    check_int,
+    check_keys,
+    check_like,
+    check_matches,
+    check_positive_int,
+    check_samples,
+    check_seed,
+)
 from robust.data.base import iterate
 from robust.draws import Draws, Pool
 from robust.grid import cell_mask, cell_sums, grid_shape, random_cells, shuffle_cells, top_cells
@@ -155,6 +164,7 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
     the mean over valid images, and a bootstrap interval of its area over images; labelled as the evaluation
     ``name`` is registered (the caller has checked the arguments with ``_check``)."""
     check_matches(model, data)
+    check_samples(samples, data)
     pool, start = Pool(data, samples), 0
     values, valid = [], []  # per batch: seeds x knobs x batch, kept on the model's device until the end
     with eval_mode(model), torch.no_grad():

@@ -138,11 +138,13 @@ def robust_data():
 
 @pytest.fixture(scope="session")
 def robust_eval(request: pytest.FixtureRequest):
-    """``robust_eval(model, task, dataset="digits-m", samples=500, seed=None)`` -> ``robust.testing.Measured``;
-    ``--robust-samples`` and ``--robust-seed`` override the counts and seed."""
+    """``robust_eval(model, task, dataset="digits-m", samples=None, seed=None)`` -> ``robust.testing.Measured``
+    (samples: the first N test images; default 500, or all when fewer); ``--robust-samples`` and
+    ``--robust-seed`` override the counts and seed."""
     config = request.config
 
-    def run(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int = 500, seed: int | None = None,
+    def run(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int | None = None,
+            seed: int | None = None,
             batch_size: int = 100) -> testing.Measured:
         return testing.measure(model, task, dataset=dataset,
                                samples=config.getoption("--robust-samples") or samples,

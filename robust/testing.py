@@ -24,10 +24,13 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from robust.io import atomic_write_text, cache_dir
-from robust.metrics import Counts, wilson_interval
-from robust.occlusion import Curve
+
+if TYPE_CHECKING:  # importing this module (the pytest plugin does, in every session) must not import torch
+    from robust.metrics import Counts
+    from robust.occlusion import Curve
 
 RULES = ("point", "wilson")
 
@@ -72,18 +75,21 @@ class Measured:
         return f"{self.task} on {self.model} ({self.dataset}, n={self.samples}, seed {self.seed})"
 
 
-def measure(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int = 500, seed: int = 0,
+def measure(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int | None = None, seed: int = 0,
             batch_size: int = 100, device: str = "auto", store: str | os.PathLike | None = None) -> Measured:
     """Run (or fetch from the store) ``task`` (a preset name or an inline preset table with ``name``) against
-    the model ``model`` (a load spec). ``store``: a directory for ``results.sqlite`` (default: robust's cache)."""
+    the model ``model`` (a load spec) on the first ``samples`` test images (default: 500, or all when fewer).
+    ``store``: a directory for ``results.sqlite`` (default: robust's cache)."""
+    from robust.metrics import Counts
+    from robust.occlusion import Curve
     from robust.runner import STORE_NAME, Store, parse_spec, plan, run_cells
     from robust.runner.executors import local_devices
 
     if not isinstance(model, str) or not model:
         raise ValueError(f"model={model!r} is not valid; expected a load spec such as 'zoo:digits-m/resnet'.")
     kind = "evaluations" if _is_evaluation(task) else "attacks"
-    spec = parse_spec({"dataset": dataset, "samples": samples, "seeds": [seed], "batch_size": batch_size,
-                       "device": device, "models": [model], kind: [task]})
+    spec = parse_spec({"dataset": dataset, "seeds": [seed], "batch_size": batch_size, "device": device,
+                       "models": [model], kind: [task], **({} if samples is None else {"samples": samples})})
     out = Path(store) if store is not None else cache_dir("pytest")
     cells, unloadable = plan(spec, local_devices(device)[0])
     if unloadable:
@@ -183,6 +189,8 @@ def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = 
 
 
 def _area(result: Measured, threshold: float, rule: str, at_most: bool) -> None:
+    from robust.metrics import wilson_interval
+
     _check(result, threshold, rule, "curve")
     area, n = result.curve.area, result.curve.n
     boot = result.curve.area_interval

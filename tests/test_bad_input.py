@@ -132,6 +132,7 @@ OCCLUSION = [
     ("selectivity", {"seed": True}, "seed=True"),
     ("patch_shuffle", {"seed": 2**64 - 1, "seeds": 2}, "expected seed + seeds <= 2**64"),
     ("patch_drop", {"samples": True}, "samples=True"),
+    ("patch_drop", {"samples": 9}, "samples=9 is not valid: it is more than the 8 images of"),
 ]
 
 
@@ -375,6 +376,7 @@ CLI = [
     (("leaderboard", "run"), "Missing argument 'spec'"),
     # attack run
     ((*ATTACK, "--samples", "0"), "--samples 0 is not valid"),
+    ((*ATTACK, "--samples", "5000"), "samples=5000 is not valid: it is more than the 1000 images of"),
     ((*ATTACK, "--batch-size", "0"), "--batch-size 0 is not valid"),
     ((*ATTACK, "--seed", "-1"), "--seed -1 is not valid; expected an integer in [0, 2**64)"),
     ((*ATTACK, "--seed", str(BIG)), f"--seed {BIG} is not valid"),
@@ -392,6 +394,7 @@ CLI = [
     ((*TRAIN, "--seed", str(2**64)), "--seed 18446744073709551616 is not valid"),
     # occlusion run
     ((*OCC, "--samples", "0"), "--samples 0 is not valid"),
+    ((*OCC, "--samples", "5000"), "samples=5000 is not valid: it is more than the 1000 images of"),
     ((*OCC, "--seeds", "0"), "--seeds 0 is not valid"),
     ((*OCC, "--grid", "0"), "--grid 0 is not valid"),
     ((*OCC, "--batch-size", "0"), "--batch-size 0 is not valid"),

@@ -22,9 +22,9 @@ def _cells(samples: int, cheap: bool) -> list:
     table.update(samples=samples, models=[{"spec": "zoo:digits-m/resnet", "name": "resnet"}])
     if cheap:  # the board's tasks with smaller budgets: the same code paths, a fraction of the time
         small = {"lavan-12pct": {"steps": 4}, "pgd-linf-8": {"steps": 5, "restarts": 2}}
-        table["attacks"] = [{"preset": a if isinstance(a, str) else a["preset"],
-                             "params": small.get(a if isinstance(a, str) else a["name"], {}),
-                             **({"name": a["name"]} if isinstance(a, dict) else {})} for a in table["attacks"]]
+        table["attacks"] = [{"preset": a, "params": small.get(a, {})} if isinstance(a, str) else
+                            {**a, "params": {**a.get("params", {}), **small.get(a["name"], {})}}
+                            for a in table["attacks"]]
         table["evaluations"] = [{"preset": e, "params": {"seeds": 2}} for e in table["evaluations"]]
     cells, failed = plan(parse_spec(table, DEMO))
     assert not failed, failed

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -183,15 +184,47 @@ def test_leaderboard_run_then_render(tmp_path):
     spec = tmp_path / "tiny.toml"
     spec.write_text('dataset = "digits-m"\nsamples = 20\nmodels = ["zoo:digits-m/resnet"]\n'
                     'attacks = ["noise-patch-8pct"]\n')
-    res = _run("leaderboard", "run", str(spec), "--json")
+    res = _run("leaderboard", "run", str(spec))  # stderr is not a terminal here: one line per finished cell
     assert res.exit_code == 0, res.output
-    report = json.loads(res.stdout)
-    assert (report["cells"], report["ran"], report["failed"]) == (1, 1, 0)
-    assert report["out"] == str(tmp_path / "tiny") and (tmp_path / "tiny" / "index.html").is_file()
+    assert re.search(r"^\[1/1, \d+ s\] zoo:digits-m/resnet / noise-patch-8pct / seed 0: TCS \d+\.\d %, "
+                     r"\d+\.\d s$", res.stderr, re.M), res.stderr
+    assert (tmp_path / "tiny" / "index.html").is_file()
     again = json.loads(_run("leaderboard", "run", str(spec), "--json", "--no-render").stdout)
-    assert (again["ran"], again["skipped"]) == (0, 1)
+    assert (again["cells"], again["ran"], again["skipped"]) == (1, 0, 1)
+    assert again["out"] == str(tmp_path / "tiny")
     res = _run("leaderboard", "render", str(spec), "--format", "md", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["md"].endswith("README.md")
+
+
+def test_interrupted_leaderboard_run_says_what_was_kept(tmp_path, monkeypatch):
+    import robust.runner
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('dataset = "digits-m"\nsamples = 20\nmodels = ["zoo:digits-m/resnet"]\n'
+                    'attacks = ["noise-patch-8pct"]\n')
+    assert _run("leaderboard", "run", str(spec), "--no-render").exit_code == 0
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(robust.runner, "run_board", interrupted)
+    res = _run("leaderboard", "run", str(spec))
+    assert res.exit_code == 130 and "interrupted: 1 finished cells of this board are kept in" in res.stderr
+    assert "run the same command again to resume" in res.stderr
+
+
+def test_version_and_presets_list():
+    import robust
+
+    res = _run("--version")
+    assert res.exit_code == 0 and res.stdout.strip() == f"robust-suite {robust.__version__}"
+    res = _run("presets", "list", "--json")
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert rows["gan-patch-12pct"]["kind"] == "attack" and rows["gan-patch-12pct"]["method"] == "gan-patch"
+    assert rows["selectivity"]["kind"] == "evaluation" and rows["pgd-linf-8"]["description"]
+    res = _run("presets", "list", "--presets", "/nonexistent")
+    assert res.exit_code == 2 and "--presets '/nonexistent' is not a folder" in res.stderr
 
 
 @pytest.mark.parametrize(("args", "needle"), [

@@ -87,6 +87,16 @@ def test_a_task_restricted_to_some_models_plans_only_their_cells(tmp_path):
     assert plan_id(everywhere) != plan_id(spec) and everywhere.only == {}
 
 
+def test_more_samples_than_the_split_is_an_error_unless_left_to_the_default(tmp_path):
+    with pytest.raises(ValueError, match="spec: samples=5000 is not valid: it is more than the 1000 test images"):
+        run_board(load_spec(_spec(tmp_path, samples=5000)), tmp_path / "out")
+    table = {k: v for k, v in FAST.items() if k != "samples"}
+    spec = parse_spec({**table, "dataset": "imagenet-photos", "models": ["zoo:imagenet/efficientnet-lite0"],
+                       "attacks": ["noise-patch-8pct"], "evaluations": []})
+    cells, failed = plan(spec)
+    assert not failed and cells[0].samples == 3  # the default: 500, or all of a smaller split
+
+
 def test_preset_file_with_unknown_key(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "odd.toml").write_text('attack = "noise-patch"\ntargetted = true\n')

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.attacks.base import Attack, AttackResult
-from robust.checks import check_matches
+from robust.checks import check_matches, check_samples
 from robust.data.base import iterate
 from robust.draws import Pool
 from robust.metrics import Counts, count
@@ -28,13 +28,12 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
     to compare attacks image by image (the board's worst case)."""
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
-    if samples is not None and (not isinstance(samples, int) or samples < 1):
-        raise ValueError(f"samples={samples!r} is not valid; expected a positive integer or None (all).")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
     if not isinstance(model, Backbone):
         raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
     check_matches(model, data)
+    check_samples(samples, data)
     total = Counts()
     pool, start = Pool(data, samples), 0
     for x, y in iterate(data, batch_size, model.device, limit=samples):

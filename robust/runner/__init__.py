@@ -50,6 +50,9 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     cell_mod.forget_models()
     data = cell_mod.dataset(spec.dataset)
     samples = min(spec.samples, len(data))
+    if spec.samples_given and spec.samples > len(data):  # asked for: never silently fewer
+        raise ValueError(f"spec: samples={spec.samples} is not valid: it is more than the {len(data)} test images of "
+                         f"{spec.dataset!r}; expected at most {len(data)} (leave it out: all of them, up to 500).")
     data_id = fingerprint_data(data, samples)
     out, failed = [], []
     for entry in spec.models:
@@ -106,6 +109,21 @@ def plan_id(spec: Spec) -> str:
 def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, str]]:
     """{key: (model name, task name)} of a plan's cells and failed rows: the names a board shows for each key."""
     return {**{c.key: (c.model, c.task.name) for c in cells}, **{f["key"]: (f["model"], f["task"]) for f in failed}}
+
+
+def cell_line(row: dict) -> str:
+    """One line for a finished cell: model, task, seed, its headline (TCS or ASR, a curve's area) and seconds, or
+    why it failed."""
+    where = f"{row['model']} / {row['task']} / seed {row['seed']}"
+    if row["status"] != "done":
+        return f"{where}: failed: {((row.get('error') or '').strip() or 'no reason recorded').splitlines()[0][:160]}"
+    result, seconds = row["result"], row.get("seconds") or 0.0
+    if "area" in result:
+        headline = f"area {result['area']:.3f}"
+    else:
+        rate = "tcs" if result.get("tcs") is not None else "asr"
+        headline = f"{rate.upper()} {100 * result[rate]:.1f} %" if result.get(rate) is not None else "no rate"
+    return f"{where}: {headline}, {seconds:.1f} s"
 
 
 def check_board_dir(out: str | os.PathLike) -> Path:
@@ -181,8 +199,7 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
             counts["failed"] += row["status"] == "failed"
             counts["work"] += (row.get("seconds") or 0.0) + ((row.get("result") or {}).get("train_seconds") or 0.0)
             if progress is not None:
-                progress(f"{row['model']} / {row['task']} / seed {row['seed']}: {row['status']}",
-                         finished + counts["others"], total)
+                progress(cell_line(row), finished + counts["others"], total)
 
         busy: list[Cell] = []
 

@@ -3,7 +3,7 @@
 ```toml
 title = "digits-m demo"              # optional
 dataset = "digits-m"                 # test split
-samples = 500                        # first N test images
+samples = 500                        # first N test images (default: 500, or all when the split has fewer)
 seeds = [0]                          # one cell per model, task and seed
 models = ["zoo:digits-m/resnet", { spec = "zoo:digits-m/vit", name = "ViT" }]
 attacks = ["gan-patch-12pct", { preset = "pgd-linf-8", name = "pgd-5", params = { steps = 5 } },
@@ -58,6 +58,7 @@ class Spec:
     tasks: tuple[Task, ...]
     path: Path | None = None
     train_missing: bool = True
+    samples_given: bool = True  # False: the default, capped at the split's size; True: more than it is an error
     only: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # task name -> its model names
 
     def runs(self, model: str, task: str) -> bool:
@@ -197,7 +198,8 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
                 samples=check_positive_int(table.get("samples", 500), "spec: samples"), seeds=tuple(seeds),
                 batch_size=check_positive_int(table.get("batch_size", 100), "spec: batch_size"), device=device,
-                models=models, tasks=tuple(tasks), path=path, train_missing=train_missing, only=only)
+                models=models, tasks=tuple(tasks), path=path, train_missing=train_missing,
+                samples_given="samples" in table, only=only)
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
