@@ -17,7 +17,7 @@ import torch
 
 from robust.checks import check_labels, check_matches
 from robust.data.base import ImageSet
-from robust.models.backbone import Backbone
+from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
 
 
@@ -180,13 +180,13 @@ def _indicators(clean_pred, adv_pred, y, keep, hit) -> torch.Tensor:
 
 
 @torch.no_grad()
-def clean_accuracy(model: Backbone, data: ImageSet, batch_size: int = 500, limit: int | None = None) -> dict:
+def clean_accuracy(model: Backbone | torch.nn.Module, data: ImageSet, batch_size: int = 500,
+                   limit: int | None = None) -> dict:
     """Top-1 accuracy of ``model`` on an in-memory ``ImageSet``: ``n``, ``correct``, ``accuracy``, ``interval``."""
-    if not isinstance(model, Backbone):
-        raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
     if not isinstance(data, ImageSet):
         raise TypeError(f"data must be an in-memory ImageSet (e.g. load_dataset('digits-m')), "
                         f"got {type(data).__name__}.")
+    model = as_backbone(model, data.image_size)  # a plain nn.Module takes the data's image size
     check_matches(model, data)
     correct = torch.zeros((), dtype=torch.long, device=model.device)
     n = 0

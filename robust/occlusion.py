@@ -38,11 +38,12 @@ from robust.checks import (
     check_positive_int,
     check_samples,
     check_seed,
+    data_image_size,
 )
 from robust.data.base import iterate
 from robust.draws import Draws, Pool
 from robust.grid import cell_mask, cell_sums, grid_shape, random_cells, shuffle_cells, top_cells
-from robust.models.backbone import Backbone
+from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
 from robust.registry import get, register_evaluation
 
@@ -110,9 +111,11 @@ def default_grid(image_hw: tuple[int, int], coarse: bool = False) -> int:
     return max(1, fine // 2) if coarse else fine
 
 
-def _check(model: Backbone, seeds: int, samples: int | None, batch_size: int, seed: int = 0) -> None:
-    if not isinstance(model, Backbone):
-        raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
+def _check(model: Backbone | torch.nn.Module, data: Dataset, seeds: int, samples: int | None, batch_size: int,
+           seed: int = 0) -> Backbone:
+    """The arguments every evaluation takes, checked; the model as a Backbone (a plain nn.Module takes the data's
+    image size)."""
+    model = as_backbone(model, data_image_size(data))
     check_positive_int(seeds, "seeds")
     check_positive_int(batch_size, "batch_size")
     if samples is not None:
@@ -120,6 +123,7 @@ def _check(model: Backbone, seeds: int, samples: int | None, batch_size: int, se
     check_seed(seed)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, seed + 1, ..., seed + seeds - 1
         raise ValueError(f"seed={seed!r} is not valid with seeds={seeds}; expected seed + seeds <= 2**64.")
+    return model
 
 
 def _grid(model: Backbone, grid: int | None) -> tuple[int, int, int]:
@@ -204,7 +208,7 @@ def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, level
     """Accuracy with a fraction of the ``grid`` x ``grid`` cells dropped: ``levels`` (default 0, 0.1, ..., 0.9;
     each rounded down to whole cells, k * G^2 // 10 as in Naseer et al.), cells chosen at random or by Grad-CAM
     mass of the predicted class on the clean image (``salient`` first or ``non-salient`` first)."""
-    _check(model, seeds, samples, batch_size, seed)
+    model = _check(model, data, seeds, samples, batch_size, seed)
     if order not in ORDERS:
         raise ValueError(f"order={order!r} is not valid; expected one of {ORDERS}.")
     _check_fill(fill)
@@ -236,7 +240,7 @@ def patch_shuffle(model: Backbone, data: Dataset, *, grids: Sequence[int] | None
                   samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
     """Accuracy with each image's cells randomly permuted, for each grid (default 1, 2, 4 and the fine grid;
     grid 1 is the clean image)."""
-    _check(model, seeds, samples, batch_size, seed)
+    model = _check(model, data, seeds, samples, batch_size, seed)
     hw = tuple(model.input_size[-2:])
     grids = list(grids) if grids is not None else sorted({1, 2, 4, default_grid(hw)})
     for g in grids:
@@ -269,7 +273,7 @@ def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
                  ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), seeds: int = 3,
                  samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
     """The selectivity curve: accuracy (original labels) against the fraction r of cells taken from a donor."""
-    _check(model, seeds, samples, batch_size, seed)
+    model = _check(model, data, seeds, samples, batch_size, seed)
     ratios = _fractions(ratios, "ratios")
     grid, rows, cols = _grid(model, grid)
 
@@ -324,7 +328,7 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
     class that falls in the donor's cells (lower = more selective). ``saliency``: ``gradcam`` (Grad-CAM of the
     original class), or ``rise`` (RISE of the original class minus RISE of the donor's class, positive part, with
     ``masks`` random masks)."""
-    _check(model, seeds, samples, batch_size, seed)
+    model = _check(model, data, seeds, samples, batch_size, seed)
     if saliency not in SALIENCY:
         raise ValueError(f"saliency={saliency!r} is not valid; expected one of {SALIENCY}.")
     check_positive_int(masks, "masks")

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 from robust.io import atomic_write_text, cache_dir
 
 if TYPE_CHECKING:  # importing this module (the pytest plugin does, in every session) must not import torch
+    import torch
+
     from robust.metrics import Counts
     from robust.occlusion import Curve
 
@@ -75,18 +77,28 @@ class Measured:
         return f"{self.task} on {self.model} ({self.dataset}, n={self.samples}, seed {self.seed})"
 
 
-def measure(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int | None = None, seed: int = 0,
-            batch_size: int = 100, device: str = "auto", store: str | os.PathLike | None = None) -> Measured:
+def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "digits-m", samples: int | None = None,
+            seed: int = 0, batch_size: int = 100, device: str = "auto",
+            store: str | os.PathLike | None = None) -> Measured:
     """Run (or fetch from the store) ``task`` (a preset name or an inline preset table with ``name``) against
-    the model ``model`` (a load spec) on the first ``samples`` test images (default: 500, or all when fewer).
+    ``model`` (a load spec, or a module: a ``Backbone``, or a plain ``nn.Module``, which takes the data's image size;
+    a module runs on its own device) on the first ``samples`` test images (default: 500, or all when fewer).
     ``store``: a directory for ``results.sqlite`` (default: robust's cache)."""
+    import torch
+
     from robust.metrics import Counts
     from robust.occlusion import Curve
     from robust.runner import STORE_NAME, Store, parse_spec, plan, run_cells
+    from robust.runner.cells import module_spec
     from robust.runner.executors import local_devices
 
-    if not isinstance(model, str) or not model:
-        raise ValueError(f"model={model!r} is not valid; expected a load spec such as 'zoo:digits-m/resnet'.")
+    module = model if isinstance(model, torch.nn.Module) else None  # held here: the cells see it only weakly
+    if module is not None:  # evaluated where it is, as it is; cached by its weights
+        device = str(next((p.device for p in module.parameters()), torch.device("cpu")))
+        model = module_spec(module)
+    elif not isinstance(model, str) or not model:
+        raise ValueError(f"model={model!r} is not valid; expected a load spec such as 'zoo:digits-m/resnet' or a "
+                         "torch.nn.Module.")
     kind = "evaluations" if _is_evaluation(task) else "attacks"
     spec = parse_spec({"dataset": dataset, "seeds": [seed], "batch_size": batch_size, "device": device,
                        "models": [model], kind: [task], **({} if samples is None else {"samples": samples})})

@@ -22,6 +22,13 @@ def test_import_robust_loads_nothing_heavy():
     assert out.strip() == "[]"
 
 
+def test_the_pytest_plugin_does_not_import_torch():
+    """pytest loads the plugin in every session of the environment: registering it must stay cheap."""
+    code = "import sys, robust.pytest_plugin; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 @pytest.mark.parametrize("name", sorted(HOMES))
 def test_each_front_door_is_the_modules_own(name):
     assert getattr(robust, name) is getattr(importlib.import_module(HOMES[name]), name)

@@ -21,7 +21,7 @@ from robust.checks import check_images, check_labels, check_number, check_positi
 from robust.data.base import ImageSet
 from robust.device import PRECISIONS, autocast
 from robust.draws import Draws, Pool
-from robust.models.backbone import Backbone
+from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
 from robust.placement import fixed_boxes, patch_side, random_boxes, shape_mask, windows
 
@@ -113,16 +113,16 @@ class Attack(abc.ABC):
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None,
-                 index: torch.Tensor | None = None, pool: Pool | None = None) -> AttackResult:
+    def __call__(self, model: Backbone | torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 target: torch.Tensor | None = None, index: torch.Tensor | None = None,
+                 pool: Pool | None = None) -> AttackResult:
         """Attack the batch ``x`` (labels ``y``; ``target`` drawn when None). ``index`` are the images' indices in
         ``pool``, the evaluated set that donors come from (``evaluate`` passes both); by default the batch is the
         set, indexed 0..N-1. An image's random draws depend on (seed, its index) only."""
-        if not isinstance(model, Backbone):
-            raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
         check_images(x)
         if x.shape[0] == 0:
             raise ValueError("x is an empty batch; expected at least one image.")
+        model = as_backbone(model, tuple(x.shape[1:]))  # a plain nn.Module takes the batch's image size
         check_labels(y, model.num_classes, n=x.shape[0])
         if target is not None:
             check_labels(target, model.num_classes, n=x.shape[0], name="target")

@@ -8,14 +8,16 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.attacks.base import Attack, AttackResult
-from robust.checks import check_matches, check_samples
+from robust.checks import check_matches, check_samples, data_image_size
 from robust.data.base import iterate
 from robust.draws import Pool
 from robust.metrics import Counts, count
-from robust.models.backbone import Backbone
+from robust.models.backbone import Backbone, as_backbone
+from robust.models.state import eval_mode
 
 
-def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | None = None, batch_size: int = 100,
+def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *, samples: int | None = None,
+             batch_size: int = 100,
              progress: Callable[[int], object] | None = None,
              inspect: Callable[[torch.Tensor, torch.Tensor, AttackResult], object] | None = None,
              outcomes: list | None = None) -> Counts:
@@ -30,8 +32,7 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
-    if not isinstance(model, Backbone):
-        raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
+    model = as_backbone(model, data_image_size(data))  # a plain nn.Module takes the data's image size
     check_matches(model, data)
     check_samples(samples, data)
     total = Counts()
@@ -42,7 +43,7 @@ def evaluate(attack: Attack, model: Backbone, data: Dataset, *, samples: int | N
         res = attack(model, x, y, index=index, pool=pool)
         if inspect is not None:
             inspect(x, y, res)
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():  # a model handed over in training mode is scored as deployed
             clean, adv = model(x), model(res.x_adv)
             total += count(clean, adv, y, res.target)
         if outcomes is not None:

@@ -1,7 +1,7 @@
 """Models: ``load_model(spec)`` and the ``Backbone`` interface."""
 
-from robust.models.backbone import Backbone, unwrap_logits
+from robust.models.backbone import Backbone, as_backbone, unwrap_logits
 from robust.models.checkpoint import save_weights
 from robust.models.specs import build_architecture, load_model, parse_spec
 
-__all__ = ["Backbone", "build_architecture", "load_model", "parse_spec", "save_weights", "unwrap_logits"]
+__all__ = ["Backbone", "as_backbone", "build_architecture", "load_model", "parse_spec", "save_weights", "unwrap_logits"]

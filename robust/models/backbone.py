@@ -106,4 +106,19 @@ class Backbone(nn.Module):
                 f"input_size={self.input_size}, cam_layer={self.cam_layer_name!r}")
 
 
-__all__ = ["Backbone", "unwrap_logits"]
+def as_backbone(model: object, input_size: Sequence[int] | None, name: str = "model") -> Backbone:
+    """``model`` as a Backbone: a Backbone as it is; a plain ``nn.Module`` wrapped (its class name as name, no
+    normalisation: it gets [0, 1] images) for images of ``input_size``, the size of the data it is evaluated on.
+    Anything else is a TypeError naming ``name``."""
+    if isinstance(model, Backbone):
+        return model
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a robust Backbone or a torch.nn.Module (see load_model), got "
+                        f"{type(model).__name__}.")
+    if input_size is None:
+        raise ValueError(f"{name} is a plain {type(model).__name__} module, which does not say what images it takes; "
+                         "expected input_size=(3, H, W), or robust.Backbone(net, input_size=..., mean=..., std=...).")
+    return Backbone(model, name=type(model).__name__, input_size=input_size)
+
+
+__all__ = ["Backbone", "as_backbone", "unwrap_logits"]

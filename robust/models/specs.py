@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -27,7 +27,7 @@ from robust.checks import first_line as _first_line
 from robust.data.imagenet import imagenet_class_names
 from robust.device import resolve_device
 from robust.models import zoo
-from robust.models.backbone import Backbone
+from robust.models.backbone import Backbone, as_backbone
 from robust.models.checkpoint import load_state, read_header, read_state_dict
 
 PREFIXES = ("timm", "torchvision", "robustbench", "zoo", "file")
@@ -66,8 +66,13 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
         if not body:
             raise ValueError(f"model spec {spec!r} has nothing after '{prefix}:'.")
         return prefix, body, opts
-    if _FACTORY_RE.match(head) and _importable(prefix):
-        return "factory", head, opts
+    if _FACTORY_RE.match(head):
+        if _importable(prefix):
+            return "factory", head, opts
+        raise ValueError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r} (expected one of "
+                         f"{', '.join(p + ':' for p in PREFIXES)}), and as a factory 'module:function' its module "
+                         f"{prefix!r} cannot be found on sys.path (run from the folder that holds it, or add that "
+                         "folder to PYTHONPATH).")
     raise ValueError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r}; expected one of "
                      f"{', '.join(p + ':' for p in PREFIXES)} or 'package.module:factory' with an importable "
                      "module.")
@@ -244,8 +249,9 @@ def _factory(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     module_name, func_name = body.split(":")
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        raise ValueError(f"model factory {body!r}: module {module_name!r} cannot be imported ({e}).") from None
+    except Exception as e:  # not found, or its own imports or code fail: say which and why, in one line
+        raise ValueError(f"model factory {body!r}: module {module_name!r} could not be imported "
+                         f"({type(e).__name__}: {_first_line(e)}).") from None
     factory = getattr(module, func_name, None)
     if not callable(factory):
         raise ValueError(f"model factory {body!r}: {module_name} has no callable {func_name!r}.")
@@ -327,18 +333,35 @@ def _file(body: str, opts: dict, weights: bool) -> Backbone:
     return _backbone(net, meta, spec=f"file:{body}")
 
 
-def _backbone(net: nn.Module, info: dict, spec: str) -> Backbone:
+def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] | None = None) -> Backbone:
     return Backbone(net, name=info.get("name", spec), spec=spec,
-                    input_size=info.get("input_size", (3, 224, 224)), mean=info.get("mean", (0.0, 0.0, 0.0)),
-                    std=info.get("std", (1.0, 1.0, 1.0)), class_names=info.get("class_names"),
-                    num_classes=info.get("num_classes"))
+                    input_size=info.get("input_size") or input_size or (3, 224, 224),
+                    mean=info.get("mean", (0.0, 0.0, 0.0)), std=info.get("std", (1.0, 1.0, 1.0)),
+                    class_names=info.get("class_names"), num_classes=info.get("num_classes"))
 
 
 _LOADERS = {"timm": _timm, "torchvision": _torchvision, "robustbench": _robustbench, "factory": _factory}
 
 
-def load_model(spec: str, device: str | torch.device | None = None) -> Backbone:
-    """Load the classifier named by ``spec`` as a ``Backbone`` in eval mode on ``device`` (None: auto)."""
+def load_model(spec: str | nn.Module, device: str | torch.device | None = None, *,
+               input_size: Sequence[int] | None = None) -> Backbone:
+    """Load the classifier named by ``spec`` as a ``Backbone`` in eval mode on ``device`` (None: auto).
+
+    ``spec`` may also be a module: a ``Backbone`` is returned as it is, a plain ``nn.Module`` is wrapped for images
+    of ``input_size`` (its own timm configuration's when it has one); either is moved only when ``device`` is
+    given, and its training mode is left alone (attacks and evaluations switch to eval mode and back).
+    ``input_size`` is also the size of a spec whose source does not say (a ``package.module:factory``); a zoo,
+    timm, torchvision or robustbench model keeps its own."""
+    if isinstance(spec, nn.Module):
+        model = spec
+        if not isinstance(spec, Backbone):
+            cfg = {k: v for k, v in _cfg(spec).items() if k in ("input_size", "mean", "std")}  # a timm module's
+            if input_size is None and "input_size" not in cfg:
+                as_backbone(spec, None, "load_model's spec")  # the error that says what to pass
+            if input_size is not None:  # the caller's size wins over a configuration's
+                cfg["input_size"] = tuple(input_size)
+            model = _backbone(spec, {"name": type(spec).__name__, **cfg}, type(spec).__name__)
+        return model if device is None else model.to(resolve_device(device))
     dev = resolve_device(device or "auto")
     prefix, body, opts = parse_spec(spec)
     if prefix == "zoo":
@@ -353,4 +376,4 @@ def load_model(spec: str, device: str | torch.device | None = None) -> Backbone:
     net, info = _LOADERS[prefix](body, opts, True)
     if isinstance(net, Backbone):
         return net.to(dev).eval()
-    return _backbone(net.to(dev).eval(), info, spec=spec).eval()
+    return _backbone(net.to(dev).eval(), info, spec=spec, input_size=input_size).eval()

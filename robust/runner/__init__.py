@@ -44,7 +44,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
     the data, its artefact fails its check, or it needs a trained artefact that does not exist while the spec sets
     ``train_missing = false``. Models are loaded on ``device`` once and kept for the cells run in this process."""
-    from robust.checks import check_matches
+    from robust.checks import check_matches, data_image_size
     from robust.runner import cells as cell_mod
 
     cell_mod.forget_models()
@@ -54,11 +54,11 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
         raise ValueError(f"spec: samples={spec.samples} is not valid: it is more than the {len(data)} test images of "
                          f"{spec.dataset!r}; expected at most {len(data)} (leave it out: all of them, up to 500).")
     data_id = fingerprint_data(data, samples)
-    out, failed = [], []
+    out, failed, size = [], [], data_image_size(data)
     for entry in spec.models:
         try:
-            net = cell_mod.model(entry.spec, device)  # kept loaded: the cells run here reuse it
-            weights, model_error = cell_mod.weights(entry.spec, device), None
+            net = cell_mod.model(entry.spec, device, size)  # kept loaded: the cells run here reuse it
+            weights, model_error = cell_mod.weights(entry.spec, device, size), None
         except Exception as e:  # recorded as this model's failed cells; the grid goes on
             weights, model_error = None, f"model {entry.spec!r} did not load: {type(e).__name__}: {e}"
         else:

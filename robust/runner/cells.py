@@ -15,11 +15,13 @@ import io
 import json
 import platform
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
+from robust.checks import data_image_size
 from robust.presets import Task
 
 CELL_VERSION = 5  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
@@ -28,8 +30,8 @@ CELL_VERSION = 5  # bump when a change to robust alters results, so stores recom
 ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
 # universal patch draws its training windows with torch.rand)
 #: per-process caches: (spec, device) -> Backbone, least recently used first, and its weights' fingerprint
-_MODELS: OrderedDict[tuple[str, str], object] = OrderedDict()
-_WEIGHTS: dict[tuple[str, str], str] = {}
+_MODELS: OrderedDict[tuple, object] = OrderedDict()  # (spec, device, input size) -> Backbone
+_WEIGHTS: dict[tuple, str] = {}
 MODEL_CACHE_BYTES = 2 * 2**30  # parameters and buffers kept loaded: a board's models load once per run
 _DATA: dict[tuple[str, str], object] = {}
 
@@ -88,14 +90,31 @@ def _nbytes(net: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in net.state_dict().values())
 
 
-def model(spec: str, device: str):
+#: in-memory models handed to measure(), by the spec that names them (held while the caller holds them)
+_MODULES: weakref.WeakValueDictionary[str, torch.nn.Module] = weakref.WeakValueDictionary()
+
+
+def module_spec(module: torch.nn.Module) -> str:
+    """A spec naming an in-memory module for this process's cells: ``module:CLASS@WEIGHTS`` (its class's qualified
+    name and ``fingerprint_model``), so that the same weights give the same cells in any session."""
+    cls = type(module)
+    spec = f"module:{cls.__module__}.{cls.__qualname__}@{fingerprint_model(module)}"
+    _MODULES[spec] = module
+    return spec
+
+
+def model(spec: str, device: str, input_size: tuple[int, ...] | None = None):
     """The Backbone of ``spec`` on ``device``, loaded once per process while it fits the cache (planning loads it,
-    the cells reuse it)."""
+    the cells reuse it). ``input_size``: the data's, for a source that does not say (a factory, a module); an
+    in-memory module (``module_spec``) stays on its own device and is not copied."""
     from robust.models import load_model
 
-    key = (spec, str(device))
+    key = (spec, str(device), input_size)
     if key not in _MODELS:
-        _MODELS[key] = load_model(spec, device=device)
+        if spec in _MODULES:
+            _MODELS[key] = load_model(_MODULES[spec], input_size=input_size)
+        else:
+            _MODELS[key] = load_model(spec, device=device, input_size=input_size)
         while len(_MODELS) > 1 and sum(_nbytes(m) for m in _MODELS.values()) > MODEL_CACHE_BYTES:
             _WEIGHTS.pop(_MODELS.popitem(last=False)[0], None)
     _MODELS.move_to_end(key)
@@ -108,10 +127,10 @@ def forget_models() -> None:
     _WEIGHTS.clear()
 
 
-def weights(spec: str, device: str) -> str:
-    """``fingerprint_model`` of ``model(spec, device)``, computed once while the model stays cached."""
-    key = (spec, str(device))
-    net = model(spec, device)
+def weights(spec: str, device: str, input_size: tuple[int, ...] | None = None) -> str:
+    """``fingerprint_model`` of ``model(spec, device, input_size)``, computed once while the model stays cached."""
+    key = (spec, str(device), input_size)
+    net = model(spec, device, input_size)
     if key not in _WEIGHTS:
         _WEIGHTS[key] = fingerprint_model(net)
     return _WEIGHTS[key]
@@ -183,8 +202,9 @@ def _gallery(net, x: torch.Tensor, res, scale: int = 3) -> tuple[bytes, list[dic
     from PIL import Image
 
     from robust.cam import cam
+    from robust.models.state import eval_mode
 
-    with torch.no_grad():
+    with eval_mode(net), torch.no_grad():
         clean, adv = net(x).argmax(1), net(res.x_adv).argmax(1)
     x_adv = res.x_adv.detach().float()
     overlay = 0.55 * x_adv + 0.45 * _jet(cam(net, x_adv, adv))
@@ -234,8 +254,8 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     base = {"key": cell.key, "model": cell.model, "task": cell.task.name, "kind": cell.task.kind, "seed": cell.seed,
             "config": cell.config(), "device": device, "versions": versions()}
     try:
-        net = model(cell.spec, device)
         data = dataset(cell.dataset)
+        net = model(cell.spec, device, data_image_size(data))
         if cell.task.kind == "evaluation":
             start = time.perf_counter()
             curve = run_evaluation(cell.task.method, net, data, samples=cell.samples, batch_size=cell.batch_size,
