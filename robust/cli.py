@@ -112,6 +112,39 @@ def presets_list(presets: list[Path] = typer.Option([], "--presets", help="A fol
     console.print(table)
 
 
+@app.command("compare")
+def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's results.json or `attack run --json`."),
+            results: Path = typer.Argument(..., help="The new results, of the same kind and data."),
+            rule: str = typer.Option("wilson", "--rule", help="wilson: a regression is a 95 % interval wholly on "
+                                     "the worse side of the baseline's; point: a value on the worse side."),
+            tolerance: float = typer.Option(0.0, "--tolerance", help="How much worse still passes."),
+            as_json: bool = JsonOpt) -> None:
+    """Compare two result files cell by cell; exit 1 on a regression or a baseline cell the results lack."""
+    from robust.compare import FAILING, compare_results
+
+    changes = compare_results(baseline, results, rule=rule, tolerance=tolerance)
+    failing = [c for c in changes if c.verdict in FAILING]
+    if as_json:
+        _emit({"rule": rule, "tolerance": tolerance, "failed": len(failing), "cells": [c.to_dict() for c in changes]})
+    else:
+        table = Table(title=f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
+        for col in ("model", "task", "measure", "baseline", "now", "verdict"):
+            table.add_column(col)
+
+        def show(v: float | None, iv: list[float] | None) -> str:
+            return "-" if v is None else f"{v:.3f}" + (f" [{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "")
+
+        for c in changes:
+            style = "bold red" if c.verdict in FAILING else "green" if c.verdict == "improved" else ""
+            table.add_row(c.model, c.task, c.measure + (" (lower is better)" if c.lower_is_better else ""),
+                          show(c.baseline, c.baseline_interval), show(c.value, c.interval), c.verdict, style=style)
+        console.print(table)
+        console.print(f"{len(failing)} of {len(changes)} cells regressed or are missing." if failing else
+                      f"no regression in {len(changes)} cells.")
+    if failing:
+        raise typer.Exit(1)
+
+
 @app.command()
 def info(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     """Versions of robust and its main dependencies, and the device that would be used."""

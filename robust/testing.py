@@ -11,7 +11,9 @@ runner, so results and trained artefacts are cached across tests and sessions. T
   proportion over its ``n`` images);
 - ``no_regression(result, baseline=PATH, tolerance=0.02)`` compares with a recorded baseline (the headline: TCS
   for targeted attacks, ASR for untargeted ones, the area for curves, in the direction the evaluation registered)
-  and refuses a baseline measured on other data.
+  and refuses a baseline measured on other data;
+- ``compare_results(BASELINE, RESULTS)`` (``robust compare``) compares two boards' results.json (or two
+  ``attack run --json`` outputs) cell by cell, for CI outside pytest.
 
 Failures are one line: measure, value, interval, n, threshold, rule, and what was measured.
 """
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from robust.compare import Change, compare_results
 from robust.io import atomic_write_text, cache_dir
 
 if TYPE_CHECKING:  # importing this module (the pytest plugin does, in every session) must not import torch
@@ -72,6 +75,7 @@ class Measured:
     counts: Counts | None = None
     curve: Curve | None = None
     cached: bool = False
+    classes: int | None = None  # the model's class count (an attack result's; chance accuracy is 1 / classes)
 
     def describe(self) -> str:
         return f"{self.task} on {self.model} ({self.dataset}, n={self.samples}, seed {self.seed})"
@@ -122,7 +126,8 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
               "key": cell.key, "cached": cached}
     if cell.task.kind == "attack":
         fields = {f.name for f in dataclasses.fields(Counts)}
-        return Measured(**common, counts=Counts(**{k: v for k, v in result.items() if k in fields}))
+        return Measured(**common, counts=Counts(**{k: v for k, v in result.items() if k in fields}),
+                        classes=(result.get("per_image") or {}).get("classes"))
     from robust.registry import get
 
     curve_fields = {f.name for f in dataclasses.fields(Curve)} - {"higher_is_better"}
@@ -142,6 +147,7 @@ def _is_evaluation(task: str | dict) -> bool:
 
 
 def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
+    __tracebackhide__ = True  # a failing gate shows the test's line, not robust's internals
     if not isinstance(result, Measured):
         raise TypeError(f"result must come from robust.testing.measure (or the robust_eval fixture), got "
                         f"{type(result).__name__}.")
@@ -158,6 +164,7 @@ def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
 def _decide(result: Measured, measure_name: str, value: float | None, interval: tuple[float, float] | None, n: int,
             threshold: float, rule: str, at_most: bool, bound_name: str = "Wilson") -> None:
     """Compare, record, and fail with one line (``bound_name``: what the interval is)."""
+    __tracebackhide__ = True
     if value is None:
         raise ValueError(f"{measure_name} is undefined for {result.describe()} (no correctly classified images, or "
                          "an untargeted attack for TCS).")
@@ -176,20 +183,45 @@ def _decide(result: Measured, measure_name: str, value: float | None, interval: 
                              f"under rule {rule}{bound}: {result.describe()}")
 
 
-def _rate(result: Measured, rate: str, threshold: float, rule: str, at_most: bool, label: str) -> None:
+def _rate(result: Measured, rate: str, threshold: float, rule: str, at_most: bool, label: str,
+          min_correct: int = 0, allow_chance: bool = True) -> None:
+    __tracebackhide__ = True  # a failing gate shows the test's line, not robust's internals
+    from robust.checks import check_int
+
     _check(result, threshold, rule, "counts")
+    check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
+    if not isinstance(allow_chance, bool):
+        raise ValueError(f"allow_chance={allow_chance!r} is not valid; expected True or False.")
+    counts = result.counts
+    if counts.clean_correct < min_correct:  # "at most" over (almost) no images passes for the wrong reason
+        raise AssertionError(f"{label} is over {counts.clean_correct} clean-correct images of {counts.n}, fewer than "
+                             f"min_correct={min_correct}: too few to gate on ({result.describe()}); fix the model "
+                             "or the data, or pass min_correct=0 to gate anyway.")
+    chance = 1 / result.classes if result.classes else None
+    low = counts.interval("clean_accuracy")
+    if not allow_chance and chance is not None and low is not None and low[0] <= chance:
+        raise AssertionError(f"clean accuracy {counts.clean_accuracy:.3f} [{low[0]:.3f}, {low[1]:.3f}] is not above "
+                             f"chance ({chance:.3f}, {result.classes} classes): the {label} gate on this model passes "
+                             f"for the wrong reason ({result.describe()}); pass allow_chance=True to gate anyway.")
     _, n = result.counts.fraction(rate)
     _decide(result, label, result.counts.rate(rate), result.counts.interval(rate), n, threshold, rule, at_most)
 
 
-def assert_tcs_at_most(result: Measured, threshold: float, *, rule: str = "point") -> None:
-    """Target-class success (over the clean-correct images) at most ``threshold``."""
-    _rate(result, "tcs", threshold, rule, True, "TCS")
+def assert_tcs_at_most(result: Measured, threshold: float, *, rule: str = "point", min_correct: int = 30,
+                       allow_chance: bool = False) -> None:
+    """Target-class success (over the clean-correct images) at most ``threshold``. A model with fewer than
+    ``min_correct`` clean-correct images, or whose clean accuracy is not above chance (its Wilson lower bound at
+    most 1 / classes), fails the gate: an untrained model would otherwise pass it."""
+    __tracebackhide__ = True
+    _rate(result, "tcs", threshold, rule, True, "TCS", min_correct, allow_chance)
 
 
-def assert_asr_at_most(result: Measured, threshold: float, *, rule: str = "point") -> None:
-    """Attack success rate (over the clean-correct images) at most ``threshold``."""
-    _rate(result, "asr", threshold, rule, True, "ASR")
+def assert_asr_at_most(result: Measured, threshold: float, *, rule: str = "point", min_correct: int = 30,
+                       allow_chance: bool = False) -> None:
+    """Attack success rate (over the clean-correct images) at most ``threshold``; a weak model fails as in
+    ``assert_tcs_at_most``."""
+    __tracebackhide__ = True
+    _rate(result, "asr", threshold, rule, True, "ASR", min_correct, allow_chance)
 
 
 def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = "point",
@@ -197,10 +229,12 @@ def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = 
     """Clean (``which='clean'``) or robust (``'robust'``: under the attack) accuracy at least ``threshold``."""
     if which not in ("clean", "robust"):
         raise ValueError(f"which={which!r} is not valid; expected 'clean' or 'robust'.")
+    __tracebackhide__ = True
     _rate(result, f"{which}_accuracy", threshold, rule, False, f"{which} accuracy")
 
 
 def _area(result: Measured, threshold: float, rule: str, at_most: bool) -> None:
+    __tracebackhide__ = True
     from robust.metrics import wilson_interval
 
     _check(result, threshold, rule, "curve")
@@ -220,6 +254,7 @@ def assert_auc_at_least(result: Measured, threshold: float, *, rule: str = "poin
 def assert_auc_at_most(result: Measured, threshold: float, *, rule: str = "point") -> None:
     """The normalised area under an evaluation's curve at most ``threshold`` (for curves where lower is better,
     such as the selectivity share)."""
+    __tracebackhide__ = True
     _area(result, threshold, rule, True)
 
 
@@ -233,6 +268,7 @@ def _headline(result: Measured) -> tuple[str, float | None, bool]:
 def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: float = 0.02) -> None:
     """No worse than the recorded ``baseline`` by more than ``tolerance`` (run pytest with
     ``--robust-update-baselines`` to record or refresh it)."""
+    __tracebackhide__ = True
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
         raise ValueError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
     if not isinstance(result, Measured):
@@ -270,5 +306,6 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     _decide(result, f"{name} vs baseline {base['value']:.3f}", value, None, n, limit, "point", lower_better)
 
 
-__all__ = ["RULES", "Hooks", "Measured", "assert_accuracy_at_least", "assert_asr_at_most", "assert_auc_at_least",
-           "assert_auc_at_most", "assert_tcs_at_most", "measure", "no_regression", "set_hooks"]
+__all__ = ["RULES", "Change", "Hooks", "Measured", "assert_accuracy_at_least", "assert_asr_at_most",
+           "assert_auc_at_least", "assert_auc_at_most", "assert_tcs_at_most", "compare_results", "measure",
+           "no_regression", "set_hooks"]

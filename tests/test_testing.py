@@ -54,6 +54,28 @@ def test_rules_and_one_line_messages(noise):
     assert lo <= tcs <= hi
 
 
+def _weak(clean_correct: int, n: int = 500) -> testing.Measured:
+    """An attack result of a model that gets ``clean_correct`` of ``n`` images right; the attack hits none."""
+    from robust.metrics import Counts
+
+    counts = Counts(n=n, clean_correct=clean_correct, adv_correct=clean_correct, success=0, target_hit=0,
+                    success_all=0, target_hit_all=0, targeted=True)
+    return testing.Measured("untrained", "noise-patch-8pct", "digits-m", n, 0, "k", counts=counts, classes=10)
+
+
+def test_a_gate_on_a_model_that_gets_nothing_right_fails():
+    with pytest.raises(AssertionError, match=r"TCS is over 0 clean-correct images of 500, fewer than "
+                                             r"min_correct=30: too few to gate on"):
+        assert_tcs_at_most(_weak(0), 0.45, rule="wilson")
+    with pytest.raises(AssertionError, match=r"clean accuracy 0.100 \[0.077, 0.129\] is not above chance \(0.100, "
+                                             r"10 classes\)"):
+        assert_asr_at_most(_weak(50), 0.45)
+    assert_tcs_at_most(_weak(50), 0.45, allow_chance=True)  # opted out
+    assert_tcs_at_most(_weak(80), 0.45)  # 16 %: above chance with 95 % confidence
+    with pytest.raises(ValueError, match="min_correct=-1 is not valid"):
+        assert_tcs_at_most(_weak(80), 0.45, min_correct=-1)
+
+
 @pytest.mark.parametrize("threshold", [-0.1, 1.5, True, "0.2"])
 def test_threshold_outside_unit_interval(noise, threshold):
     with pytest.raises(ValueError, match=r"threshold=.* is not valid; expected a number in"):
@@ -128,12 +150,35 @@ def test_a_users_project(pytester, store):
     gpu = torch.cuda.is_available()
     result.assert_outcomes(passed=3 if gpu else 2, failed=1, skipped=0 if gpu else 1)
     result.stdout.fnmatch_lines(["*AssertionError: TCS * (n=*) > 0.0 under rule wilson (upper Wilson bound *)*"])
+    assert "robust/testing.py" not in result.stdout.str()  # the failure shows the test's line, not our internals
     doc = json.loads(report.read_text())
     assert (doc["assertions"], doc["passed"], doc["failed"]) == (2, 1, 1)
     first, second = doc["records"]
     assert first["test"].endswith("test_resnet_keeps_noise_at_chance") and first["passed"]
     assert second["threshold"] == 0.0 and second["rule"] == "wilson" and not second["passed"]
     assert first["n"] == second["n"] > 0 and first["value"] == second["value"] and len(first["interval"]) == 2
+
+
+def test_the_readmes_ci_snippet_runs(pytester, store):
+    """The GitHub Actions lines of the README: the extra they install exists, and their pytest command runs a
+    project's suites and writes the report."""
+    import shlex
+    from importlib.metadata import metadata
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("In GitHub Actions:")[1].split("```yaml")[1].split("```")[0]
+    runs = [line.removeprefix("- run: ") for line in block.splitlines() if line.startswith("- run: ")]
+    assert runs[0] == 'pip install "robust-suite[test]"'
+    assert "test" in metadata("robust-suite").get_all("Provides-Extra")
+    args = shlex.split(runs[1])
+    assert args[0] == "pytest"
+    (pytester.path / "suites").mkdir()
+    first_test = SUITE.split("@pytest.mark.robustness\ndef test_resnet_is")[0]  # the test that passes
+    (pytester.path / "suites" / "test_gate.py").write_text(first_test)
+    result = pytester.runpytest_subprocess(*args[1:], "--robust-store", str(store), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert json.loads((pytester.path / "robustness.json").read_text())["passed"] == 1
 
 
 BASELINE_SUITE = '''
