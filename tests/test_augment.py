@@ -124,8 +124,8 @@ def test_bad_input():
         PatchMixing(7, p=1.0)(x, y)
     with pytest.raises(ValueError, match=r"dtype torch\.uint8; expected float images"):
         PatchMixing(8, p=1.0)((x * 255).to(torch.uint8), y)
-    with pytest.raises(ValueError, match="soft targets need labels"):
-        PatchMixing(8, soft=True, num_classes=10, data_keys=["input"])(x)
+    with pytest.raises(ValueError, match="lam='mixup' is not valid"):
+        PatchMixing(8, lam="mixup")
     with pytest.raises(ValueError, match="labels has shape"):
         PatchMixing(8, p=1.0)(x, y[:3])
     with pytest.raises(ValueError, match="expected B x 3 rows"):
@@ -136,9 +136,31 @@ def test_bad_input():
         PatchMixing(8).labels(y)
 
 
-def test_channels_last_input_mixes_the_same():
+def test_channels_last_input_mixes_the_same_and_stays_channels_last():
     x, y = _batch()
     a = PatchMixing(8, p=1.0, seed=5)
     out, _ = a(x, y)
     again, _ = a(x.contiguous(memory_format=torch.channels_last), y, params=a._params)
-    assert torch.equal(out, again)
+    assert torch.equal(out, again) and again.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_soft_targets_through_kornia_sequential_the_documented_route():
+    """The README's recipe: the container mixes the images, ``aug.labels(y)`` gives that draw's soft targets."""
+    import kornia.augmentation as K
+
+    x, y = _batch()
+    aug = PatchMixing(8, ratio=0.25, p=1.0, soft=True, num_classes=10, label_smoothing=0.0, seed=3)
+    seq = K.AugmentationSequential(K.RandomHorizontalFlip(p=1.0), aug, data_keys=["input"])
+    out = seq(x)
+    target = aug.labels(y)
+    direct_out, direct_target = PatchMixing(8, ratio=0.25, p=1.0, soft=True, num_classes=10, label_smoothing=0.0)(
+        x.flip(-1), y, params=aug._params)
+    assert torch.equal(out, direct_out) and torch.equal(target, direct_target) and target.shape == (8, 10)
+
+
+def test_kornias_label_convention_on_request():
+    x, y = _batch()
+    timm_rows = PatchMixing(8, ratio=0.25, p=1.0, seed=1)(x, y)[1]
+    kornia_rows = PatchMixing(8, ratio=0.25, p=1.0, seed=1, lam="partner")(x, y)[1]
+    assert torch.equal(kornia_rows[:, :2], timm_rows[:, :2]) and torch.allclose(kornia_rows[:, 2], 1 - timm_rows[:, 2])
+    assert torch.allclose(soft_targets(kornia_rows, 10, 0.0, lam="partner"), soft_targets(timm_rows, 10, 0.0))

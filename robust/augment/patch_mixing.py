@@ -4,13 +4,15 @@ The image is split into a grid of equal cells; a fraction r of the cells (a whol
 per image) is replaced by the cells **at the same positions** of a partner image (a permutation of the batch).
 ``x_mix = (1 - M) * x + M * x[partner]`` with M block-constant on the grid and ``mean(M) == r`` exactly.
 
-Labels, kornia style: one row ``(y, y_partner, lam)`` per image where **lam is the weight of the original image**
-(``lam = 1 - r``, timm's convention; kornia's ``RandomMixUpV2`` uses the opposite one). ``soft_targets`` turns
-them into timm-style soft targets, ``lam * onehot(y) + (1 - lam) * onehot(y_partner)``, then label smoothing, for
+Labels: one row ``(y, y_partner, lam)`` per image. By default (``lam="original"``, timm's convention) **lam is
+the weight of the original image**, ``lam = 1 - r``; ``lam="partner"`` gives kornia's ``RandomMixUpV2`` convention,
+the weight of the partner, ``lam = r``. ``soft_targets`` turns either into timm-style soft targets,
+``w * onehot(y) + (1 - w) * onehot(y_partner)`` (w: the original's weight), then label smoothing, for
 ``timm.loss.SoftTargetCrossEntropy``; ``PatchMixing(..., soft=True, num_classes=K)`` returns those directly.
 
 Inside ``kornia.augmentation.AugmentationSequential`` (which passes no class labels to mix augmentations) use
-``data_keys=["input"]`` and read the labels of the draw with ``aug.labels(y)``.
+``data_keys=["input"]``: the container mixes the images, and ``aug.labels(y)`` gives the rows (or, with
+``soft=True``, the soft targets) of that draw. The images keep their memory format (channels_last stays so).
 
 Parameters are drawn by ``forward_parameters`` from the augmentation's own ``torch.Generator`` (kornia's pattern:
 generation apart from application), so ``aug(x, y, params=aug._params)`` replays a draw exactly.
@@ -27,20 +29,28 @@ from kornia.augmentation import MixAugmentationBaseV2
 from robust.checks import check_number, check_positive_int, check_seed
 from robust.grid import grid_shape, mix_cells_of, random_cells
 
+LAM = ("original", "partner")
 
-def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1) -> torch.Tensor:
-    """B x K soft targets from kornia-style ``(y, y_partner, lam)`` rows (lam: weight of ``y``), smoothed by
-    ``smoothing`` (``(1 - eps) * y + eps / K``)."""
+
+def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1, lam: str = "original"
+                 ) -> torch.Tensor:
+    """B x K soft targets from ``(y, y_partner, lam)`` rows, smoothed by ``smoothing`` (``(1 - eps) * y + eps / K``);
+    ``lam``: what the rows' lam weighs, ``"original"`` (timm's convention, the default) or ``"partner"``
+    (kornia's ``RandomMixUpV2``)."""
+    if lam not in LAM:
+        raise ValueError(f"lam={lam!r} is not valid; expected one of {LAM}.")
     if not isinstance(mixed, torch.Tensor) or mixed.ndim != 2 or mixed.shape[1] != 3:
         shape = tuple(mixed.shape) if isinstance(mixed, torch.Tensor) else type(mixed).__name__
         raise ValueError(f"mixed has shape {shape}; expected B x 3 rows of (y, y_partner, lam).")
     check_positive_int(num_classes, "num_classes")
     check_number(smoothing, "smoothing", low=0, high=1, high_open=True)
-    y, partner, lam = mixed[:, 0].long(), mixed[:, 1].long(), mixed[:, 2:].float()
+    y, partner, weight = mixed[:, 0].long(), mixed[:, 1].long(), mixed[:, 2:].float()
     if bool(((y < 0) | (y >= num_classes) | (partner < 0) | (partner >= num_classes)).any()):
         raise ValueError(f"mixed holds labels outside [0, {num_classes - 1}]; expected num_classes={num_classes} "
                          "to cover them.")
-    target = lam * F.one_hot(y, num_classes) + (1 - lam) * F.one_hot(partner, num_classes)
+    if lam == "partner":
+        weight = 1 - weight
+    target = weight * F.one_hot(y, num_classes) + (1 - weight) * F.one_hot(partner, num_classes)
     return target * (1 - smoothing) + smoothing / num_classes
 
 
@@ -55,6 +65,7 @@ class PatchMixing(MixAugmentationBaseV2):
         p: probability that a batch is mixed (one draw per batch, like kornia's mix augmentations).
         soft: return timm-style soft targets (needs ``num_classes``) instead of ``(y, y_partner, lam)`` rows.
         label_smoothing: epsilon of the soft targets.
+        lam: what the rows' lam weighs: ``"original"`` (default; timm) or ``"partner"`` (kornia's mix-ups).
         generator: the ``torch.Generator`` of every draw (default: a CPU generator seeded with ``seed``).
 
     A batch of one has no partner: the image comes back unchanged with ``lam = 1``. So does an image paired with
@@ -63,7 +74,7 @@ class PatchMixing(MixAugmentationBaseV2):
 
     def __init__(self, grid: int | tuple[int, int] | None = None, *, cell: int | None = None,
                  ratio: float | tuple[float, float] = (0.0, 0.5), p: float = 0.5, soft: bool = False,
-                 num_classes: int | None = None, label_smoothing: float = 0.1,
+                 num_classes: int | None = None, label_smoothing: float = 0.1, lam: str = "original",
                  generator: torch.Generator | None = None, seed: int = 0,
                  data_keys: list[str] | None = None) -> None:
         super().__init__(p=1.0, p_batch=1.0, data_keys=data_keys or ["input", "class"])
@@ -93,6 +104,8 @@ class PatchMixing(MixAugmentationBaseV2):
             raise ValueError(f"soft=True needs num_classes (the class count, >= 2); got num_classes={num_classes!r}.")
         check_number(label_smoothing, "label_smoothing", low=0, high=1, high_open=True,
                      expected="a number in [0, 1)")
+        if lam not in LAM:
+            raise ValueError(f"lam={lam!r} is not valid; expected one of {LAM}.")
         seed = check_seed(seed)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")
@@ -100,7 +113,7 @@ class PatchMixing(MixAugmentationBaseV2):
         self.sizes = sizes
         self.ratio = (float(low), float(high))
         self.p_mix = float(p)
-        self.soft, self.num_classes, self.label_smoothing = soft, num_classes, float(label_smoothing)
+        self.soft, self.num_classes, self.label_smoothing, self.lam = soft, num_classes, float(label_smoothing), lam
         self.generator = generator if generator is not None else torch.Generator().manual_seed(seed)
 
     def grid_shape(self, image_hw: tuple[int, int]) -> tuple[int, int]:
@@ -134,7 +147,10 @@ class PatchMixing(MixAugmentationBaseV2):
                         ) -> torch.Tensor:
         if input.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise ValueError(f"images have dtype {input.dtype}; expected float images in [0, 1].")
-        return mix_cells_of(input, params["mix_pairs"].to(input.device), params["cells"].to(input.device))
+        out = mix_cells_of(input, params["mix_pairs"].to(input.device), params["cells"].to(input.device))
+        if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
+            out = out.contiguous(memory_format=torch.channels_last)  # the caller's memory format, kept
+        return out
 
     def transform_input(self, input: torch.Tensor, params: dict[str, torch.Tensor], flags: dict[str, Any]
                         ) -> torch.Tensor:
@@ -154,7 +170,9 @@ class PatchMixing(MixAugmentationBaseV2):
         else:
             lam, partner = torch.ones(labels.shape[0], device=labels.device), labels
         rows = torch.stack([labels.float(), partner.float(), lam], 1)
-        return soft_targets(rows, self.num_classes, self.label_smoothing) if self.soft else rows
+        if self.soft:
+            return soft_targets(rows, self.num_classes, self.label_smoothing)
+        return rows if self.lam == "original" else torch.stack([rows[:, 0], rows[:, 1], 1 - rows[:, 2]], 1)
 
     def labels(self, y: torch.Tensor, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """The label rows (or soft targets) of the last draw (or of ``params``) for labels ``y``: for use inside
@@ -174,9 +192,6 @@ class PatchMixing(MixAugmentationBaseV2):
 
     def forward(self, *input: torch.Tensor, params: dict[str, torch.Tensor] | None = None,
                 data_keys: list[str] | None = None) -> torch.Tensor | list[torch.Tensor]:
-        keys = [str(k).lower() for k in (data_keys or self.data_keys)]
-        if self.soft and not any("class" in k or "label" in k for k in keys):
-            raise ValueError("soft targets need labels: call aug(x, y) with data_keys ['input', 'class'].")
         if input and isinstance(input[0], torch.Tensor):
             x = input[0]
             if not x.is_floating_point():
@@ -188,4 +203,4 @@ class PatchMixing(MixAugmentationBaseV2):
     def __repr__(self) -> str:
         size = f"grid={self.sizes}" if self.by_grid else f"cell={self.sizes}"
         return (f"PatchMixing({size}, ratio={self.ratio}, p={self.p_mix}, soft={self.soft}, "
-                f"label_smoothing={self.label_smoothing})")
+                f"label_smoothing={self.label_smoothing}, lam={self.lam!r})")
