@@ -76,3 +76,18 @@ def test_a_head_of_the_wrong_size_is_one_line_before_any_work(tmp_path):
 def test_a_factory_whose_module_is_missing_says_so():
     with pytest.raises(ValueError, match=r"its module 'no_such_pkg' cannot be found on sys.path .*PYTHONPATH"):
         load_model("no_such_pkg:build")
+
+
+def test_a_wrapper_around_a_backbone_finds_the_same_grad_cam_layer():
+    zoo = load_model("zoo:digits-m/resnet", device="cpu")
+
+    class Wrapper(nn.Module):  # a user's module whose only child is the whole network (its output: logits)
+        def __init__(self):
+            super().__init__()
+            self.body = zoo.net
+
+        def forward(self, x):
+            return self.body(x)
+
+    model = load_model(Wrapper(), input_size=(3, 32, 32))
+    assert (model.family, model.cam_layer_name) == (zoo.family, "body." + zoo.cam_layer_name)

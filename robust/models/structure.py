@@ -151,9 +151,13 @@ def _last_spatial_layer(trace: _Trace) -> str:
         cands = [c for c in _children(trace, name) if c in trace.order and spatial(c)]
         return max(cands, key=trace.order.__getitem__) if cands else None
 
-    current = last_spatial_child("")
-    if current is None:
-        raise ValueError("found no layer with a spatial (N x C x H x W, H x W > 1) output to use for Grad-CAM.")
+    root, current = "", last_spatial_child("")
+    while current is None:  # a wrapper (a user's module around a backbone): descend into the child holding the maps
+        inner = [c for c in _children(trace, root) if any(spatial(n) for n in trace.out if n.startswith(c + "."))]
+        if not inner:
+            raise ValueError("found no layer with a spatial (N x C x H x W, H x W > 1) output to use for Grad-CAM.")
+        root = max(inner, key=lambda c: trace.order.get(c, -1))
+        current = last_spatial_child(root)
     while (child := last_spatial_child(current)) is not None:
         # Descend through block lists, and through a module that merely returns a sub-module's output (a
         # ConvNeXt stage returning its blocks'); stop at a block whose last layer is a plain leaf, since in-place

@@ -29,8 +29,8 @@ CELL_VERSION = 5  # bump when a change to robust alters results, so stores recom
 # 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch; 5: patch attacks' realism)
 ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
 # universal patch draws its training windows with torch.rand)
-#: per-process caches: (spec, device) -> Backbone, least recently used first, and its weights' fingerprint
-_MODELS: OrderedDict[tuple, object] = OrderedDict()  # (spec, device, input size) -> Backbone
+#: per-process caches: (spec, device, input size) -> Backbone, least recently used first, and its weights' fingerprint
+_MODELS: OrderedDict[tuple, object] = OrderedDict()
 _WEIGHTS: dict[tuple, str] = {}
 MODEL_CACHE_BYTES = 2 * 2**30  # parameters and buffers kept loaded: a board's models load once per run
 _DATA: dict[tuple[str, str], object] = {}
