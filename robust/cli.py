@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import platform
@@ -312,38 +313,62 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     from rich.progress import Progress
 
     from robust.attacks import evaluate, make_attack
-    from robust.attacks.artifacts import list_artifacts, resolve_checkpoint
+    from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
     from robust.data import load_dataset
     from robust.metrics import RATES
     from robust.models import load_model
+    from robust.presets import list_presets, load_preset
+    from robust.runner.cells import versions
 
     _check_options(seed, samples=samples, batch_size=batch_size)
     params = dict(_param(p) for p in param)
     options = {"seed": seed, "area": area, "placement": placement}
     if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
         raise ValueError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
+    preset = None
+    if attack not in registry.names("attack") and attack in list_presets():  # a preset: its method and parameters
+        preset = load_preset(attack)
+        if preset.kind != "attack":
+            raise ValueError(f"{attack!r} is an evaluation preset; expected an attack (robust occlusion run).")
+        params = {**preset.params, **params}
+    method = registry.get(preset.method if preset else attack, "attack")
     params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
-    method = registry.get(attack, "attack")
+    _check_split(split)
+    net = load_model(model, device=device)
+    if checkpoint is None and method.trained and preset is not None:  # the artefact a board would use
+        from robust.runner.cells import artifact_for, fingerprint_model
+
+        task = dataclasses.replace(preset, params={k: v for k, v in params.items() if k != "seed"})
+        art = artifact_for(task, model, fingerprint_model(net), data, seed)
+        if not Path(art["path"]).is_file():
+            raise ValueError(f"preset {attack!r} has no shipped or cached artefact for {model} on {data}; train one "
+                             f"(robust attack train {method.name} --victim {model} --area {params.get('area')}) or "
+                             "pass --checkpoint.")
+        checkpoint = art["name"] if art["source"] == "shipped" else art["path"]
+    recorded = None
     if checkpoint is not None:
         if not method.trained:
             raise ValueError(f"--checkpoint is for trained attacks ({registry.names('attack', True)}); {attack!r} "
                              "takes none.")
-        atk = method.build.load(resolve_checkpoint(checkpoint), **params)
+        path = resolve_checkpoint(checkpoint)
+        atk = method.build.load(path, **params)
+        recorded = {"checkpoint": str(checkpoint), **digests(path)}
     elif method.trained:
         raise ValueError(f"{attack!r} needs --checkpoint (a file from `robust attack train {attack}`, or a shipped "
-                         f"one: {', '.join('zoo:' + k for k in list_artifacts()) or 'none'}).")
+                         f"one: {', '.join('zoo:' + k for k in list_artifacts()) or 'none'}), or name a preset "
+                         "(robust presets list).")
     else:
-        atk = make_attack(attack, **params)
-    _check_split(split)
-    net = load_model(model, device=device)
+        atk = make_attack(method.name, **params)
     ds = load_dataset(data, split)
     start = time.perf_counter()
     with Progress(disable=as_json, console=console, transient=True) as bar:
         task = bar.add_task(attack, total=min(samples, len(ds)))
         total = evaluate(atk, net, ds, samples=samples, batch_size=batch_size,
                          progress=lambda k: bar.advance(task, k))
-    out = {"attack": attack, "model": model, "data": data, "split": split, "seed": seed, "params": params,
-           "seconds": round(time.perf_counter() - start, 2), **total.to_dict()}
+    out = {"attack": attack, "method": method.name, "preset": preset and attack, "model": model, "data": data,
+           "split": split, "samples": samples, "seed": seed, "params": params, "artifact": recorded,
+           "device": str(net.device), "versions": versions(), "seconds": round(time.perf_counter() - start, 2),
+           **total.to_dict()}
     if as_json:
         _emit(out)
         return

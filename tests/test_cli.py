@@ -149,6 +149,24 @@ def test_attack_train_bad_input(args, needle):
     assert res.exit_code == 2 and needle in res.stderr and "Traceback" not in res.output
 
 
+def test_attack_run_takes_a_preset_and_records_how_to_rerun_it():
+    from robust.attacks.artifacts import list_artifacts
+
+    res = _run("attack", "run", "gan-patch-12pct", "--model", "zoo:digits-m/resnet", "--samples", "20", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    shipped = list_artifacts()["digits-m/resnet/gan-patch-12pct"]
+    assert (out["preset"], out["method"], out["params"]["area"], out["params"]["placement"]) == (
+        "gan-patch-12pct", "gan-patch", 0.12, "gradcam")
+    assert out["artifact"] == {"checkpoint": "zoo:digits-m/resnet/gan-patch-12pct", "sha256": shipped["sha256"],
+                               "config_sha256": shipped["config_sha256"]}
+    assert out["versions"]["torch"] and out["samples"] == 20 and out["n"] == 20
+    res = _run("attack", "run", "gan-patch-12pct", "--model", "zoo:digits-m/convmixer", "--samples", "20")
+    assert res.exit_code == 2 and "has no shipped or cached artefact for zoo:digits-m/convmixer" in res.stderr
+    res = _run("attack", "run", "patch-drop", "--model", "zoo:digits-m/resnet")
+    assert res.exit_code == 2 and "is an evaluation preset" in res.stderr
+
+
 def test_attack_run_trained_attack_needs_a_checkpoint():
     res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet")
     assert res.exit_code == 2 and "needs --checkpoint" in res.stderr
