@@ -89,6 +89,28 @@ def test_every_attack_of_a_model_drew_the_same_targets_and_the_worst_case_is_the
         assert w["tcs"] <= sum(r["tcs"] for r in mine) + 1e-9 and w["clean_correct"] == mine[0]["clean_correct"]
 
 
+def test_model_cards_and_how_to_reproduce(board):
+    _, out, _ = board
+    doc = json.loads((out / "results.json").read_text())
+    cards = {c["name"]: c for c in doc["models"]}
+    assert cards["mixer"]["params"] > 0 and cards["mixer"]["training"].startswith("robust zoo train mixer")
+    assert cards["mixer"]["reported"]["n"] == 1000 and cards["mixer"]["clean_acc"] is not None
+    repro = doc["reproduction"]
+    assert repro["spec"] is None and repro["command"] is None  # a spec built in code has no file to rerun
+    assert repro["devices"] == ["cpu"] and repro["date"].endswith("UTC") and repro["versions"]["torch"]
+    text = (out / "README.md").read_text()
+    assert "## Reproduce" in text and "[results.json](results.json)" in text
+    assert "| \\<script\\>alert(1)\\</script\\>\\|x | zoo:digits-m/resnet |" in text  # the card's name, escaped
+    page = (out / "index.html").read_text()
+    assert 'href="results.csv"' in page and 'id="reproduce"' in page and "<script>alert(1)" not in page
+
+
+def test_a_spec_file_is_quoted_in_a_fence_it_cannot_close():
+    from robust.leaderboard.cards import fence
+
+    assert fence("title = 'x'") == "```" and fence("a ```` b ` c") == "`````"
+
+
 def test_markdown_ranks_best_first_and_escapes(board):
     _, out, _ = board
     text = (out / "README.md").read_text()

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from robust.io import atomic_write_text
+from robust.leaderboard import cards, tables
 from robust.leaderboard import figures as figs
-from robust.leaderboard import tables
 from robust.leaderboard.tables import Board, attack_rows, ci, evaluation_rows, failed_rows, pct
 from robust.runner import STORE_NAME, Spec, Store, check_board_dir, load_spec, plan_id
 
@@ -65,7 +65,7 @@ def html(board: Board) -> str:
         realism=realism, realism_text=tables.REALISM_TEXT,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed, pct=pct,
-        ci=ci)
+        ci=ci, reproduction=cards.reproduction(board), cards=cards.model_cards(board))
 
 
 #: every format: its file in the board folder and its writer (a new format is one more entry)
@@ -123,7 +123,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
                   versions=next((r["versions"] for r in rows if r["versions"]), {}), attacks=attacks,
                   evaluations=evaluations, failed=failed_rows(rows), worst=tables.worst_cases(spec, rows, attacks),
-                  figures=paths, gallery=gallery)
+                  figures=paths, gallery=gallery, devices=sorted({r["device"] for r in rows if r.get("device")}),
+                  finished=max((r["finished"] for r in rows if r["status"] == "done"), default=None))
 
     result: dict[str, Path] = {"figures": fig_dir}
     for fmt, (name, write) in WRITERS.items():

@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 
 from robust import registry
+from robust.leaderboard import cards
 from robust.metrics import Counts
 from robust.presets import Task
 from robust.realism import pool
@@ -185,6 +186,8 @@ class Board:
     worst: list[WorstCase] = dataclasses.field(default_factory=list)
     figures: dict[str, Path] = dataclasses.field(default_factory=dict)
     gallery: list[tuple[str, Path]] = dataclasses.field(default_factory=list)
+    devices: list[str] = dataclasses.field(default_factory=list)  # where the cells ran
+    finished: float | None = None  # when the last cell finished (seconds since the epoch)
 
     def tables(self, kind: str | None = None) -> list[tuple[Task, list]]:
         """(task, its rows, most robust first) for each task (of ``kind``) that has rows, in spec order."""
@@ -418,7 +421,18 @@ def markdown(board: Board) -> str:
              + ("a single seed is one draw per image: a claim from it is a one-draw claim." if len(spec.seeds) == 1
                 else f"the {len(spec.seeds)} seeds are pooled into each row's counts.")
              + (" The board is ranked by the worst case over its patch attacks (first tables): one attack's weakness "
-                "cannot make a model look robust." if board.worst else ""), ""]
+                "cannot make a model look robust." if board.worst else ""), "",
+             "Data: [results.json](results.json) (every row, interval and realism summary), "
+             "[results.csv](results.csv) (one line per row); how to reproduce this board is at the end.", ""]
+    model_cards = cards.model_cards(board)
+    lines += ["## Models", "", "| model | spec | architecture | parameters | training | reported accuracy | clean acc "
+              "here |", "|---|---|---|---|---|---|---|"]
+    for c in model_cards:
+        reported = "–" if c["reported"] is None else f"{pct(c['reported']['accuracy'])} (n={c['reported']['n']})"
+        params = "–" if c["params"] is None else f"{c['params'] / 1e6:.2f} M"
+        lines.append(f"| {_md(c['name'])} | {_md(c['spec'])} | {_md(c['architecture'] or '–')} | {params} | "
+                     f"{_md(c['training'] or '–')} | {reported} | {pct(c['clean_acc'])} |")
+    lines.append("")
     for worst in board.worst:
         lines += [f"## {_md(worst.name)} (ranks the board)", "", f"{_md(worst.description)}", ""]
         lines += _attack_table(worst.rows)
@@ -465,6 +479,17 @@ def markdown(board: Board) -> str:
             lines += [f"![{_md(task.name)}]({figures[task.name]})", ""]
     if "heatmap" in figures:
         lines += ["## TCS heatmap", "", f"![TCS heatmap]({figures['heatmap']})", ""]
+    repro = cards.reproduction(board)
+    lines += ["## Reproduce", ""]
+    if repro["command"]:
+        lines += [f"From the folder it was run in: `{_md(repro['command'])}` (finished cells are kept in the store; a "
+                  "second run only re-renders).", ""]
+    lines += [f"Computed {repro['date'] or 'at an unknown time'} on {_md(', '.join(repro['devices']) or 'unknown')}"
+              f" with {_md(', '.join(f'{k} {v}' for k, v in sorted(repro['versions'].items())) or 'unknown versions')}"
+              ".", ""]
+    if repro["spec"] is not None:
+        fence = cards.fence(repro["spec"])
+        lines += ["The spec:", "", f"{fence}toml", repro["spec"].rstrip("\n"), fence, ""]
     if board.failed:
         lines += ["## Failed cells", "", "| model | tasks | error |", "|---|---|---|"]
         lines += [f"| {_md(f.name)} | {_md(f.tasks)} | {_md(f.error)} |" for f in board.failed]
@@ -479,7 +504,8 @@ def json_text(board: Board) -> str:
            "rows": [r.as_dict() for r in board.attacks], "evaluations": [r.as_dict() for r in board.evaluations],
            "worst_case": [{"name": w.name, "area": w.area, "attacks": w.attacks, "agreement": w.agreement,
                            "rows": [r.as_dict() for r in w.rows]} for w in board.worst],
-           "failed": [r.as_dict() for r in board.failed]}
+           "failed": [r.as_dict() for r in board.failed], "models": cards.model_cards(board),
+           "reproduction": cards.reproduction(board)}
     return json.dumps(doc, indent=1) + "\n"
 
 
