@@ -318,7 +318,7 @@ def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, mas
 @register_evaluation(
     "selectivity", description="Share of the original class's Grad-CAM mass in the donor's cells of patch-mixed "
     "images (lower is more selective)", xlabel="fraction of cells from another class",
-    ylabel="out-of-context saliency share", higher_is_better=False,
+    ylabel="out-of-context saliency share", higher_is_better=False, chance="diagonal",
     variants={"selectivity-rise": ({"saliency": "rise"}, "Share of the contrastive RISE saliency in the donor's "
                                    "cells of patch-mixed images (lower is more selective)")})
 def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,

@@ -19,8 +19,9 @@ def plain_text():
 
 
 def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[str] | None = None,
-                title: str = "") -> Path:
-    """One PNG with each ``Curve`` as a line (mean) and a band (mean +- std over seeds)."""
+                title: str = "", chance: str | None = None) -> Path:
+    """One PNG with each ``Curve`` as a line (mean) and a band (mean +- std over seeds); ``chance="diagonal"``
+    draws y = x, where a model that tells nothing apart lies."""
     import matplotlib.pyplot as plt
 
     if not curves:
@@ -35,6 +36,9 @@ def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[s
             hi = [m + s for m, s in zip(c.mean, c.std, strict=True)]
             ax.plot(c.x, c.mean, marker="o", ms=3, label=f"{label} (area {c.area:.3f})")
             ax.fill_between(c.x, lo, hi, alpha=0.2)
+        if chance == "diagonal":
+            xs = [min(curves[0].x), max(curves[0].x)]
+            ax.plot(xs, xs, color="grey", ls="--", lw=1, label="chance (y = x)")
         ax.set_xlabel(curves[0].xlabel)
         ax.set_ylabel(curves[0].ylabel)
         ax.set_title(title, fontsize=9)

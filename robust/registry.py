@@ -48,6 +48,7 @@ class Method:
     ylabel: str = ""
     higher_is_better: bool = False
     control: bool = False  # a control (an occluding patch with no attack in it): its ASR is what occlusion does
+    chance: str | None = None  # an evaluation's chance level: "diagonal" (y = x), or None (none stated)
 
     @property
     def headline(self) -> str:
@@ -113,12 +114,16 @@ def register_attack(cls: type) -> type:
 
 
 def register_evaluation(name: str, *, description: str, xlabel: str, ylabel: str, higher_is_better: bool,
-                        variants: dict[str, tuple[dict, str]] | None = None) -> Callable[[Callable], Callable]:
+                        variants: dict[str, tuple[dict, str]] | None = None,
+                        chance: str | None = None) -> Callable[[Callable], Callable]:
     """Function decorator: register an evaluation (``fn(model, data, **params) -> Curve``) as ``name``, and each
-    of ``variants`` ({name: (fixed keywords, description)}) as the same function with those keywords fixed."""
+    of ``variants`` ({name: (fixed keywords, description)}) as the same function with those keywords fixed.
+    ``chance="diagonal"``: a model that tells nothing apart gives y = x (boards draw it and say where it lies)."""
+    if chance not in (None, "diagonal"):
+        raise ValueError(f"chance={chance!r} is not valid; expected None or 'diagonal'.")
 
     def decorate(fn: Callable) -> Callable:
-        common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better}
+        common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better, "chance": chance}
         _add(_EVALUATIONS, Method(name, "evaluation", description, fn, **common))
         for variant, (fixed, text) in (variants or {}).items():
             _add(_EVALUATIONS, Method(variant, "evaluation", text, fn, dict(fixed), **common))

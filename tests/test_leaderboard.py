@@ -181,3 +181,16 @@ def test_worst_case_counts_an_image_hit_if_any_attack_hit_it():
     assert (c.n, c.clean_correct, c.target_hit, c.success, c.adv_correct) == (5, 4, 2, 3, 1)
     with pytest.raises(ValueError, match="here: the attacks drew different targets"):
         _worst_counts([cell([0] * 5), cell([0] * 5, target=(1, 2, 3, 4, 6))], "here")
+
+
+def test_selectivity_states_where_chance_lies():
+    from types import SimpleNamespace
+
+    from robust.leaderboard.tables import chance_note
+    from robust.presets import load_preset
+
+    rows = [SimpleNamespace(name="a", x=[0.1, 0.5], area_interval=[0.28, 0.29]),
+            SimpleNamespace(name="b", x=[0.1, 0.5], area_interval=[0.295, 0.31])]
+    note = chance_note(load_preset("selectivity"), rows)
+    assert "area 30.0; 1 of 2 models' intervals contain it (b)" in note
+    assert chance_note(load_preset("patch-drop"), rows) is None  # no chance line stated for it

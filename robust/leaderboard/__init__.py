@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from robust import registry
 from robust.io import atomic_write_text
 from robust.leaderboard import cards, tables
 from robust.leaderboard import figures as figs
@@ -56,7 +57,8 @@ def html(board: Board) -> str:
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
     realism = [{"row": r, "cells": tables.realism_cells(r)} for r in tables.realism_rows(spec, board.attacks)]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
-              "better": rows[0].better} for t, rows in board.tables("evaluation")]
+              "better": rows[0].better, "chance": tables.chance_note(t, rows)}
+             for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(
         title=spec.title, dataset=spec.dataset, samples=board.samples, seeds=", ".join(map(str, spec.seeds)),
         versions={"robust": board.versions.get("robust", "?"), "torch": board.versions.get("torch", "?")},
@@ -112,7 +114,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     for t in spec.tasks:
         group = [r for r in evaluations if r.evaluation == t.name]
         if group:
-            paths[t.name] = figs.curves(group, fig_dir / f"{figs.slug(t.name)}.png", t.name)
+            paths[t.name] = figs.curves(group, fig_dir / f"{figs.slug(t.name)}.png", t.name,
+                                        registry.get(t.method, "evaluation").chance)
     gallery = []
     for r in rows:
         if r["kind"] == "attack" and r["status"] == "done" and r["figure"] and r["seed"] == spec.seeds[0]:

@@ -114,10 +114,10 @@ def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path 
     return path
 
 
-def curves(rows: list[EvaluationRow], path: Path, title: str) -> Path:
-    """One evaluation's curves, a line per model with its seed band."""
+def curves(rows: list[EvaluationRow], path: Path, title: str, chance: str | None = None) -> Path:
+    """One evaluation's curves, a line per model with its seed band (and its chance line, when it has one)."""
     objs = [Curve(r.evaluation, r.x, r.mean, r.std, r.n, r.curve_seeds, r.xlabel, r.ylabel) for r in rows]
-    return save_curves(objs, path, labels=[r.name for r in rows], title=title)
+    return save_curves(objs, path, labels=[r.name for r in rows], title=title, chance=chance)
 
 
 def write_png(data: bytes, path: Path) -> Path:

@@ -388,6 +388,19 @@ REALISM_TEXT = ("How natural each patch attack's patches look, on the same image
                 "untargeted attack) is repeated to read the trade-off.")
 
 
+def chance_note(task: Task, rows: list[EvaluationRow]) -> str | None:
+    """For an evaluation with a chance line (y = x): its area over the curves' range and the rows whose area
+    interval contains it (a score a model without any selectivity would get)."""
+    if registry.get(task.method, "evaluation").chance != "diagonal":
+        return None
+    level = (rows[0].x[0] + rows[0].x[-1]) / 2  # the mean height of y = x over [x0, xn]
+    at = [r.name for r in rows if r.area_interval and r.area_interval[0] <= level <= r.area_interval[1]]
+    told = f"{len(at)} of {len(rows)} models' intervals contain it ({', '.join(at)})" if at else \
+        "no model's interval contains it"
+    return (f"Chance is y = x (the dashed line: a map that does not tell the original class from the donor's), area "
+            f"{100 * level:.1f}; {told}. A rank between models at chance ranks noise.")
+
+
 def realism_rows(spec: Spec, rows: list[AttackRow]) -> list[AttackRow]:
     """The attack rows with a realism summary, attacks in spec order, then models in spec order."""
     tasks = {t.name: i for i, t in enumerate(spec.tasks)}
@@ -475,6 +488,8 @@ def markdown(board: Board) -> str:
             pts = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(r.mean, r.std, strict=True))
             lines.append(f"| {i} | {_md(r.name)} | {100 * r.area:.1f} {ci(r.area_interval)} | {pts} |")
         lines.append("")
+        if note := chance_note(task, rows):
+            lines += [note, ""]
         if task.name in figures:
             lines += [f"![{_md(task.name)}]({figures[task.name]})", ""]
     if "heatmap" in figures:
