@@ -164,3 +164,40 @@ def test_kornias_label_convention_on_request():
     kornia_rows = PatchMixing(8, ratio=0.25, p=1.0, seed=1, lam="partner")(x, y)[1]
     assert torch.equal(kornia_rows[:, :2], timm_rows[:, :2]) and torch.allclose(kornia_rows[:, 2], 1 - timm_rows[:, 2])
     assert torch.allclose(soft_targets(kornia_rows, 10, 0.0, lam="partner"), soft_targets(timm_rows, 10, 0.0))
+
+
+def test_the_mix_switch_picks_one_method_per_batch_with_its_probability():
+    from robust.augment import mix
+
+    x, y = _batch()
+    switch = mix(patch_mixing=0.5, cutmix=0.25, mixup=0.25, num_classes=10, label_smoothing=0.0, seed=0)
+    seen = {}
+    for _ in range(200):
+        out, target = switch(x, y)
+        seen[switch.last] = seen.get(switch.last, 0) + 1
+        assert out.shape == x.shape and target.shape == (8, 10) and torch.allclose(target.sum(1), torch.ones(8))
+        if switch.last == "cutmix":  # the original's label weight is the share of the image the box left
+            changed = (out != x).any(1).float().mean((1, 2))  # per image: share of its pixels replaced
+            mixed = target.max(1).values < 1  # paired with another image
+            assert torch.allclose(target[torch.arange(8), y][mixed], 1 - changed[mixed])
+    assert set(seen) == {"patch_mixing", "cutmix", "mixup"} and 70 < seen["patch_mixing"] < 130
+    again = mix(patch_mixing=0.5, cutmix=0.25, mixup=0.25, num_classes=10, label_smoothing=0.0, seed=0)
+    first = mix(patch_mixing=0.5, cutmix=0.25, mixup=0.25, num_classes=10, label_smoothing=0.0, seed=0)
+    for _ in range(5):  # a seed fixes every draw
+        a, b = first(x, y), again(x, y)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    none = mix(num_classes=10, label_smoothing=0.1)
+    out, target = none(x, y)
+    assert none.last == "none" and torch.equal(out, x) and torch.allclose(target.max(1).values, torch.tensor(0.91))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"patch_mixing": 0.7, "cutmix": 0.5}, "add up to 1.2; expected at most 1"),
+    ({"mixup": -0.1}, "mixup=-0.1"), ({"cutmix_alpha": 0}, "cutmix_alpha=0"),
+    ({"label_smoothing": 1}, "label_smoothing=1"),
+])
+def test_the_mix_switch_refuses_bad_settings(kwargs, match):
+    from robust.augment import mix
+
+    with pytest.raises(ValueError, match=match):
+        mix(num_classes=10, **kwargs)
