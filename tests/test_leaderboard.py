@@ -36,7 +36,8 @@ def test_every_format_is_written(board):
     assert {p.name for p in (written["md"], written["html"], written["json"], written["csv"])} == \
         {"README.md", "index.html", "results.json", "results.csv"}
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert {"heatmap.png", "realism.png"} <= set(figures) and sum(f.startswith("gallery-") for f in figures) == 10
+    assert {"heatmap.png", "realism.png", "clean-vs-robust.png", "class-tcs.png"} <= set(figures)
+    assert sum(f.startswith("gallery-") for f in figures) == 10
     assert sum(f.startswith("patch-mixing-attack") for f in figures) == 1
 
 
@@ -181,6 +182,25 @@ def test_worst_case_counts_an_image_hit_if_any_attack_hit_it():
     assert (c.n, c.clean_correct, c.target_hit, c.success, c.adv_correct) == (5, 4, 2, 3, 1)
     with pytest.raises(ValueError, match="here: the attacks drew different targets"):
         _worst_counts([cell([0] * 5), cell([0] * 5, target=(1, 2, 3, 4, 6))], "here")
+
+
+def test_class_matrix_counts_the_worst_case_by_target_and_true_class(board):
+    from robust.leaderboard.tables import class_tcs
+    from robust.runner import STORE_NAME, Store
+
+    spec, out, _ = board
+    with Store(out / STORE_NAME) as store:
+        cells = store.rows()
+    doc = json.loads((out / "results.json").read_text())
+    (worst,) = doc["worst_case"]
+    from robust.leaderboard.tables import WorstCase
+
+    matrices = class_tcs(spec, cells, WorstCase(worst["area"], worst["attacks"], [], {}))
+    assert set(matrices) == {NASTY, "mixer", "vit"}
+    for w in worst["rows"]:  # the matrix's totals are the worst case's own counts
+        hits, n = matrices[w["name"]]
+        assert hits.shape == (10, 10) and int(n.diagonal().sum()) == 0 and bool((hits <= n).all())
+        assert abs(int(hits.sum()) / int(n.sum()) - w["tcs"]) < 1e-3
 
 
 def test_selectivity_states_where_chance_lies():

@@ -64,6 +64,8 @@ def html(board: Board) -> str:
         versions={"robust": board.versions.get("robust", "?"), "torch": board.versions.get("torch", "?")},
         columns=columns, models=order, attack_tables=ranked, worst_tables=worst, evaluations=evals,
         heatmap=_data_uri(board.figures["heatmap"]) if "heatmap" in board.figures else None,
+        scatter=_data_uri(board.figures["clean-vs-robust"]) if "clean-vs-robust" in board.figures else None,
+        class_tcs=_data_uri(board.figures["class-tcs"]) if "class-tcs" in board.figures else None,
         realism=realism, realism_text=tables.REALISM_TEXT,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed, pct=pct,
@@ -108,6 +110,20 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     names, tasks = [m.name for m in spec.models], [t.name for t in spec.tasks]
     if (p := figs.heatmap(attacks, names, tasks, fig_dir / "heatmap.png")) is not None:
         paths["heatmap"] = p
+    worst = tables.worst_cases(spec, rows, attacks)
+    untargeted = [r for r in attacks if r.headline == "asr" and r.attack not in spec.only]
+    if (p := figs.clean_vs_robust([*(r for w in worst[:1] for r in w.rows), *untargeted],
+                                  fig_dir / "clean-vs-robust.png")) is not None:
+        paths["clean-vs-robust"] = p
+    if worst:
+        names = next((r["result"].get("class_names") for r in rows if r["kind"] == "attack"), None)
+        matrices = tables.class_tcs(spec, rows, worst[0])
+        k = next((len(h) for h, _ in matrices.values()), 0)
+        title = (f"TCS by target (rows) and true class (columns) under {worst[0].name}, per model: clean-correct "
+                 "images whose target is another class, seeds pooled")
+        if (p := figs.class_matrices(matrices, names or [str(i) for i in range(k)], title,
+                                     fig_dir / "class-tcs.png")) is not None:
+            paths["class-tcs"] = p
     if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: t.method for t in spec.tasks},
                           fig_dir / "realism.png")) is not None:
         paths["realism"] = p
@@ -125,7 +141,7 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
             gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
                   versions=next((r["versions"] for r in rows if r["versions"]), {}), attacks=attacks,
-                  evaluations=evaluations, failed=failed_rows(rows), worst=tables.worst_cases(spec, rows, attacks),
+                  evaluations=evaluations, failed=failed_rows(rows), worst=worst,
                   figures=paths, gallery=gallery, devices=sorted({r["device"] for r in rows if r.get("device")}),
                   finished=max((r["finished"] for r in rows if r["status"] == "done"), default=None))
 

@@ -27,33 +27,95 @@ def slug(*parts: str) -> str:
 
 
 def heatmap(attacks: list[AttackRow], models: list[str], tasks: list[str], path: Path) -> Path | None:
-    """Models x attacks, coloured by each row's headline rate (TCS; another, such as ASR, is marked)."""
+    """Models x attacks, coloured by each row's headline rate: targeted attacks' TCS and untargeted attacks' ASR in
+    two panels with their own scales (the two rates answer different questions)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     cols = [t for t in tasks if any(r.attack == t for r in attacks)]
     if not cols:
         return None
-    grid = np.full((len(models), len(cols)), np.nan)
-    label = [["" for _ in cols] for _ in models]
-    for r in attacks:
-        i, j = models.index(r.name), cols.index(r.attack)
-        if r.score is not None:
-            grid[i, j] = r.score
-            label[i][j] = f"{100 * r.score:.0f}" + ("" if r.headline == "tcs" else f" {r.headline.upper()}")
+    kinds = {r.attack: r.headline for r in attacks}
+    panels = [(h, [t for t in cols if kinds[t] == h]) for h in ("tcs", "asr")]
+    panels = [(h, c) for h, c in panels if c]
     with plain_text():
-        fig, ax = plt.subplots(figsize=(1.1 * len(cols) + 2.5, 0.45 * len(models) + 1.6), dpi=110)
-        im = ax.imshow(grid, cmap="magma_r", vmin=0, vmax=1, aspect="auto")
-        ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right", fontsize=7)
-        ax.set_yticks(range(len(models)), models, fontsize=7)
-        for i in range(len(models)):
-            for j in range(len(cols)):
-                if label[i][j]:
-                    ax.text(j, i, label[i][j], ha="center", va="center", fontsize=6,
-                            color="white" if grid[i, j] > 0.5 else "black")
-        fig.colorbar(im, ax=ax, label="TCS (targeted) / ASR (untargeted)", fraction=0.04)
-        ax.set_title("Target-class success (%), lower is more robust", fontsize=8)
+        size = (1.1 * len(cols) + 3.2 * len(panels), 0.45 * len(models) + 1.8)
+        fig, axes = plt.subplots(1, len(panels), figsize=size, dpi=110, squeeze=False,
+                                 gridspec_kw={"width_ratios": [len(c) for _, c in panels]})
+        for ax, (headline, names) in zip(axes[0], panels, strict=True):
+            grid = np.full((len(models), len(names)), np.nan)
+            for r in attacks:
+                if r.attack in names and r.score is not None:
+                    grid[models.index(r.name), names.index(r.attack)] = r.score
+            im = ax.imshow(grid, cmap="magma_r" if headline == "tcs" else "viridis_r", vmin=0, vmax=1, aspect="auto")
+            ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
+            ax.set_yticks(range(len(models)), models, fontsize=7)
+            for i in range(len(models)):
+                for j in range(len(names)):
+                    if not np.isnan(grid[i, j]):
+                        ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                                color="white" if grid[i, j] > 0.5 else "black")
+            label = "TCS (%), targeted" if headline == "tcs" else "ASR (%), untargeted"
+            fig.colorbar(im, ax=ax, label=label, fraction=0.05)
+            ax.set_title(f"{label}: lower is more robust", fontsize=8)
         fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+    return path
+
+
+def clean_vs_robust(rows: list[AttackRow], path: Path) -> Path | None:
+    """Clean accuracy against robust accuracy (correct under the attack), one point per model and threat model
+    (the worst cases and the untargeted attacks), each model named."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.clean_acc is not None and r.robust_acc is not None]
+    if not rows:
+        return None
+    with plain_text():
+        fig, ax = plt.subplots(figsize=(5.8, 4.2), dpi=110)
+        for i, attack in enumerate(dict.fromkeys(r.attack for r in rows)):
+            group = [r for r in rows if r.attack == attack]
+            ax.scatter([r.clean_acc for r in group], [r.robust_acc for r in group], s=24, label=attack,
+                       color=plt.get_cmap("tab10")(i % 10))
+            for r in group:
+                ax.annotate(r.name, (r.clean_acc, r.robust_acc), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        ax.set_xlabel("clean accuracy")
+        ax.set_ylabel("robust accuracy (correct under the attack)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title("Clean against robust accuracy: up and right is better", fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+    return path
+
+
+def class_matrices(matrices: dict, class_names: list[str], title: str, path: Path) -> Path | None:
+    """One target x true-class TCS matrix per model (hits / clean-correct images of the pair; blank: none)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not matrices:
+        return None
+    cols = min(4, len(matrices))
+    rows = -(-len(matrices) // cols)
+    with plain_text():
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.8, 2.5 * rows + 0.6), dpi=110, squeeze=False)
+        for ax in axes.flat[len(matrices):]:
+            ax.axis("off")
+        for ax, (name, (hits, n)) in zip(axes.flat, matrices.items(), strict=False):
+            rate = np.where(n.numpy() > 0, hits.numpy() / np.maximum(n.numpy(), 1), np.nan)
+            im = ax.imshow(rate, cmap="magma_r", vmin=0, vmax=1)
+            ax.set_title(f"{name} (n = {int(n.sum())})", fontsize=7)
+            ax.set_xticks(range(len(class_names)), class_names, fontsize=5)
+            ax.set_yticks(range(len(class_names)), class_names, fontsize=5)
+            ax.set_xlabel("true class", fontsize=6)
+            ax.set_ylabel("target", fontsize=6)
+        fig.colorbar(im, ax=axes, fraction=0.02, label="TCS")
+        fig.suptitle(title, fontsize=8)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
         plt.close(fig)

@@ -249,11 +249,9 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
     return rows
 
 
-def _worst_counts(cells: list[dict], where: str) -> Counts:
-    """The Counts of one model and seed under the union of ``cells`` (its attacks): an image's attacked prediction
-    is a target some attack reached, else a wrong class some attack caused, else its label."""
-    from robust.metrics import count
-
+def _worst_images(cells: list[dict], where: str) -> tuple[dict, torch.Tensor]:
+    """(the first cell's per-image record, the attacked prediction under the union of ``cells``, one model's attacks
+    on one seed): a target some attack reached, else a wrong class some attack caused, else the label."""
     runs = [c["result"]["per_image"] for c in cells]
     first = runs[0]
     if any(r["target"] != first["target"] or r["y"] != first["y"] or r["clean"] != first["clean"] for r in runs):
@@ -262,8 +260,40 @@ def _worst_counts(cells: list[dict], where: str) -> Counts:
     y, target = torch.tensor(first["y"]), torch.tensor(first["target"])
     adv = torch.stack([torch.tensor(r["adv"]) for r in runs])  # attacks x images
     wrong = torch.where(adv != y, adv, -1).amax(0)  # some attack's wrong class (-1: none)
-    worst = torch.where((adv == target).any(0), target, torch.where(wrong >= 0, wrong, y))
-    return count(torch.tensor(first["clean"]), worst, y, target, num_classes=first["classes"])
+    return first, torch.where((adv == target).any(0), target, torch.where(wrong >= 0, wrong, y))
+
+
+def _worst_counts(cells: list[dict], where: str) -> Counts:
+    """The Counts of one model and seed under the union of ``cells`` (its attacks)."""
+    from robust.metrics import count
+
+    first, worst = _worst_images(cells, where)
+    y = torch.tensor(first["y"])
+    return count(torch.tensor(first["clean"]), worst, y, torch.tensor(first["target"]), num_classes=first["classes"])
+
+
+def class_tcs(spec: Spec, cells: list[dict], worst: WorstCase) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per model, the worst case's hits and counts by (target, true class) over its clean-correct images whose
+    target is another class, seeds pooled: K x K tensors (TCS of a pair = hits / counts)."""
+    done = {(c["model"], c["task"], c["seed"]): c for c in cells
+            if c["kind"] == "attack" and c["status"] == "done" and "per_image" in c["result"]}
+    out = {}
+    for m in spec.models:
+        hits = n = None
+        for seed in spec.seeds:
+            group = [done.get((m.name, t, seed)) for t in worst.attacks]
+            if not all(group):
+                break
+            first, adv = _worst_images(group, f"model {m.name!r}, seed {seed}")
+            y, target, k = torch.tensor(first["y"]), torch.tensor(first["target"]), first["classes"]
+            keep = (torch.tensor(first["clean"]) == y) & (target != y)
+            pair = target[keep] * k + y[keep]
+            hits = (0 if hits is None else hits) + torch.bincount(pair[adv[keep] == target[keep]], minlength=k * k)
+            n = (0 if n is None else n) + torch.bincount(pair, minlength=k * k)
+        else:
+            if hits is not None:
+                out[m.name] = (hits.view(k, k), n.view(k, k))
+    return out
 
 
 def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[WorstCase]:
@@ -493,7 +523,16 @@ def markdown(board: Board) -> str:
         if task.name in figures:
             lines += [f"![{_md(task.name)}]({figures[task.name]})", ""]
     if "heatmap" in figures:
-        lines += ["## TCS heatmap", "", f"![TCS heatmap]({figures['heatmap']})", ""]
+        lines += ["## Heatmap", "", "TCS of the targeted attacks and ASR of the untargeted ones, each on its own "
+                  "scale.", "", f"![TCS and ASR heatmap]({figures['heatmap']})", ""]
+    if "clean-vs-robust" in figures:
+        lines += ["## Clean against robust accuracy", "", "Robust accuracy: the share of images still classified "
+                  "correctly under the first worst case and under each untargeted attack.", "",
+                  f"![clean against robust accuracy]({figures['clean-vs-robust']})", ""]
+    if "class-tcs" in figures:
+        lines += ["## TCS by target and true class", "", "Under the first worst case, per model: which targets are "
+                  "easy to reach from which classes (a few images per pair on this board: read patterns, not cells).",
+                  "", f"![TCS by target and true class]({figures['class-tcs']})", ""]
     repro = cards.reproduction(board)
     lines += ["## Reproduce", ""]
     if repro["command"]:
