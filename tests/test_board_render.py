@@ -179,3 +179,14 @@ def test_rows_the_intervals_cannot_tell_apart_share_a_rank():
     # Where higher is better (an accuracy curve's area), beyond doubt means wholly above.
     areas = [Row([0.70, 0.80], False), Row([0.65, 0.75], False), Row([0.50, 0.60], False)]
     assert ranks(areas) == [1, 1, 3]
+
+
+def test_cells_not_finished_are_marked_pending(tmp_path):
+    spec = parse_spec({**SMALL, "evaluations": [DROP]})
+    run_board(spec, tmp_path / "out")
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as conn:  # as if the run had stopped before it
+        conn.execute("DELETE FROM cells WHERE task = 'drop'")
+    written = leaderboard.render(spec, tmp_path / "out")
+    assert "## Pending cells" in written["md"].read_text() and "resnet / drop" in written["md"].read_text()
+    assert json.loads(written["json"].read_text())["pending"] == ["resnet / drop"]
+    assert "Pending cells" in written["html"].read_text()

@@ -80,6 +80,9 @@ def test_every_attack_of_a_model_drew_the_same_targets_and_the_worst_case_is_the
         if per["target"] is not None:
             targets.setdefault((c["model"], c["seed"]), []).append(per["target"])
     assert len(targets) == 3 and all(len(t) >= 2 and all(v == t[0] for v in t) for t in targets.values())
+    for c in cells:  # the gallery: successes first, then failures, each labelled
+        flags = [e["success"] for e in c["result"]["examples"]]
+        assert len(flags) == 4 and flags == sorted(flags, reverse=True)
     doc = json.loads((out / "results.json").read_text())
     (worst,) = doc["worst_case"]
     assert worst["attacks"] == ["noise-patch-8pct", "natural-patch-8pct"] and set(worst["agreement"]) == set(

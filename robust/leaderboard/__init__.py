@@ -68,7 +68,8 @@ def html(board: Board) -> str:
         class_tcs=_data_uri(board.figures["class-tcs"]) if "class-tcs" in board.figures else None,
         realism=realism, realism_text=tables.REALISM_TEXT,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
-        gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed, pct=pct,
+        gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
+        pending=board.pending, pct=pct,
         ci=ci, reproduction=cards.reproduction(board), cards=cards.model_cards(board))
 
 
@@ -102,6 +103,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
         previous = store.outputs()
     for r in rows:  # the names the spec gives now (a renamed model keeps its results)
         r["model"], r["task"] = keys[r["key"]]
+    recorded = {r["key"] for r in rows}
+    pending = sorted({keys[k] for k in keys if k not in recorded})  # an interrupted or running run's cells
     attacks, evaluations = attack_rows(spec, rows), evaluation_rows(spec, rows)
 
     fig_dir = out / "figures"
@@ -136,13 +139,15 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     for r in rows:
         if r["kind"] == "attack" and r["status"] == "done" and r["figure"] and r["seed"] == spec.seeds[0]:
             path = figs.write_png(r["figure"], fig_dir / f"gallery-{figs.slug(r['model'], r['task'])}.png")
-            labels = "; ".join(f"{e['clean']} → {e['attacked']}" + (f" (target {e['target']})" if e["target"] else "")
+            labels = "; ".join(("" if "success" not in e else "success: " if e["success"] else "failure: ")
+                               + f"{e['clean']} → {e['attacked']}" + (f" (target {e['target']})" if e["target"] else "")
                                for e in r["result"].get("examples", []))
             gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
                   versions=next((r["versions"] for r in rows if r["versions"]), {}), attacks=attacks,
                   evaluations=evaluations, failed=failed_rows(rows), worst=worst,
                   figures=paths, gallery=gallery, devices=sorted({r["device"] for r in rows if r.get("device")}),
+                  pending=[f"{m} / {t}" for m, t in pending],
                   finished=max((r["finished"] for r in rows if r["status"] == "done"), default=None))
 
     result: dict[str, Path] = {"figures": fig_dir}

@@ -188,6 +188,7 @@ class Board:
     gallery: list[tuple[str, Path]] = dataclasses.field(default_factory=list)
     devices: list[str] = dataclasses.field(default_factory=list)  # where the cells ran
     finished: float | None = None  # when the last cell finished (seconds since the epoch)
+    pending: list[str] = dataclasses.field(default_factory=list)  # "model / task" of cells not finished yet
 
     def tables(self, kind: str | None = None) -> list[tuple[Task, list]]:
         """(task, its rows, most robust first) for each task (of ``kind``) that has rows, in spec order."""
@@ -533,6 +534,10 @@ def markdown(board: Board) -> str:
         lines += ["## TCS by target and true class", "", "Under the first worst case, per model: which targets are "
                   "easy to reach from which classes (a few images per pair on this board: read patterns, not cells).",
                   "", f"![TCS by target and true class]({figures['class-tcs']})", ""]
+    if board.pending:
+        lines += ["## Pending cells", "", f"Not finished yet ({len(board.pending)}; the run was interrupted or is "
+                  "still going, and the same command resumes it): " + ", ".join(_md(p) for p in board.pending) + ".",
+                  ""]
     repro = cards.reproduction(board)
     lines += ["## Reproduce", ""]
     if repro["command"]:
@@ -558,7 +563,7 @@ def json_text(board: Board) -> str:
            "rows": [r.as_dict() for r in board.attacks], "evaluations": [r.as_dict() for r in board.evaluations],
            "worst_case": [{"name": w.name, "area": w.area, "attacks": w.attacks, "agreement": w.agreement,
                            "rows": [r.as_dict() for r in w.rows]} for w in board.worst],
-           "failed": [r.as_dict() for r in board.failed], "models": cards.model_cards(board),
+           "failed": [r.as_dict() for r in board.failed], "pending": board.pending, "models": cards.model_cards(board),
            "reproduction": cards.reproduction(board)}
     return json.dumps(doc, indent=1) + "\n"
 

@@ -196,9 +196,12 @@ def _jet(s: torch.Tensor) -> torch.Tensor:
     return torch.stack([(1.5 - (4 * s - c).abs()).clamp(0, 1) for c in (3, 2, 1)], 1)
 
 
-def _gallery(net, x: torch.Tensor, res, scale: int = 3) -> tuple[bytes, list[dict]]:
-    """A PNG strip, one column per image: clean, attacked, and the attacked image under the Grad-CAM of its
-    predicted class; plus each column's labels (clean prediction, attacked prediction, target)."""
+def _gallery(net, x: torch.Tensor, y: torch.Tensor, res, examples: int, scale: int = 3) -> tuple[bytes, list[dict]]:
+    """A PNG strip of ``examples`` images of the batch, the attack's successes first and then its failures (half
+    each where the batch has them; clean-correct images only), one column per image: clean, attacked, and the
+    attacked image under the Grad-CAM of its predicted class; plus each column's labels (clean prediction,
+    attacked prediction, target, and whether the attack succeeded: its target reached, or any change if
+    untargeted)."""
     from PIL import Image
 
     from robust.cam import cam
@@ -206,7 +209,15 @@ def _gallery(net, x: torch.Tensor, res, scale: int = 3) -> tuple[bytes, list[dic
 
     with eval_mode(net), torch.no_grad():
         clean, adv = net(x).argmax(1), net(res.x_adv).argmax(1)
-    x_adv = res.x_adv.detach().float()
+    won = adv == res.target if res.target is not None else adv != y
+    correct = (clean == y).nonzero().flatten()
+    wins, losses = correct[won[correct]], correct[~won[correct]]
+    half = examples // 2
+    take = min(len(wins), max(half, examples - len(losses)))
+    index = torch.cat([wins[:take], losses[:examples - take]])
+    x, clean, adv, won = x[index], clean[index], adv[index], won[index]
+    x_adv = res.x_adv[index].detach().float()
+    target = None if res.target is None else res.target[index]
     overlay = 0.55 * x_adv + 0.45 * _jet(cam(net, x_adv, adv))
     rows = torch.stack([x.float(), x_adv, overlay])  # 3 x N x C x H x W
     rows = torch.nn.functional.pad(rows, (1, 1, 1, 1), value=1.0)  # white gaps between the tiles
@@ -216,9 +227,9 @@ def _gallery(net, x: torch.Tensor, res, scale: int = 3) -> tuple[bytes, list[dic
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
     names = net.class_names or [str(i) for i in range(net.num_classes)]
-    labels = [{"clean": names[int(c)], "attacked": names[int(a)],
-               "target": None if res.target is None else names[int(res.target[i])]}
-              for i, (c, a) in enumerate(zip(clean, adv, strict=True))]
+    labels = [{"clean": names[int(c)], "attacked": names[int(a)], "success": bool(w),
+               "target": None if target is None else names[int(target[i])]}
+              for i, (c, a, w) in enumerate(zip(clean, adv, won, strict=True))]
     return buf.getvalue(), labels
 
 
@@ -244,8 +255,8 @@ def versions() -> dict:
 
 def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: bool = False) -> dict:
     """Run ``cell`` on ``device``; a dict with ``status`` done (``result``, ``seconds``, ``figure``: a gallery PNG
-    of the first ``examples`` images) or failed (``error``). Errors of the cell are caught and returned: one bad
-    model must not stop a grid."""
+    of ``examples`` images of the first batch, successes then failures) or failed (``error``). Errors of the cell
+    are caught and returned: one bad model must not stop a grid."""
     from robust.attacks import evaluate, make_attack
     from robust.occlusion import run_evaluation
     from robust.realism import Realism
@@ -273,7 +284,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
 
         def inspect(x: torch.Tensor, y: torch.Tensor, res) -> None:
             if not first:
-                first.append((x[:examples], res))
+                first.append((x, y, res))
             if res.boxes is not None:  # a patch attack: how natural its patches look
                 meter.update(x, res.x_adv, res.boxes)
 
@@ -288,10 +299,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
                   "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}
         figure = None
         if first and examples:
-            x, res = first[0]
-            res = dataclasses.replace(res, x_adv=res.x_adv[:examples],
-                                      target=None if res.target is None else res.target[:examples])
-            figure, result["examples"] = _gallery(net, x, res)
+            figure, result["examples"] = _gallery(net, *first[0], examples)
         return {**base, "status": "done", "result": result, "seconds": seconds, "figure": figure}
     except Exception as e:
         return {**base, "status": "failed", "error": f"{type(e).__name__}: {e}"}
