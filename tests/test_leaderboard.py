@@ -217,3 +217,21 @@ def test_selectivity_states_where_chance_lies():
     note = chance_note(load_preset("selectivity"), rows)
     assert "area 30.0; 1 of 2 models' intervals contain it (b)" in note
     assert chance_note(load_preset("patch-drop"), rows) is None  # no chance line stated for it
+
+
+def test_attacks_at_several_areas_make_a_budget_curve():
+    from types import SimpleNamespace
+
+    from robust.leaderboard.tables import budget_series
+
+    spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
+                       "attacks": ["noise-patch-8pct", "noise-patch-12pct", "natural-patch-8pct",
+                                   {"preset": "noise-patch-12pct", "name": "noise-elsewhere",
+                                    "params": {"placement": "random"}}]})
+    rows = [SimpleNamespace(name="resnet", attack=a, score=v) for a, v in
+            (("noise-patch-8pct", 0.05), ("noise-patch-12pct", 0.07), ("natural-patch-8pct", 0.02),
+             ("noise-elsewhere", 0.04))]
+    series = budget_series(spec, rows)  # one family with two areas; the others have one area each
+    assert list(series) == ["noise-patch (placement=gradcam)"]  # named by what sets it apart from noise-elsewhere
+    (family,) = series.values()
+    assert sorted(family["resnet"]) == [(0.08, 0.05), (0.12, 0.07)]

@@ -66,6 +66,7 @@ def html(board: Board) -> str:
         heatmap=_data_uri(board.figures["heatmap"]) if "heatmap" in board.figures else None,
         scatter=_data_uri(board.figures["clean-vs-robust"]) if "clean-vs-robust" in board.figures else None,
         class_tcs=_data_uri(board.figures["class-tcs"]) if "class-tcs" in board.figures else None,
+        budget=_data_uri(board.figures["budget"]) if "budget" in board.figures else None,
         realism=realism, realism_text=tables.REALISM_TEXT,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
@@ -118,6 +119,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     if (p := figs.clean_vs_robust([*(r for w in worst[:1] for r in w.rows), *untargeted],
                                   fig_dir / "clean-vs-robust.png")) is not None:
         paths["clean-vs-robust"] = p
+    if (p := figs.budget(tables.budget_series(spec, attacks), fig_dir / "budget.png")) is not None:
+        paths["budget"] = p
     if worst:
         names = next((r["result"].get("class_names") for r in rows if r["kind"] == "attack"), None)
         matrices = tables.class_tcs(spec, rows, worst[0])

@@ -93,6 +93,34 @@ def clean_vs_robust(rows: list[AttackRow], path: Path) -> Path | None:
     return path
 
 
+def budget(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path) -> Path | None:
+    """Robustness against budget: per attack family (a panel), each model's headline (TCS, or ASR when untargeted)
+    against the patch area; ``series``: {family: {model: [(area, score), ...]}}."""
+    import matplotlib.pyplot as plt
+
+    if not series:
+        return None
+    with plain_text():
+        fig, axes = plt.subplots(1, len(series), figsize=(4.6 * len(series), 3.6), dpi=110, squeeze=False)
+        for ax, (family, lines) in zip(axes[0], series.items(), strict=True):
+            for i, (model, pts) in enumerate(lines.items()):
+                pts = sorted(pts)
+                ax.plot([100 * a for a, _ in pts], [v for _, v in pts], marker="o", ms=3, label=model,
+                        color=plt.get_cmap("tab10")(i % 10))
+            ax.set_title(family, fontsize=8)
+            ax.set_xlabel("patch area (% of the image)")
+            ax.set_ylabel("TCS (ASR if untargeted)")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6)
+        fig.suptitle("Robustness against budget: success as the patch grows (lower is more robust)", fontsize=8)
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+    return path
+
+
 def class_matrices(matrices: dict, class_names: list[str], title: str, path: Path) -> Path | None:
     """One target x true-class TCS matrix per model (hits / clean-correct images of the pair; blank: none)."""
     import matplotlib.pyplot as plt

@@ -419,6 +419,33 @@ REALISM_TEXT = ("How natural each patch attack's patches look, on the same image
                 "untargeted attack) is repeated to read the trade-off.")
 
 
+def budget_series(spec: Spec, rows: list[AttackRow]) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """The board's attacks that differ only in their area, grouped into families (method and every other
+    parameter equal) with two areas or more: {family: {model: [(area, headline), ...]}}. A family is named after
+    its method and whatever else sets it apart from the board's other families of that method."""
+    families: dict[str, list[Task]] = defaultdict(list)
+    for t in spec.tasks:
+        if t.kind == "attack" and t.params.get("area") is not None:
+            rest = {k: v for k, v in t.params.items() if k != "area"}
+            families[json.dumps([t.method, rest, t.train], sort_keys=True, default=str)].append(t)
+    out: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for key, tasks in families.items():
+        if len({t.params["area"] for t in tasks}) < 2:
+            continue
+        method, rest, _ = json.loads(key)
+        others = [json.loads(k)[1] for k in families if json.loads(k)[0] == method]
+        differ = sorted({k for o in others for k in {*o, *rest} if o.get(k) != rest.get(k)})
+        name = method + (f" ({', '.join(f'{k}={rest.get(k)}' for k in differ)})" if differ else "")
+        lines: dict[str, list[tuple[float, float]]] = {}
+        for r in rows:
+            area = next((t.params["area"] for t in tasks if t.name == r.attack), None)
+            if area is not None and r.score is not None:
+                lines.setdefault(r.name, []).append((area, r.score))
+        if lines:
+            out[name] = lines
+    return out
+
+
 def chance_note(task: Task, rows: list[EvaluationRow]) -> str | None:
     """For an evaluation with a chance line (y = x): its area over the curves' range and the rows whose area
     interval contains it (a score a model without any selectivity would get)."""
@@ -530,6 +557,10 @@ def markdown(board: Board) -> str:
         lines += ["## Clean against robust accuracy", "", "Robust accuracy: the share of images still classified "
                   "correctly under the first worst case and under each untargeted attack.", "",
                   f"![clean against robust accuracy]({figures['clean-vs-robust']})", ""]
+    if "budget" in figures:
+        lines += ["## Robustness against budget", "", "Each attack family that the board runs at several patch areas "
+                  "(the same method and parameters otherwise): its TCS (ASR if untargeted) per model as the patch "
+                  "grows.", "", f"![robustness against budget]({figures['budget']})", ""]
     if "class-tcs" in figures:
         lines += ["## TCS by target and true class", "", "Under the first worst case, per model: which targets are "
                   "easy to reach from which classes (a few images per pair on this board: read patterns, not cells).",
