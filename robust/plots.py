@@ -44,12 +44,20 @@ def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[s
         ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+        return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike, tight: bool = True) -> Path:
+    """Write a matplotlib figure as a PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    if tight:
         fig.tight_layout()
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
     return path
 
 
-__all__ = ["plain_text", "save_curves"]
+__all__ = ["plain_text", "save_curves", "save_figure"]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from robust.io import atomic_path
 from robust.occlusion import Curve
-from robust.plots import plain_text, save_curves
+from robust.plots import plain_text, save_curves, save_figure
 
 if TYPE_CHECKING:
     from robust.leaderboard.tables import AttackRow, EvaluationRow
@@ -58,11 +58,7 @@ def heatmap(attacks: list[AttackRow], models: list[str], tasks: list[str], path:
             label = "TCS (%), targeted" if headline == "tcs" else "ASR (%), untargeted"
             fig.colorbar(im, ax=ax, label=label, fraction=0.05)
             ax.set_title(f"{label}: lower is more robust", fontsize=8)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
-    return path
+        return save_figure(fig, path)
 
 
 def clean_vs_robust(rows: list[AttackRow], path: Path) -> Path | None:
@@ -86,11 +82,7 @@ def clean_vs_robust(rows: list[AttackRow], path: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         ax.set_title("Clean against robust accuracy: up and right is better", fontsize=8)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
-    return path
+        return save_figure(fig, path)
 
 
 def budget(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path) -> Path | None:
@@ -114,11 +106,7 @@ def budget(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path) 
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6)
         fig.suptitle("Robustness against budget: success as the patch grows (lower is more robust)", fontsize=8)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
-    return path
+        return save_figure(fig, path)
 
 
 def class_matrices(matrices: dict, class_names: list[str], title: str, path: Path) -> Path | None:
@@ -144,10 +132,7 @@ def class_matrices(matrices: dict, class_names: list[str], title: str, path: Pat
             ax.set_ylabel("target", fontsize=6)
         fig.colorbar(im, ax=axes, fraction=0.02, label="TCS")
         fig.suptitle(title, fontsize=8)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
-    return path
+        return save_figure(fig, path, tight=False)
 
 
 def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path | None:
@@ -197,11 +182,7 @@ def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path 
         axes[2].legend(fontsize=6, loc="best")
         fig.suptitle("Realism against success, one point per model: a strong and natural attack sits right and low "
                      "(AUC, TV) or high (PSNR)", fontsize=8)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
-    return path
+        return save_figure(fig, path)
 
 
 def curves(rows: list[EvaluationRow], path: Path, title: str, chance: str | None = None) -> Path:
