@@ -128,18 +128,26 @@ def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's r
     if as_json:
         _emit({"rule": rule, "tolerance": tolerance, "failed": len(failing), "cells": [c.to_dict() for c in changes]})
     else:
-        table = Table(title=f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
-        for col in ("model", "task", "measure", "baseline", "now", "verdict"):
-            table.add_column(col)
-
         def show(v: float | None, iv: list[float] | None) -> str:
             return "-" if v is None else f"{v:.3f}" + (f" [{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "")
 
-        for c in changes:
-            style = "bold red" if c.verdict in FAILING else "green" if c.verdict == "improved" else ""
-            table.add_row(c.model, c.task, c.measure + (" (lower is better)" if c.lower_is_better else ""),
-                          show(c.baseline, c.baseline_interval), show(c.value, c.interval), c.verdict, style=style)
-        console.print(table)
+        def measure(c) -> str:
+            return f"{c.measure} ({'lower' if c.lower_is_better else 'higher'} is better)"
+
+        if console.is_terminal:
+            table = Table(title=f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
+            for col in ("model", "task", "measure", "baseline", "now", "verdict"):
+                table.add_column(col)
+            for c in changes:
+                style = "bold red" if c.verdict in FAILING else "green" if c.verdict == "improved" else ""
+                table.add_row(c.model, c.task, measure(c), show(c.baseline, c.baseline_interval),
+                              show(c.value, c.interval), c.verdict, style=style)
+            console.print(table)
+        else:  # a CI log: one line per cell, nothing wrapped
+            typer.echo(f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
+            for c in changes:
+                typer.echo(f"{c.verdict}: {c.model} / {c.task}, {measure(c)}: {show(c.baseline, c.baseline_interval)}"
+                           f" -> {show(c.value, c.interval)}")
         console.print(f"{len(failing)} of {len(changes)} cells regressed or are missing." if failing else
                       f"no regression in {len(changes)} cells.")
     if failing:

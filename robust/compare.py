@@ -71,11 +71,15 @@ def read_results(path: str | os.PathLike) -> tuple[dict, dict[tuple[str, str], d
     cells: dict[tuple[str, str], dict] = {}
     if isinstance(doc.get("rows"), list):  # a board
         what = {"dataset": doc.get("dataset"), "images": doc.get("samples"), "seeds": doc.get("seeds")}
-        rows = [r for r in doc["rows"] if isinstance(r, dict)]
-        rows += [r for w in doc.get("worst_case") or [] if isinstance(w, dict) for r in w.get("rows") or []
-                 if isinstance(r, dict)]
-        for r in rows:
-            cells[str(r.get("name")), str(r.get("attack"))] = _attack_cell(r)
+        for r in doc["rows"]:
+            if isinstance(r, dict):
+                cells[str(r.get("name")), str(r.get("attack"))] = _attack_cell(r)
+        for w in doc.get("worst_case") or []:  # named with its attacks: a worst case over others is another cell
+            if isinstance(w, dict):
+                task = f"{w.get('name')} over {'+'.join(map(str, w.get('attacks') or []))}"
+                for r in w.get("rows") or []:
+                    if isinstance(r, dict):
+                        cells[str(r.get("name")), task] = _attack_cell(r)
         for e in doc.get("evaluations") or []:
             if isinstance(e, dict):
                 cells[str(e.get("name")), str(e.get("evaluation"))] = {

@@ -102,3 +102,12 @@ def test_bad_options(tmp_path):
         compare_results(base, base, tolerance=2)
     with pytest.raises(ValueError, match="is not a file"):
         compare_results(base, tmp_path / "nope.json")
+
+
+def test_a_worst_case_over_other_attacks_is_another_cell(tmp_path):
+    row = {"name": "resnet", "targeted": True, "tcs": 0.9, "tcs_interval": [0.88, 0.92]}
+    one = {**BOARD, "worst_case": [{"name": "worst-case-12pct", "attacks": ["a", "b"], "rows": [row]}]}
+    other = {**BOARD, "worst_case": [{"name": "worst-case-12pct", "attacks": ["a", "c"], "rows": [row]}]}
+    changes = compare_results(_write(tmp_path / "a.json", one), _write(tmp_path / "b.json", other))
+    assert [(c.task, c.verdict) for c in changes if c.task.startswith("worst")] == [
+        ("worst-case-12pct over a+b", "missing"), ("worst-case-12pct over a+c", "new")]
