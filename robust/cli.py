@@ -334,7 +334,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
         raise ValueError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
     preset = None
-    if attack not in registry.names("attack") and attack in list_presets():  # a preset: its method and parameters
+    if attack not in registry.attacks() and attack in list_presets():  # a preset: its method and parameters
         preset = load_preset(attack)
         if preset.kind != "attack":
             raise ValueError(f"{attack!r} is an evaluation preset; expected an attack (robust occlusion run).")

@@ -198,7 +198,7 @@ def _correct(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.T
 
 @register_evaluation(
     "patch-drop", description="Accuracy with a fraction of the grid's cells dropped at random",
-    xlabel="fraction of cells dropped", ylabel="accuracy", higher_is_better=True,
+    xlabel="fraction of cells dropped", ylabel="accuracy", higher_is_better=True, chance="uniform",
     variants={"salient-drop": ({"order": "salient"}, "Accuracy with the most salient cells (Grad-CAM) dropped first"),
               "non-salient-drop": ({"order": "non-salient"},
                                    "Accuracy with the least salient cells (Grad-CAM) dropped first")})
@@ -235,7 +235,7 @@ def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, level
 
 
 @register_evaluation("patch-shuffle", description="Accuracy with each image's grid cells randomly permuted",
-                     xlabel="cells per side", ylabel="accuracy", higher_is_better=True)
+                     xlabel="cells per side", ylabel="accuracy", higher_is_better=True, chance="uniform")
 def patch_shuffle(model: Backbone, data: Dataset, *, grids: Sequence[int] | None = None, seeds: int = 3,
                   samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
     """Accuracy with each image's cells randomly permuted, for each grid (default 1, 2, 4 and the fine grid;
@@ -268,7 +268,7 @@ def mix_cells(x: torch.Tensor, y: torch.Tensor, ratio: float, rows: int, cols: i
 
 @register_evaluation("patch-mixing", description="Accuracy with a fraction of cells taken from an image of "
                      "another class (the selectivity curve)", xlabel="fraction of cells from another class",
-                     ylabel="accuracy", higher_is_better=True)
+                     ylabel="accuracy", higher_is_better=True, chance="uniform")
 def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
                  ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), seeds: int = 3,
                  samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:

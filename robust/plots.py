@@ -19,9 +19,9 @@ def plain_text():
 
 
 def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[str] | None = None,
-                title: str = "", chance: str | None = None) -> Path:
-    """One PNG with each ``Curve`` as a line (mean) and a band (mean +- std over seeds); ``chance="diagonal"``
-    draws y = x, where a model that tells nothing apart lies."""
+                title: str = "", chance: str | float | None = None) -> Path:
+    """One PNG with each ``Curve`` as a line (mean) and a band (mean +- std over seeds), and where a model that
+    tells nothing apart lies: ``chance="diagonal"`` draws y = x, a number a horizontal line at that height."""
     import matplotlib.pyplot as plt
 
     if not curves:
@@ -36,9 +36,11 @@ def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[s
             hi = [m + s for m, s in zip(c.mean, c.std, strict=True)]
             ax.plot(c.x, c.mean, marker="o", ms=3, label=f"{label} (area {c.area:.3f})")
             ax.fill_between(c.x, lo, hi, alpha=0.2)
+        xs = [min(curves[0].x), max(curves[0].x)]
         if chance == "diagonal":
-            xs = [min(curves[0].x), max(curves[0].x)]
             ax.plot(xs, xs, color="grey", ls="--", lw=1, label="chance (y = x)")
+        elif isinstance(chance, (int, float)):
+            ax.plot(xs, [chance, chance], color="grey", ls="--", lw=1, label=f"chance ({chance:.3g})")
         ax.set_xlabel(curves[0].xlabel)
         ax.set_ylabel(curves[0].ylabel)
         ax.set_title(title, fontsize=9)

@@ -48,7 +48,7 @@ class Method:
     ylabel: str = ""
     higher_is_better: bool = False
     control: bool = False  # a control (an occluding patch with no attack in it): its ASR is what occlusion does
-    chance: str | None = None  # an evaluation's chance level: "diagonal" (y = x), or None (none stated)
+    chance: str | None = None  # an evaluation's chance level: "diagonal" (y = x), "uniform" (1 / classes), or None
 
     @property
     def headline(self) -> str:
@@ -118,9 +118,10 @@ def register_evaluation(name: str, *, description: str, xlabel: str, ylabel: str
                         chance: str | None = None) -> Callable[[Callable], Callable]:
     """Function decorator: register an evaluation (``fn(model, data, **params) -> Curve``) as ``name``, and each
     of ``variants`` ({name: (fixed keywords, description)}) as the same function with those keywords fixed.
-    ``chance="diagonal"``: a model that tells nothing apart gives y = x (boards draw it and say where it lies)."""
-    if chance not in (None, "diagonal"):
-        raise ValueError(f"chance={chance!r} is not valid; expected None or 'diagonal'.")
+    ``chance``: where a model that tells nothing apart lies, drawn on boards: ``"diagonal"`` (y = x; the board also
+    says which models it cannot tell from it) or ``"uniform"`` (y = 1 / classes, an accuracy's guessing level)."""
+    if chance not in (None, "diagonal", "uniform"):
+        raise ValueError(f"chance={chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
 
     def decorate(fn: Callable) -> Callable:
         common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better, "chance": chance}

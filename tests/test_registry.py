@@ -159,3 +159,14 @@ def test_registering_a_taken_name_or_a_broken_plugin_is_refused(monkeypatch):
     monkeypatch.setattr(registry, "_loaded", [False])
     with pytest.raises(ValueError, match="robust plugin 'no_such_robust_plugin' could not be imported"):
         registry.attacks()
+
+
+def test_every_built_in_evaluation_states_its_chance_level():
+    from robust import registry
+
+    chances = {name: m.chance for name, m in registry.evaluations().items()}
+    assert chances and all(c in ("diagonal", "uniform") for c in chances.values()), chances
+    assert chances["selectivity"] == "diagonal" and chances["patch-drop"] == "uniform"
+    with pytest.raises(ValueError, match="chance='half' is not valid"):
+        registry.register_evaluation("x", description="x", xlabel="x", ylabel="y", higher_is_better=True,
+                                     chance="half")

@@ -133,11 +133,15 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: t.method for t in spec.tasks},
                           fig_dir / "realism.png")) is not None:
         paths["realism"] = p
+    classes = next((r["result"]["per_image"]["classes"] for r in rows if r["status"] == "done"
+                    and "per_image" in (r["result"] or {})), None)
     for t in spec.tasks:
         group = [r for r in evaluations if r.evaluation == t.name]
         if group:
-            paths[t.name] = figs.curves(group, fig_dir / f"{figs.slug(t.name)}.png", t.name,
-                                        registry.get(t.method, "evaluation").chance)
+            chance = registry.get(t.method, "evaluation").chance
+            if chance == "uniform":  # an accuracy's guessing level, from the class count the cells recorded
+                chance = 1 / classes if classes else None
+            paths[t.name] = figs.curves(group, fig_dir / f"{figs.slug(t.name)}.png", t.name, chance)
     gallery = []
     for r in rows:
         if r["kind"] == "attack" and r["status"] == "done" and r["figure"] and r["seed"] == spec.seeds[0]:

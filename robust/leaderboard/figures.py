@@ -185,7 +185,7 @@ def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path 
         return save_figure(fig, path)
 
 
-def curves(rows: list[EvaluationRow], path: Path, title: str, chance: str | None = None) -> Path:
+def curves(rows: list[EvaluationRow], path: Path, title: str, chance: str | float | None = None) -> Path:
     """One evaluation's curves, a line per model with its seed band (and its chance line, when it has one)."""
     objs = [Curve(r.evaluation, r.x, r.mean, r.std, r.n, r.curve_seeds, r.xlabel, r.ylabel) for r in rows]
     return save_curves(objs, path, labels=[r.name for r in rows], title=title, chance=chance)
