@@ -186,7 +186,7 @@ def clean_accuracy(model: Backbone | torch.nn.Module, data: ImageSet, batch_size
     if not isinstance(data, ImageSet):
         raise TypeError(f"data must be an in-memory ImageSet (e.g. load_dataset('digits-m')), "
                         f"got {type(data).__name__}.")
-    model = as_backbone(model, data.image_size)  # a plain nn.Module takes the data's image size
+    model = as_backbone(model, data=data)  # a plain nn.Module takes the data's image size
     check_matches(model, data)
     correct = torch.zeros((), dtype=torch.long, device=model.device)
     n = 0

@@ -31,14 +31,12 @@ from torch.utils.data import Dataset
 from robust.cam import cam
 from robust.checks import (
     SEED_LIMIT,
-    check_int,
     check_keys,
     check_like,
     check_matches,
     check_positive_int,
     check_samples,
     check_seed,
-    data_image_size,
 )
 from robust.data.base import iterate
 from robust.draws import Draws, Pool
@@ -115,11 +113,10 @@ def _check(model: Backbone | torch.nn.Module, data: Dataset, seeds: int, samples
            seed: int = 0) -> Backbone:
     """The arguments every evaluation takes, checked; the model as a Backbone (a plain nn.Module takes the data's
     image size)."""
-    model = as_backbone(model, data_image_size(data))
+    model = as_backbone(model, data=data)
     check_positive_int(seeds, "seeds")
     check_positive_int(batch_size, "batch_size")
-    if samples is not None:
-        check_int(samples, "samples", low=1, expected="a positive integer or None (all)")
+    check_samples(samples, data)
     check_seed(seed)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, seed + 1, ..., seed + seeds - 1
         raise ValueError(f"seed={seed!r} is not valid with seeds={seeds}; expected seed + seeds <= 2**64.")
@@ -168,7 +165,6 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
     the mean over valid images, and a bootstrap interval of its area over images; labelled as the evaluation
     ``name`` is registered (the caller has checked the arguments with ``_check``)."""
     check_matches(model, data)
-    check_samples(samples, data)
     pool, start = Pool(data, samples), 0
     values, valid = [], []  # per batch: seeds x knobs x batch, kept on the model's device until the end
     with eval_mode(model), torch.no_grad():

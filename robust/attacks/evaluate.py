@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robust.attacks.base import Attack, AttackResult
-from robust.checks import check_matches, check_samples, data_image_size
+from robust.checks import check_matches, check_samples
 from robust.data.base import iterate
 from robust.draws import Pool
 from robust.metrics import Counts, count
@@ -32,7 +32,7 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
-    model = as_backbone(model, data_image_size(data))  # a plain nn.Module takes the data's image size
+    model = as_backbone(model, data=data)  # a plain nn.Module takes the data's image size
     check_matches(model, data)
     check_samples(samples, data)
     total = Counts()

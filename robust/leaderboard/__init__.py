@@ -70,8 +70,7 @@ def html(board: Board) -> str:
         realism=realism, realism_text=tables.REALISM_TEXT,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
-        pending=board.pending, pct=pct,
-        ci=ci, reproduction=cards.reproduction(board), cards=cards.model_cards(board))
+        pending=board.pending, pct=pct, ci=ci, reproduction=board.reproduction, cards=board.cards)
 
 
 #: every format: its file in the board folder and its writer (a new format is one more entry)
@@ -122,12 +121,11 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     if (p := figs.budget(tables.budget_series(spec, attacks), fig_dir / "budget.png")) is not None:
         paths["budget"] = p
     if worst:
-        names = next((r["result"].get("class_names") for r in rows if r["kind"] == "attack"), None)
         matrices = tables.class_tcs(spec, rows, worst[0])
         k = next((len(h) for h, _ in matrices.values()), 0)
         title = (f"TCS by target (rows) and true class (columns) under {worst[0].name}, per model: clean-correct "
                  "images whose target is another class, seeds pooled")
-        if (p := figs.class_matrices(matrices, names or [str(i) for i in range(k)], title,
+        if (p := figs.class_matrices(matrices, [str(i) for i in range(k)], title,
                                      fig_dir / "class-tcs.png")) is not None:
             paths["class-tcs"] = p
     if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: t.method for t in spec.tasks},
@@ -150,12 +148,11 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
                                + f"{e['clean']} → {e['attacked']}" + (f" (target {e['target']})" if e["target"] else "")
                                for e in r["result"].get("examples", []))
             gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
+    versions = next((r["versions"] for r in rows if r["versions"]), {})
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
-                  versions=next((r["versions"] for r in rows if r["versions"]), {}), attacks=attacks,
-                  evaluations=evaluations, failed=failed_rows(rows), worst=worst,
-                  figures=paths, gallery=gallery, devices=sorted({r["device"] for r in rows if r.get("device")}),
-                  pending=[f"{m} / {t}" for m, t in pending],
-                  finished=max((r["finished"] for r in rows if r["status"] == "done"), default=None))
+                  versions=versions, attacks=attacks, evaluations=evaluations, failed=failed_rows(rows), worst=worst,
+                  figures=paths, gallery=gallery, pending=[f"{m} / {t}" for m, t in pending],
+                  cards=cards.model_cards(spec, attacks), reproduction=cards.reproduction(spec, rows, versions))
 
     result: dict[str, Path] = {"figures": fig_dir}
     for fmt, (name, write) in WRITERS.items():

@@ -186,9 +186,9 @@ class Board:
     worst: list[WorstCase] = dataclasses.field(default_factory=list)
     figures: dict[str, Path] = dataclasses.field(default_factory=dict)
     gallery: list[tuple[str, Path]] = dataclasses.field(default_factory=list)
-    devices: list[str] = dataclasses.field(default_factory=list)  # where the cells ran
-    finished: float | None = None  # when the last cell finished (seconds since the epoch)
     pending: list[str] = dataclasses.field(default_factory=list)  # "model / task" of cells not finished yet
+    cards: list[dict] = dataclasses.field(default_factory=list)  # cards.model_cards
+    reproduction: dict = dataclasses.field(default_factory=dict)  # cards.reproduction
 
     def tables(self, kind: str | None = None) -> list[tuple[Task, list]]:
         """(task, its rows, most robust first) for each task (of ``kind``) that has rows, in spec order."""
@@ -495,10 +495,9 @@ def markdown(board: Board) -> str:
                 "cannot make a model look robust." if board.worst else ""), "",
              "Data: [results.json](results.json) (every row, interval and realism summary), "
              "[results.csv](results.csv) (one line per row); how to reproduce this board is at the end.", ""]
-    model_cards = cards.model_cards(board)
     lines += ["## Models", "", "| model | spec | architecture | parameters | training | reported accuracy | clean acc "
               "here |", "|---|---|---|---|---|---|---|"]
-    for c in model_cards:
+    for c in board.cards:
         reported = "–" if c["reported"] is None else f"{pct(c['reported']['accuracy'])} (n={c['reported']['n']})"
         params = "–" if c["params"] is None else f"{c['params'] / 1e6:.2f} M"
         lines.append(f"| {_md(c['name'])} | {_md(c['spec'])} | {_md(c['architecture'] or '–')} | {params} | "
@@ -569,7 +568,7 @@ def markdown(board: Board) -> str:
         lines += ["## Pending cells", "", f"Not finished yet ({len(board.pending)}; the run was interrupted or is "
                   "still going, and the same command resumes it): " + ", ".join(_md(p) for p in board.pending) + ".",
                   ""]
-    repro = cards.reproduction(board)
+    repro = board.reproduction
     lines += ["## Reproduce", ""]
     if repro["command"]:
         lines += [f"From the folder it was run in: `{_md(repro['command'])}` (finished cells are kept in the store; a "
@@ -594,8 +593,8 @@ def json_text(board: Board) -> str:
            "rows": [r.as_dict() for r in board.attacks], "evaluations": [r.as_dict() for r in board.evaluations],
            "worst_case": [{"name": w.name, "area": w.area, "attacks": w.attacks, "agreement": w.agreement,
                            "rows": [r.as_dict() for r in w.rows]} for w in board.worst],
-           "failed": [r.as_dict() for r in board.failed], "pending": board.pending, "models": cards.model_cards(board),
-           "reproduction": cards.reproduction(board)}
+           "failed": [r.as_dict() for r in board.failed], "pending": board.pending, "models": board.cards,
+           "reproduction": board.reproduction}
     return json.dumps(doc, indent=1) + "\n"
 
 

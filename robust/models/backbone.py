@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from robust.checks import check_images
+from robust.checks import check_images, data_image_size
 from robust.models.state import eval_mode
 from robust.models.structure import FAMILIES, detect
 
@@ -106,19 +106,22 @@ class Backbone(nn.Module):
                 f"input_size={self.input_size}, cam_layer={self.cam_layer_name!r}")
 
 
-def as_backbone(model: object, input_size: Sequence[int] | None, name: str = "model") -> Backbone:
-    """``model`` as a Backbone: a Backbone as it is; a plain ``nn.Module`` wrapped (its class name as name, no
-    normalisation: it gets [0, 1] images) for images of ``input_size``, the size of the data it is evaluated on.
-    Anything else is a TypeError naming ``name``."""
+def as_backbone(model: object, input_size: Sequence[int] | None = None, *, data: object = None, name: str = "model",
+                mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> Backbone:
+    """``model`` as a Backbone: a Backbone as it is; a plain ``nn.Module`` wrapped (its class name as name; by
+    default no normalisation: it gets [0, 1] images) for images of ``input_size``, else of the size of ``data``,
+    what it is evaluated on (read only for a plain module). Anything else is a TypeError naming ``name``."""
     if isinstance(model, Backbone):
         return model
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a robust Backbone or a torch.nn.Module (see load_model), got "
                         f"{type(model).__name__}.")
+    if input_size is None and data is not None:
+        input_size = data_image_size(data)
     if input_size is None:
         raise ValueError(f"{name} is a plain {type(model).__name__} module, which does not say what images it takes; "
                          "expected input_size=(3, H, W), or robust.Backbone(net, input_size=..., mean=..., std=...).")
-    return Backbone(model, name=type(model).__name__, input_size=input_size)
+    return Backbone(model, name=type(model).__name__, input_size=input_size, mean=mean, std=std)
 
 
 __all__ = ["Backbone", "as_backbone", "unwrap_logits"]

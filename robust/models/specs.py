@@ -353,14 +353,9 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
     ``input_size`` is also the size of a spec whose source does not say (a ``package.module:factory``); a zoo,
     timm, torchvision or robustbench model keeps its own."""
     if isinstance(spec, nn.Module):
-        model = spec
-        if not isinstance(spec, Backbone):
-            cfg = {k: v for k, v in _cfg(spec).items() if k in ("input_size", "mean", "std")}  # a timm module's
-            if input_size is None and "input_size" not in cfg:
-                as_backbone(spec, None, "load_model's spec")  # the error that says what to pass
-            if input_size is not None:  # the caller's size wins over a configuration's
-                cfg["input_size"] = tuple(input_size)
-            model = _backbone(spec, {"name": type(spec).__name__, **cfg}, type(spec).__name__)
+        cfg = {} if isinstance(spec, Backbone) else _cfg(spec)  # a timm module says its size and normalisation
+        model = as_backbone(spec, input_size or cfg.get("input_size"), name="load_model's spec",
+                            mean=cfg.get("mean", (0.0, 0.0, 0.0)), std=cfg.get("std", (1.0, 1.0, 1.0)))
         return model if device is None else model.to(resolve_device(device))
     dev = resolve_device(device or "auto")
     prefix, body, opts = parse_spec(spec)
