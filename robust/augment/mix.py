@@ -87,10 +87,7 @@ class Mix:
         return x, soft_targets(rows, self.num_classes, self.label_smoothing)
 
 
-def mix(**kwargs: object) -> Mix:
-    """A ``Mix`` switch (timm's ``Mixup`` shape): ``mix(patch_mixing=0.5, cutmix=0.25, mixup=0.25,
-    num_classes=K)``; see ``Mix``."""
-    return Mix(**kwargs)  # type: ignore[arg-type]
+mix = Mix  # ``robust.augment.mix(patch_mixing=0.5, cutmix=0.25, mixup=0.25, num_classes=K)``, as timm's Mixup
 
 
 __all__ = ["METHODS", "Mix", "mix"]
