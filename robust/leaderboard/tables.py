@@ -441,6 +441,7 @@ def budget_series(spec: Spec, rows: list[AttackRow]) -> dict[str, dict[str, list
             area = next((t.params["area"] for t in tasks if t.name == r.attack), None)
             if area is not None and r.score is not None:
                 lines.setdefault(r.name, []).append((area, r.score))
+        lines = {m: points for m, points in lines.items() if len(points) > 1}  # a model run at one area has no curve
         if lines:
             out[name] = lines
     return out
