@@ -248,7 +248,7 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
 
     from rich.progress import track
 
-    from robust.data import load_dataset
+    from robust.data import load_for
     from robust.metrics import clean_accuracy
     from robust.models import load_model, zoo
 
@@ -258,7 +258,7 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
                             console=console, transient=True):
         start = time.perf_counter()
         model = load_model(f"zoo:{key}", device=device)
-        res = clean_accuracy(model, load_dataset("digits-m" if key.startswith("digits-m/") else "imagenet-photos"))
+        res = clean_accuracy(model, load_for(model, "digits-m" if key.startswith("digits-m/") else "imagenet-photos"))
         rows.append({"spec": f"zoo:{key}", "family": model.family, **res, "manifest": entry.get("test_accuracy"),
                      "seconds": round(time.perf_counter() - start, 2)})
     if as_json:
@@ -322,7 +322,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
 
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
-    from robust.data import load_dataset
+    from robust.data import load_for
     from robust.metrics import RATES
     from robust.models import load_model
     from robust.presets import list_presets, load_preset
@@ -367,7 +367,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                          "(robust presets list).")
     else:
         atk = make_attack(method.name, **params)
-    ds = load_dataset(data, split)
+    ds = load_for(net, data, split)
     start = time.perf_counter()
     with Progress(disable=as_json, console=console, transient=True) as bar:
         task = bar.add_task(attack, total=min(samples, len(ds)))
@@ -427,7 +427,7 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
 
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
-    from robust.data import load_dataset
+    from robust.data import load_for
     from robust.io import publish_dir
     from robust.models import load_model
 
@@ -464,7 +464,7 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     out.parent.mkdir(parents=True, exist_ok=True)
     nets = [load_model(v, device=device) for v in victim]
     with console.status(f"loading {data}"):
-        ds = load_dataset(data, split)
+        ds = load_for(nets[0], data, split)  # the victims' preprocessing: the first's
     resume = out.with_suffix(".resume.pt")
     if method.resumable:
         fit["resume"] = resume
@@ -479,10 +479,10 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     result = {"attack": attack, "victims": victim, "data": data, "split": split, "out": str(out), "seed": seed,
               "seconds": seconds, "history": history}
     if split == "fit":  # choosing: scored on the held-out training digits, never on test
-        val = load_dataset(data, "val")
+        val = load_for(nets[0], data, "val")
         result["val"] = {spec: evaluate(atk, net, val).to_dict() for spec, net in zip(victim, nets, strict=True)}
     if name is not None:
-        test = load_dataset(data, "test")
+        test = load_for(nets[0], data, "test")
         scores = {spec: evaluate(atk, net, test).to_dict() for spec, net in zip(victim, nets, strict=True)}
         record_artifact(name, {"attack": attack, "victims": victim, "data": data, "area": area,
                                "placement": placement, "seed": seed, "file": out.name,
@@ -522,7 +522,7 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     import time
 
     from robust.checks import SEED_LIMIT
-    from robust.data import load_dataset
+    from robust.data import load_for
     from robust.io import check_writable
     from robust.models import load_model
     from robust.occlusion import check_params, run_evaluation
@@ -545,7 +545,7 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     check_params(evaluation, params, f"evaluation {evaluation!r} (--param, --grid)")
     _check_split(split)
     net = load_model(model, device=device)
-    ds = load_dataset(data, split)
+    ds = load_for(net, data, split)
     start = time.perf_counter()
     import contextlib
 

@@ -70,7 +70,8 @@ def test_console_entry_point_prints_one_clean_line():
                          timeout=120)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "error: dataset 'nope' is unknown; expected one of ['digits-m', 'imagenet-photos'], 'torchvision:NAME' or "
+        "error: dataset 'nope' is unknown; expected one of ['digits-m', 'imagenet-photos'], 'imagenet-val:PATH', "
+        "'torchvision:NAME' or "
         "the path of an existing ImageFolder directory."]
 
 

@@ -68,11 +68,16 @@ def test_vit_prefix_tokens_are_dropped():
     assert torch.equal(grid[:, :, 0, 0], tokens[:, 2]) and torch.equal(grid[:, :, -1, -1], tokens[:, -1])
 
 
-def test_efficientnet_lite0_real_imagenet_weights():
+@pytest.mark.parametrize("lite", [0, 1, 2])
+def test_efficientnet_lite_real_imagenet_weights(lite):
+    import timm
+
     from robust.data import load_dataset
 
-    model = load_model("zoo:imagenet/efficientnet-lite0", device="cpu")
-    photos = load_dataset("imagenet-photos")
+    model = load_model(f"zoo:imagenet/efficientnet-lite{lite}", device="cpu")
+    cfg = timm.get_pretrained_cfg(f"tf_efficientnet_lite{lite}").to_dict()
+    assert (model.input_size, model.mean, model.std) == (cfg["input_size"], cfg["mean"], cfg["std"])
+    photos = load_dataset("imagenet-photos", image_size=model.input_size[-1])
     x, _ = photos.batch(slice(None))
     with torch.no_grad():
         top5 = model(x).topk(5).indices

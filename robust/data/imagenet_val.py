@@ -1,0 +1,260 @@
+"""imagenet-val: ImageNet-1k validation images in the layouts people keep them in, always labelled by synset ->
+ImageNet-1k index (never by the sorted order of whatever folders are present).
+
+``imagenet-val:PATH[?option=value&...]``, PATH one of:
+
+- a folder per synset (``PATH/n01440764/*.JPEG``), all 1,000 classes or any subset of them (Imagenette and
+  Imagewoof folders are synsets too: their labels are 0, 217, 482, ..., not 0..9);
+- a flat folder of ``ILSVRC2012_val_*.JPEG`` with ``labels=FILE``: Kaggle's ``LOC_val_solution.csv``, or the
+  devkit's ``ILSVRC2012_validation_ground_truth.txt`` (devkit class ids, one line per image in file-number order)
+  together with ``meta=FILE``, the devkit's ``meta.mat`` that maps those ids to synsets.
+
+Options: ``subset=robustbench-5000`` (the 5,000 images RobustBench evaluates on, in its order, from the id list
+robustbench ships) or ``subset=FILE`` (image file names, one per line); ``limit=N`` (the first N). With a subset,
+split ``train`` is the folder's other images (for training a patch), ``test`` the subset; without one, ``test`` is
+every image. Images are decoded once per preprocessing and kept in the cache directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import torch
+
+from robust.data.base import ImageSet
+from robust.data.imagenet import imagenet_class_names, synset_index
+from robust.data.preprocess import Preprocess
+from robust.io import atomic_path, cache_dir
+
+PREFIX = "imagenet-val:"
+OPTIONS = ("subset", "labels", "meta", "limit")
+EXTENSIONS = (".jpeg", ".jpg", ".png")
+_SYNSET = re.compile(r"n\d{8}")
+_VAL_NUMBER = re.compile(r"ILSVRC2012_val_(\d{8})")
+
+
+def parse(name: str) -> tuple[Path, dict[str, str]]:
+    """``imagenet-val:PATH?k=v&...`` -> (PATH, options), checked."""
+    body, _, query = name[len(PREFIX):].partition("?")
+    if not body:
+        raise ValueError(f"dataset {name!r} is not valid; expected 'imagenet-val:PATH' (a folder of ImageNet "
+                         "validation images).")
+    opts = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(opts) - set(OPTIONS))
+    if unknown:
+        raise ValueError(f"dataset {name!r}: option {unknown[0]!r} is not valid; expected some of {list(OPTIONS)}.")
+    path = Path(body).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"dataset {name!r}: folder {str(path)!r} does not exist; expected a folder of ImageNet "
+                         "validation images (one folder per synset, or ILSVRC2012_val_*.JPEG with labels=FILE).")
+    if "limit" in opts and not (opts["limit"].isdigit() and int(opts["limit"]) > 0):
+        raise ValueError(f"dataset {name!r}: limit={opts['limit']!r} is not valid; expected a positive integer.")
+    return path, opts
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS
+                  and not p.name.startswith("."))
+
+
+def _synset(value: str, where: str) -> int:
+    index = synset_index().get(value)
+    if index is None:
+        raise ValueError(f"{where}: {value!r} is not an ImageNet-1k synset; expected one of the 1,000 (e.g. "
+                         "'n01440764').")
+    return index
+
+
+def _devkit_ids(meta: Path) -> dict[int, str]:
+    """The devkit's class id -> synset of its 1,000 leaf classes, from ``meta.mat`` (read as data: scipy's MAT
+    reader)."""
+    from scipy.io import loadmat
+
+    try:
+        synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
+        ids = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
+    except Exception as e:
+        raise ValueError(f"meta file {str(meta)!r} is not the devkit's meta.mat ({type(e).__name__}: {e}); expected "
+                         "ILSVRC2012_devkit_t12/data/meta.mat.") from None
+    if len(ids) != 1000:
+        raise ValueError(f"meta file {str(meta)!r} lists {len(ids)} leaf classes; expected the devkit's 1,000.")
+    return ids
+
+
+def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]:
+    """Each file's index from a ground-truth file (LOC_val_solution.csv, or the devkit's .txt with its meta.mat)."""
+    if not labels.is_file():
+        raise ValueError(f"labels file {str(labels)!r} does not exist.")
+    if labels.suffix.lower() == ".csv":
+        truth: dict[str, int] = {}
+        with labels.open(newline="") as f:
+            for n, row in enumerate(csv.reader(f), 1):
+                if n == 1 and row[:1] == ["ImageId"]:
+                    continue
+                if len(row) < 2 or not row[1].split():
+                    raise ValueError(f"labels file {str(labels)!r} line {n} is {','.join(row)[:60]!r}; expected "
+                                     "'ImageId,synset ...' (LOC_val_solution.csv).")
+                truth[row[0]] = _synset(row[1].split()[0], f"labels file {str(labels)!r} line {n}")
+        where = lambda p: truth.get(p.stem)
+    elif labels.suffix.lower() == ".txt":
+        if meta is None:
+            raise ValueError(f"labels file {str(labels)!r} holds devkit class ids; pass meta=PATH (the devkit's "
+                             "data/meta.mat) to map them to synsets.")
+        ids = _devkit_ids(Path(meta).expanduser())
+        lines = labels.read_text().split()
+        bad = next((v for v in lines if not v.isdigit() or int(v) not in ids), None)
+        if bad is not None:
+            raise ValueError(f"labels file {str(labels)!r} holds {bad[:20]!r}; expected devkit class ids 1-1000, "
+                             "one per line (ILSVRC2012_validation_ground_truth.txt).")
+        index = synset_index()
+
+        def where(p: Path) -> int | None:
+            m = _VAL_NUMBER.fullmatch(p.stem)
+            k = int(m.group(1)) if m else 0
+            return index[ids[int(lines[k - 1])]] if 0 < k <= len(lines) else None
+    else:
+        raise ValueError(f"labels file {str(labels)!r} is not valid; expected LOC_val_solution.csv or "
+                         "ILSVRC2012_validation_ground_truth.txt (with meta=PATH).")
+    out = []
+    for p in files:
+        label = where(p)
+        if label is None:
+            raise ValueError(f"labels file {str(labels)!r} has no label for {p.name!r}; expected the ground truth "
+                             "of every image in the folder.")
+        out.append(label)
+    return out
+
+
+def index(path: Path, opts: dict[str, str]) -> tuple[list[Path], list[int], str]:
+    """Every image under ``path`` (sorted by file name) with its ImageNet-1k index, and the layout's name."""
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    synsets = [p for p in folders if _SYNSET.fullmatch(p.name)]
+    if synsets:
+        if "labels" in opts:
+            raise ValueError(f"imagenet-val:{path}: labels= is for a flat folder; this one has a folder per synset, "
+                             "which labels its images.")
+        others = [p.name for p in folders if p not in synsets]
+        if others:
+            raise ValueError(f"imagenet-val:{path}: folder {others[0]!r} is not a synset; expected only synset "
+                             "folders (n########).")
+        pairs = [(f, _synset(d.name, f"imagenet-val:{path}: folder")) for d in synsets for f in _images(d)]
+        layout = f"{len(synsets)} synset folders"
+    else:
+        files = _images(path)
+        if "labels" not in opts:
+            raise ValueError(f"imagenet-val:{path} has no synset folders; expected a folder per synset, or "
+                             "ILSVRC2012_val_*.JPEG with labels=FILE (LOC_val_solution.csv, or "
+                             "ILSVRC2012_validation_ground_truth.txt and meta=meta.mat).")
+        pairs = list(zip(files, _flat_labels(files, Path(opts["labels"]).expanduser(), opts.get("meta")),
+                         strict=True))
+        layout = f"flat, labels from {Path(opts['labels']).name}"
+    if not pairs:
+        raise ValueError(f"imagenet-val:{path} holds no images ({', '.join(EXTENSIONS)}).")
+    pairs.sort(key=lambda fl: fl[0].name)
+    return [f for f, _ in pairs], [label for _, label in pairs], layout
+
+
+@functools.cache
+def robustbench_ids() -> tuple[str, ...]:
+    """The file names of RobustBench's 5,000-image ImageNet evaluation subset, in its order (its helper file)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("robustbench")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("subset=robustbench-5000 needs the robustbench package (its id list); install robust-suite's "
+                         "dependencies.")
+    ids = Path(next(iter(spec.submodule_search_locations))) / "helper_files" / "imagenet_test_image_ids.txt"
+    return tuple(Path(line.strip()).name for line in ids.read_text().splitlines() if line.strip())
+
+
+def select(files: list[Path], labels: list[int], opts: dict[str, str], split: str, where: str
+           ) -> tuple[list[Path], list[int]]:
+    """The split's images: a subset's (in its order) for test and the rest for train; all of them without one."""
+    subset = opts.get("subset")
+    if subset is None:
+        if split != "test":
+            raise ValueError(f"{where}: split={split!r} needs subset=...; without one every image is the test split "
+                             "(expected split='test').")
+        return files[: int(opts.get("limit", len(files)))], labels[: int(opts.get("limit", len(labels)))]
+    if subset == "robustbench-5000":
+        names = robustbench_ids()
+    else:
+        listing = Path(subset).expanduser()
+        if not listing.is_file():
+            raise ValueError(f"{where}: subset={subset!r} is not valid; expected 'robustbench-5000' or a file of "
+                             "image names, one per line.")
+        names = tuple(Path(v.strip()).name for v in listing.read_text().splitlines() if v.strip())
+    by_name = {f.name: i for i, f in enumerate(files)}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"{where}: {len(missing)} of the {len(names)} images of subset={subset!r} are not in the "
+                         f"folder (e.g. {missing[0]!r}); expected all of them.")
+    if split == "test":
+        chosen = [by_name[n] for n in names][: int(opts.get("limit", len(names)))]
+    else:
+        taken = set(names)
+        chosen = [i for i, f in enumerate(files) if f.name not in taken]
+    return [files[i] for i in chosen], [labels[i] for i in chosen]
+
+
+def _decode(path: Path, preprocess: Preprocess) -> torch.Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return preprocess(image)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ValueError(f"image {str(path)!r} does not decode: {type(e).__name__}: {e}") from None
+
+
+def decode(files: list[Path], preprocess: Preprocess) -> torch.Tensor:
+    """The files as a uint8 N x 3 x S x S tensor (PIL decodes and resizes in threads, outside the GIL)."""
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return torch.stack(list(pool.map(lambda p: _decode(p, preprocess), files)))
+
+
+def load(name: str, split: str, preprocess: Preprocess | None) -> ImageSet:
+    """The ``split`` of ``imagenet-val:...`` (see the module docstring) through ``preprocess`` (default: 224 px,
+    shorter side 256, bicubic), decoded once per preprocessing into the cache directory."""
+    path, opts = parse(name)
+    preprocess = preprocess or Preprocess()
+    files, labels = select(*index(path, opts)[:2], opts, split, name)
+    if not files:
+        raise ValueError(f"{name}: split {split!r} has no images.")
+    stats = [(str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    key = hashlib.sha256(json.dumps({"root": str(path.resolve()), "files": stats, "labels": labels,
+                                     "preprocess": preprocess.to_dict()}).encode()).hexdigest()[:16]
+    cached = cache_dir("datasets", "imagenet-val") / f"{key}.safetensors"
+    images = _read(cached, len(files), preprocess.size)
+    if images is None:
+        images = decode(files, preprocess)
+        from safetensors.torch import save_file
+
+        with atomic_path(cached) as tmp:
+            save_file({"images": images}, str(tmp))
+    return ImageSet(images, torch.tensor(labels), imagenet_class_names(), name=name,
+                    meta={"source": str(path), "split": split, "subset": opts.get("subset"),
+                          "preprocess": preprocess.to_dict(), "labels": "ImageNet-1k ground truth (synset)"})
+
+
+def _read(path: Path, n: int, size: int) -> torch.Tensor | None:
+    """The cached images at ``path``, or None when missing, corrupt or of another shape (then decoded again)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        images = load_file(str(path))["images"]
+    except (SafetensorError, OSError, KeyError):
+        return None
+    return images if images.dtype == torch.uint8 and tuple(images.shape) == (n, 3, size, size) else None
+
+
+__all__ = ["OPTIONS", "PREFIX", "index", "load", "parse", "robustbench_ids", "select"]

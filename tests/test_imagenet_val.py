@@ -1,0 +1,190 @@
+"""imagenet-val: every layout labels by synset -> ImageNet-1k index (tiny JPEGs written by the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from robust.data import Preprocess, load_dataset, load_for
+from robust.data.imagenet_val import robustbench_ids
+
+# Imagenette's first three synsets and their ImageNet-1k indices (not 0, 1, 2).
+SYNSETS = {"n01440764": 0, "n02102040": 217, "n02979186": 482}
+
+
+def _jpeg(path: Path, seed: int, size: tuple[int, int] = (40, 30)) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def synset_folders(tmp_path) -> Path:
+    root = tmp_path / "imagenette-val"
+    for k, synset in enumerate(SYNSETS):
+        for j in range(2):
+            _jpeg(root / synset / f"ILSVRC2012_val_{10 * k + j + 1:08d}.JPEG", 10 * k + j)
+    return root
+
+
+@pytest.fixture
+def flat(tmp_path) -> Path:
+    root = tmp_path / "flat"
+    for i in range(1, 4):
+        _jpeg(root / f"ILSVRC2012_val_{i:08d}.JPEG", i)
+    return root
+
+
+def test_a_subset_of_synset_folders_keeps_the_imagenet_indices(synset_folders):
+    ds = load_dataset(f"imagenet-val:{synset_folders}", preprocess=Preprocess(16, 20, "bilinear"))
+    assert sorted(set(ds.labels.tolist())) == [0, 217, 482]  # an ImageFolder would say 0, 1, 2
+    assert ds.labels.tolist() == [0, 0, 217, 217, 482, 482]  # sorted by file name
+    assert ds.num_classes == 1000 and ds.class_names[217].startswith("English springer")
+    assert ds.image_size == (3, 16, 16) and ds.images.dtype == torch.uint8
+    assert ds.meta["preprocess"] == {"size": 16, "resize": 20, "interpolation": "bilinear"}
+
+
+def test_a_flat_folder_with_kaggles_solution_csv(flat, tmp_path):
+    csv = tmp_path / "LOC_val_solution.csv"
+    csv.write_text("ImageId,PredictionString\nILSVRC2012_val_00000002,n02102040 1 2 3 4 n02102040 5 6 7 8\n"
+                   "ILSVRC2012_val_00000001,n01440764 1 2 3 4\nILSVRC2012_val_00000003,n02979186 0 0 9 9\n"
+                   "ILSVRC2012_val_00000099,n02979186 0 0 9 9\n")  # images not in the folder are fine
+    ds = load_dataset(f"imagenet-val:{flat}?labels={csv}", image_size=16)
+    assert ds.labels.tolist() == [0, 217, 482]
+
+
+def _meta_mat(path: Path, order: list[str]) -> None:
+    """A devkit-style meta.mat: the 1,000 leaf synsets under ids 1..1000 in ``order``, plus a non-leaf entry."""
+    from scipy.io import savemat
+
+    dtype = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("gloss", "O"), ("num_children", "O"),
+             ("wordnet_height", "O"), ("num_train_images", "O")]
+    rows = [(i + 1, w, "", "", 0, 0, 0) for i, w in enumerate(order)] + [(1001, "n00001740", "entity", "", 3, 1, 0)]
+    savemat(str(path), {"synsets": np.array(rows, dtype=dtype)})
+
+
+def test_a_flat_folder_with_the_devkits_ground_truth_and_meta(flat, tmp_path):
+    from robust.data.imagenet import synset_index
+
+    order = list(reversed(list(synset_index())))  # the devkit's ids are not the sorted order: reversed here
+    _meta_mat(tmp_path / "meta.mat", order)
+    ids = {s: order.index(s) + 1 for s in SYNSETS}
+    (tmp_path / "gt.txt").write_text("".join(f"{ids[s]}\n" for s in ["n02979186", "n01440764", "n02102040"]))
+    ds = load_dataset(f"imagenet-val:{flat}?labels={tmp_path / 'gt.txt'}&meta={tmp_path / 'meta.mat'}",
+                      image_size=16)
+    assert ds.labels.tolist() == [482, 0, 217]
+
+
+def test_wrong_ground_truth_files_fail_naming_the_file_and_what_is_wrong(flat, tmp_path):
+    csv = tmp_path / "LOC_val_solution.csv"
+    csv.write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\n")
+    with pytest.raises(ValueError, match=r"has no label for 'ILSVRC2012_val_00000002\.JPEG'"):
+        load_dataset(f"imagenet-val:{flat}?labels={csv}")
+    csv.write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n99999999 1 2 3 4\n")
+    with pytest.raises(ValueError, match=r"line 2: 'n99999999' is not an ImageNet-1k synset"):
+        load_dataset(f"imagenet-val:{flat}?labels={csv}")
+    (tmp_path / "gt.txt").write_text("1\n2\n3\n")
+    with pytest.raises(ValueError, match="pass meta=PATH"):
+        load_dataset(f"imagenet-val:{flat}?labels={tmp_path / 'gt.txt'}")
+    (tmp_path / "meta.mat").write_bytes(b"not a mat file")
+    with pytest.raises(ValueError, match=r"is not the devkit's meta\.mat"):
+        load_dataset(f"imagenet-val:{flat}?labels={tmp_path / 'gt.txt'}&meta={tmp_path / 'meta.mat'}")
+    with pytest.raises(ValueError, match="has no synset folders; expected a folder per synset"):
+        load_dataset(f"imagenet-val:{flat}")
+
+
+def test_subsets_keep_their_order_and_train_is_the_rest(synset_folders, tmp_path):
+    listing = tmp_path / "ids.txt"
+    listing.write_text("n02979186/ILSVRC2012_val_00000021.JPEG\nILSVRC2012_val_00000001.JPEG\n")
+    name = f"imagenet-val:{synset_folders}?subset={listing}"
+    assert load_dataset(name, image_size=16).labels.tolist() == [482, 0]
+    assert load_dataset(name, "train", image_size=16).labels.tolist() == [0, 217, 217, 482]
+    assert load_dataset(name + "&limit=1", image_size=16).labels.tolist() == [482]
+    with pytest.raises(ValueError, match="split='train' needs subset="):
+        load_dataset(f"imagenet-val:{synset_folders}", "train")
+
+
+def test_the_robustbench_subset_is_its_5000_ids_and_a_partial_folder_says_what_is_missing(synset_folders):
+    ids = robustbench_ids()
+    assert len(ids) == len(set(ids)) == 5000 and ids[0] == "ILSVRC2012_val_00015253.JPEG"
+    assert "ILSVRC2012_val_00000011.JPEG" in ids  # one of the fixture's six images
+    with pytest.raises(ValueError, match=r"4999 of the 5000 images of subset='robustbench-5000' are not in the "
+                                         r"folder \(e.g. 'ILSVRC2012_val_00015253.JPEG'\)"):
+        load_dataset(f"imagenet-val:{synset_folders}?subset=robustbench-5000")
+
+
+def test_bad_folders_images_and_options_fail_in_one_line(synset_folders, tmp_path):
+    (synset_folders / "n02979186" / "ILSVRC2012_val_00000099.JPEG").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(ValueError, match=r"image '.*ILSVRC2012_val_00000099.JPEG' does not decode"):
+        load_dataset(f"imagenet-val:{synset_folders}", image_size=16)
+    (synset_folders / "n02979186" / "ILSVRC2012_val_00000099.JPEG").unlink()
+    (synset_folders / "cats").mkdir()
+    with pytest.raises(ValueError, match="folder 'cats' is not a synset"):
+        load_dataset(f"imagenet-val:{synset_folders}")
+    with pytest.raises(ValueError, match="option 'subsett' is not valid"):
+        load_dataset(f"imagenet-val:{synset_folders}?subsett=x")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_dataset(f"imagenet-val:{tmp_path / 'nowhere'}")
+    (tmp_path / "n01440764").mkdir()
+    _jpeg(tmp_path / "n01440764" / "a.JPEG", 0)
+    with pytest.raises(ValueError, match="is not valid for 'digits-m'"):
+        load_dataset("digits-m", preprocess=Preprocess(16, 20))
+
+
+def test_images_are_decoded_once_per_preprocessing(synset_folders, monkeypatch):
+    from robust.data import imagenet_val
+
+    first = load_dataset(f"imagenet-val:{synset_folders}", image_size=16)
+    monkeypatch.setattr(imagenet_val, "decode", lambda *a: pytest.fail("decoded again"))
+    again = load_dataset(f"imagenet-val:{synset_folders}", image_size=16)
+    assert torch.equal(first.images, again.images)
+    monkeypatch.undo()
+    other = load_dataset(f"imagenet-val:{synset_folders}", preprocess=Preprocess(16, 16, "bilinear"))
+    assert not torch.equal(first.images, other.images)
+
+
+def test_the_data_follows_the_models_own_preprocessing(synset_folders):
+    from robust.models import load_model
+
+    vit = load_model("timm:vit_tiny_patch16_224?pretrained=false", device="cpu")
+    assert vit.preprocess == Preprocess(224, 248, "bicubic")  # timm's crop_pct 0.9
+    ds = load_for(vit, f"imagenet-val:{synset_folders}")
+    assert ds.image_size == (3, 224, 224) and ds.meta["preprocess"]["resize"] == 248
+    assert load_for(vit, "digits-m").image_size == (3, 32, 32)  # a dataset of one size ignores it
+
+
+def test_preprocess_matches_torchvisions_eval_transform():
+    from PIL import Image
+    from torchvision import transforms as T
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (61, 83, 3), dtype=np.uint8))
+    ours = Preprocess(32, 36, "bilinear")(image)
+    theirs = T.Compose([T.Resize(36, T.InterpolationMode.BILINEAR), T.CenterCrop(32), T.PILToTensor()])(image)
+    assert torch.equal(ours, theirs)
+    with pytest.raises(ValueError, match="interpolation='lanczos' is not valid"):
+        Preprocess(32, 36, "lanczos")
+    with pytest.raises(ValueError, match=r"resize=.* expected an integer >= size"):
+        Preprocess(32, 16)
+
+
+def test_a_board_on_imagenet_val_gives_each_model_the_images_its_own_preprocessing_makes(synset_folders, tmp_path):
+    from robust.runner import plan, run_board
+    from robust.runner.spec import parse_spec
+
+    spec = parse_spec({"dataset": f"imagenet-val:{synset_folders}", "samples": 2, "batch_size": 2, "seeds": [0],
+                       "models": ["zoo:imagenet/efficientnet-lite0", "zoo:imagenet/efficientnet-lite1"],
+                       "attacks": ["noise-patch-8pct"], "evaluations": []})
+    cells, failed = plan(spec)  # on one size of images, Lite1 (240 px) would fail here: "takes 3 x 240 x 240"
+    assert not failed and len(cells) == 2
+    report = run_board(spec, tmp_path / "out")
+    assert (report.ran, report.failed) == (2, 0)
