@@ -1,7 +1,8 @@
 """PatchMixing speed: our batched kornia augmentation against a straightforward per-sample Python loop, kornia's
 RandomCutMixV2 and kornia's PatchMix (one square of side H / 2 from a partner: CutMix-style, where ours replaces a
 random set of grid cells; images only, since kornia 0.9's PatchMix mixes no labels), on the same batch, p = 1
-(every batch mixed), labels included for the others.
+(every batch mixed), labels included for the others; and the floor, a bare ``x.clone()`` of the batch (a mix must at
+least write one new batch).
 
 Prints one JSON object on its last line. Usage: python bench/augment.py [--repeats 10] [--device cpu]
 """
@@ -58,11 +59,13 @@ def main() -> None:
                              args.repeats, dev)
         t_cutmix = median_time(lambda x=x, y=y, cutmix=cutmix: cutmix(x, y), args.repeats, dev)
         t_patchmix = median_time(lambda x=x, patchmix=patchmix: patchmix(x), args.repeats, dev)
+        t_clone = median_time(lambda x=x: x.clone(), args.repeats, dev)
         rows[f"{b}x3x{size}x{size}"] = {
             "grid": grid, "ours_ms": round(t_ours * 1e3, 3), "loop_ms": round(t_loop * 1e3, 3),
             "kornia_cutmix_ms": round(t_cutmix * 1e3, 3), "kornia_patchmix_ms": round(t_patchmix * 1e3, 3),
             "speedup_vs_loop": round(t_loop / t_ours, 1), "time_over_kornia_cutmix": round(t_ours / t_cutmix, 2),
-            "time_over_kornia_patchmix": round(t_ours / t_patchmix, 2)}
+            "time_over_kornia_patchmix": round(t_ours / t_patchmix, 2), "clone_ms": round(t_clone * 1e3, 3),
+            "time_over_clone": round(t_ours / t_clone, 2)}
         print(json.dumps({f"{b}x3x{size}x{size}": rows[f"{b}x3x{size}x{size}"]}), flush=True)
     print(json.dumps({"device": dev, "threads": torch.get_num_threads(), "patch_mixing": rows}))
 

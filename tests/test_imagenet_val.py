@@ -188,3 +188,27 @@ def test_a_board_on_imagenet_val_gives_each_model_the_images_its_own_preprocessi
     assert not failed and len(cells) == 2
     report = run_board(spec, tmp_path / "out")
     assert (report.ran, report.failed) == (2, 0)
+
+
+def test_the_imagenet_board_stops_in_one_line_without_its_data_and_marks_models_without_weights(
+        synset_folders, monkeypatch, capsys):
+    import tomllib
+
+    from robust.cli import main
+    from robust.runner import plan
+    from robust.runner.spec import parse_spec
+
+    board = Path(__file__).parents[1] / "leaderboards" / "imagenet.toml"
+    monkeypatch.setenv("HOME", str(synset_folders.parent))  # ~/data/imagenet/val does not exist there
+    with pytest.raises(SystemExit) as exit_:
+        main(["leaderboard", "run", str(board)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_.value.code == 2 and len(err) == 1 and "val' does not exist" in err[0], err
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no download retries: fail at once
+    table = tomllib.loads(board.read_text())
+    spec = parse_spec({**table, "dataset": f"imagenet-val:{synset_folders}", "samples": 2,
+                       "models": table["models"][:1], "attacks": ["lavan-12pct"], "evaluations": []})
+    cells, failed = plan(spec)
+    assert not cells and "pretrained weights could not be loaded" in failed[0]["error"]
