@@ -191,7 +191,7 @@ def test_a_board_on_imagenet_val_gives_each_model_the_images_its_own_preprocessi
 
 
 def test_the_imagenet_board_stops_in_one_line_without_its_data_and_marks_models_without_weights(
-        synset_folders, monkeypatch, capsys):
+        synset_folders, tmp_path, monkeypatch, capsys):
     import tomllib
 
     from robust.cli import main
@@ -201,9 +201,10 @@ def test_the_imagenet_board_stops_in_one_line_without_its_data_and_marks_models_
     board = Path(__file__).parents[1] / "leaderboards" / "imagenet.toml"
     monkeypatch.setenv("HOME", str(synset_folders.parent))  # ~/data/imagenet/val does not exist there
     with pytest.raises(SystemExit) as exit_:
-        main(["leaderboard", "run", str(board)])
+        main(["leaderboard", "run", str(board), "--out", str(tmp_path / "board")])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert exit_.value.code == 2 and len(err) == 1 and "val' does not exist" in err[0], err
+    assert not (tmp_path / "board").exists()  # no store made for data that is not there
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no download retries: fail at once

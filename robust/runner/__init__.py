@@ -168,6 +168,9 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     out = Path(out) if out is not None else spec.default_out
     check_executor(executor)  # bad input fails before any model is loaded
+    from robust.runner.cells import dataset
+
+    dataset(spec.dataset)  # and data that is not there fails before a store is made for it
     with open_store(out) as store:  # a bad folder fails before any model is loaded, too
         devices = local_devices(device or spec.device)
         cells, failed = plan(spec, devices[0] if executor == "local" and len(devices) == 1 else "cpu")
