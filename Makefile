@@ -26,6 +26,12 @@ test: $(STAMP) lint browser
 demo: $(STAMP)
 	$(VENV)/bin/robust leaderboard run leaderboards/demo.toml
 
+# The 224-px kernel bench on one CUDA GPU (the CPU when there is none; --quick for tiny sizes): Grad-CAM, gan-patch
+# against LaVAN, Patch Mixing, the occlusion sweep and PGD-10 against their peers, per timm model; one JSON line last.
+.PHONY: bench-gpu
+bench-gpu: $(STAMP)
+	$(VENV)/bin/python bench/gpu.py
+
 # Every robustness suite, the slow ones included, with a JSON record of each assertion.
 suites: $(STAMP)
 	$(PY) -m pytest suites -m "slow or not slow" --robust-report suites-report.json

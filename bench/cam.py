@@ -32,7 +32,7 @@ def main() -> None:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from robust.cam import cam
+    from robust.cam import cam, library_reshape
     from robust.data import load_dataset
     from robust.models import load_model
 
@@ -46,7 +46,7 @@ def main() -> None:
     for spec, xs, ys in cases:
         model = load_model(spec, device=dev)
         gradcam = GradCAM(model=model, target_layers=[model.cam_layer],
-                          reshape_transform=None if model.family in ("cnn", "metaformer") else model.tokens_to_map)
+                          reshape_transform=library_reshape(model))
         targets = [ClassifierOutputTarget(int(t)) for t in ys]
 
         def bare(model=model, xs=xs, ys=ys):

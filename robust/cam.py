@@ -69,6 +69,12 @@ def _gradcam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None) -> t
     return F.relu((weights * a.float()).sum(1))
 
 
+def library_reshape(model: Backbone):
+    """pytorch-grad-cam's ``reshape_transform`` for ``model``'s Grad-CAM layer: None for feature maps (CNN,
+    MetaFormer), else its tokens -> N x C x h x w."""
+    return None if model.family in ("cnn", "metaformer") else model.tokens_to_map
+
+
 def _library_cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, method: str) -> torch.Tensor:
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -77,7 +83,7 @@ def _library_cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, 
         with torch.no_grad():
             target = model.logits(x).argmax(1)
     cls = getattr(pytorch_grad_cam, LIBRARY_METHODS[method])
-    reshape = None if model.family in ("cnn", "metaformer") else model.tokens_to_map
+    reshape = library_reshape(model)
     # The library calls backward(), which would leave gradients on the parameters: give them back.
     with preserved_grads(model), cls(model=model, target_layers=[model.cam_layer],
                                      reshape_transform=reshape) as method_cam:

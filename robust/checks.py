@@ -171,6 +171,10 @@ def check_matches(model: object, data: object) -> None:
     """The model takes the data's images and predicts its classes: one sentence, before any work, otherwise (a ViT
     fed images of another size fails deep inside; a 1,000-class head on 10-class data reports 0 %)."""
     name, where = getattr(model, "name", "model"), getattr(data, "name", type(data).__name__)
+    if (getattr(data, "meta", None) or {}).get("labels") == "decision" and data.meta.get("labelled_by") != name:
+        raise ValueError(f"dataset {where!r} is labelled by each model's own decision (here: "
+                         f"{data.meta.get('labelled_by') or 'no model'}'s); expected it loaded for model {name!r}: "
+                         f"robust.data.load_for(model, {where!r}).")
     classes = getattr(data, "class_names", None)
     if classes is not None and len(classes) != model.num_classes:  # type: ignore[attr-defined]
         raise ValueError(f"model {name!r} has {model.num_classes} classes and dataset {where!r} has "  # type: ignore

@@ -213,3 +213,45 @@ def test_the_imagenet_board_stops_in_one_line_without_its_data_and_marks_models_
                        "models": table["models"][:1], "attacks": ["lavan-12pct"], "evaluations": []})
     cells, failed = plan(spec)
     assert not cells and "pretrained weights could not be loaded" in failed[0]["error"]
+
+
+def test_imagenet_crops_are_split_by_photo_seeded_and_labelled_by_the_models_decision(tmp_path):
+    from robust.attacks import evaluate, make_attack
+    from robust.data import photos
+    from robust.models import load_model
+
+    assert not set(photos.CROP_PHOTOS["test"]) & set(photos.CROP_PHOTOS["train"])
+    small = Preprocess(32, 36, "bilinear")
+    a, b = load_dataset("imagenet-crops", preprocess=small), load_dataset("imagenet-crops", preprocess=small)
+    assert torch.equal(a.images, b.images) and a.image_size == (3, 32, 32)  # seeded
+    assert len(a) == len(photos.CROP_PHOTOS["test"]) * photos.CROPS_PER_PHOTO["test"]
+    assert len(load_dataset("imagenet-crops", "train", preprocess=small)) == 12 * 40
+    lite = load_model("zoo:imagenet/efficientnet-lite0", device="cpu")
+    noise = make_attack("noise-patch", area=0.12, seed=0)
+    with pytest.raises(ValueError, match=r"labelled by each model's own decision \(here: no model's\); expected it "
+                                         r"loaded for model 'zoo:imagenet/efficientnet-lite0': robust\.data\.load_for"):
+        evaluate(noise, lite, load_dataset("imagenet-crops"), samples=4)
+    mine = load_for(lite, "imagenet-crops")
+    with torch.no_grad():
+        assert torch.equal(mine.labels[:8], lite(mine.batch(slice(0, 8))[0]).argmax(1))
+    assert evaluate(noise, lite, mine, samples=8).clean_correct == 8  # its own decisions: correct by construction
+
+
+def test_a_board_on_decision_labels_says_so_in_every_format(tmp_path):
+    import json
+
+    from robust.runner import run_board
+    from robust.runner.spec import parse_spec
+
+    spec = parse_spec({"title": "crops", "dataset": "imagenet-crops", "samples": 4, "batch_size": 4, "seeds": [0],
+                       "models": ["zoo:imagenet/efficientnet-lite0"], "attacks": ["noise-patch-12pct"],
+                       "evaluations": []})
+    run_board(spec, tmp_path / "board")
+    from robust.leaderboard import render
+
+    render(spec, tmp_path / "board")
+    (row,) = json.loads((tmp_path / "board" / "results.json").read_text())["rows"]
+    assert row["labels"] == "decision" and row["clean_acc"] == 1.0
+    for name in ("README.md", "index.html"):
+        assert "decision labels in every row" in (tmp_path / "board" / name).read_text()
+    assert "labels" in (tmp_path / "board" / "results.csv").read_text().splitlines()[0].split(",")

@@ -21,6 +21,10 @@ EMBEDDED = {
     "digits-m": "5,000 real MNIST digits blended onto real photos (MNIST-M style), 3x32x32, 10 classes; "
                 "train 4,000 digits x 5 backgrounds (= fit 3,500 + val 500 held-out digits), test 1,000 other digits",
     "imagenet-photos": f"{len(photos.PHOTOS)} real photos from scikit-image with their ImageNet-1k class, 3x224x224",
+    "imagenet-crops": f"seeded crops and flips of real photos from scikit-image and scikit-learn, split by photo: test "
+                      f"{len(photos.CROP_PHOTOS['test'])} photos x {photos.CROPS_PER_PHOTO['test']}, train "
+                      f"{len(photos.CROP_PHOTOS['train'])} x {photos.CROPS_PER_PHOTO['train']}; 3x224x224 (or the "
+                      "model's size); labelled by each model's own clean top-1 (decision labels: load_for)",
 }
 SPLITS = ("train", "test")  # every dataset; digits-m also has "fit" and "val" (digits_m.SPLITS)
 
@@ -49,7 +53,7 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
                              f"{preprocess.size}.")
     if name.startswith(imagenet_val.PREFIX):
         return imagenet_val.load(name, split, preprocess or (image_size and Preprocess.for_size(image_size)) or None)
-    expected = digits_m.SPLITS if name == "digits-m" else SPLITS
+    expected = digits_m.SPLITS if name == "digits-m" else SPLITS  # imagenet-crops: the same two
     if split not in expected:
         raise ValueError(f"split={split!r} is not valid for {name!r}; expected one of {expected}"
                          + ("" if name == "digits-m" else " ('fit' and 'val' are digits-m's)") + ".")
@@ -61,6 +65,8 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
         return digits_m.load(split)
     if name == "imagenet-photos":
         return photos.load(split, preprocess or Preprocess.for_size(image_size or 224))
+    if name == "imagenet-crops":
+        return photos.crops(split, preprocess or Preprocess.for_size(image_size or 224))
     if name.startswith("torchvision:"):
         from robust.data.external import torchvision_dataset
 
@@ -75,9 +81,32 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
 
 def load_for(model: object, name: str, split: str = "test"):
     """``load_dataset(name, split)`` as ``model`` takes it: through its own preprocessing (``Backbone.preprocess``:
-    its timm / torchvision resize, crop and interpolation) when the dataset is photos resized for a model."""
+    its timm / torchvision resize, crop and interpolation) when the dataset is photos resized for a model, and
+    labelled by its own clean top-1 when the dataset has decision labels (``imagenet-crops``)."""
     preprocess = getattr(model, "preprocess", None)
-    return load_dataset(name, split, preprocess=preprocess if resizable(name) else None)
+    data = load_dataset(name, split, preprocess=preprocess if resizable(name) else None)
+    return decision_labels(model, data) if label_source(data) == photos.DECISION else data
 
 
-__all__ = ["EMBEDDED", "ImageSet", "Preprocess", "load_dataset", "load_for", "resizable"]
+def label_source(data: object) -> str:
+    """Where a dataset's labels come from: 'decision' (a model's own clean top-1), else 'ground truth'."""
+    return (getattr(data, "meta", None) or {}).get("labels", "ground truth")
+
+
+def decision_labels(model, data: ImageSet, batch_size: int = 64) -> ImageSet:
+    """``data`` labelled by ``model``'s clean top-1 on each image (batched, in eval mode, model left as found)."""
+    import torch
+
+    from robust.models.state import eval_mode
+
+    if not isinstance(data, ImageSet):
+        raise TypeError(f"data must be an in-memory ImageSet, got {type(data).__name__}.")
+    device = next(model.parameters()).device
+    with eval_mode(model), torch.no_grad():
+        top1 = torch.cat([model(x).argmax(1).cpu() for x, _ in data.batches(batch_size, device)])
+    return ImageSet(data.images, top1, data.class_names, data.name,
+                    {**data.meta, "labels": photos.DECISION, "labelled_by": getattr(model, "name", "model")})
+
+
+__all__ = ["EMBEDDED", "ImageSet", "Preprocess", "decision_labels", "label_source", "load_dataset", "load_for",
+           "resizable"]

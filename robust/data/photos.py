@@ -33,3 +33,67 @@ def load(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet:
     y = torch.tensor([label for label, _ in PHOTOS.values()])
     return ImageSet(images, y, imagenet_class_names(), name="imagenet-photos",
                     meta={"photos": list(PHOTOS), "preprocess": preprocess.to_dict()})
+
+
+# imagenet-crops: seeded crops and flips of the real photos bundled with scikit-image and scikit-learn, split by
+# photo (no photo gives crops to both splits). Most photos have no ImageNet-1k class, so every crop is labelled by
+# the evaluated model's own clean top-1 ("decision" labels: an attack then asks whether the patch hijacks the
+# model's decision); ``load_for(model, "imagenet-crops")`` gives them.
+CROP_PHOTOS = {
+    "test": ("chelsea", "coffee", "rocket", "astronaut", "sklearn:china", "motorcycle_left"),
+    "train": ("sklearn:flower", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "clock", "coins",
+              "moon", "brick", "grass", "gravel", "page"),
+}
+CROPS_PER_PHOTO = {"test": 16, "train": 40}
+CROP_SCALE = (0.5, 1.0)  # a crop's side, as a fraction of the photo's shorter side
+CROP_SEED = 0
+DECISION = "decision"  # meta["labels"] of a set labelled by each model's own clean top-1
+
+
+def _photo(name: str):
+    """A bundled photo as uint8 H x W x 3 (grey photos repeated over the channels)."""
+    import numpy as np
+
+    if name.startswith("sklearn:"):
+        from sklearn.datasets import load_sample_image
+
+        img = load_sample_image(f"{name.split(':', 1)[1]}.jpg")
+    elif name.startswith("motorcycle_"):
+        import skimage.data
+
+        left, right, _ = skimage.data.stereo_motorcycle()
+        img = left if name == "motorcycle_left" else right
+    else:
+        import skimage.data
+
+        img = getattr(skimage.data, name)()
+    img = np.asarray(img)
+    return np.ascontiguousarray(np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3])
+
+
+def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet:
+    """``imagenet-crops``: ``CROPS_PER_PHOTO[split]`` seeded square crops (side ``CROP_SCALE`` of the shorter side,
+    anywhere in the photo, flipped with probability 1/2) of each of ``CROP_PHOTOS[split]``, each through
+    ``preprocess``; labels -1 until a model's decision fills them (``robust.data.load_for``)."""
+    import numpy as np
+    from PIL import Image
+
+    if split not in CROP_PHOTOS:
+        raise ValueError(f"split={split!r} is not valid for imagenet-crops; expected one of {tuple(CROP_PHOTOS)}.")
+    preprocess = preprocess or Preprocess()
+    rng = np.random.default_rng([CROP_SEED, tuple(CROP_PHOTOS).index(split)])
+    images, sources = [], []
+    for k, name in enumerate(CROP_PHOTOS[split]):
+        photo = Image.fromarray(_photo(name))
+        w, h = photo.size
+        for _ in range(CROPS_PER_PHOTO[split]):
+            side = round(min(w, h) * rng.uniform(*CROP_SCALE))
+            left, top = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+            crop = photo.crop((left, top, left + side, top + side))
+            if rng.random() < 0.5:
+                crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            images.append(preprocess(crop))
+            sources.append(k)
+    return ImageSet(torch.stack(images), torch.full((len(images),), -1), imagenet_class_names(),
+                    name="imagenet-crops", meta={"photos": list(CROP_PHOTOS[split]), "photo": sources,
+                                                 "labels": DECISION, "preprocess": preprocess.to_dict()})

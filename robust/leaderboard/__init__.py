@@ -70,7 +70,8 @@ def html(board: Board) -> str:
         realism=realism, realism_text=tables.REALISM_TEXT,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
-        pending=board.pending, pct=pct, ci=ci, reproduction=board.reproduction, cards=board.cards)
+        pending=board.pending, pct=pct, ci=ci, reproduction=board.reproduction, cards=board.cards,
+        labels_note=tables.labels_note(board))
 
 
 #: every format: its file in the board folder and its writer (a new format is one more entry)

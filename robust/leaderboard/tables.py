@@ -31,7 +31,7 @@ _COUNT_FIELDS = tuple(f.name for f in dataclasses.fields(Counts))
 REALISM_FIELDS = ("ssim", "psnr", "tv", "hist", "detector_auc")  # the CSV's realism columns (means)
 CSV_FIELDS = ("name", "model", "architecture", "dataset", "clean_acc", "attack", "threat_model", "area", "eps",
               "asr", "asr_low", "asr_high", "control_asr", "tcs", "tcs_low", "tcs_high", "robust_acc", "n",
-              "clean_correct", "asr_all", "tcs_all", "skipped", "seeds", "artifact", *REALISM_FIELDS)
+              "clean_correct", "asr_all", "tcs_all", "skipped", "seeds", "artifact", "labels", *REALISM_FIELDS)
 _INTERNAL = {"internal": True}  # a field the writers use that the JSON and CSV rows leave out
 
 
@@ -78,6 +78,7 @@ class AttackRow(_Scored):
     seconds: float
     headline: str = dataclasses.field(metadata=_INTERNAL)
     realism: dict | None = None  # a patch attack's realism summary (robust.realism), seeds pooled
+    labels: str = "ground truth"  # or "decision": the model's own clean top-1 (robust.data.label_source)
 
     task = property(lambda self: self.attack)
     lower_is_better: ClassVar[bool] = True  # a lower ASR or TCS is a more robust model
@@ -130,6 +131,7 @@ class EvaluationRow(_Scored):
     lower_is_better: bool
     seeds: list[int]
     area_interval: list[float] | None  # bootstrap over images (the mean of the cells' bounds over seeds)
+    labels: str = "ground truth"  # or "decision" (as AttackRow's)
     headline: ClassVar[str] = "area"
     interval = property(lambda self: self.area_interval)
 
@@ -246,7 +248,7 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             artifact=(first.get("artifact") or {}).get("name"),
             seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline,
             realism=pool([g["result"]["realism"] for g in group])
-            if all(g["result"].get("realism") for g in group) else None))
+            if all(g["result"].get("realism") for g in group) else None, labels=first.get("labels", "ground truth")))
     return rows
 
 
@@ -363,7 +365,7 @@ def evaluation_rows(spec: Spec, cells: list[dict]) -> list[EvaluationRow]:
             xlabel=first["xlabel"], ylabel=first["ylabel"], lower_is_better=not higher,
             seeds=sorted(g["seed"] for g in group),
             area_interval=[sum(v) / len(curves) for v in zip(*(c["area_interval"] for c in curves), strict=True)]
-            if all(c.get("area_interval") for c in curves) else None))
+            if all(c.get("area_interval") for c in curves) else None, labels=first.get("labels", "ground truth")))
     return rows
 
 
@@ -479,6 +481,20 @@ def realism_cells(r: AttackRow) -> dict[str, tuple[str, str]]:
     return out
 
 
+def labels_note(board: Board) -> str | None:
+    """A sentence for a board whose rows use decision labels (which rows, what that means); None when every row
+    uses the dataset's ground truth."""
+    rows = [*board.attacks, *board.evaluations]
+    decision = [r for r in rows if r.labels == "decision"]
+    if not decision:
+        return None
+    which = "every row" if len(decision) == len(rows) else f"{len(decision)} of {len(rows)} rows (results.json's " \
+        "labels field says which)"
+    return (f"Labels: decision labels in {which}: each model's own clean top-1 on the unattacked image (the images "
+            "have no ImageNet ground truth), so clean accuracy is 100 % by construction and ASR and TCS ask whether "
+            "the patch hijacks the model's decision.")
+
+
 def markdown(board: Board) -> str:
     """The board as GitHub Markdown: one table per threat model, best first, with Wilson 95 % intervals."""
     spec, figures = board.spec, {k: f"figures/{p.name}" for k, p in board.figures.items()}
@@ -496,6 +512,8 @@ def markdown(board: Board) -> str:
                 "cannot make a model look robust." if board.worst else ""), "",
              "Data: [results.json](results.json) (every row, interval and realism summary), "
              "[results.csv](results.csv) (one line per row); how to reproduce this board is at the end.", ""]
+    if note := labels_note(board):
+        lines += [note, ""]
     lines += ["## Models", "", "| model | spec | architecture | parameters | training | reported accuracy | clean acc "
               "here |", "|---|---|---|---|---|---|---|"]
     for c in board.cards:

@@ -54,7 +54,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
         raise ValueError(f"spec: samples={spec.samples} is not valid: it is more than the {len(data)} test images of "
                          f"{spec.dataset!r}; expected at most {len(data)} (leave it out: all of them, up to 500).")
     out, failed, size = [], [], data_image_size(data)
-    data_ids: dict = {}  # per preprocessing: each model sees the images through its own
+    data_ids: dict = {}  # per set: each model sees the images through its own preprocessing (and decision labels)
     for entry in spec.models:
         net, data_id, preprocess = None, None, None
         try:
@@ -66,9 +66,9 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
             try:
                 model_data = cell_mod.model_data(spec.dataset, net)
                 preprocess = getattr(net, "preprocess", None)
-                if preprocess not in data_ids:
-                    data_ids[preprocess] = fingerprint_data(model_data, samples)
-                data_id = data_ids[preprocess]
+                if id(model_data) not in data_ids:
+                    data_ids[id(model_data)] = fingerprint_data(model_data, samples)
+                data_id = data_ids[id(model_data)]
                 check_matches(net, model_data)
             except ValueError as e:
                 model_error = str(e)

@@ -34,6 +34,8 @@ _MODELS: OrderedDict[tuple, object] = OrderedDict()
 _WEIGHTS: dict[tuple, str] = {}
 MODEL_CACHE_BYTES = 2 * 2**30  # parameters and buffers kept loaded: a board's models load once per run
 _DATA: dict[tuple, object] = {}
+#: a model's decision-labelled copies of the cached sets, by the set's id (held while the model is)
+_DECIDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,8 +150,17 @@ def dataset(name: str, split: str = "test", preprocess=None):
 
 
 def model_data(name: str, net, split: str = "test"):
-    """The ``split`` of dataset ``name`` as model ``net`` takes it (``robust.data.load_for``, cached)."""
-    return dataset(name, split, getattr(net, "preprocess", None))
+    """The ``split`` of dataset ``name`` as model ``net`` takes it (``robust.data.load_for``, cached per process:
+    its preprocessing, and its own decisions as labels where the dataset has decision labels)."""
+    from robust.data import decision_labels, label_source
+
+    data = dataset(name, split, getattr(net, "preprocess", None))
+    if label_source(data) != "decision":
+        return data
+    decided = _DECIDED.setdefault(net, {})
+    if id(data) not in decided:
+        decided[id(data)] = decision_labels(net, data)
+    return decided[id(data)]
 
 
 @functools.cache
@@ -269,6 +280,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     of ``examples`` images of the first batch, successes then failures) or failed (``error``). Errors of the cell
     are caught and returned: one bad model must not stop a grid."""
     from robust.attacks import evaluate, make_attack
+    from robust.data import label_source
     from robust.occlusion import run_evaluation
     from robust.realism import Realism
     from robust.registry import get
@@ -282,7 +294,8 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
             start = time.perf_counter()
             curve = run_evaluation(cell.task.method, net, data, samples=cell.samples, batch_size=cell.batch_size,
                                    seed=cell.seed, **cell.task.params)
-            return {**base, "status": "done", "result": curve.to_dict(), "seconds": time.perf_counter() - start}
+            return {**base, "status": "done", "result": {**curve.to_dict(), "labels": label_source(data)},
+                    "seconds": time.perf_counter() - start}
         train_start = time.perf_counter()
         if get(cell.task.method, "attack").trained:
             atk = _trained_attack(cell, net, progress)
@@ -305,7 +318,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
         seconds = time.perf_counter() - start
         result = {**counts.to_dict(), "train_seconds": train_seconds, "per_image": _per_image(outcomes,
                                                                                               net.num_classes),
-                  "realism": meter.summary(cell.seed) if len(meter) else None,
+                  "realism": meter.summary(cell.seed) if len(meter) else None, "labels": label_source(data),
                   "architecture": f"{type(net.net).__name__} ({net.family})",
                   "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}
         figure = None
