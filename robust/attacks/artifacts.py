@@ -23,16 +23,17 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
 def artifact_name(data: str, victims: list[str], attack: str, area: float, variant: str | None = None) -> str:
-    """``DATASET/MODEL/ATTACK[-VARIANT]-Npct`` for zoo victims (models joined by ``+`` for an ensemble); a variant
-    names a recipe other than the preset's (``critic2``: the same attack trained with another critic weight)."""
+    """``DATASET/MODEL/ATTACK[-VARIANT]-Npct`` for zoo victims (models joined by ``+`` for an ensemble; a zoo model
+    of another dataset keeps its zoo folder: ``imagenet-crops/imagenet-efficientnet-lite0/...``); a variant names a
+    recipe other than the preset's (``critic2``: the same attack trained with another critic weight)."""
     if variant is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.]*", variant):
         raise ValueError(f"variant {variant!r} is not valid; expected lower-case letters, digits and '.'.")
     models = []
     for spec in victims:
-        prefix = f"zoo:{data}/"
-        if not spec.startswith(prefix):
-            raise ValueError(f"victim {spec!r} is not a {data} zoo model; expected {prefix}MODEL to publish.")
-        models.append(spec.removeprefix(prefix))
+        folder, _, model = spec.removeprefix("zoo:").partition("/")
+        if not spec.startswith("zoo:") or not model:
+            raise ValueError(f"victim {spec!r} is not a zoo model; expected zoo:DATASET/MODEL to publish.")
+        models.append(model if folder == data else f"{folder}-{model}")
     return f"{data}/{'+'.join(models)}/{attack}{'-' + variant if variant else ''}-{round(area * 100):g}pct"
 
 
