@@ -225,6 +225,7 @@ def test_imagenet_crops_are_split_by_photo_seeded_and_labelled_by_the_models_dec
     a, b = load_dataset("imagenet-crops", preprocess=small), load_dataset("imagenet-crops", preprocess=small)
     assert torch.equal(a.images, b.images) and a.image_size == (3, 32, 32)  # seeded
     assert len(a) == len(photos.CROP_PHOTOS["test"]) * photos.CROPS_PER_PHOTO["test"]
+    assert set(a.meta["photo"][:24]) == set(range(6))  # shuffled: the first crops sample every photo
     assert len(load_dataset("imagenet-crops", "train", preprocess=small)) == 12 * 40
     lite = load_model("zoo:imagenet/efficientnet-lite0", device="cpu")
     noise = make_attack("noise-patch", area=0.12, seed=0)

@@ -74,7 +74,8 @@ def _photo(name: str):
 def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet:
     """``imagenet-crops``: ``CROPS_PER_PHOTO[split]`` seeded square crops (side ``CROP_SCALE`` of the shorter side,
     anywhere in the photo, flipped with probability 1/2) of each of ``CROP_PHOTOS[split]``, each through
-    ``preprocess``; labels -1 until a model's decision fills them (``robust.data.load_for``)."""
+    ``preprocess``, in a seeded order (so the first N sample every photo); labels -1 until a model's decision fills
+    them (``robust.data.load_for``)."""
     import numpy as np
     from PIL import Image
 
@@ -94,6 +95,8 @@ def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet
                 crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             images.append(preprocess(crop))
             sources.append(k)
-    return ImageSet(torch.stack(images), torch.full((len(images),), -1), imagenet_class_names(),
-                    name="imagenet-crops", meta={"photos": list(CROP_PHOTOS[split]), "photo": sources,
+    order = torch.from_numpy(rng.permutation(len(images)))  # the first N crops: a sample of every photo
+    return ImageSet(torch.stack(images)[order], torch.full((len(images),), -1), imagenet_class_names(),
+                    name="imagenet-crops", meta={"photos": list(CROP_PHOTOS[split]),
+                                                 "photo": torch.tensor(sources)[order].tolist(),
                                                  "labels": DECISION, "preprocess": preprocess.to_dict()})
