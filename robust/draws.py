@@ -121,7 +121,8 @@ class Draws:
     def integers(self, stream: str, high: int | torch.Tensor, *shape: int) -> torch.Tensor:
         """N x *shape integers uniform in [0, high) (``high``: one bound, or one per image)."""
         u = hashes(self.seed, self.prefix + stream, self.index, shape).double() * 2.0 ** -32
-        high = torch.as_tensor(high, device=u.device).double().reshape(-1, *([1] * len(shape)))
+        if isinstance(high, torch.Tensor):  # a Python number stays one: no copy to the device (a host sync on CUDA)
+            high = high.to(u.device).double().reshape(-1, *([1] * len(shape)))
         return (u * high).long()
 
     def other(self, stream: str) -> torch.Tensor:

@@ -26,7 +26,8 @@ def random_cells(u: torch.Tensor, rows: int, cols: int, count: torch.Tensor | in
     ``count`` cells of lowest ``u`` (N x rows*cols uniform numbers)."""
     n = u.shape[0]
     rank = u.argsort(dim=1, stable=True).argsort(1)
-    count = torch.as_tensor(count, device=rank.device).reshape(-1, 1)
+    if isinstance(count, torch.Tensor):  # a Python number stays one: no copy to the device (a host sync on CUDA)
+        count = count.to(rank.device).reshape(-1, 1)
     return (rank < count).view(n, rows, cols)
 
 
