@@ -459,7 +459,16 @@ def chance_note(task: Task, rows: list[EvaluationRow]) -> str | None:
     told = f"{len(at)} of {len(rows)} models' intervals contain it ({', '.join(at)})" if at else \
         "no model's interval contains it"
     return (f"Chance is y = x (the dashed line: a map that does not tell the original class from the donor's), area "
-            f"{100 * level:.1f}; {told}. A rank between models at chance ranks noise.")
+            f"{100 * level:.1f}; {told}. A rank between models at chance ranks noise, so this share is not ranked. "
+            f"{SELECTIVITY_FINDING}")
+
+
+#: what bench/selectivity224.py measured (bench/results/2026-11-26-cpu/selectivity224.json), stated under every
+#: saliency-share curve
+SELECTIVITY_FINDING = ("At 224 px neither Grad-CAM's share nor c-RISE's separated EfficientNet-Lite0 from its "
+                       "Patch-Mixing twin (areas 29.0 and 29.0; 28.2 and 30.0, intervals overlapping), while the "
+                       "patch-mixing curve separates them (28.6 against 44.4, intervals apart): read the patch-mixing "
+                       "curve as the selectivity measure, and this share as what the saliency map shows.")
 
 
 def realism_rows(spec: Spec, rows: list[AttackRow]) -> list[AttackRow]:
@@ -560,7 +569,8 @@ def markdown(board: Board) -> str:
                   "images, other random cells). Rows whose area intervals overlap share a rank.", ""]
         lines += ["| # | model | area | " + " | ".join(f"{x:.3g}" for x in xs) + " |",
                   "|---|---|---|" + "---|" * len(xs)]
-        for i, r in zip(ranks(rows), rows, strict=True):
+        ranked = registry.get(task.method, "evaluation").chance != "diagonal"  # a share at chance is not ranked
+        for i, r in zip(ranks(rows) if ranked else ["–"] * len(rows), rows, strict=True):
             pts = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(r.mean, r.std, strict=True))
             lines.append(f"| {i} | {_md(r.name)} | {100 * r.area:.1f} {ci(r.area_interval)} | {pts} |")
         lines.append("")
