@@ -103,10 +103,19 @@ def _bootstrap_area(x: Sequence[float], values: torch.Tensor, valid: torch.Tenso
 
 
 def default_grid(image_hw: tuple[int, int], coarse: bool = False) -> int:
-    """Cells per side: 14 (7 coarse) at 224 px, 8 (4 coarse) at 32 px; H // 16 from 112 px up, else H // 4."""
+    """Cells per side: 14 (7 coarse) at 224 px, 8 (4 coarse) at 32 px: about 16-px cells from 112 px up (4-px ones
+    below), and half as many coarse, each the nearest count that divides both sides into equal cells (15 and 8 at
+    240 px, 13 and 5 at 260 px)."""
     h = min(image_hw)
-    fine = h // 16 if h >= 112 else max(1, h // 4)
-    return max(1, fine // 2) if coarse else fine
+    target = h / 16 if h >= 112 else max(1.0, h / 4)
+    fine = _nearest_divisor(image_hw, target)
+    return _nearest_divisor(image_hw, fine / 2) if coarse else fine
+
+
+def _nearest_divisor(image_hw: tuple[int, int], target: float) -> int:
+    """The number of cells per side nearest ``target`` that divides both sides (the larger one on a tie)."""
+    common = [k for k in range(1, min(image_hw) + 1) if image_hw[0] % k == 0 and image_hw[1] % k == 0]
+    return min(common, key=lambda k: (abs(k - target), -k))
 
 
 def _check(model: Backbone | torch.nn.Module, data: Dataset, seeds: int, samples: int | None, batch_size: int,

@@ -39,6 +39,8 @@ def test_grid_helpers():
     assert torch.equal(shuffle_cells(x, 1, 1, torch.rand(3, 1, generator=g)), x)
     assert grid_shape(4, (32, 32)) == (4, 4) and default_grid((32, 32)) == 8 and default_grid((224, 224)) == 14
     assert default_grid((224, 224), coarse=True) == 7 and default_grid((32, 32), coarse=True) == 4
+    # EfficientNet-Lite1 / Lite2 sizes: the nearest counts that divide the side (16 does not divide 260)
+    assert [default_grid((s, s), coarse=c) for s in (240, 260) for c in (False, True)] == [15, 8, 13, 5]
 
 
 def test_curve_area():
