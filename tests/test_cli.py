@@ -70,7 +70,8 @@ def test_console_entry_point_prints_one_clean_line():
                          timeout=120)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "error: dataset 'nope' is unknown; expected one of ['digits-m', 'imagenet-photos'], 'imagenet-val:PATH', "
+        "error: dataset 'nope' is unknown; expected one of ['digits-m', 'imagenet-crops', 'imagenet-photos'], "
+        "'imagenet-val:PATH', "
         "'torchvision:NAME' or "
         "the path of an existing ImageFolder directory."]
 
@@ -139,7 +140,7 @@ def test_attack_train_gan_patch_then_run_it(tmp_path):
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.pt"), "expected a .safetensors path"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--steps", "3"),
      "gan-patch does not take --steps"),
-    (("gan-patch", "--victim", "timm:resnet18", "--publish"), "not a digits-m zoo model"),
+    (("gan-patch", "--victim", "timm:resnet18", "--publish"), "is not a zoo model; expected zoo:DATASET/MODEL"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--variant", "critic2"),
      "--variant 'critic2' without --publish"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--publish", "--variant", "Critic/2"),
