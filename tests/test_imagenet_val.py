@@ -256,3 +256,13 @@ def test_a_board_on_decision_labels_says_so_in_every_format(tmp_path):
     for name in ("README.md", "index.html"):
         assert "decision labels in every row" in (tmp_path / "board" / name).read_text()
     assert "labels" in (tmp_path / "board" / "results.csv").read_text().splitlines()[0].split(",")
+
+
+def test_the_synset_index_is_robustbenchs_map():
+    import json
+    from importlib.util import find_spec
+
+    from robust.data.imagenet import synset_index
+
+    helper = Path(next(iter(find_spec("robustbench").submodule_search_locations))) / "helper_files"
+    assert synset_index() == json.loads((helper / "imagenet_class_to_id_map.json").read_text())
