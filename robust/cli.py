@@ -322,7 +322,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
 
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
-    from robust.data import load_for
+    from robust.data import label_source, load_for
     from robust.metrics import RATES
     from robust.models import load_model
     from robust.presets import list_presets, load_preset
@@ -375,12 +375,13 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                          progress=lambda k: bar.advance(task, k))
     out = {"attack": attack, "method": method.name, "preset": preset and attack, "model": model, "data": data,
            "split": split, "samples": samples, "seed": seed, "params": params, "artifact": recorded,
-           "device": str(net.device), "versions": versions(), "seconds": round(time.perf_counter() - start, 2),
-           **total.to_dict()}
+           "labels": label_source(ds), "device": str(net.device), "versions": versions(),
+           "seconds": round(time.perf_counter() - start, 2), **total.to_dict()}
     if as_json:
         _emit(out)
         return
-    table = Table(title=f"{attack} on {model} ({data}/{split}, n={total.n}, seed {seed})")
+    decided = " (decision labels: its own clean top-1)" if out["labels"] == "decision" else ""
+    table = Table(title=f"{attack} on {model} ({data}/{split}, n={total.n}, seed {seed}){decided}")
     for col in ("measure", "value", "95 % interval", "count"):
         table.add_column(col)
     for rate in RATES:

@@ -266,3 +266,16 @@ def test_the_synset_index_is_robustbenchs_map():
 
     helper = Path(next(iter(find_spec("robustbench").submodule_search_locations))) / "helper_files"
     assert synset_index() == json.loads((helper / "imagenet_class_to_id_map.json").read_text())
+
+
+def test_attack_run_says_when_its_labels_are_the_models_decisions(capsys):
+    import json
+
+    from robust.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["attack", "run", "noise-patch-12pct", "--model", "zoo:imagenet/efficientnet-lite0", "--data",
+              "imagenet-crops", "--samples", "4", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert exit_.value.code == 0
+    assert out["labels"] == "decision" and out["clean_accuracy"] == 1.0

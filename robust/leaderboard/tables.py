@@ -562,14 +562,15 @@ def markdown(board: Board) -> str:
             lines += [f"![realism against success]({figures['realism']})", ""]
     for task, rows in board.tables("evaluation"):
         xs = rows[0].x
+        ranked = registry.get(task.method, "evaluation").chance != "diagonal"  # a share at chance is not ranked
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)} ({rows[0].better} is better). Columns: "
                   f"{_md(rows[0].xlabel)} (the fractions actually applied); area: the curve's mean height over "
                   f"[{xs[0]:.3g}, {xs[-1]:.3g}], brackets: its 95 % bootstrap interval over the images; ±: the "
                   f"largest standard deviation over the {rows[0].curve_seeds} random seeds of the cell (the same "
-                  "images, other random cells). Rows whose area intervals overlap share a rank.", ""]
+                  "images, other random cells)." + (" Rows whose area intervals overlap share a rank." if ranked else
+                                                    " Not ranked (below)."), ""]
         lines += ["| # | model | area | " + " | ".join(f"{x:.3g}" for x in xs) + " |",
                   "|---|---|---|" + "---|" * len(xs)]
-        ranked = registry.get(task.method, "evaluation").chance != "diagonal"  # a share at chance is not ranked
         for i, r in zip(ranks(rows) if ranked else ["–"] * len(rows), rows, strict=True):
             pts = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(r.mean, r.std, strict=True))
             lines.append(f"| {i} | {_md(r.name)} | {100 * r.area:.1f} {ci(r.area_interval)} | {pts} |")
