@@ -42,6 +42,8 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
     if not isinstance(name, str) or not name:
         raise ValueError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
                          "'imagenet-val:PATH', 'torchvision:NAME' or an ImageFolder path.")
+    if image_size is not None:
+        check_int(image_size, "image_size", low=8, expected="an integer >= 8 or None")
     if preprocess is not None:
         if not isinstance(preprocess, Preprocess):
             raise ValueError(f"preprocess={preprocess!r} is not valid; expected a robust.data.Preprocess or None.")
@@ -51,22 +53,21 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
         if image_size not in (None, preprocess.size):
             raise ValueError(f"image_size={image_size!r} is not valid with preprocess={preprocess}; expected None or "
                              f"{preprocess.size}.")
+    sized = preprocess or (Preprocess.for_size(image_size) if image_size is not None else None)  # photos' transform
     if name.startswith(imagenet_val.PREFIX):
-        return imagenet_val.load(name, split, preprocess or (image_size and Preprocess.for_size(image_size)) or None)
+        return imagenet_val.load(name, split, sized)
     expected = digits_m.SPLITS if name == "digits-m" else SPLITS  # imagenet-crops: the same two
     if split not in expected:
         raise ValueError(f"split={split!r} is not valid for {name!r}; expected one of {expected}"
                          + ("" if name == "digits-m" else " ('fit' and 'val' are digits-m's)") + ".")
-    if image_size is not None:
-        check_int(image_size, "image_size", low=8, expected="an integer >= 8 or None")
     if name == "digits-m":
         if image_size not in (None, digits_m.SIZE):
             raise ValueError(f"image_size={image_size!r} is not valid for digits-m; it is {digits_m.SIZE} px.")
         return digits_m.load(split)
     if name == "imagenet-photos":
-        return photos.load(split, preprocess or Preprocess.for_size(image_size or 224))
+        return photos.load(split, sized)
     if name == "imagenet-crops":
-        return photos.crops(split, preprocess or Preprocess.for_size(image_size or 224))
+        return photos.crops(split, sized)
     if name.startswith("torchvision:"):
         from robust.data.external import torchvision_dataset
 

@@ -46,15 +46,9 @@ _SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immun
 
 def _photos() -> list[np.ndarray]:
     """The real colour photos that ship inside scikit-image and scikit-learn (uint8 H x W x 3)."""
-    import skimage.data
-    from sklearn.datasets import load_sample_images
+    from robust.data.photos import bundled_photo
 
-    photos = []
-    for name in _SKIMAGE_PHOTOS:
-        img = getattr(skimage.data, name)()
-        photos.append(img[0] if isinstance(img, tuple) else img)  # stereo_motorcycle: (left, right, disparity)
-    photos.extend(load_sample_images().images)  # china.jpg, flower.jpg
-    return [np.ascontiguousarray(p[..., :3]) for p in photos]
+    return [bundled_photo(name) for name in (*_SKIMAGE_PHOTOS, "sklearn:china", "sklearn:flower")]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:

@@ -177,13 +177,23 @@ def robustbench_ids() -> tuple[str, ...]:
 
 def select(files: list[Path], labels: list[int], opts: dict[str, str], split: str, where: str
            ) -> tuple[list[Path], list[int]]:
-    """The split's images: a subset's (in its order) for test and the rest for train; all of them without one."""
+    """The split's images: a subset's (in its order) for test and the rest for train; all of them without one.
+    ``limit``: the first N of the test split."""
     subset = opts.get("subset")
     if subset is None:
         if split != "test":
             raise ValueError(f"{where}: split={split!r} needs subset=...; without one every image is the test split "
                              "(expected split='test').")
-        return files[: int(opts.get("limit", len(files)))], labels[: int(opts.get("limit", len(labels)))]
+        chosen = list(range(len(files)))
+    else:
+        chosen = _subset(files, subset, split, where)
+    if split == "test" and "limit" in opts:
+        chosen = chosen[: int(opts["limit"])]
+    return [files[i] for i in chosen], [labels[i] for i in chosen]
+
+
+def _subset(files: list[Path], subset: str, split: str, where: str) -> list[int]:
+    """The indices of ``subset``'s images in ``files`` (its order) for test, of the other images for train."""
     if subset == "robustbench-5000":
         names = robustbench_ids()
     else:
@@ -198,11 +208,9 @@ def select(files: list[Path], labels: list[int], opts: dict[str, str], split: st
         raise ValueError(f"{where}: {len(missing)} of the {len(names)} images of subset={subset!r} are not in the "
                          f"folder (e.g. {missing[0]!r}); expected all of them.")
     if split == "test":
-        chosen = [by_name[n] for n in names][: int(opts.get("limit", len(names)))]
-    else:
-        taken = set(names)
-        chosen = [i for i, f in enumerate(files) if f.name not in taken]
-    return [files[i] for i in chosen], [labels[i] for i in chosen]
+        return [by_name[n] for n in names]
+    taken = set(names)
+    return [i for i, f in enumerate(files) if f.name not in taken]
 
 
 def _decode(path: Path, preprocess: Preprocess) -> torch.Tensor:
@@ -226,7 +234,8 @@ def load(name: str, split: str, preprocess: Preprocess | None) -> ImageSet:
     shorter side 256, bicubic), decoded once per preprocessing into the cache directory."""
     path, opts = parse(name)
     preprocess = preprocess or Preprocess()
-    files, labels = select(*index(path, opts)[:2], opts, split, name)
+    files, labels, layout = index(path, opts)
+    files, labels = select(files, labels, opts, split, name)
     if not files:
         raise ValueError(f"{name}: split {split!r} has no images.")
     stats = [(str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
@@ -241,7 +250,7 @@ def load(name: str, split: str, preprocess: Preprocess | None) -> ImageSet:
         with atomic_path(cached) as tmp:
             save_file({"images": images}, str(tmp))
     return ImageSet(images, torch.tensor(labels), imagenet_class_names(), name=name,
-                    meta={"source": str(path), "split": split, "subset": opts.get("subset"),
+                    meta={"source": str(path), "layout": layout, "split": split, "subset": opts.get("subset"),
                           "preprocess": preprocess.to_dict(), "labels": "ImageNet-1k ground truth (synset)"})
 
 

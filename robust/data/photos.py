@@ -40,7 +40,7 @@ def load(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet:
 # the evaluated model's own clean top-1 ("decision" labels: an attack then asks whether the patch hijacks the
 # model's decision); ``load_for(model, "imagenet-crops")`` gives them.
 CROP_PHOTOS = {
-    "test": ("chelsea", "coffee", "rocket", "astronaut", "sklearn:china", "motorcycle_left"),
+    "test": ("chelsea", "coffee", "rocket", "astronaut", "sklearn:china", "stereo_motorcycle"),
     "train": ("sklearn:flower", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "clock", "coins",
               "moon", "brick", "grass", "gravel", "page"),
 }
@@ -50,23 +50,21 @@ CROP_SEED = 0
 DECISION = "decision"  # meta["labels"] of a set labelled by each model's own clean top-1
 
 
-def _photo(name: str):
-    """A bundled photo as uint8 H x W x 3 (grey photos repeated over the channels)."""
+def bundled_photo(name: str):
+    """A photo shipped inside scikit-image (``skimage.data`` NAME; ``stereo_motorcycle``: its left frame) or
+    scikit-learn (``sklearn:china``, ``sklearn:flower``) as uint8 H x W x 3 (grey photos repeated over the
+    channels)."""
     import numpy as np
 
     if name.startswith("sklearn:"):
         from sklearn.datasets import load_sample_image
 
         img = load_sample_image(f"{name.split(':', 1)[1]}.jpg")
-    elif name.startswith("motorcycle_"):
-        import skimage.data
-
-        left, right, _ = skimage.data.stereo_motorcycle()
-        img = left if name == "motorcycle_left" else right
     else:
         import skimage.data
 
         img = getattr(skimage.data, name)()
+        img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
     img = np.asarray(img)
     return np.ascontiguousarray(np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3])
 
@@ -85,7 +83,7 @@ def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet
     rng = np.random.default_rng([CROP_SEED, tuple(CROP_PHOTOS).index(split)])
     images, sources = [], []
     for k, name in enumerate(CROP_PHOTOS[split]):
-        photo = Image.fromarray(_photo(name))
+        photo = Image.fromarray(bundled_photo(name))
         w, h = photo.size
         for _ in range(CROPS_PER_PHOTO[split]):
             side = round(min(w, h) * rng.uniform(*CROP_SCALE))

@@ -56,7 +56,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     out, failed, size = [], [], data_image_size(data)
     data_ids: dict = {}  # per set: each model sees the images through its own preprocessing (and decision labels)
     for entry in spec.models:
-        net, data_id, preprocess = None, None, None
+        data_id, preprocess = None, None
         try:
             net = cell_mod.model(entry.spec, device, size)  # kept loaded: the cells run here reuse it
             weights, model_error = cell_mod.weights(entry.spec, device, size), None
