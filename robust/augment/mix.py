@@ -79,7 +79,7 @@ class Mix:
             top, bottom = int(max(cy - bh / 2, 0)), int(min(cy + bh / 2, h))
             left, right = int(max(cx - bw / 2, 0)), int(min(cx + bw / 2, w))
             x = x.clone()
-            x[:, :, top:bottom, left:right] = x[perm][:, :, top:bottom, left:right]
+            x[:, :, top:bottom, left:right] = x[perm, :, top:bottom, left:right]  # the partners' boxes only
             lam = 1 - (bottom - top) * (right - left) / (h * w)  # the weight of the box actually pasted
         else:
             lam = 1.0
