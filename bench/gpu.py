@@ -9,9 +9,9 @@ stop an image at its first success, actually run: ``robust_acc`` and ``success``
   object on the same Backbone, target layer (``Backbone.cam_layer``) and token reshape as robust's
   ``pgc-gradcam`` method, built once outside the clock;
 - ``gan_patch``: gan-patch with an untrained generator (random weights, the shapes of one trained at 224 px): one
-  Grad-CAM placement and one generator forward per batch; ``gan_patch_refine``: the same plus ``refine`` signed
-  gradient steps on the patch; both against ``lavan`` (LaVAN, ``lavan_steps`` Adam steps, its defaults otherwise:
-  an image stops at its first success), at the same patch area;
+  Grad-CAM placement and one generator forward per batch; ``gan_patch_refine``: the same plus ``refine`` steps of
+  its default refinement (Adam) on the patch; both against ``lavan`` (LaVAN, ``lavan_steps`` Adam steps, its
+  defaults otherwise: an image stops at its first success), at the same patch area;
 - ``occlusion``: ``run_evaluation("patch-drop")`` at the paper's 14 x 14 grid of 16-px cells (10 levels,
   ``seeds`` seeds) against ``bare_forwards``: the same number of plain forward passes over the same batch;
 - ``pgd``: PGD-10 at 8/255 (step 2/255) through robust's ``lp`` attack against ``torchattacks_pgd``

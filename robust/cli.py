@@ -322,6 +322,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
 
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
+    from robust.attacks.cost import Passes
     from robust.data import label_source, load_for
     from robust.metrics import RATES
     from robust.models import load_model
@@ -368,15 +369,15 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     else:
         atk = make_attack(method.name, **params)
     ds = load_for(net, data, split)
-    start = time.perf_counter()
+    start, passes = time.perf_counter(), Passes()
     with Progress(disable=as_json, console=console, transient=True) as bar:
         task = bar.add_task(attack, total=min(samples, len(ds)))
         total = evaluate(atk, net, ds, samples=samples, batch_size=batch_size,
-                         progress=lambda k: bar.advance(task, k))
+                         progress=lambda k: bar.advance(task, k), passes=passes)
     out = {"attack": attack, "method": method.name, "preset": preset and attack, "model": model, "data": data,
            "split": split, "samples": samples, "seed": seed, "params": params, "artifact": recorded,
            "labels": label_source(ds), "device": str(net.device), "versions": versions(),
-           "seconds": round(time.perf_counter() - start, 2), **total.to_dict()}
+           "seconds": round(time.perf_counter() - start, 2), "passes": passes.to_dict(), **total.to_dict()}
     if as_json:
         _emit(out)
         return
@@ -390,6 +391,8 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
             continue
         k, n = total.fraction(rate)
         table.add_row(rate, f"{value:.3f}", f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-", f"{k} / {n}")
+    table.add_row("victim passes / image", f"{passes.per_image:.1f}", "-",
+                  f"{passes.forward} fwd + {passes.backward} bwd / {passes.images}")
     console.print(table)
 
 

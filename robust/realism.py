@@ -123,34 +123,33 @@ def hanley_mcneil(auc: float, positives: int, negatives: int) -> float:
     return math.sqrt(max(var, 0.0))
 
 
-def detector_auc(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, steps: int = 80,
-                 lr: float = 3e-3) -> dict:
-    """Train a small CNN (seeded by ``seed``: its initialisation and the split) on half of the images to tell the
-    ``attacked`` context squares from the ``clean`` ones (both N x C x s x s, image i in row i) with ``steps``
-    full-batch Adam steps; return its ROC AUC on the other half with its 95 % interval, the standard error and the
-    number of images on each side. Images, not windows, are split, so an image's two squares stay together."""
+def _check_squares(clean: torch.Tensor, attacked: torch.Tensor, what: str) -> None:
+    if not isinstance(clean, torch.Tensor) or not isinstance(attacked, torch.Tensor) or clean.shape != attacked.shape \
+            or clean.ndim != 4:
+        raise ValueError(f"{what}: clean {tuple(getattr(clean, 'shape', ()))} and attacked "
+                         f"{tuple(getattr(attacked, 'shape', ()))} are not valid; expected two N x C x s x s tensors "
+                         "of one shape.")
+
+
+def _squares(clean: torch.Tensor, attacked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The detector's input (values in [-1, 1]) and labels: clean squares 0, attacked ones 1."""
+    x = torch.cat([clean, attacked]).float()
+    x = x / 255 if clean.dtype == torch.uint8 else x
+    return x * 2 - 1, torch.cat([torch.zeros(len(clean)), torch.ones(len(attacked))]).to(clean.device)
+
+
+def train_detector(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, steps: int = 80,
+                   lr: float = 3e-3) -> nn.Module:
+    """The small CNN (seeded by ``seed``) trained with ``steps`` full-batch Adam steps to tell ``attacked`` context
+    squares from ``clean`` ones (N x C x s x s each, in [0, 1] or uint8)."""
     check_seed(seed)
     check_positive_int(steps, "steps")
     check_number(lr, "lr", low=0, low_open=True, expected="a positive, finite number")
-    if not isinstance(clean, torch.Tensor) or not isinstance(attacked, torch.Tensor) or clean.shape != attacked.shape \
-            or clean.ndim != 4:
-        raise ValueError(f"clean {tuple(getattr(clean, 'shape', ()))} and attacked "
-                         f"{tuple(getattr(attacked, 'shape', ()))} are not valid; expected two N x C x s x s tensors "
-                         "of one shape.")
-    n = clean.shape[0]
-    if n < 4:
-        raise ValueError(f"{n} images are too few to train and test a detector; expected at least 4.")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(clean.device)
-    train, test = order[: n // 2], order[n // 2:]
-
-    def windows(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([clean[idx], attacked[idx]]).float() * 2 - 1
-        return x, torch.cat([torch.zeros(len(idx)), torch.ones(len(idx))]).to(clean.device)
-
+    _check_squares(clean, attacked, "train_detector")
     net = seeded(lambda: _Detector(clean.shape[1]), seed).to(clean.device)
     params = list(net.parameters())
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
-    x, y = windows(train)
+    x, y = _squares(clean, attacked)
     for step in range(1, steps + 1):  # Adam (default betas, L2 weight decay 1e-4), written out: torch.optim's first
         with torch.enable_grad():  # use imports torch._dynamo, 1.4 s in every process that scores a patch attack
             grads = torch.autograd.grad(F.binary_cross_entropy_with_logits(net(x).squeeze(1), y), params)
@@ -160,11 +159,69 @@ def detector_auc(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, 
                 m.mul_(0.9).add_(g, alpha=0.1)
                 v.mul_(0.999).addcmul_(g, g, value=0.001)
                 p.sub_(lr * (m / (1 - 0.9 ** step)) / ((v / (1 - 0.999 ** step)).sqrt() + 1e-8))
-    x, y = windows(test)
+    return net
+
+
+def score_detector(net: nn.Module, clean: torch.Tensor, attacked: torch.Tensor) -> dict:
+    """A trained detector's ROC AUC on ``clean`` and ``attacked`` squares, with its 95 % interval (Hanley-McNeil),
+    the standard error and the number of squares on each side (``test``)."""
+    _check_squares(clean, attacked, "score_detector")
+    x, y = _squares(clean, attacked)
     with torch.no_grad():
         scores = net(x).squeeze(1)
     auc = roc_auc(scores, y.bool())
-    return _auc_summary(auc, hanley_mcneil(auc, len(test), len(test)), train=len(train), test=len(test))
+    return _auc_summary(auc, hanley_mcneil(auc, len(clean), len(clean)), test=len(clean))
+
+
+def halves(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The seeded split of ``n`` images into the detector's training half and its test half (image indices)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[: n // 2], order[n // 2:]
+
+
+def detector_auc(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, steps: int = 80,
+                 lr: float = 3e-3) -> dict:
+    """Train a small CNN (seeded by ``seed``: its initialisation and the split) on half of the images to tell the
+    ``attacked`` context squares from the ``clean`` ones (both N x C x s x s, image i in row i) with ``steps``
+    full-batch Adam steps; return its ROC AUC on the other half with its 95 % interval, the standard error and the
+    number of images on each side. Images, not windows, are split, so an image's two squares stay together."""
+    _check_squares(clean, attacked, "detector_auc")
+    n = clean.shape[0]
+    if n < 4:
+        raise ValueError(f"{n} images are too few to train and test a detector; expected at least 4.")
+    train, test = (i.to(clean.device) for i in halves(n, seed))
+    net = train_detector(clean[train], attacked[train], seed=seed, steps=steps, lr=lr)
+    return {**score_detector(net, clean[test], attacked[test]), "train": len(train)}
+
+
+def heldout_auc(own: tuple[torch.Tensor, torch.Tensor], others: list[tuple[torch.Tensor, torch.Tensor]], *,
+                seed: int = 0, steps: int = 80) -> dict:
+    """The held-out detector (protocols section 7: a defender does not know the attack): trained on the training
+    half of the images with the *other* attacks' squares, scored on the test half with ``own``'s. ``own`` and each
+    of ``others`` are (clean, attacked) squares of the same N images (row i: image i). Training image i takes its
+    squares from other attack i mod len(others), so the training set has one clean and one attacked square per
+    image, as ``detector_auc``'s does, drawn from every other attack.
+
+    Example::
+
+        heldout_auc((clean, gan_squares), [(clean, lavan_squares), (clean, noise_squares)], seed=0)["auc"]
+    """
+    if not others:
+        raise ValueError("heldout_auc needs the squares of at least one other attack; got none.")
+    for pair in (own, *others):
+        _check_squares(*pair, "heldout_auc")
+        if pair[0].shape != own[0].shape:
+            raise ValueError(f"heldout_auc: squares {tuple(pair[0].shape)} and {tuple(own[0].shape)} differ; expected "
+                             "the same images at the same patch area.")
+    n = own[0].shape[0]
+    if n < 4:
+        raise ValueError(f"{n} images are too few to train and test a detector; expected at least 4.")
+    train, test = halves(n, seed)
+    source = train % len(others)  # one gather over the attacks stacked: K x N x C x s x s
+    clean = torch.stack([c for c, _ in others])[source, train]
+    attacked = torch.stack([a for _, a in others])[source, train]
+    net = train_detector(clean, attacked, seed=seed, steps=steps)
+    return {**score_detector(net, own[0][test], own[1][test]), "train": len(train), "attacks": len(others)}
 
 
 def _auc_summary(auc: float, se: float, **extra: int) -> dict:
@@ -195,6 +252,12 @@ class Realism:
     def __len__(self) -> int:
         return sum(len(v) for v in self.values["ssim"])
 
+    def squares(self) -> dict[str, torch.Tensor]:
+        """The detector's crops of every image so far, ``clean`` and ``attacked`` (N x C x s x s, uint8): what a
+        board keeps to train held-out detectors (``heldout_auc``) across its cells."""
+        return {k: (torch.cat(v) * 255).round().to(torch.uint8) for k, v in (("clean", self.clean),
+                                                                             ("attacked", self.attacked))}
+
     def summary(self, seed: int = 0) -> dict:
         """Each measure's ``n``, ``mean``, ``sd`` and 95 % ``interval`` (normal approximation of a mean), and
         ``detector_auc`` (``detector_auc``'s dict, seeded by ``seed``; None with under 4 images)."""
@@ -219,12 +282,19 @@ def pool(summaries: list[dict]) -> dict:
         mean = sum(p["n"] * p["mean"] for p in parts) / n
         ss = sum((p["n"] - 1) * p["sd"] ** 2 + p["n"] * (p["mean"] - mean) ** 2 for p in parts)
         out[m] = _mean_summary(n, mean, math.sqrt(ss / (n - 1)) if n > 1 else 0.0)
-    aucs = [s["detector_auc"] for s in summaries if s.get("detector_auc")]
-    out["detector_auc"] = _auc_summary(sum(a["auc"] for a in aucs) / len(aucs), sum(a["se"] for a in aucs) / len(aucs),
-                                       train=aucs[0]["train"], test=aucs[0]["test"], seeds=len(aucs)) if aucs else None
+    out["detector_auc"] = pool_aucs([s["detector_auc"] for s in summaries if s.get("detector_auc")])
     return out
 
 
-__all__ = ["MEASURES", "Realism", "colour_histograms", "context_squares", "detector_auc", "pool", "roc_auc",
-           "total_variation",
-           "window_measures"]
+def pool_aucs(aucs: list[dict]) -> dict | None:
+    """One AUC summary from several seeds' (the same images): the mean AUC with the mean of their standard errors
+    (they are not independent); None for none."""
+    if not aucs:
+        return None
+    extra = {k: aucs[0][k] for k in ("train", "test", "attacks") if k in aucs[0]}
+    return _auc_summary(sum(a["auc"] for a in aucs) / len(aucs), sum(a["se"] for a in aucs) / len(aucs), **extra,
+                        seeds=len(aucs))
+
+
+__all__ = ["MEASURES", "Realism", "colour_histograms", "context_squares", "detector_auc", "halves", "heldout_auc",
+           "pool", "pool_aucs", "roc_auc", "score_detector", "total_variation", "train_detector", "window_measures"]

@@ -49,6 +49,7 @@ class Method:
     higher_is_better: bool = False
     control: bool = False  # a control (an occluding patch with no attack in it): its ASR is what occlusion does
     chance: str | None = None  # an evaluation's chance level: "diagonal" (y = x), "uniform" (1 / classes), or None
+    steps: str | None = None  # an attack's option that sets its per-image steps (the frontier's budget), if any
 
     @property
     def headline(self) -> str:
@@ -104,12 +105,13 @@ def _add(table: dict[str, Method], method: Method) -> None:
 
 def register_attack(cls: type) -> type:
     """Class decorator: register an ``Attack`` subclass under its ``name``. A class with a ``fit`` method is a
-    trained attack (``fit`` then ``save``; ``load(path, **attack_time_options)``)."""
+    trained attack (``fit`` then ``save``; ``load(path, **attack_time_options)``); one with ``steps_param`` names the
+    option that sets how many steps it spends per image, which a board's refinement frontier varies."""
     trained = callable(getattr(cls, "fit", None))
     _add(_ATTACKS, Method(cls.name, "attack", getattr(cls, "description", "") or _first_line(cls.__doc__), cls,
                           targeted=bool(cls.targeted), trained=trained,
                           resumable=trained and bool(getattr(cls, "resumable", False)),
-                          control=bool(getattr(cls, "control", False))))
+                          control=bool(getattr(cls, "control", False)), steps=getattr(cls, "steps_param", None)))
     return cls
 
 

@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 import pytest
+import torch
 
 from robust import leaderboard, registry
 from robust.cli import main
@@ -83,11 +84,12 @@ def test_plan_id_covers_what_keys_and_names_depend_on_and_loads_nothing(monkeypa
         assert plan_id(parse_spec({**base, **change})) != ident, change
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_an_older_store_gains_the_plans_table(tmp_path, version):
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_an_older_store_gains_the_plans_and_squares_tables(tmp_path, version):
     db = tmp_path / "results.sqlite"
     conn = sqlite3.connect(db)
-    for ddl in (store_mod._CELLS, store_mod._CLAIMS, store_mod._OUTPUTS)[:1 if version == 1 else 3]:
+    tables = (store_mod._CELLS, store_mod._CLAIMS, store_mod._OUTPUTS, store_mod._PLANS)
+    for ddl in tables[:{1: 1, 2: 3, 3: 4}[version]]:
         conn.execute(ddl)
     conn.execute("INSERT INTO cells (key, model, task, kind, seed, status, config, finished) "
                  "VALUES ('k', 'm', 't', 'attack', 0, 'done', '{}', 1.0)")
@@ -99,8 +101,9 @@ def test_an_older_store_gains_the_plans_table(tmp_path, version):
         store.set_plan("p", {"k1": ("m", "t")})
         assert store.plan("p") == {"k1": ("m", "t")}
     with Store(db) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA == 3
-        assert store._layout() == store_mod.LAYOUTS[3]
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA == 4
+        assert store._layout() == store_mod.LAYOUTS[4]
+        assert store.squares({"k"}) == {}
 
 
 def test_a_lower_is_better_evaluation_ranks_its_own_way(tmp_path, monkeypatch):
@@ -190,3 +193,46 @@ def test_cells_not_finished_are_marked_pending(tmp_path):
     assert "## Pending cells" in written["md"].read_text() and "resnet / drop" in written["md"].read_text()
     assert json.loads(written["json"].read_text())["pending"] == ["resnet / drop"]
     assert "Pending cells" in written["html"].read_text()
+
+
+def test_the_held_out_detector_is_trained_on_the_other_attacks_and_bounds_are_their_own_threat_models(tmp_path):
+    bound = 32 / 255
+    attacks = [{"name": f"{a}-{tag}", "attack": a, "targeted": True,
+                "params": {"area": 0.12, **({"steps": 3} if a == "lavan" else {}), **extra}}
+               for a in ("lavan", "noise-patch", "natural-patch")
+               for tag, extra in (("free", {}), ("eps32", {"bound": bound}))]
+    spec = parse_spec({**SMALL, "samples": 24, "batch_size": 24, "attacks": attacks, "heldout_detector": True})
+    run_board(spec, tmp_path / "out")
+    with Store(tmp_path / "out" / "results.sqlite") as store:
+        squares = store.squares(set(store.plan(plan_id(spec))))
+    assert len(squares) == 6 and all(s["attacked"].dtype == torch.uint8 and s["clean"].shape == (24, 3, 22, 22)
+                                     for s in squares.values())
+    leaderboard.render(spec, tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    for row in doc["rows"]:
+        held = row["realism"]["heldout_auc"]  # two other methods at the same bound, one square pair per image
+        assert held["attacks"] == 2 and held["train"] == held["test"] == 12 and 0 <= held["auc"] <= 1
+        assert held["auc"] != row["realism"]["detector_auc"]["auc"] or row["attack"].startswith("noise")
+    # each bound is its own threat model: one worst case for the free patches and one for the bounded ones
+    assert [w["name"] for w in doc["worst_case"]] == ["worst-case-12pct", "worst-case-12pct-bound32"]
+    assert doc["worst_case"][1]["attacks"] == ["lavan-eps32", "noise-patch-eps32", "natural-patch-eps32"]
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "held-out AUC |" in text and "never on this attack's" in text
+    assert "held-out AUC" in (tmp_path / "out" / "index.html").read_text()
+    assert "heldout_auc" in (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
+
+
+def test_a_board_with_several_step_counts_draws_the_frontier_with_measured_passes(tmp_path):
+    attacks = [{"name": f"lavan-{k}", "attack": "lavan", "params": {"area": 0.12, "steps": k}} for k in (1, 4)]
+    spec = parse_spec({**SMALL, "samples": 16, "batch_size": 16, "attacks": [*attacks, NOISE]})
+    run_board(spec, tmp_path / "out")
+    leaderboard.render(spec, tmp_path / "out")
+    rows = {r["attack"]: r for r in json.loads((tmp_path / "out" / "results.json").read_text())["rows"]}
+    assert rows["noise"]["passes"] == 2.0  # Grad-CAM's forward and backward, nothing else
+    assert 2.0 < rows["lavan-1"]["passes"] <= 5.0 and rows["lavan-1"]["passes"] < rows["lavan-4"]["passes"] <= 11.0
+    text = (tmp_path / "out" / "README.md").read_text()
+    section = text.split("## The refinement frontier")[1].split("\n## ")[0]
+    assert "| resnet | lavan | 1 | lavan-1 |" in section and "| resnet | lavan | 4 | lavan-4 |" in section
+    assert "figures/frontier.png" in section and (tmp_path / "out" / "figures" / "frontier.png").is_file()
+    assert "The refinement frontier" in (tmp_path / "out" / "index.html").read_text()
+    assert "passes" in (tmp_path / "out" / "results.csv").read_text().splitlines()[0]

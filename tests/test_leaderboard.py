@@ -235,3 +235,39 @@ def test_attacks_at_several_areas_make_a_budget_curve():
     assert list(series) == ["noise-patch (placement=gradcam)"]  # named by what sets it apart from noise-elsewhere
     (family,) = series.values()
     assert family == {"resnet": [(0.08, 0.05), (0.12, 0.07)]}  # vit, run at one area of it, draws no curve
+
+
+def test_attacks_at_several_step_counts_make_a_refinement_frontier(tmp_path):
+    from types import SimpleNamespace
+
+    from robust.leaderboard import figures
+    from robust.leaderboard.tables import budget_series, frontier_series
+
+    spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
+                       "attacks": ["gan-patch-12pct", "gan-patch-refine10-12pct", "gan-patch-refine5-12pct",
+                                   "lavan-12pct", {"preset": "lavan-12pct", "name": "lavan20", "params": {"steps": 20}},
+                                   {"preset": "lavan-12pct", "name": "lavan20-8pct",
+                                    "params": {"steps": 20, "area": 0.08}},
+                                   {"preset": "gan-patch-12pct", "name": "critic", "params": {"lambda_gan": 2.0}},
+                                   "noise-patch-12pct", "pgd-linf-8"]})
+
+    def row(model, attack, score, passes):
+        return SimpleNamespace(name=model, attack=attack, score=score, passes=passes, headline="tcs")
+
+    rows = [row("resnet", "gan-patch-12pct", 0.7, 2.0), row("resnet", "gan-patch-refine10-12pct", 0.9, 7.1),
+            row("resnet", "gan-patch-refine5-12pct", 0.85, 5.0), row("resnet", "lavan-12pct", 0.94, 40.0),
+            row("resnet", "lavan20", 0.87, 17.0), row("resnet", "lavan20-8pct", 0.6, 30.0),
+            row("resnet", "critic", 0.66, 2.0), row("resnet", "noise-patch-12pct", 0.07, 2.0),
+            row("vit", "gan-patch-12pct", 0.68, 2.0), row("vit", "lavan-12pct", 1.0, 12.0)]
+    series = frontier_series(spec, rows)
+    # gan-patch at refine 0 (its default), 5 and 10; LaVAN at 20 and 100 steps; the critic variant, LaVAN at 8 %,
+    # the noise control (no steps) and PGD (one step count) make no line; vit, with one point per family, no panel
+    assert list(series) == ["resnet"]
+    families = series["resnet"]
+    assert sorted(families) == ["gan-patch (lambda_gan=0.05)", "lavan (area=0.12)"]
+    assert [(k, r.attack) for k, r in families["gan-patch (lambda_gan=0.05)"]] == [
+        (0, "gan-patch-12pct"), (5, "gan-patch-refine5-12pct"), (10, "gan-patch-refine10-12pct")]
+    assert [k for k, _ in families["lavan (area=0.12)"]] == [20, 100]
+    assert "lavan (steps=20)" in budget_series(spec, rows)  # the area curve is its own view
+    assert figures.frontier(series, tmp_path / "frontier.png").stat().st_size > 1000
+    assert figures.frontier({"resnet": {"x": [(0, row("resnet", "a", 0.1, None))]}}, tmp_path / "none.png") is None

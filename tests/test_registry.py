@@ -146,6 +146,11 @@ def test_the_built_in_methods_describe_themselves():
     assert (attacks["gan-patch"].headline, attacks["lp"].headline, evaluations["patch-drop"].headline) == \
         ("tcs", "asr", "area")
     assert not evaluations["selectivity"].higher_is_better and evaluations["patch-drop"].higher_is_better
+    # the option a frontier varies, where an attack has one; every patch attack takes a bound
+    assert {k: m.steps for k, m in attacks.items() if m.steps} == {"gan-patch": "refine", "lavan": "steps",
+                                                                   "lp": "steps"}
+    assert all("bound" in attacks[k].params() for k in ("gan-patch", "universal-patch", "lavan", "noise-patch",
+                                                        "natural-patch"))
     salient = evaluations["salient-drop"]
     assert salient.fixed == {"order": "salient"} and "order" not in salient.params()
 

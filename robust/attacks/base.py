@@ -23,7 +23,7 @@ from robust.device import PRECISIONS, autocast
 from robust.draws import Draws, Pool
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
-from robust.placement import fixed_boxes, patch_side, random_boxes, shape_mask, windows
+from robust.placement import crop, fixed_boxes, patch_side, random_boxes, shape_mask, windows
 
 TARGET_MODES = ("random", "least-likely")
 PLACEMENTS = ("gradcam", "gradcam-min", "random", "center", "corner")
@@ -73,6 +73,18 @@ def check_training(victims: Backbone | list[Backbone], data: ImageSet, name: str
     if bad := [m.name for m in victims if m.num_classes != data.num_classes]:
         raise ValueError(f"{name} {bad} do not have the data's {data.num_classes} classes.")
     return victims
+
+
+def bounded(patch: torch.Tensor, limits: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    """``patch`` (N x C x p x p) projected into ``limits`` (``PatchAttack.limits``), or into [0, 1] without limits.
+
+    Example::
+
+        patch = bounded(patch, attack.limits(x, boxes))  # at most attack.bound away from the window it replaces
+    """
+    if limits is None:
+        return patch.clamp(0, 1)
+    return torch.minimum(torch.maximum(patch, limits[0]), limits[1])
 
 
 def attack_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, kind: str) -> torch.Tensor:
@@ -166,11 +178,15 @@ class Attack(abc.ABC):
 
 class PatchAttack(Attack):
     """A patch attack: a patch of ``area`` (fraction of the image) and ``shape``, placed at ``placement``
-    windows (Grad-CAM arg-max of the predicted class by default, computed with ``stride``)."""
+    windows (Grad-CAM arg-max of the predicted class by default, computed with ``stride``). ``bound`` < 1 bounds
+    the patch to what it replaces (protocols section 7): the window it covers plus a change of L-inf norm at most
+    ``bound``, within [0, 1]; 1 (the default) is the free patch."""
 
     def __init__(self, *, area: float = 0.08, placement: str = "gradcam", shape: str = "square", stride: int = 1,
-                 **options: object):
+                 bound: float = 1.0, **options: object):
         super().__init__(**options)
+        self.bound = check_number(bound, "bound", low=0, high=1, low_open=True,
+                                  expected="an L-inf bound in (0, 1] on the change to the window (1: a free patch)")
         if placement not in PLACEMENTS:
             raise ValueError(f"placement={placement!r} is not valid; expected one of {PLACEMENTS}.")
         check_number(area, "area", low=0, high=1, low_open=True, high_open=True,
@@ -184,6 +200,14 @@ class PatchAttack(Attack):
 
     def mask(self, side: int, device: torch.device) -> torch.Tensor:
         return shape_mask(self.shape, side, device)
+
+    def limits(self, x: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per image, the lowest and highest value each patch pixel may take (N x C x p x p each): the window at
+        ``boxes`` minus and plus ``bound``, within [0, 1]; None for a free patch (``bound`` = 1)."""
+        if self.bound >= 1:
+            return None
+        window = crop(x, boxes)
+        return (window - self.bound).clamp_min(0), (window + self.bound).clamp_max(1)
 
     def locate(self, model: Backbone, x: torch.Tensor, draws: Draws | torch.Generator) -> torch.Tensor:
         """Boxes for ``x`` under this attack's placement rule (``random``: drawn per image from ``draws``, or from

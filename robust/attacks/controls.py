@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from robust.attacks.base import AttackResult, PatchAttack
+from robust.attacks.base import AttackResult, PatchAttack, bounded
 from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.placement import crop, paste, random_boxes
@@ -33,7 +33,9 @@ class NoisePatch(_Control):
             draws: Draws) -> AttackResult:
         boxes = self.locate(model, x, draws)
         side = self.side(x)
-        patch = draws.uniform("noise", x.shape[1], side, side).to(x.dtype)
+        u = draws.uniform("noise", x.shape[1], side, side).to(x.dtype)
+        limits = self.limits(x, boxes)  # bounded: uniform over what the bound allows, not clipped to its edges
+        patch = u if limits is None else limits[0] + u * (limits[1] - limits[0])
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)
 
 
@@ -51,6 +53,6 @@ class NaturalPatch(_Control):
         side = self.side(x)
         donor = draws.other("donor")
         src = random_boxes(draws.uniform("source-window", 2), tuple(x.shape[-2:]), side)
-        patch = crop(draws.pool.images(donor, x.device).to(x.dtype), src)
+        patch = bounded(crop(draws.pool.images(donor, x.device).to(x.dtype), src), self.limits(x, boxes))
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes,
                             extra={"source_boxes": src, "donors": donor})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
 from torch.utils.data import Dataset
 
 from robust.attacks.base import Attack, AttackResult
+from robust.attacks.cost import Passes, counting
 from robust.checks import check_matches, check_samples
 from robust.data.base import iterate
 from robust.draws import Pool
@@ -20,14 +22,15 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
              batch_size: int = 100,
              progress: Callable[[int], object] | None = None,
              inspect: Callable[[torch.Tensor, torch.Tensor, AttackResult], object] | None = None,
-             outcomes: list | None = None) -> Counts:
+             outcomes: list | None = None, passes: Passes | None = None) -> Counts:
     """Attack the first ``samples`` items of ``data`` (all by default) batch by batch and count clean accuracy,
     ASR and TCS. Each image's random draws depend on the attack's seed and its index in ``data``, and donors
     come from those ``samples`` items, so the counts do not depend on ``batch_size``. ``progress`` is an
     optional callable given the number of images done after each batch;
     ``inspect(x, y, result)`` sees each batch and its ``AttackResult`` (e.g. to keep examples); ``outcomes``, a
     list, receives each batch's ``(label, clean prediction, attacked prediction, target or None)`` as CPU tensors,
-    to compare attacks image by image (the board's worst case)."""
+    to compare attacks image by image (the board's worst case); ``passes``, a ``robust.attacks.cost.Passes``, receives
+    the victim passes the attack spent (its own, not the scoring forwards), the frontier's cost axis."""
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -40,7 +43,10 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
     for x, y in iterate(data, batch_size, model.device, limit=samples):
         index = torch.arange(start, start + x.shape[0], device=model.device)
         start += x.shape[0]
-        res = attack(model, x, y, index=index, pool=pool)
+        with counting(model, passes) if passes is not None else contextlib.nullcontext():
+            res = attack(model, x, y, index=index, pool=pool)
+        if passes is not None:
+            passes.images += x.shape[0]
         if inspect is not None:
             inspect(x, y, res)
         with eval_mode(model), torch.no_grad():  # a model handed over in training mode is scored as deployed

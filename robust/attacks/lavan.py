@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from robust.attacks.base import AttackResult, PatchAttack, attack_loss
+from robust.attacks.base import AttackResult, PatchAttack, attack_loss, bounded
 from robust.checks import check_number, check_positive_int
 from robust.draws import Draws
 from robust.models.backbone import Backbone
@@ -28,6 +28,7 @@ class LaVAN(PatchAttack):
     (``bench/results/2026-11-26-cpu/lavan-choice-val.txt``, reproduced with ``bench/reference.py --split val``)."""
 
     name = "lavan"
+    steps_param = "steps"  # the per-image budget a board's frontier varies
     description = "LaVAN: per-image patch pixels optimised at the window (white-box; restarts, best patch kept)"
     targeted = True
 
@@ -51,15 +52,17 @@ class LaVAN(PatchAttack):
         boxes = self.locate(model, x, draws)
         side = self.side(x)
         mask = self.mask(side, x.device)
-        best = draws.uniform("init", x.shape[1], side, side).to(x.dtype)
+        limits = self.limits(x, boxes)
+        best = bounded(draws.uniform("init", x.shape[1], side, side).to(x.dtype), limits)
         score = torch.full((x.shape[0],), float("-inf"), device=x.device)
         todo = torch.arange(x.shape[0], device=x.device)  # images that have not reached the margin yet
         for restart in range(self.restarts):
-            start = best[todo] if restart == 0 else draws.subset(todo).uniform(f"init/{restart}", x.shape[1], side,
-                                                                               side).to(x.dtype)
+            mine = None if limits is None else (limits[0][todo], limits[1][todo])
+            start = best[todo] if restart == 0 else bounded(
+                draws.subset(todo).uniform(f"init/{restart}", x.shape[1], side, side).to(x.dtype), mine)
             patch, margin = optimise_patch(model, x[todo], y[todo], None if target is None else target[todo], start,
                                            boxes[todo], mask, steps=self.steps, step_size=self.step_size,
-                                           optimizer=self.optimizer, loss=self.loss, margin=self.margin)
+                                           optimizer=self.optimizer, loss=self.loss, margin=self.margin, limits=mine)
             better = margin > score[todo]
             best[todo[better]], score[todo[better]] = patch[better], margin[better]
             todo = todo[margin <= self.margin]
@@ -76,13 +79,14 @@ def success_margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor |
 
 def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                    patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
-                   optimizer: str = "sign", loss: str = "ce", margin: float = 0.0
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+                   optimizer: str = "sign", loss: str = "ce", margin: float = 0.0,
+                   limits: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to ``steps`` updates of the per-image ``patch`` (N x C x p x p, pasted at ``boxes``) that lower
     ``attack_loss``. Returns each image's best patch (detached, in [0, 1]) and its ``success_margin``: an image
     stops once its margin exceeds ``margin`` (0: its first success), so a success is never lost to a later step
     and the steps after it cost nothing; one that never gets there keeps its highest-margin iterate. Adam's
-    moments are kept per image. Shared by ``lavan`` and the refinement of ``gan-patch``."""
+    moments are kept per image. ``limits`` (``PatchAttack.limits``) bound every iterate to what it replaces; [0, 1]
+    without. Shared by ``lavan`` and the refinement of ``gan-patch``."""
     patch = patch.detach().clone()
     best, score = patch.clone(), torch.full((x.shape[0],), float("-inf"), device=x.device)
     moments = (torch.zeros_like(patch), torch.zeros_like(patch)) if optimizer == "adam" else None
@@ -102,12 +106,13 @@ def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: to
             (grad,) = torch.autograd.grad(value, p)
         live, grad = live[~done], grad[~done]
         with torch.no_grad():
+            box = None if limits is None else (limits[0][live], limits[1][live])
             if moments is None:
-                patch[live] = (patch[live] - step_size * grad.sign()).clamp(0, 1)
+                patch[live] = bounded(patch[live] - step_size * grad.sign(), box)
             else:  # Adam (Kingma and Ba 2015, default betas), per image
                 m, v = moments
                 m[live] = 0.9 * m[live] + 0.1 * grad
                 v[live] = 0.999 * v[live] + 0.001 * grad * grad
                 m_hat, v_hat = m[live] / (1 - 0.9 ** (step + 1)), v[live] / (1 - 0.999 ** (step + 1))
-                patch[live] = (patch[live] - step_size * m_hat / (v_hat.sqrt() + 1e-8)).clamp(0, 1)
+                patch[live] = bounded(patch[live] - step_size * m_hat / (v_hat.sqrt() + 1e-8), box)
     return best, score

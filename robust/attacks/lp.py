@@ -51,6 +51,7 @@ class LpAttack(Attack):
     ``n_restarts``. ``options`` go to torchattacks."""
 
     name = "lp"
+    steps_param = "steps"  # the per-image budget a board's frontier varies
     description = "L_p-bounded attacks: PGD (restarts, per-image starts), FGSM, APGD, CW, Square, AutoAttack"
 
     def __init__(self, *, method: str = "pgd", eps: float | None = None, steps: int = 10, alpha: float | None = None,

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
-from robust.attacks.base import AttackResult, sample_targets
+from robust.attacks.base import AttackResult, bounded, sample_targets
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import check_number, check_positive_int
 from robust.data.base import ImageSet
@@ -124,5 +124,5 @@ class UniversalPatch(TrainedPatchAttack):
             raise ValueError(f"the patches are {self.patches.shape[-1]} px; area={self.area} on {tuple(x.shape[-2:])} "
                              f"images needs {side} px.")
         boxes = self.locate(model, x, draws)
-        patch = self.patches.to(x.device)[target]
+        patch = bounded(self.patches.to(x.device)[target], self.limits(x, boxes))
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)

@@ -55,7 +55,9 @@ def html(board: Board) -> str:
     if board.worst:  # most robust first under the first worst case; models without it last
         first = board.worst[0].name
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
-    realism = [{"row": r, "cells": tables.realism_cells(r)} for r in tables.realism_rows(spec, board.attacks)]
+    realism_rows = tables.realism_rows(spec, board.attacks)
+    heldout = any(r.realism.get("heldout_auc") for r in realism_rows)
+    realism = [{"row": r, "cells": tables.realism_cells(r, heldout)} for r in realism_rows]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
               "better": rows[0].better, "chance": tables.chance_note(t, rows)}
              for t, rows in board.tables("evaluation")]
@@ -67,7 +69,10 @@ def html(board: Board) -> str:
         scatter=_data_uri(board.figures["clean-vs-robust"]) if "clean-vs-robust" in board.figures else None,
         class_tcs=_data_uri(board.figures["class-tcs"]) if "class-tcs" in board.figures else None,
         budget=_data_uri(board.figures["budget"]) if "budget" in board.figures else None,
-        realism=realism, realism_text=tables.REALISM_TEXT,
+        frontier=tables.frontier_rows(board), frontier_text=tables.FRONTIER_TEXT,
+        frontier_figure=_data_uri(board.figures["frontier"]) if "frontier" in board.figures else None,
+        realism=realism, realism_text=tables.REALISM_TEXT + (" " + tables.HELDOUT_TEXT if heldout else ""),
+        heldout=heldout,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
         pending=board.pending, pct=pct, ci=ci, reproduction=board.reproduction, cards=board.cards,
@@ -102,11 +107,14 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
                              "it first (finished cells are skipped).")
         rows = store.rows(set(keys))
         previous = store.outputs()
+        squares = store.squares(set(keys)) if spec.heldout_detector else {}
     for r in rows:  # the names the spec gives now (a renamed model keeps its results)
         r["model"], r["task"] = keys[r["key"]]
     recorded = {r["key"] for r in rows}
     pending = sorted({keys[k] for k in keys if k not in recorded})  # an interrupted or running run's cells
     attacks, evaluations = attack_rows(spec, rows), evaluation_rows(spec, rows)
+    if spec.heldout_detector:
+        attacks = tables.with_heldout(spec, rows, attacks, squares)
 
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +129,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
         paths["clean-vs-robust"] = p
     if (p := figs.budget(tables.budget_series(spec, attacks), fig_dir / "budget.png")) is not None:
         paths["budget"] = p
+    if (p := figs.frontier(tables.frontier_series(spec, attacks), fig_dir / "frontier.png")) is not None:
+        paths["frontier"] = p
     if worst:
         matrices = tables.class_tcs(spec, rows, worst[0])
         k = next((len(h) for h, _ in matrices.values()), 0)
@@ -129,7 +139,7 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
         if (p := figs.class_matrices(matrices, [str(i) for i in range(k)], title,
                                      fig_dir / "class-tcs.png")) is not None:
             paths["class-tcs"] = p
-    if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: t.method for t in spec.tasks},
+    if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: tables.step_family(t) for t in spec.tasks},
                           fig_dir / "realism.png")) is not None:
         paths["realism"] = p
     classes = next((r["result"]["per_image"]["classes"] for r in rows if r["status"] == "done"

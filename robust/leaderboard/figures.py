@@ -85,6 +85,16 @@ def clean_vs_robust(rows: list[AttackRow], path: Path) -> Path | None:
         return save_figure(fig, path)
 
 
+def _success_panel(ax, title: str, xlabel: str) -> None:
+    """A panel of success curves: its title, axes on the headline's [0, 1] scale, a grid and the legend."""
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("TCS (ASR if untargeted)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+
+
 def budget(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path) -> Path | None:
     """Robustness against budget: per attack family (a panel), each model's headline (TCS, or ASR when untargeted)
     against the patch area; ``series``: {family: {model: [(area, score), ...]}}."""
@@ -99,13 +109,41 @@ def budget(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path) 
                 pts = sorted(pts)
                 ax.plot([100 * a for a, _ in pts], [v for _, v in pts], marker="o", ms=3, label=model,
                         color=plt.get_cmap("tab10")(i % 10))
-            ax.set_title(family, fontsize=8)
-            ax.set_xlabel("patch area (% of the image)")
-            ax.set_ylabel("TCS (ASR if untargeted)")
-            ax.set_ylim(-0.02, 1.02)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=6)
+            _success_panel(ax, family, "patch area (% of the image)")
         fig.suptitle("Robustness against budget: success as the patch grows (lower is more robust)", fontsize=8)
+        return save_figure(fig, path)
+
+
+def frontier(series: dict[str, dict[str, list[tuple[int, object]]]], path: Path) -> Path | None:
+    """The refinement frontier: per model (a panel), each attack family's headline (TCS, or ASR when untargeted)
+    against the victim passes it spent per image, each point labelled with its step count; ``series``:
+    ``tables.frontier_series``. Rows without counted passes are left out."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    series = {m: {f: [(k, r) for k, r in pts if r.passes] for f, pts in fams.items()} for m, fams in series.items()}
+    series = {m: fams for m, fams in series.items() if any(len(p) > 1 for p in fams.values())}
+    if not series:
+        return None
+    cols = min(4, len(series))
+    rows = -(-len(series) // cols)
+    with plain_text():
+        fig, axes = plt.subplots(rows, cols, figsize=(max(6.0, 3.9 * cols), 3.3 * rows), dpi=110, squeeze=False)
+        for ax, (model, families) in zip(list(axes.flat)[:len(series)], series.items(), strict=True):
+            for i, (family, pts) in enumerate(families.items()):
+                color = plt.get_cmap("tab10")(i % 10)
+                xs, ys = [r.passes for _, r in pts], [r.score for _, r in pts]
+                ax.plot(xs, ys, marker="o", ms=3, color=color, label=family)
+                for (k, _), x, y in zip(pts, xs, ys, strict=True):
+                    ax.annotate(str(k), (x, y), textcoords="offset points", xytext=(3, -9), fontsize=6, color=color)
+            ax.set_xscale("log")  # plain tick labels: the figure's text is never parsed as mathtext
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
+            _success_panel(ax, model, "victim passes per image (forward + backward)")
+        for ax in list(axes.flat)[len(series):]:
+            ax.axis("off")
+        fig.suptitle("The refinement frontier: success against the per-image cost (numbers: steps per image)",
+                     fontsize=8)
         return save_figure(fig, path)
 
 
@@ -137,52 +175,53 @@ def class_matrices(matrices: dict, class_names: list[str], title: str, path: Pat
 
 def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path | None:
     """Realism against success: each patch attack's rows (one point per model) with the detector's AUC, PSNR and TV
-    of the patched window against TCS, or ASR for an untargeted attack (hollow markers). One model's rows under
-    variants of one method (``methods``: attack name -> method; e.g. gan-patch at several critic weights) are
-    joined by a line: the trade-off curve of that method's recipe."""
+    of the patched window against TCS, or ASR for an untargeted attack (hollow markers). One colour per family of
+    attacks (``methods``: attack name -> its family, ``tables.step_family``: gan-patch at several critic weights or
+    bounds, LaVAN at several bounds), and one model's rows in a family joined by a line: the trade-off curve of that
+    method's recipe or budget (the board's realism table names each point). With held-out detector AUCs
+    (``tables.with_heldout``) a fourth panel shows them."""
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.realism and r.score is not None]
     if not rows:
         return None
-    attacks = list(dict.fromkeys(r.attack for r in rows))
     panels = (("detector AUC (0.5: indistinguishable)", lambda r: (r.realism.get("detector_auc") or {}).get("auc")),
               ("PSNR to the replaced window (dB)", lambda r: r.realism["psnr"]["mean"]),
               ("TV of the patched window", lambda r: r.realism["tv"]["mean"]))
+    if any(r.realism.get("heldout_auc") for r in rows):
+        panels = ((panels[0][0].replace("detector", "detector (same attack)"), panels[0][1]),
+                  ("held-out detector AUC (other attacks)", lambda r: (r.realism.get("heldout_auc") or {}).get("auc")),
+                  *panels[1:])
+    families = list(dict.fromkeys(methods.get(r.attack, r.attack) for r in rows))
     with plain_text():
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), dpi=110)
-        series: dict[tuple[str, str], list[AttackRow]] = {}
-        for r in rows:
-            series.setdefault((r.name, methods.get(r.attack, r.attack)), []).append(r)
-        joined = False
-        for group in series.values():
-            if len(group) > 1:
-                group = sorted(group, key=lambda r: r.score)
-                for ax, (_, value) in zip(axes, panels, strict=True):
-                    pts = [(r.score, value(r)) for r in group if value(r) is not None]
-                    ax.plot(*zip(*pts, strict=True), color="black", lw=0.8, ls=":", zorder=1,
-                            label=None if joined else "one model, variants of one attack")
-                joined = True
-        for i, attack in enumerate(attacks):
-            group = [r for r in rows if r.attack == attack]
+        fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 2.2, 3.8), dpi=110)
+        for i, family in enumerate(families):
             colour = plt.get_cmap("tab10")(i % 10)
+            group = [r for r in rows if methods.get(r.attack, r.attack) == family]
             targeted = group[0].headline == "tcs"
             style = {"color": colour} if targeted else {"facecolors": "none", "edgecolors": colour}
-            style.update(s=22, zorder=2, label=attack + ("" if targeted else " (ASR)"))
             for ax, (_, value) in zip(axes, panels, strict=True):
+                for model in dict.fromkeys(r.name for r in group):  # one model's variants: a line
+                    line = sorted((r.score, value(r)) for r in group if r.name == model and value(r) is not None)
+                    if len(line) > 1:
+                        ax.plot(*zip(*line, strict=True), color=colour, lw=0.8, ls=":", zorder=1)
                 pts = [(r.score, value(r)) for r in group if value(r) is not None]
                 if pts:
-                    ax.scatter(*zip(*pts, strict=True), **style)
+                    ax.scatter(*zip(*pts, strict=True), s=22, zorder=2, **style,
+                               label=family + ("" if targeted else " (ASR)") if ax is axes[0] else None)
         for ax, (label, _) in zip(axes, panels, strict=True):
             ax.set_xlabel("TCS (ASR for untargeted attacks)")
             ax.set_ylabel(label)
             ax.set_xlim(-0.02, 1.02)
             ax.grid(alpha=0.3)
-        axes[0].axhline(0.5, color="grey", lw=0.8, ls="--")
-        axes[2].legend(fontsize=6, loc="best")
-        fig.suptitle("Realism against success, one point per model: a strong and natural attack sits right and low "
-                     "(AUC, TV) or high (PSNR)", fontsize=8)
-        return save_figure(fig, path)
+            if "AUC" in label:
+                ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        fig.legend(fontsize=6, loc="center right", title="attack family (dotted: one model's variants)",
+                   title_fontsize=6)
+        fig.subplots_adjust(left=0.05, right=1 - 2.2 / (4 * len(panels) + 2.2), wspace=0.3, bottom=0.14)
+        fig.suptitle("Realism against success, one point per model and attack: a strong and natural attack sits "
+                     "right and low (AUC, TV) or high (PSNR)", fontsize=8)
+        return save_figure(fig, path, tight=False)
 
 
 def curves(rows: list[EvaluationRow], path: Path, title: str, chance: str | float | None = None) -> Path:

@@ -15,6 +15,7 @@ import io
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,10 +29,12 @@ from robust.realism import pool
 from robust.runner.spec import Spec
 
 _COUNT_FIELDS = tuple(f.name for f in dataclasses.fields(Counts))
-REALISM_FIELDS = ("ssim", "psnr", "tv", "hist", "detector_auc")  # the CSV's realism columns (means)
+REALISM_FIELDS = ("ssim", "psnr", "tv", "hist", "detector_auc", "heldout_auc")  # the CSV's realism columns (means)
+_AUCS = ("detector_auc", "heldout_auc")
 CSV_FIELDS = ("name", "model", "architecture", "dataset", "clean_acc", "attack", "threat_model", "area", "eps",
               "asr", "asr_low", "asr_high", "control_asr", "tcs", "tcs_low", "tcs_high", "robust_acc", "n",
-              "clean_correct", "asr_all", "tcs_all", "skipped", "seeds", "artifact", "labels", *REALISM_FIELDS)
+              "clean_correct", "asr_all", "tcs_all", "skipped", "seeds", "artifact", "labels", "passes", "seconds",
+              *REALISM_FIELDS)
 _INTERNAL = {"internal": True}  # a field the writers use that the JSON and CSV rows leave out
 
 
@@ -79,6 +82,7 @@ class AttackRow(_Scored):
     headline: str = dataclasses.field(metadata=_INTERNAL)
     realism: dict | None = None  # a patch attack's realism summary (robust.realism), seeds pooled
     labels: str = "ground truth"  # or "decision": the model's own clean top-1 (robust.data.label_source)
+    passes: float | None = None  # victim passes (forward + backward) the attack spent per image (robust.attacks.cost)
 
     task = property(lambda self: self.attack)
     lower_is_better: ClassVar[bool] = True  # a lower ASR or TCS is a more robust model
@@ -163,14 +167,23 @@ class WorstCase:
     attacks: list[str]
     rows: list[AttackRow]
     agreement: dict[str, float | None]
+    bound: float = 1.0  # the attacks' L-inf bound on the change to the window (1: free patches)
 
-    name = property(lambda self: f"worst-case-{100 * self.area:g}pct")
+    @property
+    def name(self) -> str:
+        return f"worst-case-{100 * self.area:g}pct" + ("" if self.bound >= 1 else f"-bound{255 * self.bound:.3g}")
+
+    @property
+    def threat_model(self) -> str:
+        bounded = "" if self.bound >= 1 else f", bound {255 * self.bound:.3g}/255"
+        return f"worst case at {100 * self.area:g} %{bounded}"
 
     @property
     def description(self) -> str:
-        return (f"Worst case at {100 * self.area:g} % area over {', '.join(self.attacks)}: an image counts as hit "
-                "if any of them hit its target (the same target for every attack), as a success if any changed its "
-                "class.")
+        bounded = "" if self.bound >= 1 else f", patches within {255 * self.bound:.3g}/255 of the window,"
+        return (f"Worst case at {100 * self.area:g} % area{bounded} over {', '.join(self.attacks)}: an image counts as "
+                "hit if any of them hit its target (the same target for every attack), as a success if any changed "
+                "its class.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,8 +261,18 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             artifact=(first.get("artifact") or {}).get("name"),
             seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline,
             realism=pool([g["result"]["realism"] for g in group])
-            if all(g["result"].get("realism") for g in group) else None, labels=first.get("labels", "ground truth")))
+            if all(g["result"].get("realism") for g in group) else None, labels=first.get("labels", "ground truth"),
+            passes=_passes(group)))
     return rows
+
+
+def _passes(group: list[dict]) -> float | None:
+    """The victim passes per image of one model's cells of one attack, seeds pooled (None for cells that did not
+    count them)."""
+    if not all(g["result"].get("passes") for g in group):
+        return None
+    spent = sum(g["result"]["passes"]["forward"] + g["result"]["passes"]["backward"] for g in group)
+    return _rnd(spent / max(1, sum(g["result"]["passes"]["images"] for g in group)), 2)
 
 
 def _worst_images(cells: list[dict], where: str) -> tuple[dict, torch.Tensor]:
@@ -309,16 +332,17 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
 
     done = {(c["model"], c["task"], c["seed"]): c for c in cells
             if c["kind"] == "attack" and c["status"] == "done" and "per_image" in c["result"]}
-    areas: dict[float, list[Task]] = defaultdict(list)
+    areas: dict[tuple[float, float], list[Task]] = defaultdict(list)  # threat models: (area, -bound)
     for t in spec.tasks:  # those run on every model: a variant run on some models only would drop the others
         if t.targeted and t.params.get("area") is not None and t.params.get("target", "random") == "random" \
                 and t.name not in spec.only:
-            areas[t.params["area"]].append(t)
+            areas[t.params["area"], -t.params.get("bound", 1.0)].append(t)
     out = []
-    for area, tasks in sorted(areas.items()):
+    for (area, bound), tasks in sorted(areas.items()):
         if len(tasks) < 2:
             continue
         names = [t.name for t in tasks]
+        threat = WorstCase(area, names, [], {}, -bound)
         worst_rows = []
         for m in spec.models:
             groups = [[done.get((m.name, t.name, seed)) for t in tasks] for seed in spec.seeds]
@@ -328,11 +352,11 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
             base = next(r for r in rows if r.name == m.name and r.attack in names)
             asr, tcs = counts.interval("asr"), counts.interval("tcs")
             worst_rows.append(dataclasses.replace(
-                base, attack=f"worst-case-{100 * area:g}pct", threat_model=f"worst case at {100 * area:g} %",
+                base, attack=threat.name, threat_model=threat.threat_model,
                 asr=_rnd(counts.asr), asr_interval=asr and [_rnd(v) for v in asr], tcs=_rnd(counts.tcs),
                 tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy),
                 asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all), skipped=counts.skipped,
-                control_asr=None, artifact=None, realism=None,
+                control_asr=None, artifact=None, realism=None, passes=None,
                 seconds=round(sum(r.seconds for r in rows if r.name == m.name and r.attack in names), 2)))
         if not worst_rows:
             continue
@@ -343,7 +367,7 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
             pairs = [(scores[w.name], w.tcs) for w in worst_rows if scores.get(w.name) is not None]
             rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
             agreement[name] = None if rho is None or math.isnan(rho) else round(float(rho), 3)
-        out.append(WorstCase(area, names, worst_rows, agreement))
+        out.append(dataclasses.replace(threat, rows=worst_rows, agreement=agreement))
     return out
 
 
@@ -421,31 +445,91 @@ REALISM_TEXT = ("How natural each patch attack's patches look, on the same image
                 "untargeted attack) is repeated to read the trade-off.")
 
 
+def _families(spec: Spec, param: Callable[[Task], str | None]) -> dict[str, dict[str, object]]:
+    """The board's attacks that differ only in the value of one parameter (``param(task)`` names it; None: the task is
+    in no family; a task that does not set it has the attack's default), grouped into families (method, training
+    recipe and every other parameter equal) that take two values or more: {family name: {task name: its value}}.
+    A family is named after its method and whatever sets it apart from the board's other families of that method."""
+    families: dict[str, dict[str, object]] = defaultdict(dict)
+    rests: dict[str, tuple[str, dict]] = {}
+    for t in spec.tasks:
+        if t.kind != "attack" or (name := param(t)) is None:
+            continue
+        value = t.params.get(name, registry.get(t.method, "attack").params()[name].default)
+        rest = {k: v for k, v in t.params.items() if k != name}
+        key = json.dumps([t.method, rest, t.train], sort_keys=True, default=str)
+        families[key][t.name] = value
+        rests[key] = (t.method, rest)
+    out = {}
+    for key, members in families.items():
+        if len(set(members.values())) < 2:
+            continue
+        method, rest = rests[key]
+        defaults = {k: p.default for k, p in registry.get(method, "attack").params().items()}
+        rest = {**defaults, **rest}
+        others = [{**defaults, **r} for m, r in rests.values() if m == method]
+        differ = sorted({k for o in others for k in {*o, *rest} if o.get(k) != rest.get(k)})
+        shown = (f"{k}={v:.4g}" if isinstance(v := rest.get(k), float) else f"{k}={v}" for k in differ)
+        out[method + (f" ({', '.join(shown)})" if differ else "")] = members
+    return out
+
+
 def budget_series(spec: Spec, rows: list[AttackRow]) -> dict[str, dict[str, list[tuple[float, float]]]]:
     """The board's attacks that differ only in their area, grouped into families (method and every other
-    parameter equal) with two areas or more: {family: {model: [(area, headline), ...]}}. A family is named after
-    its method and whatever else sets it apart from the board's other families of that method."""
-    families: dict[str, list[Task]] = defaultdict(list)
-    for t in spec.tasks:
-        if t.kind == "attack" and t.params.get("area") is not None:
-            rest = {k: v for k, v in t.params.items() if k != "area"}
-            families[json.dumps([t.method, rest, t.train], sort_keys=True, default=str)].append(t)
+    parameter equal) with two areas or more: {family: {model: [(area, headline), ...]}}."""
     out: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    for key, tasks in families.items():
-        if len({t.params["area"] for t in tasks}) < 2:
-            continue
-        method, rest, _ = json.loads(key)
-        others = [json.loads(k)[1] for k in families if json.loads(k)[0] == method]
-        differ = sorted({k for o in others for k in {*o, *rest} if o.get(k) != rest.get(k)})
-        name = method + (f" ({', '.join(f'{k}={rest.get(k)}' for k in differ)})" if differ else "")
+    for name, members in _families(spec, lambda t: "area" if "area" in t.params else None).items():
         lines: dict[str, list[tuple[float, float]]] = {}
         for r in rows:
-            area = next((t.params["area"] for t in tasks if t.name == r.attack), None)
-            if area is not None and r.score is not None:
-                lines.setdefault(r.name, []).append((area, r.score))
+            if r.attack in members and r.score is not None:
+                lines.setdefault(r.name, []).append((members[r.attack], r.score))
         lines = {m: points for m, points in lines.items() if len(points) > 1}  # a model run at one area has no curve
         if lines:
             out[name] = lines
+    return out
+
+
+def step_family(task: Task) -> str:
+    """A task's method with its per-image steps when the method has them (``gan-patch (refine=10)``): the variants
+    of one method that the realism figure joins into a line (critic weights, bounds) share it."""
+    method = registry.get(task.method, "attack") if task.kind == "attack" else None
+    if method is None or method.steps is None:
+        return task.method
+    return f"{task.method} ({method.steps}={task.params.get(method.steps, method.params()[method.steps].default)})"
+
+
+def frontier_series(spec: Spec, rows: list[AttackRow]) -> dict[str, dict[str, list[tuple[int, AttackRow]]]]:
+    """The refinement frontier (protocols section 7): the board's attacks that differ only in their per-image steps
+    (the option the attack registers as ``steps``: LaVAN's ``steps``, gan-patch's ``refine``), grouped into families
+    run at two step counts or more: {model: {family: [(steps, row), ...] by steps}}. Each row has the headline, its
+    interval, the victim passes per image and the seconds the cells took, measured in the same run."""
+    out: dict[str, dict[str, list[tuple[int, AttackRow]]]] = {}
+    for name, members in _families(spec, lambda t: registry.get(t.method, "attack").steps).items():
+        for r in rows:
+            if r.attack in members and r.score is not None:
+                out.setdefault(r.name, {}).setdefault(name, []).append((members[r.attack], r))
+    return {m: {f: sorted(pts, key=lambda p: p[0]) for f, pts in fams.items() if len(pts) > 1}
+            for m, fams in out.items() if any(len(pts) > 1 for pts in fams.values())}
+
+
+FRONTIER_TEXT = ("Each attack family that the board runs at several per-image step counts (LaVAN's steps, gan-patch's "
+                 "refinement steps from its generator's patch; the same method and parameters otherwise): its TCS "
+                 "(ASR if untargeted) against what it cost per image, measured in the same run: the victim's forward "
+                 "and backward passes (Grad-CAM placement included; each image stops at its first success, so most "
+                 "spend fewer than their steps) and the cells' seconds per image (scoring included; comparable "
+                 "within one board's run only).")
+
+
+def frontier_rows(board: Board) -> list[dict]:
+    """The frontier table's rows: model, family, steps, passes and seconds per image, headline and interval."""
+    out = []
+    for model, families in frontier_series(board.spec, board.attacks).items():
+        for family, pts in families.items():
+            for k, r in pts:
+                out.append({"model": model, "family": family, "steps": k, "attack": r.attack,
+                            "passes": "–" if r.passes is None else f"{r.passes:.1f}",
+                            "seconds": f"{r.seconds / r.n:.4f}" if r.n else "–",
+                            "score": f"{pct(r.score)} {ci(r.interval)}" + ("" if r.headline == "tcs" else " (ASR)")})
     return out
 
 
@@ -478,15 +562,55 @@ def realism_rows(spec: Spec, rows: list[AttackRow]) -> list[AttackRow]:
     return sorted((r for r in rows if r.realism), key=lambda r: (tasks.get(r.attack, 0), models.get(r.name, 0)))
 
 
-def realism_cells(r: AttackRow) -> dict[str, tuple[str, str]]:
-    """A row's realism figures as (value, interval) strings, keyed by ``REALISM_FIELDS``."""
+def realism_cells(r: AttackRow, heldout: bool = False) -> dict[str, tuple[str, str]]:
+    """A row's realism figures as (value, interval) strings, keyed by ``REALISM_FIELDS`` (the held-out detector's
+    only with ``heldout``)."""
     out = {}
     for key, fmt in (("ssim", "{:.3f}"), ("psnr", "{:.1f}"), ("tv", "{:.3f}"), ("hist", "{:.3f}")):
         m = r.realism[key]
         out[key] = (fmt.format(m["mean"]), "[" + ", ".join(fmt.format(v) for v in m["interval"]) + "]")
-    auc = r.realism.get("detector_auc")
-    out["detector_auc"] = ("–", "") if not auc else (f"{auc['auc']:.3f}",
-                                                     f"[{auc['interval'][0]:.3f}, {auc['interval'][1]:.3f}]")
+    for key in _AUCS[:2 if heldout else 1]:
+        auc = r.realism.get(key)
+        out[key] = ("–", "") if not auc else (f"{auc['auc']:.3f}", f"[{auc['interval'][0]:.3f}, "
+                                                                    f"{auc['interval'][1]:.3f}]")
+    return out
+
+
+HELDOUT_TEXT = ("Held-out AUC: the same detector trained on the other attacks' patches at the same model, area and "
+                "bound (every other method of this board, controls included, in turn over the training images), "
+                "never on this attack's, and scored on this attack's patches: a defender who does not know the "
+                "attack.")
+
+
+def with_heldout(spec: Spec, cells: list[dict], rows: list[AttackRow], squares: dict[str, dict]
+                 ) -> list[AttackRow]:
+    """``rows`` with the held-out detector's AUC in their realism summaries (``realism.heldout_auc``; protocols
+    section 7): per model, seed, area and bound, each patch attack's cell is scored by a detector trained on the
+    board's other methods' cells (``squares``: each cell's detector crops, by key); seeds pooled as the realism
+    summaries are. A row with no other method beside it keeps none."""
+    from robust.realism import heldout_auc, pool_aucs
+
+    tasks = {t.name: t for t in spec.tasks}
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for c in cells:
+        t = tasks.get(c["task"])
+        if c["kind"] == "attack" and c["status"] == "done" and c["key"] in squares and t is not None:
+            shape = tuple(squares[c["key"]]["clean"].shape)
+            groups[c["model"], c["seed"], t.params.get("area"), t.params.get("bound", 1.0), shape].append(c)
+    found: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for group in groups.values():
+        for c in group:
+            others = [(squares[o["key"]]["clean"], squares[o["key"]]["attacked"]) for o in group
+                      if tasks[o["task"]].method != tasks[c["task"]].method]
+            if others:
+                own = (squares[c["key"]]["clean"], squares[c["key"]]["attacked"])
+                found[c["model"], c["task"]].append(heldout_auc(own, others, seed=c["seed"]))
+    out = []
+    for r in rows:
+        aucs = found.get((r.name, r.attack))
+        if aucs and r.realism:
+            r = dataclasses.replace(r, realism={**r.realism, "heldout_auc": pool_aucs(aucs)})
+        out.append(r)
     return out
 
 
@@ -550,10 +674,12 @@ def markdown(board: Board) -> str:
                       "ASR and n)."]
         lines.append("")
     if realism := realism_rows(spec, board.attacks):
-        lines += ["## Realism of the patches", "", REALISM_TEXT, "",
-                  "| attack | model | TCS / ASR | SSIM | PSNR | TV | hist | detector AUC |", "|---" * 8 + "|"]
+        heldout = any(r.realism.get("heldout_auc") for r in realism)
+        lines += ["## Realism of the patches", "", REALISM_TEXT + (" " + HELDOUT_TEXT if heldout else ""), "",
+                  "| attack | model | TCS / ASR | SSIM | PSNR | TV | hist | detector AUC |"
+                  + (" held-out AUC |" if heldout else ""), "|---" * (9 if heldout else 8) + "|"]
         for r in realism:
-            cells = realism_cells(r)
+            cells = realism_cells(r, heldout)
             rate = f"{pct(r.score)} {ci(r.interval)}" + ("" if r.headline == "tcs" else " (ASR)")
             lines.append(f"| {_md(r.attack)} | {_md(r.name)} | {rate} | "
                          + " | ".join(f"{v} {iv}".strip() for v, iv in cells.values()) + " |")
@@ -590,6 +716,15 @@ def markdown(board: Board) -> str:
         lines += ["## Robustness against budget", "", "Each attack family that the board runs at several patch areas "
                   "(the same method and parameters otherwise): its TCS (ASR if untargeted) per model as the patch "
                   "grows.", "", f"![robustness against budget]({figures['budget']})", ""]
+    if frontier := frontier_rows(board):
+        lines += ["## The refinement frontier", "", FRONTIER_TEXT, "",
+                  "| model | attack family | steps | attack | victim passes / image | s / image | TCS |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {_md(f['model'])} | {_md(f['family'])} | {f['steps']} | {_md(f['attack'])} | {f['passes']} | "
+                  f"{f['seconds']} | {f['score']} |" for f in frontier]
+        lines.append("")
+        if "frontier" in figures:
+            lines += [f"![the refinement frontier]({figures['frontier']})", ""]
     if "class-tcs" in figures:
         lines += ["## TCS by target and true class", "", "Under the first worst case, per model: which targets are "
                   "easy to reach from which classes (a few images per pair on this board: read patterns, not cells).",
@@ -646,8 +781,7 @@ def csv_text(board: Board) -> str:
         asr, tcs = r.asr_interval or (None, None), r.tcs_interval or (None, None)
         flat = {**r.as_dict(), "asr_low": asr[0], "asr_high": asr[1], "tcs_low": tcs[0], "tcs_high": tcs[1]}
         if r.realism:
-            auc = r.realism.get("detector_auc")
-            flat.update({k: round(r.realism[k]["mean"], 4) for k in REALISM_FIELDS if k != "detector_auc"},
-                        detector_auc=auc and round(auc["auc"], 4))
+            flat.update({k: round(r.realism[k]["mean"], 4) for k in REALISM_FIELDS if k not in _AUCS},
+                        **{k: (auc := r.realism.get(k)) and round(auc["auc"], 4) for k in _AUCS})
         writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
     return buf.getvalue()

@@ -24,9 +24,10 @@ import torch
 from robust.checks import data_image_size
 from robust.presets import Task
 
-CELL_VERSION = 5  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
+CELL_VERSION = 6  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
 # 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas;
-# 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch; 5: patch attacks' realism)
+# 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch; 5: patch attacks' realism;
+# 6: the victim passes each attack spent, gan-patch refines with LaVAN's optimiser)
 ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
 # universal patch draws its training windows with torch.rand)
 #: per-process caches: (spec, device, input size) -> Backbone, least recently used first, and its weights' fingerprint
@@ -279,7 +280,10 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     """Run ``cell`` on ``device``; a dict with ``status`` done (``result``, ``seconds``, ``figure``: a gallery PNG
     of ``examples`` images of the first batch, successes then failures) or failed (``error``). Errors of the cell
     are caught and returned: one bad model must not stop a grid."""
+    from safetensors.torch import save as save_tensors
+
     from robust.attacks import evaluate, make_attack
+    from robust.attacks.cost import Passes
     from robust.data import label_source
     from robust.occlusion import run_evaluation
     from robust.realism import Realism
@@ -312,18 +316,19 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
             if res.boxes is not None:  # a patch attack: how natural its patches look
                 meter.update(x, res.x_adv, res.boxes)
 
-        start = time.perf_counter()
+        start, passes = time.perf_counter(), Passes()
         counts = evaluate(atk, net, data, samples=cell.samples, batch_size=cell.batch_size, inspect=inspect,
-                          outcomes=outcomes)
+                          outcomes=outcomes, passes=passes)
         seconds = time.perf_counter() - start
-        result = {**counts.to_dict(), "train_seconds": train_seconds, "per_image": _per_image(outcomes,
-                                                                                              net.num_classes),
+        result = {**counts.to_dict(), "train_seconds": train_seconds, "passes": passes.to_dict(),
+                  "per_image": _per_image(outcomes, net.num_classes),
                   "realism": meter.summary(cell.seed) if len(meter) else None, "labels": label_source(data),
                   "architecture": f"{type(net.net).__name__} ({net.family})",
                   "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}
         figure = None
         if first and examples:
             figure, result["examples"] = _gallery(net, *first[0], examples)
-        return {**base, "status": "done", "result": result, "seconds": seconds, "figure": figure}
+        squares = save_tensors(meter.squares()) if len(meter) else None  # for held-out detectors across cells
+        return {**base, "status": "done", "result": result, "seconds": seconds, "figure": figure, "squares": squares}
     except Exception as e:
         return {**base, "status": "failed", "error": f"{type(e).__name__}: {e}"}

@@ -17,7 +17,9 @@ Such a task is left out of the worst case, which needs every model under the sam
 
 Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec),
 ``train_missing`` (true: a trained attack with neither a shipped nor a cached artefact is trained in the run;
-false: its cells are recorded as failed, saying so).
+false: its cells are recorded as failed, saying so), ``heldout_detector`` (false; true: the realism table also
+scores each patch attack with a detector trained on the board's other attacks' patches at the same model, area and
+bound, never on its own: a defender who does not know the attack; computed when the board renders).
 Unknown keys are errors naming the key and the valid ones.
 """
 
@@ -33,7 +35,7 @@ from robust.checks import check_keys, check_positive_int, check_seed
 from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
-             "evaluations", "train_missing"}
+             "evaluations", "train_missing", "heldout_detector"}
 MODEL_KEYS = {"spec", "name"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*$")
 
@@ -58,6 +60,7 @@ class Spec:
     tasks: tuple[Task, ...]
     path: Path | None = None
     train_missing: bool = True
+    heldout_detector: bool = False  # the realism table's held-out detector (trained on the other attacks' patches)
     samples_given: bool = True  # False: the default, capped at the split's size; True: more than it is an error
     only: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # task name -> its model names
 
@@ -189,17 +192,17 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"spec: {dup[0]!r} is listed twice; expected each attack and evaluation once.")
     _same_twice([(t.name, t.config()) for t in tasks], "task")
-    train_missing = table.get("train_missing", True)
-    if not isinstance(train_missing, bool):
-        raise ValueError(f"spec: train_missing={train_missing!r} is not valid; expected true or false.")
+    flags = {k: table.get(k, default) for k, default in (("train_missing", True), ("heldout_detector", False))}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"spec: {key}={value!r} is not valid; expected true or false.")
     device = table.get("device", "auto")
     if not isinstance(device, str):
         raise ValueError(f"spec: device={device!r} is not valid; expected auto, cpu, mps or cuda[:n].")
     return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
                 samples=check_positive_int(table.get("samples", 500), "spec: samples"), seeds=tuple(seeds),
                 batch_size=check_positive_int(table.get("batch_size", 100), "spec: batch_size"), device=device,
-                models=models, tasks=tuple(tasks), path=path, train_missing=train_missing,
-                samples_given="samples" in table, only=only)
+                models=models, tasks=tuple(tasks), path=path, **flags, samples_given="samples" in table, only=only)
 
 
 def load_spec(path: str | os.PathLike) -> Spec:

@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-SCHEMA = 3
+SCHEMA = 4
 HOST = socket.gethostname()
 HEARTBEAT_SECONDS = 5.0  # how often a run renews its claims
 STALE_SECONDS = 60.0  # a claim not renewed for this long belongs to a run that is gone
@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS plans (
     names TEXT NOT NULL,
     written REAL NOT NULL
 )"""
+_SQUARES = """
+CREATE TABLE IF NOT EXISTS squares (
+    key TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+)"""
 COLUMNS = ("key", "model", "task", "kind", "seed", "status", "config", "result", "error", "seconds", "wall",
            "device", "versions", "figure", "finished")
 #: the tables of each schema version and their columns: a store is ours only if it has exactly these
@@ -69,6 +74,7 @@ LAYOUTS = {1: {"cells": COLUMNS},
            2: {"cells": COLUMNS, "claims": ("key", "owner", "host", "pid", "heartbeat"),
                "outputs": ("path", "written")}}
 LAYOUTS[3] = {**LAYOUTS[2], "plans": ("id", "names", "written")}
+LAYOUTS[4] = {**LAYOUTS[3], "squares": ("key", "data")}  # a patch cell's detector crops (safetensors bytes)
 _JSON = ("config", "result", "versions")
 
 
@@ -133,7 +139,7 @@ class Store:
         if version != SCHEMA or not layout:  # new (IMMEDIATE: two processes creating it queue up) or older
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")
-                for table in (_CELLS, _CLAIMS, _OUTPUTS, _PLANS):
+                for table in (_CELLS, _CLAIMS, _OUTPUTS, _PLANS, _SQUARES):
                     self.conn.execute(table)
                 self.conn.execute(f"PRAGMA user_version={SCHEMA}")
 
@@ -156,8 +162,9 @@ class Store:
         return {r[0] for r in self.conn.execute("SELECT key FROM cells WHERE status = 'done'")}
 
     def put(self, row: dict, owner: str | None = None) -> bool:
-        """Write one cell's row in its own transaction (and release ``owner``'s claim on it). A failed row never
-        replaces a done one; returns whether the row was written."""
+        """Write one cell's row in its own transaction (and release ``owner``'s claim on it), with its ``squares``
+        (a patch cell's detector crops, safetensors bytes) when it has them. A failed row never replaces a done one;
+        returns whether the row was written."""
         row = {**row, "finished": row.get("finished") or time.time()}
         if missing := [c for c in ("key", "model", "task", "kind", "seed", "status", "config") if c not in row]:
             raise ValueError(f"row is missing {missing}; expected every cell column.")
@@ -170,6 +177,9 @@ class Store:
                 f"INSERT INTO cells ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
                 f"ON CONFLICT(key) DO UPDATE SET {update} "
                 "WHERE cells.status != 'done' OR excluded.status = 'done'", values).rowcount
+            if written and row.get("squares") is not None:
+                self.conn.execute("INSERT OR REPLACE INTO squares (key, data) VALUES (?, ?)",
+                                  (row["key"], row["squares"]))
             if owner is not None:
                 self.conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (row["key"], owner))
         return written > 0
@@ -194,6 +204,14 @@ class Store:
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+
+    def squares(self, keys: set[str]) -> dict[str, dict]:
+        """The detector crops stored for the cells ``keys`` that have them: {key: {"clean": ..., "attacked": ...}}
+        (uint8 N x C x s x s tensors, read as data by safetensors; nothing in them is executed)."""
+        from safetensors.torch import load
+
+        rows = self.conn.execute("SELECT key, data FROM squares").fetchall()
+        return {k: load(bytes(data)) for k, data in rows if k in keys}
 
     def outputs(self) -> set[str]:
         """The files (relative to the board folder) that the last render wrote."""
