@@ -263,6 +263,8 @@ def test_attacks_at_several_step_counts_make_a_refinement_frontier(tmp_path):
     # gan-patch at refine 0 (its default), 5 and 10; LaVAN at 20 and 100 steps; the critic variant, LaVAN at 8 %,
     # the noise control (no steps) and PGD (one step count) make no line; vit, with one point per family, no panel
     assert list(series) == ["resnet"]
+    vit = frontier_series(spec, [*rows, row("vit", "gan-patch-refine10-12pct", 0.99, 5.0)])["vit"]
+    assert [k for k, _ in vit["lavan (area=0.12)"]] == [100]  # a point beside vit's gan-patch line
     families = series["resnet"]
     assert sorted(families) == ["gan-patch (lambda_gan=0.05)", "lavan (area=0.12)"]
     assert [(k, r.attack) for k, r in families["gan-patch (lambda_gan=0.05)"]] == [

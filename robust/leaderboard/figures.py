@@ -116,8 +116,8 @@ def budget(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path) 
 
 def frontier(series: dict[str, dict[str, list[tuple[int, object]]]], path: Path) -> Path | None:
     """The refinement frontier: per model (a panel), each attack family's headline (TCS, or ASR when untargeted)
-    against the victim passes it spent per image, each point labelled with its step count; ``series``:
-    ``tables.frontier_series``. Rows without counted passes are left out."""
+    against the victim passes it spent per image, each point labelled with its step count (a family run once on a
+    model is a point); ``series``: ``tables.frontier_series``. Rows without counted passes are left out."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 

@@ -501,14 +501,15 @@ def step_family(task: Task) -> str:
 def frontier_series(spec: Spec, rows: list[AttackRow]) -> dict[str, dict[str, list[tuple[int, AttackRow]]]]:
     """The refinement frontier (protocols section 7): the board's attacks that differ only in their per-image steps
     (the option the attack registers as ``steps``: LaVAN's ``steps``, gan-patch's ``refine``), grouped into families
-    run at two step counts or more: {model: {family: [(steps, row), ...] by steps}}. Each row has the headline, its
-    interval, the victim passes per image and the seconds the cells took, measured in the same run."""
+    run at two step counts or more: {model: {family: [(steps, row), ...] by steps}}, for the models with a line
+    (there, a family the model ran at one step count is a point beside it: LaVAN-100 beside gan + k). Each row has the
+    headline, its interval, the victim passes per image and the seconds the cells took, measured in the same run."""
     out: dict[str, dict[str, list[tuple[int, AttackRow]]]] = {}
     for name, members in _families(spec, lambda t: registry.get(t.method, "attack").steps).items():
         for r in rows:
             if r.attack in members and r.score is not None:
                 out.setdefault(r.name, {}).setdefault(name, []).append((members[r.attack], r))
-    return {m: {f: sorted(pts, key=lambda p: p[0]) for f, pts in fams.items() if len(pts) > 1}
+    return {m: {f: sorted(pts, key=lambda p: p[0]) for f, pts in fams.items()}
             for m, fams in out.items() if any(len(pts) > 1 for pts in fams.values())}
 
 
