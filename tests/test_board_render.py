@@ -220,6 +220,12 @@ def test_the_held_out_detector_is_trained_on_the_other_attacks_and_bounds_are_th
     assert "held-out AUC |" in text and "never on this attack's" in text
     assert "held-out AUC" in (tmp_path / "out" / "index.html").read_text()
     assert "heldout_auc" in (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
+    # a board that does not ask for the held-out detector keeps no crops (and its cells are keyed apart)
+    plain = parse_spec({**SMALL, "samples": 24, "batch_size": 24, "attacks": attacks[:2]})
+    assert plan_id(plain) != plan_id(dataclasses.replace(plain, heldout_detector=True))
+    run_board(plain, tmp_path / "plain")
+    with Store(tmp_path / "plain" / "results.sqlite") as store:
+        assert store.squares(set(store.plan(plan_id(plain)))) == {} and len(store.done()) == 2
 
 
 def test_a_board_with_several_step_counts_draws_the_frontier_with_measured_passes(tmp_path):

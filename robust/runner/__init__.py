@@ -79,6 +79,9 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                 key_cfg = {"version": CELL_VERSION, "model": entry.spec, "weights": weights, "dataset": spec.dataset,
                            "data": data_id, "samples": samples, "batch_size": spec.batch_size, "seed": seed,
                            "task": task.config()}
+                squares = spec.heldout_detector and task.kind == "attack"  # the cell keeps its detector crops
+                if squares:
+                    key_cfg["squares"] = True
                 error, art = model_error, None
                 if error is None:
                     try:
@@ -95,21 +98,21 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                                    "seed": seed, "status": "failed", "config": key_cfg, "error": error})
                     continue
                 out.append(Cell(digest(key_cfg), entry.name, entry.spec, task, spec.dataset, samples,
-                                spec.batch_size, seed, art))
+                                spec.batch_size, seed, art, squares))
     return out, failed
 
 
 def plan_id(spec: Spec) -> str:
     """A digest of what determines the keys and names of ``spec``'s plan and needs nothing loaded: the dataset,
-    samples, seeds, batch size, ``train_missing``, the models (name, spec), the tasks (name, configuration, the
-    models they are restricted to) and the cell version. (The weights, images and artefacts the keys also hash
-    are those of the last run.)"""
+    samples, seeds, batch size, ``train_missing``, ``heldout_detector`` (its cells keep their crops), the models
+    (name, spec), the tasks (name, configuration, the models they are restricted to) and the cell version. (The
+    weights, images and artefacts the keys also hash are those of the last run.)"""
     models = sorted([m.name, m.spec] for m in spec.models)
     tasks = sorted([[t.name, t.config(), *([list(spec.only[t.name])] if t.name in spec.only else [])]
                     for t in spec.tasks], key=lambda nt: nt[0])
     return digest({"version": CELL_VERSION, "dataset": spec.dataset, "samples": spec.samples,
                    "seeds": sorted(spec.seeds), "batch_size": spec.batch_size, "train_missing": spec.train_missing,
-                   "models": models, "tasks": tasks})
+                   "models": models, "tasks": tasks, **({"heldout_detector": True} if spec.heldout_detector else {})})
 
 
 def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, str]]:

@@ -52,10 +52,12 @@ class Cell:
     batch_size: int
     seed: int
     artifact: dict | None = None  # for trained attacks: {"source": shipped|cache, "path": ..., "id": ...}
+    squares: bool = False  # keep a patch attack's detector crops in the store (a board's held-out detector)
 
     def config(self) -> dict:
         return {"model": self.spec, "dataset": self.dataset, "samples": self.samples, "batch_size": self.batch_size,
-                "seed": self.seed, "task": self.task.config(), "artifact": self.artifact and self.artifact["id"]}
+                "seed": self.seed, "task": self.task.config(), "artifact": self.artifact and self.artifact["id"],
+                **({"squares": True} if self.squares else {})}
 
 
 def digest(obj: object, size: int = 16) -> str:
@@ -328,7 +330,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
         figure = None
         if first and examples:
             figure, result["examples"] = _gallery(net, *first[0], examples)
-        squares = save_tensors(meter.squares()) if len(meter) else None  # for held-out detectors across cells
+        squares = save_tensors(meter.squares()) if cell.squares and len(meter) else None  # held-out detectors
         return {**base, "status": "done", "result": result, "seconds": seconds, "figure": figure, "squares": squares}
     except Exception as e:
         return {**base, "status": "failed", "error": f"{type(e).__name__}: {e}"}
