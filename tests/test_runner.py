@@ -270,7 +270,7 @@ def _wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen, log: Path, t
 
 
 @pytest.mark.parametrize(("kills", "seeds"), [
-    pytest.param(3, 12, id="3-kills"),
+    pytest.param(3, 8, id="3-kills"),
     pytest.param(10, 24, id="10-kills", marks=pytest.mark.slow),
 ])
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, kills, seeds):
