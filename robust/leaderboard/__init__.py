@@ -56,7 +56,7 @@ def html(board: Board) -> str:
         first = board.worst[0].name
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
     realism_rows = tables.realism_rows(spec, board.attacks)
-    heldout = any(r.realism.get("heldout_auc") for r in realism_rows)
+    heldout = tables.has_heldout(realism_rows)
     realism = [{"row": r, "cells": tables.realism_cells(r, heldout)} for r in realism_rows]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
               "better": rows[0].better, "chance": tables.chance_note(t, rows)}

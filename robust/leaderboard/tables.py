@@ -563,6 +563,11 @@ def realism_rows(spec: Spec, rows: list[AttackRow]) -> list[AttackRow]:
     return sorted((r for r in rows if r.realism), key=lambda r: (tasks.get(r.attack, 0), models.get(r.name, 0)))
 
 
+def has_heldout(rows: list[AttackRow]) -> bool:
+    """Whether any of the realism ``rows`` carries a held-out detector's AUC (its column and text are shown)."""
+    return any(r.realism.get("heldout_auc") for r in rows)
+
+
 def realism_cells(r: AttackRow, heldout: bool = False) -> dict[str, tuple[str, str]]:
     """A row's realism figures as (value, interval) strings, keyed by ``REALISM_FIELDS`` (the held-out detector's
     only with ``heldout``)."""
@@ -675,7 +680,7 @@ def markdown(board: Board) -> str:
                       "ASR and n)."]
         lines.append("")
     if realism := realism_rows(spec, board.attacks):
-        heldout = any(r.realism.get("heldout_auc") for r in realism)
+        heldout = has_heldout(realism)
         lines += ["## Realism of the patches", "", REALISM_TEXT + (" " + HELDOUT_TEXT if heldout else ""), "",
                   "| attack | model | TCS / ASR | SSIM | PSNR | TV | hist | detector AUC |"
                   + (" held-out AUC |" if heldout else ""), "|---" * (9 if heldout else 8) + "|"]
