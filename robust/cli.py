@@ -424,6 +424,7 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                                                  "attack's are listed above)."),
                  param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
                  seed: int = typer.Option(0, "--seed"), device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+    import inspect
     import sys
     import time
 
@@ -472,6 +473,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     resume = out.with_suffix(".resume.pt")
     if method.resumable:
         fit["resume"] = resume
+    if split == "fit" and "monitor" in inspect.signature(atk.fit).parameters:  # the val curve while it trains
+        fit["monitor"] = load_for(nets[0], data, "val")
     start = time.perf_counter()
     atk.fit(nets, ds, progress=not as_json, **fit)
     atk.save(out)

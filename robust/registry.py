@@ -64,11 +64,11 @@ class Method:
         return {k: p for k, p in inspect.signature(self.build).parameters.items() if k not in skip}
 
     def train_options(self) -> dict[str, inspect.Parameter]:
-        """A trained attack's training options: the keywords of its ``fit`` (less ``progress`` and ``resume``,
-        which the caller sets)."""
+        """A trained attack's training options: the keywords of its ``fit`` (less ``progress``, ``resume`` and
+        ``monitor``, which the caller sets)."""
         if not self.trained:
             return {}
-        return {k: p for k, p in _keywords(self.build, "fit").items() if k not in ("progress", "resume")}
+        return {k: p for k, p in _keywords(self.build, "fit").items() if k not in ("progress", "resume", "monitor")}
 
 
 def _keywords(cls: type, method: str) -> dict[str, inspect.Parameter]:

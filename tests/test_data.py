@@ -118,3 +118,33 @@ def test_bad_split_and_size():
         load_dataset("digits-m", "validation")
     with pytest.raises(ValueError, match="image_size"):
         load_dataset("digits-m", image_size=64)
+
+
+def test_digit_stream_draws_fresh_composites_of_the_splits_digits_only(resnet):
+    from robust.data.digits_stream import DigitStream
+
+    fit, val = load_dataset("digits-m", "fit"), load_dataset("digits-m", "val")
+    stream = DigitStream("fit", seed=0)
+    assert set(stream.digits.tolist()) == set(fit.meta["digit"].tolist())  # never a val or test digit
+    assert not set(stream.digits.tolist()) & set(val.meta["digit"].tolist())
+    x, y = stream.batch(step=7, n=256)
+    assert x.shape == (256, 3, 32, 32) and x.dtype == torch.float32 and 0 <= float(x.min()) <= float(x.max()) <= 1
+    assert y.dtype == torch.int64 and len(set(y.tolist())) == 10
+    again, _ = DigitStream("fit", seed=0).batch(step=7, n=256)
+    assert torch.equal(x, again)  # (seed, step) alone fixes a batch: a resumed run draws the same
+    assert not torch.equal(stream.batch(step=8, n=256)[0], x)
+    assert not torch.equal(DigitStream("fit", seed=1).batch(step=7, n=256)[0], x)
+    stored = fit.images[:4000].float().div(255).flatten(1)
+    assert torch.cdist(x.flatten(1), stored).min() > 0  # drawn afresh, not the stored composites
+    with torch.no_grad():  # real digits with their classes: the zoo's CNN reads them as well as the stored ones
+        assert (resnet(x).argmax(1) == y).float().mean() > 0.85
+    # at a random position: the digit's ink is not always centred
+    ink = (x - x.median()).abs().mean(1)  # rough ink map
+    assert len(set(ink.flatten(1).argmax(1).tolist())) > 50
+    for split in ("val", "test", "tset"):
+        with pytest.raises(ValueError, match=f"split='{split}' is not valid for a digits-m stream"):
+            DigitStream(split)
+    with pytest.raises(ValueError, match="step=-1"):
+        stream.batch(step=-1, n=4)
+    with pytest.raises(ValueError, match="n=0"):
+        stream.batch(step=0, n=0)

@@ -161,3 +161,42 @@ def test_bad_input(fitted, resnet, batch, small_train):
         GanPatch(**TINY).fit([], small_train)
     with pytest.raises(ValueError, match="target contains class 10"):
         fitted(resnet, x[:2], y[:2], torch.tensor([10, 0]))
+
+
+def test_a_schedule_in_steps_on_a_stream_resumes_exactly_and_scores_val(resnet, tmp_path):
+    fit = load_dataset("digits-m", "fit")
+    val = load_dataset("digits-m", "val").subset(slice(0, 40))
+    options = {"stream": True, "batch_size": 16, "log_every": 2, "lr_schedule": "constant", "monitor": val}
+    straight = GanPatch(seed=3, **TINY).fit(resnet, fit, steps=4, **options)
+    assert [h["step"] for h in straight.history] == [2, 4]
+    assert all(0 <= h["val_tcs"] <= 1 and 0 <= h["train_tcs"] <= 1 for h in straight.history)
+    assert straight.training["steps"] == 4 and straight.training["stream"] is True
+    assert straight.training["monitor"] == "digits-m/val" and "epochs" not in straight.training
+    resume = tmp_path / "gan.resume.pt"
+    GanPatch(seed=3, **TINY).fit(resnet, fit, steps=2, **options, resume=resume)
+    resumed = GanPatch(seed=3, **TINY).fit(resnet, fit, steps=4, **options, resume=resume)  # more steps: continued
+    untimed = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+    assert untimed(resumed.history) == untimed(straight.history)
+    for a, b in zip(resumed.generator_net.state_dict().values(), straight.generator_net.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="written for another configuration"):  # an epoch run is another one
+        GanPatch(seed=3, **TINY).fit(resnet, fit, epochs=4, batch_size=16, resume=resume)
+    stored = GanPatch(seed=3, **TINY).fit(resnet, fit.subset(slice(0, 64)), steps=2, batch_size=16, log_every=1)
+    assert [h["step"] for h in stored.history] == [1, 2] and stored.training["stream"] is False
+
+
+def test_bad_schedule_options(resnet, small_train):
+    fit = load_dataset("digits-m", "fit")
+    for options, error, match in (
+            ({"stream": True}, ValueError, "stream=True needs steps=N"),
+            ({"steps": 2, "stream": True, "train_samples": 10}, ValueError, "neither train_samples"),
+            ({"steps": 0}, ValueError, "steps=0"),
+            ({"steps": 2, "log_every": 0}, ValueError, "log_every=0"),
+            ({"steps": 2, "lr_schedule": "linear"}, ValueError, "lr_schedule='linear'"),
+            ({"steps": 2, "stream": "yes"}, TypeError, "stream='yes'"),
+            ({"steps": 2, "monitor": "val"}, TypeError, "monitor must be an ImageSet")):
+        with pytest.raises(error, match=match):
+            GanPatch(**TINY).fit(resnet, fit, **options)
+    with pytest.raises(ValueError, match="data is 'digits-m' split 'test'"):
+        GanPatch(**TINY).fit(resnet, load_dataset("digits-m", "test"), steps=2, stream=True)

@@ -21,15 +21,19 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robust.attacks.base import AttackResult, attack_loss, bounded, sample_targets
+from robust.attacks.base import AttackResult, attack_loss, bounded, check_training, sample_targets
+from robust.attacks.evaluate import evaluate
 from robust.attacks.gan_networks import Discriminator, Generator, context_inputs
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import SEED_LIMIT, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
+from robust.data.digits_stream import SPLITS as STREAM_SPLITS
+from robust.data.digits_stream import DigitStream
 from robust.device import autocast
 from robust.draws import Draws, seeded
 from robust.models.backbone import Backbone
@@ -38,6 +42,17 @@ from robust.models.state import eval_mode, preserved_grads
 from robust.placement import context_side, crop, paste
 from robust.realism import total_variation
 from robust.registry import register_attack
+
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def _stream_split(data: ImageSet) -> str:
+    """The digits-m split whose digits a stream draws (``data``'s own: train or fit)."""
+    split = data.meta.get("split")
+    if data.name != "digits-m" or split not in STREAM_SPLITS:
+        raise ValueError(f"stream=True draws fresh digits-m composites of the training digits; data is "
+                         f"{data.name!r} split {split!r}, expected digits-m split one of {STREAM_SPLITS}.")
+    return split
 
 
 @register_attack
@@ -112,15 +127,25 @@ class GanPatch(TrainedPatchAttack):
     def fit(self, victims: Backbone | list[Backbone], data: ImageSet, *, epochs: int = 30, batch_size: int = 128,
             lr: float = 1e-3, template_lr: float = 0.05, precision: str = "fp32", train_samples: int | None = None,
             distill: float = 0.0, teacher_steps: int = 100, teacher_samples: int | None = None,
-            teacher_margin: float = 2.0, distill_refine: int = 0, resume: str | os.PathLike | None = None,
-            progress: bool = False) -> GanPatch:
+            teacher_margin: float = 2.0, distill_refine: int = 0, steps: int | None = None, stream: bool = False,
+            lr_schedule: str = "cosine", log_every: int = 250, monitor: ImageSet | None = None,
+            resume: str | os.PathLike | None = None, progress: bool = False) -> GanPatch:
         """Train the generator (and its discriminator) against ``victims`` (their mean adversarial loss) on
         ``data`` for ``epochs`` epochs. Placement windows come from the first victim, computed once per image.
         With ``resume`` (a file path), the state after each epoch is written there and a later call with the same
         configuration continues from the last finished epoch. The generator's learning rates (``lr``, and
-        ``template_lr`` for the per-class template) decay on a cosine over the epochs. ``precision`` (``fp32``,
-        ``bf16``, ``fp16``) is the autocast of the training passes (see ``robust.device.autocast``);
-        ``train_samples`` keeps the first N images of ``data``.
+        ``template_lr`` for the per-class template) decay on a cosine over the epochs (``lr_schedule="constant"``:
+        they do not). ``precision`` (``fp32``, ``bf16``, ``fp16``) is the autocast of the training passes (see
+        ``robust.device.autocast``); ``train_samples`` keeps the first N images of ``data``.
+
+        ``steps`` = N measures the schedule in optimiser steps instead: each step draws its batch from (seed,
+        step) alone, a history row (and a resume checkpoint) is written every ``log_every`` steps, and a resumed
+        run may ask for more steps (at a constant rate, the same run continued). With ``stream`` the batches are
+        fresh digits-m composites of ``data``'s digits (``robust.data.digits_stream``: ``data`` is digits-m's
+        ``train`` or ``fit`` split) labelled by the first victim's decisions, windows placed per batch: a
+        generator never sees an image twice. ``monitor``, a held-out set (e.g. digits-m ``val``), is scored at
+        every history row (``val_tcs``: the attack as configured, mean TCS over the victims), so a schedule can
+        run until that curve flattens.
 
         ``distill`` > 0 distils the per-image optimum: before the first epoch, LaVAN (up to ``teacher_steps`` Adam
         steps on the CW margin against the first victim, from a grey patch, each image stopping once its target
@@ -132,10 +157,23 @@ class GanPatch(TrainedPatchAttack):
         teacher's patches are kept in the resume file, so an interrupted run does not recompute them. With
         ``distill_refine`` = k > 0 the teacher of every training image is instead the generator's own patch after
         k such steps, computed on the fly (learned refinement: the generator is pulled to where k steps of
-        refinement would take its patch, at k victim passes more per batch)."""
+        refinement would take its patch, at k victim passes more per batch).
+
+        Example (500 fresh batches against the resnet, scored on val every 100 steps)::
+
+            from robust.data import load_dataset
+            from robust.models import load_model
+
+            net = load_model("zoo:digits-m/resnet")
+            fit, _ = load_dataset("digits-m", "fit")
+            val, _ = load_dataset("digits-m", "val")
+            gan = GanPatch(area=0.12).fit(net, fit, steps=500, stream=True, lr_schedule="constant",
+                                          log_every=100, monitor=val)
+            gan.history[-1]  # {"step": 500, "train_tcs": ..., "val_tcs": ..., ...}"""
         from rich.progress import Progress
 
-        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("teacher_steps", teacher_steps)):
+        for key, value in (("epochs", epochs), ("batch_size", batch_size), ("teacher_steps", teacher_steps),
+                           ("log_every", log_every)):
             check_positive_int(value, key)
         for key, value in (("lr", lr), ("template_lr", template_lr)):
             check_number(value, key, low=0, low_open=True, expected="a positive, finite number")
@@ -144,12 +182,32 @@ class GanPatch(TrainedPatchAttack):
         check_int(distill_refine, "distill_refine", low=0, expected="an integer >= 0 (refinement steps)")
         if teacher_samples is not None:
             check_positive_int(teacher_samples, "teacher_samples")
+        if steps is not None:
+            check_positive_int(steps, "steps")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={lr_schedule!r} is not valid; expected one of {LR_SCHEDULES}.")
+        if not isinstance(stream, bool):
+            raise TypeError(f"stream={stream!r} is not valid; expected True or False.")
+        if stream and steps is None:
+            raise ValueError("stream=True needs steps=N: a stream has no epochs; expected a schedule in steps.")
+        if stream and (train_samples is not None or (distill and not distill_refine)):
+            raise ValueError("stream=True draws fresh images, so neither train_samples nor a teacher cached per "
+                             "stored image (distill without distill_refine) applies; expected neither.")
+        if monitor is not None and not isinstance(monitor, ImageSet):
+            raise TypeError(f"monitor must be an ImageSet (a held-out split), got {type(monitor).__name__}.")
+        schedule = {"steps": steps, "stream": stream, "log_every": log_every} if steps is not None else {
+            "epochs": epochs}
         victims, data = self._begin_fit(victims, data, train_samples, {
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
+            **schedule, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
+            **({"lr_schedule": lr_schedule} if lr_schedule != "cosine" else {}),
             **({"train_samples": train_samples} if train_samples is not None else {}),
             **({"distill": distill, "teacher_margin": teacher_margin,
                 **({"distill_refine": distill_refine} if distill_refine else
                    {"teacher_steps": teacher_steps, "teacher_samples": teacher_samples})} if distill else {})})
+        if monitor is not None:
+            check_training(victims, monitor)
+            self.training["monitor"] = f"{monitor.name}/{monitor.meta.get('split', '?')}"
+        source = DigitStream(_stream_split(data), self.seed) if stream else None
         k, device = data.num_classes, victims[0].device
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
@@ -163,22 +221,48 @@ class GanPatch(TrainedPatchAttack):
         if (saved := self._resumed(None if resume is None else Path(resume))) is not None:
             for obj, key in ((g_net, "generator"), (d_net, "discriminator"), (g_opt, "g_opt"), (d_opt, "d_opt")):
                 obj.load_state_dict(saved[key])
-            first = int(saved["epoch"])
+            first = int(saved["step" if steps is not None else "epoch"])
         side = self.side(torch.empty(1, *data.image_size))
         mask = self.mask(side, device)
+        per_epoch = -(-len(data) // batch_size)
+        total, done = (steps, first) if steps is not None else (epochs * per_epoch, first * per_epoch)
+
+        def set_lr(at: float) -> None:  # ``at``: the fraction of the schedule done
+            for group, base in zip(g_opt.param_groups, (lr, template_lr), strict=True):
+                group["lr"] = base * (0.5 * (1 + math.cos(math.pi * at)) if lr_schedule == "cosine" else 1.0)
+
         with contextlib.ExitStack() as stack:
             stack.enter_context(torch.enable_grad())
             for m in victims:
                 stack.enter_context(eval_mode(m))
                 stack.enter_context(preserved_grads(m))
-            boxes = self._training_boxes(victims[0], data, batch_size)
+            boxes = torch.empty(0, dtype=torch.long) if stream else self._training_boxes(victims[0], data, batch_size)
             teacher = None
 
-            def checkpoint(epoch: int) -> None:
+            def checkpoint(at: int) -> None:
                 if resume is not None:
-                    self._save_resume(Path(resume), epoch=epoch, generator=g_net.state_dict(),
-                                      discriminator=d_net.state_dict(), g_opt=g_opt.state_dict(),
-                                      d_opt=d_opt.state_dict(), **({"teacher": teacher} if teacher else {}))
+                    self._save_resume(Path(resume), **{"step" if steps is not None else "epoch": at},
+                                      generator=g_net.state_dict(), discriminator=d_net.state_dict(),
+                                      g_opt=g_opt.state_dict(), d_opt=d_opt.state_dict(),
+                                      **({"teacher": teacher} if teacher else {}))
+
+            def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+                t = sample_targets(y, k, "random", self.generator)
+                b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
+                ref = self._reference(teacher, distill_refine, teacher_margin, victims[0], g_net, x, y, t, b,
+                                      mask, idx, amp) if distill else None
+                with amp:
+                    return self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask, distill, ref)
+
+            def record(sums: torch.Tensor, started: float, **at: int) -> None:
+                adv, gan, tv, hits, n, dist, dn = sums.tolist()
+                row = {**at, "loss_adv": adv / n, "loss_gan": gan / n, "tv": tv / n,
+                       **({"distill": dist / max(dn, 1)} if distill else {}), "train_tcs": hits / n}
+                if monitor is not None:
+                    row["val_tcs"] = sum(evaluate(self, m, monitor).tcs for m in victims) / len(victims)
+                    g_net.train()
+                self.history.append({**row, "seconds": round(time.perf_counter() - started, 1)})
+                checkpoint(next(iter(at.values())))
 
             if distill and not distill_refine:
                 teacher = (saved or {}).get("teacher")
@@ -188,30 +272,37 @@ class GanPatch(TrainedPatchAttack):
                     checkpoint(first)  # the teacher's patches are kept before the first epoch
                 teacher = {k: v.to(device) for k, v in teacher.items()}
             bar = stack.enter_context(Progress(disable=not progress, transient=True))
-            task = bar.add_task(f"fit {self.name}", total=epochs * -(-len(data) // batch_size),
-                                completed=first * -(-len(data) // batch_size))
+            task = bar.add_task(f"fit {self.name}", total=total, completed=done)
             g_net.train()
-            for epoch in range(first, epochs):
-                started = time.perf_counter()
-                for group, base in zip(g_opt.param_groups, (lr, template_lr), strict=True):
-                    group["lr"] = base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))  # cosine over the epochs
-                sums = torch.zeros(7, device=device)  # adv, gan, tv, hits, n, distill, distilled
-                order = torch.randperm(len(data), generator=self.generator)
-                for start in range(0, len(data), batch_size):
-                    idx = order[start:start + batch_size]
-                    x, y = data.batch(idx, device)
-                    t = sample_targets(y, k, "random", self.generator)
-                    b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
-                    ref = self._reference(teacher, distill_refine, teacher_margin, victims[0], g_net, x, y, t, b,
-                                          mask, idx, amp) if distill else None
-                    with amp:
-                        sums += self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask, distill, ref)
+            if steps is None:
+                for epoch in range(first, epochs):
+                    started = time.perf_counter()
+                    set_lr(epoch / epochs)  # cosine over the epochs
+                    sums = torch.zeros(7, device=device)  # adv, gan, tv, hits, n, distill, distilled
+                    order = torch.randperm(len(data), generator=self.generator)
+                    for start in range(0, len(data), batch_size):
+                        idx = order[start:start + batch_size]
+                        sums += train_batch(*data.batch(idx, device), idx)
+                        bar.advance(task)
+                    record(sums, started, epoch=epoch + 1)
+            else:
+                sums, started = torch.zeros(7, device=device), time.perf_counter()
+                for step in range(first, steps):
+                    set_lr(step / steps)
+                    if source is not None:  # fresh images, labelled by the first victim's decisions
+                        x, _ = source.batch(step, batch_size, device)
+                        with torch.no_grad(), amp:
+                            y = victims[0](x).argmax(1)
+                        idx = None
+                    else:
+                        idx = torch.from_numpy(np.random.default_rng([self.seed, step]).choice(
+                            len(data), min(batch_size, len(data)), replace=False))
+                        x, y = data.batch(idx, device)
+                    sums += train_batch(x, y, idx)
                     bar.advance(task)
-                adv, gan, tv, hits, n, dist, dn = sums.tolist()
-                self.history.append({"epoch": epoch + 1, "loss_adv": adv / n, "loss_gan": gan / n, "tv": tv / n,
-                                     **({"distill": dist / max(dn, 1)} if distill else {}),
-                                     "train_tcs": hits / n, "seconds": round(time.perf_counter() - started, 1)})
-                checkpoint(epoch + 1)
+                    if (step + 1) % log_every == 0 or step + 1 == steps:
+                        record(sums, started, step=step + 1)
+                        sums, started = torch.zeros(7, device=device), time.perf_counter()
             g_net.eval()
         return self
 

@@ -170,8 +170,9 @@ class TrainedPatchAttack(PatchAttack):
             return None
         state = torch.load(path, map_location="cpu", weights_only=True)
 
-        def comparable(cfg: dict) -> dict:  # a resumed run may ask for more epochs
-            return {**cfg, "history": None, "training": {**cfg["training"], "epochs": None}}
+        def comparable(cfg: dict) -> dict:  # a resumed run may ask for more epochs (or steps, on that schedule)
+            grows = "steps" if "steps" in cfg["training"] else "epochs"
+            return {**cfg, "history": None, "training": {**cfg["training"], grows: None}}
 
         saved = json.loads(state["config"])
         if comparable(saved) != comparable(self.config()):

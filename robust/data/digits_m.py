@@ -111,13 +111,19 @@ def content_hash() -> str:
     return h.hexdigest()[:16]
 
 
+@lru_cache(maxsize=1)
+def _backgrounds() -> tuple[np.ndarray, ...]:
+    """Every bundled photo at every scale of SCALES that still holds a SIZE x SIZE crop."""
+    backgrounds = (_downscale(p, s) for p in _photos() for s in SCALES)
+    return tuple(b for b in backgrounds if min(b.shape[:2]) >= SIZE)
+
+
 def build() -> dict[str, np.ndarray]:
     """Build both splits from the source data (deterministic; a few seconds)."""
     rng = np.random.default_rng(SEED)
     x, y = _digits()
     x = np.pad(x, ((0, 0), (2, 2), (2, 2)))  # MNIST's 28 x 28 field centred in 32 x 32
-    backgrounds = [_downscale(p, s) for p in _photos() for s in SCALES]
-    backgrounds = [b for b in backgrounds if min(b.shape[:2]) >= SIZE]
+    backgrounds = list(_backgrounds())
     train_idx, test_idx = _split(y, rng)
     out = {}
     for split, idx, k in (("train", train_idx, TRAIN_COMPOSITES), ("test", test_idx, TEST_COMPOSITES)):

@@ -1,0 +1,72 @@
+"""Train gan-patch on fresh digits-m composites (``robust.data.digits_stream``) at a constant learning rate, in
+chunks, resumable across sittings, and keep its curve: train and val TCS (the generator alone) against optimiser
+steps. Issue 25's study of what makes the generator fit (capacity, steps, fresh data).
+
+Each call continues the run named by its options from its resume file up to ``--until`` steps, writing after
+every chunk ``NAME.curve.json`` (every history row so far) and ``NAME.resume.pt`` (the one resume file, replaced).
+The last line printed is one JSON object: the run's name, steps done and its last row.
+
+    python bench/generator_stream.py --victim zoo:digits-m/resnet --depth 4 --until 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from robust.attacks.gan import GanPatch
+from robust.data import load_dataset
+from robust.io import atomic_write_text
+from robust.models import load_model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--victim", default="zoo:digits-m/resnet")
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--depth", type=int, default=3)
+    ap.add_argument("--loss", choices=("ce", "cw"), default="ce")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--split", choices=("fit", "train"), default="fit", help="fit: scored on val as it trains")
+    ap.add_argument("--until", type=int, required=True, help="optimiser steps to reach (a later call may ask more)")
+    ap.add_argument("--chunk", type=int, default=1000, help="steps per call of fit (the curve is written after each)")
+    ap.add_argument("--log-every", type=int, default=250)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out-dir", type=Path, default=Path("bench/results/generator-stream"))
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    victim = load_model(args.victim)
+    name = (f"{args.victim.rsplit('/', 1)[-1]}-w{args.width}-d{args.depth}-{args.loss}-lr{args.lr:g}"
+            f"-b{args.batch_size}-{args.split}-s{args.seed}")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    resume, curve = args.out_dir / f"{name}.resume.pt", args.out_dir / f"{name}.curve.json"
+    data = load_dataset("digits-m", args.split)
+    monitor = load_dataset("digits-m", "val") if args.split == "fit" else None
+    attack = GanPatch(area=0.12, width=args.width, depth=args.depth, loss=args.loss, seed=args.seed)
+    done = 0
+    while done < args.until:
+        target = min(args.until, (done // args.chunk + 1) * args.chunk)
+        started = time.perf_counter()
+        attack.fit(victim, data, steps=target, stream=True, lr_schedule="constant", lr=args.lr,
+                   batch_size=args.batch_size, log_every=args.log_every, monitor=monitor, resume=resume)
+        done = attack.history[-1]["step"]
+        atomic_write_text(curve, json.dumps({"name": name, "command": "python bench/generator_stream.py "
+                                             + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                                                        if k not in ("until", "out_dir", "threads")),
+                                             "training": attack.training, "history": attack.history}, indent=1)
+                          + "\n")
+        for row in attack.history[-max(1, args.chunk // args.log_every):]:
+            print(json.dumps(row), flush=True)
+        print(f"# {name}: {done} steps, chunk {time.perf_counter() - started:.0f} s", flush=True)
+    print(json.dumps({"name": name, "steps": done, "last": attack.history[-1]}))
+
+
+if __name__ == "__main__":
+    main()
