@@ -225,12 +225,15 @@ def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resne
                                           "ARCH-pm."),
               name: str = typer.Option(None, "--name", help="The zoo name (default ARCH, or ARCH-pm), e.g. "
                                        "resnet-8ep for a control trained longer than its recipe."),
+              stream: bool = typer.Option(False, "--stream", help="Train on fresh composites of the split's "
+                                          "digits (new positions and backgrounds every step) instead of the "
+                                          "stored images."),
               as_json: bool = JsonOpt) -> None:
     """Train a digits-m zoo model and record it in the manifest of its folder."""
     from robust.zoo_training import train
 
     entry = train(arch, epochs=epochs, lr=lr, seed=seed, device=device, out_dir=out_dir, publish=publish,
-                  augment=augment, name=name, split=split, progress=not as_json)
+                  augment=augment, name=name, split=split, stream=stream, progress=not as_json)
     if as_json:
         _emit(entry)
     else:

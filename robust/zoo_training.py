@@ -23,6 +23,7 @@ from timm.loss import SoftTargetCrossEntropy
 
 from robust.checks import check_number, check_positive_int, check_seed
 from robust.data import digits_m
+from robust.data.digits_stream import DigitStream
 from robust.device import autocast, resolve_device
 from robust.io import cache_dir, publish_dir
 from robust.metrics import clean_accuracy
@@ -64,9 +65,11 @@ AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
 
 def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, split: str = "train", seed: int = 0,
                    device: str = "auto", amp: bool = True, augment: str | None = None, name: str = "model",
-                   progress: bool = True) -> tuple[Backbone, float]:
+                   stream: bool = False, progress: bool = True) -> tuple[Backbone, float]:
     """Train ``builder(num_classes=10)`` with ``recipe`` on digits-m's ``split`` ('train', or 'fit' when choosing
-    a recipe on 'val'); returns the trained model as a Backbone (eval mode) and the training seconds."""
+    a recipe on 'val'); returns the trained model as a Backbone (eval mode) and the training seconds. With
+    ``stream`` each step's batch is a fresh draw of the split's digits on new backgrounds
+    (``robust.data.digits_stream``) instead of the stored composites, for the same number of steps."""
     if split not in ("train", "fit"):
         raise ValueError(f"split={split!r} is not valid for training; expected 'train' (shipped models) or 'fit' "
                          "(choosing on 'val').")
@@ -75,6 +78,7 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
     dev = resolve_device(device)
     check_seed(seed)
     train_set = digits_m.load(split)
+    source = DigitStream(split, seed) if stream else None
     torch.manual_seed(seed)  # weight initialisation inside timm draws from the global generator
     model = builder(num_classes=train_set.num_classes).to(dev)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -105,7 +109,10 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
         task = bar.add_task("train", total=total, info="")
         for epoch in range(recipe.epochs):
             running = 0.0
-            for i, (x, y) in enumerate(train_set.batches(recipe.batch_size, dev, shuffle=True, generator=gen)):
+            batches = (source.batch(epoch * steps_per_epoch + i, recipe.batch_size, dev) for i in
+                       range(steps_per_epoch)) if source is not None else train_set.batches(
+                recipe.batch_size, dev, shuffle=True, generator=gen)
+            for i, (x, y) in enumerate(batches):
                 x = channel_permute(random_shift(x, recipe.shift, gen), gen)
                 if mixing is not None:
                     x, soft = mixing(x, y)
@@ -129,7 +136,7 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
 
 def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, publish: bool = False, amp: bool = True, augment: str | None = None,
-          name: str | None = None, split: str = "train", progress: bool = True) -> dict:
+          name: str | None = None, split: str = "train", stream: bool = False, progress: bool = True) -> dict:
     """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<name>.safetensors``, update the manifest there.
     ``out_dir`` defaults to robust's cache (``zoo/``); ``publish=True`` writes into the package's zoo instead,
     which only a source checkout allows. ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8
@@ -137,7 +144,8 @@ def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed
     ``<arch>-pm``. ``name`` (letters, digits and dashes) overrides that name, e.g. ``resnet-8ep`` for a control
     trained longer than its recipe. ``epochs`` and ``lr`` override the recipe's. ``split='fit'`` trains on the
     training digits without the validation digits and scores on ``val`` (never on test): the way to try a recipe;
-    such a model is not published."""
+    such a model is not published. ``stream=True`` trains on fresh composites of the split's digits (see
+    ``train_backbone``)."""
     if arch not in ARCHS:
         raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
     if epochs is not None:
@@ -158,7 +166,7 @@ def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed
     key = name or (f"{arch}-{AUGMENTS[augment]}" if augment else arch)
     spec = f"zoo:digits-m/{key}"
     backbone, seconds = train_backbone(builder, recipe, split=split, seed=seed, device=device, amp=amp,
-                                       augment=augment, name=spec, progress=progress)
+                                       augment=augment, name=spec, stream=stream, progress=progress)
     scored = "test" if split == "train" else "val"  # a model trained on 'fit' is chosen on 'val', never on test
     score_set = digits_m.load(scored)
     acc = clean_accuracy(backbone, score_set)["accuracy"]  # float32, like every later evaluation
@@ -170,10 +178,11 @@ def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed
              "params": sum(p.numel() for p in backbone.net.parameters()), f"{scored}_accuracy": round(acc, 4),
              f"{scored}_n": len(score_set), "train_seconds": round(seconds, 1), "epochs": recipe.epochs,
              "lr": recipe.lr, "seed": seed, "split": split, "device": str(backbone.device), "torch": torch.__version__,
-             "dataset": "digits-m", "dataset_hash": digits_m.content_hash(), "augment": augment,
+             "dataset": "digits-m", "dataset_hash": digits_m.content_hash(), "augment": augment, "stream": stream,
              "command": f"robust zoo train {arch} --epochs {recipe.epochs} --seed {seed}"
                         + (f" --lr {lr}" if lr else "") + (f" --augment {augment}" if augment else "")
-                        + (f" --name {name}" if name else "") + (f" --split {split}" if split != "train" else "")
+                        + (f" --name {name}" if name else "") + (" --stream" if stream else "")
+                        + (f" --split {split}" if split != "train" else "")
                         + (" --publish" if publish else "")}
     update_manifest(out_dir, f"digits-m/{key}", entry)
     return {**entry, "path": str(path)}

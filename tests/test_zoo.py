@@ -67,6 +67,11 @@ def test_a_recipe_is_tried_on_fit_and_scored_on_val_never_on_test(tmp_path, monk
     assert loaded == ["fit", "val"]
     assert entry["split"] == "fit" and entry["val_n"] == 64 and "test_accuracy" not in entry
     assert entry["lr"] == 1e-3 and entry["command"].endswith("--lr 0.001 --split fit")
+    assert entry["stream"] is False
+    fresh = zoo_training.train("resnet", epochs=1, lr=1e-3, split="fit", stream=True, out_dir=tmp_path / "s",
+                               progress=False)  # the same steps on fresh composites of the split's digits
+    assert fresh["stream"] is True and fresh["command"].endswith("--lr 0.001 --stream --split fit")
+    assert fresh["sha256"] != entry["sha256"]
     with pytest.raises(ValueError, match="split='fit' and publish=True"):
         zoo_training.train("resnet", epochs=1, split="fit", publish=True)
     with pytest.raises(ValueError, match="split='val' is not valid for training"):
