@@ -59,7 +59,9 @@ app.add_typer(occlusion_app, name="occlusion")
 app.add_typer(board_app, name="leaderboard")
 app.add_typer(zoo_app, name="zoo")
 app.add_typer(data_app, name="data")
-console = Console()
+# markup off: model names, task names, descriptions and paths come from users and files, and '[exp1]' or '[/]'
+# in them must print as written (robust's own output uses styles, never markup)
+console = Console(markup=False)
 
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu, mps or cuda[:n].")
 SplitOpt = typer.Option("test", "--split", help="test (reported figures) or, on digits-m, val (training digits "

@@ -5,7 +5,8 @@ Each file is a board's ``results.json`` (its attack rows, worst cases and evalua
 untargeted one and the curve's area for an evaluation, in the direction that is better for the model. Under
 ``rule="wilson"`` a cell regressed when its new 95 % interval lies wholly on the worse side of the baseline's
 (beyond ``tolerance``); under ``rule="point"`` when its value moved to the worse side by more than ``tolerance``.
-A baseline cell missing from the results counts against them. Files measured on other data are refused.
+A baseline cell missing from the results counts against them. Files measured on other data, files with no cell and
+files with a part that cannot be read are refused.
 """
 
 from __future__ import annotations
@@ -39,60 +40,135 @@ class Change:
         return dataclasses.asdict(self)
 
 
+class _Unreadable(ValueError):
+    """A part of a results file that is not what a board or ``attack run --json`` writes."""
+
+
 def _number(v: object) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def _interval(v: object) -> list[float] | None:
-    if isinstance(v, list) and len(v) == 2 and all(_number(b) is not None for b in v):
+def _value(v: object, where: str) -> float | None:
+    """A headline: a finite number, or null (a measure the run could not define, e.g. TCS with no image
+    correct)."""
+    if v is None:
+        return None
+    if (x := _number(v)) is None:
+        raise _Unreadable(f"{where} is {_short(v)}; expected a finite number or null")
+    return x
+
+
+def _interval(v: object, where: str) -> list[float] | None:
+    if v is None:
+        return None
+    if isinstance(v, list) and len(v) == 2 and all(_number(b) is not None for b in v) and v[0] <= v[1]:
         return [float(v[0]), float(v[1])]
-    return None
+    raise _Unreadable(f"{where} is {_short(v)}; expected [low, high] (finite, low <= high) or null")
 
 
-def _attack_cell(row: dict) -> dict:
-    measure = "tcs" if row.get("targeted") else "asr"
-    return {"measure": measure, "value": _number(row.get(measure)),
-            "interval": _interval(row.get(f"{measure}_interval")), "lower_is_better": True}
+def _text(v: object, where: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise _Unreadable(f"{where} is {_short(v)}; expected a non-empty string")
+    return v
+
+
+def _short(v: object) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _attack_cell(row: object, where: str) -> tuple[str, dict]:
+    """(model name, cell) of an attack row (``where`` names it in errors)."""
+    if not isinstance(row, dict):
+        raise _Unreadable(f"{where} is {_short(row)}; expected an object")
+    if not isinstance(row.get("targeted"), bool):
+        raise _Unreadable(f"{where}.targeted is {_short(row.get('targeted'))}; expected true or false")
+    measure = "tcs" if row["targeted"] else "asr"
+    return _text(row.get("name", row.get("model")), f"{where}.name"), {
+        "measure": measure, "value": _value(row.get(measure), f"{where}.{measure}"),
+        "interval": _interval(row.get(f"{measure}_interval"), f"{where}.{measure}_interval"),
+        "lower_is_better": True}
+
+
+def _list(doc: dict, key: str) -> list:
+    v = doc.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise _Unreadable(f"{key} is {_short(v)}; expected a list")
+    return v
+
+
+def _board_cells(doc: dict) -> dict[tuple[str, str], dict]:
+    cells: dict[tuple[str, str], dict] = {}
+
+    def add(model: str, task: str, cell: dict, where: str) -> None:
+        if (model, task) in cells:
+            raise _Unreadable(f"{where} repeats the cell ({model!r}, {task!r})")
+        cells[model, task] = cell
+
+    for i, r in enumerate(_list(doc, "rows")):
+        model, cell = _attack_cell(r, f"rows[{i}]")
+        add(model, _text(r.get("attack"), f"rows[{i}].attack"), cell, f"rows[{i}]")
+    for i, w in enumerate(_list(doc, "worst_case")):  # named with its attacks: a worst case over others is another
+        if not isinstance(w, dict):
+            raise _Unreadable(f"worst_case[{i}] is {_short(w)}; expected an object")
+        attacks = [_text(a, f"worst_case[{i}].attacks[{j}]") for j, a in enumerate(_list(w, "attacks"))]
+        task = f"{_text(w.get('name'), f'worst_case[{i}].name')} over {'+'.join(attacks)}"
+        for j, r in enumerate(_list(w, "rows")):
+            model, cell = _attack_cell(r, f"worst_case[{i}].rows[{j}]")
+            add(model, task, cell, f"worst_case[{i}].rows[{j}]")
+    for i, e in enumerate(_list(doc, "evaluations")):
+        where = f"evaluations[{i}]"
+        if not isinstance(e, dict):
+            raise _Unreadable(f"{where} is {_short(e)}; expected an object")
+        if not isinstance(e.get("lower_is_better"), bool):
+            raise _Unreadable(f"{where}.lower_is_better is {_short(e.get('lower_is_better'))}; expected true or "
+                              "false")
+        add(_text(e.get("name"), f"{where}.name"), _text(e.get("evaluation"), f"{where}.evaluation"), {
+            "measure": "area", "value": _value(e.get("area"), f"{where}.area"),
+            "interval": _interval(e.get("area_interval"), f"{where}.area_interval"),
+            "lower_is_better": e["lower_is_better"]}, where)
+    return cells
 
 
 def read_results(path: str | os.PathLike) -> tuple[dict, dict[tuple[str, str], dict]]:
     """(what the file measured: dataset, images, seeds; its cells by (model, task)) of a board's results.json or
-    an ``attack run --json`` output. Anything else is a ValueError naming the file."""
+    an ``attack run --json`` output. Anything else, a part that cannot be read, or a file with no cell at all is a
+    ValueError naming the file and the part."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"results {str(path)!r} is not a file; expected a board's results.json or the output of "
                          "`robust attack run --json`.")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"results {str(path)!r} is not valid JSON ({e}).") from None
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ValueError(f"results {str(path)!r} is not valid JSON ({reason}).") from None
     if not isinstance(doc, dict):
         raise ValueError(f"results {str(path)!r} holds a JSON {type(doc).__name__}; expected an object.")
-    cells: dict[tuple[str, str], dict] = {}
-    if isinstance(doc.get("rows"), list):  # a board
-        what = {"dataset": doc.get("dataset"), "images": doc.get("samples"), "seeds": doc.get("seeds")}
-        for r in doc["rows"]:
-            if isinstance(r, dict):
-                cells[str(r.get("name")), str(r.get("attack"))] = _attack_cell(r)
-        for w in doc.get("worst_case") or []:  # named with its attacks: a worst case over others is another cell
-            if isinstance(w, dict):
-                task = f"{w.get('name')} over {'+'.join(map(str, w.get('attacks') or []))}"
-                for r in w.get("rows") or []:
-                    if isinstance(r, dict):
-                        cells[str(r.get("name")), task] = _attack_cell(r)
-        for e in doc.get("evaluations") or []:
-            if isinstance(e, dict):
-                cells[str(e.get("name")), str(e.get("evaluation"))] = {
-                    "measure": "area", "value": _number(e.get("area")), "interval": _interval(e.get("area_interval")),
-                    "lower_is_better": bool(e.get("lower_is_better"))}
-    elif isinstance(doc.get("attack"), str) and "n" in doc:  # robust attack run --json
-        what = {"dataset": f"{doc.get('data')}/{doc.get('split')}", "images": doc.get("n"), "seeds": [doc.get("seed")]}
-        params = {k: v for k, v in (doc.get("params") or {}).items() if k != "seed"}
-        task = doc["attack"] + (json.dumps(params, sort_keys=True) if params else "")
-        cells[str(doc.get("model")), task] = _attack_cell(doc)
-    else:
-        raise ValueError(f"results {str(path)!r} is neither a board's results.json (no 'rows') nor the output of "
-                         "`robust attack run --json` (no 'attack' and 'n').")
+    try:
+        if "rows" in doc:  # a board
+            what = {"dataset": doc.get("dataset"), "images": doc.get("samples"), "seeds": doc.get("seeds")}
+            cells = _board_cells(doc)
+        elif isinstance(doc.get("attack"), str) and "n" in doc:  # robust attack run --json
+            what = {"dataset": f"{doc.get('data')}/{doc.get('split')}", "images": doc.get("n"),
+                    "seeds": [doc.get("seed")]}
+            params = doc.get("params") or {}
+            if not isinstance(params, dict):
+                raise _Unreadable(f"params is {_short(params)}; expected an object")
+            params = {k: v for k, v in params.items() if k != "seed"}
+            model, cell = _attack_cell(doc, "the run")
+            cells = {(model, doc["attack"] + (json.dumps(params, sort_keys=True) if params else "")): cell}
+        else:
+            raise ValueError(f"results {str(path)!r} is neither a board's results.json (no 'rows') nor the output "
+                             "of `robust attack run --json` (no 'attack' and 'n').")
+    except _Unreadable as e:
+        raise ValueError(f"results {str(path)!r}: {e}; refusing to compare a file that cannot be read whole."
+                         ) from None
+    if not cells:
+        raise ValueError(f"results {str(path)!r} holds no cell (no attack row, worst case or evaluation); a "
+                         "comparison of nothing proves nothing.")
     return what, cells
 
 

@@ -111,3 +111,88 @@ def test_a_worst_case_over_other_attacks_is_another_cell(tmp_path):
     changes = compare_results(_write(tmp_path / "a.json", one), _write(tmp_path / "b.json", other))
     assert [(c.task, c.verdict) for c in changes if c.task.startswith("worst")] == [
         ("worst-case-12pct over a+b", "missing"), ("worst-case-12pct over a+c", "new")]
+
+
+@pytest.mark.parametrize(("doc", "needle"), [
+    ({**BOARD, "rows": [1, 2]}, r"rows\[0\] is 1; expected an object"),
+    ({**BOARD, "rows": [{"x": 1}], "evaluations": []}, r"rows\[0\].targeted is None"),
+    ({**BOARD, "rows": [], "evaluations": []}, "holds no cell"),
+    ({**BOARD, "rows": "all"}, "rows is 'all'; expected a list"),
+    ({**BOARD, "rows": [{**BOARD["rows"][0], "tcs": "0.7"}]}, r"rows\[0\].tcs is '0.7'"),
+    ({**BOARD, "rows": [{**BOARD["rows"][0], "tcs": float("nan")}]}, r"rows\[0\].tcs is nan"),
+    ({**BOARD, "rows": [{**BOARD["rows"][0], "tcs_interval": [0.8, 0.6]}]}, r"tcs_interval is \[0.8, 0.6\]"),
+    ({**BOARD, "rows": [{**BOARD["rows"][0], "name": ["resnet"]}]}, r"rows\[0\].name is \['resnet'\]"),
+    ({**BOARD, "rows": [BOARD["rows"][0], BOARD["rows"][0]]}, r"rows\[1\] repeats the cell"),
+    ({**BOARD, "evaluations": [{**BOARD["evaluations"][0], "lower_is_better": "no"}]}, "lower_is_better is 'no'"),
+    ({**BOARD, "worst_case": [{"name": "w", "attacks": [3], "rows": []}]}, r"worst_case\[0\].attacks\[0\] is 3"),
+    ({"attack": "lavan", "n": 10, "model": "m", "targeted": True, "tcs": 0.5, "params": [1]}, "params is"),
+])
+def test_a_file_that_cannot_be_read_whole_or_holds_no_cell_fails_the_gate(tmp_path, doc, needle):
+    base = _write(tmp_path / "a.json", BOARD)
+    bad = _write(tmp_path / "b.json", doc)
+    for first, second in ((base, bad), (bad, base)):
+        with pytest.raises(ValueError, match=needle):
+            compare_results(first, second)
+    res = CliRunner().invoke(app, ["compare", base, bad])
+    assert res.exit_code == 2 and "b.json" in res.stderr and "Traceback" not in res.output
+
+
+def test_hostile_json_is_one_line_never_a_traceback(tmp_path):
+    base = _write(tmp_path / "a.json", BOARD)
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"rows": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    bad_bytes = tmp_path / "bytes.json"
+    bad_bytes.write_bytes(b'{"rows": "\xff\xfe"}')
+    for path, needle in ((deep, "nested too deeply"), (bad_bytes, "not valid JSON")):
+        with pytest.raises(ValueError, match=needle):
+            compare_results(base, path)
+        res = CliRunner().invoke(app, ["compare", base, str(path)])
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_any_json_either_compares_or_is_refused_in_one_sentence(tmp_path_factory):
+    """Whatever JSON a results file holds, compare returns verdicts or raises a ValueError; never anything else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.sampled_from(["name", "attack", "targeted", "tcs", "asr",
+                                                             "tcs_interval", "rows", "attacks", "evaluation",
+                                                             "area", "lower_is_better", "x"]), inner, max_size=6),
+                          max_leaves=20)
+    row = st.fixed_dictionaries({"name": values, "attack": values, "targeted": values, "tcs": values,
+                                 "tcs_interval": values, "asr": values})
+    docs = st.fixed_dictionaries({"dataset": st.just("digits-m"), "samples": st.just(500), "seeds": st.just([0]),
+                                  "rows": st.lists(row | values, max_size=3) | values,
+                                  "worst_case": values, "evaluations": values})
+    folder = tmp_path_factory.mktemp("hypothesis")
+    base = _write(folder / "a.json", BOARD)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(docs)
+    def check(doc):
+        path = folder / "b.json"
+        path.write_text(json.dumps(doc))
+        try:
+            changes = compare_results(base, path)
+        except ValueError as e:
+            assert str(e).startswith(f"results {str(path)!r}") and "\n" not in str(e)
+        else:
+            assert changes and all(c.verdict in ("regression", "improved", "same", "missing", "new") for c in changes)
+
+    check()
+
+
+@pytest.mark.parametrize("name", ["[/]", "[exp1]", "[b]x[/b]", "[link=x]m"])
+def test_names_from_a_file_print_as_written(tmp_path, name, monkeypatch):
+    from robust import cli
+
+    doc = _changed({(0, "name"): name})
+    a, b = _write(tmp_path / "a.json", doc), _write(tmp_path / "b.json", doc)
+    monkeypatch.setattr(cli.console, "_force_terminal", True)  # the table, where rich would read markup
+    res = CliRunner().invoke(app, ["compare", a, b])
+    assert res.exit_code == 0 and name in res.output
+    monkeypatch.setattr(cli.console, "_force_terminal", False)
+    res = CliRunner().invoke(app, ["compare", a, b])
+    assert res.exit_code == 0 and f"same: {name} / gan-patch-12pct" in res.output
