@@ -599,7 +599,7 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from robust.leaderboard import render as render_board
-    from robust.runner import STORE_NAME, Store, load_spec, plan_id, run_board
+    from robust.runner import STORE_NAME, WAITING, Store, load_spec, plan_id, run_board
 
     board = load_spec(spec)
     target = out if out is not None else board.default_out
@@ -608,10 +608,14 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
     with Progress(*columns, console=console, disable=as_json, transient=True) as bar:
         task = bar.add_task(f"{board.title}: planning", total=None)
 
+        said = {"waiting": ""}
+
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, description=label, completed=done, total=total)
-            if lines:
+            waiting = label.startswith(WAITING)  # said once (not every poll), and under --json too
+            if (lines and not waiting) or (waiting and label != said["waiting"] and (lines or as_json)):
                 typer.echo(f"[{done}/{total}, {time.perf_counter() - start:.0f} s] {label}", err=True)
+            said["waiting"] = label if waiting else ""
 
         try:
             report = run_board(board, out, executor=executor, device=device, progress=progress)

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from robust.leaderboard import render
-from robust.runner import MARKER, Store, parse_spec, plan, run_board, run_cells
+from robust.runner import MARKER, Store, load_spec, parse_spec, plan, run_board, run_cells
 
 RESNET = "zoo:digits-m/resnet"
 NOISE = {"name": "noise", "attack": "noise-patch", "params": {"area": 0.08}}
@@ -360,6 +360,57 @@ def test_a_claimed_cell_is_left_to_its_run_and_a_dead_claim_is_taken_over(tmp_pa
         rows = {r["key"]: r for r in store.rows()}
         assert rows[live.key]["result"] == {"by": "other"} and rows[dead.key]["status"] == "done"
         assert store.conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("pid", "heartbeat"), [
+    (None, 1e12),  # this live process's pid, a heartbeat 30,000 years ahead: forged, or a clock that jumped
+    (2 ** 62, None), (-1, None), (0, None),  # pids no process has (-1 would signal every process we may signal)
+    ("1", None), (None, "soon"),
+])
+def test_a_claim_that_is_not_renewed_is_taken_over_whatever_its_clock_says(tmp_path, monkeypatch, pid, heartbeat):
+    import socket
+
+    from robust.runner import store as store_module
+
+    monkeypatch.setattr(store_module, "STALE_SECONDS", 0.6)  # the waiter's own bound, on its own clock
+    spec = parse_spec(SMALL | {"attacks": [NOISE]})
+    (cell,), failed = plan(spec)
+    out = tmp_path / "out"
+    run_cells([], [], out)
+    with Store(out / "results.sqlite") as store:
+        store.conn.execute("INSERT INTO claims VALUES (?, 'forged', ?, ?, ?)",
+                           (cell.key, socket.gethostname(), os.getpid() if pid is None else pid,
+                            time.time() if heartbeat is None else heartbeat))
+    lines = []
+    start = time.perf_counter()
+    report = run_cells([cell], failed, out, poll=0.2, progress=lambda label, done, total: lines.append(label))
+    assert report.ran == 1 and time.perf_counter() - start < 30
+    assert all("taken over if its claim goes unrenewed" in x for x in lines if x.startswith("waiting"))
+
+
+def test_waiting_is_said_once_even_under_json(tmp_path, monkeypatch):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from robust.cli import app
+    from robust.runner import store as store_module
+
+    monkeypatch.setattr(store_module, "STALE_SECONDS", 1.0)
+    board = tmp_path / "board.toml"
+    board.write_text(f'dataset = "digits-m"\nsamples = 20\nbatch_size = 20\nmodels = ["{RESNET}"]\n'
+                     '[[attacks]]\nname = "noise"\nattack = "noise-patch"\nparams = { area = 0.08 }\n')
+    spec = load_spec(board)
+    (cell,), _ = plan(spec)
+    out = tmp_path / "out"
+    run_cells([], [], out)
+    with Store(out / "results.sqlite") as store:
+        store.conn.execute("INSERT INTO claims VALUES (?, 'forged', ?, ?, ?)",
+                           (cell.key, socket.gethostname(), os.getpid(), 1e12))
+    res = CliRunner().invoke(app, ["leaderboard", "run", str(board), "--out", str(out), "--no-render", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.strip().splitlines()[-1])["ran"] == 1
+    assert res.stderr.count("waiting for 1 cell(s) that another run is computing") == 1
 
 
 def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from robust.runner.cells import CELL_VERSION, Cell, artifact_for, digest, fingerprint_data
 from robust.runner.spec import Spec, load_spec, parse_spec
-from robust.runner.store import Heartbeat, Store, new_owner
+from robust.runner.store import STALE_SECONDS, Heartbeat, Store, new_owner
 
 STORE_NAME = "results.sqlite"
 MARKER = ".robust-board"  # makes a folder a board: the only kind of folder robust writes a board into
@@ -39,6 +39,9 @@ class RunReport:
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "out": str(self.out)}
 
+
+
+WAITING = "waiting for"  # how a progress line about cells another run holds begins (shown even under --json)
 
 def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
@@ -237,7 +240,8 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
                 counts["others"] += len(busy) - len(pending)
                 if pending:
                     if progress is not None:
-                        progress(f"waiting for {len(pending)} cell(s) that another run is computing",
+                        progress(f"{WAITING} {len(pending)} cell(s) that another run is computing (taken "
+                                 f"over if its claim goes unrenewed for {STALE_SECONDS:.0f} s)",
                                  finished + counts["others"], total)
                     time.sleep(poll)
         finally:
@@ -247,5 +251,5 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
                      cell_wall=counts["cell_wall"], out=out)
 
 
-__all__ = ["BOARD_FORMAT", "MARKER", "STORE_NAME", "Cell", "RunReport", "Spec", "Store", "cell_names",
+__all__ = ["BOARD_FORMAT", "MARKER", "STORE_NAME", "WAITING", "Cell", "RunReport", "Spec", "Store", "cell_names",
            "check_board_dir", "load_spec", "open_store", "parse_spec", "plan", "plan_id", "run_board", "run_cells"]

@@ -3,7 +3,8 @@
 Each finished cell is written in one transaction, so a process killed at any moment leaves every earlier cell
 intact and the one in flight absent; a re-run skips what is done, and a failed attempt never replaces a done row.
 Before computing a cell a run claims it (a lease: owner, host, pid and a heartbeat), so two runs on one store
-share the work; a claim whose process died (same host) or whose heartbeat stopped is taken over. Each run
+share the work; a claim whose process died (same host) or whose heartbeat stopped (by the claimant's clock, or
+unchanged for as long by the waiter's own) is taken over. Each run
 records its plan (the names of its cells, by key), so that rendering reads only the store; the files a rendered
 board wrote are recorded, so that re-rendering deletes only those. A store of another schema version or layout
 is refused before anything is written to it; a store of an earlier version gains the new tables.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -83,8 +85,12 @@ def new_owner() -> str:
     return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _alive(host: str, pid: int, heartbeat: float, now: float) -> bool:
-    """Whether a claimant may still be computing: its heartbeat is recent and, on this host, its process exists."""
+def _alive(host: object, pid: object, heartbeat: object, now: float) -> bool:
+    """Whether a claimant may still be computing: its heartbeat is recent and, on this host, its process exists. A
+    row no run of ours could have written (a pid that is no process id, a heartbeat that is no time) is dead."""
+    if not (isinstance(pid, int) and 0 < pid < 2 ** 22 and isinstance(heartbeat, (int, float))
+            and math.isfinite(heartbeat)):  # 2 ** 22: Linux's pid_max; <= 0 would signal process groups
+        return False
     if now - heartbeat > STALE_SECONDS:
         return False
     if host == HOST:
@@ -103,6 +109,7 @@ class Store:
     def __init__(self, path: str | os.PathLike, timeout: float = 30.0):
         self.path = Path(path)
         self.conn: sqlite3.Connection | None = None
+        self._seen: dict[str, tuple[tuple, float]] = {}  # claims of other runs as first seen (row, monotonic time)
         deadline = time.monotonic() + timeout
         while True:  # SQLite's busy handler does not cover every lock (WAL recovery, the switch to WAL): retry
             try:
@@ -193,11 +200,22 @@ class Store:
                 return "done"
             held = self.conn.execute("SELECT owner, host, pid, heartbeat FROM claims WHERE key = ?", (key,)).fetchone()
             now = time.time()
-            if held is not None and held[0] != owner and _alive(held[1], held[2], held[3], now):
+            if held is not None and held[0] != owner and _alive(held[1], held[2], held[3], now) \
+                    and not self._frozen(key, held):
                 return "busy"
             self.conn.execute("INSERT OR REPLACE INTO claims (key, owner, host, pid, heartbeat) VALUES (?, ?, ?, ?, ?)",
                               (key, owner, HOST, os.getpid(), now))
         return "claimed"
+
+    def _frozen(self, key: str, held: tuple) -> bool:
+        """Whether the claim ``held`` on ``key`` has gone unrenewed for STALE_SECONDS of this process's own clock:
+        the bound that does not trust the claimant's clock (a heartbeat written in the future, forged or from a
+        clock that jumped, would otherwise look fresh forever)."""
+        first = self._seen.get(key)
+        if first is None or first[0] != held:
+            self._seen[key] = (held, time.monotonic())
+            return False
+        return time.monotonic() - first[1] > STALE_SECONDS
 
     def release(self, owner: str) -> None:
         """Drop every claim of ``owner`` (a run that stops, finished or interrupted)."""
