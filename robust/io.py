@@ -101,8 +101,9 @@ def publish_dir(folder: Path) -> Path:
 
 def check_writable(path: str | os.PathLike, name: str) -> Path:
     """Refuse, before any work, an output ``path`` that could not be written: a directory, or one whose nearest
-    existing ancestor is not a writable directory (missing folders are created at write time, not here). Nothing
-    is created or left behind. ``name`` is the option or argument, for the one-line message."""
+    existing ancestor is not a directory in which a file can be made (tried with a temporary file, removed at once;
+    missing folders are created at write time, not here). Nothing is left behind. ``name`` is the option or
+    argument, for the one-line message."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{name} {str(path)!r} is a directory; expected the path of a file to write.")
@@ -113,6 +114,12 @@ def check_writable(path: str | os.PathLike, name: str) -> Path:
         raise ValueError(f"{name} {str(path)!r} cannot be written: {str(ancestor)!r} is not a directory.")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ValueError(f"{name} {str(path)!r} cannot be written: the directory {str(ancestor)!r} is not writable.")
+    try:  # and by trying: os.access says yes to root where no file can be made (/proc, immutable folders, ...)
+        with tempfile.NamedTemporaryFile(dir=ancestor, prefix=".robust-probe-"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{name} {str(path)!r} cannot be written: no file can be made in {str(ancestor)!r} "
+                         f"({e.strerror or e}).") from None
     return path
 
 

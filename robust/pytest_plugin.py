@@ -11,6 +11,7 @@ comparing).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     summary = {"assertions": len(records), "passed": sum(r["passed"] for r in records),
                "failed": sum(not r["passed"] for r in records)}
-    atomic_write_text(Path(path), json.dumps({**summary, "records": records}, indent=1) + "\n")
+    text = json.dumps({**summary, "records": records}, indent=1) + "\n"
+    try:
+        atomic_write_text(Path(path), text)
+    except OSError as e:  # checked up front, yet the folder changed during the run: keep the report anyway
+        import tempfile
+
+        kept = Path(tempfile.gettempdir()) / f"robust-report-{os.getpid()}.json"
+        atomic_write_text(kept, text)
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"--robust-report {path!r} could not be written ({e.strerror or e}); the report was kept in {kept}.",
+            red=True)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -321,6 +321,16 @@ def test_check_writable_read_only_dir(ws, monkeypatch):
     assert check_writable("sub/new/deeper/x.png", "--plot") == Path("sub/new/deeper/x.png")  # creates nothing
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_check_writable_tries_where_os_access_says_yes(ws):
+    """/proc: os.access says yes to root (CI containers run as root), yet no file can be made there."""
+    with pytest.raises(ValueError, match=r"--robust-report '/proc/report.json' cannot be written"):
+        check_writable("/proc/report.json", "--robust-report")
+    assert not any(p.name.startswith(".robust-probe-") for p in ws.root.iterdir())
+    assert check_writable("new/report.json", "--robust-report") == Path("new/report.json")
+    assert not any(p.name.startswith(".robust-probe-") for p in ws.root.iterdir())  # the probe is gone
+
+
 class _Config:
     def __init__(self, **options):
         self.options = {"--robust-samples": None, "--robust-seed": 0, "--robust-report": None,

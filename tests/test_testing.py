@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +237,21 @@ def test_an_inner_session_restores_the_hooks(pytester, store, noise):
     assert (doc["assertions"], doc["passed"]) == (2, 2)
     assert [r["test"].rsplit("::", 1)[1] for r in doc["records"]] == ["test_noise_holds", "test_noise_no_worse"]
     assert doc["records"][1]["measure"] == f"tcs vs baseline {recorded['value']:.3f}"
+
+
+def test_a_report_that_cannot_be_written_at_the_end_is_kept_elsewhere(pytester):
+    """The folder passed the up-front check and then changed under the run: the report is not lost."""
+    (pytester.path / "out").mkdir()
+    pytester.makepyfile(test_breaks='''
+import pathlib, shutil
+
+def test_replaces_the_report_folder_by_a_file():
+    shutil.rmtree("out")
+    pathlib.Path("out").write_text("not a folder")
+''')
+    result = pytester.runpytest_subprocess("--robust-report", "out/report.json", "-p", "no:cacheprovider")
+    line = next(x for x in result.outlines if "could not be written" in x)
+    kept = line.split("the report was kept in ")[1].rstrip(".")
+    assert json.loads(Path(kept).read_text())["assertions"] == 0
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    os.remove(kept)
