@@ -112,6 +112,10 @@ def test_subsets_keep_their_order_and_train_is_the_rest(synset_folders, tmp_path
     assert load_dataset(name + "&limit=1", image_size=16).labels.tolist() == [482]
     with pytest.raises(ValueError, match="split='train' needs subset="):
         load_dataset(f"imagenet-val:{synset_folders}", "train")
+    for split in ("tset", "val", "Test", "", "fit"):  # never the other images under the name asked for
+        for source in (name, f"imagenet-val:{synset_folders}"):
+            with pytest.raises(ValueError, match=f"split={split!r} is not valid; expected one of"):
+                load_dataset(source, split, image_size=16)
 
 
 def test_the_robustbench_subset_is_its_5000_ids_and_a_partial_folder_says_what_is_missing(synset_folders):

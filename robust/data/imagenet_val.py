@@ -36,6 +36,7 @@ from robust.io import atomic_path, cache_dir
 
 PREFIX = "imagenet-val:"
 OPTIONS = ("subset", "labels", "meta", "limit")
+SPLITS = ("train", "test")
 EXTENSIONS = (".jpeg", ".jpg", ".png")
 _SYNSET = re.compile(r"n\d{8}")
 _VAL_NUMBER = re.compile(r"ILSVRC2012_val_(\d{8})")
@@ -179,6 +180,9 @@ def select(files: list[Path], labels: list[int], opts: dict[str, str], split: st
            ) -> tuple[list[Path], list[int]]:
     """The split's images: a subset's (in its order) for test and the rest for train; all of them without one.
     ``limit``: the first N of the test split."""
+    if split not in SPLITS:
+        raise ValueError(f"{where}: split={split!r} is not valid; expected one of {SPLITS} (test: the subset, or every "
+                         "image without one; train: the folder's other images).")
     subset = opts.get("subset")
     if subset is None:
         if split != "test":
