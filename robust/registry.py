@@ -149,6 +149,21 @@ def _load() -> None:
             _loaded[0] = False
             raise ValueError(f"robust plugin {module!r} could not be imported ({type(e).__name__}: {e}); expected "
                              "an importable module (check ROBUST_PLUGINS and sys.path).") from None
+    _refuse_preset_names()
+
+
+def _refuse_preset_names() -> None:
+    """A plugin's method may not take the name of a shipped preset: ``attack run NAME`` would run the plugin while
+    specs and suites load the preset, one name with two meanings (as two methods of one name are refused)."""
+    from robust.presets import shipped_presets_dir
+
+    shipped = {p.stem for p in shipped_presets_dir().glob("*.toml")}
+    for method in (*_ATTACKS.values(), *_EVALUATIONS.values()):
+        if method.name in shipped and not method.build.__module__.startswith("robust."):
+            _loaded[0] = False
+            raise ValueError(f"robust plugin {method.build.__module__!r} registers the {method.kind} "
+                             f"{method.name!r}, the name of a shipped preset ({method.name}.toml); expected a new "
+                             "name (one name may not mean two things).")
 
 
 def plugin_modules() -> list[str]:

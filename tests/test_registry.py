@@ -142,7 +142,8 @@ def test_the_built_in_methods_describe_themselves():
     assert attacks["gan-patch"].resumable and not attacks["universal-patch"].resumable
     assert set(attacks["gan-patch"].train_options()) == {"epochs", "batch_size", "lr", "template_lr", "precision",
                                                           "train_samples", "distill", "teacher_steps",
-                                                          "teacher_samples", "teacher_margin", "distill_refine"}
+                                                          "teacher_samples", "teacher_margin", "distill_refine",
+                                                          "steps", "stream", "lr_schedule", "log_every"}
     assert (attacks["gan-patch"].headline, attacks["lp"].headline, evaluations["patch-drop"].headline) == \
         ("tcs", "asr", "area")
     assert not evaluations["selectivity"].higher_is_better and evaluations["patch-drop"].higher_is_better
@@ -164,6 +165,31 @@ def test_registering_a_taken_name_or_a_broken_plugin_is_refused(monkeypatch):
     monkeypatch.setattr(registry, "_loaded", [False])
     with pytest.raises(ValueError, match="robust plugin 'no_such_robust_plugin' could not be imported"):
         registry.attacks()
+
+
+@pytest.mark.parametrize(("kind", "name"), [("attack", "lavan-12pct"), ("evaluation", "lavan-8pct"),
+                                           ("attack", "pgd-linf-8")])
+def test_a_plugin_method_named_like_a_shipped_preset_is_refused(tmp_path, monkeypatch, kind, name):
+    from robust.presets import list_presets
+
+    if name not in list_presets():
+        pytest.skip(f"no shipped preset {name!r} any more")
+    module = f"clash_{kind}_{name.replace('-', '_')}"
+    body = (f"from robust.attacks.controls import NoisePatch\nfrom robust.registry import register_attack\n"
+            f"@register_attack\nclass Clash(NoisePatch):\n    name = {name!r}\n") if kind == "attack" else (
+        "from robust.occlusion import patch_drop\nfrom robust.registry import register_evaluation\n"
+        f"register_evaluation({name!r}, description='x', xlabel='x', ylabel='y', higher_is_better=True)"
+        "(lambda model, data, **kw: patch_drop(model, data, **kw))\n")
+    (tmp_path / f"{module}.py").write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ROBUST_PLUGINS", module)
+    monkeypatch.setattr(registry, "_loaded", [False])
+    monkeypatch.setattr(registry, "_ATTACKS", dict(registry._ATTACKS))
+    monkeypatch.setattr(registry, "_EVALUATIONS", dict(registry._EVALUATIONS))
+    for _ in range(2):  # and again: the module is imported already then, the clash is still refused
+        with pytest.raises(ValueError, match=f"robust plugin '{module}' registers the {kind} '{name}', the name of "
+                                             "a shipped preset"):
+            registry.attacks()
 
 
 def test_every_built_in_evaluation_states_its_chance_level():
