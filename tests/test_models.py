@@ -287,3 +287,28 @@ def test_backbone_pickles(resnet):
         assert copy.cam_layer_name == model.cam_layer_name
     tokens = torch.rand(2, 64, 8)
     assert torch.equal(copy.tokens_to_map(tokens), vit.tokens_to_map(tokens))
+
+
+def test_offline_pretrained_timm_weights_fail_in_one_line_at_once(monkeypatch):
+    """Offline (here, the hub's host unreachable), a pretrained timm spec does not wait out the hub's retries."""
+    import socket
+    import time
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    from robust.models import specs
+
+    if isinstance(try_to_load_from_cache("timm/resnet18.a1_in1k", "model.safetensors"), str):
+        pytest.skip("resnet18's weights are in this machine's hub cache: they load offline")
+    saved = constants.HF_HUB_OFFLINE
+    specs._hub_reachable.cache_clear()
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: (_ for _ in ()).throw(OSError("unreachable")))
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError, match=r"timm:resnet18: pretrained weights could not be loaded \(the hub is "
+                                             r"unreachable: offline, only cached weights load\)") as err:
+            load_model("timm:resnet18")
+    finally:
+        specs._hub_reachable.cache_clear()
+    assert time.perf_counter() - start < 15 and "\n" not in str(err.value)
+    assert saved == constants.HF_HUB_OFFLINE  # the hub's own setting is left as found

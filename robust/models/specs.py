@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import importlib
 import importlib.util
 import os
 import re
+import socket
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -98,6 +100,37 @@ def _cfg(net: nn.Module) -> dict:
 
 # --- timm -------------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (``HF_ENDPOINT``'s host) answers a TCP connection within ``timeout`` seconds:
+    asked once per process, so that an offline machine fails at once instead of after the hub's retries (~50 s)."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """The hub's offline mode for the calls inside: weights in the local cache load, missing ones fail at once."""
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
 def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     import timm
 
@@ -105,14 +138,16 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
         raise ValueError(f"timm model {name!r} does not exist{_suggest(name, timm.list_models())}")
     pretrained = bool(opts.pop("pretrained", True)) and weights
     checkpoint = opts.pop("checkpoint", None)
+    download = pretrained and checkpoint is None
     try:
-        net = timm.create_model(name, pretrained=pretrained and checkpoint is None, **opts)
+        with contextlib.nullcontext() if not download or _hub_reachable() else _hub_offline():
+            net = timm.create_model(name, pretrained=download, **opts)
     except TypeError as e:
         raise ValueError(f"timm model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
     except Exception as e:  # download failures come as OSError, HTTP or hub errors
-        raise ValueError(f"timm:{name}: pretrained weights could not be loaded ({_first_line(e)[:120]}); offline, "
-                         "pass ?pretrained=false for random weights or ?checkpoint=PATH for local weights (and set "
-                         "HF_HUB_OFFLINE=1 to skip the download retries).") from None
+        where = "" if _hub_reachable() else " (the hub is unreachable: offline, only cached weights load)"
+        raise ValueError(f"timm:{name}: pretrained weights could not be loaded{where} ({_first_line(e)[:120]}); "
+                         "pass ?pretrained=false for random weights or ?checkpoint=PATH for local weights.") from None
     if checkpoint is not None and weights:
         load_state(net, read_state_dict(checkpoint), repr(str(checkpoint)))
     cfg = _cfg(net)
