@@ -228,10 +228,20 @@ def _auc_summary(auc: float, se: float, **extra: int) -> dict:
     return {"auc": auc, "interval": [max(0.0, auc - _Z * se), min(1.0, auc + _Z * se)], "se": se, **extra}
 
 
+UNDEFINED = {"tv": "total variation needs a patch of at least 2 x 2 pixels"}  # why a measure can have no value
+
+
 def _mean_summary(n: int, mean: float, sd: float) -> dict:
     """A mean with its 95 % interval (normal approximation)."""
     half = _Z * sd / math.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "interval": [mean - half, mean + half]}
+
+
+def _undefined(n: int, measure: str, missing: int) -> dict:
+    """A measure some images have no value of: no mean, and the reason (never a NaN in a board)."""
+    why = UNDEFINED.get(measure, "not a finite number")
+    return {"n": n, "mean": None, "sd": None, "interval": None,
+            "undefined": f"{measure} is undefined for {missing} of {n} images ({why})"}
 
 
 class Realism:
@@ -259,11 +269,15 @@ class Realism:
                                                                              ("attacked", self.attacked))}
 
     def summary(self, seed: int = 0) -> dict:
-        """Each measure's ``n``, ``mean``, ``sd`` and 95 % ``interval`` (normal approximation of a mean), and
+        """Each measure's ``n``, ``mean``, ``sd`` and 95 % ``interval`` (normal approximation of a mean; all None,
+        with the reason in ``undefined``, when some image has no value, e.g. the TV of a 1 x 1 patch), and
         ``detector_auc`` (``detector_auc``'s dict, seeded by ``seed``; None with under 4 images)."""
         out: dict = {}
         for m, parts in self.values.items():
             v = torch.cat(parts).double()
+            if missing := int((~v.isfinite()).sum()):
+                out[m] = _undefined(v.numel(), m, missing)
+                continue
             out[m] = _mean_summary(v.numel(), float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0)
         out["detector_auc"] = (detector_auc(torch.cat(self.clean), torch.cat(self.attacked), seed=seed)
                                if len(self) >= 4 else None)
@@ -279,6 +293,9 @@ def pool(summaries: list[dict]) -> dict:
     for m in MEASURES:
         parts = [s[m] for s in summaries]
         n = sum(p["n"] for p in parts)
+        if undefined := next((p for p in parts if p["mean"] is None), None):
+            out[m] = {**undefined, "n": n}
+            continue
         mean = sum(p["n"] * p["mean"] for p in parts) / n
         ss = sum((p["n"] - 1) * p["sd"] ** 2 + p["n"] * (p["mean"] - mean) ** 2 for p in parts)
         out[m] = _mean_summary(n, mean, math.sqrt(ss / (n - 1)) if n > 1 else 0.0)

@@ -508,3 +508,34 @@ def test_shipped_artefact_names_keep_a_zoo_victims_own_folder():
         "imagenet-crops/imagenet-efficientnet-lite0/gan-patch-12pct"
     with pytest.raises(ValueError, match="'timm:resnet18' is not a zoo model; expected zoo:DATASET/MODEL"):
         artifact_name("digits-m", ["timm:resnet18"], "gan-patch", 0.12)
+
+
+def test_an_undefined_measure_is_null_with_its_reason_never_nan(tmp_path):
+    """A 1 x 1 patch has no total variation: the board says so; no NaN reaches results.json, the CSV or the page."""
+    spec = parse_spec({**SMALL, "attacks": [{**NOISE, "name": "pixel", "params": {"area": 0.001}}]})
+    run_board(spec, tmp_path / "out")
+    written = render(spec, tmp_path / "out")
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in results.json")
+
+    doc = json.loads(written["json"].read_text(), parse_constant=refuse)  # strict: NaN / Infinity refused
+    tv = doc["rows"][0]["realism"]["tv"]
+    assert tv["mean"] is None and tv["interval"] is None
+    assert "total variation needs a patch of at least 2 x 2 pixels" in tv["undefined"]
+    assert doc["rows"][0]["realism"]["ssim"]["mean"] is not None  # the others are defined
+    import re
+
+    for kind in ("md", "csv", "html"):
+        text = re.sub(r"data:[^\"')]+", "", written[kind].read_text())  # embedded images are base64, not figures
+        assert not re.search(r"\b(nan|inf)\b", text, re.IGNORECASE), kind
+
+
+def test_finite_replaces_every_non_finite_number_and_says_where():
+    from robust.leaderboard.tables import finite
+
+    doc = finite({"a": float("nan"), "b": [1.0, float("inf"), {"c": -float("inf")}], "d": "nan", "e": 2})
+    assert doc == {"a": None, "b": [1.0, None, {"c": None}], "d": "nan", "e": 2,
+                   "undefined": ["a: not a finite number", "b[1]: not a finite number",
+                                 "b[2].c: not a finite number"]}
+    assert json.dumps(doc, allow_nan=False)

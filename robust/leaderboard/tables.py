@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -574,7 +575,8 @@ def realism_cells(r: AttackRow, heldout: bool = False) -> dict[str, tuple[str, s
     out = {}
     for key, fmt in (("ssim", "{:.3f}"), ("psnr", "{:.1f}"), ("tv", "{:.3f}"), ("hist", "{:.3f}")):
         m = r.realism[key]
-        out[key] = (fmt.format(m["mean"]), "[" + ", ".join(fmt.format(v) for v in m["interval"]) + "]")
+        out[key] = ("–", "undefined") if m["mean"] is None else (
+            fmt.format(m["mean"]), "[" + ", ".join(fmt.format(v) for v in m["interval"]) + "]")
     for key in _AUCS[:2 if heldout else 1]:
         auc = r.realism.get(key)
         out[key] = ("–", "") if not auc else (f"{auc['auc']:.3f}", f"[{auc['interval'][0]:.3f}, "
@@ -766,7 +768,26 @@ def json_text(board: Board) -> str:
                            "rows": [r.as_dict() for r in w.rows]} for w in board.worst],
            "failed": [r.as_dict() for r in board.failed], "pending": board.pending, "models": board.cards,
            "reproduction": board.reproduction}
-    return json.dumps(doc, indent=1) + "\n"
+    return json.dumps(finite(doc), indent=1, allow_nan=False) + "\n"
+
+
+def finite(doc: object, where: str = "", undefined: list[str] | None = None) -> object:
+    """``doc`` with every non-finite float replaced by None, its JSON path listed under ``undefined`` at the top:
+    strict JSON parsers refuse NaN and Infinity, and a board says a figure is undefined rather than printing it."""
+    top = undefined is None
+    undefined = [] if top else undefined
+    if isinstance(doc, float) and not math.isfinite(doc):
+        undefined.append(where or "$")
+        out: object = None
+    elif isinstance(doc, dict):
+        out = {k: finite(v, f"{where}.{k}" if where else str(k), undefined) for k, v in doc.items()}
+    elif isinstance(doc, (list, tuple)):
+        out = [finite(v, f"{where}[{i}]", undefined) for i, v in enumerate(doc)]
+    else:
+        out = doc
+    if top and undefined and isinstance(out, dict):
+        out["undefined"] = [f"{p}: not a finite number" for p in undefined]
+    return out
 
 
 def _csv_cell(value: object) -> object:
@@ -787,7 +808,7 @@ def csv_text(board: Board) -> str:
         asr, tcs = r.asr_interval or (None, None), r.tcs_interval or (None, None)
         flat = {**r.as_dict(), "asr_low": asr[0], "asr_high": asr[1], "tcs_low": tcs[0], "tcs_high": tcs[1]}
         if r.realism:
-            flat.update({k: round(r.realism[k]["mean"], 4) for k in REALISM_FIELDS if k not in _AUCS},
+            flat.update({k: (m := r.realism[k]["mean"]) and round(m, 4) for k in REALISM_FIELDS if k not in _AUCS},
                         **{k: (auc := r.realism.get(k)) and round(auc["auc"], 4) for k in _AUCS})
         writer.writerow({k: _csv_cell(v) for k, v in flat.items()})
     return buf.getvalue()
