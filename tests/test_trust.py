@@ -170,6 +170,35 @@ def test_rendering_deletes_only_what_the_board_wrote(tmp_path):
         assert "figures/mine.png" not in store.outputs() and "README.md" in store.outputs()
 
 
+@pytest.mark.parametrize("users", ["README.md", "results.csv", "index.html", "figures/heatmap.png"])
+def test_a_first_render_never_replaces_a_users_file_of_the_same_name(tmp_path, users):
+    out = tmp_path / "board"
+    run_board(parse_spec(SMALL), out)  # `leaderboard run --no-render`: nothing rendered yet
+    (out / users).parent.mkdir(exist_ok=True)
+    (out / users).write_text("the user's own")
+    before = _tree(out)
+    with pytest.raises(ValueError, match=f"holds '{users}', which no render of this board wrote"):
+        render(parse_spec(SMALL), out)
+    assert _tree(out) == before and not list(out.glob(".robust-render-*"))  # nothing written, no staging left
+    (out / users).unlink()
+    assert render(parse_spec(SMALL), out)["md"].is_file()
+    (out / users).unlink(missing_ok=True)
+    render(parse_spec(SMALL), out)  # a file an earlier render wrote is the board's to replace
+
+
+def test_a_marker_robust_did_not_write_does_not_make_a_users_files_ours(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / MARKER).write_text("made by hand")
+    (out / "index.html").write_text("<p>my page</p>")
+    run_board(parse_spec(SMALL), out)
+    with pytest.raises(ValueError, match=r"'index\.html', which no render of this board wrote"):
+        render(parse_spec(SMALL), out)
+    assert (out / "index.html").read_text() == "<p>my page</p>"
+    written = render(parse_spec(SMALL), out, formats=("md", "json"))  # the formats that clash with nothing
+    assert written["md"].is_file() and (out / "index.html").read_text() == "<p>my page</p>"
+
+
 def test_a_forged_output_list_cannot_delete_outside_the_figures(tmp_path):
     out = tmp_path / "board"
     run_board(parse_spec(SMALL), out)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +88,52 @@ WRITERS: dict[str, tuple[str, Callable[[Board], str]]] = {
 FORMATS = tuple(WRITERS)
 
 
+def _figures(spec: Spec, rows: list[dict], attacks: list, evaluations: list, worst: list, stage: Path
+             ) -> tuple[dict[str, Path], list[tuple[str, Path]]]:
+    """Draw the board's figures into the folder ``stage``: (figure name -> path, gallery of (caption, path))."""
+    paths: dict[str, Path] = {}
+    names, tasks = [m.name for m in spec.models], [t.name for t in spec.tasks]
+    if (p := figs.heatmap(attacks, names, tasks, stage / "heatmap.png")) is not None:
+        paths["heatmap"] = p
+    untargeted = [r for r in attacks if r.headline == "asr" and r.attack not in spec.only]
+    if (p := figs.clean_vs_robust([*(r for w in worst[:1] for r in w.rows), *untargeted],
+                                  stage / "clean-vs-robust.png")) is not None:
+        paths["clean-vs-robust"] = p
+    if (p := figs.budget(tables.budget_series(spec, attacks), stage / "budget.png")) is not None:
+        paths["budget"] = p
+    if (p := figs.frontier(tables.frontier_series(spec, attacks), stage / "frontier.png")) is not None:
+        paths["frontier"] = p
+    if worst:
+        matrices = tables.class_tcs(spec, rows, worst[0])
+        k = next((len(h) for h, _ in matrices.values()), 0)
+        title = (f"TCS by target (rows) and true class (columns) under {worst[0].name}, per model: clean-correct "
+                 "images whose target is another class, seeds pooled")
+        if (p := figs.class_matrices(matrices, [str(i) for i in range(k)], title,
+                                     stage / "class-tcs.png")) is not None:
+            paths["class-tcs"] = p
+    if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: tables.step_family(t) for t in spec.tasks},
+                          stage / "realism.png")) is not None:
+        paths["realism"] = p
+    classes = next((r["result"]["per_image"]["classes"] for r in rows if r["status"] == "done"
+                    and "per_image" in (r["result"] or {})), None)
+    for t in spec.tasks:
+        group = [r for r in evaluations if r.evaluation == t.name]
+        if group:
+            chance = registry.get(t.method, "evaluation").chance
+            if chance == "uniform":  # an accuracy's guessing level, from the class count the cells recorded
+                chance = 1 / classes if classes else None
+            paths[t.name] = figs.curves(group, stage / f"{figs.slug(t.name)}.png", t.name, chance)
+    gallery = []
+    for r in rows:
+        if r["kind"] == "attack" and r["status"] == "done" and r["figure"] and r["seed"] == spec.seeds[0]:
+            path = figs.write_png(r["figure"], stage / f"gallery-{figs.slug(r['model'], r['task'])}.png")
+            labels = "; ".join(("" if "success" not in e else "success: " if e["success"] else "failure: ")
+                               + f"{e['clean']} → {e['attacked']}" + (f" (target {e['target']})" if e["target"] else "")
+                               for e in r["result"].get("examples", []))
+            gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
+    return paths, gallery
+
+
 def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
            formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
     """Write the board of ``spec`` from the store in the board folder ``out`` (default: beside the spec); returns
@@ -116,49 +164,26 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     if spec.heldout_detector:
         attacks = tables.with_heldout(spec, rows, attacks, squares)
 
-    fig_dir = out / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    names, tasks = [m.name for m in spec.models], [t.name for t in spec.tasks]
-    if (p := figs.heatmap(attacks, names, tasks, fig_dir / "heatmap.png")) is not None:
-        paths["heatmap"] = p
     worst = tables.worst_cases(spec, rows, attacks)
-    untargeted = [r for r in attacks if r.headline == "asr" and r.attack not in spec.only]
-    if (p := figs.clean_vs_robust([*(r for w in worst[:1] for r in w.rows), *untargeted],
-                                  fig_dir / "clean-vs-robust.png")) is not None:
-        paths["clean-vs-robust"] = p
-    if (p := figs.budget(tables.budget_series(spec, attacks), fig_dir / "budget.png")) is not None:
-        paths["budget"] = p
-    if (p := figs.frontier(tables.frontier_series(spec, attacks), fig_dir / "frontier.png")) is not None:
-        paths["frontier"] = p
-    if worst:
-        matrices = tables.class_tcs(spec, rows, worst[0])
-        k = next((len(h) for h, _ in matrices.values()), 0)
-        title = (f"TCS by target (rows) and true class (columns) under {worst[0].name}, per model: clean-correct "
-                 "images whose target is another class, seeds pooled")
-        if (p := figs.class_matrices(matrices, [str(i) for i in range(k)], title,
-                                     fig_dir / "class-tcs.png")) is not None:
-            paths["class-tcs"] = p
-    if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: tables.step_family(t) for t in spec.tasks},
-                          fig_dir / "realism.png")) is not None:
-        paths["realism"] = p
-    classes = next((r["result"]["per_image"]["classes"] for r in rows if r["status"] == "done"
-                    and "per_image" in (r["result"] or {})), None)
-    for t in spec.tasks:
-        group = [r for r in evaluations if r.evaluation == t.name]
-        if group:
-            chance = registry.get(t.method, "evaluation").chance
-            if chance == "uniform":  # an accuracy's guessing level, from the class count the cells recorded
-                chance = 1 / classes if classes else None
-            paths[t.name] = figs.curves(group, fig_dir / f"{figs.slug(t.name)}.png", t.name, chance)
-    gallery = []
-    for r in rows:
-        if r["kind"] == "attack" and r["status"] == "done" and r["figure"] and r["seed"] == spec.seeds[0]:
-            path = figs.write_png(r["figure"], fig_dir / f"gallery-{figs.slug(r['model'], r['task'])}.png")
-            labels = "; ".join(("" if "success" not in e else "success: " if e["success"] else "failure: ")
-                               + f"{e['clean']} → {e['attacked']}" + (f" (target {e['target']})" if e["target"] else "")
-                               for e in r["result"].get("examples", []))
-            gallery.append((f"{r['model']} / {r['task']}: {labels}", path))
+    fig_dir = out / "figures"
+    stage = Path(tempfile.mkdtemp(prefix=".robust-render-", dir=out))  # figures are drawn here, then moved
+    try:
+        paths, gallery = _figures(spec, rows, attacks, evaluations, worst, stage)
+        targets = {f"figures/{p.name}" for p in [*paths.values(), *(p for _, p in gallery)]} | {
+            WRITERS[fmt][0] for fmt in formats}
+        if clash := sorted(rel for rel in targets if (out / rel).exists() and rel not in previous):
+            raise ValueError(f"{str(out)!r} holds {', '.join(map(repr, clash))}, which no render of this board "
+                             "wrote; refusing to replace a file robust did not write (move it, or render into "
+                             "another folder with --out).")
+        with Store(out / STORE_NAME) as store:  # ours from now on, even if this render stops half-way
+            store.set_outputs(previous | targets)
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        for p in [*paths.values(), *(p for _, p in gallery)]:
+            os.replace(p, fig_dir / p.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    paths = {k: fig_dir / p.name for k, p in paths.items()}
+    gallery = [(label, fig_dir / p.name) for label, p in gallery]
     versions = next((r["versions"] for r in rows if r["versions"]), {})
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
                   versions=versions, attacks=attacks, evaluations=evaluations, failed=failed_rows(rows), worst=worst,
