@@ -174,7 +174,7 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
     the mean over valid images, and a bootstrap interval of its area over images; labelled as the evaluation
     ``name`` is registered (the caller has checked the arguments with ``_check``)."""
     check_matches(model, data)
-    pool, start = Pool(data, samples), 0
+    pool, start = Pool(data), 0  # donors from the whole split: an image's draws never depend on ``samples``
     values, valid = [], []  # per batch: seeds x knobs x batch, kept on the model's device until the end
     with eval_mode(model), torch.no_grad():
         for images, y in iterate(data, batch_size, model.device, limit=samples):
@@ -273,7 +273,7 @@ def mix_cells(x: torch.Tensor, y: torch.Tensor, ratio: float, rows: int, cols: i
 
 @register_evaluation("patch-mixing", description="Accuracy with a fraction of cells taken from an image of "
                      "another class (the selectivity curve)", xlabel="fraction of cells from another class",
-                     ylabel="accuracy", higher_is_better=True, chance="uniform")
+                     ylabel="accuracy", higher_is_better=True, chance="uniform", pool=True)
 def patch_mixing(model: Backbone, data: Dataset, *, grid: int | None = None,
                  ratios: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), seeds: int = 3,
                  samples: int | None = None, batch_size: int = 250, seed: int = 0) -> Curve:
@@ -325,7 +325,7 @@ def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, mas
 @register_evaluation(
     "selectivity", description="Share of the original class's Grad-CAM mass in the donor's cells of patch-mixed "
     "images (lower is more selective)", xlabel="fraction of cells from another class",
-    ylabel="out-of-context saliency share", higher_is_better=False, chance="diagonal",
+    ylabel="out-of-context saliency share", higher_is_better=False, chance="diagonal", pool=True,
     variants={"selectivity-rise": ({"saliency": "rise"}, "Share of the contrastive RISE saliency in the donor's "
                                    "cells of patch-mixed images (lower is more selective)")})
 def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,

@@ -50,6 +50,7 @@ class Method:
     control: bool = False  # a control (an occluding patch with no attack in it): its ASR is what occlusion does
     chance: str | None = None  # an evaluation's chance level: "diagonal" (y = x), "uniform" (1 / classes), or None
     steps: str | None = None  # an attack's option that sets its per-image steps (the frontier's budget), if any
+    pool: bool = False  # draws donors from the evaluated split: its results depend on every image of the split
 
     @property
     def headline(self) -> str:
@@ -106,27 +107,32 @@ def _add(table: dict[str, Method], method: Method) -> None:
 def register_attack(cls: type) -> type:
     """Class decorator: register an ``Attack`` subclass under its ``name``. A class with a ``fit`` method is a
     trained attack (``fit`` then ``save``; ``load(path, **attack_time_options)``); one with ``steps_param`` names the
-    option that sets how many steps it spends per image, which a board's refinement frontier varies."""
+    option that sets how many steps it spends per image, which a board's refinement frontier varies; one with
+    ``uses_pool = True`` draws donors from the evaluated split (see ``register_evaluation``'s ``pool``)."""
     trained = callable(getattr(cls, "fit", None))
     _add(_ATTACKS, Method(cls.name, "attack", getattr(cls, "description", "") or _first_line(cls.__doc__), cls,
                           targeted=bool(cls.targeted), trained=trained,
                           resumable=trained and bool(getattr(cls, "resumable", False)),
-                          control=bool(getattr(cls, "control", False)), steps=getattr(cls, "steps_param", None)))
+                          control=bool(getattr(cls, "control", False)), steps=getattr(cls, "steps_param", None),
+                          pool=bool(getattr(cls, "uses_pool", False))))
     return cls
 
 
 def register_evaluation(name: str, *, description: str, xlabel: str, ylabel: str, higher_is_better: bool,
                         variants: dict[str, tuple[dict, str]] | None = None,
-                        chance: str | None = None) -> Callable[[Callable], Callable]:
+                        chance: str | None = None, pool: bool = False) -> Callable[[Callable], Callable]:
     """Function decorator: register an evaluation (``fn(model, data, **params) -> Curve``) as ``name``, and each
     of ``variants`` ({name: (fixed keywords, description)}) as the same function with those keywords fixed.
     ``chance``: where a model that tells nothing apart lies, drawn on boards: ``"diagonal"`` (y = x; the board also
-    says which models it cannot tell from it) or ``"uniform"`` (y = 1 / classes, an accuracy's guessing level)."""
+    says which models it cannot tell from it) or ``"uniform"`` (y = 1 / classes, an accuracy's guessing level).
+    ``pool``: the evaluation draws donors from the evaluated split (``Draws.pool``), so its results depend on every
+    image of the split, not only the evaluated ones (a board's cell key then hashes the whole split)."""
     if chance not in (None, "diagonal", "uniform"):
         raise ValueError(f"chance={chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
 
     def decorate(fn: Callable) -> Callable:
-        common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better, "chance": chance}
+        common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better, "chance": chance,
+                  "pool": pool}
         _add(_EVALUATIONS, Method(name, "evaluation", description, fn, **common))
         for variant, (fixed, text) in (variants or {}).items():
             _add(_EVALUATIONS, Method(variant, "evaluation", text, fn, dict(fixed), **common))

@@ -308,3 +308,19 @@ def test_index_and_pool_are_checked(resnet, batch):
         atk(resnet, x, y, index=torch.arange(1, 33), pool=Pool((x, y)))
     with pytest.raises(TypeError, match=r"pool must be a robust\.draws\.Pool"):
         atk(resnet, x, y, index=torch.arange(32), pool=(x, y))
+
+
+@pytest.mark.parametrize("name", ["natural-patch", "noise-patch"])
+def test_an_images_outcome_does_not_depend_on_how_many_images_are_evaluated(resnet, digits_test, name):
+    """Donors come from the whole split, as targets already did: the first 60 images score the same whether 60 or
+    200 are evaluated."""
+    from robust.attacks import evaluate, make_attack
+
+    attack = make_attack(name, area=0.12, seed=3)
+    few, many = [], []
+    evaluate(attack, resnet, digits_test, samples=60, outcomes=few)
+    evaluate(attack, resnet, digits_test, samples=200, batch_size=50, outcomes=many)
+    def joined(outcomes):  # label, clean prediction, attacked prediction (and target: None when untargeted)
+        return [torch.cat(parts) for parts in zip(*outcomes, strict=True) if parts[0] is not None]
+
+    assert all(torch.equal(a, b[:60]) for a, b in zip(joined(few), joined(many), strict=True))

@@ -41,11 +41,13 @@ class NoisePatch(_Control):
 
 @register_attack
 class NaturalPatch(_Control):
-    """A natural patch: a crop of another image of the evaluated set (drawn per image; itself when the set holds
-    one image), taken at a random box of the same size."""
+    """A natural patch: a crop of another image of the evaluated split (drawn per image from the whole split, so an
+    image's patch does not depend on how many images are evaluated; itself when the split holds one image), taken at
+    a random box of the same size."""
 
     name = "natural-patch"
     description = "Control: a crop of another image at the attack's window"
+    uses_pool = True  # the donor is any image of the evaluated split
 
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
             draws: Draws) -> AttackResult:

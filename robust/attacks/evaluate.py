@@ -25,8 +25,8 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
              outcomes: list | None = None, passes: Passes | None = None) -> Counts:
     """Attack the first ``samples`` items of ``data`` (all by default) batch by batch and count clean accuracy,
     ASR and TCS. Each image's random draws depend on the attack's seed and its index in ``data``, and donors
-    come from those ``samples`` items, so the counts do not depend on ``batch_size``. ``progress`` is an
-    optional callable given the number of images done after each batch;
+    come from the whole of ``data``, so an image's outcome depends on neither ``batch_size`` nor ``samples``.
+    ``progress`` is an optional callable given the number of images done after each batch;
     ``inspect(x, y, result)`` sees each batch and its ``AttackResult`` (e.g. to keep examples); ``outcomes``, a
     list, receives each batch's ``(label, clean prediction, attacked prediction, target or None)`` as CPU tensors,
     to compare attacks image by image (the board's worst case); ``passes``, a ``robust.attacks.cost.Passes``, receives
@@ -39,7 +39,7 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
     check_matches(model, data)
     check_samples(samples, data)
     total = Counts()
-    pool, start = Pool(data, samples), 0
+    pool, start = Pool(data), 0  # donors from the whole split: an image's draws never depend on ``samples``
     for x, y in iterate(data, batch_size, model.device, limit=samples):
         index = torch.arange(start, start + x.shape[0], device=model.device)
         start += x.shape[0]

@@ -47,6 +47,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
     the data, its artefact fails its check, or it needs a trained artefact that does not exist while the spec sets
     ``train_missing = false``. Models are loaded on ``device`` once and kept for the cells run in this process."""
+    from robust import registry
     from robust.checks import check_matches, data_image_size
     from robust.runner import cells as cell_mod
 
@@ -70,8 +71,8 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                 model_data = cell_mod.model_data(spec.dataset, net)
                 preprocess = getattr(net, "preprocess", None)
                 if id(model_data) not in data_ids:
-                    data_ids[id(model_data)] = fingerprint_data(model_data, samples)
-                data_id = data_ids[id(model_data)]
+                    data_ids[id(model_data)] = fingerprint_data(model_data, samples), None
+                data_id, split_id = data_ids[id(model_data)]
                 check_matches(net, model_data)
             except ValueError as e:
                 model_error = str(e)
@@ -82,6 +83,11 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                 key_cfg = {"version": CELL_VERSION, "model": entry.spec, "weights": weights, "dataset": spec.dataset,
                            "data": data_id, "samples": samples, "batch_size": spec.batch_size, "seed": seed,
                            "task": task.config()}
+                if data_id is not None and registry.get(task.method, task.kind).pool:
+                    if split_id is None:  # donors come from the whole split: its every image is part of the result
+                        split_id = fingerprint_data(model_data)
+                        data_ids[id(model_data)] = data_id, split_id
+                    key_cfg["split"] = split_id
                 squares = spec.heldout_detector and task.kind == "attack"  # the cell keeps its detector crops
                 if squares:
                     key_cfg["squares"] = True
