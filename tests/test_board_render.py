@@ -242,3 +242,53 @@ def test_a_board_with_several_step_counts_draws_the_frontier_with_measured_passe
     assert "figures/frontier.png" in section and (tmp_path / "out" / "figures" / "frontier.png").is_file()
     assert "The refinement frontier" in (tmp_path / "out" / "index.html").read_text()
     assert "passes" in (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
+
+
+def _cell(model: str, task: str, **counts) -> dict:
+    fields = {"n": 500, "clean_correct": 486, "adv_correct": 0, "success": 0, "target_hit": 0, "success_all": 0,
+              "target_hit_all": 0, "skipped": 0, "skipped_correct": 0, "targeted": False, **counts}
+    return {"model": model, "task": task, "kind": "attack", "status": "done", "seed": 0, "seconds": 1.0,
+            "result": fields}
+
+
+def test_every_shown_number_is_formatted_from_the_exact_counts_once():
+    """356 / 486 = 73.251 %: shown 73.3, not 73.2 from a value rounded to 4 decimals first; 462/463 and 445/446
+    stay apart (they tie at 4 decimals), so their order and Spearman's rho come from the exact rates."""
+    from robust.leaderboard import tables
+
+    zoo = ("resnet", "vit", "mixer", "resnet-pm")
+    models = [{"spec": f"zoo:digits-m/{z}", "name": m} for z, m in zip(zoo, "abcd", strict=True)]
+    spec = parse_spec({**SMALL, "models": models,
+                       "attacks": [{"name": "lavan", "attack": "lavan", "params": {"area": 0.12}},
+                                   {"name": "noise", "attack": "noise-patch", "params": {"area": 0.12}}]})
+    cells = [_cell("a", "noise", success=356, targeted=False),
+             _cell("b", "noise", clean_correct=463, success=462), _cell("c", "noise", clean_correct=446, success=445),
+             _cell("d", "noise", success=10)]
+    rows = {r.name: r for r in tables.attack_rows(spec, cells)}
+    assert rows["a"].asr == 356 / 486 and tables.pct(rows["a"].asr) == "73.3"
+    assert rows["b"].asr == 462 / 463 and rows["c"].asr == 445 / 446 and rows["b"].asr > rows["c"].asr
+    low, high = rows["a"].asr_interval
+    assert tables.ci(rows["a"].asr_interval) == f"[{100 * low:.1f}, {100 * high:.1f}]"
+    ranked = sorted(rows.values(), key=lambda r: r.rank_key())
+    assert [r.name for r in ranked] == ["d", "a", "c", "b"]  # c (445/446) is more robust than b (462/463)
+
+
+def test_rank_sentences_say_what_the_rule_does(tmp_path):
+    """The rule: 1 + the rows wholly better. Overlapping rows can differ in rank (b and c below), and the board
+    says so instead of claiming that overlapping rows share a rank."""
+    from robust.leaderboard import tables
+
+    @dataclasses.dataclass
+    class Row:
+        interval: list
+        lower_is_better: bool = True
+
+    assert tables.ranks([Row([0.0, 0.10]), Row([0.05, 0.15]), Row([0.12, 0.20])]) == [1, 1, 2]  # b, c overlap
+    spec = parse_spec({**SMALL, "evaluations": [DROP]})
+    run_board(spec, tmp_path / "out")
+    written = leaderboard.render(spec, tmp_path / "out")
+    for kind in ("md", "html"):
+        text = " ".join(written[kind].read_text().split())
+        assert tables.RANK_CAVEAT in text and "cannot tell apart share a rank" not in text
+        assert "intervals overlap share a rank" not in text
+

@@ -215,7 +215,13 @@ def test_selectivity_states_where_chance_lies():
     rows = [SimpleNamespace(name="a", x=[0.1, 0.5], area_interval=[0.28, 0.29]),
             SimpleNamespace(name="b", x=[0.1, 0.5], area_interval=[0.295, 0.31])]
     note = chance_note(load_preset("selectivity"), rows)
-    assert "area 30.0; 1 of 2 models' intervals contain it (b)" in note
+    assert "area 30.0: 1 of 2 models' intervals lie wholly below it (a); 1 of 2 models' intervals contain it (b)" \
+        in note
+    x = [0.102, 0.199, 0.301, 0.398, 0.5]  # the 224-px grid's fractions: chance is their mean height, 30.1
+    rows = [SimpleNamespace(name=n, x=x, area_interval=iv) for n, iv in
+            (("a", [0.20, 0.25]), ("b", [0.28, 0.31]), ("c", [0.35, 0.40]), ("d", [0.21, 0.29]))]
+    assert "area 30.1: 2 of 4 models' intervals lie wholly below it (a, d); 1 of 4 models' intervals contain it (b); " \
+           "1 of 4 models' intervals lie wholly above it (c)" in chance_note(load_preset("selectivity"), rows)
     assert chance_note(load_preset("patch-drop"), rows) is None  # no chance line stated for it
 
 

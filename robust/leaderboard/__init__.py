@@ -78,7 +78,7 @@ def html(board: Board) -> str:
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
         pending=board.pending, pct=pct, ci=ci, reproduction=board.reproduction, cards=board.cards,
-        labels_note=tables.labels_note(board))
+        labels_note=tables.labels_note(board), rank_caveat=tables.RANK_CAVEAT)
 
 
 #: every format: its file in the board folder and its writer (a new format is one more entry)

@@ -98,6 +98,12 @@ class AttackRow(_Scored):
         return getattr(self, f"{self.headline}_interval")
 
 
+#: what a rank from ``ranks`` does and does not say, under every ranked table
+RANK_CAVEAT = ("Rows that no row separates share a rank, but two rows whose intervals overlap can still have "
+               "different ranks (a third row may lie beyond one of them and not the other); only intervals that do "
+               "not overlap tell two rows apart.")
+
+
 def ranks(rows: list) -> list[int]:
     """Ranks that only separate what differs: a row's rank is 1 + the number of rows whose interval lies wholly on
     the better side of its own (more robust beyond doubt: below it where lower is better, above it otherwise), so
@@ -218,10 +224,6 @@ class Board:
         return out
 
 
-def _rnd(v: float | None, k: int = 4) -> float | None:
-    return None if v is None else round(v, k)
-
-
 def _groups(spec: Spec, cells: list[dict], kind: str):
     """(model entry, task, finished cells of every seed) for each model and task of ``kind``, in spec order."""
     merged: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -252,15 +254,15 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
         asr, tcs = counts.interval("asr"), counts.interval("tcs")
         rows.append(AttackRow(
             name=m.name, model=m.spec, architecture=first.get("architecture"), dataset=spec.dataset,
-            clean_acc=_rnd(counts.clean_accuracy), attack=t.name, threat_model=t.description or t.name,
-            targeted=counts.targeted, area=t.params.get("area"), eps=t.params.get("eps"), asr=_rnd(counts.asr),
-            asr_interval=asr and [_rnd(v) for v in asr], tcs=_rnd(counts.tcs),
-            tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy), n=counts.n,
-            clean_correct=counts.clean_correct, asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all),
+            clean_acc=counts.clean_accuracy, attack=t.name, threat_model=t.description or t.name,
+            targeted=counts.targeted, area=t.params.get("area"), eps=t.params.get("eps"), asr=counts.asr,
+            asr_interval=asr and list(asr), tcs=counts.tcs,
+            tcs_interval=tcs and list(tcs), robust_acc=counts.robust_accuracy, n=counts.n,
+            clean_correct=counts.clean_correct, asr_all=counts.asr_all, tcs_all=counts.tcs_all,
             skipped=counts.skipped, seeds=sorted(g["seed"] for g in group),
-            control_asr=None if control else _rnd(controls.get((m.name, t.params.get("area")))),
+            control_asr=None if control else controls.get((m.name, t.params.get("area"))),
             artifact=(first.get("artifact") or {}).get("name"),
-            seconds=round(sum(g["seconds"] or 0 for g in group), 2), headline=counts.headline,
+            seconds=sum(g["seconds"] or 0 for g in group), headline=counts.headline,
             realism=pool([g["result"]["realism"] for g in group])
             if all(g["result"].get("realism") for g in group) else None, labels=first.get("labels", "ground truth"),
             passes=_passes(group)))
@@ -273,7 +275,7 @@ def _passes(group: list[dict]) -> float | None:
     if not all(g["result"].get("passes") for g in group):
         return None
     spent = sum(g["result"]["passes"]["forward"] + g["result"]["passes"]["backward"] for g in group)
-    return _rnd(spent / max(1, sum(g["result"]["passes"]["images"] for g in group)), 2)
+    return spent / max(1, sum(g["result"]["passes"]["images"] for g in group))
 
 
 def _worst_images(cells: list[dict], where: str) -> tuple[dict, torch.Tensor]:
@@ -354,11 +356,11 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
             asr, tcs = counts.interval("asr"), counts.interval("tcs")
             worst_rows.append(dataclasses.replace(
                 base, attack=threat.name, threat_model=threat.threat_model,
-                asr=_rnd(counts.asr), asr_interval=asr and [_rnd(v) for v in asr], tcs=_rnd(counts.tcs),
-                tcs_interval=tcs and [_rnd(v) for v in tcs], robust_acc=_rnd(counts.robust_accuracy),
-                asr_all=_rnd(counts.asr_all), tcs_all=_rnd(counts.tcs_all), skipped=counts.skipped,
+                asr=counts.asr, asr_interval=asr and list(asr), tcs=counts.tcs,
+                tcs_interval=tcs and list(tcs), robust_acc=counts.robust_accuracy,
+                asr_all=counts.asr_all, tcs_all=counts.tcs_all, skipped=counts.skipped,
                 control_asr=None, artifact=None, realism=None, passes=None,
-                seconds=round(sum(r.seconds for r in rows if r.name == m.name and r.attack in names), 2)))
+                seconds=sum(r.seconds for r in rows if r.name == m.name and r.attack in names)))
         if not worst_rows:
             continue
         worst_rows.sort(key=lambda r: r.rank_key())
@@ -367,7 +369,7 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
             scores = {r.name: r.tcs for r in rows if r.attack == name}
             pairs = [(scores[w.name], w.tcs) for w in worst_rows if scores.get(w.name) is not None]
             rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
-            agreement[name] = None if rho is None or math.isnan(rho) else round(float(rho), 3)
+            agreement[name] = None if rho is None or math.isnan(rho) else float(rho)
         out.append(dataclasses.replace(threat, rows=worst_rows, agreement=agreement))
     return out
 
@@ -541,18 +543,24 @@ def chance_note(task: Task, rows: list[EvaluationRow]) -> str | None:
     if registry.get(task.method, "evaluation").chance != "diagonal":
         return None
     level = (rows[0].x[0] + rows[0].x[-1]) / 2  # the mean height of y = x over [x0, xn]
-    at = [r.name for r in rows if r.area_interval and r.area_interval[0] <= level <= r.area_interval[1]]
-    told = f"{len(at)} of {len(rows)} models' intervals contain it ({', '.join(at)})" if at else \
-        "no model's interval contains it"
+    sides = {"lie wholly below it": [], "contain it": [], "lie wholly above it": []}
+    for r in rows:
+        if r.area_interval:
+            lo, hi = r.area_interval
+            sides["lie wholly below it" if hi < level else "lie wholly above it" if lo > level else "contain it"
+                  ].append(r.name)
+    told = "; ".join(f"{len(names)} of {len(rows)} models' intervals {side} ({', '.join(names)})"
+                     for side, names in sides.items() if names) or "no model has an interval"
     return (f"Chance is y = x (the dashed line: a map that does not tell the original class from the donor's), area "
-            f"{100 * level:.1f}; {told}. A rank between models at chance ranks noise, so this share is not ranked. "
+            f"{100 * level:.1f}: {told}. A rank between models near chance ranks noise, so this share is not ranked. "
             f"{SELECTIVITY_FINDING}")
 
 
 #: what bench/selectivity224.py measured (bench/results/2026-11-26-cpu/selectivity224.json), stated under every
 #: saliency-share curve
 SELECTIVITY_FINDING = ("At 224 px neither Grad-CAM's share nor c-RISE's separated EfficientNet-Lite0 from its "
-                       "Patch-Mixing twin (areas 29.0 and 29.0; 28.2 and 30.0, intervals overlapping), while the "
+                       "Patch-Mixing twin (areas 29.0 and 29.0; 28.2 and 30.0, chance 30.1, intervals "
+                       "overlapping), while the "
                        "patch-mixing curve separates them (28.6 against 44.4, intervals apart): read the patch-mixing "
                        "curve as the selectivity measure, and this share as what the saliency map shows.")
 
@@ -645,7 +653,7 @@ def markdown(board: Board) -> str:
              "brackets: Wilson 95 % intervals. ASR and TCS are over the correctly classified images (correct / n); "
              "results.json and results.csv also give them over all n. Ranked most robust first (lowest TCS for "
              "targeted attacks, lowest ASR for untargeted); a rank is 1 + the number of rows whose interval lies "
-             "wholly below the row's own, so rows that the intervals cannot tell apart share a rank. Each image's "
+             f"wholly below the row's own (more robust beyond doubt). {RANK_CAVEAT} Each image's "
              "target and random draws depend on the seed and the image only, so every model faces the same targets; "
              + ("a single seed is one draw per image: a claim from it is a one-draw claim." if len(spec.seeds) == 1
                 else f"the {len(spec.seeds)} seeds are pooled into each row's counts.")
@@ -701,8 +709,9 @@ def markdown(board: Board) -> str:
                   f"{_md(rows[0].xlabel)} (the fractions actually applied); area: the curve's mean height over "
                   f"[{xs[0]:.3g}, {xs[-1]:.3g}], brackets: its 95 % bootstrap interval over the images; ±: the "
                   f"largest standard deviation over the {rows[0].curve_seeds} random seeds of the cell (the same "
-                  "images, other random cells)." + (" Rows whose area intervals overlap share a rank." if ranked else
-                                                    " Not ranked (below)."), ""]
+                  "images, other random cells)." + (f" A rank is 1 + the number of rows whose area interval lies "
+                                                    f"wholly on the better side of the row's own. {RANK_CAVEAT}"
+                                                    if ranked else " Not ranked (below)."), ""]
         lines += ["| # | model | area | " + " | ".join(f"{x:.3g}" for x in xs) + " |",
                   "|---|---|---|" + "---|" * len(xs)]
         for i, r in zip(ranks(rows) if ranked else ["–"] * len(rows), rows, strict=True):
