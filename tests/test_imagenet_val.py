@@ -283,3 +283,56 @@ def test_attack_run_says_when_its_labels_are_the_models_decisions(capsys):
     out = json.loads(capsys.readouterr().out)
     assert exit_.value.code == 0
     assert out["labels"] == "decision" and out["clean_accuracy"] == 1.0
+
+
+def test_hostile_ground_truth_files_fail_in_one_line(flat, tmp_path):
+    """A huge CSV field, non-UTF-8 bytes, a NUL, a meta.mat whose synsets are not ImageNet's: one line each."""
+    cases = {"huge.csv": ("ImageId,PredictionString\nILSVRC2012_val_00000001,\"" + "n" * 200_000 + "\"\n").encode(),
+             "bytes.csv": b"ImageId,PredictionString\nILSVRC2012_val_00000001,\xff\xfe n01440764\n",
+             "nul.csv": b"ImageId,PredictionString\nILSVRC2012_val_00000001,n01440\x00764 1\n",
+             "bytes.txt": b"1\n\xff\n"}
+    needles = {"huge.csv": r"line 2 is not valid CSV \(field larger than field limit",
+               "bytes.csv": r"is not UTF-8 text \(byte \d+\)", "nul.csv": "line 2",
+               "bytes.txt": r"is not UTF-8 text"}
+    from robust.data.imagenet import synset_index
+
+    _meta_mat(tmp_path / "meta.mat", list(synset_index()))
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        meta = f"&meta={tmp_path / 'meta.mat'}" if name.endswith(".txt") else ""
+        with pytest.raises(ValueError, match=needles[name]) as err:
+            load_dataset(f"imagenet-val:{flat}?labels={tmp_path / name}{meta}", image_size=16)
+        assert str(err.value).startswith(f"labels file {str(tmp_path / name)!r}") and "\n" not in str(err.value)
+    foreign = [f"n9{i:07d}" for i in range(1000)]  # 1,000 leaf classes, none of them ImageNet's
+    _meta_mat(tmp_path / "meta.mat", foreign)
+    (tmp_path / "gt.txt").write_text("1\n2\n3\n")
+    with pytest.raises(ValueError, match=r"names 1000 synsets that are not ImageNet-1k's \(e\.g\. 'n90000000'\)"):
+        load_dataset(f"imagenet-val:{flat}?labels={tmp_path / 'gt.txt'}&meta={tmp_path / 'meta.mat'}")
+    _meta_mat(tmp_path / "meta.mat", list(synset_index()))
+    assert load_dataset(f"imagenet-val:{flat}?labels={tmp_path / 'gt.txt'}&meta={tmp_path / 'meta.mat'}",
+                        image_size=16).labels.tolist() == [0, 1, 2]
+
+
+def test_any_ground_truth_bytes_load_or_fail_in_one_line(flat, tmp_path_factory):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    folder = tmp_path_factory.mktemp("gt")
+    lines = st.lists(st.sampled_from(["ImageId,PredictionString", "ILSVRC2012_val_00000001,n01440764 1 2 3 4",
+                                      "ILSVRC2012_val_00000002,n02102040", "ILSVRC2012_val_00000003,n02979186 0",
+                                      "", ",", "\"", "x,\x00", "ILSVRC2012_val_00000003,n99999999"]), max_size=6)
+    contents = st.binary(max_size=200) | lines.map(lambda ls: "\n".join(ls).encode())
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(contents, st.sampled_from(["gt.csv", "gt.txt"]))
+    def check(data, name):
+        path = folder / name
+        path.write_bytes(data)
+        try:
+            ds = load_dataset(f"imagenet-val:{flat}?labels={path}&meta={folder / 'none.mat'}", image_size=16)
+        except ValueError as e:
+            assert "\n" not in str(e) and str(folder) in str(e)
+        else:
+            assert ds.labels.tolist() == [0, 217, 482]
+
+    check()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import io
 import json
 import os
 import re
@@ -87,7 +88,23 @@ def _devkit_ids(meta: Path) -> dict[int, str]:
                          "ILSVRC2012_devkit_t12/data/meta.mat.") from None
     if len(ids) != 1000:
         raise ValueError(f"meta file {str(meta)!r} lists {len(ids)} leaf classes; expected the devkit's 1,000.")
+    known = synset_index()
+    if foreign := sorted({w for w in ids.values() if w not in known}):
+        raise ValueError(f"meta file {str(meta)!r} names {len(foreign)} synsets that are not ImageNet-1k's (e.g. "
+                         f"{foreign[0][:20]!r}); expected the devkit's meta.mat.")
     return ids
+
+
+def _text(path: Path, limit: int = 64 * 2**20) -> str:
+    """A ground-truth file's text: UTF-8, at most ``limit`` bytes (ImageNet's are under 3 MB), else one line."""
+    if path.stat().st_size > limit:
+        raise ValueError(f"labels file {str(path)!r} holds {path.stat().st_size} bytes; expected a ground-truth "
+                         f"file (under {limit // 2**20} MB).")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"labels file {str(path)!r} is not UTF-8 text (byte {e.start}); expected "
+                         "LOC_val_solution.csv or ILSVRC2012_validation_ground_truth.txt.") from None
 
 
 def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]:
@@ -96,21 +113,26 @@ def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]
         raise ValueError(f"labels file {str(labels)!r} does not exist.")
     if labels.suffix.lower() == ".csv":
         truth: dict[str, int] = {}
-        with labels.open(newline="") as f:
-            for n, row in enumerate(csv.reader(f), 1):
+        rows = csv.reader(io.StringIO(_text(labels), newline=""))
+        n = 0
+        try:
+            for n, row in enumerate(rows, 1):
                 if n == 1 and row[:1] == ["ImageId"]:
                     continue
                 if len(row) < 2 or not row[1].split():
                     raise ValueError(f"labels file {str(labels)!r} line {n} is {','.join(row)[:60]!r}; expected "
                                      "'ImageId,synset ...' (LOC_val_solution.csv).")
-                truth[row[0]] = _synset(row[1].split()[0], f"labels file {str(labels)!r} line {n}")
+                truth[row[0]] = _synset(row[1].split()[0][:40], f"labels file {str(labels)!r} line {n}")
+        except csv.Error as e:  # e.g. a field past the csv module's limit, a NUL byte
+            raise ValueError(f"labels file {str(labels)!r} line {n + 1} is not valid CSV ({e}); expected "
+                             "LOC_val_solution.csv.") from None
         where = lambda p: truth.get(p.stem)
     elif labels.suffix.lower() == ".txt":
         if meta is None:
             raise ValueError(f"labels file {str(labels)!r} holds devkit class ids; pass meta=PATH (the devkit's "
                              "data/meta.mat) to map them to synsets.")
         ids = _devkit_ids(Path(meta).expanduser())
-        lines = labels.read_text().split()
+        lines = _text(labels).split()
         bad = next((v for v in lines if not v.isdigit() or int(v) not in ids), None)
         if bad is not None:
             raise ValueError(f"labels file {str(labels)!r} holds {bad[:20]!r}; expected devkit class ids 1-1000, "
