@@ -568,3 +568,29 @@ def test_finite_replaces_every_non_finite_number_and_says_where():
                    "undefined": ["a: not a finite number", "b[1]: not a finite number",
                                  "b[2].c: not a finite number"]}
     assert json.dumps(doc, allow_nan=False)
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    ({"image_size": [3, 10**9, 10**9]}, r"image_size=\[3, 1000000000, 1000000000\]; expected 2 to 1000000 classes"),
+    ({"image_size": [10**6, 32, 32]}, "at most 16 channels"),
+    ({"num_classes": 10**12}, "num_classes=1000000000000"),
+    ({"width": 10**6, "embed": 10**6}, "does not match the architecture"),  # compared on the meta device
+])
+def test_a_checkpoint_config_cannot_make_us_allocate_what_it_states(tmp_path, edit, needle):
+    """Sizes a trained attack's JSON states are bounded, and shapes compared on the meta device, before anything is
+    built: a forged config is one line, never a petabyte allocation or an out-of-memory kill."""
+    import resource
+
+    from robust.attacks import GanPatch
+    from robust.attacks.artifacts import artifact_path
+
+    src = artifact_path("digits-m/resnet/gan-patch-12pct")
+    path = tmp_path / "forged.safetensors"
+    shutil.copy(src, path)
+    cfg = json.loads(Path(f"{src}.json").read_text())
+    Path(f"{path}.json").write_text(json.dumps({**cfg, **edit}))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=needle) as err:
+        GanPatch.load(path)
+    assert "\n" not in str(err.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 2**20  # under 1 GiB more (kB on Linux)

@@ -196,7 +196,12 @@ class PatchAttack(Attack):
         self.area, self.placement, self.shape, self.stride = float(area), placement, shape, stride
 
     def side(self, x: torch.Tensor) -> int:
-        return patch_side(self.area, tuple(x.shape[-2:]))
+        return self.side_for(tuple(x.shape))
+
+    def side_for(self, image_size: tuple[int, ...]) -> int:
+        """The patch's side on images of ``image_size`` (..., H, W): computed from the size alone, so that a size
+        read from a file never allocates an image."""
+        return patch_side(self.area, tuple(image_size[-2:]))
 
     def mask(self, side: int, device: torch.device) -> torch.Tensor:
         return shape_mask(self.shape, side, device)

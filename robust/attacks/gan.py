@@ -108,7 +108,7 @@ class GanPatch(TrainedPatchAttack):
     # -- trained state -----------------------------------------------------------------------------------------
 
     def _build(self) -> Generator:
-        side = self.side(torch.empty(1, *self.image_size))
+        side = self.side_for(self.image_size)
         s = context_side(side, self.image_size[1:])
         return seeded(lambda: Generator(self.num_classes, self.image_size[0], self.width, self.depth, self.embed, s),
                       self.seed)
@@ -222,7 +222,7 @@ class GanPatch(TrainedPatchAttack):
             for obj, key in ((g_net, "generator"), (d_net, "discriminator"), (g_opt, "g_opt"), (d_opt, "d_opt")):
                 obj.load_state_dict(saved[key])
             first = int(saved["step" if steps is not None else "epoch"])
-        side = self.side(torch.empty(1, *data.image_size))
+        side = self.side_for(data.image_size)
         mask = self.mask(side, device)
         per_epoch = -(-len(data) // batch_size)
         total, done = (steps, first) if steps is not None else (epochs * per_epoch, first * per_epoch)

@@ -25,6 +25,8 @@ from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import read_state_dict
 
+MAX_CLASSES, MAX_CHANNELS, MAX_SIDE = 1_000_000, 16, 16_384  # bounds on sizes a checkpoint's JSON may state
+
 
 class TrainedPatchAttack(PatchAttack):
     """A patch attack with trained state: ``fit`` (or ``load``) before use, ``save`` after training."""
@@ -70,7 +72,7 @@ class TrainedPatchAttack(PatchAttack):
         """What ``save`` writes beside the tensors (JSON)."""
         options = {k: list(v) if isinstance(v, tuple) else v
                    for k in self.recorded_params() for v in [getattr(self, k)]}
-        side = self.side(torch.empty(1, *self.image_size)) if self.image_size else None
+        side = self.side_for(self.image_size) if self.image_size else None
         return {"format": f"robust-{self.name}/1", "attack": self.name, **options, "num_classes": self.num_classes,
                 "image_size": list(self.image_size or ()), "patch_side": side, "training": self.training,
                 "history": self.history}
@@ -127,10 +129,13 @@ class TrainedPatchAttack(PatchAttack):
                               for k in cls.recorded_params()}}, path)
         size = tuple(cfg["image_size"])
         size = (3, *size) if len(size) == 2 else size  # universal patches saved before (C, H, W) was recorded
-        if not (cfg["num_classes"] >= 2 and len(size) == 3
-                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)):
+        if not (2 <= cfg["num_classes"] <= MAX_CLASSES and len(size) == 3
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in size)
+                and size[0] <= MAX_CHANNELS):
             raise ValueError(f"{cls.name} checkpoint {where} records num_classes={cfg['num_classes']!r}, image_size="
-                             f"{cfg['image_size']!r}; expected a class count >= 2 and (C, H, W).")
+                             f"{cfg['image_size']!r}; expected 2 to {MAX_CLASSES} classes and (C, H, W) with at most "
+                             f"{MAX_CHANNELS} channels and {MAX_SIDE} px a side (sizes are bounded before anything "
+                             "is built from them).")
         if num_classes is not None and cfg["num_classes"] != num_classes:
             raise ValueError(f"{cls.name} checkpoint {where} was trained for {cfg['num_classes']} classes; expected "
                              f"{num_classes}.")
@@ -158,7 +163,7 @@ class TrainedPatchAttack(PatchAttack):
         if train_samples is not None:
             data = data.subset(slice(0, check_positive_int(train_samples, "train_samples")))
         self.num_classes, self.image_size = data.num_classes, tuple(data.image_size)
-        self.side(torch.empty(1, *self.image_size))  # the area must give a patch that fits these images
+        self.side_for(self.image_size)  # the area must give a patch that fits these images
         self.training = {"victims": [m.spec for m in victims], "data": data.name, **options}
         self.history = []
         return victims, data

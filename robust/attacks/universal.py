@@ -49,7 +49,7 @@ class UniversalPatch(TrainedPatchAttack):
         return None if self.patches is None else {"patches": self.patches}
 
     def set_state(self, state: dict[str, torch.Tensor], where: str) -> None:
-        side = self.side(torch.empty(1, *self.image_size))
+        side = self.side_for(self.image_size)
         want = (self.num_classes, self.image_size[0], side, side)
         patches = state.get("patches")
         if set(state) != {"patches"} or tuple(patches.shape) != want or not patches.is_floating_point():
