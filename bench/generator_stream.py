@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--loss", choices=("ce", "cw"), default="ce")
+    ap.add_argument("--lambda-gan", type=float, default=0.05, help="the critic's weight (0: no critic)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--split", choices=("fit", "train"), default="fit", help="fit: scored on val as it trains")
@@ -43,13 +44,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     victim = load_model(args.victim)
-    name = (f"{args.victim.rsplit('/', 1)[-1]}-w{args.width}-d{args.depth}-{args.loss}-lr{args.lr:g}"
+    critic = "" if args.lambda_gan == 0.05 else f"-critic{args.lambda_gan:g}"
+    name = (f"{args.victim.rsplit('/', 1)[-1]}-w{args.width}-d{args.depth}-{args.loss}{critic}-lr{args.lr:g}"
             f"-b{args.batch_size}-{args.split}-s{args.seed}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     resume, curve = args.out_dir / f"{name}.resume.pt", args.out_dir / f"{name}.curve.json"
     data = load_dataset("digits-m", args.split)
     monitor = load_dataset("digits-m", "val") if args.split == "fit" else None
-    attack = GanPatch(area=0.12, width=args.width, depth=args.depth, loss=args.loss, seed=args.seed)
+    attack = GanPatch(area=0.12, width=args.width, depth=args.depth, loss=args.loss, lambda_gan=args.lambda_gan,
+                      seed=args.seed)
     done = 0
     while done < args.until:
         target = min(args.until, (done // args.chunk + 1) * args.chunk)
