@@ -287,6 +287,8 @@ class Realism:
 def pool(summaries: list[dict]) -> dict:
     """One summary from those of several seeds (the same images): each measure's mean and sd over all the values,
     and the detector's mean AUC with the mean of the seeds' standard errors (they are not independent)."""
+    if not summaries:
+        raise ValueError("summaries is empty; expected the summary of at least one seed (Realism.summary()).")
     if len(summaries) == 1:
         return summaries[0]
     out: dict = {}

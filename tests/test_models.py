@@ -312,3 +312,43 @@ def test_offline_pretrained_timm_weights_fail_in_one_line_at_once(monkeypatch):
         specs._hub_reachable.cache_clear()
     assert time.perf_counter() - start < 15 and "\n" not in str(err.value)
     assert saved == constants.HF_HUB_OFFLINE  # the hub's own setting is left as found
+
+
+class _OneRow(nn.Module):
+    """Returns one row of logits whatever the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(4, 10))
+
+    def forward(self, x):
+        return self.body(x)[:1]
+
+
+def test_the_api_doors_answer_in_one_typed_line():
+    """A module that cannot take the images, weights on the meta device, another size for a fixed-size model, a
+    module that returns one row for four images, Patch Mixing on no images, realism.pool of nothing."""
+    from robust.augment import PatchMixing
+    from robust.models import as_backbone
+    from robust.realism import pool
+
+    fixed = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 32 * 32, 10))  # 32 px only
+    with pytest.raises(ValueError, match=r"Sequential cannot take images of size \(3, 64, 64\): RuntimeError: mat1"):
+        as_backbone(fixed, (3, 64, 64))
+    assert as_backbone(fixed, (3, 32, 32)).num_classes == 10
+    with torch.device("meta"):
+        meta = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    with pytest.raises(ValueError, match="has its weights on the meta device"):
+        as_backbone(meta, (3, 32, 32))
+    vit = load_model("timm:vit_tiny_patch16_224?pretrained=false&img_size=32&patch_size=8")
+    with pytest.raises(ValueError, match=r"takes \(3, 32, 32\) images; x has \(3, 48, 48\) and the network refused "
+                                         r"it \(AssertionError"):
+        vit(torch.rand(2, 3, 48, 48))
+    assert vit(torch.rand(2, 3, 32, 32)).shape == (2, vit.num_classes)
+    with pytest.raises(ValueError, match=r"_OneRow returned logits of shape \(1, 10\) for 4 images"):
+        as_backbone(_OneRow(), (3, 16, 16))(torch.rand(4, 3, 16, 16))
+    with pytest.raises(ValueError, match="x holds 0 images"):
+        PatchMixing(4)(torch.rand(0, 3, 32, 32), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="summaries is empty"):
+        pool([])

@@ -198,6 +198,8 @@ class PatchMixing(MixAugmentationBaseV2):
                 raise ValueError(f"x has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
             if x.ndim != 4:
                 raise ValueError(f"x has shape {tuple(x.shape)}; expected B x C x H x W.")
+            if x.shape[0] == 0:
+                raise ValueError("x holds 0 images; expected a batch of at least one (B x C x H x W).")
         return super().forward(*input, params=params, data_keys=data_keys)
 
     def __repr__(self) -> str:

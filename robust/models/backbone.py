@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from robust.checks import check_images, data_image_size
+from robust.checks import check_images, data_image_size, first_line
 from robust.data.preprocess import Preprocess
 from robust.models.state import eval_mode
 from robust.models.structure import FAMILIES, detect
@@ -70,10 +70,19 @@ class Backbone(nn.Module):
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)
         device = next((p.device for p in net.parameters()), torch.device("cpu"))
+        if device.type == "meta" or any(b.is_meta for b in net.buffers()):
+            raise ValueError(f"{name} has its weights on the meta device (shapes without values); expected a loaded "
+                             "model (e.g. net.to_empty(device=...) then load_state_dict, or load_model(spec)).")
         self.register_buffer("_mean", torch.tensor(self.mean, device=device).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(self.std, device=device).view(1, 3, 1, 1), persistent=False)
 
-        structure = detect(net, input_size, device)
+        try:  # the first forward: a module that cannot take these images says so here, in one line
+            structure = detect(net, input_size, device)
+        except (RuntimeError, AssertionError, IndexError, TypeError) as e:
+            who = name if name == type(net).__name__ else f"{name} ({type(net).__name__})"
+            raise ValueError(f"{who} cannot take images of size {input_size}: "
+                             f"{type(e).__name__}: {first_line(e)[:160]}; expected the input_size it was built "
+                             "for.") from None
         self.family = family or structure.family
         self.cam_layer_name = cam_layer or structure.cam_layer_name
         modules = dict(net.named_modules())
@@ -107,8 +116,21 @@ class Backbone(nn.Module):
         return unwrap_logits(self.net((x - self._mean) / self._std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N x classes) for images ``x`` (N x 3 x H x W in [0, 1]), input and output checked: a size the
+        network cannot take, or an output that is not one row per image, is a ValueError naming the model."""
         check_images(x)
-        return self.logits(x)
+        try:
+            out = self.logits(x)
+        except (RuntimeError, AssertionError) as e:
+            if tuple(x.shape[1:]) == self.input_size:
+                raise
+            raise ValueError(f"{self.name} takes {self.input_size} images; x has {tuple(x.shape[1:])} and the "
+                             f"network refused it ({type(e).__name__}: {first_line(e)[:120]}); expected images of "
+                             "its input size (resize the data).") from None
+        if out.ndim != 2 or out.shape[0] != x.shape[0]:
+            raise ValueError(f"{self.name} returned logits of shape {tuple(out.shape)} for {x.shape[0]} images; "
+                             "expected one row of class scores per image (N x classes).")
+        return out
 
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, family={self.family!r}, num_classes={self.num_classes}, "
