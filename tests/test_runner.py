@@ -343,3 +343,27 @@ def test_stores_opened_by_many_processes_at_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), errors
     with Store(db) as store:
         assert len(store.rows()) == 80
+
+
+def test_cells_that_draw_donors_from_the_split_are_keyed_by_the_whole_split(monkeypatch):
+    """natural-patch and the patch-mixing curves draw donors from the whole test split: their keys hash it, so a
+    change to any image of the split recomputes them, while other cells hash only the images they evaluate."""
+    import robust.runner as runner
+
+    calls = []
+    real = runner.fingerprint_data
+
+    def recording(data, samples=None, *args, **kwargs):
+        calls.append(samples)
+        return real(data, samples, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "fingerprint_data", recording)
+    base = {"dataset": "digits-m", "samples": 20, "models": [RESNET]}
+    noise, _ = plan(parse_spec({**base, "attacks": ["noise-patch-8pct"]}))
+    assert calls == [20]
+    calls.clear()
+    natural, _ = plan(parse_spec({**base, "attacks": ["noise-patch-8pct", "natural-patch-8pct"],
+                                  "evaluations": ["patch-drop", "selectivity"]}))
+    assert calls == [20, None]  # the evaluated images, then the whole split (once, for every donor task)
+    keys = {c.task.name: c.key for c in natural}
+    assert keys["noise-patch-8pct"] == noise[0].key  # the others' keys do not change
