@@ -165,8 +165,8 @@ class GanPatch(TrainedPatchAttack):
             from robust.models import load_model
 
             net = load_model("zoo:digits-m/resnet")
-            fit, _ = load_dataset("digits-m", "fit")
-            val, _ = load_dataset("digits-m", "val")
+            fit = load_dataset("digits-m", "fit")
+            val = load_dataset("digits-m", "val")
             gan = GanPatch(area=0.12).fit(net, fit, steps=500, stream=True, lr_schedule="constant",
                                           log_every=100, monitor=val)
             gan.history[-1]  # {"step": 500, "train_tcs": ..., "val_tcs": ..., ...}"""
