@@ -483,7 +483,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     start = time.perf_counter()
     atk.fit(nets, ds, progress=not as_json, **fit)
     atk.save(out)
-    resume.unlink(missing_ok=True)
+    if "steps" not in fit or not method.resumable:  # a schedule in steps keeps it: more --steps continue the run
+        resume.unlink(missing_ok=True)
     history = atk.history
     seconds = round(time.perf_counter() - start, 1)
     if history and all("seconds" in h for h in history):  # a resumed run: the epochs of earlier calls count too

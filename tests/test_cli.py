@@ -134,12 +134,22 @@ def test_attack_train_gan_patch_then_run_it(tmp_path):
     assert res.exit_code == 2 and "fixed by the checkpoint" in res.stderr
 
 
+def test_a_schedule_in_steps_continues_with_more_steps(tmp_path):
+    out = tmp_path / "gan.safetensors"
+    args = ("attack", "train", "gan-patch", "--victim", "zoo:digits-m/resnet", "--out", str(out), "--batch-size", "16",
+            "--param", "width=4", "--param", "depth=1", "--train", "stream=true", "--train", "log_every=1", "--json")
+    first = json.loads(_run(*args, "--steps", "2").stdout)
+    assert [h["step"] for h in first["history"]] == [1, 2] and out.with_suffix(".resume.pt").exists()
+    more = json.loads(_run(*args, "--steps", "3").stdout)  # the same run, one step further
+    assert more["history"][:2] == first["history"] and [h["step"] for h in more["history"]] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("args, needle", [
     (("lavan", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors"), "attack 'lavan' is not trained"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet"), "exactly one of --out PATH and --publish"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.pt"), "expected a .safetensors path"),
-    (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--steps", "3"),
-     "gan-patch does not take --steps"),
+    (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--train", "rounds=3"),
+     "gan-patch does not take --rounds"),
     (("gan-patch", "--victim", "timm:resnet18", "--publish"), "is not a zoo model; expected zoo:DATASET/MODEL"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors", "--variant", "critic2"),
      "--variant 'critic2' without --publish"),
