@@ -170,19 +170,22 @@ def test_rendering_deletes_only_what_the_board_wrote(tmp_path):
         assert "figures/mine.png" not in store.outputs() and "README.md" in store.outputs()
 
 
-@pytest.mark.parametrize("users", ["README.md", "results.csv", "index.html", "figures/heatmap.png"])
-def test_a_first_render_never_replaces_a_users_file_of_the_same_name(tmp_path, users):
+def test_a_first_render_never_replaces_a_users_file_of_the_same_name(tmp_path):
     out = tmp_path / "board"
     run_board(parse_spec(SMALL), out)  # `leaderboard run --no-render`: nothing rendered yet
-    (out / users).parent.mkdir(exist_ok=True)
-    (out / users).write_text("the user's own")
+    users = ["README.md", "figures/heatmap.png", "index.html", "results.csv"]
+    for name in users:
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_text("the user's own")
     before = _tree(out)
-    with pytest.raises(ValueError, match=f"holds '{users}', which no render of this board wrote"):
-        render(parse_spec(SMALL), out)
-    assert _tree(out) == before and not list(out.glob(".robust-render-*"))  # nothing written, no staging left
-    (out / users).unlink()
+    for name in users:  # each is refused on its own, and nothing is written while any is there
+        with pytest.raises(ValueError, match=f"holds .*'{name}'.*, which no render of this board wrote"):
+            render(parse_spec(SMALL), out)
+        assert _tree(out) == before and not list(out.glob(".robust-render-*"))  # no staging folder left
+        (out / name).unlink()
+        before = _tree(out)
     assert render(parse_spec(SMALL), out)["md"].is_file()
-    (out / users).unlink(missing_ok=True)
+    (out / "README.md").unlink()
     render(parse_spec(SMALL), out)  # a file an earlier render wrote is the board's to replace
 
 
