@@ -189,6 +189,20 @@ def test_a_first_render_never_replaces_a_users_file_of_the_same_name(tmp_path):
     render(parse_spec(SMALL), out)  # a file an earlier render wrote is the board's to replace
 
 
+def test_a_committed_board_re_renders_from_a_fresh_store(tmp_path):
+    """Stores are not committed, the marker is: a fresh clone's run re-renders the board its marker lists, and still
+    never a user's file beside it."""
+    out = tmp_path / "board"
+    run_board(parse_spec(SMALL), out)
+    render(parse_spec(SMALL), out)
+    for f in out.glob("results.sqlite*"):
+        f.unlink()  # a fresh clone
+    (out / "notes.md").write_text("mine")
+    run_board(parse_spec(SMALL), out)
+    assert render(parse_spec(SMALL), out)["md"].is_file() and (out / "notes.md").read_text() == "mine"
+    assert "README.md" in json.loads((out / MARKER).read_text())["outputs"]
+
+
 def test_a_marker_robust_did_not_write_does_not_make_a_users_files_ours(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()

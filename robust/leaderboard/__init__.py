@@ -11,6 +11,7 @@ CSV).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from robust.io import atomic_write_text
 from robust.leaderboard import cards, tables
 from robust.leaderboard import figures as figs
 from robust.leaderboard.tables import Board, attack_rows, ci, evaluation_rows, failed_rows, pct
-from robust.runner import STORE_NAME, Spec, Store, check_board_dir, load_spec, plan_id
+from robust.runner import BOARD_FORMAT, MARKER, STORE_NAME, Spec, Store, check_board_dir, load_spec, plan_id
 
 
 def _data_uri(path: Path) -> str:
@@ -154,7 +155,7 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
                              f"the spec changed since); expected `robust leaderboard run {spec.path or 'SPEC'}` into "
                              "it first (finished cells are skipped).")
         rows = store.rows(set(keys))
-        previous = store.outputs()
+        previous = store.outputs() | marker_outputs(out)
         squares = store.squares(set(keys)) if spec.heldout_detector else {}
     for r in rows:  # the names the spec gives now (a renamed model keeps its results)
         r["model"], r["task"] = keys[r["key"]]
@@ -200,9 +201,26 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     for rel in previous - written:  # figures of models or tasks no longer in the spec, and nothing else
         if figs.FIGURE_RE.match(rel):
             (out / rel).unlink(missing_ok=True)
-    with Store(out / STORE_NAME) as store:  # files of formats not rendered now stay ours
-        store.set_outputs(written | (previous & {name for name, _ in WRITERS.values()}))
+    ours = written | (previous & {name for name, _ in WRITERS.values()})  # files of formats not rendered now too
+    with Store(out / STORE_NAME) as store:
+        store.set_outputs(ours)
+    atomic_write_text(out / MARKER, json.dumps({"format": BOARD_FORMAT, "outputs": sorted(ours)}) + "\n")
     return result
+
+
+def marker_outputs(out: Path) -> set[str]:
+    """The files the board folder's marker says robust's renders wrote: the marker travels with a committed board,
+    where the store (not committed) does not, so a fresh clone's run may replace the board it re-renders. Only
+    board file names count (a README, results, a figure); anything else in the marker, or a marker that is not
+    robust's JSON, names nothing."""
+    try:
+        doc = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return set()
+    names = doc.get("outputs") if isinstance(doc, dict) and doc.get("format") == BOARD_FORMAT else None
+    board_files = {name for name, _ in WRITERS.values()}
+    return {n for n in names if isinstance(n, str) and (n in board_files or figs.FIGURE_RE.match(n))} \
+        if isinstance(names, list) else set()
 
 
 __all__ = ["FORMATS", "WRITERS", "html", "render"]
