@@ -172,8 +172,8 @@ def test_registering_a_taken_name_or_a_broken_plugin_is_refused(monkeypatch):
 def test_a_plugin_method_named_like_a_shipped_preset_is_refused(tmp_path, monkeypatch, kind, name):
     from robust.presets import list_presets
 
-    if name not in list_presets():
-        pytest.skip(f"no shipped preset {name!r} any more")
+    assert name in list_presets()  # a shipped preset's name, or the test asks nothing
+    registry.attacks()  # the built-ins loaded before the plugin: the copies below hold them, and so do the originals
     module = f"clash_{kind}_{name.replace('-', '_')}"
     body = (f"from robust.attacks.controls import NoisePatch\nfrom robust.registry import register_attack\n"
             f"@register_attack\nclass Clash(NoisePatch):\n    name = {name!r}\n") if kind == "attack" else (

@@ -87,6 +87,7 @@ WRITERS: dict[str, tuple[str, Callable[[Board], str]]] = {
     "md": ("README.md", tables.markdown), "html": ("index.html", html), "json": ("results.json", tables.json_text),
     "csv": ("results.csv", tables.csv_text)}
 FORMATS = tuple(WRITERS)
+BOARD_FILES = {name for name, _ in WRITERS.values()}  # the files a render writes besides its figures
 
 
 def _figures(spec: Spec, rows: list[dict], attacks: list, evaluations: list, worst: list, stage: Path
@@ -201,7 +202,7 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     for rel in previous - written:  # figures of models or tasks no longer in the spec, and nothing else
         if figs.FIGURE_RE.match(rel):
             (out / rel).unlink(missing_ok=True)
-    ours = written | (previous & {name for name, _ in WRITERS.values()})  # files of formats not rendered now too
+    ours = written | (previous & BOARD_FILES)  # files of formats not rendered now stay ours too
     with Store(out / STORE_NAME) as store:
         store.set_outputs(ours)
     atomic_write_text(out / MARKER, json.dumps({"format": BOARD_FORMAT, "outputs": sorted(ours)}) + "\n")
@@ -218,8 +219,7 @@ def marker_outputs(out: Path) -> set[str]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return set()
     names = doc.get("outputs") if isinstance(doc, dict) and doc.get("format") == BOARD_FORMAT else None
-    board_files = {name for name, _ in WRITERS.values()}
-    return {n for n in names if isinstance(n, str) and (n in board_files or figs.FIGURE_RE.match(n))} \
+    return {n for n in names if isinstance(n, str) and (n in BOARD_FILES or figs.FIGURE_RE.match(n))} \
         if isinstance(names, list) else set()
 
 
