@@ -32,9 +32,11 @@ demo: $(STAMP)
 bench-gpu: $(STAMP)
 	$(VENV)/bin/python bench/gpu.py
 
-# Every robustness suite, the slow ones included, with a JSON record of each assertion.
+# Every robustness suite, the slow ones included, with a JSON record of each assertion; then the tests marked slow
+# (longer SIGKILL runs, the Ray and worker-process executors, batch invariance at the board's budget).
 suites: $(STAMP)
 	$(PY) -m pytest suites -m "slow or not slow" --robust-report suites-report.json
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) -m slow
 
 # The board page is tested in headless Chromium (Debian's package): install it where apt-get can, as root.
 browser:

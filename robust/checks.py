@@ -167,6 +167,10 @@ def data_image_size(data: object) -> tuple[int, ...]:
     return tuple(int(v) for v in size)
 
 
+#: datasets whose images have one size (the others are photos, resized for each model)
+FIXED_SIZE_DATA = ("digits-m",)
+
+
 def check_matches(model: object, data: object) -> None:
     """The model takes the data's images and predicts its classes: one sentence, before any work, otherwise (a ViT
     fed images of another size fails deep inside; a 1,000-class head on 10-class data reports 0 %)."""
@@ -182,8 +186,11 @@ def check_matches(model: object, data: object) -> None:
     size = data_image_size(data)
     if size != tuple(model.input_size):  # type: ignore[attr-defined]
         show = lambda s: " x ".join(map(str, s))
+        fixed = isinstance(where, str) and where.split(":")[0] in FIXED_SIZE_DATA  # photos are resized per model
         raise ValueError(f"model {name!r} takes {show(model.input_size)} images and dataset {where!r} gives "  # type: ignore
-                         f"{show(size)}; expected the model's input size (resize the data or use a model for it).")
+                         f"{show(size)}; expected the model's input size (a model that does not say its own takes "
+                         f"?input_size={'x'.join(map(str, size))} in its spec, --input-size or input_size in a spec's "
+                         f"model table{'' if fixed else '; or resize the data'}).")
 
 
 __all__ = ["SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_like", "check_matches",

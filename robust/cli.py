@@ -68,6 +68,21 @@ SplitOpt = typer.Option("test", "--split", help="test (reported figures) or, on 
                         "held out of 'fit': for choosing budgets and recipes against models trained on fit; the "
                         "shipped zoo trained on them).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
+InputSizeOpt = typer.Option(None, "--input-size", help="The images the model takes, e.g. 3x32x32 (the same as "
+                            "?input_size= in its spec): for a model whose source does not say. Without it such a "
+                            "model takes the data's size.")
+
+
+def _load_victim(spec: str, data: str, split: str, device: str, input_size: str | None):
+    """The Backbone of ``spec``: at ``input_size`` when given, else a source that does not say its size (a factory's
+    plain module, a ``.pt`` file) takes the size of ``data``'s ``split`` as loaded by default, as in a board."""
+    from robust.checks import data_image_size
+    from robust.data import load_dataset
+    from robust.models import load_model, with_input_size
+
+    if input_size is not None:
+        spec = with_input_size(spec, input_size)
+    return load_model(spec, device=device, input_size=data_image_size(load_dataset(data, split)))
 
 
 def _emit(obj: object) -> None:
@@ -318,7 +333,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                                               help="A trained attack's artefact ({trained}): a path, or "
                                                    "zoo:DATA/MODEL/ATTACK-Npct for a shipped one."),
                seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(100, "--batch-size"),
-               device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+               input_size: str = InputSizeOpt, device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     """Attack a model on the first N images of the test (or val) split; print clean accuracy, ASR and TCS with
     Wilson intervals."""
     import time
@@ -330,7 +345,6 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     from robust.attacks.cost import Passes
     from robust.data import label_source, load_for
     from robust.metrics import RATES
-    from robust.models import load_model
     from robust.presets import list_presets, load_preset
     from robust.runner.cells import versions
 
@@ -348,7 +362,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     method = registry.get(preset.method if preset else attack, "attack")
     params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
     _check_split(split)
-    net = load_model(model, device=device)
+    net = _load_victim(model, data, split, device, input_size)
     if checkpoint is None and method.trained and preset is not None:  # the artefact a board would use
         from robust.runner.cells import artifact_for, fingerprint_model
 
@@ -428,7 +442,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                  train: list[str] = typer.Option([], "--train", help="Further training options, KEY=VALUE (each "
                                                  "attack's are listed above)."),
                  param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
-                 seed: int = typer.Option(0, "--seed"), device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+                 seed: int = typer.Option(0, "--seed"), input_size: str = InputSizeOpt, device: str = DeviceOpt,
+                 as_json: bool = JsonOpt) -> None:
     import inspect
     import sys
     import time
@@ -439,7 +454,6 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
     from robust.data import load_for
     from robust.io import publish_dir
-    from robust.models import load_model
 
     _check_options(seed, train_samples=train_samples, epochs=epochs, steps=steps, batch_size=batch_size)
     method = registry.get(attack, "attack")
@@ -472,7 +486,7 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                          f"training options are {sorted(allowed)} (--train KEY=VALUE).")
     atk = make_attack(attack, area=area, placement=placement, seed=seed, **dict(_param(p) for p in param))
     out.parent.mkdir(parents=True, exist_ok=True)
-    nets = [load_model(v, device=device) for v in victim]
+    nets = [_load_victim(v, data, split, device, input_size) for v in victim]
     with console.status(f"loading {data}"):
         ds = load_for(nets[0], data, split)  # the victims' preprocessing: the first's
     resume = out.with_suffix(".resume.pt")
@@ -529,7 +543,7 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
                   param: list[str] = typer.Option([], "--param", help="Further parameters, KEY=VALUE."),
                   plot: Path = typer.Option(None, "--plot", help="PNG of the curve (default: EVAL-MODEL.png)."),
                   seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(250, "--batch-size"),
-                  device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
+                  input_size: str = InputSizeOpt, device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     """Sweep an occlusion or selectivity evaluation; print the curve (mean, std over seeds, n) and its
     normalised area, and write a PNG plot."""
     import time
@@ -537,7 +551,6 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     from robust.checks import SEED_LIMIT
     from robust.data import load_for
     from robust.io import check_writable
-    from robust.models import load_model
     from robust.occlusion import check_params, run_evaluation
     from robust.plots import save_curves
 
@@ -557,7 +570,7 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
         params["grid"] = grid
     check_params(evaluation, params, f"evaluation {evaluation!r} (--param, --grid)")
     _check_split(split)
-    net = load_model(model, device=device)
+    net = _load_victim(model, data, split, device, input_size)
     ds = load_for(net, data, split)
     start = time.perf_counter()
     import contextlib
@@ -771,6 +784,10 @@ def main(argv: list[str] | None = None) -> None:
     end the process with their exit code."""
     import sys
 
+    # a model factory of the user's ('mymodel:small_cnn') is importable from the current folder, as under
+    # `python -m robust` (appended, so a local folder never shadows an installed package)
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))
     # timm 1.0.9 (pinned by robustbench) uses torch.jit.interface, which torch >= 2.10 flags at import time.
     warnings.filterwarnings("ignore", message=r"`torch.jit.interface` is deprecated", category=FutureWarning)
     sys.exit(_invoke(argv))

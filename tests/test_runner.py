@@ -211,6 +211,7 @@ def _rows_without_timing(db: Path) -> dict:
         return out
 
 
+@pytest.mark.slow  # spawns a worker process per device: 25 s on 2 cores
 def test_worker_processes_give_the_same_rows(tmp_path):
     spec = parse_spec({**FAST, "seeds": [0, 1]})
     cells, _ = plan(spec)
@@ -222,6 +223,7 @@ def test_worker_processes_give_the_same_rows(tmp_path):
     assert strip(parallel) == strip(serial) and len(serial) == 6
 
 
+@pytest.mark.slow  # starts a Ray cluster: 26 s on 2 cores
 def test_ray_executor_matches_local(tmp_path):
     pytest.importorskip("ray")
     spec = load_spec(_spec(tmp_path))
@@ -270,7 +272,8 @@ def _wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen, log: Path, t
 
 
 @pytest.mark.parametrize(("kills", "seeds"), [
-    pytest.param(3, 8, id="3-kills"),
+    pytest.param(1, 4, id="1-kill"),
+    pytest.param(3, 8, id="3-kills", marks=pytest.mark.slow),
     pytest.param(10, 24, id="10-kills", marks=pytest.mark.slow),
 ])
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, kills, seeds):

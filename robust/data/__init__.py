@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robust.checks import check_int
+from robust.checks import FIXED_SIZE_DATA, check_int
 from robust.data import digits_m, imagenet_val, photos
 from robust.data.base import ImageSet
 from robust.data.preprocess import Preprocess
@@ -31,7 +31,7 @@ SPLITS = ("train", "test")  # every dataset; digits-m also has "fit" and "val" (
 
 def resizable(name: str) -> bool:
     """Whether dataset ``name`` is photos resized for a model (it takes a ``preprocess``); digits-m is 32 px."""
-    return name != "digits-m"
+    return name not in FIXED_SIZE_DATA
 
 
 def load_dataset(name: str, split: str = "test", *, image_size: int | None = None,

@@ -2,6 +2,7 @@
 
 from robust.models.backbone import Backbone, as_backbone, unwrap_logits
 from robust.models.checkpoint import save_weights
-from robust.models.specs import build_architecture, load_model, parse_spec
+from robust.models.specs import build_architecture, load_model, parse_input_size, parse_spec, with_input_size
 
-__all__ = ["Backbone", "as_backbone", "build_architecture", "load_model", "parse_spec", "save_weights", "unwrap_logits"]
+__all__ = ["Backbone", "as_backbone", "build_architecture", "load_model", "parse_input_size", "parse_spec",
+           "save_weights", "unwrap_logits", "with_input_size"]

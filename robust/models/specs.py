@@ -3,7 +3,9 @@
 Specs: ``timm:NAME[?k=v&...]``, ``torchvision:NAME[?weights=...]``, ``robustbench:DATASET/THREAT/NAME``,
 ``zoo:DATASET/ARCH``, ``file:PATH[.safetensors|.pt][?arch=SPEC&k=v]`` and ``package.module:factory[?k=v]``.
 Query values are parsed as bool / int / float / str and passed on as keyword arguments (for ``file:``, to the
-architecture ``arch``).
+architecture ``arch``), except ``input_size`` (``?input_size=3x32x32``, or ``32x32``, or ``32``), which every prefix
+takes: the images the model is fed, for a model whose source does not say (a factory's plain module, a ``.pt`` file)
+or says something else.
 """
 
 from __future__ import annotations
@@ -58,6 +60,45 @@ def parse_value(v: str) -> object:
     return v
 
 
+def parse_input_size(value: object, where: str = "input_size") -> tuple[int, int, int]:
+    """``value`` as a (3, H, W) image size: ``'3x32x32'``, ``'32x32'``, ``32``, ``'32'`` or a sequence of 1-3 ints.
+
+    >>> parse_input_size("3x32x32"), parse_input_size(32), parse_input_size([40, 32])
+    ((3, 32, 32), (3, 32, 32), (3, 40, 32))
+    """
+    parts: object = value
+    if isinstance(value, str):
+        parts = value.lower().replace(" ", "").split("x")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        parts = [value]
+    try:
+        if isinstance(parts, (str, bytes)) or not 1 <= len(parts) <= 3:  # type: ignore[arg-type]
+            raise ValueError
+        size = [int(v) for v in parts]  # type: ignore[union-attr]
+        if any(isinstance(v, (bool, float)) for v in parts) or min(size) < 1:  # type: ignore[union-attr]
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}={value!r} is not valid; expected an image size such as 3x32x32, 32x32 or 32."
+                         ) from None
+    size = [size[0]] * 2 if len(size) == 1 else size
+    if len(size) == 3 and size[0] != 3:
+        raise ValueError(f"{where}={value!r} is not valid; expected 3 channels (3xHxW).")
+    return (3, *size[-2:])  # type: ignore[return-value]
+
+
+def with_input_size(spec: str, size: object) -> str:
+    """``spec`` with ``?input_size=3xHxW`` set (replacing one it has): how a spec table's or the CLI's input size
+    reaches the loader, and the cell key, as part of the spec.
+
+    >>> with_input_size("mymodel:small_cnn", [32, 32])
+    'mymodel:small_cnn?input_size=3x32x32'
+    """
+    c, h, w = parse_input_size(size)
+    head, _, query = spec.partition("?")
+    kept = [f"{k}={v}" for k, v in parse_qsl(query, keep_blank_values=True) if k != "input_size"]
+    return f"{head}?{'&'.join([*kept, f'input_size={c}x{h}x{w}'])}"
+
+
 def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
     """Split ``prefix:body?k=v`` into its prefix, body and parsed options."""
     if not isinstance(spec, str) or not spec.strip():
@@ -74,8 +115,8 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
             return "factory", head, opts
         raise ValueError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r} (expected one of "
                          f"{', '.join(p + ':' for p in PREFIXES)}), and as a factory 'module:function' its module "
-                         f"{prefix!r} cannot be found on sys.path (run from the folder that holds it, or add that "
-                         "folder to PYTHONPATH).")
+                         f"{prefix!r} cannot be found on sys.path (add the folder that holds it to PYTHONPATH; the "
+                         "robust command also looks in the current folder).")
     raise ValueError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r}; expected one of "
                      f"{', '.join(p + ':' for p in PREFIXES)} or 'package.module:factory' with an importable "
                      "module.")
@@ -346,10 +387,18 @@ def build_architecture(spec: str, **options: object) -> tuple[nn.Module, dict]:
         raise ValueError(f"arch spec {spec!r} is not valid; an architecture is a timm:, torchvision:, robustbench: "
                          "or package.module:factory spec.")
     net, info = _LOADERS[prefix](body, opts, False)
-    return (net.net, {}) if isinstance(net, Backbone) else (net, info)
+    return (net.net, described(net)) if isinstance(net, Backbone) else (net, info)
 
 
-def _file(body: str, opts: dict, weights: bool) -> Backbone:
+def described(model: Backbone) -> dict:
+    """What a Backbone says of its network beyond the weights (size, normalisation, classes, family, Grad-CAM
+    layer, preprocessing): kept when its network is re-wrapped (a factory's Backbone under ``file:?arch=``)."""
+    return {"input_size": model.input_size, "mean": model.mean, "std": model.std, "class_names": model.class_names,
+            "num_classes": model.num_classes, "family": model.family, "cam_layer": model.cam_layer_name,
+            "preprocess": model.preprocess, "name": model.name}
+
+
+def _file(body: str, opts: dict, weights: bool, input_size: Sequence[int] | None = None) -> Backbone:
     path = Path(body).expanduser()
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist.")
@@ -370,7 +419,7 @@ def _file(body: str, opts: dict, weights: bool) -> Backbone:
     meta = {**info, **meta}
     if weights:
         load_state(net, read_state_dict(path), repr(str(path)))
-    return _backbone(net, meta, spec=f"file:{body}")
+    return _backbone(net, meta, spec=f"file:{body}", input_size=input_size)
 
 
 def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] | None = None) -> Backbone:
@@ -380,7 +429,8 @@ def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] |
                     preprocess=preprocess if preprocess is not None and size == (3, preprocess.size, preprocess.size)
                     else None,
                     mean=info.get("mean", (0.0, 0.0, 0.0)), std=info.get("std", (1.0, 1.0, 1.0)),
-                    class_names=info.get("class_names"), num_classes=info.get("num_classes"))
+                    class_names=info.get("class_names"), num_classes=info.get("num_classes"),
+                    family=info.get("family"), cam_layer=info.get("cam_layer"))
 
 
 _LOADERS = {"timm": _timm, "torchvision": _torchvision, "robustbench": _robustbench, "factory": _factory}
@@ -393,8 +443,13 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
     ``spec`` may also be a module: a ``Backbone`` is returned as it is, a plain ``nn.Module`` is wrapped for images
     of ``input_size`` (its own timm configuration's when it has one); either is moved only when ``device`` is
     given, and its training mode is left alone (attacks and evaluations switch to eval mode and back).
-    ``input_size`` is also the size of a spec whose source does not say (a ``package.module:factory``); a zoo,
-    timm, torchvision or robustbench model keeps its own."""
+    ``input_size`` is also the size of a spec whose source does not say (a factory's plain module, a ``.pt`` file
+    under ``file:?arch=``: pass the data's); a zoo, timm, torchvision or robustbench model, a factory's Backbone
+    and a robust checkpoint keep their own. A spec's own ``?input_size=`` overrides all of these.
+
+    >>> load_model("mymodel:small_cnn?input_size=3x32x32").input_size  # doctest: +SKIP
+    (3, 32, 32)
+    """
     if isinstance(spec, nn.Module):
         cfg = {} if isinstance(spec, Backbone) else _cfg(spec)  # a timm module says its size and normalisation
         model = as_backbone(spec, input_size or cfg.get("input_size"), name="load_model's spec",
@@ -402,6 +457,17 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
         return model if device is None else model.to(resolve_device(device))
     dev = resolve_device(device or "auto")
     prefix, body, opts = parse_spec(spec)
+    explicit = opts.pop("input_size", None)
+    if explicit is not None:
+        input_size = parse_input_size(explicit, f"model spec {spec!r}: input_size")
+    model = _load(prefix, body, opts, dev, spec, input_size)
+    if explicit is not None and model.input_size != input_size:  # the user's word over the source's
+        model = _backbone(model.net, {**described(model), "input_size": input_size}, spec=spec)
+    return model.to(dev).eval()
+
+
+def _load(prefix: str, body: str, opts: dict, dev: torch.device, spec: str,
+          input_size: Sequence[int] | None) -> Backbone:
     if prefix == "zoo":
         path, info = zoo.resolve(body)
         if path is None:  # a zoo model built from a package's weights rather than a file of ours (timm's network)
@@ -411,7 +477,7 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
         model.spec = spec
         return model.to(dev).eval()
     if prefix == "file":
-        return _file(body, opts, True).to(dev).eval()
+        return _file(body, opts, True, input_size).to(dev).eval()
     net, info = _LOADERS[prefix](body, opts, True)
     if isinstance(net, Backbone):
         return net.to(dev).eval()

@@ -12,6 +12,10 @@ attacks = ["gan-patch-12pct", { preset = "pgd-linf-8", name = "pgd-5", params = 
 evaluations = ["patch-drop", "selectivity"]
 ```
 
+A model table may say the images its model takes, for a source that does not (a factory returning a plain module,
+a ``.pt`` file): ``{ spec = "file:mycnn.pt?arch=mymodel:small_cnn", name = "mine", input_size = [3, 32, 32] }``
+(the same as ``?input_size=3x32x32`` in the spec).
+
 A task table's ``models`` (names from ``models``) runs it on those models only: a variant studied on one model.
 Such a task is left out of the worst case, which needs every model under the same attacks.
 
@@ -37,7 +41,7 @@ from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
              "evaluations", "train_missing", "heldout_detector"}
-MODEL_KEYS = {"spec", "name"}
+MODEL_KEYS = {"spec", "name", "input_size"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*$")
 
 
@@ -87,7 +91,12 @@ def _models(items: object) -> tuple[ModelEntry, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("spec"), str):
             raise ValueError(f"spec: model {item!r} is not valid; expected a load spec or {{spec = ..., name = ...}}.")
         check_keys(item, MODEL_KEYS, f"spec: model {item['spec']!r}")
-        out.append(ModelEntry(item["spec"], str(item.get("name") or item["spec"])))
+        spec = item["spec"]
+        if "input_size" in item:  # the images it takes, for a source that does not say: part of the spec (and key)
+            from robust.models.specs import parse_input_size, with_input_size
+
+            spec = with_input_size(spec, parse_input_size(item["input_size"], f"spec: model {spec!r}: input_size"))
+        out.append(ModelEntry(spec, str(item.get("name") or item["spec"])))
     names = [m.name for m in out]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise ValueError(f"spec: model {dup[0]!r} is listed twice; expected each model once (give a name).")
