@@ -131,16 +131,51 @@ def presets_list(presets: list[Path] = typer.Option([], "--presets", help="A fol
 
 
 @app.command("compare")
-def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's results.json or `attack run --json`."),
+def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's results.json or `attack run --json`. "
+                                            "Missing: the results are recorded as it (exit 0; see "
+                                            "--require-baseline)."),
             results: Path = typer.Argument(..., help="The new results, of the same kind and data."),
             rule: str = typer.Option("wilson", "--rule", help="wilson: a regression is a 95 % interval wholly on "
                                      "the worse side of the baseline's; point: a value on the worse side."),
             tolerance: float = typer.Option(0.0, "--tolerance", help="How much worse still passes."),
+            pair: list[str] = typer.Option([], "--pair", help="OLD=NEW: compare the baseline's model OLD with the "
+                                           "results' model NEW (two versions of a model); repeatable."),
+            label: str = typer.Option(None, "--as", help="NAME: each file holds one model; compare them as one, "
+                                      "shown as NAME."),
+            min_correct: int = typer.Option(30, "--min-correct", help="A new model with fewer clean-correct images "
+                                            "fails (too-few): its ASR and TCS prove nothing."),
+            allow_chance: bool = typer.Option(False, "--allow-chance", help="Do not fail a new model whose clean "
+                                              "accuracy is not above chance."),
+            require_baseline: bool = typer.Option(False, "--require-baseline", help="A missing baseline fails "
+                                                  "(exit 1) instead of being recorded."),
             as_json: bool = JsonOpt) -> None:
-    """Compare two result files cell by cell; exit 1 on a regression or a baseline cell the results lack."""
-    from robust.compare import FAILING, compare_results
+    """Compare two result files cell by cell; exit 1 on a regression, a baseline cell the results lack, or a new
+    model too weak to judge (too-few clean-correct images, or at chance)."""
+    from robust.compare import FAILING, compare_results, read_results
+    from robust.io import atomic_write_text
 
-    changes = compare_results(baseline, results, rule=rule, tolerance=tolerance)
+    if not baseline.exists():
+        _, cells = read_results(results)  # what would be recorded is a readable results file
+        if require_baseline:
+            typer.echo(f"error: baseline {str(baseline)!r} does not exist (--require-baseline); record it with "
+                       f"`robust compare {baseline} {results}` (without the flag) and commit it.", err=True)
+            raise typer.Exit(1)
+        baseline.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(baseline, results.read_text())
+        message = (f"baseline {str(baseline)!r} did not exist: recorded {str(results)!r} ({len(cells)} cells) as it; "
+                   "commit it so that later runs compare with it.")
+        if as_json:
+            _emit({"recorded": str(baseline), "cells": len(cells), "failed": 0})
+        else:
+            typer.echo(message)
+        return
+    pairs = dict(_pair(p, baseline, results) for p in pair)
+    if label is not None:
+        if pairs:
+            raise ValueError("--as and --pair are not valid together; expected one of them.")
+        pairs = {_only_model(baseline, "--as"): _only_model(results, "--as")}
+    changes = compare_results(baseline, results, rule=rule, tolerance=tolerance, pairs=pairs,
+                              min_correct=min_correct, allow_chance=allow_chance)
     failing = [c for c in changes if c.verdict in FAILING]
     if as_json:
         _emit({"rule": rule, "tolerance": tolerance, "failed": len(failing), "cells": [c.to_dict() for c in changes]})
@@ -151,24 +186,56 @@ def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's r
         def measure(c) -> str:
             return f"{c.measure} ({'lower' if c.lower_is_better else 'higher'} is better)"
 
+        def model(c) -> str:
+            return label if label is not None else f"{c.model} -> {c.against}" if c.against else c.model
+
+        def verdict(c) -> str:
+            return f"{c.verdict} ({c.why})" if c.why else c.verdict
+
         if console.is_terminal:
             table = Table(title=f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
             for col in ("model", "task", "measure", "baseline", "now", "verdict"):
                 table.add_column(col)
             for c in changes:
                 style = "bold red" if c.verdict in FAILING else "green" if c.verdict == "improved" else ""
-                table.add_row(c.model, c.task, measure(c), show(c.baseline, c.baseline_interval),
-                              show(c.value, c.interval), c.verdict, style=style)
+                table.add_row(model(c), c.task, measure(c), show(c.baseline, c.baseline_interval),
+                              show(c.value, c.interval), verdict(c), style=style)
             console.print(table)
         else:  # a CI log: one line per cell, nothing wrapped
             typer.echo(f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
             for c in changes:
-                typer.echo(f"{c.verdict}: {c.model} / {c.task}, {measure(c)}: {show(c.baseline, c.baseline_interval)}"
-                           f" -> {show(c.value, c.interval)}")
-        console.print(f"{len(failing)} of {len(changes)} cells regressed or are missing." if failing else
-                      f"no regression in {len(changes)} cells.")
+                typer.echo(f"{verdict(c)}: {model(c)} / {c.task}, {measure(c)}: "
+                           f"{show(c.baseline, c.baseline_interval)} -> {show(c.value, c.interval)}")
+        console.print(f"{len(failing)} of {len(changes)} cells regressed, are missing or are too weak to judge."
+                      if failing else f"no regression in {len(changes)} cells.")
     if failing:
         raise typer.Exit(1)
+
+
+def _models_in(path: Path) -> list[str]:
+    from robust.compare import read_results
+
+    return sorted({m for m, _ in read_results(path)[1]})
+
+
+def _pair(text: str, baseline: Path, results: Path) -> tuple[str, str]:
+    """``--pair OLD=NEW`` as (OLD, NEW), split at the '=' that leaves a model of each file on its side (a spec may
+    hold '=' itself: 'file:m.pt?arch=x')."""
+    old_models, new_models = _models_in(baseline), _models_in(results)
+    splits = [(text[:i], text[i + 1:]) for i, ch in enumerate(text) if ch == "="]
+    found = [(a, b) for a, b in splits if a in old_models and b in new_models]
+    if len(found) != 1:
+        raise ValueError(f"--pair {text!r} is not valid; expected OLD=NEW with OLD a model of {str(baseline)!r} "
+                         f"({old_models}) and NEW one of {str(results)!r} ({new_models}).")
+    return found[0]
+
+
+def _only_model(path: Path, option: str) -> str:
+    models = _models_in(path)
+    if len(models) != 1:
+        raise ValueError(f"{option} needs one model in each file; {str(path)!r} holds {len(models)} ({models}); "
+                         "expected --pair OLD=NEW instead.")
+    return models[0]
 
 
 @app.command()
@@ -395,7 +462,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                          progress=lambda k: bar.advance(task, k), passes=passes)
     out = {"attack": attack, "method": method.name, "preset": preset and attack, "model": model, "data": data,
            "split": split, "samples": samples, "seed": seed, "params": params, "artifact": recorded,
-           "labels": label_source(ds), "device": str(net.device), "versions": versions(),
+           "labels": label_source(ds), "classes": net.num_classes, "device": str(net.device), "versions": versions(),
            "seconds": round(time.perf_counter() - start, 2), "passes": passes.to_dict(), **total.to_dict()}
     if as_json:
         _emit(out)

@@ -7,6 +7,12 @@ untargeted one and the curve's area for an evaluation, in the direction that is 
 (beyond ``tolerance``); under ``rule="point"`` when its value moved to the worse side by more than ``tolerance``.
 A baseline cell missing from the results counts against them. Files measured on other data, files with no cell and
 files with a part that cannot be read are refused.
+
+Two versions of a model: ``pairs={"mycnn-v1": "mycnn-v2"}`` compares the baseline's cells of model ``mycnn-v1`` with
+the results' cells of ``mycnn-v2`` (``robust compare --pair OLD=NEW``; ``--as NAME`` when each file holds one
+model). A new cell whose model would make any gate pass for the wrong reason fails as the pytest gates do:
+``too-few`` (fewer than ``min_correct`` clean-correct images) or ``chance`` (clean accuracy whose Wilson lower bound
+is at most 1 / classes; ``allow_chance`` opts out).
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import os
 from pathlib import Path
 
 RULES = ("wilson", "point")
-FAILING = ("regression", "missing")
+FAILING = ("regression", "missing", "too-few", "chance")
 
 
 @dataclasses.dataclass(frozen=True)
 class Change:
-    """One cell of the comparison; ``verdict``: regression, improved, same, missing (in the baseline only) or new
-    (in the results only)."""
+    """One cell of the comparison; ``verdict``: regression, improved, same, missing (in the baseline only), new (in
+    the results only), too-few or chance (the new model is too weak to judge: see ``weak_model``); ``why`` says why
+    for the last two; ``against``: the results' model compared with ``model`` when the two differ (a pair)."""
 
     model: str
     task: str
@@ -35,6 +42,8 @@ class Change:
     value: float | None
     interval: list[float] | None
     verdict: str
+    against: str | None = None
+    why: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -42,6 +51,28 @@ class Change:
 
 class _Unreadable(ValueError):
     """A part of a results file that is not what a board or ``attack run --json`` writes."""
+
+
+def weak_model(clean_correct: int, n: int, classes: int | None, min_correct: int = 30,
+               allow_chance: bool = False) -> str | None:
+    """Why a model's attack results prove nothing about its robustness, or None: fewer than ``min_correct`` of its
+    ``n`` images correct (ASR and TCS count only those), or clean accuracy not above chance (its Wilson 95 % lower
+    bound at most 1 / ``classes``) unless ``allow_chance``. The pytest gates and ``robust compare`` both ask this.
+
+    >>> weak_model(50, 500, 10)
+    'clean accuracy 0.100 [0.077, 0.129] is not above chance (0.100, 10 classes)'
+    """
+    from robust.metrics import wilson_interval
+
+    if clean_correct < min_correct:
+        return f"{clean_correct} clean-correct images of {n}, fewer than min_correct={min_correct}: too few to gate on"
+    if allow_chance or not classes or n <= 0:
+        return None
+    low, high = wilson_interval(clean_correct, n)
+    if low <= 1 / classes:
+        return (f"clean accuracy {clean_correct / n:.3f} [{low:.3f}, {high:.3f}] is not above chance "
+                f"({1 / classes:.3f}, {classes} classes)")
+    return None
 
 
 def _number(v: object) -> float | None:
@@ -84,10 +115,20 @@ def _attack_cell(row: object, where: str) -> tuple[str, dict]:
     if not isinstance(row.get("targeted"), bool):
         raise _Unreadable(f"{where}.targeted is {_short(row.get('targeted'))}; expected true or false")
     measure = "tcs" if row["targeted"] else "asr"
+    counts = {k: _count(row.get(k), f"{where}.{k}") for k in ("n", "clean_correct", "classes")}
     return _text(row.get("name", row.get("model")), f"{where}.name"), {
         "measure": measure, "value": _value(row.get(measure), f"{where}.{measure}"),
         "interval": _interval(row.get(f"{measure}_interval"), f"{where}.{measure}_interval"),
-        "lower_is_better": True}
+        "lower_is_better": True, **counts}
+
+
+def _count(v: object, where: str) -> int | None:
+    """A count a row may carry (older files lack ``classes``): a non-negative integer, or None when absent."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise _Unreadable(f"{where} is {_short(v)}; expected a non-negative integer or null")
+    return v
 
 
 def _list(doc: dict, key: str) -> list:
@@ -186,30 +227,67 @@ def _verdict(base: dict, new: dict, rule: str, tolerance: float) -> str:
     return "regression" if worse else "improved" if better else "same"
 
 
+def _pairs(pairs: dict[str, str] | None, base: dict, new: dict, baseline: object, results: object) -> dict[str, str]:
+    """The results' model for each baseline model: itself, or its pair; every pair's names exist."""
+    pairs = dict(pairs or {})
+    base_models, new_models = sorted({m for m, _ in base}), sorted({m for m, _ in new})
+    for old, now in pairs.items():
+        if old not in base_models:
+            raise ValueError(f"pair {old}={now}: model {old!r} is not in {str(baseline)!r}; expected one of "
+                             f"{base_models}.")
+        if now not in new_models:
+            raise ValueError(f"pair {old}={now}: model {now!r} is not in {str(results)!r}; expected one of "
+                             f"{new_models}.")
+    return pairs
+
+
 def compare_results(baseline: str | os.PathLike, results: str | os.PathLike, *, rule: str = "wilson",
-                    tolerance: float = 0.0) -> list[Change]:
-    """Every cell of ``baseline`` and ``results`` with its verdict, baseline cells first in their order."""
+                    tolerance: float = 0.0, pairs: dict[str, str] | None = None, min_correct: int = 30,
+                    allow_chance: bool = False) -> list[Change]:
+    """Every cell of ``baseline`` and ``results`` with its verdict, baseline cells first in their order.
+    ``pairs``: {baseline model: results model} to compare two models (two versions of one) cell by cell.
+
+    >>> [c.verdict for c in compare_results("v1.json", "v2.json", pairs={"mycnn-v1": "mycnn-v2"})]  # doctest: +SKIP
+    ['same', 'regression']
+    """
+    from robust.checks import check_int
+
     if rule not in RULES:
         raise ValueError(f"rule={rule!r} is not valid; expected one of {RULES}.")
     if _number(tolerance) is None or not 0 <= tolerance <= 1:
         raise ValueError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
+    check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
     base_what, base = read_results(baseline)
     new_what, new = read_results(results)
     for key in ("dataset", "images", "seeds"):
         if base_what[key] != new_what[key]:
             raise ValueError(f"{str(baseline)!r} was measured with {key}={base_what[key]!r} and {str(results)!r} with "
                              f"{key}={new_what[key]!r}; refusing to compare different questions.")
-    out = []
+    paired = _pairs(pairs, base, new, baseline, results)
+    out, seen = [], set()
     for (model, task), b in base.items():
-        n = new.get((model, task))
-        verdict = "missing" if n is None else _verdict(b, n, rule, tolerance)
+        other = paired.get(model, model)
+        n = new.get((other, task))
+        seen.add((other, task))
+        verdict, why = ("missing", None) if n is None else _judged(b, n, rule, tolerance, min_correct, allow_chance)
         out.append(Change(model, task, b["measure"], b["lower_is_better"], b["value"], b["interval"],
-                          n and n["value"], n and n["interval"], verdict))
+                          n and n["value"], n and n["interval"], verdict, other if other != model else None, why))
     for (model, task), n in new.items():
-        if (model, task) not in base:
+        if (model, task) not in seen:
+            verdict, why = _judged(None, n, rule, tolerance, min_correct, allow_chance)
             out.append(Change(model, task, n["measure"], n["lower_is_better"], None, None, n["value"], n["interval"],
-                              "new"))
+                              verdict, None, why))
     return out
 
 
-__all__ = ["FAILING", "RULES", "Change", "compare_results", "read_results"]
+def _judged(base: dict | None, new: dict, rule: str, tolerance: float, min_correct: int,
+            allow_chance: bool) -> tuple[str, str | None]:
+    """(verdict, why) of a new cell: too weak a model first, then the comparison (``new`` without a baseline)."""
+    if new["measure"] != "area" and new.get("clean_correct") is not None:
+        why = weak_model(new["clean_correct"], new.get("n") or 0, new.get("classes"), min_correct, allow_chance)
+        if why is not None:
+            return ("too-few" if "min_correct" in why else "chance"), why
+    return ("new", None) if base is None else (_verdict(base, new, rule, tolerance), None)
+
+
+__all__ = ["FAILING", "RULES", "Change", "compare_results", "read_results", "weak_model"]

@@ -9,9 +9,10 @@ runner, so results and trained artefacts are cached across tests and sessions. T
   that makes a pass 95 % confident (the upper bound for "at most", the lower for "at least"); for a curve's area
   that bound is its 95 % bootstrap interval over the images (a curve stored without one: the area treated as a
   proportion over its ``n`` images);
-- ``no_regression(result, baseline=PATH, tolerance=0.02)`` compares with a recorded baseline (the headline: TCS
-  for targeted attacks, ASR for untargeted ones, the area for curves, in the direction the evaluation registered)
-  and refuses a baseline measured on other data;
+- ``no_regression(result, baseline=PATH, tolerance=0.02, key=NAME)`` compares with a recorded baseline (the
+  headline: TCS for targeted attacks, ASR for untargeted ones, the area for curves, in the direction the evaluation
+  registered), kept under a name for the model so that a new version is compared with the old; it refuses a
+  baseline measured on other data, and records a missing one (``--robust-require-baselines``: fails instead);
 - ``compare_results(BASELINE, RESULTS)`` (``robust compare``) compares two boards' results.json (or two
   ``attack run --json`` outputs) cell by cell, for CI outside pytest.
 
@@ -44,10 +45,12 @@ RULES = ("point", "wilson")
 class Hooks:
     """What a test run attaches to the assertions (the pytest plugin, for its session): ``record`` is called with
     each assertion's record (for ``--robust-report``); ``update_baselines`` makes ``no_regression`` write the
-    baseline instead of comparing (``--robust-update-baselines``)."""
+    baseline instead of comparing (``--robust-update-baselines``); ``require_baselines`` makes a missing baseline
+    fail instead of being recorded (``--robust-require-baselines``)."""
 
     record: Callable[[dict], None] | None = None
     update_baselines: bool = False
+    require_baselines: bool = False  # a missing baseline fails with the command that records it (CI)
 
 
 _hooks = Hooks()  # outside a test run: nothing is recorded, baselines are compared
@@ -76,6 +79,7 @@ class Measured:
     curve: Curve | None = None
     cached: bool = False
     classes: int | None = None  # the model's class count (an attack result's; chance accuracy is 1 / classes)
+    weights: str | None = None  # sha256 of the model's parameters and buffers (robust.runner.cells.fingerprint_model)
 
     def describe(self) -> str:
         return f"{self.task} on {self.model} ({self.dataset}, n={self.samples}, seed {self.seed})"
@@ -123,7 +127,7 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
         raise RuntimeError(f"{cell.task.name} on {model} failed: {row['error']}")
     result = row["result"]
     common = {"model": model, "task": cell.task.name, "dataset": dataset, "samples": cell.samples, "seed": seed,
-              "key": cell.key, "cached": cached}
+              "key": cell.key, "cached": cached, "weights": cell.weights}
     if cell.task.kind == "attack":
         fields = {f.name for f in dataclasses.fields(Counts)}
         return Measured(**common, counts=Counts(**{k: v for k, v in result.items() if k in fields}),
@@ -183,26 +187,29 @@ def _decide(result: Measured, measure_name: str, value: float | None, interval: 
                              f"under rule {rule}{bound}: {result.describe()}")
 
 
-def _rate(result: Measured, rate: str, threshold: float, rule: str, at_most: bool, label: str,
-          min_correct: int = 0, allow_chance: bool = True) -> None:
-    __tracebackhide__ = True  # a failing gate shows the test's line, not robust's internals
+def _guard(result: Measured, label: str, min_correct: int, allow_chance: bool) -> None:
+    """Fail a gate on an attack result that would pass it for the wrong reason: fewer than ``min_correct``
+    clean-correct images, or (unless ``allow_chance``) clean accuracy whose Wilson lower bound is at most chance."""
+    __tracebackhide__ = True
     from robust.checks import check_int
+    from robust.compare import weak_model
 
-    _check(result, threshold, rule, "counts")
     check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
     if not isinstance(allow_chance, bool):
         raise ValueError(f"allow_chance={allow_chance!r} is not valid; expected True or False.")
     counts = result.counts
-    if counts.clean_correct < min_correct:  # "at most" over (almost) no images passes for the wrong reason
-        raise AssertionError(f"{label} is over {counts.clean_correct} clean-correct images of {counts.n}, fewer than "
-                             f"min_correct={min_correct}: too few to gate on ({result.describe()}); fix the model "
-                             "or the data, or pass min_correct=0 to gate anyway.")
-    chance = 1 / result.classes if result.classes else None
-    low = counts.interval("clean_accuracy")
-    if not allow_chance and chance is not None and low is not None and low[0] <= chance:
-        raise AssertionError(f"clean accuracy {counts.clean_accuracy:.3f} [{low[0]:.3f}, {low[1]:.3f}] is not above "
-                             f"chance ({chance:.3f}, {result.classes} classes): the {label} gate on this model passes "
-                             f"for the wrong reason ({result.describe()}); pass allow_chance=True to gate anyway.")
+    why = weak_model(counts.clean_correct, counts.n, result.classes, min_correct, allow_chance)
+    if why is not None:
+        raise AssertionError(f"the {label} gate on this model would pass for the wrong reason: {why} "
+                             f"({result.describe()}); fix the model or the data, or pass "
+                             f"{'min_correct=0' if 'min_correct' in why else 'allow_chance=True'} to gate anyway.")
+
+
+def _rate(result: Measured, rate: str, threshold: float, rule: str, at_most: bool, label: str,
+          min_correct: int = 0, allow_chance: bool = True) -> None:
+    __tracebackhide__ = True  # a failing gate shows the test's line, not robust's internals
+    _check(result, threshold, rule, "counts")
+    _guard(result, label, min_correct, allow_chance)
     _, n = result.counts.fraction(rate)
     _decide(result, label, result.counts.rate(rate), result.counts.interval(rate), n, threshold, rule, at_most)
 
@@ -265,28 +272,71 @@ def _headline(result: Measured) -> tuple[str, float | None, bool]:
     return "area", result.curve.area, not result.curve.higher_is_better
 
 
-def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: float = 0.02) -> None:
-    """No worse than the recorded ``baseline`` by more than ``tolerance`` (run pytest with
-    ``--robust-update-baselines`` to record or refresh it)."""
+def model_key(model: str) -> str:
+    """The name a baseline is kept under when the test gives none: a spec as it is, an in-memory module's spec
+    without its weights' hash (``module:pkg.Net@3f2a...`` -> ``module:pkg.Net``), so that a new version of the
+    same model is compared with the old one rather than refused."""
+    return model.rpartition("@")[0] if model.startswith("module:") and "@" in model else model
+
+
+def _test_id() -> str:
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    return current.rpartition(" (")[0] or current
+
+
+def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: float = 0.02, key: str | None = None,
+                  min_correct: int = 30, allow_chance: bool = False) -> None:
+    """No worse than the recorded ``baseline`` by more than ``tolerance``: the gate between two versions of a model.
+
+    The baseline is kept under ``key``, a name you choose for the model (default: its spec; an in-memory module's
+    class, not its weights' hash), so that ``v2`` of a model is compared with ``v1``; the weights' sha256 and spec
+    of each are recorded beside it and named in a failure. A baseline measured on another task, dataset, sample
+    count, seed or measure is refused. An attack result also fails when it would pass for the wrong reason (fewer
+    than ``min_correct`` clean-correct images, clean accuracy not above chance), as ``assert_tcs_at_most`` does.
+    A missing baseline is recorded and the test passes with a warning saying so (commit the file), unless pytest
+    runs with ``--robust-require-baselines``: then it fails with the command that records it.
+    ``--robust-update-baselines`` records (replaces) it.
+
+    >>> no_regression(robust_eval(net, "gan-patch-12pct"), baseline="baselines/mine.json", key="mine")  # doctest: +SKIP
+    """
     __tracebackhide__ = True
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
         raise ValueError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
     if not isinstance(result, Measured):
         raise TypeError(f"result must come from robust.testing.measure, got {type(result).__name__}.")
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise ValueError(f"key={key!r} is not valid; expected a non-empty name for the model, e.g. 'mycnn'.")
     path = Path(baseline)
     name, value, lower_better = _headline(result)
-    ident = {"model": result.model, "task": result.task, "dataset": result.dataset, "samples": result.samples,
-             "seed": result.seed}
-    if _hooks.update_baselines:
-        atomic_write_text(path, json.dumps({**ident, "measure": name, "value": value, "key": result.key},
-                                           indent=1) + "\n")
+    if result.counts is not None:
+        _guard(result, f"{name.upper()} no-regression", min_correct, allow_chance)
+    ident = {"key": key or model_key(result.model), "task": result.task, "dataset": result.dataset,
+             "samples": result.samples, "seed": result.seed, "measure": name}
+    n = result.counts.fraction(name)[1] if result.counts is not None else result.curve.n
+    entry = {**ident, "value": value, "n": n, "model": result.model, "weights": result.weights, "cell": result.key}
+    if _hooks.update_baselines or (not path.exists() and not _hooks.require_baselines):
+        first = not path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(entry, indent=1) + "\n")
+        if first and not _hooks.update_baselines:
+            import warnings
+
+            warnings.warn(f"baseline {str(path)!r} did not exist: recorded {name} {value:.3f} (n={n}) for "
+                          f"{ident['key']!r} as the baseline; commit it so that later runs compare with it.",
+                          BaselineRecorded, stacklevel=2)
+        if _hooks.record is not None:
+            _hooks.record({"assertion": "no regression (baseline recorded)", "measure": name, "value": value,
+                           "interval": None, "n": n, "threshold": None, "rule": "point", "passed": True,
+                           "model": result.model, "task": result.task, "dataset": result.dataset,
+                           "samples": result.samples, "seed": result.seed, "baseline": str(path)})
         return
     if not path.is_file():
-        raise ValueError(f"baseline {str(path)!r} does not exist; record it with "
-                         f"`pytest --robust-update-baselines` on this test.")
+        test = _test_id()
+        raise AssertionError(f"baseline {str(path)!r} does not exist and --robust-require-baselines is set; record "
+                             f"it with `pytest --robust-update-baselines {test or 'TEST'}` and commit it.")
     try:
         base = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"baseline {str(path)!r} is not valid JSON ({e}); record it again.") from None
     if not isinstance(base, dict):
         raise ValueError(f"baseline {str(path)!r} holds a JSON {type(base).__name__}; expected the object that "
@@ -295,17 +345,25 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     if isinstance(recorded, bool) or not isinstance(recorded, (int, float)) or not math.isfinite(recorded):
         raise ValueError(f"baseline {str(path)!r} has value={recorded!r}; expected a finite number (record it again "
                          "with --robust-update-baselines).")
-    for k in ("model", "dataset", "samples", "task", "seed", "measure"):
-        mine = ident.get(k, name)
+    if "key" not in base:  # recorded before keys: it named the model by its spec
+        base = {**base, "key": model_key(str(base.get("model")))}
+    for k, mine in ident.items():
         if base.get(k) != mine:
+            hint = " (pass key= to name the model yourself)" if k == "key" else ""
             raise ValueError(f"baseline {str(path)!r} was recorded with {k}={base.get(k)!r}, this run has "
-                             f"{k}={mine!r}; refusing to compare (record it again with --robust-update-baselines).")
-    limit = base["value"] + tolerance if lower_better else base["value"] - tolerance
-    limit = min(max(limit, 0.0), 1.0)
-    n = result.counts.fraction(name)[1] if result.counts is not None else result.curve.n
-    _decide(result, f"{name} vs baseline {base['value']:.3f}", value, None, n, limit, "point", lower_better)
+                             f"{k}={mine!r}; refusing to compare{hint} (record it again with "
+                             "--robust-update-baselines).")
+    limit = min(max(base["value"] + tolerance if lower_better else base["value"] - tolerance, 0.0), 1.0)
+    versions = "" if base.get("weights") in (None, result.weights) else \
+        f", weights {str(base['weights'])[:12]} -> {str(result.weights)[:12]}"
+    _decide(result, f"{name} vs baseline {base['value']:.3f} ({ident['key']}{versions})", value, None, n, limit,
+            "point", lower_better)
 
 
-__all__ = ["RULES", "Change", "Hooks", "Measured", "assert_accuracy_at_least", "assert_asr_at_most",
+class BaselineRecorded(UserWarning):
+    """``no_regression`` found no baseline and recorded this run's value as it (commit the file)."""
+
+
+__all__ = ["RULES", "BaselineRecorded", "Change", "Hooks", "Measured", "assert_accuracy_at_least", "assert_asr_at_most",
            "assert_auc_at_least", "assert_auc_at_most", "assert_tcs_at_most", "compare_results", "measure",
-           "no_regression", "set_hooks"]
+           "model_key", "no_regression", "set_hooks"]

@@ -56,7 +56,7 @@ def test_a_regression_under_each_rule(tmp_path):
     assert [c.verdict for c in compare_results(base, lower)] == ["same", "same", "regression"]
     assert compare_results(lower, base)[2].verdict == "improved"
     res = CliRunner().invoke(app, ["compare", base, worse])
-    assert res.exit_code == 1 and "1 of 3 cells regressed or are missing" in res.stdout
+    assert res.exit_code == 1 and "1 of 3 cells regressed, are missing or are too weak to judge" in res.stdout
     doc = json.loads(CliRunner().invoke(app, ["compare", base, worse, "--json"]).stdout)
     assert doc["failed"] == 1 and doc["cells"][0]["verdict"] == "regression"
 
@@ -196,3 +196,63 @@ def test_names_from_a_file_print_as_written(tmp_path, name, monkeypatch):
     monkeypatch.setattr(cli.console, "_force_terminal", False)
     res = CliRunner().invoke(app, ["compare", a, b])
     assert res.exit_code == 0 and f"same: {name} / gan-patch-12pct" in res.output
+
+
+def _run(spec: str, tcs: float, correct: int, n: int = 500) -> dict:
+    """An ``attack run --json`` output of model ``spec`` (10 classes) with ``correct`` clean-correct images."""
+    from robust.metrics import wilson_interval
+
+    hit = round(tcs * correct)
+    return {"attack": "gan-patch-12pct", "model": spec, "data": "digits-m", "split": "test", "n": n, "seed": 0,
+            "params": {"area": 0.12, "seed": 0}, "targeted": True, "classes": 10, "clean_correct": correct,
+            "tcs": hit / correct, "tcs_interval": list(wilson_interval(hit, correct)), "asr": hit / correct,
+            "asr_interval": list(wilson_interval(hit, correct))}
+
+
+def test_two_versions_of_a_model_compare_as_a_pair_and_a_regression_fails(tmp_path):
+    v1, v2 = "file:mycnn_v1.pt?arch=mymodel:small_cnn", "file:mycnn_v2.pt?arch=mymodel:small_cnn"
+    old = _write(tmp_path / "v1.json", _run(v1, 0.10, 450))
+    same = _write(tmp_path / "v2.json", _run(v2, 0.11, 455))
+    worse = _write(tmp_path / "v2-worse.json", _run(v2, 0.40, 450))
+    unpaired = compare_results(old, same)
+    assert [c.verdict for c in unpaired] == ["missing", "new"]  # two specs: two models, unless paired
+    paired = compare_results(old, same, pairs={v1: v2})
+    assert [(c.model, c.against, c.verdict) for c in paired] == [(v1, v2, "same")]
+    for args in (["--pair", f"{v1}={v2}"], ["--as", "mycnn"]):  # the '=' inside the specs does not confuse --pair
+        res = CliRunner().invoke(app, ["compare", old, same, *args])
+        assert res.exit_code == 0 and "no regression in 1 cells" in res.stdout, res.output
+        res = CliRunner().invoke(app, ["compare", old, worse, *args])
+        assert res.exit_code == 1 and "regression: " in res.stdout, res.output
+    assert "regression: mycnn / gan-patch-12pct" in res.stdout
+    res = CliRunner().invoke(app, ["compare", old, same, "--pair", "nope=other"])
+    assert res.exit_code == 2 and "--pair 'nope=other' is not valid; expected OLD=NEW" in res.output
+
+
+def test_a_model_at_chance_or_with_too_few_correct_images_fails_instead_of_improving(tmp_path):
+    v1 = "mymodel:small_cnn"
+    old = _write(tmp_path / "v1.json", _run(v1, 0.08, 450))
+    chance = _write(tmp_path / "chance.json", _run(v1, 0.0, 50))  # 10 % accuracy: TCS 0 is no achievement
+    few = _write(tmp_path / "few.json", _run(v1, 0.0, 12))
+    [c] = compare_results(old, chance)
+    assert c.verdict == "chance" and "is not above chance (0.100, 10 classes)" in c.why
+    assert compare_results(old, chance, allow_chance=True, rule="point")[0].verdict == "improved"
+    assert compare_results(old, few)[0].verdict == "too-few"
+    assert compare_results(old, few, min_correct=0, allow_chance=True, rule="point")[0].verdict == "improved"
+    res = CliRunner().invoke(app, ["compare", old, chance])
+    assert res.exit_code == 1 and "chance (clean accuracy 0.100" in res.stdout
+
+
+def test_a_first_run_without_a_baseline_records_it_or_fails_with_the_command(tmp_path):
+    results = _write(tmp_path / "run.json", _run("mymodel:small_cnn", 0.1, 450))
+    baseline = tmp_path / "baselines" / "mine.json"
+    res = CliRunner().invoke(app, ["compare", str(baseline), results, "--require-baseline"])
+    assert res.exit_code == 1 and f"record it with `robust compare {baseline} {results}`" in res.output
+    assert not baseline.exists()
+    res = CliRunner().invoke(app, ["compare", str(baseline), results])
+    assert res.exit_code == 0 and "did not exist: recorded" in res.stdout and "commit it" in res.stdout
+    assert json.loads(baseline.read_text()) == json.loads((tmp_path / "run.json").read_text())
+    res = CliRunner().invoke(app, ["compare", str(baseline), results])
+    assert res.exit_code == 0 and "no regression in 1 cells" in res.stdout
+    bad = _write(tmp_path / "bad.json", {"nothing": 1})
+    res = CliRunner().invoke(app, ["compare", str(tmp_path / "other.json"), bad])
+    assert res.exit_code == 2 and not (tmp_path / "other.json").exists()  # nothing unreadable becomes a baseline

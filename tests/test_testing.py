@@ -66,8 +66,8 @@ def _weak(clean_correct: int, n: int = 500) -> testing.Measured:
 
 
 def test_a_gate_on_a_model_that_gets_nothing_right_fails():
-    with pytest.raises(AssertionError, match=r"TCS is over 0 clean-correct images of 500, fewer than "
-                                             r"min_correct=30: too few to gate on"):
+    with pytest.raises(AssertionError, match=r"TCS gate on this model would pass for the wrong reason: 0 "
+                                             r"clean-correct images of 500, fewer than min_correct=30: too few"):
         assert_tcs_at_most(_weak(0), 0.45, rule="wilson")
     with pytest.raises(AssertionError, match=r"clean accuracy 0.100 \[0.077, 0.129\] is not above chance \(0.100, "
                                              r"10 classes\)"):
@@ -100,23 +100,58 @@ def test_unknown_attack_or_model(store):
 
 def test_baselines(noise, tmp_path):
     path = tmp_path / "baselines" / "resnet-noise.json"
-    with pytest.raises(ValueError, match=r"does not exist; record it with `pytest --robust-update-baselines`"):
-        no_regression(noise, baseline=path)
-    previous = testing.set_hooks(testing.Hooks(update_baselines=True))  # as pytest --robust-update-baselines
+    previous = testing.set_hooks(testing.Hooks(require_baselines=True))  # as pytest --robust-require-baselines
     try:
-        no_regression(noise, baseline=path)
+        with pytest.raises(AssertionError, match=r"does not exist and --robust-require-baselines is set; record it "
+                                                 r"with `pytest --robust-update-baselines .*` and commit it"):
+            no_regression(noise, baseline=path)
     finally:
         testing.set_hooks(previous)
+    assert not path.exists()
+    with pytest.warns(testing.BaselineRecorded, match=r"did not exist: recorded tcs .* commit it"):
+        no_regression(noise, baseline=path)  # a first run records it and passes
     recorded = json.loads(path.read_text())
     assert recorded["measure"] == "tcs" and recorded["value"] == noise.counts.tcs and recorded["samples"] == 60
+    assert recorded["key"] == "zoo:digits-m/resnet" and recorded["weights"] == noise.weights and noise.weights
     no_regression(noise, baseline=path, tolerance=0.0)
     path.write_text(json.dumps({**recorded, "value": noise.counts.tcs - 0.1}))
     with pytest.raises(AssertionError, match="tcs vs baseline"):
         no_regression(noise, baseline=path, tolerance=0.02)
-    for key, other in (("samples", 1000), ("dataset", "cifar10")):
+    for key, other in (("samples", 1000), ("dataset", "cifar10"), ("key", "other-model")):
         path.write_text(json.dumps({**recorded, key: other}))
         with pytest.raises(ValueError, match=rf"recorded with {key}=.*refusing to compare"):
             no_regression(noise, baseline=path)
+    path.write_text(json.dumps({k: v for k, v in recorded.items() if k != "key"}))  # recorded before keys
+    no_regression(noise, baseline=path)
+    with pytest.raises(ValueError, match="key='' is not valid"):
+        no_regression(noise, baseline=path, key="")
+
+
+def test_no_regression_compares_two_versions_of_a_module_under_its_key(tmp_path):
+    """v1 and v2 of a user's model (other weights): the baseline is kept under the name, the weights beside it;
+    v2, a model at chance, fails for that reason rather than passing as 'improved'."""
+    import torch
+
+    from robust.models import load_model
+
+    store, path = tmp_path / "store", tmp_path / "base.json"
+    v1 = load_model("zoo:digits-m/resnet", "cpu")
+    first = measure(v1, "noise-patch-8pct", samples=60, store=store)
+    with pytest.warns(testing.BaselineRecorded):
+        no_regression(first, baseline=path, key="mycnn")
+    v2 = load_model("zoo:digits-m/resnet", "cpu")
+    with torch.no_grad():
+        v2.net.get_classifier().weight.mul_(1.01)  # a retrained version: other weights, the same skill
+    second = measure(v2, "noise-patch-8pct", samples=60, store=store)
+    assert second.model != first.model and second.weights != first.weights
+    no_regression(second, baseline=path, key="mycnn", tolerance=0.05)
+    with torch.no_grad():
+        v2.net.get_classifier().weight.zero_()
+        v2.net.get_classifier().bias.copy_(torch.arange(10.0))  # always class 9: 10 % accuracy, TCS 0
+    broken = measure(v2, "noise-patch-8pct", samples=60, store=store)
+    with pytest.raises(AssertionError, match=r"would pass for the wrong reason: \d+ clean-correct images of 60, "
+                                             r"fewer than min_correct=30"):
+        no_regression(broken, baseline=path, key="mycnn")
 
 
 SUITE = '''
@@ -215,8 +250,9 @@ def test_xdist_workers_hand_their_records_to_the_report(pytester, store):
     result.assert_outcomes(passed=2)
     assert json.loads((pytester.path / "base.json").read_text())["measure"] == "tcs"
     doc = json.loads(report.read_text())
-    assert (doc["assertions"], doc["passed"], doc["failed"]) == (1, 1, 0)  # no_regression recorded, not compared
+    assert (doc["assertions"], doc["passed"], doc["failed"]) == (2, 2, 0)
     assert doc["records"][0]["test"].endswith("test_noise_holds") and doc["records"][0]["measure"] == "TCS"
+    assert doc["records"][1]["assertion"] == "no regression (baseline recorded)"  # recorded, not compared
 
 
 def test_an_inner_session_restores_the_hooks(pytester, store, noise):
@@ -236,7 +272,7 @@ def test_an_inner_session_restores_the_hooks(pytester, store, noise):
     doc = json.loads(report.read_text())
     assert (doc["assertions"], doc["passed"]) == (2, 2)
     assert [r["test"].rsplit("::", 1)[1] for r in doc["records"]] == ["test_noise_holds", "test_noise_no_worse"]
-    assert doc["records"][1]["measure"] == f"tcs vs baseline {recorded['value']:.3f}"
+    assert doc["records"][1]["measure"] == f"tcs vs baseline {recorded['value']:.3f} (zoo:digits-m/resnet)"
 
 
 def test_a_report_that_cannot_be_written_at_the_end_is_kept_elsewhere(pytester):
@@ -255,3 +291,20 @@ def test_replaces_the_report_folder_by_a_file():
     assert json.loads(Path(kept).read_text())["assertions"] == 0
     assert result.ret == pytest.ExitCode.INTERNAL_ERROR
     os.remove(kept)
+
+
+@pytest.mark.slow  # the snippet's cell: gan-patch on 500 images with its realism, 15-30 s, then two sessions
+def test_the_readme_ci_snippet_passes_as_pasted(pytester, store):
+    """The README's suite, verbatim, in a fresh project: the gate passes and the first run records the baseline
+    (a warning says so); the second run compares with it."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Robustness suites in CI", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "no_regression(" in snippet and "assert_tcs_at_most(" in snippet
+    pytester.makepyfile(test_readme=snippet)
+    args = ("--robust-store", str(store), "--robust-device", "cpu", "-p", "no:cacheprovider")
+    first = pytester.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=1, warnings=1)  # only ours: timm's torch.jit warning is filtered by the plugin
+    first.stdout.fnmatch_lines(["*BaselineRecorded*did not exist: recorded tcs*"])
+    assert json.loads((pytester.path / "baselines" / "mixer-gan.json").read_text())["key"] == "mixer"
+    pytester.runpytest_subprocess(*args, "--robust-require-baselines").assert_outcomes(passed=1)

@@ -84,6 +84,7 @@ class AttackRow(_Scored):
     realism: dict | None = None  # a patch attack's realism summary (robust.realism), seeds pooled
     labels: str = "ground truth"  # or "decision": the model's own clean top-1 (robust.data.label_source)
     passes: float | None = None  # victim passes (forward + backward) the attack spent per image (robust.attacks.cost)
+    classes: int | None = None  # the model's class count: chance accuracy is 1 / classes (robust compare's guard)
 
     task = property(lambda self: self.attack)
     lower_is_better: ClassVar[bool] = True  # a lower ASR or TCS is a more robust model
@@ -265,7 +266,7 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             seconds=sum(g["seconds"] or 0 for g in group), headline=counts.headline,
             realism=pool([g["result"]["realism"] for g in group])
             if all(g["result"].get("realism") for g in group) else None, labels=first.get("labels", "ground truth"),
-            passes=_passes(group)))
+            passes=_passes(group), classes=(first.get("per_image") or {}).get("classes")))
     return rows
 
 

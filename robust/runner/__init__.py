@@ -107,7 +107,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                                    "seed": seed, "status": "failed", "config": key_cfg, "error": error})
                     continue
                 out.append(Cell(digest(key_cfg), entry.name, entry.spec, task, spec.dataset, samples,
-                                spec.batch_size, seed, art, squares))
+                                spec.batch_size, seed, art, squares, weights))
     return out, failed
 
 

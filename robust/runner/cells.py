@@ -53,6 +53,7 @@ class Cell:
     seed: int
     artifact: dict | None = None  # for trained attacks: {"source": shipped|cache, "path": ..., "id": ...}
     squares: bool = False  # keep a patch attack's detector crops in the store (a board's held-out detector)
+    weights: str | None = None  # fingerprint_model of the model (part of the key; recorded beside baselines)
 
     def config(self) -> dict:
         return {"model": self.spec, "dataset": self.dataset, "samples": self.samples, "batch_size": self.batch_size,
