@@ -15,6 +15,19 @@ def first_line(e: BaseException, limit: int = 200) -> str:
     return text.splitlines()[0][:limit] if text else type(e).__name__
 
 
+def did_you_mean(name: object, choices: object) -> str:
+    """``" (did you mean a, b?)"`` for the close matches of ``name`` among ``choices``, or ``""``: what follows
+    "is unknown" in an unknown-name error.
+
+    >>> "'lavan-12pcx' is unknown" + did_you_mean("lavan-12pcx", ["lavan-12pct", "lavan-8pct", "pgd-linf-8"])
+    "'lavan-12pcx' is unknown (did you mean lavan-12pct, lavan-8pct?)"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=5, cutoff=0.6)  # type: ignore[union-attr]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
 #: seeds are unsigned 64-bit integers (what ``torch.Generator.manual_seed`` and numpy take)
 SEED_LIMIT = 2**64
 
@@ -22,7 +35,8 @@ SEED_LIMIT = 2**64
 def check_keys(keys: Iterable[str], valid: Iterable[str], where: str) -> None:
     """Refuse a key outside ``valid``: one sentence naming ``where``, the first unknown key and the valid ones."""
     if bad := sorted(set(keys) - set(valid)):
-        raise ValueError(f"{where}: key {bad[0]!r} is unknown; expected one of {sorted(valid)}.")
+        raise ValueError(f"{where}: key {bad[0]!r} is unknown{did_you_mean(bad[0], valid)}; expected one of "
+                         f"{sorted(valid)}.")
 
 
 def value_kind(default: object) -> tuple[tuple[type, ...], str] | None:
@@ -193,6 +207,6 @@ def check_matches(model: object, data: object) -> None:
                          f"model table{'' if fixed else '; or resize the data'}).")
 
 
-__all__ = ["SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_like", "check_matches",
-           "check_number", "check_positive_int", "check_samples", "check_seed", "data_image_size", "first_line",
-           "value_kind"]
+__all__ = ["FIXED_SIZE_DATA", "SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_like",
+           "check_matches", "check_number", "check_positive_int", "check_samples", "check_seed", "data_image_size",
+           "did_you_mean", "first_line", "value_kind"]

@@ -130,6 +130,43 @@ def presets_list(presets: list[Path] = typer.Option([], "--presets", help="A fol
     console.print(table)
 
 
+@presets_app.command("show")
+def presets_show(name: str = typer.Argument(..., help="A preset's name (robust presets list)."),
+                 presets: list[Path] = typer.Option([], "--presets", help="A folder of your own presets, searched "
+                                                    "first."),
+                 as_json: bool = JsonOpt) -> None:
+    """One preset in full: what it is, its method, every parameter it sets and the method's defaults for the rest,
+    its training recipe, its file and the command that runs it."""
+    import inspect
+
+    from robust.presets import list_presets, load_preset
+
+    task = load_preset(name, presets)
+    method = registry.get(task.method, task.kind)
+    defaults = {k: p.default for k, p in method.params().items()
+                if p.default is not inspect.Parameter.empty and k not in task.params and k != "seed"}
+    run = f"robust {'attack' if task.kind == 'attack' else 'occlusion'} run {name} --model SPEC"
+    doc = {"name": name, "kind": task.kind, "method": task.method, "description": task.description,
+           "targeted": task.targeted if task.kind == "attack" else None, "params": task.params,
+           "method_defaults": defaults, "train": task.train, "file": str(list_presets(presets)[name]),
+           "command": run}
+    if as_json:
+        _emit(doc)
+        return
+    table = Table(title=f"preset {name}", show_header=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value")
+    show = lambda d: ", ".join(f"{k}={v!r}" for k, v in d.items()) or "-"
+    for label, value in (("kind", task.kind), ("method", f"{task.method}: {method.description}"),
+                         ("description", task.description or "-"),
+                         ("targeted", {True: "yes (TCS is its headline)", False: "no (ASR is its headline)",
+                                       None: "-"}[doc["targeted"]]),
+                         ("parameters it sets", show(task.params)), ("method defaults for the rest", show(defaults)),
+                         ("training recipe", show(task.train)), ("file", doc["file"]), ("run it", run)):
+        table.add_row(label, str(value))
+    console.print(table)
+
+
 @app.command("compare")
 def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's results.json or `attack run --json`. "
                                             "Missing: the results are recorded as it (exit 0; see "
@@ -412,7 +449,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     from robust.attacks.cost import Passes
     from robust.data import label_source, load_for
     from robust.metrics import RATES
-    from robust.presets import list_presets, load_preset
+    from robust.presets import method_preset
     from robust.runner.cells import versions
 
     _check_options(seed, samples=samples, batch_size=batch_size)
@@ -420,11 +457,8 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     options = {"seed": seed, "area": area, "placement": placement}
     if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
         raise ValueError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
-    preset = None
-    if attack not in registry.attacks() and attack in list_presets():  # a preset: its method and parameters
-        preset = load_preset(attack)
-        if preset.kind != "attack":
-            raise ValueError(f"{attack!r} is an evaluation preset; expected an attack (robust occlusion run).")
+    preset = method_preset(attack, "attack")  # a preset: its method and parameters
+    if preset is not None:
         params = {**preset.params, **params}
     method = registry.get(preset.method if preset else attack, "attack")
     params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
@@ -605,7 +639,8 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
                   data: str = typer.Option("digits-m", "--data", help="Dataset name."),
                   split: str = SplitOpt,
                   samples: int = typer.Option(500, "--samples", help="How many images of the split (from the start)."),
-                  seeds: int = typer.Option(3, "--seeds", help="Seeds per point (mean and std over them)."),
+                  seeds: int = typer.Option(None, "--seeds", help="Seeds per point (mean and std over them; default: "
+                                            "the preset's, else 3)."),
                   grid: int = typer.Option(None, "--grid", help="Cells per side (default: 8 at 32 px, 14 at 224)."),
                   param: list[str] = typer.Option([], "--param", help="Further parameters, KEY=VALUE."),
                   plot: Path = typer.Option(None, "--plot", help="PNG of the curve (default: EVAL-MODEL.png)."),
@@ -620,8 +655,13 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     from robust.io import check_writable
     from robust.occlusion import check_params, run_evaluation
     from robust.plots import save_curves
+    from robust.presets import method_preset
 
-    registry.get(evaluation, "evaluation")
+    preset = method_preset(evaluation, "evaluation")  # a preset: its method and parameters (--seeds over its own)
+    method = preset.method if preset else evaluation
+    preset_params = dict(preset.params) if preset else {}
+    seeds = seeds if seeds is not None else int(preset_params.pop("seeds", 3))
+    preset_params.pop("seeds", None)
     _check_options(seed, samples=samples, seeds=seeds, grid=grid, batch_size=batch_size)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, ..., seed + seeds - 1
         raise ValueError(f"--seed {seed} is not valid with --seeds {seeds}; expected seed + seeds <= 2**64.")
@@ -635,7 +675,8 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
         raise ValueError(f"--param {key}=... is not valid; expected the option --{key} instead.")
     if grid is not None:
         params["grid"] = grid
-    check_params(evaluation, params, f"evaluation {evaluation!r} (--param, --grid)")
+    params = {**preset_params, **params}
+    check_params(method, params, f"evaluation {evaluation!r} (--param, --grid)")
     _check_split(split)
     net = _load_victim(model, data, split, device, input_size)
     ds = load_for(net, data, split)
@@ -643,12 +684,12 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     import contextlib
 
     with console.status(f"{evaluation} on {model}") if not as_json else contextlib.nullcontext():
-        curve = run_evaluation(evaluation, net, ds, samples=samples, seeds=seeds, seed=seed, batch_size=batch_size,
+        curve = run_evaluation(method, net, ds, samples=samples, seeds=seeds, seed=seed, batch_size=batch_size,
                                **params)
     seconds = round(time.perf_counter() - start, 2)
     save_curves([curve], plot, labels=[model], title=f"{evaluation} ({data}, n={curve.n}, {curve.seeds} seeds)")
-    out = {"evaluation": evaluation, "model": model, "data": data, "split": split, "seconds": seconds,
-           "plot": str(plot),
+    out = {"evaluation": evaluation, "method": method, "params": params, "model": model, "data": data, "split": split,
+           "seconds": seconds, "plot": str(plot),
            **curve.to_dict()}
     if as_json:
         _emit(out)

@@ -93,6 +93,9 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
                                  f"{'targeted' if entry.targeted else 'untargeted'}.")
             continue
         params[key] = table[key]
+    accepted = entry.params()
+    if "targeted" in accepted and "targeted" not in params:  # the effective flag is part of the key: a method
+        params["targeted"] = bool(accepted["targeted"].default)  # default that changes cannot reuse stale cells
     train = table.get("train", {})
     if not isinstance(train, dict):
         raise ValueError(f"{where}: train={train!r} is not valid; expected a table.")
@@ -136,9 +139,19 @@ def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:
 
 def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
     """The preset ``name`` (a file name without ``.toml``) from the search path."""
+    from robust.checks import did_you_mean
+    from robust.registry import attacks, evaluations
+
     known = list_presets(extra)
     if name not in known:
-        raise ValueError(f"preset {name!r} is unknown; expected one of {sorted(known)}.")
+        methods = {**attacks(), **evaluations()}
+        if name in methods:  # a method where a preset is asked for: say which presets run it
+            runs = sorted(k for k in known if _method_of(known[k]) == name)
+            raise ValueError(f"preset {name!r} is unknown: {name} is a method, not a preset; expected a preset, e.g. "
+                             f"{', '.join(runs) or '(none ships)'}, or an inline table {{ attack = {name!r}, "
+                             "params = {...} }.")
+        raise ValueError(f"preset {name!r} is unknown{did_you_mean(name, known)}; expected one of "
+                         f"{sorted(known)}.")
     path = known[name]
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -147,5 +160,38 @@ def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
     return parse_task(name, table, f"preset {name!r} ({path})")
 
 
-__all__ = ["ATTACK_KEYS", "EVALUATION_KEYS", "Task", "list_presets", "load_preset", "parse_task", "preset_dirs",
-           "shipped_presets_dir"]
+def method_preset(name: str, kind: str, extra: Sequence[str | os.PathLike] = ()) -> Task | None:
+    """The ``kind`` ('attack' or 'evaluation') preset named ``name`` when ``name`` is not a registered method of
+    that kind (None when it is): one vocabulary, so a preset works wherever a method does. A name that is neither is
+    an error suggesting the close methods and presets; a preset of the other kind is an error too.
+
+    >>> method_preset("lavan-12pct", "attack").params["steps"], method_preset("lavan", "attack")
+    (100, None)
+    """
+    from robust.checks import did_you_mean
+    from robust.registry import attacks, evaluations
+
+    methods = attacks() if kind == "attack" else evaluations()
+    if name in methods:
+        return None
+    known = list_presets(extra)
+    if not isinstance(name, str) or name not in known:
+        raise ValueError(f"{kind} {name!r} is unknown{did_you_mean(name, [*methods, *known])}; expected a method "
+                         f"({', '.join(sorted(methods))}) or an {kind} preset (robust presets list).")
+    task = load_preset(name, extra)
+    if task.kind != kind:
+        raise ValueError(f"{name!r} is an {task.kind} preset; expected an {kind} here.")
+    return task
+
+
+def _method_of(path: Path) -> str | None:
+    """The method a preset file names, or None when it cannot be read (an error only when it is loaded)."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return table.get("attack") or table.get("evaluation")
+
+
+__all__ = ["ATTACK_KEYS", "EVALUATION_KEYS", "Task", "list_presets", "load_preset", "method_preset",
+           "parse_task", "preset_dirs", "shipped_presets_dir"]

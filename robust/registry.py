@@ -200,9 +200,12 @@ def trained() -> dict[str, Method]:
 
 def get(name: str, kind: str) -> Method:
     """The ``kind`` (``attack`` or ``evaluation``) registered as ``name``; a ValueError naming the valid ones."""
+    from robust.checks import did_you_mean
+
     table = attacks() if kind == "attack" else evaluations()
     if name not in table:
-        raise ValueError(f"{kind} {name!r} is unknown; expected one of {sorted(table)}.")
+        raise ValueError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of "
+                         f"{sorted(table)}.")
     return table[name]
 
 

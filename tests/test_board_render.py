@@ -142,8 +142,8 @@ def test_a_format_is_one_writer(tmp_path, monkeypatch):
     written = leaderboard.render(spec, tmp_path / "out", formats=("txt", "json"))
     assert set(written) == {"figures", "txt", "json"}
     row = json.loads(written["json"].read_text())["rows"][0]
-    assert row["targeted"] is False and "headline" not in row  # an untargeted attack ranks by ASR
-    assert written["txt"].read_text() == f"resnet noise asr={row['asr']}\n"
+    assert row["targeted"] is True and "headline" not in row  # a targeted attack (a control's default) ranks by TCS
+    assert written["txt"].read_text() == f"resnet noise tcs={row['tcs']}\n"
     with Store(tmp_path / "out" / "results.sqlite") as store:
         assert "board.txt" in store.outputs()
     with pytest.raises(ValueError, match=r"format 'pdf' is not valid; expected some of \('md', 'html', 'json', "

@@ -101,7 +101,7 @@ def test_attack_run_universal_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("--param", "speed=3"), "does not take the parameters"),
+    (("--param", "speed=3"), "does not take the parameter"),
     (("--param", "steps"), "expected KEY=VALUE"),
     (("--area", "2"), "area=2.0"),
     (("--samples", "0"), "--samples 0"),

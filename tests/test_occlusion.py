@@ -121,7 +121,7 @@ def test_rise_explains_the_class():
     (lambda m, d: patch_mixing(m, d, seeds=0), "seeds=0"),
     (lambda m, d: selectivity(m, d, saliency="attention"), "saliency='attention'"),
     (lambda m, d: run_evaluation("occlude-all", m, d), "evaluation 'occlude-all' is unknown"),
-    (lambda m, d: run_evaluation("patch-drop", m, d, strength=2), "does not take the parameters"),
+    (lambda m, d: run_evaluation("patch-drop", m, d, strength=2), "does not take the parameter"),
     (lambda m, d: patch_drop(object(), d), "model must be a robust Backbone"),
 ])
 def test_bad_input(call, match, resnet, small):

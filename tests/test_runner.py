@@ -56,10 +56,10 @@ def test_shipped_presets_all_load():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"attacks": ["gan-patch-9pct"]}, "preset 'gan-patch-9pct' is unknown; expected one of"),
-    ({"sample": 10}, "key 'sample' is unknown; expected one of"),
+    ({"attacks": ["gan-patch-9pct"]}, "preset 'gan-patch-9pct' is unknown .did you mean gan-patch-8pct"),
+    ({"sample": 10}, "key 'sample' is unknown .did you mean samples..; expected one of"),
     ({"attacks": [{"preset": "pgd-linf-8", "name": "p", "parms": {}}]}, "key 'parms' is unknown"),
-    ({"attacks": [{"name": "x", "attack": "lp", "params": {"epss": 0.1}}]}, "does not take the parameters"),
+    ({"attacks": [{"name": "x", "attack": "lp", "params": {"epss": 0.1}}]}, "does not take the parameter"),
     ({"attacks": [{"preset": "gan-patch-8pct", "name": "g", "train": {"epoch": 1}}]}, "key 'epoch' is unknown"),
     ({"attacks": ["patch-drop"]}, "is an evaluation; list it under evaluations"),
     ({"seeds": [0, 0]}, "seeds=[0, 0] is not valid"),
@@ -100,7 +100,7 @@ def test_more_samples_than_the_split_is_an_error_unless_left_to_the_default(tmp_
 def test_preset_file_with_unknown_key(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "odd.toml").write_text('attack = "noise-patch"\ntargetted = true\n')
-    with pytest.raises(ValueError, match="key 'targetted' is unknown; expected one of"):
+    with pytest.raises(ValueError, match=r"key 'targetted' is unknown \(did you mean targeted.*\); expected one of"):
         load_spec(_spec(tmp_path, presets=["mine"], attacks=["odd"]))
 
 

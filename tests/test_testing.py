@@ -92,7 +92,8 @@ def test_wrong_kind_of_result(noise, store):
 
 
 def test_unknown_attack_or_model(store):
-    with pytest.raises(ValueError, match="preset 'gan-patch-3pct' is unknown; expected one of"):
+    with pytest.raises(ValueError, match=r"preset 'gan-patch-3pct' is unknown \(did you mean gan-patch-8pct.*\); "
+                                         r"expected one of"):
         measure(RESNET, "gan-patch-3pct", samples=20, store=store)
     with pytest.raises(ValueError, match=r"did not load.*does not exist"):
         measure("zoo:digits-m/no-such-model", "noise-patch-8pct", samples=20, store=store)

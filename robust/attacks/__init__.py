@@ -16,12 +16,26 @@ from robust.attacks.universal import UniversalPatch
 
 
 def make_attack(name: str, **params: object) -> Attack:
-    """The attack registered as ``name`` built with ``params`` (unknown names and parameters are errors)."""
+    """The attack registered as ``name``, or the attack preset named ``name`` (its method and parameters), built
+    with ``params`` (over the preset's). Unknown names and parameters are errors that say what is valid.
+
+    >>> make_attack("lavan-12pct", steps=5)  # doctest: +SKIP
+    """
+    from robust.checks import did_you_mean
+    from robust.presets import method_preset
     from robust.registry import get
 
-    cls = get(name, "attack").build
+    if (task := method_preset(name, "attack")) is not None:
+        name, params = task.method, {**task.params, **params}
+    method = get(name, "attack")
+    accepted = method.params()
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(k for k in params if k not in accepted)
+    if unknown and not takes_any:
+        raise ValueError(f"attack {name!r} does not take the parameter {unknown[0]!r}"
+                         f"{did_you_mean(unknown[0], accepted)}; expected some of {sorted(accepted)}.")
     try:
-        return cls(**params)
+        return method.build(**params)
     except TypeError as e:
         raise ValueError(f"attack {name!r} does not take the parameters {sorted(params)}: {e}") from None
 

@@ -1,7 +1,8 @@
 """Control patches at the same windows as the real attacks: an attack that cannot beat these is not an attack.
 
-With ``targeted=True`` a control draws targets like a targeted attack does, so its TCS (the chance that the
-patch happens to produce the target) can be read beside a real attack's."""
+A control draws targets like a targeted attack does (``targeted=True``, the default, as in its presets), so its
+TCS (the chance that the patch happens to produce the target) can be read beside a real attack's; its ASR is the
+untargeted success that occlusion alone reaches. ``targeted=False`` makes ASR its headline."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from robust.registry import register_attack
 class _Control(PatchAttack):
     control = True  # boards put its ASR beside the real attacks' (what occlusion alone does)
 
-    def __init__(self, *, targeted: bool = False, **patch_params):
+    def __init__(self, *, targeted: bool = True, **patch_params):
         super().__init__(**patch_params)
         self.targeted = bool(targeted)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robust.checks import FIXED_SIZE_DATA, check_int
+from robust.checks import FIXED_SIZE_DATA, check_int, did_you_mean
 from robust.data import digits_m, imagenet_val, photos
 from robust.data.base import ImageSet
 from robust.data.preprocess import Preprocess
@@ -76,7 +76,8 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
         from robust.data.external import image_folder
 
         return image_folder(Path(name).expanduser(), split, image_size, preprocess)
-    raise ValueError(f"dataset {name!r} is unknown; expected one of {sorted(EMBEDDED)}, 'imagenet-val:PATH', "
+    raise ValueError(f"dataset {name!r} is unknown{did_you_mean(name, EMBEDDED)}; expected one of {sorted(EMBEDDED)}, "
+                     "'imagenet-val:PATH', "
                      "'torchvision:NAME' or the path of an existing ImageFolder directory.")
 
 

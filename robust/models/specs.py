@@ -11,7 +11,6 @@ or says something else.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import importlib
 import importlib.util
@@ -27,6 +26,7 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
+from robust.checks import did_you_mean
 from robust.checks import first_line as _first_line
 from robust.data.imagenet import imagenet_class_names
 from robust.data.preprocess import Preprocess, model_preprocess
@@ -40,8 +40,16 @@ _FACTORY_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+_FRACTION_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?)\s*/\s*(\d+(?:\.\d*)?)\s*$")
+
+
 def parse_value(v: str) -> object:
-    """A query or ``--param`` value as bool, None, int, float, a JSON list (``[0.1,0.3]``) or str."""
+    """A query or ``--param`` value as bool, None, int, float, a fraction (``8/255`` -> 0.0314), a JSON list
+    (``[0.1,0.3]``) or str.
+
+    >>> parse_value("8/255") == 8 / 255, parse_value("true"), parse_value("0.5"), parse_value("gradcam")
+    (True, True, 0.5, 'gradcam')
+    """
     low = v.lower()
     if v.startswith("["):
         import json
@@ -57,6 +65,8 @@ def parse_value(v: str) -> object:
     for cast in (int, float):
         with contextlib.suppress(ValueError):
             return cast(v)
+    if (m := _FRACTION_RE.match(v)) and float(m[2]) != 0:  # a budget as it is written: eps=8/255
+        return float(m[1]) / float(m[2])
     return v
 
 
@@ -129,11 +139,6 @@ def _importable(module: str) -> bool:
         return False
 
 
-def _suggest(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=5, cutoff=0.6)
-    return f"; did you mean {', '.join(close)}?" if close else "."
-
-
 def _cfg(net: nn.Module) -> dict:
     cfg = getattr(net, "pretrained_cfg", None) or getattr(net, "default_cfg", None) or {}
     return dict(cfg)
@@ -176,7 +181,7 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     import timm
 
     if not timm.is_model(name):
-        raise ValueError(f"timm model {name!r} does not exist{_suggest(name, timm.list_models())}")
+        raise ValueError(f"timm model {name!r} does not exist{did_you_mean(name, timm.list_models())}.")
     pretrained = bool(opts.pop("pretrained", True)) and weights
     checkpoint = opts.pop("checkpoint", None)
     download = pretrained and checkpoint is None
@@ -210,7 +215,7 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
     import torchvision.models as tvm
 
     if name not in tvm.list_models():
-        raise ValueError(f"torchvision model {name!r} does not exist{_suggest(name, tvm.list_models())}")
+        raise ValueError(f"torchvision model {name!r} does not exist{did_you_mean(name, tvm.list_models())}.")
     wname = opts.pop("weights", "DEFAULT")
     wname = wname if weights else None  # building a bare architecture: never fetch weights
     w = None
@@ -298,7 +303,7 @@ def _robustbench(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
     zoo_models = model_dicts[ds][tm]
     if name not in zoo_models:
         raise ValueError(f"robustbench model {name!r} is not in the {dataset}/{threat} zoo"
-                         f"{_suggest(name, list(zoo_models))}")
+                         f"{did_you_mean(name, list(zoo_models))}.")
     model_dir = Path(str(opts.pop("model_dir", "models")))
     if not weights:
         net = zoo_models[name]["model"]()
