@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import platform
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -71,6 +72,52 @@ JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of a
 InputSizeOpt = typer.Option(None, "--input-size", help="The images the model takes, e.g. 3x32x32 (the same as "
                             "?input_size= in its spec): for a model whose source does not say. Without it such a "
                             "model takes the data's size.")
+
+
+@contextlib.contextmanager
+def _image_progress(label: str, total: int, quiet: bool, every: float = 5.0) -> Iterator[Callable[[int], None]]:
+    """``advance(k)`` for ``k`` more images done: a bar of images with its ETA in a terminal; outside one (a CI log),
+    a line on stderr when it starts, then at most every ``every`` seconds and at the end; nothing when ``quiet``."""
+    import sys
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    start, state = time.perf_counter(), {"done": 0, "said": 0.0}
+    lines = not quiet and not sys.stderr.isatty()
+
+    def say() -> None:
+        done, spent = state["done"], time.perf_counter() - start
+        left = f", about {spent / done * (total - done):.0f} s left" if 0 < done < total else ""
+        typer.echo(f"[{label}] {done}/{total} images, {spent:.0f} s{left}", err=True)
+        state["said"] = time.perf_counter()
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=quiet or lines, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        if lines:
+            say()
+
+        def advance(k: int) -> None:
+            state["done"] += k
+            bar.advance(task, k)
+            if lines and (time.perf_counter() - state["said"] >= every or state["done"] >= total):
+                say()
+
+        yield advance
+
+
+#: how a text table names each rate (robust.metrics.MEANINGS says what it is)
+_RATE_LABELS = {"clean_accuracy": "clean accuracy", "robust_accuracy": "robust accuracy", "asr": "ASR", "tcs": "TCS",
+                "asr_all": "ASR over all n", "tcs_all": "TCS over all n"}
 
 
 def _load_victim(spec: str, data: str, split: str, device: str, input_size: str | None):
@@ -243,6 +290,10 @@ def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's r
             for c in changes:
                 typer.echo(f"{verdict(c)}: {model(c)} / {c.task}, {measure(c)}: "
                            f"{show(c.baseline, c.baseline_interval)} -> {show(c.value, c.interval)}")
+        from robust.metrics import MEANINGS
+
+        for m in sorted({c.measure for c in changes} & set(MEANINGS)):
+            console.print(f"{m.upper()}: {MEANINGS[m]}.")
         console.print(f"{len(failing)} of {len(changes)} cells regressed, are missing or are too weak to judge."
                       if failing else f"no regression in {len(changes)} cells.")
     if failing:
@@ -442,13 +493,11 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     Wilson intervals."""
     import time
 
-    from rich.progress import Progress
-
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
     from robust.attacks.cost import Passes
     from robust.data import label_source, load_for
-    from robust.metrics import RATES
+    from robust.metrics import MEANINGS, RATES, describe_targets
     from robust.presets import method_preset
     from robust.runner.cells import versions
 
@@ -490,10 +539,8 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         atk = make_attack(method.name, **params)
     ds = load_for(net, data, split)
     start, passes = time.perf_counter(), Passes()
-    with Progress(disable=as_json, console=console, transient=True) as bar:
-        task = bar.add_task(attack, total=min(samples, len(ds)))
-        total = evaluate(atk, net, ds, samples=samples, batch_size=batch_size,
-                         progress=lambda k: bar.advance(task, k), passes=passes)
+    with _image_progress(f"{attack} on {model}", min(samples, len(ds)), as_json) as advance:
+        total = evaluate(atk, net, ds, samples=samples, batch_size=batch_size, progress=advance, passes=passes)
     out = {"attack": attack, "method": method.name, "preset": preset and attack, "model": model, "data": data,
            "split": split, "samples": samples, "seed": seed, "params": params, "artifact": recorded,
            "labels": label_source(ds), "classes": net.num_classes, "device": str(net.device), "versions": versions(),
@@ -502,18 +549,25 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         _emit(out)
         return
     decided = " (decision labels: its own clean top-1)" if out["labels"] == "decision" else ""
-    table = Table(title=f"{attack} on {model} ({data}/{split}, n={total.n}, seed {seed}){decided}")
+    targets = describe_targets(total.targeted, getattr(atk, "target_mode", params.get("target", "random")))
+    table = Table(title=f"{attack} on {model} ({data}/{split}, n={total.n}, seed {seed}){decided}\n{targets}")
     for col in ("measure", "value", "95 % interval", "count"):
         table.add_column(col)
+    shown = []
     for rate in RATES:
         value, ci = total.rate(rate), total.interval(rate)
         if value is None:
             continue
         k, n = total.fraction(rate)
-        table.add_row(rate, f"{value:.3f}", f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-", f"{k} / {n}")
+        shown.append(rate)
+        interval = f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f} %" if ci else "-"
+        table.add_row(_RATE_LABELS[rate], f"{100 * value:.1f} %", interval, f"{k} / {n}")
     table.add_row("victim passes / image", f"{passes.per_image:.1f}", "-",
                   f"{passes.forward} fwd + {passes.backward} bwd / {passes.images}")
     console.print(table)
+    for rate in shown:
+        if rate in ("asr", "tcs", "robust_accuracy"):
+            console.print(f"{_RATE_LABELS[rate]}: {MEANINGS[rate]}.")
 
 
 @attack_app.command("train", help="Train an attack that learns its patches ({train_options}) against one or "
@@ -694,12 +748,15 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     if as_json:
         _emit(out)
         return
-    table = Table(curve.xlabel, f"{curve.ylabel} (mean)", "std", title=f"{evaluation} on {model} ({data}, "
-                  f"n={curve.n}, {curve.seeds} seeds, {seconds} s)")
+    table = Table(curve.xlabel, f"{curve.ylabel} (mean over seeds)", "std", title=f"{evaluation} on {model} ({data}, "
+                  f"n={curve.n}, {curve.seeds} seeds, {seconds} s)\n{registry.get(method, 'evaluation').description}")
     for x, m, s in zip(curve.x, curve.mean, curve.std, strict=True):
-        table.add_row(f"{x:g}", f"{m:.3f}", f"{s:.3f}")
+        table.add_row(f"{x:.4g}", f"{100 * m:.1f} %", f"{100 * s:.1f} %")
     console.print(table)
-    console.print(f"normalised area {curve.area:.3f}; plot written to {plot}")
+    ci = f" [{100 * curve.area_interval[0]:.1f}, {100 * curve.area_interval[1]:.1f}] (95 % bootstrap over images)" \
+        if curve.area_interval else ""
+    console.print(f"normalised area {100 * curve.area:.1f} %{ci}, {'higher' if curve.higher_is_better else 'lower'} "
+                  f"is better: the mean {curve.ylabel} across the {curve.xlabel}. Plot written to {plot}")
 
 
 OutOpt = typer.Option(None, "--out", help="Board directory (default: beside the spec, named after it).")

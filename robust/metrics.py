@@ -37,6 +37,33 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return lo, hi
 
 
+#: each rate in words, once: what tables and help texts print beside the abbreviation
+MEANINGS = {
+    "clean_accuracy": "share of the n images the model classifies correctly without the attack",
+    "robust_accuracy": "share of the n images still classified correctly under the attack",
+    "asr": "attack success rate: share of the clean-correct images the attack makes misclassified",
+    "tcs": "target-class success: share of the clean-correct images pushed to the attacker's target class",
+    "asr_all": "ASR over all n images, not only the clean-correct ones",
+    "tcs_all": "TCS over all n images, not only the clean-correct ones",
+}
+
+
+def describe_targets(targeted: bool, target: object = "random") -> str:
+    """How an attack chose what to aim at, in words (``target``: an attack's ``target`` parameter).
+
+    >>> describe_targets(True)
+    "targeted: each image's target drawn uniformly from the other classes (per image, from the seed and its index)"
+    """
+    if not targeted:
+        return "untargeted: any wrong class counts as success"
+    if target == "least-likely":
+        return "targeted: each image's target is the class the model ranks lowest on the clean image"
+    if isinstance(target, int) and not isinstance(target, bool):
+        return f"targeted: every image's target is class {target} (images of that class are left out of TCS)"
+    return ("targeted: each image's target drawn uniformly from the other classes (per image, from the seed and its "
+            "index)")
+
+
 @dataclasses.dataclass(frozen=True)
 class Counts:
     """Mergeable outcome counts of one evaluation (see the module docstring for the definitions)."""
@@ -100,6 +127,28 @@ class Counts:
     asr_all = property(lambda self: self.rate("asr_all"))
     tcs_all = property(lambda self: self.rate("tcs_all"))
 
+    def __str__(self) -> str:
+        """The rates with their intervals and counts, in words once: ``print(counts)``.
+
+        >>> print(Counts(n=10, clean_correct=8, adv_correct=3, success=5, target_hit=4, success_all=7,
+        ...              target_hit_all=4, targeted=True))  # doctest: +NORMALIZE_WHITESPACE
+        Counts over n=10 images, targeted: clean accuracy 80.0 % [49.0, 94.3] (8 / 10); ASR 62.5 % [30.6, 86.3]
+        (5 / 8 clean-correct); TCS 50.0 % [21.5, 78.5] (4 / 8 clean-correct); robust accuracy 30.0 % [10.8, 60.3]
+        (3 / 10). TCS: target-class success: share of the clean-correct images pushed to the attacker's target class.
+        """
+        parts = []
+        for rate, label in (("clean_accuracy", "clean accuracy"), ("asr", "ASR"), ("tcs", "TCS"),
+                            ("robust_accuracy", "robust accuracy")):
+            value, ci = self.rate(rate), self.interval(rate)
+            if value is None:
+                continue
+            k, n = self.fraction(rate)
+            of = " clean-correct" if rate in ("asr", "tcs") else ""
+            parts.append(f"{label} {100 * value:.1f} % [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}] ({k} / {n}{of})")
+        headline = self.headline
+        return (f"Counts over n={self.n} images, {'targeted' if self.targeted else 'untargeted'}: "
+                f"{'; '.join(parts) or 'no images'}. {headline.upper()}: {MEANINGS[headline]}.")
+
     def to_dict(self) -> dict:
         """Counts, rates and intervals as plain JSON-ready values."""
         out: dict = dataclasses.asdict(self)
@@ -113,6 +162,7 @@ _FRACTIONS = {"clean_accuracy": ("clean_correct", "n"), "robust_accuracy": ("adv
               "asr": ("success", "clean_correct"), "tcs": ("target_hit", "tcs_clean_correct"),
               "asr_all": ("success_all", "n"), "tcs_all": ("target_hit_all", "tcs_n")}
 RATES = tuple(_FRACTIONS)
+assert set(RATES) == set(MEANINGS)
 
 
 def _labels(name: str, v: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,7 @@ def html(board: Board) -> str:
         budget=_data_uri(board.figures["budget"]) if "budget" in board.figures else None,
         frontier=tables.frontier_rows(board), frontier_text=tables.FRONTIER_TEXT,
         frontier_figure=_data_uri(board.figures["frontier"]) if "frontier" in board.figures else None,
+        measures_note=tables.MEASURES_NOTE,
         realism=realism, realism_text=tables.REALISM_TEXT + (" " + tables.HELDOUT_TEXT if heldout else ""),
         heldout=heldout,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,

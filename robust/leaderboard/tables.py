@@ -24,7 +24,7 @@ import torch
 
 from robust import registry
 from robust.leaderboard import cards
-from robust.metrics import Counts
+from robust.metrics import MEANINGS, Counts
 from robust.presets import Task
 from robust.realism import pool
 from robust.runner.spec import Spec
@@ -100,6 +100,9 @@ class AttackRow(_Scored):
 
 
 #: what a rank from ``ranks`` does and does not say, under every ranked table
+MEASURES_NOTE = (f"ASR = {MEANINGS['asr']}; TCS = {MEANINGS['tcs']} (each image's target drawn from the seed and "
+                 "the image, uniformly over the other classes, unless an attack's description says otherwise); "
+                 "targeted attacks rank by TCS, untargeted ones by ASR, lower is more robust.")
 RANK_CAVEAT = ("Rows that no row separates share a rank, but two rows whose intervals overlap can still have "
                "different ranks (a third row may lie beyond one of them and not the other); only intervals that do "
                "not overlap tell two rows apart.")
@@ -651,9 +654,9 @@ def markdown(board: Board) -> str:
     seeds = ", ".join(map(str, spec.seeds))
     lines = [f"# {_md(spec.title)}", "",
              f"Dataset `{_md(spec.dataset)}`, first {board.samples} test images, seeds {seeds}. Percentages; "
-             "brackets: Wilson 95 % intervals. ASR and TCS are over the correctly classified images (correct / n); "
-             "results.json and results.csv also give them over all n. Ranked most robust first (lowest TCS for "
-             "targeted attacks, lowest ASR for untargeted); a rank is 1 + the number of rows whose interval lies "
+             f"brackets: Wilson 95 % intervals. {MEASURES_NOTE} ASR and TCS are over the correctly classified "
+             "images (correct / n); results.json and results.csv also give them over all n. Ranked most robust "
+             "first; a rank is 1 + the number of rows whose interval lies "
              f"wholly below the row's own (more robust beyond doubt). {RANK_CAVEAT} Each image's "
              "target and random draws depend on the seed and the image only, so every model faces the same targets; "
              + ("a single seed is one draw per image: a claim from it is a one-draw claim." if len(spec.seeds) == 1
