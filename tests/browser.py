@@ -30,7 +30,7 @@ class Chromium:
         self.timeout, self.errors, self._id = timeout, [], 0
 
     def __enter__(self) -> Chromium:
-        self._profile = tempfile.TemporaryDirectory()
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)  # its helpers may still write
         self.proc = subprocess.Popen([find_chromium(), *FLAGS, f"--user-data-dir={self._profile.name}",
                                       "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + self.timeout
@@ -89,6 +89,18 @@ class Chromium:
 
     def open(self, url: str) -> None:
         self.call("Page.navigate", wait_for="Page.loadEventFired", url=url)
+
+    def resize(self, width: int, height: int = 900) -> None:
+        """Lay the page out for a window ``width`` x ``height`` CSS pixels wide (a desktop, not a phone)."""
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def screenshot(self, path: str, full: bool = False) -> None:
+        """A PNG of the viewport (``full``: of the whole page) at ``path``."""
+        import base64
+
+        out = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=full)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(out["data"]))
 
     def eval(self, expression: str) -> object:
         out = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)

@@ -128,3 +128,130 @@ def test_the_three_doors_from_the_wheel(wheel, tmp_path):
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--robust-device", "cpu",
                             "--robust-store", str(tmp_path / "store"), "test_door.py"], **run)
     assert tests.returncode == 0 and "1 passed" in tests.stdout, tests.stdout[-2000:] + tests.stderr[-2000:]
+
+
+USER_MODEL = '''
+"""A user's own 32-px CNN: a plain module that normalises its [0, 1] input itself and says no input size."""
+from pathlib import Path
+
+import torch
+from torch import nn
+
+HERE = Path(__file__).parent
+
+
+class MyCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        from robust.models.zoo.archs import resnet
+
+        self.register_buffer("mean", torch.tensor([0.467, 0.377, 0.342]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.316, 0.259, 0.269]).view(1, 3, 1, 1))
+        self.body = resnet(num_classes=10)
+
+    def forward(self, x):
+        return self.body((x - self.mean) / self.std)
+
+
+def small_cnn():
+    """The architecture, for file:WEIGHTS?arch=mymodel:small_cnn."""
+    return MyCNN()
+
+
+def released():
+    """Version 1 as the team ships it: the architecture with its weights."""
+    net = MyCNN()
+    net.load_state_dict(torch.load(HERE / "mycnn_v1.pt", weights_only=True))
+    return net
+'''
+
+USER_SETUP = '''
+import torch
+from robust import load_model
+from mymodel import MyCNN
+
+for name, zoo in (("v1", "resnet-pm"), ("v2", "resnet")):  # v2: less robust to occlusion than v1
+    net = MyCNN()
+    net.body.load_state_dict(load_model(f"zoo:digits-m/{zoo}", device="cpu").net.state_dict())
+    torch.save(net.state_dict(), f"mycnn_{name}.pt")
+    if name == "v2":  # a broken release: always class 9
+        with torch.no_grad():
+            net.body.get_classifier().weight.zero_()
+            net.body.get_classifier().bias.copy_(torch.arange(10.0))
+        torch.save(net.state_dict(), "mycnn_chance.pt")
+'''
+
+USER_GATE = '''
+import pytest
+import torch
+from robust.testing import assert_asr_at_most, no_regression
+from mymodel import MyCNN
+
+NOISE = {"preset": "noise-patch-12pct", "name": "noise-untargeted", "params": {"targeted": False}}
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_occlusion_noise_does_not_get_worse(robust_eval, version):
+    net = MyCNN()
+    net.load_state_dict(torch.load(f"mycnn_{version}.pt", weights_only=True))
+    result = robust_eval(net, NOISE, samples=300)
+    assert_asr_at_most(result, 0.9)
+    no_regression(result, baseline="baselines/noise.json", key="mycnn", tolerance=0.05)
+'''
+
+
+@pytest.mark.slow  # eight processes and a board: about a minute and a half on 2 cores
+def test_a_users_own_model_walks_every_door_from_the_wheel(wheel, tmp_path):
+    """Issue 27's walk, from the built wheel, in a folder of the user's: a 32-px factory model with no declared size
+    by spec, by file: and as an object; `attack run` through the console script (the folder is importable without
+    PYTHONPATH); a version-to-version `robust compare` that fails on a regression and on a chance-level model; a
+    board that shows no absolute path; a pytest gate that records its baseline, then fails v2 on a regression."""
+    import json
+    import os
+
+    site, project, bin_dir = tmp_path / "site", tmp_path / "project", tmp_path / "bin"
+    zipfile.ZipFile(wheel).extractall(site)
+    project.mkdir()
+    bin_dir.mkdir()
+    (project / "mymodel.py").write_text(USER_MODEL)
+    (bin_dir / "robust").write_text("import sys\nfrom robust.cli import main\nsys.exit(main())\n")  # as the script
+    env = {**os.environ, "PYTHONPATH": str(site), "ROBUST_CACHE": str(tmp_path / "cache")}
+
+    def run(*args: str, code: int = 0, script: bool = True) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, str(bin_dir / "robust"), *args] if script else [sys.executable, *args]
+        done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == code, f"{args}: exit {done.returncode}\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}"
+        return done
+
+    run("-c", USER_SETUP, script=False)
+    untargeted = ("--param", "targeted=false", "--samples", "300", "--json")
+    for out, model in (("v1.json", "mymodel:released"), ("v2.json", "file:mycnn_v2.pt?arch=mymodel:small_cnn"),
+                       ("chance.json", "file:mycnn_chance.pt?arch=mymodel:small_cnn")):
+        done = run("attack", "run", "noise-patch-12pct", "--model", model, *untargeted)
+        (project / out).write_text(done.stdout.strip().splitlines()[-1])
+    assert json.loads((project / "v1.json").read_text())["n"] == 300
+    assert "no regression in 1 cells" in run("compare", "v1.json", "v1.json").stdout
+    assert "regression: mycnn" in run("compare", "v1.json", "v2.json", "--as", "mycnn", code=1).stdout
+    weak = run("compare", "v1.json", "chance.json", "--as", "mycnn", code=1).stdout  # 26 of 300 right: class 9's
+    assert "too-few (" in weak or "chance (clean accuracy" in weak
+
+    elsewhere = tmp_path / "weights"  # outside the spec's folder: shown by its name only
+    elsewhere.mkdir()
+    (elsewhere / "mycnn_v2.pt").write_bytes((project / "mycnn_v2.pt").read_bytes())
+    (project / "board.toml").write_text(
+        'title = "my CNN, v1 against v2"\ndataset = "digits-m"\nsamples = 100\n'
+        f'models = [{{ spec = "mymodel:released", name = "v1" }}, {{ spec = "file:{elsewhere}/mycnn_v2.pt?arch='
+        'mymodel:small_cnn", name = "v2", input_size = [3, 32, 32] }]\nattacks = ["noise-patch-12pct"]\n')
+    run("leaderboard", "run", "board.toml")
+    for name in ("README.md", "index.html", "results.json", "results.csv"):
+        text = (project / "board" / name).read_text()
+        assert "pytest-of" not in text, name  # no absolute path of the user's (escaped for Markdown or not)
+    readme = (project / "board" / "README.md").read_text()
+    assert "file:…/mycnn_v2.pt" in readme and "robust leaderboard run board.toml" in readme
+    assert "| v2 | file:…/mycnn\\_v2.pt?arch=mymodel:small\\_cnn" in readme and "| 0.32 M |" in readme
+
+    (project / "test_gate.py").write_text(USER_GATE)
+    gate = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "--robust-device", "cpu", "--robust-store",
+               str(tmp_path / "store"), "test_gate.py", script=False, code=1)
+    assert "1 failed, 1 passed" in gate.stdout and "BaselineRecorded" in gate.stdout
+    assert "asr vs baseline" in gate.stdout and "(mycnn, weights" in gate.stdout  # v2 against v1, by the key

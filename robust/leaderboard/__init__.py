@@ -20,7 +20,7 @@ from pathlib import Path
 
 from robust import registry
 from robust.io import atomic_write_text
-from robust.leaderboard import cards, tables
+from robust.leaderboard import cards, public, tables
 from robust.leaderboard import figures as figs
 from robust.leaderboard.tables import Board, attack_rows, ci, evaluation_rows, failed_rows, pct
 from robust.runner import BOARD_FORMAT, MARKER, STORE_NAME, Spec, Store, check_board_dir, load_spec, plan_id
@@ -55,7 +55,7 @@ def html(board: Board) -> str:
     worst = [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": tables.ranks(w.rows),
               "agreement": w.agreement} for w in board.worst]
     order = list(models.values())
-    if board.worst:  # most robust first under the first worst case; models without it last
+    if board.worst:  # most robust first under the worst case that ranks the board; models without it last
         first = board.worst[0].name
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
     realism_rows = tables.realism_rows(spec, board.attacks)
@@ -74,7 +74,7 @@ def html(board: Board) -> str:
         budget=_data_uri(board.figures["budget"]) if "budget" in board.figures else None,
         frontier=tables.frontier_rows(board), frontier_text=tables.FRONTIER_TEXT,
         frontier_figure=_data_uri(board.figures["frontier"]) if "frontier" in board.figures else None,
-        measures_note=tables.MEASURES_NOTE,
+        measures_note=tables.MEASURES_NOTE, robust_scope=tables.robust_accuracy_scope(board),
         realism=realism, realism_text=tables.REALISM_TEXT + (" " + tables.HELDOUT_TEXT if heldout else ""),
         heldout=heldout,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
@@ -163,6 +163,11 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
         r["model"], r["task"] = keys[r["key"]]
     recorded = {r["key"] for r in rows}
     pending = sorted({keys[k] for k in keys if k not in recorded})  # an interrupted or running run's cells
+    hidden = public.redactor(spec)  # a published board never shows the user's absolute paths
+    real, spec = spec, public.public_spec(spec, hidden)  # the store is read with the real one, above
+    for r in rows:
+        if r.get("error"):
+            r["error"] = public.redact(r["error"], hidden)
     attacks, evaluations = attack_rows(spec, rows), evaluation_rows(spec, rows)
     if spec.heldout_detector:
         attacks = tables.with_heldout(spec, rows, attacks, squares)
@@ -191,13 +196,14 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
                   versions=versions, attacks=attacks, evaluations=evaluations, failed=failed_rows(rows), worst=worst,
                   figures=paths, gallery=gallery, pending=[f"{m} / {t}" for m, t in pending],
-                  cards=cards.model_cards(spec, attacks), reproduction=cards.reproduction(spec, rows, versions))
+                  cards=cards.model_cards(spec, attacks),
+                  reproduction=cards.reproduction(real, rows, versions, out, hidden))
 
     result: dict[str, Path] = {"figures": fig_dir}
     for fmt, (name, write) in WRITERS.items():
         if fmt in formats:
             result[fmt] = out / name
-            atomic_write_text(result[fmt], write(board))
+            atomic_write_text(result[fmt], public.redact(write(board), hidden))
     written = {p.relative_to(out).as_posix() for p in [*paths.values(), *(p for _, p in gallery), *result.values()]
                if p.is_file()}
     for rel in previous - written:  # figures of models or tasks no longer in the spec, and nothing else

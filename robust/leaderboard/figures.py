@@ -46,15 +46,16 @@ def heatmap(attacks: list[AttackRow], models: list[str], tasks: list[str], path:
             grid = np.full((len(models), len(names)), np.nan)
             for r in attacks:
                 if r.attack in names and r.score is not None:
-                    grid[models.index(r.name), names.index(r.attack)] = r.score
-            im = ax.imshow(grid, cmap="magma_r" if headline == "tcs" else "viridis_r", vmin=0, vmax=1, aspect="auto")
+                    grid[models.index(r.name), names.index(r.attack)] = 100 * r.score  # the colorbar's %
+            im = ax.imshow(grid, cmap="magma_r" if headline == "tcs" else "viridis_r", vmin=0, vmax=100,
+                           aspect="auto")
             ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=7)
             ax.set_yticks(range(len(models)), models, fontsize=7)
             for i in range(len(models)):
                 for j in range(len(names)):
                     if not np.isnan(grid[i, j]):
-                        ax.text(j, i, f"{100 * grid[i, j]:.0f}", ha="center", va="center", fontsize=6,
-                                color="white" if grid[i, j] > 0.5 else "black")
+                        ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                                color="white" if grid[i, j] > 50 else "black")
             label = "TCS (%), targeted" if headline == "tcs" else "ASR (%), untargeted"
             fig.colorbar(im, ax=ax, label=label, fraction=0.05)
             ax.set_title(f"{label}: lower is more robust", fontsize=8)
@@ -161,14 +162,14 @@ def class_matrices(matrices: dict, class_names: list[str], title: str, path: Pat
         for ax in axes.flat[len(matrices):]:
             ax.axis("off")
         for ax, (name, (hits, n)) in zip(axes.flat, matrices.items(), strict=False):
-            rate = np.where(n.numpy() > 0, hits.numpy() / np.maximum(n.numpy(), 1), np.nan)
-            im = ax.imshow(rate, cmap="magma_r", vmin=0, vmax=1)
+            rate = np.where(n.numpy() > 0, 100 * hits.numpy() / np.maximum(n.numpy(), 1), np.nan)
+            im = ax.imshow(rate, cmap="magma_r", vmin=0, vmax=100)
             ax.set_title(f"{name} (n = {int(n.sum())})", fontsize=7)
             ax.set_xticks(range(len(class_names)), class_names, fontsize=5)
             ax.set_yticks(range(len(class_names)), class_names, fontsize=5)
             ax.set_xlabel("true class", fontsize=6)
             ax.set_ylabel("target", fontsize=6)
-        fig.colorbar(im, ax=axes, fraction=0.02, label="TCS")
+        fig.colorbar(im, ax=axes, fraction=0.02, label="TCS (%)")
         fig.suptitle(title, fontsize=8)
         return save_figure(fig, path, tight=False)
 

@@ -85,6 +85,7 @@ class AttackRow(_Scored):
     labels: str = "ground truth"  # or "decision": the model's own clean top-1 (robust.data.label_source)
     passes: float | None = None  # victim passes (forward + backward) the attack spent per image (robust.attacks.cost)
     classes: int | None = None  # the model's class count: chance accuracy is 1 / classes (robust compare's guard)
+    params: int | None = dataclasses.field(default=None, metadata=_INTERNAL)  # the model's, for its card
 
     task = property(lambda self: self.attack)
     lower_is_better: ClassVar[bool] = True  # a lower ASR or TCS is a more robust model
@@ -269,7 +270,7 @@ def attack_rows(spec: Spec, cells: list[dict]) -> list[AttackRow]:
             seconds=sum(g["seconds"] or 0 for g in group), headline=counts.headline,
             realism=pool([g["result"]["realism"] for g in group])
             if all(g["result"].get("realism") for g in group) else None, labels=first.get("labels", "ground truth"),
-            passes=_passes(group), classes=(first.get("per_image") or {}).get("classes")))
+            passes=_passes(group), classes=(first.get("per_image") or {}).get("classes"), params=first.get("params")))
     return rows
 
 
@@ -648,6 +649,12 @@ def labels_note(board: Board) -> str | None:
             "the patch hijacks the model's decision.")
 
 
+def robust_accuracy_scope(board: Board) -> str:
+    """What the clean-against-robust figure's robust accuracy is measured under, naming the worst case it uses."""
+    under = f"the worst case {board.worst[0].name} and " if board.worst else ""
+    return f"the share of images still classified correctly under {under}each untargeted attack"
+
+
 def markdown(board: Board) -> str:
     """The board as GitHub Markdown: one table per threat model, best first, with Wilson 95 % intervals."""
     spec, figures = board.spec, {k: f"figures/{p.name}" for k, p in board.figures.items()}
@@ -730,8 +737,7 @@ def markdown(board: Board) -> str:
         lines += ["## Heatmap", "", "TCS of the targeted attacks and ASR of the untargeted ones, each on its own "
                   "scale.", "", f"![TCS and ASR heatmap]({figures['heatmap']})", ""]
     if "clean-vs-robust" in figures:
-        lines += ["## Clean against robust accuracy", "", "Robust accuracy: the share of images still classified "
-                  "correctly under the first worst case and under each untargeted attack.", "",
+        lines += ["## Clean against robust accuracy", "", f"Robust accuracy: {robust_accuracy_scope(board)}.", "",
                   f"![clean against robust accuracy]({figures['clean-vs-robust']})", ""]
     if "budget" in figures:
         lines += ["## Robustness against budget", "", "Each attack family that the board runs at several patch areas "
@@ -747,8 +753,9 @@ def markdown(board: Board) -> str:
         if "frontier" in figures:
             lines += [f"![the refinement frontier]({figures['frontier']})", ""]
     if "class-tcs" in figures:
-        lines += ["## TCS by target and true class", "", "Under the first worst case, per model: which targets are "
-                  "easy to reach from which classes (a few images per pair on this board: read patterns, not cells).",
+        lines += ["## TCS by target and true class", "", f"Under the worst case {_md(board.worst[0].name)}, per "
+                  "model: which targets are easy to reach from which classes (a few images per pair on this board: "
+                  "read patterns, not cells).",
                   "", f"![TCS by target and true class]({figures['class-tcs']})", ""]
     if board.pending:
         lines += ["## Pending cells", "", f"Not finished yet ({len(board.pending)}; the run was interrupted or is "

@@ -327,6 +327,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
                   "per_image": _per_image(outcomes, net.num_classes),
                   "realism": meter.summary(cell.seed) if len(meter) else None, "labels": label_source(data),
                   "architecture": f"{type(net.net).__name__} ({net.family})",
+                  "params": sum(t.numel() for t in net.net.parameters()),  # for the board's model card
                   "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}
         figure = None
         if first and examples:

@@ -127,6 +127,31 @@ def _restriction(item: object, kind: str, models: tuple[ModelEntry, ...]) -> tup
     return tuple(only)
 
 
+def _value(v: object) -> str:
+    """A parameter as a description shows it: a budget in 255ths as a fraction (8/255), other floats short."""
+    if isinstance(v, float) and not v.is_integer() and abs(v * 255 - round(v * 255)) < 1e-6:
+        return f"{round(v * 255)}/255"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def derived_description(base: Task, params: dict, train: dict) -> str:
+    """What a preset with overrides runs, stated by the parameters it uses (the preset's own prose would name the
+    values the overrides replaced).
+
+    >>> derived_description(load_preset("pgd-linf-8"), {"steps": 20, "restarts": 1}, {})[:52]
+    'lp with eps=8/255, method=pgd, restarts=1, steps=20,'
+    """
+    from robust.registry import get
+
+    used = {**base.params, **params}
+    shown = ", ".join(f"{k}={_value(v)}" for k, v in sorted(used.items()))
+    note = ", ".join(f"{k}={_value(v)}" for k, v in {**params, **train}.items())
+    recipe = f"; trained with {', '.join(f'{k}={_value(v)}' for k, v in {**base.train, **train}.items())}" \
+        if train else ""
+    method = get(base.method, base.kind).description
+    return f"{base.method} with {shown}{recipe} (preset {base.name} with {note}): {method}"
+
+
 def _task(item: object, kind: str, dirs: list[Path]) -> Task:
     """A preset name, a preset with overrides ``{preset, name, params, train}``, or an inline preset table."""
     if isinstance(item, str):
@@ -146,8 +171,8 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
                 raise ValueError(f"spec: {kind} {name!r}: the key 'train' is for trained attacks; {base.name} is an "
                                  f"{base.kind}.")
             changed = {**item.get("params", {}), **item.get("train", {})}
-            note = ", ".join(f"{k}={v}" for k, v in changed.items())
-            described = f"{base.description} (preset {base.name} with {note})" if note else base.description
+            described = derived_description(base, item.get("params", {}), item.get("train", {})) if changed \
+                else base.description
             table = {base.kind: base.method, "params": {**base.params, **item.get("params", {})},
                      "description": described}
             if base.kind == "attack":
