@@ -52,6 +52,9 @@ def _registered(method: object, kind: str, where: str) -> Method:
     try:
         return get(method, kind)
     except ValueError as e:
+        if isinstance(method, str) and method in list_presets():  # a preset where a method goes: say how to use it
+            raise ValueError(f"{where}: {kind} {method!r} is a preset, not a method; expected {{ preset = "
+                             f"{method!r}, name = ..., params = {{...}} }} (or {kind} = one of the methods).") from None
         raise ValueError(f"{where}: {e}") from None
 
 

@@ -95,3 +95,12 @@ def test_occlusion_run_takes_an_evaluation_preset(tmp_path):
     assert doc["evaluation"] == "patch-drop" and doc["x"] == [0, 0.5] and plot.is_file()
     res = CliRunner().invoke(app, ["occlusion", "run", "lavan-12pct", "--model", "zoo:digits-m/resnet"])
     assert res.exit_code == 2 and "'lavan-12pct' is an attack preset; expected an evaluation" in res.output
+
+
+def test_a_spec_table_naming_a_preset_as_its_method_says_how_to_write_it():
+    from robust.runner import parse_spec
+
+    with pytest.raises(ValueError, match=r"attack 'lavan-12pct' is a preset, not a method; expected \{ preset = "
+                                         r"'lavan-12pct', name = \.\.\."):
+        parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
+                    "attacks": [{"name": "x", "attack": "lavan-12pct", "params": {"steps": 5}}]})
