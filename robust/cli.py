@@ -539,9 +539,10 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         atk = make_attack(method.name, **params)
     ds = load_for(net, data, split)
     start, passes = time.perf_counter(), Passes()
-    from robust.checks import check_matches
+    from robust.checks import check_matches, check_samples
 
-    check_matches(net, ds)  # a model that does not fit the data is one line, before any progress is shown
+    check_matches(net, ds)  # bad input is one line, before any progress is shown
+    check_samples(samples, ds)
     with _image_progress(f"{attack} on {model}", min(samples, len(ds)), as_json) as advance:
         total = evaluate(atk, net, ds, samples=samples, batch_size=batch_size, progress=advance, passes=passes)
     out = {"attack": attack, "method": method.name, "preset": preset and attack, "model": model, "data": data,
