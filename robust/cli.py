@@ -125,10 +125,10 @@ def _load_victim(spec: str, data: str, split: str, device: str, input_size: str 
     plain module, a ``.pt`` file) takes the size of ``data``'s ``split`` as loaded by default, as in a board."""
     from robust.checks import data_image_size
     from robust.data import load_dataset
-    from robust.models import load_model, with_input_size
+    from robust.models import load_model, parse_input_size, with_input_size
 
     if input_size is not None:
-        spec = with_input_size(spec, input_size)
+        spec = with_input_size(spec, parse_input_size(input_size, "--input-size"))
     return load_model(spec, device=device, input_size=data_image_size(load_dataset(data, split)))
 
 

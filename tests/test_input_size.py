@@ -114,3 +114,16 @@ def test_the_robust_command_imports_a_factory_from_the_current_folder_at_the_dat
                           cwd=project, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-1500:]
     assert '"n": 8' in done.stdout
+
+
+def test_cli_input_size_and_factory_typos_are_one_line(project):
+    from typer.testing import CliRunner
+
+    from robust.cli import app
+
+    res = CliRunner().invoke(app, ["attack", "run", "noise-patch-12pct", "--model", "usermodel:small_cnn",
+                                   "--input-size", "3x3x", "--samples", "4"])
+    assert res.exit_code == 2 and "--input-size='3x3x' is not valid; expected an image size" in res.output
+    res = CliRunner().invoke(app, ["attack", "run", "noise-patch-12pct", "--model", "usermodel:small_cn",
+                                   "--samples", "4"])
+    assert res.exit_code == 2 and "has no callable 'small_cn' (did you mean small_cnn" in res.output

@@ -340,7 +340,9 @@ def _factory(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
                          f"({type(e).__name__}: {_first_line(e)}).") from None
     factory = getattr(module, func_name, None)
     if not callable(factory):
-        raise ValueError(f"model factory {body!r}: {module_name} has no callable {func_name!r}.")
+        names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n, None))]
+        raise ValueError(f"model factory {body!r}: {module_name} has no callable {func_name!r}"
+                         f"{did_you_mean(func_name, names)}.")
     try:
         net = factory(**opts)
     except TypeError as e:
