@@ -310,6 +310,8 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     name, value, lower_better = _headline(result)
     if result.counts is not None:
         _guard(result, f"{name.upper()} no-regression", min_correct, allow_chance)
+    if value is None:
+        raise ValueError(f"{name} is undefined for {result.describe()}; nothing to record or compare.")
     ident = {"key": key or model_key(result.model), "task": result.task, "dataset": result.dataset,
              "samples": result.samples, "seed": result.seed, "measure": name}
     n = result.counts.fraction(name)[1] if result.counts is not None else result.curve.n

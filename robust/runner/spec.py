@@ -127,9 +127,13 @@ def _restriction(item: object, kind: str, models: tuple[ModelEntry, ...]) -> tup
     return tuple(only)
 
 
-def _value(v: object) -> str:
-    """A parameter as a description shows it: a budget in 255ths as a fraction (8/255), other floats short."""
-    if isinstance(v, float) and not v.is_integer() and abs(v * 255 - round(v * 255)) < 1e-6:
+#: parameters that are pixel budgets, shown in 255ths (8/255) when they are whole ones
+BUDGETS = ("eps", "bound")
+
+
+def _value(key: str, v: object) -> str:
+    """A parameter as a description shows it: a pixel budget in 255ths as a fraction (8/255), other floats short."""
+    if key in BUDGETS and isinstance(v, float) and not v.is_integer() and abs(v * 255 - round(v * 255)) < 1e-6:
         return f"{round(v * 255)}/255"
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -144,9 +148,9 @@ def derived_description(base: Task, params: dict, train: dict) -> str:
     from robust.registry import get
 
     used = {**base.params, **params}
-    shown = ", ".join(f"{k}={_value(v)}" for k, v in sorted(used.items()))
-    note = ", ".join(f"{k}={_value(v)}" for k, v in {**params, **train}.items())
-    recipe = f"; trained with {', '.join(f'{k}={_value(v)}' for k, v in {**base.train, **train}.items())}" \
+    shown = ", ".join(f"{k}={_value(k, v)}" for k, v in sorted(used.items()))
+    note = ", ".join(f"{k}={_value(k, v)}" for k, v in {**params, **train}.items())
+    recipe = f"; trained with {', '.join(f'{k}={_value(k, v)}' for k, v in {**base.train, **train}.items())}" \
         if train else ""
     method = get(base.method, base.kind).description
     return f"{base.method} with {shown}{recipe} (preset {base.name} with {note}): {method}"
