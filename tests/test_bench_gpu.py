@@ -62,6 +62,7 @@ def check_complete(result: dict, models: list[str]) -> None:
             assert set(row["ratio"]) == PEERS[kernel] and all(v > 0 for v in row["ratio"].values()), (name, row)
 
 
+@pytest.mark.slow  # the bench script end to end on the CPU: 16 s on 2 cores
 def test_quick_cpu_run_times_every_kernel(tmp_path):
     models = ["mobilenetv3_small_050", "test_vit?img_size=224"]  # a CNN and a ViT (token reshape), both tiny
     result = run_bench(tmp_path, "--quick", "--device", "cpu", "--models", ",".join(models), timeout=300)

@@ -197,6 +197,7 @@ def test_a_users_project(pytester, store):
     assert first["n"] == second["n"] > 0 and first["value"] == second["value"] and len(first["interval"]) == 2
 
 
+@pytest.mark.slow  # a pytest session in a subprocess: 23 s on 2 cores
 def test_the_readmes_ci_snippet_runs(pytester, store):
     """The GitHub Actions lines of the README: the extra they install exists, and their pytest command runs a
     project's suites and writes the report."""
@@ -239,6 +240,7 @@ def _current_hooks() -> testing.Hooks:
     return current
 
 
+@pytest.mark.slow  # an xdist session in a subprocess: 24 s on 2 cores
 def test_xdist_workers_hand_their_records_to_the_report(pytester, store):
     """Under pytest-xdist the workers record the assertions and hand them to the controller's --robust-report;
     --robust-update-baselines reaches the workers too."""
