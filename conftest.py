@@ -5,6 +5,10 @@ import torch
 
 pytest_plugins = ["pytester"]  # tests/test_testing.py runs the robust plugin in a throw-away project
 
+# A board runs its cells in this process (tests' boards are small: spawning CPU workers would cost more than it
+# saves); the tests of worker processes ask for them. Set here, so subprocesses (the CLI) inherit it.
+os.environ.setdefault("ROBUST_WORKERS", "1")
+
 # Two xdist workers share two cores: one thread each keeps them from fighting.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)

@@ -7,7 +7,6 @@ import dataclasses
 import functools
 import json
 import platform
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -772,6 +771,9 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
               executor: str = typer.Option("local", "--executor", help="local, ray (a local Ray instance) or "
                                            "ray://HOST:PORT."),
               device: str = typer.Option(None, "--device", help="Overrides the spec's device (auto, cpu, cuda[:n])."),
+              workers: int = typer.Option(None, "--workers", help="Processes that run cells on a CPU, the cores "
+                                          "shared out as threads (default: $ROBUST_WORKERS, else one per core, at "
+                                          "most 4)."),
               render: bool = typer.Option(True, "--render/--no-render", help="Render the board after the run."),
               as_json: bool = JsonOpt) -> None:
     """Run every cell of the spec not yet in the store (an interrupted run resumes), then render the board. Outside
@@ -801,7 +803,7 @@ def board_run(spec: Path = typer.Argument(..., help="Leaderboard spec (.toml), e
             said["waiting"] = label if waiting else ""
 
         try:
-            report = run_board(board, out, executor=executor, device=device, progress=progress)
+            report = run_board(board, out, executor=executor, device=device, workers=workers, progress=progress)
         except KeyboardInterrupt:
             kept = 0
             if (target / STORE_NAME).is_file():
@@ -957,6 +959,7 @@ def main(argv: list[str] | None = None) -> None:
     # `python -m robust` (appended, so a local folder never shadows an installed package)
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.append(str(Path.cwd()))
-    # timm 1.0.9 (pinned by robustbench) uses torch.jit.interface, which torch >= 2.10 flags at import time.
-    warnings.filterwarnings("ignore", message=r"`torch.jit.interface` is deprecated", category=FutureWarning)
+    from robust.device import quiet_known_warnings
+
+    quiet_known_warnings()
     sys.exit(_invoke(argv))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
+from collections.abc import Iterator
 
 import torch
 
@@ -53,4 +56,30 @@ def autocast(device: torch.device, precision: str = "fp32"):
     return torch.autocast(device.type, dtype=dtype)
 
 
-__all__ = ["PRECISIONS", "autocast", "resolve_device"]
+@contextlib.contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Run the block on one CPU thread, then restore the thread count.
+
+    A CPU's float sums depend on how many threads split them, so a figure computed by training (the realism
+    detector's AUC) moved in its third decimal between one 2-thread process and two 1-thread workers on the same
+    machine; pinned to one thread it is the same whatever the worker count. Example::
+
+        with one_cpu_thread():
+            net = train_detector(clean, attacked)
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def quiet_known_warnings() -> None:
+    """Hide a warning of robust's pinned dependencies that no user can act on: timm 1.0.9 (pinned by robustbench)
+    uses ``torch.jit.interface``, which torch >= 2.10 flags at import time. Called by the ``robust`` command and by
+    each board worker process (a spawned process starts with the default filters)."""
+    warnings.filterwarnings("ignore", message=r"`torch.jit.interface` is deprecated", category=FutureWarning)
+
+
+__all__ = ["PRECISIONS", "autocast", "one_cpu_thread", "quiet_known_warnings", "resolve_device"]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from robust.checks import check_number, check_positive_int, check_seed
+from robust.device import one_cpu_thread
 from robust.draws import seeded
 from robust.placement import context_boxes, crop, paste
 
@@ -141,7 +142,8 @@ def _squares(clean: torch.Tensor, attacked: torch.Tensor) -> tuple[torch.Tensor,
 def train_detector(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, steps: int = 80,
                    lr: float = 3e-3) -> nn.Module:
     """The small CNN (seeded by ``seed``) trained with ``steps`` full-batch Adam steps to tell ``attacked`` context
-    squares from ``clean`` ones (N x C x s x s each, in [0, 1] or uint8)."""
+    squares from ``clean`` ones (N x C x s x s each, in [0, 1] or uint8), on one CPU thread (``one_cpu_thread``: the
+    same detector whatever the thread count)."""
     check_seed(seed)
     check_positive_int(steps, "steps")
     check_number(lr, "lr", low=0, low_open=True, expected="a positive, finite number")
@@ -150,15 +152,16 @@ def train_detector(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0
     params = list(net.parameters())
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     x, y = _squares(clean, attacked)
-    for step in range(1, steps + 1):  # Adam (default betas, L2 weight decay 1e-4), written out: torch.optim's first
-        with torch.enable_grad():  # use imports torch._dynamo, 1.4 s in every process that scores a patch attack
-            grads = torch.autograd.grad(F.binary_cross_entropy_with_logits(net(x).squeeze(1), y), params)
-        with torch.no_grad():
-            for p, g, (m, v) in zip(params, grads, moments, strict=True):
-                g = g + 1e-4 * p
-                m.mul_(0.9).add_(g, alpha=0.1)
-                v.mul_(0.999).addcmul_(g, g, value=0.001)
-                p.sub_(lr * (m / (1 - 0.9 ** step)) / ((v / (1 - 0.999 ** step)).sqrt() + 1e-8))
+    with one_cpu_thread():
+        for step in range(1, steps + 1):  # Adam (default betas, L2 weight decay 1e-4), written out: torch.optim's
+            with torch.enable_grad():  # first use imports torch._dynamo, 1.4 s in every process that scores a patch
+                grads = torch.autograd.grad(F.binary_cross_entropy_with_logits(net(x).squeeze(1), y), params)
+            with torch.no_grad():
+                for p, g, (m, v) in zip(params, grads, moments, strict=True):
+                    g = g + 1e-4 * p
+                    m.mul_(0.9).add_(g, alpha=0.1)
+                    v.mul_(0.999).addcmul_(g, g, value=0.001)
+                    p.sub_(lr * (m / (1 - 0.9 ** step)) / ((v / (1 - 0.999 ** step)).sqrt() + 1e-8))
     return net
 
 
@@ -167,7 +170,7 @@ def score_detector(net: nn.Module, clean: torch.Tensor, attacked: torch.Tensor) 
     the standard error and the number of squares on each side (``test``)."""
     _check_squares(clean, attacked, "score_detector")
     x, y = _squares(clean, attacked)
-    with torch.no_grad():
+    with torch.no_grad(), one_cpu_thread():
         scores = net(x).squeeze(1)
     auc = roc_auc(scores, y.bool())
     return _auc_summary(auc, hanley_mcneil(auc, len(clean), len(clean)), test=len(clean))

@@ -261,10 +261,11 @@ def test_version_and_presets_list():
     (["leaderboard", "run", "no-such-spec.toml"], "is not a file"),
     (["leaderboard", "run", "leaderboards/demo.toml", "--executor", "ray://127.0.0.1:1"], "is unreachable"),
     (["leaderboard", "run", "leaderboards/demo.toml", "--executor", "slurm"], "executor='slurm' is not valid"),
+    (["leaderboard", "run", "leaderboards/demo.toml", "--workers", "0"], "workers=0 is not valid"),
     (["leaderboard", "render", "leaderboards/demo.toml", "--out", "/nonexistent/board"], "there are no results"),
 ])
 def test_leaderboard_bad_input(args, needle, tmp_path):
-    if "--executor" in args:
+    if "--executor" in args or "--workers" in args:
         args = [*args, "--out", str(tmp_path / "board")]
     res = _run(*args)
     assert res.exit_code == 2 and needle in res.output and len(res.output.strip().splitlines()) == 1, res.output

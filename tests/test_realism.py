@@ -16,6 +16,7 @@ from robust.realism import (
     pool,
     roc_auc,
     total_variation,
+    train_detector,
     window_measures,
 )
 
@@ -82,6 +83,24 @@ def test_the_detector_cannot_tell_identical_windows_and_spots_noise_patches():
         detector_auc(clean, clean[:10])
     with pytest.raises(ValueError, match="steps=0"):
         detector_auc(clean, clean, steps=0)
+
+
+def test_the_detector_is_the_same_whatever_the_cpu_thread_count():
+    # Unpinned, two threads and one trained weights 0.15 apart on these squares (CPU sums split by thread), so a
+    # board's AUC depended on how many worker processes shared the cores.
+    x = _images(120, seed=5)
+    boxes = fixed_boxes(120, (32, 32), 11)
+    patched = paste(x, torch.rand(120, 3, 11, 11, generator=torch.Generator().manual_seed(6)), boxes)
+    before, weights = torch.get_num_threads(), []
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            net = train_detector(context_squares(x, boxes), context_squares(patched, boxes), seed=0)
+            assert torch.get_num_threads() == threads  # restored
+            weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(*weights)
 
 
 def test_roc_auc_matches_scikit_learn_with_ties():

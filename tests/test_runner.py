@@ -15,7 +15,7 @@ import pytest
 
 from robust.presets import list_presets, load_preset
 from robust.runner import Store, load_spec, parse_spec, plan, run_board
-from robust.runner.executors import run_local
+from robust.runner.executors import cpu_workers, local_devices, run_local
 
 RESNET = "zoo:digits-m/resnet"
 FAST = {"dataset": "digits-m", "samples": 40, "batch_size": 20, "models": [{"spec": RESNET, "name": "resnet"}],
@@ -209,6 +209,26 @@ def _rows_without_timing(db: Path) -> dict:
             result = {k: v for k, v in (r["result"] or {}).items() if k not in ("seconds", "train_seconds")}
             out[r["key"]] = ({k: r[k] for k in keep}, result)
         return out
+
+
+def test_cpu_workers_come_from_the_argument_then_the_environment_then_the_cores(monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.delenv("ROBUST_WORKERS", raising=False)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert cpu_workers() == min(cores, 4) and cpu_workers(3) == 3
+    assert local_devices("cpu", 2) == ["cpu", "cpu"] and local_devices("cpu", 1) == ["cpu"]
+    monkeypatch.setenv("ROBUST_WORKERS", " 2 ")
+    assert cpu_workers() == 2 and cpu_workers(1) == 1
+    monkeypatch.setenv("ROBUST_WORKERS", "many")
+    with pytest.raises(ValueError, match="ROBUST_WORKERS='many' is not valid; expected a positive number"):
+        cpu_workers()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=r"workers=.* is not valid"):
+            cpu_workers(bad)
+    with pytest.raises(ValueError, match="workers=0 is not valid"):
+        run_board(load_spec(_spec(tmp_path)), tmp_path / "out", workers=0)
+    assert not (tmp_path / "out").exists()  # refused before a store is made
 
 
 @pytest.mark.slow  # spawns a worker process per device: 25 s on 2 cores

@@ -171,28 +171,32 @@ def open_store(out: str | os.PathLike) -> Store:
 
 
 def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None, *, executor: str = "local",
-              device: str | None = None, progress: Callable[[str, int, int], None] | None = None) -> RunReport:
+              device: str | None = None, workers: int | None = None,
+              progress: Callable[[str, int, int], None] | None = None) -> RunReport:
     """Run every cell of ``spec`` missing from ``out``'s store. ``executor``: ``local``, ``ray`` (a local Ray
-    instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's. ``progress(label, done, total)`` is called
-    as cells finish."""
-    from robust.runner.executors import check_executor, local_devices
+    instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's; ``workers``: the local executor's processes
+    on a CPU (default: ``$ROBUST_WORKERS``, else one per core, at most 4; see ``executors.cpu_workers``).
+    ``progress(label, done, total)`` is called as cells finish."""
+    from robust.runner.executors import check_executor, cpu_workers, local_devices
 
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     out = Path(out) if out is not None else spec.default_out
     check_executor(executor)  # bad input fails before any model is loaded
+    cpu_workers(workers)
     from robust.runner.cells import dataset
 
     dataset(spec.dataset)  # and data that is not there fails before a store is made for it
     with open_store(out) as store:  # a bad folder fails before any model is loaded, too
-        devices = local_devices(device or spec.device)
+        devices = local_devices(device or spec.device, workers)
         cells, failed = plan(spec, devices[0] if executor == "local" and len(devices) == 1 else "cpu")
         store.set_plan(plan_id(spec), cell_names(cells, failed))  # first: an interrupted run's board renders too
-    return run_cells(cells, failed, out, executor=executor, device=device or spec.device, progress=progress)
+    return run_cells(cells, failed, out, executor=executor, device=device or spec.device, workers=workers,
+                     progress=progress)
 
 
 def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, executor: str = "local",
-              device: str = "auto", progress: Callable[[str, int, int], None] | None = None,
-              poll: float = 1.0) -> RunReport:
+              device: str = "auto", workers: int | None = None,
+              progress: Callable[[str, int, int], None] | None = None, poll: float = 1.0) -> RunReport:
     """Store ``failed`` rows and run those of ``cells`` not yet done in ``out``'s store (see ``run_board``).
 
     Each cell is claimed in the store before it is computed: cells another live run has claimed are left to it
@@ -238,7 +242,7 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
             while pending:
                 busy.clear()
                 if executor == "local":
-                    run_local(pending, local_devices(device), on_result, claim=claim)
+                    run_local(pending, local_devices(device, workers), on_result, claim=claim)
                 else:
                     run_ray(pending, on_result, address=None if executor == "ray" else executor, claim=claim)
                 finished_by_others = store.done()
