@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from robust.checks import check_images, check_labels
+from robust.checks import InputError, check_images, check_labels
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode, preserved_grads
 
@@ -33,13 +33,13 @@ def _check(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, method
         raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
     check_images(x)
     if x.shape[0] == 0:
-        raise ValueError("x is an empty batch; expected at least one image.")
+        raise InputError("x is an empty batch; expected at least one image.")
     if target is not None:
         check_labels(target, model.num_classes, n=x.shape[0], name="target")
     if method not in METHODS:
-        raise ValueError(f"method={method!r} is not valid; expected one of {METHODS}.")
+        raise InputError(f"method={method!r} is not valid; expected one of {METHODS}.")
     if size is not None and (len(size) != 2 or min(size) < 1):
-        raise ValueError(f"size={size!r} is not valid; expected (H, W) with positive sides.")
+        raise InputError(f"size={size!r} is not valid; expected (H, W) with positive sides.")
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:

@@ -1,12 +1,31 @@
-"""Argument checks shared by every public entry point: one sentence naming argument, value and expectation."""
+"""Argument checks shared by every public entry point: one sentence naming argument, value and expectation.
+
+A leaf: it imports nothing of robust's and loads torch only inside the checks of tensors, so the lightest module
+(the CLI's option parsing, the registry) can raise ``InputError``."""
 
 from __future__ import annotations
 
 import math
 import numbers
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+
+class InputError(ValueError):
+    """Bad input: an argument, option, spec, file or model that is not what was expected. Every check raises it
+    with one sentence naming the argument, the value and what was expected; the ``robust`` command prints it as one
+    line and exits with code 2, while any other exception (a bug) keeps its traceback. A ``ValueError``, so code
+    that caught those still does.
+
+    >>> try:
+    ...     check_positive_int(0, "steps")
+    ... except InputError as e:
+    ...     print(e)
+    steps=0 is not valid; expected a positive integer.
+    """
 
 
 def first_line(e: BaseException, limit: int = 200) -> str:
@@ -35,7 +54,7 @@ SEED_LIMIT = 2**64
 def check_keys(keys: Iterable[str], valid: Iterable[str], where: str) -> None:
     """Refuse a key outside ``valid``: one sentence naming ``where``, the first unknown key and the valid ones."""
     if bad := sorted(set(keys) - set(valid)):
-        raise ValueError(f"{where}: key {bad[0]!r} is unknown{did_you_mean(bad[0], valid)}; expected one of "
+        raise InputError(f"{where}: key {bad[0]!r} is unknown{did_you_mean(bad[0], valid)}; expected one of "
                          f"{sorted(valid)}.")
 
 
@@ -60,46 +79,50 @@ def check_like(value: object, default: object, name: str) -> None:
     if ok and isinstance(value, float):
         ok = math.isfinite(value)
     if not ok:
-        raise ValueError(f"{name}={value!r} is not valid; expected {what}.")
+        raise InputError(f"{name}={value!r} is not valid; expected {what}.")
 
 
 def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
     """Require a float tensor N x C x H x W with values in [0, 1] and no NaN; return it unchanged."""
+    import torch
+
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of images, got {type(x).__name__}.")
     if x.ndim != 4:
-        raise ValueError(f"{name} has shape {tuple(x.shape)}; expected a batch N x {channels} x H x W.")
+        raise InputError(f"{name} has shape {tuple(x.shape)}; expected a batch N x {channels} x H x W.")
     if not x.is_floating_point():
         raise TypeError(
             f"{name} has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 images by 255)."
         )
     if x.shape[1] != channels:
-        raise ValueError(
+        raise InputError(
             f"{name} has {x.shape[1]} channel(s) (shape {tuple(x.shape)}); expected {channels} (RGB)."
         )
     if x.numel():
         lo, hi = torch.aminmax(x.detach())
         lo, hi = float(lo), float(hi)  # one host sync for the whole check
         if lo != lo or hi != hi:
-            raise ValueError(f"{name} contains NaN values; expected finite images in [0, 1].")
+            raise InputError(f"{name} contains NaN values; expected finite images in [0, 1].")
         if lo < -1e-6 or hi > 1 + 1e-6:
-            raise ValueError(f"{name} has values in [{lo:.4g}, {hi:.4g}]; expected images in [0, 1].")
+            raise InputError(f"{name} has values in [{lo:.4g}, {hi:.4g}]; expected images in [0, 1].")
     return x
 
 
 def check_labels(y: object, num_classes: int, n: int | None = None, name: str = "y") -> torch.Tensor:
     """Require an integer tensor of class indices in [0, num_classes), of length ``n`` when given."""
+    import torch
+
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(y).__name__}.")
     if y.ndim != 1 or y.is_floating_point() or y.dtype == torch.bool:
-        raise ValueError(f"{name} has shape {tuple(y.shape)} and dtype {y.dtype}; expected a 1-D integer tensor.")
+        raise InputError(f"{name} has shape {tuple(y.shape)} and dtype {y.dtype}; expected a 1-D integer tensor.")
     if n is not None and y.shape[0] != n:
-        raise ValueError(f"{name} has {y.shape[0]} labels; expected {n}, one per image.")
+        raise InputError(f"{name} has {y.shape[0]} labels; expected {n}, one per image.")
     if y.numel():
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
-            raise ValueError(f"{name} contains class {bad}; expected classes in [0, {num_classes - 1}].")
+            raise InputError(f"{name} contains class {bad}; expected classes in [0, {num_classes - 1}].")
     return y
 
 
@@ -126,7 +149,7 @@ def check_number(value: object, name: str, *, low: float | None = None, high: fl
         ok = value < high if high_open else value <= high
     if not ok:
         expected = expected or _bounds(low, high, low_open, high_open)
-        raise ValueError(f"{name}={value!r} is not valid; expected {expected}.")
+        raise InputError(f"{name}={value!r} is not valid; expected {expected}.")
     return float(value)
 
 
@@ -143,7 +166,7 @@ def check_int(value: object, name: str, *, low: int | None = None, high: int | N
             span = f" in [{low}, {high}]" if low is not None and high is not None else \
                 f" >= {low}" if low is not None else f" <= {high}" if high is not None else ""
             expected = f"an integer{span}"
-        raise ValueError(f"{name}={value!r} is not valid; expected {expected}.")
+        raise InputError(f"{name}={value!r} is not valid; expected {expected}.")
     return int(value)
 
 
@@ -166,7 +189,7 @@ def check_samples(samples: object, data: object, name: str = "samples") -> int |
     n = len(data)  # type: ignore[arg-type]
     if samples > n:
         where = getattr(data, "name", type(data).__name__)
-        raise ValueError(f"{name}={samples!r} is not valid: it is more than the {n} images of {where!r}; expected "
+        raise InputError(f"{name}={samples!r} is not valid: it is more than the {n} images of {where!r}; expected "
                          f"at most {n} (or None: all of them).")
     return samples
 
@@ -176,7 +199,7 @@ def data_image_size(data: object) -> tuple[int, ...]:
     size = getattr(data, "image_size", None)
     if size is None:
         if len(data) == 0:  # type: ignore[arg-type]
-            raise ValueError(f"dataset {getattr(data, 'name', type(data).__name__)!r} is empty; expected images.")
+            raise InputError(f"dataset {getattr(data, 'name', type(data).__name__)!r} is empty; expected images.")
         size = data[0][0].shape  # type: ignore[index]
     return tuple(int(v) for v in size)
 
@@ -190,18 +213,18 @@ def check_matches(model: object, data: object) -> None:
     fed images of another size fails deep inside; a 1,000-class head on 10-class data reports 0 %)."""
     name, where = getattr(model, "name", "model"), getattr(data, "name", type(data).__name__)
     if (getattr(data, "meta", None) or {}).get("labels") == "decision" and data.meta.get("labelled_by") != name:
-        raise ValueError(f"dataset {where!r} is labelled by each model's own decision (here: "
+        raise InputError(f"dataset {where!r} is labelled by each model's own decision (here: "
                          f"{data.meta.get('labelled_by') or 'no model'}'s); expected it loaded for model {name!r}: "
                          f"robust.data.load_for(model, {where!r}).")
     classes = getattr(data, "class_names", None)
     if classes is not None and len(classes) != model.num_classes:  # type: ignore[attr-defined]
-        raise ValueError(f"model {name!r} has {model.num_classes} classes and dataset {where!r} has "  # type: ignore
+        raise InputError(f"model {name!r} has {model.num_classes} classes and dataset {where!r} has "  # type: ignore
                          f"{len(classes)}; expected a model whose classifier predicts the dataset's classes.")
     size = data_image_size(data)
     if size != tuple(model.input_size):  # type: ignore[attr-defined]
         show = lambda s: " x ".join(map(str, s))
         fixed = isinstance(where, str) and where.split(":")[0] in FIXED_SIZE_DATA  # photos are resized per model
-        raise ValueError(f"model {name!r} takes {show(model.input_size)} images and dataset {where!r} gives "  # type: ignore
+        raise InputError(f"model {name!r} takes {show(model.input_size)} images and dataset {where!r} gives "  # type: ignore
                          f"{show(size)}; expected the model's input size (a model that does not say its own takes "
                          f"?input_size={'x'.join(map(str, size))} in its spec, --input-size or input_size in a spec's "
                          f"model table{'' if fixed else '; or resize the data'}).")

@@ -1,4 +1,5 @@
-"""The ``robust`` command. Bad input prints one line to stderr and exits with code 2, never a traceback."""
+"""The ``robust`` command. Bad input prints one line to stderr and exits with code 2, never a traceback; a bug keeps
+its traceback."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from robust import registry
+from robust.checks import InputError
 
 
 class _App(typer.Typer):
-    """A Typer app whose commands turn bad input (``ValueError``, ``TypeError``) and unwritable paths (``OSError``)
-    into one line on stderr and exit code 2."""
+    """A Typer app whose commands turn bad input (``robust.checks.InputError``) and unwritable paths (``OSError``)
+    into one line on stderr and exit code 2. Any other exception is a bug and keeps its traceback."""
 
     def command(self, *args, **kwargs):
         register = super().command(*args, **kwargs)
@@ -29,7 +31,7 @@ class _App(typer.Typer):
             def wrapped(*a, **kw):
                 try:
                     return fn(*a, **kw)
-                except (ValueError, TypeError) as e:
+                except InputError as e:
                     typer.echo(f"error: {e}", err=True)
                     raise typer.Exit(2) from None
                 except OSError as e:  # an output path that cannot be written, a disk that is full
@@ -158,7 +160,7 @@ def presets_list(presets: list[Path] = typer.Option([], "--presets", help="A fol
 
     for folder in presets:
         if not folder.is_dir():
-            raise ValueError(f"--presets {str(folder)!r} is not a folder; expected a folder of preset .toml files.")
+            raise InputError(f"--presets {str(folder)!r} is not a folder; expected a folder of preset .toml files.")
     rows = []
     for name, path in list_presets(presets).items():
         task = load_preset(name, presets)
@@ -255,7 +257,7 @@ def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's r
     pairs = dict(_pair(p, baseline, results) for p in pair)
     if label is not None:
         if pairs:
-            raise ValueError("--as and --pair are not valid together; expected one of them.")
+            raise InputError("--as and --pair are not valid together; expected one of them.")
         pairs = {_only_model(baseline, "--as"): _only_model(results, "--as")}
     changes = compare_results(baseline, results, rule=rule, tolerance=tolerance, pairs=pairs,
                               min_correct=min_correct, allow_chance=allow_chance)
@@ -312,7 +314,7 @@ def _pair(text: str, baseline: Path, results: Path) -> tuple[str, str]:
     splits = [(text[:i], text[i + 1:]) for i, ch in enumerate(text) if ch == "="]
     found = [(a, b) for a, b in splits if a in old_models and b in new_models]
     if len(found) != 1:
-        raise ValueError(f"--pair {text!r} is not valid; expected OLD=NEW with OLD a model of {str(baseline)!r} "
+        raise InputError(f"--pair {text!r} is not valid; expected OLD=NEW with OLD a model of {str(baseline)!r} "
                          f"({old_models}) and NEW one of {str(results)!r} ({new_models}).")
     return found[0]
 
@@ -320,7 +322,7 @@ def _pair(text: str, baseline: Path, results: Path) -> tuple[str, str]:
 def _only_model(path: Path, option: str) -> str:
     models = _models_in(path)
     if len(models) != 1:
-        raise ValueError(f"{option} needs one model in each file; {str(path)!r} holds {len(models)} ({models}); "
+        raise InputError(f"{option} needs one model in each file; {str(path)!r} holds {len(models)} ({models}); "
                          "expected --pair OLD=NEW instead.")
     return models[0]
 
@@ -455,14 +457,14 @@ def _check_options(seed: object = None, **counts: object) -> None:
 
     for key, value in counts.items():
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ValueError(f"--{key.replace('_', '-')} {value!r} is not valid; expected a positive integer.")
+            raise InputError(f"--{key.replace('_', '-')} {value!r} is not valid; expected a positive integer.")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT):
-        raise ValueError(f"--seed {seed!r} is not valid; expected an integer in [0, 2**64).")
+        raise InputError(f"--seed {seed!r} is not valid; expected an integer in [0, 2**64).")
 
 
 def _check_split(split: str) -> None:
     if split not in ("test", "val"):
-        raise ValueError(f"--split {split!r} is not valid; expected 'test' or 'val' (digits-m).")
+        raise InputError(f"--split {split!r} is not valid; expected 'test' or 'val' (digits-m).")
 
 
 def _param(text: str, option: str = "--param") -> tuple[str, object]:
@@ -470,7 +472,7 @@ def _param(text: str, option: str = "--param") -> tuple[str, object]:
 
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"{option} {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
+        raise InputError(f"{option} {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
     return key.replace("-", "_"), parse_value(value)
 
 
@@ -504,7 +506,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     params = dict(_param(p) for p in param)
     options = {"seed": seed, "area": area, "placement": placement}
     if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
-        raise ValueError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
+        raise InputError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
     preset = method_preset(attack, "attack")  # a preset: its method and parameters
     if preset is not None:
         params = {**preset.params, **params}
@@ -518,20 +520,20 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         task = dataclasses.replace(preset, params={k: v for k, v in params.items() if k != "seed"})
         art = artifact_for(task, model, fingerprint_model(net), data, seed)
         if not Path(art["path"]).is_file():
-            raise ValueError(f"preset {attack!r} has no shipped or cached artefact for {model} on {data}; train one "
+            raise InputError(f"preset {attack!r} has no shipped or cached artefact for {model} on {data}; train one "
                              f"(robust attack train {method.name} --victim {model} --area {params.get('area')}) or "
                              "pass --checkpoint.")
         checkpoint = art["name"] if art["source"] == "shipped" else art["path"]
     recorded = None
     if checkpoint is not None:
         if not method.trained:
-            raise ValueError(f"--checkpoint is for trained attacks ({registry.names('attack', True)}); {attack!r} "
+            raise InputError(f"--checkpoint is for trained attacks ({registry.names('attack', True)}); {attack!r} "
                              "takes none.")
         path = resolve_checkpoint(checkpoint)
         atk = method.build.load(path, **params)
         recorded = {"checkpoint": str(checkpoint), **digests(path)}
     elif method.trained:
-        raise ValueError(f"{attack!r} needs --checkpoint (a file from `robust attack train {attack}`, or a shipped "
+        raise InputError(f"{attack!r} needs --checkpoint (a file from `robust attack train {attack}`, or a shipped "
                          f"one: {', '.join('zoo:' + k for k in list_artifacts()) or 'none'}), or name a preset "
                          "(robust presets list).")
     else:
@@ -616,31 +618,31 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     _check_options(seed, train_samples=train_samples, epochs=epochs, steps=steps, batch_size=batch_size)
     method = registry.get(attack, "attack")
     if not method.trained:
-        raise ValueError(f"attack {attack!r} is not trained; expected one of {sorted(registry.trained())}.")
+        raise InputError(f"attack {attack!r} is not trained; expected one of {sorted(registry.trained())}.")
     if split not in ("train", "fit"):
-        raise ValueError(f"--split {split!r} is not valid; expected 'train' or 'fit'.")
+        raise InputError(f"--split {split!r} is not valid; expected 'train' or 'fit'.")
     if publish and split != "train":
-        raise ValueError(f"--split {split} and --publish: a shipped artefact trains on 'train' (a recipe chosen "
+        raise InputError(f"--split {split} and --publish: a shipped artefact trains on 'train' (a recipe chosen "
                          "on fit / val is then trained on all of train).")
     if variant is not None and not publish:
-        raise ValueError(f"--variant {variant!r} without --publish: a variant names a shipped artefact; expected "
+        raise InputError(f"--variant {variant!r} without --publish: a variant names a shipped artefact; expected "
                          "--publish too (or --out PATH alone).")
     name = artifact_name(data, victim, attack, area, variant) if publish else None
     if (out is None) == (name is None):
-        raise ValueError("expected exactly one of --out PATH and --publish.")
+        raise InputError("expected exactly one of --out PATH and --publish.")
     out = out or publish_dir(artifact_path(name))  # into the source tree: only from a source checkout
     if out.suffix != ".safetensors":
-        raise ValueError(f"--out {str(out)!r} is not valid; expected a .safetensors path.")
+        raise InputError(f"--out {str(out)!r} is not valid; expected a .safetensors path.")
     fit = {k: v for k, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size), ("lr", lr),
                               ("precision", precision), ("train_samples", train_samples)) if v is not None}
     extra = dict(_param(t, "--train") for t in train)
     if given := sorted(set(extra) & set(fit)):  # two values: refuse both
-        raise ValueError(f"--train {given[0]}=... is not valid; expected the option --{given[0].replace('_', '-')} "
+        raise InputError(f"--train {given[0]}=... is not valid; expected the option --{given[0].replace('_', '-')} "
                          "instead.")
     fit.update(extra)
     allowed = method.train_options()
     if bad := sorted(set(fit) - set(allowed)):
-        raise ValueError(f"{attack} does not take --{bad[0].replace('_', '-')} (training option {bad[0]!r}); its "
+        raise InputError(f"{attack} does not take --{bad[0].replace('_', '-')} (training option {bad[0]!r}); its "
                          f"training options are {sorted(allowed)} (--train KEY=VALUE).")
     atk = make_attack(attack, area=area, placement=placement, seed=seed, **dict(_param(p) for p in param))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -721,15 +723,15 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     preset_params.pop("seeds", None)
     _check_options(seed, samples=samples, seeds=seeds, grid=grid, batch_size=batch_size)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, ..., seed + seeds - 1
-        raise ValueError(f"--seed {seed} is not valid with --seeds {seeds}; expected seed + seeds <= 2**64.")
+        raise InputError(f"--seed {seed} is not valid with --seeds {seeds}; expected seed + seeds <= 2**64.")
     plot = plot or Path(f"{evaluation}-{model.replace(':', '-').replace('/', '-')}.png")
     if plot.suffix.lower() != ".png":
-        raise ValueError(f"--plot {str(plot)!r} is not valid; expected a .png path.")
+        raise InputError(f"--plot {str(plot)!r} is not valid; expected a .png path.")
     check_writable(plot, "--plot")  # now, not after the sweep
     params = dict(_param(p) for p in param)
     if "seeds" in params or ("grid" in params and grid is not None):
         key = "seeds" if "seeds" in params else "grid"
-        raise ValueError(f"--param {key}=... is not valid; expected the option --{key} instead.")
+        raise InputError(f"--param {key}=... is not valid; expected the option --{key} instead.")
     if grid is not None:
         params["grid"] = grid
     params = {**preset_params, **params}
@@ -871,11 +873,11 @@ def data_show(name: str = typer.Argument(..., help="Dataset name, e.g. digits-m.
     from robust.io import atomic_path, check_writable
 
     if n < 1:
-        raise ValueError(f"n={n!r} is not valid; expected a positive number of samples.")
+        raise InputError(f"n={n!r} is not valid; expected a positive number of samples.")
     _check_options(seed)
     out = out or Path(f"{name.replace(':', '-').replace('/', '-')}-{split}.png")
     if out.suffix.lower() != ".png":
-        raise ValueError(f"--out {str(out)!r} is not valid; expected a .png path.")
+        raise InputError(f"--out {str(out)!r} is not valid; expected a .png path.")
     check_writable(out, "--out")
     with console.status(f"loading {name} (the first use of digits-m builds it, a few seconds)"):
         ds = load_dataset(name, split)

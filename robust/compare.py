@@ -23,6 +23,8 @@ import math
 import os
 from pathlib import Path
 
+from robust.checks import InputError
+
 RULES = ("wilson", "point")
 FAILING = ("regression", "missing", "too-few", "chance")
 
@@ -179,15 +181,15 @@ def read_results(path: str | os.PathLike) -> tuple[dict, dict[tuple[str, str], d
     ValueError naming the file and the part."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"results {str(path)!r} is not a file; expected a board's results.json or the output of "
+        raise InputError(f"results {str(path)!r} is not a file; expected a board's results.json or the output of "
                          "`robust attack run --json`.")
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
-        raise ValueError(f"results {str(path)!r} is not valid JSON ({reason}).") from None
+        raise InputError(f"results {str(path)!r} is not valid JSON ({reason}).") from None
     if not isinstance(doc, dict):
-        raise ValueError(f"results {str(path)!r} holds a JSON {type(doc).__name__}; expected an object.")
+        raise InputError(f"results {str(path)!r} holds a JSON {type(doc).__name__}; expected an object.")
     try:
         if "rows" in doc:  # a board
             what = {"dataset": doc.get("dataset"), "images": doc.get("samples"), "seeds": doc.get("seeds")}
@@ -202,13 +204,13 @@ def read_results(path: str | os.PathLike) -> tuple[dict, dict[tuple[str, str], d
             model, cell = _attack_cell(doc, "the run")
             cells = {(model, doc["attack"] + (json.dumps(params, sort_keys=True) if params else "")): cell}
         else:
-            raise ValueError(f"results {str(path)!r} is neither a board's results.json (no 'rows') nor the output "
+            raise InputError(f"results {str(path)!r} is neither a board's results.json (no 'rows') nor the output "
                              "of `robust attack run --json` (no 'attack' and 'n').")
     except _Unreadable as e:
-        raise ValueError(f"results {str(path)!r}: {e}; refusing to compare a file that cannot be read whole."
+        raise InputError(f"results {str(path)!r}: {e}; refusing to compare a file that cannot be read whole."
                          ) from None
     if not cells:
-        raise ValueError(f"results {str(path)!r} holds no cell (no attack row, worst case or evaluation); a "
+        raise InputError(f"results {str(path)!r} holds no cell (no attack row, worst case or evaluation); a "
                          "comparison of nothing proves nothing.")
     return what, cells
 
@@ -233,10 +235,10 @@ def _pairs(pairs: dict[str, str] | None, base: dict, new: dict, baseline: object
     base_models, new_models = sorted({m for m, _ in base}), sorted({m for m, _ in new})
     for old, now in pairs.items():
         if old not in base_models:
-            raise ValueError(f"pair {old}={now}: model {old!r} is not in {str(baseline)!r}; expected one of "
+            raise InputError(f"pair {old}={now}: model {old!r} is not in {str(baseline)!r}; expected one of "
                              f"{base_models}.")
         if now not in new_models:
-            raise ValueError(f"pair {old}={now}: model {now!r} is not in {str(results)!r}; expected one of "
+            raise InputError(f"pair {old}={now}: model {now!r} is not in {str(results)!r}; expected one of "
                              f"{new_models}.")
     return pairs
 
@@ -253,15 +255,15 @@ def compare_results(baseline: str | os.PathLike, results: str | os.PathLike, *, 
     from robust.checks import check_int
 
     if rule not in RULES:
-        raise ValueError(f"rule={rule!r} is not valid; expected one of {RULES}.")
+        raise InputError(f"rule={rule!r} is not valid; expected one of {RULES}.")
     if _number(tolerance) is None or not 0 <= tolerance <= 1:
-        raise ValueError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
+        raise InputError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
     check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
     base_what, base = read_results(baseline)
     new_what, new = read_results(results)
     for key in ("dataset", "images", "seeds"):
         if base_what[key] != new_what[key]:
-            raise ValueError(f"{str(baseline)!r} was measured with {key}={base_what[key]!r} and {str(results)!r} with "
+            raise InputError(f"{str(baseline)!r} was measured with {key}={base_what[key]!r} and {str(results)!r} with "
                              f"{key}={new_what[key]!r}; refusing to compare different questions.")
     paired = _pairs(pairs, base, new, baseline, results)
     out, seen = [], set()

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import torch
 
+from robust.checks import InputError
+
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -19,7 +21,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None:
         device = "auto"
     if not isinstance(device, str) or not _DEVICE_RE.match(device):
-        raise ValueError(f"device={device!r} is not valid; expected 'auto', 'cpu', 'mps' or 'cuda[:n]'.")
+        raise InputError(f"device={device!r} is not valid; expected 'auto', 'cpu', 'mps' or 'cuda[:n]'.")
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -28,14 +30,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'.")
+            raise InputError(f"device={device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'.")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise ValueError(
+            raise InputError(
                 f"device={device!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)."
             )
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device='mps' was requested but MPS is not available here; use 'cpu' or 'auto'.")
+        raise InputError("device='mps' was requested but MPS is not available here; use 'cpu' or 'auto'.")
     return torch.device(device)
 
 
@@ -49,7 +51,7 @@ def autocast(device: torch.device, precision: str = "fp32"):
     import contextlib
 
     if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
+        raise InputError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     if dtype is None or (dtype is torch.float16 and device.type != "cuda") or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()

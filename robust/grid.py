@@ -8,15 +8,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from robust.checks import InputError
+
 
 def grid_shape(grid: int | tuple[int, int], image_hw: tuple[int, int], name: str = "grid") -> tuple[int, int]:
     """(rows, cols) of a grid given as cells per side (int) or (rows, cols); it must divide the H x W image."""
     rows, cols = (grid, grid) if isinstance(grid, int) and not isinstance(grid, bool) else tuple(grid)
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (rows, cols)):
-        raise ValueError(f"{name}={grid!r} is not valid; expected a positive integer or a pair of them.")
+        raise InputError(f"{name}={grid!r} is not valid; expected a positive integer or a pair of them.")
     h, w = image_hw
     if h % rows or w % cols:
-        raise ValueError(f"{name}={grid!r} does not divide the {h} x {w} image into equal cells; expected a grid "
+        raise InputError(f"{name}={grid!r} does not divide the {h} x {w} image into equal cells; expected a grid "
                          "that divides both sides.")
     return rows, cols
 

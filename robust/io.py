@@ -12,6 +12,8 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from robust.checks import InputError
+
 
 def cache_dir(*parts: str) -> Path:
     """The user cache directory of robust (``$ROBUST_CACHE`` overrides it), created on demand."""
@@ -93,7 +95,7 @@ def publish_dir(folder: Path) -> Path:
     shipped with the package are published into the source tree, never into an installed package."""
     root = source_checkout()
     if root is None or not Path(folder).resolve().is_relative_to(root):
-        raise ValueError(f"publishing writes into the package's source tree ({str(folder)!r}), which this robust is "
+        raise InputError(f"publishing writes into the package's source tree ({str(folder)!r}), which this robust is "
                          "not run from (an installed package is never written into); expected a source checkout "
                          "(git clone, pip install -e .) or an explicit output path.")
     return Path(folder)
@@ -106,19 +108,19 @@ def check_writable(path: str | os.PathLike, name: str) -> Path:
     argument, for the one-line message."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{name} {str(path)!r} is a directory; expected the path of a file to write.")
+        raise InputError(f"{name} {str(path)!r} is a directory; expected the path of a file to write.")
     ancestor = path.absolute().parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ValueError(f"{name} {str(path)!r} cannot be written: {str(ancestor)!r} is not a directory.")
+        raise InputError(f"{name} {str(path)!r} cannot be written: {str(ancestor)!r} is not a directory.")
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"{name} {str(path)!r} cannot be written: the directory {str(ancestor)!r} is not writable.")
+        raise InputError(f"{name} {str(path)!r} cannot be written: the directory {str(ancestor)!r} is not writable.")
     try:  # and by trying: os.access says yes to root where no file can be made (/proc, immutable folders, ...)
         with tempfile.NamedTemporaryFile(dir=ancestor, prefix=".robust-probe-"):
             pass
     except OSError as e:
-        raise ValueError(f"{name} {str(path)!r} cannot be written: no file can be made in {str(ancestor)!r} "
+        raise InputError(f"{name} {str(path)!r} cannot be written: no file can be made in {str(ancestor)!r} "
                          f"({e.strerror or e}).") from None
     return path
 

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from robust.checks import check_labels, check_matches
+from robust.checks import InputError, check_labels, check_matches
 from robust.data.base import ImageSet
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
@@ -24,7 +24,7 @@ from robust.models.state import eval_mode
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """Wilson score interval (95 % by default) of a binomial proportion; (0, 1) when n == 0."""
     if n < 0 or not 0 <= successes <= n:
-        raise ValueError(f"successes={successes!r}, n={n!r} are not valid; expected 0 <= successes <= n.")
+        raise InputError(f"successes={successes!r}, n={n!r} are not valid; expected 0 <= successes <= n.")
     if n == 0:
         return 0.0, 1.0
     p = successes / n
@@ -91,7 +91,7 @@ class Counts:
     def fraction(self, rate: str) -> tuple[int, int]:
         """Numerator and denominator counts of ``rate`` (one of ``RATES``)."""
         if rate not in _FRACTIONS:
-            raise ValueError(f"rate={rate!r} is not valid; expected one of {RATES}.")
+            raise InputError(f"rate={rate!r} is not valid; expected one of {RATES}.")
         num, den = _FRACTIONS[rate]
         return getattr(self, num), getattr(self, den)
 
@@ -172,7 +172,7 @@ def _labels(name: str, v: torch.Tensor) -> torch.Tensor:
         return v.argmax(1)
     if v.ndim == 1 and not v.is_floating_point():
         return v
-    raise ValueError(f"{name} has shape {tuple(v.shape)} and dtype {v.dtype}; expected logits N x K or labels N.")
+    raise InputError(f"{name} has shape {tuple(v.shape)} and dtype {v.dtype}; expected logits N x K or labels N.")
 
 
 def count(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None, *,
@@ -206,10 +206,10 @@ def _prepare(clean, adv, y, target, num_classes) -> tuple[torch.Tensor, torch.Te
     clean_pred, adv_pred = _labels("clean", clean), _labels("adv", adv)
     n = clean_pred.shape[0]
     if adv_pred.shape[0] != n:
-        raise ValueError(f"adv has {adv_pred.shape[0]} samples; expected {n} like clean.")
+        raise InputError(f"adv has {adv_pred.shape[0]} samples; expected {n} like clean.")
     k = clean.shape[1] if clean.ndim == 2 else num_classes
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"num_classes={num_classes!r} is not valid; it is required when clean and adv are labels.")
+        raise InputError(f"num_classes={num_classes!r} is not valid; it is required when clean and adv are labels.")
     check_labels(y, k, n=n)
     y = y.to(clean_pred.device)
     keep = torch.ones(n, dtype=torch.bool, device=clean_pred.device)

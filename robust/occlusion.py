@@ -22,6 +22,7 @@ size; batches are processed whole (no per-image loop).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable, Sequence
 
@@ -31,6 +32,7 @@ from torch.utils.data import Dataset
 from robust.cam import cam
 from robust.checks import (
     SEED_LIMIT,
+    InputError,
     check_keys,
     check_like,
     check_matches,
@@ -143,7 +145,7 @@ def _check(model: Backbone | torch.nn.Module, data: Dataset, seeds: int, samples
     check_samples(samples, data)
     check_seed(seed)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, seed + 1, ..., seed + seeds - 1
-        raise ValueError(f"seed={seed!r} is not valid with seeds={seeds}; expected seed + seeds <= 2**64.")
+        raise InputError(f"seed={seed!r} is not valid with seeds={seeds}; expected seed + seeds <= 2**64.")
     return model
 
 
@@ -158,7 +160,7 @@ def _fractions(values: Sequence[float], name: str, low: float = 0.0, high: float
     values = list(values)
     if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high
                              for v in values):
-        raise ValueError(f"{name}={values!r} is not valid; expected fractions in [{low}, {high}].")
+        raise InputError(f"{name}={values!r} is not valid; expected fractions in [{low}, {high}].")
     return [float(v) for v in values]
 
 
@@ -175,9 +177,9 @@ def _fill(fill: str | float, model: Backbone, x: torch.Tensor, draws: Draws) -> 
 def _check_fill(fill: str | float) -> None:
     if isinstance(fill, str):
         if fill not in FILLS:
-            raise ValueError(f"fill={fill!r} is not valid; expected one of {FILLS} or a value in [0, 1].")
+            raise InputError(f"fill={fill!r} is not valid; expected one of {FILLS} or a value in [0, 1].")
     elif not isinstance(fill, (int, float)) or isinstance(fill, bool) or not 0 <= fill <= 1:
-        raise ValueError(f"fill={fill!r} is not valid; expected one of {FILLS} or a value in [0, 1].")
+        raise InputError(f"fill={fill!r} is not valid; expected one of {FILLS} or a value in [0, 1].")
 
 
 def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds: int, samples: int | None,
@@ -202,7 +204,7 @@ def _sweep(name: str, model: Backbone, data: Dataset, knobs: list[float], seeds:
             values.append(torch.stack([torch.stack([v.double() for v, _ in row]) for row in batch]))
             valid.append(torch.stack([torch.stack([m.bool() for _, m in row]) for row in batch]))
     if start == 0:
-        raise ValueError("data is empty; expected at least one image.")
+        raise InputError("data is empty; expected at least one image.")
     values, valid = torch.cat(values, 2).cpu(), torch.cat(valid, 2).cpu()
     means = (values * valid).sum(2) / valid.sum(2).clamp_min(1)  # seeds x knobs
     std = means.std(0, unbiased=True) if seeds > 1 else torch.zeros(len(knobs), dtype=torch.float64)
@@ -230,7 +232,7 @@ def patch_drop(model: Backbone, data: Dataset, *, grid: int | None = None, level
     mass of the predicted class on the clean image (``salient`` first or ``non-salient`` first)."""
     model = _check(model, data, seeds, samples, batch_size, seed)
     if order not in ORDERS:
-        raise ValueError(f"order={order!r} is not valid; expected one of {ORDERS}.")
+        raise InputError(f"order={order!r} is not valid; expected one of {ORDERS}.")
     _check_fill(fill)
     levels = _fractions(levels if levels is not None else [k / 10 for k in range(10)], "levels", 0, 1)
     grid, rows, cols = _grid(model, grid)
@@ -352,7 +354,7 @@ def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,
     ``masks`` random masks)."""
     model = _check(model, data, seeds, samples, batch_size, seed)
     if saliency not in SALIENCY:
-        raise ValueError(f"saliency={saliency!r} is not valid; expected one of {SALIENCY}.")
+        raise InputError(f"saliency={saliency!r} is not valid; expected one of {SALIENCY}.")
     check_positive_int(masks, "masks")
     ratios = _fractions(ratios, "ratios")
     grid, rows, cols = _grid(model, grid)
@@ -383,19 +385,19 @@ def _optional(check: Callable[[object], object]) -> Callable[[object], object]:
 def _positive_ints(values: object, name: str) -> None:
     if not isinstance(values, (list, tuple)) or not values or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
-        raise ValueError(f"{name}={values!r} is not valid; expected a list of positive integers.")
+        raise InputError(f"{name}={values!r} is not valid; expected a list of positive integers.")
 
 
 def _sequence_of_fractions(values: object, name: str) -> None:
     if not isinstance(values, (list, tuple)):
-        raise ValueError(f"{name}={values!r} is not valid; expected a list of fractions in [0, 1].")
+        raise InputError(f"{name}={values!r} is not valid; expected a list of fractions in [0, 1].")
     _fractions(values, name)
 
 
 def _choice(choices: tuple[str, ...], name: str) -> Callable[[object], None]:
     def check(value: object) -> None:
         if value not in choices:
-            raise ValueError(f"{name}={value!r} is not valid; expected one of {choices}.")
+            raise InputError(f"{name}={value!r} is not valid; expected one of {choices}.")
     return check
 
 
@@ -419,7 +421,7 @@ def check_params(name: str, params: dict, where: str | None = None) -> None:
     where = where or f"evaluation {name!r}"
     valid = get(name, "evaluation").params()
     if not isinstance(params, dict):
-        raise ValueError(f"{where}: params={params!r} is not valid; expected a table.")
+        raise InputError(f"{where}: params={params!r} is not valid; expected a table.")
     check_keys(params, valid, where)
     for key, value in params.items():
         try:
@@ -428,7 +430,7 @@ def check_params(name: str, params: dict, where: str | None = None) -> None:
             else:
                 check_like(value, valid[key].default, key)
         except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
+            raise InputError(f"{where}: {e}") from None
 
 
 def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) -> Curve:
@@ -436,14 +438,13 @@ def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) 
     direction is better."""
     method = get(name, "evaluation")
     if fixed := sorted(set(method.fixed) & set(params)):
-        raise ValueError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {fixed[0]!r} is fixed "
+        raise InputError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {fixed[0]!r} is fixed "
                          f"by the evaluation ({fixed[0]}={method.fixed[fixed[0]]!r}).")
-    try:
-        curve = method.build(model, data, **method.fixed, **params)
+    try:  # the parameters against the signature: a TypeError raised inside the evaluation is a bug, not bad input
+        inspect.signature(method.build).bind(model, data, **method.fixed, **params)
     except TypeError as e:
-        if "argument" not in str(e):
-            raise
-        raise ValueError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {e}") from None
+        raise InputError(f"evaluation {name!r} does not take the parameters {sorted(params)}: {e}") from None
+    curve = method.build(model, data, **method.fixed, **params)
     return dataclasses.replace(curve, higher_is_better=method.higher_is_better)
 
 

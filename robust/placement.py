@@ -15,17 +15,19 @@ import math
 import torch
 import torch.nn.functional as F
 
+from robust.checks import InputError
+
 SHAPES = ("square", "circle")
 
 
 def patch_side(area: float, image_hw: tuple[int, int]) -> int:
     """Side in pixels of a square patch covering ``area`` (a fraction in (0, 1)) of an H x W image."""
     if not isinstance(area, (int, float)) or not 0 < area < 1:
-        raise ValueError(f"area={area!r} is not valid; expected a fraction of the image area in (0, 1).")
+        raise InputError(f"area={area!r} is not valid; expected a fraction of the image area in (0, 1).")
     h, w = image_hw
     side = max(1, round(math.sqrt(area * h * w)))
     if side > min(h, w):
-        raise ValueError(f"area={area!r} gives a {side} px patch, larger than the {h} x {w} image; "
+        raise InputError(f"area={area!r} gives a {side} px patch, larger than the {h} x {w} image; "
                          "expected a patch that fits.")
     return side
 
@@ -33,18 +35,18 @@ def patch_side(area: float, image_hw: tuple[int, int]) -> int:
 def _check_side(side: int, image_hw: tuple[int, int]) -> None:
     h, w = image_hw
     if not isinstance(side, int) or side < 1 or side > min(h, w):
-        raise ValueError(f"side={side!r} is not valid for a {h} x {w} image; expected 1 <= side <= {min(h, w)}.")
+        raise InputError(f"side={side!r} is not valid for a {h} x {w} image; expected 1 <= side <= {min(h, w)}.")
 
 
 def windows(saliency: torch.Tensor, side: int, *, stride: int = 1, mode: str = "max") -> torch.Tensor:
     """The window (box) with the highest (``mode='max'``) or lowest mean saliency in each N x H x W map."""
     if saliency.ndim != 3:
-        raise ValueError(f"saliency has shape {tuple(saliency.shape)}; expected N x H x W.")
+        raise InputError(f"saliency has shape {tuple(saliency.shape)}; expected N x H x W.")
     _check_side(side, tuple(saliency.shape[-2:]))
     if not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"stride={stride!r} is not valid; expected a positive integer.")
+        raise InputError(f"stride={stride!r} is not valid; expected a positive integer.")
     if mode not in ("max", "min"):
-        raise ValueError(f"mode={mode!r} is not valid; expected 'max' or 'min'.")
+        raise InputError(f"mode={mode!r} is not valid; expected 'max' or 'min'.")
     scores = window_means(saliency, side)[:, ::stride, ::stride]
     flat = scores.flatten(1)
     idx = flat.argmax(1) if mode == "max" else flat.argmin(1)
@@ -78,7 +80,7 @@ def fixed_boxes(n: int, image_hw: tuple[int, int], side: int, where: str = "cent
     spots = {"center": ((h - side) // 2, (w - side) // 2), "top-left": (0, 0), "top-right": (0, w - side),
              "bottom-left": (h - side, 0), "bottom-right": (h - side, w - side)}
     if where not in spots:
-        raise ValueError(f"where={where!r} is not valid; expected one of {tuple(spots)}.")
+        raise InputError(f"where={where!r} is not valid; expected one of {tuple(spots)}.")
     top, left = spots[where]
     return _boxes(torch.full((n,), top, device=device), torch.full((n,), left, device=device), side)
 
@@ -91,7 +93,7 @@ def _boxes(top: torch.Tensor, left: torch.Tensor, side: int) -> torch.Tensor:
 def shape_mask(shape: str, side: int, device: torch.device | str | None = None) -> torch.Tensor:
     """A side x side {0, 1} mask: the full square, or the inscribed disc."""
     if shape not in SHAPES:
-        raise ValueError(f"shape={shape!r} is not valid; expected one of {SHAPES}.")
+        raise InputError(f"shape={shape!r} is not valid; expected one of {SHAPES}.")
     if shape == "square":
         return torch.ones(side, side, device=device)
     c = torch.arange(side, device=device, dtype=torch.float32) - (side - 1) / 2
@@ -102,14 +104,14 @@ def check_boxes(boxes: torch.Tensor, n: int, image_hw: tuple[int, int]) -> torch
     """Require N x 4 integer boxes (top, left, height, width) that lie inside an H x W image."""
     if not isinstance(boxes, torch.Tensor) or boxes.shape != (n, 4) or boxes.is_floating_point():
         shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
-        raise ValueError(f"boxes has shape {shape}; expected an integer tensor ({n}, 4) of (top, left, h, w).")
+        raise InputError(f"boxes has shape {shape}; expected an integer tensor ({n}, 4) of (top, left, h, w).")
     if n:
         h, w = image_hw
         top, left, bh, bw = boxes.unbind(1)
         inside = (top >= 0) & (left >= 0) & (bh >= 1) & (bw >= 1) & (top + bh <= h) & (left + bw <= w)
         if not bool(inside.all()):
             i = int((~inside).nonzero()[0])
-            raise ValueError(f"boxes[{i}] = {boxes[i].tolist()} lies outside the {h} x {w} image; expected "
+            raise InputError(f"boxes[{i}] = {boxes[i].tolist()} lies outside the {h} x {w} image; expected "
                              "0 <= top, top + height <= H, 0 <= left, left + width <= W.")
     return boxes
 
@@ -139,22 +141,22 @@ def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch
     default all ones) placed at each box. ``patch`` is one per image (N x C x p x p) or one for all (C x p x p).
     Batched (no per-sample loop) and differentiable with respect to ``patch`` and ``x``."""
     if x.ndim != 4:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
+        raise InputError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
     n, c, h, w = x.shape
     if patch.ndim == 3:
         patch = patch.expand(n, *patch.shape)  # one patch for every image, stated by its shape
     if patch.ndim != 4 or patch.shape[0] != n or patch.shape[1] != c or patch.shape[2] != patch.shape[3]:
-        raise ValueError(f"patch has shape {tuple(patch.shape)}; expected ({n}, {c}, p, p) or ({c}, p, p).")
+        raise InputError(f"patch has shape {tuple(patch.shape)}; expected ({n}, {c}, p, p) or ({c}, p, p).")
     p = patch.shape[-1]
     if p > min(h, w):
-        raise ValueError(f"patch side {p} is larger than the {h} x {w} image; expected a patch that fits.")
+        raise InputError(f"patch side {p} is larger than the {h} x {w} image; expected a patch that fits.")
     check_boxes(boxes, n, (h, w))
     boxes = boxes.to(x.device)
     if n and not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
-        raise ValueError(f"boxes do not all have the patch's size {p} x {p}.")
+        raise InputError(f"boxes do not all have the patch's size {p} x {p}.")
     m = torch.ones(p, p, device=x.device, dtype=x.dtype) if mask is None else mask.to(x.device, x.dtype)
     if m.shape != (p, p):
-        raise ValueError(f"mask has shape {tuple(m.shape)}; expected ({p}, {p}) like the patch.")
+        raise InputError(f"mask has shape {tuple(m.shape)}; expected ({p}, {p}) like the patch.")
     # A gather, a blend and an out-of-place scatter: one copy of x, differentiable in both x and the patch.
     index = _flat_index(x.shape, boxes, p)
     flat = x.reshape(-1)
@@ -176,13 +178,13 @@ def _flat_index(shape: torch.Size, boxes: torch.Tensor, p: int) -> torch.Tensor:
 def crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """The square regions of ``x`` at ``boxes`` (all of one size p) as N x C x p x p, batched."""
     if x.ndim != 4:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
+        raise InputError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
     check_boxes(boxes, x.shape[0], tuple(x.shape[-2:]))
     if x.shape[0] == 0:
         return x[:, :, :0, :0]
     p = int(boxes[0, 2])
     if not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
-        raise ValueError("boxes are not all squares of one size; expected one patch size per batch.")
+        raise InputError("boxes are not all squares of one size; expected one patch size per batch.")
     return x.reshape(-1)[_flat_index(x.shape, boxes.to(x.device), p)]
 
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from robust.checks import InputError
 from robust.io import atomic_path
 
 
@@ -25,10 +26,10 @@ def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[s
     import matplotlib.pyplot as plt
 
     if not curves:
-        raise ValueError("curves is empty; expected at least one Curve.")
+        raise InputError("curves is empty; expected at least one Curve.")
     labels = list(labels) if labels is not None else [c.name for c in curves]
     if len(labels) != len(curves):
-        raise ValueError(f"labels has {len(labels)} entries; expected one per curve ({len(curves)}).")
+        raise InputError(f"labels has {len(labels)} entries; expected one per curve ({len(curves)}).")
     with plain_text():
         fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
         for c, label in zip(curves, labels, strict=True):

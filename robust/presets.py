@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from robust.checks import check_keys
+from robust.checks import InputError, check_keys
 from robust.registry import RUN_KEYS, Method, get, trained
 
 if sys.version_info >= (3, 11):
@@ -53,22 +53,22 @@ def _registered(method: object, kind: str, where: str) -> Method:
         return get(method, kind)
     except ValueError as e:
         if isinstance(method, str) and method in list_presets():  # a preset where a method goes: say how to use it
-            raise ValueError(f"{where}: {kind} {method!r} is a preset, not a method; expected {{ preset = "
+            raise InputError(f"{where}: {kind} {method!r} is a preset, not a method; expected {{ preset = "
                              f"{method!r}, name = ..., params = {{...}} }} (or {kind} = one of the methods).") from None
-        raise ValueError(f"{where}: {e}") from None
+        raise InputError(f"{where}: {e}") from None
 
 
 def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     """A ``Task`` from a preset's keys (a preset file's content, or an inline table of a spec)."""
     where = where or f"preset {name!r}"
     if not isinstance(table, dict):
-        raise ValueError(f"{where} is not valid; expected a table with 'attack' or 'evaluation'.")
+        raise InputError(f"{where} is not valid; expected a table with 'attack' or 'evaluation'.")
     params = table.get("params", {})
     if not isinstance(params, dict):
-        raise ValueError(f"{where}: params={params!r} is not valid; expected a table.")
+        raise InputError(f"{where}: params={params!r} is not valid; expected a table.")
     description = str(table.get("description", ""))
     if ("attack" in table) == ("evaluation" in table):
-        raise ValueError(f"{where} is not valid; expected exactly one of the keys 'attack' and 'evaluation'.")
+        raise InputError(f"{where} is not valid; expected exactly one of the keys 'attack' and 'evaluation'.")
     if "evaluation" in table:
         from robust.occlusion import check_params
 
@@ -77,7 +77,7 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
         _registered(method, "evaluation", where)
         reserved = set(RUN_KEYS) & set(params)
         if reserved:
-            raise ValueError(f"{where}: params key {sorted(reserved)[0]!r} is set by the run (its samples, batch "
+            raise InputError(f"{where}: params key {sorted(reserved)[0]!r} is set by the run (its samples, batch "
                              "size and seed), not by the preset.")
         check_params(method, params, f"{where}: evaluation {method!r}")  # now, not in the middle of a run
         return Task(name, "evaluation", method, dict(params), {}, description)
@@ -86,13 +86,13 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     entry = _registered(method, "attack", where)
     params = dict(params)
     if "seed" in params:
-        raise ValueError(f"{where}: params key 'seed' is set by the run's seeds, not by the preset.")
+        raise InputError(f"{where}: params key 'seed' is set by the run's seeds, not by the preset.")
     for key in ("targeted", "target"):
         if key not in table:
             continue
         if key == "targeted" and key not in entry.params():
             if bool(table[key]) != entry.targeted:
-                raise ValueError(f"{where}: targeted={table[key]!r} is not valid; {method} is always "
+                raise InputError(f"{where}: targeted={table[key]!r} is not valid; {method} is always "
                                  f"{'targeted' if entry.targeted else 'untargeted'}.")
             continue
         params[key] = table[key]
@@ -101,16 +101,16 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
         params["targeted"] = bool(accepted["targeted"].default)  # default that changes cannot reuse stale cells
     train = table.get("train", {})
     if not isinstance(train, dict):
-        raise ValueError(f"{where}: train={train!r} is not valid; expected a table.")
+        raise InputError(f"{where}: train={train!r} is not valid; expected a table.")
     if train and not entry.trained:
-        raise ValueError(f"{where}: {method} is not trained; the key 'train' is for {sorted(trained())}.")
+        raise InputError(f"{where}: {method} is not trained; the key 'train' is for {sorted(trained())}.")
     check_keys(train, set(entry.train_options()), f"{where} [train]")
     from robust.attacks import make_attack
 
     try:
         make_attack(method, **params)  # validates every parameter now, not in the middle of a run
     except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise InputError(f"{where}: {e}") from None
     return Task(name, "attack", method, params, dict(train), description)
 
 
@@ -150,16 +150,16 @@ def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
         methods = {**attacks(), **evaluations()}
         if name in methods:  # a method where a preset is asked for: say which presets run it
             runs = sorted(k for k in known if _method_of(known[k]) == name)
-            raise ValueError(f"preset {name!r} is unknown: {name} is a method, not a preset; expected a preset, e.g. "
+            raise InputError(f"preset {name!r} is unknown: {name} is a method, not a preset; expected a preset, e.g. "
                              f"{', '.join(runs) or '(none ships)'}, or an inline table {{ attack = {name!r}, "
                              "params = {...} }.")
-        raise ValueError(f"preset {name!r} is unknown{did_you_mean(name, known)}; expected one of "
+        raise InputError(f"preset {name!r} is unknown{did_you_mean(name, known)}; expected one of "
                          f"{sorted(known)}.")
     path = known[name]
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"preset {name!r} ({path}) is not valid TOML: {e}") from None
+        raise InputError(f"preset {name!r} ({path}) is not valid TOML: {e}") from None
     return parse_task(name, table, f"preset {name!r} ({path})")
 
 
@@ -179,11 +179,11 @@ def method_preset(name: str, kind: str, extra: Sequence[str | os.PathLike] = ())
         return None
     known = list_presets(extra)
     if not isinstance(name, str) or name not in known:
-        raise ValueError(f"{kind} {name!r} is unknown{did_you_mean(name, [*methods, *known])}; expected a method "
+        raise InputError(f"{kind} {name!r} is unknown{did_you_mean(name, [*methods, *known])}; expected a method "
                          f"({', '.join(sorted(methods))}) or an {kind} preset (robust presets list).")
     task = load_preset(name, extra)
     if task.kind != kind:
-        raise ValueError(f"{name!r} is an {task.kind} preset; expected an {kind} here.")
+        raise InputError(f"{name!r} is an {task.kind} preset; expected an {kind} here.")
     return task
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robust.checks import check_number, check_positive_int, check_seed
+from robust.checks import InputError, check_number, check_positive_int, check_seed
 from robust.device import one_cpu_thread
 from robust.draws import seeded
 from robust.placement import context_boxes, crop, paste
@@ -40,7 +40,7 @@ _Z = 1.959963984540054
 def total_variation(patch: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference between neighbouring pixels of each N x C x p x p patch (anisotropic TV)."""
     if patch.ndim != 4:
-        raise ValueError(f"patch has shape {tuple(patch.shape)}; expected N x C x p x p.")
+        raise InputError(f"patch has shape {tuple(patch.shape)}; expected N x C x p x p.")
     dh = (patch[..., 1:, :] - patch[..., :-1, :]).abs().mean((1, 2, 3))
     dw = (patch[..., :, 1:] - patch[..., :, :-1]).abs().mean((1, 2, 3))
     return dh + dw
@@ -58,11 +58,11 @@ def colour_histograms(x: torch.Tensor, weight: torch.Tensor, bins: int = BINS) -
 
 def _check(x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"x has shape {tuple(getattr(x, 'shape', ()))}; expected N x C x H x W.")
+        raise InputError(f"x has shape {tuple(getattr(x, 'shape', ()))}; expected N x C x H x W.")
     if not isinstance(x_adv, torch.Tensor) or x.shape != x_adv.shape:
-        raise ValueError(f"x_adv has shape {tuple(getattr(x_adv, 'shape', ()))}; expected {tuple(x.shape)} like x.")
+        raise InputError(f"x_adv has shape {tuple(getattr(x_adv, 'shape', ()))}; expected {tuple(x.shape)} like x.")
     if not isinstance(boxes, torch.Tensor) or boxes.shape != (x.shape[0], 4):
-        raise ValueError(f"boxes has shape {tuple(getattr(boxes, 'shape', ()))}; expected ({x.shape[0]}, 4).")
+        raise InputError(f"boxes has shape {tuple(getattr(boxes, 'shape', ()))}; expected ({x.shape[0]}, 4).")
 
 
 def window_measures(x: torch.Tensor, x_adv: torch.Tensor, boxes: torch.Tensor, window: int = 5
@@ -127,7 +127,7 @@ def hanley_mcneil(auc: float, positives: int, negatives: int) -> float:
 def _check_squares(clean: torch.Tensor, attacked: torch.Tensor, what: str) -> None:
     if not isinstance(clean, torch.Tensor) or not isinstance(attacked, torch.Tensor) or clean.shape != attacked.shape \
             or clean.ndim != 4:
-        raise ValueError(f"{what}: clean {tuple(getattr(clean, 'shape', ()))} and attacked "
+        raise InputError(f"{what}: clean {tuple(getattr(clean, 'shape', ()))} and attacked "
                          f"{tuple(getattr(attacked, 'shape', ()))} are not valid; expected two N x C x s x s tensors "
                          "of one shape.")
 
@@ -191,7 +191,7 @@ def detector_auc(clean: torch.Tensor, attacked: torch.Tensor, *, seed: int = 0, 
     _check_squares(clean, attacked, "detector_auc")
     n = clean.shape[0]
     if n < 4:
-        raise ValueError(f"{n} images are too few to train and test a detector; expected at least 4.")
+        raise InputError(f"{n} images are too few to train and test a detector; expected at least 4.")
     train, test = (i.to(clean.device) for i in halves(n, seed))
     net = train_detector(clean[train], attacked[train], seed=seed, steps=steps, lr=lr)
     return {**score_detector(net, clean[test], attacked[test]), "train": len(train)}
@@ -210,15 +210,15 @@ def heldout_auc(own: tuple[torch.Tensor, torch.Tensor], others: list[tuple[torch
         heldout_auc((clean, gan_squares), [(clean, lavan_squares), (clean, noise_squares)], seed=0)["auc"]
     """
     if not others:
-        raise ValueError("heldout_auc needs the squares of at least one other attack; got none.")
+        raise InputError("heldout_auc needs the squares of at least one other attack; got none.")
     for pair in (own, *others):
         _check_squares(*pair, "heldout_auc")
         if pair[0].shape != own[0].shape:
-            raise ValueError(f"heldout_auc: squares {tuple(pair[0].shape)} and {tuple(own[0].shape)} differ; expected "
+            raise InputError(f"heldout_auc: squares {tuple(pair[0].shape)} and {tuple(own[0].shape)} differ; expected "
                              "the same images at the same patch area.")
     n = own[0].shape[0]
     if n < 4:
-        raise ValueError(f"{n} images are too few to train and test a detector; expected at least 4.")
+        raise InputError(f"{n} images are too few to train and test a detector; expected at least 4.")
     train, test = halves(n, seed)
     source = train % len(others)  # one gather over the attacks stacked: K x N x C x s x s
     clean = torch.stack([c for c, _ in others])[source, train]
@@ -291,7 +291,7 @@ def pool(summaries: list[dict]) -> dict:
     """One summary from those of several seeds (the same images): each measure's mean and sd over all the values,
     and the detector's mean AUC with the mean of the seeds' standard errors (they are not independent)."""
     if not summaries:
-        raise ValueError("summaries is empty; expected the summary of at least one seed (Realism.summary()).")
+        raise InputError("summaries is empty; expected the summary of at least one seed (Realism.summary()).")
     if len(summaries) == 1:
         return summaries[0]
     out: dict = {}

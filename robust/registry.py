@@ -21,6 +21,8 @@ import inspect
 import os
 from collections.abc import Callable
 
+from robust.checks import InputError
+
 #: keywords of an evaluation that the run sets (its samples, batch size and seed), never a preset
 RUN_KEYS = ("samples", "batch_size", "seed")
 _ATTACKS: dict[str, Method] = {}
@@ -94,12 +96,12 @@ def _first_line(doc: str | None) -> str:
 
 def _add(table: dict[str, Method], method: Method) -> None:
     if not isinstance(method.name, str) or not method.name or method.name != method.name.strip():
-        raise ValueError(f"a {method.kind} name must be a non-empty string, got {method.name!r}.")
+        raise InputError(f"a {method.kind} name must be a non-empty string, got {method.name!r}.")
     known = table.get(method.name)
     same = known is not None and (known.build.__module__, known.build.__qualname__) == (
         method.build.__module__, method.build.__qualname__)  # the same definition, its module imported again
     if known is not None and not same:
-        raise ValueError(f"{method.kind} {method.name!r} is already registered (by {known.build.__module__}); "
+        raise InputError(f"{method.kind} {method.name!r} is already registered (by {known.build.__module__}); "
                          "expected a new name.")
     table[method.name] = method
 
@@ -128,7 +130,7 @@ def register_evaluation(name: str, *, description: str, xlabel: str, ylabel: str
     ``pool``: the evaluation draws donors from the evaluated split (``Draws.pool``), so its results depend on every
     image of the split, not only the evaluated ones (a board's cell key then hashes the whole split)."""
     if chance not in (None, "diagonal", "uniform"):
-        raise ValueError(f"chance={chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
+        raise InputError(f"chance={chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
 
     def decorate(fn: Callable) -> Callable:
         common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better, "chance": chance,
@@ -153,7 +155,7 @@ def _load() -> None:
             importlib.import_module(module)
         except Exception as e:  # a plugin that fails to import is named, with why
             _loaded[0] = False
-            raise ValueError(f"robust plugin {module!r} could not be imported ({type(e).__name__}: {e}); expected "
+            raise InputError(f"robust plugin {module!r} could not be imported ({type(e).__name__}: {e}); expected "
                              "an importable module (check ROBUST_PLUGINS and sys.path).") from None
     _refuse_preset_names()
 
@@ -167,7 +169,7 @@ def _refuse_preset_names() -> None:
     for method in (*_ATTACKS.values(), *_EVALUATIONS.values()):
         if method.name in shipped and not method.build.__module__.startswith("robust."):
             _loaded[0] = False
-            raise ValueError(f"robust plugin {method.build.__module__!r} registers the {method.kind} "
+            raise InputError(f"robust plugin {method.build.__module__!r} registers the {method.kind} "
                              f"{method.name!r}, the name of a shipped preset ({method.name}.toml); expected a new "
                              "name (one name may not mean two things).")
 
@@ -204,7 +206,7 @@ def get(name: str, kind: str) -> Method:
 
     table = attacks() if kind == "attack" else evaluations()
     if name not in table:
-        raise ValueError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of "
+        raise InputError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of "
                          f"{sorted(table)}.")
     return table[name]
 

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from robust.checks import InputError
 from robust.compare import Change, compare_results
 from robust.io import atomic_write_text, cache_dir
 
@@ -105,7 +106,7 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
         device = str(next((p.device for p in module.parameters()), torch.device("cpu")))
         model = module_spec(module)
     elif not isinstance(model, str) or not model:
-        raise ValueError(f"model={model!r} is not valid; expected a load spec such as 'zoo:digits-m/resnet' or a "
+        raise InputError(f"model={model!r} is not valid; expected a load spec such as 'zoo:digits-m/resnet' or a "
                          "torch.nn.Module.")
     kind = "evaluations" if _is_evaluation(task) else "attacks"
     spec = parse_spec({"dataset": dataset, "seeds": [seed], "batch_size": batch_size, "device": device,
@@ -113,7 +114,7 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
     out = Path(store) if store is not None else cache_dir("pytest")
     cells, unloadable = plan(spec, local_devices(device)[0])
     if unloadable:
-        raise ValueError(unloadable[0]["error"])
+        raise InputError(unloadable[0]["error"])
     cell = cells[0]
     cached = False
     if (out / STORE_NAME).exists():
@@ -146,7 +147,7 @@ def _is_evaluation(task: str | dict) -> bool:
     if isinstance(task, dict):
         return "evaluation" in task or ("preset" in task and load_preset(task["preset"]).kind == "evaluation")
     if not isinstance(task, str):
-        raise ValueError(f"task={task!r} is not valid; expected a preset name or a preset table.")
+        raise InputError(f"task={task!r} is not valid; expected a preset name or a preset table.")
     return load_preset(task).kind == "evaluation"
 
 
@@ -156,13 +157,13 @@ def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
         raise TypeError(f"result must come from robust.testing.measure (or the robust_eval fixture), got "
                         f"{type(result).__name__}.")
     if need == "counts" and result.counts is None:
-        raise ValueError(f"{result.task} is an evaluation (a curve); expected an attack result here.")
+        raise InputError(f"{result.task} is an evaluation (a curve); expected an attack result here.")
     if need == "curve" and result.curve is None:
-        raise ValueError(f"{result.task} is an attack; expected an evaluation (curve) result here.")
+        raise InputError(f"{result.task} is an attack; expected an evaluation (curve) result here.")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise ValueError(f"threshold={threshold!r} is not valid; expected a number in [0, 1].")
+        raise InputError(f"threshold={threshold!r} is not valid; expected a number in [0, 1].")
     if rule not in RULES:
-        raise ValueError(f"rule={rule!r} is not valid; expected one of {RULES}.")
+        raise InputError(f"rule={rule!r} is not valid; expected one of {RULES}.")
 
 
 def _decide(result: Measured, measure_name: str, value: float | None, interval: tuple[float, float] | None, n: int,
@@ -170,7 +171,7 @@ def _decide(result: Measured, measure_name: str, value: float | None, interval: 
     """Compare, record, and fail with one line (``bound_name``: what the interval is)."""
     __tracebackhide__ = True
     if value is None:
-        raise ValueError(f"{measure_name} is undefined for {result.describe()} (no correctly classified images, or "
+        raise InputError(f"{measure_name} is undefined for {result.describe()} (no correctly classified images, or "
                          "an untargeted attack for TCS).")
     decisive = value if rule == "point" else interval[1] if at_most else interval[0]
     passed = decisive <= threshold if at_most else decisive >= threshold
@@ -196,7 +197,7 @@ def _guard(result: Measured, label: str, min_correct: int, allow_chance: bool) -
 
     check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
     if not isinstance(allow_chance, bool):
-        raise ValueError(f"allow_chance={allow_chance!r} is not valid; expected True or False.")
+        raise InputError(f"allow_chance={allow_chance!r} is not valid; expected True or False.")
     counts = result.counts
     why = weak_model(counts.clean_correct, counts.n, result.classes, min_correct, allow_chance)
     if why is not None:
@@ -235,7 +236,7 @@ def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = 
                              which: str = "clean") -> None:
     """Clean (``which='clean'``) or robust (``'robust'``: under the attack) accuracy at least ``threshold``."""
     if which not in ("clean", "robust"):
-        raise ValueError(f"which={which!r} is not valid; expected 'clean' or 'robust'.")
+        raise InputError(f"which={which!r} is not valid; expected 'clean' or 'robust'.")
     __tracebackhide__ = True
     _rate(result, f"{which}_accuracy", threshold, rule, False, f"{which} accuracy")
 
@@ -301,17 +302,17 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     """
     __tracebackhide__ = True
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
-        raise ValueError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
+        raise InputError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
     if not isinstance(result, Measured):
         raise TypeError(f"result must come from robust.testing.measure, got {type(result).__name__}.")
     if key is not None and (not isinstance(key, str) or not key.strip()):
-        raise ValueError(f"key={key!r} is not valid; expected a non-empty name for the model, e.g. 'mycnn'.")
+        raise InputError(f"key={key!r} is not valid; expected a non-empty name for the model, e.g. 'mycnn'.")
     path = Path(baseline)
     name, value, lower_better = _headline(result)
     if result.counts is not None:
         _guard(result, f"{name.upper()} no-regression", min_correct, allow_chance)
     if value is None:
-        raise ValueError(f"{name} is undefined for {result.describe()}; nothing to record or compare.")
+        raise InputError(f"{name} is undefined for {result.describe()}; nothing to record or compare.")
     ident = {"key": key or model_key(result.model), "task": result.task, "dataset": result.dataset,
              "samples": result.samples, "seed": result.seed, "measure": name}
     n = result.counts.fraction(name)[1] if result.counts is not None else result.curve.n
@@ -339,20 +340,20 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     try:
         base = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"baseline {str(path)!r} is not valid JSON ({e}); record it again.") from None
+        raise InputError(f"baseline {str(path)!r} is not valid JSON ({e}); record it again.") from None
     if not isinstance(base, dict):
-        raise ValueError(f"baseline {str(path)!r} holds a JSON {type(base).__name__}; expected the object that "
+        raise InputError(f"baseline {str(path)!r} holds a JSON {type(base).__name__}; expected the object that "
                          "--robust-update-baselines records (record it again).")
     recorded = base.get("value")
     if isinstance(recorded, bool) or not isinstance(recorded, (int, float)) or not math.isfinite(recorded):
-        raise ValueError(f"baseline {str(path)!r} has value={recorded!r}; expected a finite number (record it again "
+        raise InputError(f"baseline {str(path)!r} has value={recorded!r}; expected a finite number (record it again "
                          "with --robust-update-baselines).")
     if "key" not in base:  # recorded before keys: it named the model by its spec
         base = {**base, "key": model_key(str(base.get("model")))}
     for k, mine in ident.items():
         if base.get(k) != mine:
             hint = " (pass key= to name the model yourself)" if k == "key" else ""
-            raise ValueError(f"baseline {str(path)!r} was recorded with {k}={base.get(k)!r}, this run has "
+            raise InputError(f"baseline {str(path)!r} was recorded with {k}={base.get(k)!r}, this run has "
                              f"{k}={mine!r}; refusing to compare{hint} (record it again with "
                              "--robust-update-baselines).")
     limit = min(max(base["value"] + tolerance if lower_better else base["value"] - tolerance, 0.0), 1.0)

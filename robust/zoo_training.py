@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from timm.loss import SoftTargetCrossEntropy
 
-from robust.checks import check_number, check_positive_int, check_seed
+from robust.checks import InputError, check_number, check_positive_int, check_seed
 from robust.data import digits_m
 from robust.data.digits_stream import DigitStream
 from robust.device import autocast, resolve_device
@@ -71,10 +71,10 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
     ``stream`` each step's batch is a fresh draw of the split's digits on new backgrounds
     (``robust.data.digits_stream``) instead of the stored composites, for the same number of steps."""
     if split not in ("train", "fit"):
-        raise ValueError(f"split={split!r} is not valid for training; expected 'train' (shipped models) or 'fit' "
+        raise InputError(f"split={split!r} is not valid for training; expected 'train' (shipped models) or 'fit' "
                          "(choosing on 'val').")
     if augment is not None and augment not in AUGMENTS:
-        raise ValueError(f"augment={augment!r} is not valid; expected one of {sorted(AUGMENTS)} or none.")
+        raise InputError(f"augment={augment!r} is not valid; expected one of {sorted(AUGMENTS)} or none.")
     dev = resolve_device(device)
     check_seed(seed)
     train_set = digits_m.load(split)
@@ -147,18 +147,18 @@ def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed
     such a model is not published. ``stream=True`` trains on fresh composites of the split's digits (see
     ``train_backbone``)."""
     if arch not in ARCHS:
-        raise ValueError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
+        raise InputError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
     if epochs is not None:
         check_positive_int(epochs, "epochs")
     if lr is not None:
         check_number(lr, "lr", low=0, high=1, low_open=True, high_open=True, expected="a number in (0, 1)")
     if name is not None and not (isinstance(name, str) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)):
-        raise ValueError(f"name={name!r} is not valid; expected lower-case letters and digits joined by dashes, "
+        raise InputError(f"name={name!r} is not valid; expected lower-case letters and digits joined by dashes, "
                          "e.g. 'resnet-8ep'.")
     if publish and out_dir is not None:
-        raise ValueError(f"out_dir={str(out_dir)!r} and publish=True: expected one of them.")
+        raise InputError(f"out_dir={str(out_dir)!r} and publish=True: expected one of them.")
     if publish and split != "train":
-        raise ValueError(f"split={split!r} and publish=True: a shipped model trains on split='train' (a recipe "
+        raise InputError(f"split={split!r} and publish=True: a shipped model trains on split='train' (a recipe "
                          "chosen on 'fit' / 'val' is then trained on all of 'train').")
     builder, recipe = ARCHS[arch]
     recipe = replace(recipe, epochs=epochs or recipe.epochs, lr=float(lr or recipe.lr))

@@ -86,6 +86,26 @@ def test_attack_run_json_counts():
     assert lo <= out["asr"] <= hi and out["params"]["placement"] == "center"
 
 
+@pytest.mark.parametrize("bug", [KeyError, TypeError, ValueError])  # the last two were once shown as bad input
+def test_a_bug_keeps_its_traceback_and_bad_input_stays_one_line(monkeypatch, capsys, bug):
+    from robust.attacks.controls import NoisePatch
+    from robust.checks import InputError
+    from robust.cli import _invoke
+
+    def broken(self, *args, **kwargs):
+        raise bug("a deliberate bug")
+
+    monkeypatch.setattr(NoisePatch, "run", broken)
+    args = ["attack", "run", "noise-patch", "--model", "zoo:digits-m/resnet", "--samples", "8", "--json"]
+    with pytest.raises(bug, match="a deliberate bug"):  # out of the command: Python prints its traceback
+        _invoke(args)
+    assert "error:" not in capsys.readouterr().err
+    assert _invoke([*args[:-3], "--samples", "0"]) == 2  # bad input: one line, code 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and "samples" in err
+    assert issubclass(InputError, ValueError)  # code that caught ValueError still does
+
+
 def test_attack_run_universal_checkpoint(tmp_path):
     from robust.attacks import UniversalPatch
     from robust.data import load_dataset

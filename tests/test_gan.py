@@ -194,7 +194,7 @@ def test_bad_schedule_options(resnet, small_train):
             ({"steps": 0}, ValueError, "steps=0"),
             ({"steps": 2, "log_every": 0}, ValueError, "log_every=0"),
             ({"steps": 2, "lr_schedule": "linear"}, ValueError, "lr_schedule='linear'"),
-            ({"steps": 2, "stream": "yes"}, TypeError, "stream='yes'"),
+            ({"steps": 2, "stream": "yes"}, ValueError, "stream='yes'"),
             ({"steps": 2, "monitor": "val"}, TypeError, "monitor must be an ImageSet")):
         with pytest.raises(error, match=match):
             GanPatch(**TINY).fit(resnet, fit, **options)

@@ -16,6 +16,7 @@ import json
 import re
 from pathlib import Path
 
+from robust.checks import InputError
 from robust.io import atomic_write_text, publish_dir, sha256_file
 from robust.models.zoo.manifest import read_manifest, update_manifest
 
@@ -27,12 +28,12 @@ def artifact_name(data: str, victims: list[str], attack: str, area: float, varia
     of another dataset keeps its zoo folder: ``imagenet-crops/imagenet-efficientnet-lite0/...``); a variant names a
     recipe other than the preset's (``critic2``: the same attack trained with another critic weight)."""
     if variant is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.]*", variant):
-        raise ValueError(f"variant {variant!r} is not valid; expected lower-case letters, digits and '.'.")
+        raise InputError(f"variant {variant!r} is not valid; expected lower-case letters, digits and '.'.")
     models = []
     for spec in victims:
         folder, _, model = spec.removeprefix("zoo:").partition("/")
         if not spec.startswith("zoo:") or not model:
-            raise ValueError(f"victim {spec!r} is not a zoo model; expected zoo:DATASET/MODEL to publish.")
+            raise InputError(f"victim {spec!r} is not a zoo model; expected zoo:DATASET/MODEL to publish.")
         models.append(model if folder == data else f"{folder}-{model}")
     return f"{data}/{'+'.join(models)}/{attack}{'-' + variant if variant else ''}-{round(area * 100):g}pct"
 
@@ -51,14 +52,14 @@ def read_config(path: Path, attack: str, key: str, value: str) -> dict:
     """The JSON beside ``path`` (``path`` + ``.json``), required to be a table whose ``key`` is ``value``."""
     meta = config_path(path)
     if not path.is_file() or not meta.is_file():
-        raise ValueError(f"{attack} checkpoint {str(path)!r} (and its .json) does not exist.")
+        raise InputError(f"{attack} checkpoint {str(path)!r} (and its .json) does not exist.")
     try:
         cfg = json.loads(meta.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{str(meta)!r} is not valid JSON ({e}); expected the configuration {attack} saved.") from None
+        raise InputError(f"{str(meta)!r} is not valid JSON ({e}); expected the configuration {attack} saved.") from None
     if not isinstance(cfg, dict) or cfg.get(key) != value:
         found = cfg.get(key) if isinstance(cfg, dict) else type(cfg).__name__
-        raise ValueError(f"{str(meta)!r} has {key} {found!r}; expected {value!r}.")
+        raise InputError(f"{str(meta)!r} has {key} {found!r}; expected {value!r}.")
     return cfg
 
 
@@ -67,7 +68,7 @@ def check_config(cfg: dict, types: dict[str, tuple[type, ...]], path: Path) -> N
     for k, allowed in types.items():
         v = cfg.get(k)
         if k not in cfg or (isinstance(v, bool) and bool not in allowed) or not isinstance(v, allowed):
-            raise ValueError(f"the configuration of {str(path)!r} has {k}={v!r}; expected a value of type "
+            raise InputError(f"the configuration of {str(path)!r} has {k}={v!r}; expected a value of type "
                              f"{' or '.join(t.__name__ for t in allowed)} (re-save it or train it again).")
 
 
@@ -83,12 +84,12 @@ def artifact_id(recorded: dict) -> str:
 
 def _check(path: Path, recorded: dict, label: str, remedy: str) -> None:
     if not path.is_file() or not config_path(path).is_file():
-        raise ValueError(f"{label}: {str(path)!r} or its .json is missing; {remedy}.")
+        raise InputError(f"{label}: {str(path)!r} or its .json is missing; {remedy}.")
     if not isinstance(recorded, dict) or not {"sha256", "config_sha256"} <= set(recorded):
-        raise ValueError(f"{label} has no recorded sha256 to check {str(path)!r} against; {remedy}.")
+        raise InputError(f"{label} has no recorded sha256 to check {str(path)!r} against; {remedy}.")
     actual = digests(path)
     if bad := [k for k in ("sha256", "config_sha256") if actual[k] != recorded[k]]:
-        raise ValueError(f"{label}: {str(config_path(path) if bad[0] == 'config_sha256' else path)!r} does not match "
+        raise InputError(f"{label}: {str(config_path(path) if bad[0] == 'config_sha256' else path)!r} does not match "
                          f"its recorded sha256 (truncated, damaged or replaced); {remedy}.")
 
 
@@ -96,7 +97,7 @@ def verify_shipped(name: str) -> Path:
     """The weights path of the shipped artefact ``name``, after checking both files against the manifest."""
     entry = list_artifacts().get(name)
     if entry is None:
-        raise ValueError(f"artefact {name!r} is not shipped; expected one of {sorted(list_artifacts())}.")
+        raise InputError(f"artefact {name!r} is not shipped; expected one of {sorted(list_artifacts())}.")
     path = artifact_path(name)
     _check(path, entry, f"shipped artefact zoo:{name}", "reinstall robust")
     return path
@@ -133,7 +134,7 @@ def resolve_checkpoint(text: str | Path) -> Path:
     name = text.removeprefix("zoo:")
     known = list_artifacts()
     if name not in known:
-        raise ValueError(f"checkpoint {text!r} is not a shipped artefact; expected one of "
+        raise InputError(f"checkpoint {text!r} is not a shipped artefact; expected one of "
                          f"{sorted('zoo:' + k for k in known)} or a file path.")
     return verify_shipped(name)
 

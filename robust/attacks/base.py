@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from robust.cam import cam
-from robust.checks import check_images, check_labels, check_number, check_positive_int, check_seed
+from robust.checks import InputError, check_images, check_labels, check_number, check_positive_int, check_seed
 from robust.data.base import ImageSet
 from robust.device import PRECISIONS, autocast
 from robust.draws import Draws, Pool
@@ -45,7 +45,7 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: t
     ``Draws``, or from a ``torch.Generator`` in training), ``least-likely`` (the clean model's least likely class)
     or a fixed class index (samples of that class are left out of TCS only, and counted as skipped)."""
     if num_classes < 2:
-        raise ValueError(f"num_classes={num_classes!r} is not valid for a targeted attack; expected >= 2.")
+        raise InputError(f"num_classes={num_classes!r} is not valid for a targeted attack; expected >= 2.")
     if mode == "random":
         if isinstance(random, Draws):
             shift = 1 + random.integers("target", num_classes - 1)
@@ -54,13 +54,13 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: t
         return (y + shift.to(y.device)) % num_classes
     if mode == "least-likely":
         if clean_logits is None:
-            raise ValueError("target='least-likely' needs the clean logits.")
+            raise InputError("target='least-likely' needs the clean logits.")
         return clean_logits.argmin(1)
     if isinstance(mode, int) and not isinstance(mode, bool):
         if not 0 <= mode < num_classes:
-            raise ValueError(f"target={mode!r} is not valid; expected a class in [0, {num_classes - 1}].")
+            raise InputError(f"target={mode!r} is not valid; expected a class in [0, {num_classes - 1}].")
         return torch.full_like(y, mode)
-    raise ValueError(f"target={mode!r} is not valid; expected one of {TARGET_MODES} or a class index.")
+    raise InputError(f"target={mode!r} is not valid; expected one of {TARGET_MODES} or a class index.")
 
 
 def check_training(victims: Backbone | list[Backbone], data: ImageSet, name: str = "victims") -> list[Backbone]:
@@ -71,7 +71,7 @@ def check_training(victims: Backbone | list[Backbone], data: ImageSet, name: str
     if not isinstance(data, ImageSet) or len(data) == 0:
         raise TypeError("data must be a non-empty in-memory ImageSet (e.g. load_dataset('digits-m', 'train')).")
     if bad := [m.name for m in victims if m.num_classes != data.num_classes]:
-        raise ValueError(f"{name} {bad} do not have the data's {data.num_classes} classes.")
+        raise InputError(f"{name} {bad} do not have the data's {data.num_classes} classes.")
     return victims
 
 
@@ -114,13 +114,13 @@ class Attack(abc.ABC):
     def __init__(self, *, target: str | int = "random", seed: int = 0, precision: str = "fp32",
                  channels_last: bool = False):
         if precision not in PRECISIONS:
-            raise ValueError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
+            raise InputError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
         if not isinstance(channels_last, bool):
-            raise ValueError(f"channels_last={channels_last!r} is not valid; expected true or false.")
+            raise InputError(f"channels_last={channels_last!r} is not valid; expected true or false.")
         self.precision, self.channels_last = precision, channels_last
         seed = check_seed(seed)
         if not (target in TARGET_MODES or (isinstance(target, int) and not isinstance(target, bool))):
-            raise ValueError(f"target={target!r} is not valid; expected one of {TARGET_MODES} or a class index.")
+            raise InputError(f"target={target!r} is not valid; expected one of {TARGET_MODES} or a class index.")
         self.target_mode = target
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
@@ -133,7 +133,7 @@ class Attack(abc.ABC):
         set, indexed 0..N-1. An image's random draws depend on (seed, its index) only."""
         check_images(x)
         if x.shape[0] == 0:
-            raise ValueError("x is an empty batch; expected at least one image.")
+            raise InputError("x is an empty batch; expected at least one image.")
         model = as_backbone(model, tuple(x.shape[1:]))  # a plain nn.Module takes the batch's image size
         check_labels(y, model.num_classes, n=x.shape[0])
         if target is not None:
@@ -156,13 +156,13 @@ class Attack(abc.ABC):
         if index is None and pool is None:
             return Draws.of_batch(self.seed, x, y)
         if index is None or pool is None:
-            raise ValueError("index and pool go together: index holds the images' indices in pool (see "
+            raise InputError("index and pool go together: index holds the images' indices in pool (see "
                              "robust.draws.Pool); give both or neither.")
         if not isinstance(pool, Pool):
             raise TypeError(f"pool must be a robust.draws.Pool, got {type(pool).__name__}.")
         if (not isinstance(index, torch.Tensor) or index.shape != (x.shape[0],) or index.is_floating_point()
                 or (x.shape[0] and not 0 <= int(index.min()) <= int(index.max()) < len(pool))):
-            raise ValueError(f"index must be an integer tensor of shape ({x.shape[0]},) with values in "
+            raise InputError(f"index must be an integer tensor of shape ({x.shape[0]},) with values in "
                              f"[0, {len(pool) - 1}] (the images' indices in pool).")
         return Draws(self.seed, index.to(x.device), pool)
 
@@ -188,7 +188,7 @@ class PatchAttack(Attack):
         self.bound = check_number(bound, "bound", low=0, high=1, low_open=True,
                                   expected="an L-inf bound in (0, 1] on the change to the window (1: a free patch)")
         if placement not in PLACEMENTS:
-            raise ValueError(f"placement={placement!r} is not valid; expected one of {PLACEMENTS}.")
+            raise InputError(f"placement={placement!r} is not valid; expected one of {PLACEMENTS}.")
         check_number(area, "area", low=0, high=1, low_open=True, high_open=True,
                      expected="a fraction of the image area in (0, 1)")
         shape_mask(shape, 1)  # validates the shape name

@@ -30,7 +30,7 @@ from robust.attacks.evaluate import evaluate
 from robust.attacks.gan_networks import Discriminator, Generator, context_inputs
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch
 from robust.attacks.trained import TrainedPatchAttack
-from robust.checks import SEED_LIMIT, check_int, check_number, check_positive_int
+from robust.checks import SEED_LIMIT, InputError, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.data.digits_stream import SPLITS as STREAM_SPLITS
 from robust.data.digits_stream import DigitStream
@@ -50,7 +50,7 @@ def _stream_split(data: ImageSet) -> str:
     """The digits-m split whose digits a stream draws (``data``'s own: train or fit)."""
     split = data.meta.get("split")
     if data.name != "digits-m" or split not in STREAM_SPLITS:
-        raise ValueError(f"stream=True draws fresh digits-m composites of the training digits; data is "
+        raise InputError(f"stream=True draws fresh digits-m composites of the training digits; data is "
                          f"{data.name!r} split {split!r}, expected digits-m split one of {STREAM_SPLITS}.")
     return split
 
@@ -92,14 +92,14 @@ class GanPatch(TrainedPatchAttack):
             check_positive_int(value, key)
         for key, value in (("loss", loss), ("refine_loss", refine_loss)):
             if value not in ("ce", "cw"):
-                raise ValueError(f"{key}={value!r} is not valid; expected 'ce' or 'cw'.")
+                raise InputError(f"{key}={value!r} is not valid; expected 'ce' or 'cw'.")
         self.lambda_adv, self.lambda_gan, self.lambda_tv = (
             check_number(v, k, low=0, expected="a finite number >= 0")
             for k, v in (("lambda_adv", lambda_adv), ("lambda_gan", lambda_gan), ("lambda_tv", lambda_tv)))
         check_int(refine, "refine", low=0, expected="an integer >= 0 (refinement steps)")
         check_number(refine_step, "refine_step", low=0, low_open=True, expected="a positive, finite number")
         if refine_optimizer not in OPTIMIZERS:
-            raise ValueError(f"refine_optimizer={refine_optimizer!r} is not valid; expected one of {OPTIMIZERS}.")
+            raise InputError(f"refine_optimizer={refine_optimizer!r} is not valid; expected one of {OPTIMIZERS}.")
         self.width, self.depth, self.embed, self.loss = width, depth, embed, loss
         self.refine, self.refine_step, self.refine_optimizer = refine, float(refine_step), refine_optimizer
         self.refine_loss = refine_loss
@@ -185,13 +185,13 @@ class GanPatch(TrainedPatchAttack):
         if steps is not None:
             check_positive_int(steps, "steps")
         if lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule={lr_schedule!r} is not valid; expected one of {LR_SCHEDULES}.")
+            raise InputError(f"lr_schedule={lr_schedule!r} is not valid; expected one of {LR_SCHEDULES}.")
         if not isinstance(stream, bool):
-            raise TypeError(f"stream={stream!r} is not valid; expected True or False.")
+            raise InputError(f"stream={stream!r} is not valid; expected True or False.")
         if stream and steps is None:
-            raise ValueError("stream=True needs steps=N: a stream has no epochs; expected a schedule in steps.")
+            raise InputError("stream=True needs steps=N: a stream has no epochs; expected a schedule in steps.")
         if stream and (train_samples is not None or (distill and not distill_refine)):
-            raise ValueError("stream=True draws fresh images, so neither train_samples nor a teacher cached per "
+            raise InputError("stream=True draws fresh images, so neither train_samples nor a teacher cached per "
                              "stored image (distill without distill_refine) applies; expected neither.")
         if monitor is not None and not isinstance(monitor, ImageSet):
             raise TypeError(f"monitor must be an ImageSet (a held-out split), got {type(monitor).__name__}.")
@@ -410,12 +410,12 @@ class GanPatch(TrainedPatchAttack):
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
             draws: Draws) -> AttackResult:
         if self.generator_net is None:
-            raise ValueError("gan-patch has no trained generator; call fit() or GanPatch.load() first.")
+            raise InputError("gan-patch has no trained generator; call fit() or GanPatch.load() first.")
         if self.num_classes != model.num_classes:
-            raise ValueError(f"the generator was trained for {self.num_classes} classes; the model has "
+            raise InputError(f"the generator was trained for {self.num_classes} classes; the model has "
                              f"{model.num_classes}.")
         if tuple(x.shape[1:]) != self.image_size:
-            raise ValueError(f"the generator was trained on {self.image_size} images; x has {tuple(x.shape[1:])}.")
+            raise InputError(f"the generator was trained on {self.image_size} images; x has {tuple(x.shape[1:])}.")
         boxes = self.locate(model, x, draws)
         mask = self.mask(self.side(x), x.device)
         g_net = self.generator_net.to(x.device).eval()

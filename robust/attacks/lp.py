@@ -14,11 +14,13 @@ figures can move with the batch size. Parameters' ``.grad`` are restored afterwa
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
 from robust.attacks.base import Attack, AttackResult, attack_loss
-from robust.checks import check_number, check_positive_int
+from robust.checks import InputError, check_number, check_positive_int
 from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.models.state import preserved_grads
@@ -59,30 +61,30 @@ class LpAttack(Attack):
                  **common: object):
         super().__init__(**common)
         if method not in METHODS:
-            raise ValueError(f"method={method!r} is not valid; expected one of {sorted(METHODS)}.")
+            raise InputError(f"method={method!r} is not valid; expected one of {sorted(METHODS)}.")
         cls_name, norm, can_target = METHODS[method]
         if targeted and not can_target:
-            raise ValueError(f"method={method!r} is untargeted in torchattacks; expected targeted=False "
+            raise InputError(f"method={method!r} is untargeted in torchattacks; expected targeted=False "
                              f"(targeted methods: {sorted(m for m, v in METHODS.items() if v[2])}).")
         eps = (8 / 255 if norm == "Linf" else 0.5) if eps is None else eps
         eps = check_number(eps, "eps", low=0, low_open=True, expected="a positive, finite budget")
         check_positive_int(steps, "steps")
         check_positive_int(restarts, "restarts")
         if restarts > 1 and method not in ("pgd", "pgd-l2", "apgd"):
-            raise ValueError(f"restarts={restarts!r} is not valid for method={method!r}; expected 1 (restarts: pgd, "
+            raise InputError(f"restarts={restarts!r} is not valid for method={method!r}; expected 1 (restarts: pgd, "
                              "pgd-l2, apgd).")
         if loss not in ("ce", "cw"):
-            raise ValueError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
+            raise InputError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
         if loss != "ce" and method not in ("pgd", "pgd-l2"):
-            raise ValueError(f"loss={loss!r} is not valid for method={method!r}; expected 'ce' (loss: pgd, pgd-l2).")
+            raise InputError(f"loss={loss!r} is not valid for method={method!r}; expected 'ce' (loss: pgd, pgd-l2).")
         if alpha is not None:
             alpha = check_number(alpha, "alpha", low=0, low_open=True, expected="a positive, finite step size")
         if not isinstance(targeted, bool):
-            raise ValueError(f"targeted={targeted!r} is not valid; expected true or false.")
+            raise InputError(f"targeted={targeted!r} is not valid; expected true or false.")
         if options is not None and not isinstance(options, dict):
-            raise ValueError(f"options={options!r} is not valid; expected a table of torchattacks options.")
+            raise InputError(f"options={options!r} is not valid; expected a table of torchattacks options.")
         if options and cls_name is None:
-            raise ValueError(f"options={options!r} is not valid for method={method!r}, which is robust's own PGD; "
+            raise InputError(f"options={options!r} is not valid for method={method!r}, which is robust's own PGD; "
                              "expected none.")
         self.method, self.norm, self.cls_name = method, norm, cls_name
         self.eps, self.steps = eps, steps
@@ -102,10 +104,11 @@ class LpAttack(Attack):
               "square": {"norm": "Linf", "eps": self.eps, "n_queries": self.steps, "seed": self.seed},
               "autoattack": {"norm": "Linf", "eps": self.eps, "n_classes": num_classes, "seed": self.seed},
               }[self.method]
-        try:
-            return cls(net, **{**kw, **self.options})
+        try:  # against the signature: a TypeError raised inside torchattacks is not the user's
+            inspect.signature(cls).bind(net, **{**kw, **self.options})
         except TypeError as e:
-            raise ValueError(f"torchattacks.{self.cls_name} does not take the options {self.options}: {e}") from None
+            raise InputError(f"torchattacks.{self.cls_name} does not take the options {self.options}: {e}") from None
+        return cls(net, **{**kw, **self.options})
 
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
             draws: Draws) -> AttackResult:

@@ -19,7 +19,7 @@ import torch
 
 from robust.attacks.artifacts import check_config, config_path, read_config, record_cached, verify_cached
 from robust.attacks.base import PatchAttack, check_training
-from robust.checks import check_positive_int, value_kind
+from robust.checks import InputError, check_positive_int, value_kind
 from robust.data.base import ImageSet
 from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
@@ -102,7 +102,7 @@ class TrainedPatchAttack(PatchAttack):
 
         state = self.state()
         if state is None:
-            raise ValueError(f"{self.name} has nothing to save; call fit() first.")
+            raise InputError(f"{self.name} has nothing to save; call fit() first.")
         path = Path(path)
         with atomic_path(path) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp),
@@ -121,7 +121,7 @@ class TrainedPatchAttack(PatchAttack):
         where = repr(str(path))
         cfg = read_config(path, cls.name, "attack", cls.name)
         if cfg.get("format", f"robust-{cls.name}/1") != f"robust-{cls.name}/1":
-            raise ValueError(f"{cls.name} checkpoint {where} has format {cfg['format']!r}; expected "
+            raise InputError(f"{cls.name} checkpoint {where} has format {cfg['format']!r}; expected "
                              f"'robust-{cls.name}/1'.")
         defaults = get(cls.name, "attack").params()
         check_config(cfg, {"num_classes": (int,), "image_size": (list,),
@@ -132,19 +132,19 @@ class TrainedPatchAttack(PatchAttack):
         if not (2 <= cfg["num_classes"] <= MAX_CLASSES and len(size) == 3
                 and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in size)
                 and size[0] <= MAX_CHANNELS):
-            raise ValueError(f"{cls.name} checkpoint {where} records num_classes={cfg['num_classes']!r}, image_size="
+            raise InputError(f"{cls.name} checkpoint {where} records num_classes={cfg['num_classes']!r}, image_size="
                              f"{cfg['image_size']!r}; expected 2 to {MAX_CLASSES} classes and (C, H, W) with at most "
                              f"{MAX_CHANNELS} channels and {MAX_SIDE} px a side (sizes are bounded before anything "
                              "is built from them).")
         if num_classes is not None and cfg["num_classes"] != num_classes:
-            raise ValueError(f"{cls.name} checkpoint {where} was trained for {cfg['num_classes']} classes; expected "
+            raise InputError(f"{cls.name} checkpoint {where} was trained for {cfg['num_classes']} classes; expected "
                              f"{num_classes}.")
         if image_size is not None and size != tuple(image_size):
-            raise ValueError(f"{cls.name} checkpoint {where} was trained on {size} images; expected "
+            raise InputError(f"{cls.name} checkpoint {where} was trained on {size} images; expected "
                              f"{tuple(image_size)}.")
         if bad := sorted(k for k in cls.fixed_params & set(overrides) if overrides[k] != cfg[k]):
             recorded = ", ".join(f"{k}={cfg[k]!r}" for k in bad)
-            raise ValueError(f"{bad} are fixed by the checkpoint {where} ({recorded}); expected attack-time options "
+            raise InputError(f"{bad} are fixed by the checkpoint {where} ({recorded}); expected attack-time options "
                              "only.")
         attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **overrides})
         attack.num_classes, attack.image_size = cfg["num_classes"], size
@@ -181,7 +181,7 @@ class TrainedPatchAttack(PatchAttack):
 
         saved = json.loads(state["config"])
         if comparable(saved) != comparable(self.config()):
-            raise ValueError(f"resume file {str(path)!r} was written for another configuration; expected the same "
+            raise InputError(f"resume file {str(path)!r} was written for another configuration; expected the same "
                              "attack, data and training options (delete it to start over).")
         self.generator.set_state(state["rng"])
         self.history = saved["history"]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from robust.attacks.base import Attack, sample_targets
+from robust.checks import InputError
 from robust.draws import Draws, Pool
 from robust.metrics import Counts, count
 from robust.models.backbone import Backbone
@@ -21,12 +22,12 @@ def transfer_matrix(attack: Attack | Callable[[Backbone], Attack], sources: Sequ
     source returning one (for attacks trained per source, such as universal or GAN patches). The targets of a
     targeted attack are drawn once and shared by every pair, so the cells compare like with like."""
     if not sources or not targets:
-        raise ValueError("sources and targets must each name at least one model.")
+        raise InputError("sources and targets must each name at least one model.")
     classes = {m.num_classes for m in [*sources, *targets]}
     if len(classes) != 1:
-        raise ValueError(f"every model must have the same classes; got class counts {sorted(classes)}.")
+        raise InputError(f"every model must have the same classes; got class counts {sorted(classes)}.")
     if batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
+        raise InputError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
     k = classes.pop()
     attacks = [attack if isinstance(attack, Attack) else attack(source) for source in sources]
     goal = None

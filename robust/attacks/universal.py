@@ -16,7 +16,7 @@ from rich.progress import track
 
 from robust.attacks.base import AttackResult, bounded, sample_targets
 from robust.attacks.trained import TrainedPatchAttack
-from robust.checks import check_number, check_positive_int
+from robust.checks import InputError, check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.draws import Draws
 from robust.models.backbone import Backbone
@@ -40,7 +40,7 @@ class UniversalPatch(TrainedPatchAttack):
         lo, hi = scale if pair else (None, None)
         if not pair or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                                for v in scale) or not 0 < lo <= hi:
-            raise ValueError(f"scale={scale!r} is not valid; expected (low, high) with 0 < low <= high.")
+            raise InputError(f"scale={scale!r} is not valid; expected (low, high) with 0 < low <= high.")
         check_number(rotation, "rotation", low=0, high=180, expected="degrees in [0, 180]")
         self.scale, self.rotation = (float(lo), float(hi)), float(rotation)
         self.patches: torch.Tensor | None = None  # K x C x p x p
@@ -54,7 +54,7 @@ class UniversalPatch(TrainedPatchAttack):
         patches = state.get("patches")
         if set(state) != {"patches"} or tuple(patches.shape) != want or not patches.is_floating_point():
             found = {k: tuple(v.shape) for k, v in state.items()}
-            raise ValueError(f"universal-patch {where} holds {found}; expected one float 'patches' tensor of shape "
+            raise InputError(f"universal-patch {where} holds {found}; expected one float 'patches' tensor of shape "
                              f"{want} (a file written by UniversalPatch.save()).")
         self.patches = patches
 
@@ -115,13 +115,13 @@ class UniversalPatch(TrainedPatchAttack):
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
             draws: Draws) -> AttackResult:
         if self.patches is None:
-            raise ValueError("universal-patch has no trained patches; call fit() or UniversalPatch.load() first.")
+            raise InputError("universal-patch has no trained patches; call fit() or UniversalPatch.load() first.")
         if self.patches.shape[0] != model.num_classes:
-            raise ValueError(f"the patches were trained for {self.patches.shape[0]} classes; the model has "
+            raise InputError(f"the patches were trained for {self.patches.shape[0]} classes; the model has "
                              f"{model.num_classes}.")
         side = self.side(x)
         if side != self.patches.shape[-1]:
-            raise ValueError(f"the patches are {self.patches.shape[-1]} px; area={self.area} on {tuple(x.shape[-2:])} "
+            raise InputError(f"the patches are {self.patches.shape[-1]} px; area={self.area} on {tuple(x.shape[-2:])} "
                              f"images needs {side} px.")
         boxes = self.locate(model, x, draws)
         patch = bounded(self.patches.to(x.device)[target], self.limits(x, boxes))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from robust.augment.patch_mixing import PatchMixing, soft_targets
-from robust.checks import check_images, check_labels, check_number, check_positive_int, check_seed
+from robust.checks import InputError, check_images, check_labels, check_number, check_positive_int, check_seed
 
 METHODS = ("patch_mixing", "cutmix", "mixup")
 
@@ -34,14 +34,14 @@ class Mix:
         for name, p in probs.items():
             check_number(p, name, low=0, high=1, expected="a probability in [0, 1]")
         if sum(probs.values()) > 1 + 1e-9:
-            raise ValueError(f"patch_mixing={patch_mixing}, cutmix={cutmix}, mixup={mixup} add up to "
+            raise InputError(f"patch_mixing={patch_mixing}, cutmix={cutmix}, mixup={mixup} add up to "
                              f"{sum(probs.values()):g}; expected at most 1 (what is left: no mixing).")
         check_positive_int(num_classes, "num_classes")
         check_number(label_smoothing, "label_smoothing", low=0, high=1, high_open=True, expected="a number in [0, 1)")
         for name, a in (("cutmix_alpha", cutmix_alpha), ("mixup_alpha", mixup_alpha)):
             check_number(a, name, low=0, low_open=True, expected="a positive number")
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")
+            raise InputError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")
         self.probs = probs
         self.num_classes, self.label_smoothing = num_classes, float(label_smoothing)
         self.cutmix_alpha, self.mixup_alpha = float(cutmix_alpha), float(mixup_alpha)

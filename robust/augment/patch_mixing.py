@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from kornia.augmentation import MixAugmentationBaseV2
 
-from robust.checks import check_number, check_positive_int, check_seed
+from robust.checks import InputError, check_number, check_positive_int, check_seed
 from robust.grid import grid_shape, mix_cells_of, random_cells
 
 LAM = ("original", "partner")
@@ -38,15 +38,15 @@ def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1, 
     ``lam``: what the rows' lam weighs, ``"original"`` (timm's convention, the default) or ``"partner"``
     (kornia's ``RandomMixUpV2``)."""
     if lam not in LAM:
-        raise ValueError(f"lam={lam!r} is not valid; expected one of {LAM}.")
+        raise InputError(f"lam={lam!r} is not valid; expected one of {LAM}.")
     if not isinstance(mixed, torch.Tensor) or mixed.ndim != 2 or mixed.shape[1] != 3:
         shape = tuple(mixed.shape) if isinstance(mixed, torch.Tensor) else type(mixed).__name__
-        raise ValueError(f"mixed has shape {shape}; expected B x 3 rows of (y, y_partner, lam).")
+        raise InputError(f"mixed has shape {shape}; expected B x 3 rows of (y, y_partner, lam).")
     check_positive_int(num_classes, "num_classes")
     check_number(smoothing, "smoothing", low=0, high=1, high_open=True)
     y, partner, weight = mixed[:, 0].long(), mixed[:, 1].long(), mixed[:, 2:].float()
     if bool(((y < 0) | (y >= num_classes) | (partner < 0) | (partner >= num_classes)).any()):
-        raise ValueError(f"mixed holds labels outside [0, {num_classes - 1}]; expected num_classes={num_classes} "
+        raise InputError(f"mixed holds labels outside [0, {num_classes - 1}]; expected num_classes={num_classes} "
                          "to cover them.")
     if lam == "partner":
         weight = 1 - weight
@@ -79,36 +79,36 @@ class PatchMixing(MixAugmentationBaseV2):
                  data_keys: list[str] | None = None) -> None:
         super().__init__(p=1.0, p_batch=1.0, data_keys=data_keys or ["input", "class"])
         if grid is not None and cell is not None:
-            raise ValueError(f"grid={grid!r}, cell={cell!r}: expected one of them (cells per side, or the cell side "
+            raise InputError(f"grid={grid!r}, cell={cell!r}: expected one of them (cells per side, or the cell side "
                              "in pixels).")
         if grid is None and cell is None:
             grid = 8  # the protocol's default at 32 px (14 x 14 at 224)
         sizes = (grid, grid) if isinstance(grid, int) else grid if grid is not None else (cell, cell)
         if (not isinstance(sizes, tuple) or len(sizes) != 2
                 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes)):
-            raise ValueError(f"{'grid' if grid is not None else 'cell'}={grid if grid is not None else cell!r} is "
+            raise InputError(f"{'grid' if grid is not None else 'cell'}={grid if grid is not None else cell!r} is "
                              "not valid; expected a positive integer or a pair of them.")
         def number(v: object) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool)
 
         bounds = (ratio, ratio) if number(ratio) else tuple(ratio) if isinstance(ratio, (tuple, list)) else ()
         if len(bounds) != 2 or not all(number(v) for v in bounds) or not 0 <= bounds[0] <= bounds[1] <= 1:
-            raise ValueError(f"ratio={ratio!r} is not valid; expected a fraction in [0, 1] or a range (low, high) "
+            raise InputError(f"ratio={ratio!r} is not valid; expected a fraction in [0, 1] or a range (low, high) "
                              "with 0 <= low <= high <= 1.")
         low, high = bounds
         check_number(p, "p", low=0, high=1, expected="a probability in [0, 1]")
         if not isinstance(soft, bool):
-            raise ValueError(f"soft={soft!r} is not valid; expected True or False.")
+            raise InputError(f"soft={soft!r} is not valid; expected True or False.")
         if soft and (num_classes is None or not isinstance(num_classes, int) or isinstance(num_classes, bool)
                      or num_classes < 2):
-            raise ValueError(f"soft=True needs num_classes (the class count, >= 2); got num_classes={num_classes!r}.")
+            raise InputError(f"soft=True needs num_classes (the class count, >= 2); got num_classes={num_classes!r}.")
         check_number(label_smoothing, "label_smoothing", low=0, high=1, high_open=True,
                      expected="a number in [0, 1)")
         if lam not in LAM:
-            raise ValueError(f"lam={lam!r} is not valid; expected one of {LAM}.")
+            raise InputError(f"lam={lam!r} is not valid; expected one of {LAM}.")
         seed = check_seed(seed)
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")
+            raise InputError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")
         self.by_grid = grid is not None
         self.sizes = sizes
         self.ratio = (float(low), float(high))
@@ -122,7 +122,7 @@ class PatchMixing(MixAugmentationBaseV2):
             return grid_shape(self.sizes, image_hw)
         h, w = image_hw
         if h % self.sizes[0] or w % self.sizes[1]:
-            raise ValueError(f"cell={self.sizes} does not divide the {h} x {w} image into equal cells; expected a "
+            raise InputError(f"cell={self.sizes} does not divide the {h} x {w} image into equal cells; expected a "
                              "cell size that divides both sides.")
         return h // self.sizes[0], w // self.sizes[1]
 
@@ -146,7 +146,7 @@ class PatchMixing(MixAugmentationBaseV2):
     def apply_transform(self, input: torch.Tensor, params: dict[str, torch.Tensor], flags: dict[str, Any]
                         ) -> torch.Tensor:
         if input.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise ValueError(f"images have dtype {input.dtype}; expected float images in [0, 1].")
+            raise InputError(f"images have dtype {input.dtype}; expected float images in [0, 1].")
         out = mix_cells_of(input, params["mix_pairs"].to(input.device), params["cells"].to(input.device))
         if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
             out = out.contiguous(memory_format=torch.channels_last)  # the caller's memory format, kept
@@ -160,7 +160,7 @@ class PatchMixing(MixAugmentationBaseV2):
 
     def _rows(self, labels: torch.Tensor, params: dict[str, torch.Tensor], mixed: bool) -> torch.Tensor:
         if labels.ndim != 1 or labels.shape[0] != params["cells"].shape[0]:
-            raise ValueError(f"labels has shape {tuple(labels.shape)}; expected ({params['cells'].shape[0]},) class "
+            raise InputError(f"labels has shape {tuple(labels.shape)}; expected ({params['cells'].shape[0]},) class "
                              "indices, one per image.")
         perm = params["mix_pairs"].to(labels.device)
         if mixed:
@@ -195,11 +195,11 @@ class PatchMixing(MixAugmentationBaseV2):
         if input and isinstance(input[0], torch.Tensor):
             x = input[0]
             if not x.is_floating_point():
-                raise ValueError(f"x has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
+                raise InputError(f"x has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 by 255).")
             if x.ndim != 4:
-                raise ValueError(f"x has shape {tuple(x.shape)}; expected B x C x H x W.")
+                raise InputError(f"x has shape {tuple(x.shape)}; expected B x C x H x W.")
             if x.shape[0] == 0:
-                raise ValueError("x holds 0 images; expected a batch of at least one (B x C x H x W).")
+                raise InputError("x holds 0 images; expected a batch of at least one (B x C x H x W).")
         return super().forward(*input, params=params, data_keys=data_keys)
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from robust.checks import FIXED_SIZE_DATA, check_int, did_you_mean
+from robust.checks import FIXED_SIZE_DATA, InputError, check_int, did_you_mean
 from robust.data import digits_m, imagenet_val, photos
 from robust.data.base import ImageSet
 from robust.data.preprocess import Preprocess
@@ -40,29 +40,29 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
     'fit' and 'val' (training digits without / only the held-out validation digits, for choosing recipes).
     ``preprocess`` (or ``image_size``: the default transform for that size) resizes and crops photos."""
     if not isinstance(name, str) or not name:
-        raise ValueError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
+        raise InputError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
                          "'imagenet-val:PATH', 'torchvision:NAME' or an ImageFolder path.")
     if image_size is not None:
         check_int(image_size, "image_size", low=8, expected="an integer >= 8 or None")
     if preprocess is not None:
         if not isinstance(preprocess, Preprocess):
-            raise ValueError(f"preprocess={preprocess!r} is not valid; expected a robust.data.Preprocess or None.")
+            raise InputError(f"preprocess={preprocess!r} is not valid; expected a robust.data.Preprocess or None.")
         if not resizable(name):
-            raise ValueError(f"preprocess={preprocess} is not valid for {name!r}, whose images have one size; "
+            raise InputError(f"preprocess={preprocess} is not valid for {name!r}, whose images have one size; "
                              "expected None.")
         if image_size not in (None, preprocess.size):
-            raise ValueError(f"image_size={image_size!r} is not valid with preprocess={preprocess}; expected None or "
+            raise InputError(f"image_size={image_size!r} is not valid with preprocess={preprocess}; expected None or "
                              f"{preprocess.size}.")
     sized = preprocess or (Preprocess.for_size(image_size) if image_size is not None else None)  # photos' transform
     if name.startswith(imagenet_val.PREFIX):
         return imagenet_val.load(name, split, sized)
     expected = digits_m.SPLITS if name == "digits-m" else SPLITS  # imagenet-crops: the same two
     if split not in expected:
-        raise ValueError(f"split={split!r} is not valid for {name!r}; expected one of {expected}"
+        raise InputError(f"split={split!r} is not valid for {name!r}; expected one of {expected}"
                          + ("" if name == "digits-m" else " ('fit' and 'val' are digits-m's)") + ".")
     if name == "digits-m":
         if image_size not in (None, digits_m.SIZE):
-            raise ValueError(f"image_size={image_size!r} is not valid for digits-m; it is {digits_m.SIZE} px.")
+            raise InputError(f"image_size={image_size!r} is not valid for digits-m; it is {digits_m.SIZE} px.")
         return digits_m.load(split)
     if name == "imagenet-photos":
         return photos.load(split, sized)
@@ -76,7 +76,7 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
         from robust.data.external import image_folder
 
         return image_folder(Path(name).expanduser(), split, image_size, preprocess)
-    raise ValueError(f"dataset {name!r} is unknown{did_you_mean(name, EMBEDDED)}; expected one of {sorted(EMBEDDED)}, "
+    raise InputError(f"dataset {name!r} is unknown{did_you_mean(name, EMBEDDED)}; expected one of {sorted(EMBEDDED)}, "
                      "'imagenet-val:PATH', "
                      "'torchvision:NAME' or the path of an existing ImageFolder directory.")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from robust.checks import check_positive_int
+from robust.checks import InputError, check_positive_int
 
 
 class ImageSet(Dataset):
@@ -16,10 +16,10 @@ class ImageSet(Dataset):
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], name: str,
                  meta: dict | None = None):
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images has dtype {images.dtype} and shape {tuple(images.shape)}; "
+            raise InputError(f"images has dtype {images.dtype} and shape {tuple(images.shape)}; "
                              "expected uint8 N x C x H x W.")
         if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels has shape {tuple(labels.shape)}; expected ({images.shape[0]},).")
+            raise InputError(f"labels has shape {tuple(labels.shape)}; expected ({images.shape[0]},).")
         self.images = images
         self.labels = labels.long()
         self.class_names = list(class_names)

@@ -25,6 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from robust.checks import InputError
 from robust.data.base import ImageSet
 from robust.io import atomic_path, cache_dir
 
@@ -195,7 +196,7 @@ def load(split: str = "test") -> ImageSet:
     """The ``train`` (4,000 digits x 5 backgrounds), ``fit`` (3,500 of them x 5), ``val`` (the other 500 x 1) or
     ``test`` (1,000 other digits x 1) split of digits-m (see the module docstring)."""
     if split not in SPLITS:
-        raise ValueError(f"split={split!r} is not valid for digits-m; expected one of {SPLITS}.")
+        raise InputError(f"split={split!r} is not valid for digits-m; expected one of {SPLITS}.")
     a = _arrays()
     stored = "test" if split == "test" else "train"
     images, labels, digit = (torch.from_numpy(a[f"{stored}_{part}"]) for part in ("images", "labels", "digit"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from robust.checks import check_int, check_positive_int
+from robust.checks import InputError, check_int, check_positive_int
 from robust.data import digits_m
 
 STREAM_SEED = 20261203  # mixed with the caller's seed and the step, so the stream is not the stored sets' draw
@@ -39,7 +39,7 @@ class DigitStream:
 
     def __init__(self, split: str = "fit", seed: int = 0):
         if split not in SPLITS:
-            raise ValueError(f"split={split!r} is not valid for a digits-m stream; expected one of {SPLITS} (the "
+            raise InputError(f"split={split!r} is not valid for a digits-m stream; expected one of {SPLITS} (the "
                              "val and test digits are for scoring only).")
         self.split, self.seed = split, check_int(seed, "seed", low=0, expected="an integer >= 0")
         stored = digits_m.load(split)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from robust.checks import first_line
+from robust.checks import InputError, first_line
 from robust.io import cache_dir
 
 
@@ -51,7 +51,7 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
         import difflib
 
         close = difflib.get_close_matches(name, available, n=3)
-        raise ValueError(f"torchvision dataset {name!r} does not exist"
+        raise InputError(f"torchvision dataset {name!r} does not exist"
                          + (f"; did you mean {', '.join(close)}?" if close else "."))
     root = Path(root) if root is not None else cache_dir("datasets", "torchvision", name)
     params = inspect.signature(cls.__init__).parameters
@@ -65,7 +65,7 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
     try:
         ds = cls(str(root), **kwargs) if "root" in params else cls(**kwargs)  # FakeData has no root
     except Exception as e:  # missing files raise RuntimeError; failed downloads URLError / OSError
-        raise ValueError(f"torchvision dataset {name} ({split}) is not available: {first_line(e)}; without network, "
+        raise InputError(f"torchvision dataset {name} ({split}) is not available: {first_line(e)}; without network, "
                          f"place its files under {str(root)!r} (or pass root=DIR).") from None
     count = getattr(ds, "num_classes", None)  # e.g. FakeData, which has neither classes nor targets
     classes = getattr(ds, "classes", None) or [str(i) for i in range(count if isinstance(count, int) else
@@ -76,7 +76,7 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
 def _targets(ds) -> list[int]:
     t = getattr(ds, "targets", None) or getattr(ds, "labels", None)
     if t is None:
-        raise ValueError(f"torchvision dataset {type(ds).__name__} exposes no class list or targets.")
+        raise InputError(f"torchvision dataset {type(ds).__name__} exposes no class list or targets.")
     return [int(v) for v in t]
 
 
@@ -88,5 +88,5 @@ def image_folder(path: Path, split: str, image_size: int | None, preprocess=None
     try:
         ds = ImageFolder(str(root), transform=_transform(image_size if image_size is not None else 224, preprocess))
     except (FileNotFoundError, RuntimeError) as e:
-        raise ValueError(f"image folder {str(root)!r} is not a dataset: {e}") from None
+        raise InputError(f"image folder {str(root)!r} is not a dataset: {e}") from None
     return _Labelled(ds, list(ds.classes), f"folder:{root}")

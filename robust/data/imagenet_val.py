@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 
 import torch
 
+from robust.checks import InputError
 from robust.data.base import ImageSet
 from robust.data.imagenet import imagenet_class_names, synset_index
 from robust.data.preprocess import Preprocess
@@ -47,18 +48,18 @@ def parse(name: str) -> tuple[Path, dict[str, str]]:
     """``imagenet-val:PATH?k=v&...`` -> (PATH, options), checked."""
     body, _, query = name[len(PREFIX):].partition("?")
     if not body:
-        raise ValueError(f"dataset {name!r} is not valid; expected 'imagenet-val:PATH' (a folder of ImageNet "
+        raise InputError(f"dataset {name!r} is not valid; expected 'imagenet-val:PATH' (a folder of ImageNet "
                          "validation images).")
     opts = dict(parse_qsl(query, keep_blank_values=True))
     unknown = sorted(set(opts) - set(OPTIONS))
     if unknown:
-        raise ValueError(f"dataset {name!r}: option {unknown[0]!r} is not valid; expected some of {list(OPTIONS)}.")
+        raise InputError(f"dataset {name!r}: option {unknown[0]!r} is not valid; expected some of {list(OPTIONS)}.")
     path = Path(body).expanduser()
     if not path.is_dir():
-        raise ValueError(f"dataset {name!r}: folder {str(path)!r} does not exist; expected a folder of ImageNet "
+        raise InputError(f"dataset {name!r}: folder {str(path)!r} does not exist; expected a folder of ImageNet "
                          "validation images (one folder per synset, or ILSVRC2012_val_*.JPEG with labels=FILE).")
     if "limit" in opts and not (opts["limit"].isdigit() and int(opts["limit"]) > 0):
-        raise ValueError(f"dataset {name!r}: limit={opts['limit']!r} is not valid; expected a positive integer.")
+        raise InputError(f"dataset {name!r}: limit={opts['limit']!r} is not valid; expected a positive integer.")
     return path, opts
 
 
@@ -70,7 +71,7 @@ def _images(folder: Path) -> list[Path]:
 def _synset(value: str, where: str) -> int:
     index = synset_index().get(value)
     if index is None:
-        raise ValueError(f"{where}: {value!r} is not an ImageNet-1k synset; expected one of the 1,000 (e.g. "
+        raise InputError(f"{where}: {value!r} is not an ImageNet-1k synset; expected one of the 1,000 (e.g. "
                          "'n01440764').")
     return index
 
@@ -84,13 +85,13 @@ def _devkit_ids(meta: Path) -> dict[int, str]:
         synsets = loadmat(str(meta), squeeze_me=True)["synsets"]
         ids = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
     except Exception as e:
-        raise ValueError(f"meta file {str(meta)!r} is not the devkit's meta.mat ({type(e).__name__}: {e}); expected "
+        raise InputError(f"meta file {str(meta)!r} is not the devkit's meta.mat ({type(e).__name__}: {e}); expected "
                          "ILSVRC2012_devkit_t12/data/meta.mat.") from None
     if len(ids) != 1000:
-        raise ValueError(f"meta file {str(meta)!r} lists {len(ids)} leaf classes; expected the devkit's 1,000.")
+        raise InputError(f"meta file {str(meta)!r} lists {len(ids)} leaf classes; expected the devkit's 1,000.")
     known = synset_index()
     if foreign := sorted({w for w in ids.values() if w not in known}):
-        raise ValueError(f"meta file {str(meta)!r} names {len(foreign)} synsets that are not ImageNet-1k's (e.g. "
+        raise InputError(f"meta file {str(meta)!r} names {len(foreign)} synsets that are not ImageNet-1k's (e.g. "
                          f"{foreign[0][:20]!r}); expected the devkit's meta.mat.")
     return ids
 
@@ -98,19 +99,19 @@ def _devkit_ids(meta: Path) -> dict[int, str]:
 def _text(path: Path, limit: int = 64 * 2**20) -> str:
     """A ground-truth file's text: UTF-8, at most ``limit`` bytes (ImageNet's are under 3 MB), else one line."""
     if path.stat().st_size > limit:
-        raise ValueError(f"labels file {str(path)!r} holds {path.stat().st_size} bytes; expected a ground-truth "
+        raise InputError(f"labels file {str(path)!r} holds {path.stat().st_size} bytes; expected a ground-truth "
                          f"file (under {limit // 2**20} MB).")
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"labels file {str(path)!r} is not UTF-8 text (byte {e.start}); expected "
+        raise InputError(f"labels file {str(path)!r} is not UTF-8 text (byte {e.start}); expected "
                          "LOC_val_solution.csv or ILSVRC2012_validation_ground_truth.txt.") from None
 
 
 def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]:
     """Each file's index from a ground-truth file (LOC_val_solution.csv, or the devkit's .txt with its meta.mat)."""
     if not labels.is_file():
-        raise ValueError(f"labels file {str(labels)!r} does not exist.")
+        raise InputError(f"labels file {str(labels)!r} does not exist.")
     if labels.suffix.lower() == ".csv":
         truth: dict[str, int] = {}
         rows = csv.reader(io.StringIO(_text(labels), newline=""))
@@ -120,22 +121,22 @@ def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]
                 if n == 1 and row[:1] == ["ImageId"]:
                     continue
                 if len(row) < 2 or not row[1].split():
-                    raise ValueError(f"labels file {str(labels)!r} line {n} is {','.join(row)[:60]!r}; expected "
+                    raise InputError(f"labels file {str(labels)!r} line {n} is {','.join(row)[:60]!r}; expected "
                                      "'ImageId,synset ...' (LOC_val_solution.csv).")
                 truth[row[0]] = _synset(row[1].split()[0][:40], f"labels file {str(labels)!r} line {n}")
         except csv.Error as e:  # e.g. a field past the csv module's limit, a NUL byte
-            raise ValueError(f"labels file {str(labels)!r} line {n + 1} is not valid CSV ({e}); expected "
+            raise InputError(f"labels file {str(labels)!r} line {n + 1} is not valid CSV ({e}); expected "
                              "LOC_val_solution.csv.") from None
         where = lambda p: truth.get(p.stem)
     elif labels.suffix.lower() == ".txt":
         if meta is None:
-            raise ValueError(f"labels file {str(labels)!r} holds devkit class ids; pass meta=PATH (the devkit's "
+            raise InputError(f"labels file {str(labels)!r} holds devkit class ids; pass meta=PATH (the devkit's "
                              "data/meta.mat) to map them to synsets.")
         ids = _devkit_ids(Path(meta).expanduser())
         lines = _text(labels).split()
         bad = next((v for v in lines if not v.isdigit() or int(v) not in ids), None)
         if bad is not None:
-            raise ValueError(f"labels file {str(labels)!r} holds {bad[:20]!r}; expected devkit class ids 1-1000, "
+            raise InputError(f"labels file {str(labels)!r} holds {bad[:20]!r}; expected devkit class ids 1-1000, "
                              "one per line (ILSVRC2012_validation_ground_truth.txt).")
         index = synset_index()
 
@@ -144,13 +145,13 @@ def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]
             k = int(m.group(1)) if m else 0
             return index[ids[int(lines[k - 1])]] if 0 < k <= len(lines) else None
     else:
-        raise ValueError(f"labels file {str(labels)!r} is not valid; expected LOC_val_solution.csv or "
+        raise InputError(f"labels file {str(labels)!r} is not valid; expected LOC_val_solution.csv or "
                          "ILSVRC2012_validation_ground_truth.txt (with meta=PATH).")
     out = []
     for p in files:
         label = where(p)
         if label is None:
-            raise ValueError(f"labels file {str(labels)!r} has no label for {p.name!r}; expected the ground truth "
+            raise InputError(f"labels file {str(labels)!r} has no label for {p.name!r}; expected the ground truth "
                              "of every image in the folder.")
         out.append(label)
     return out
@@ -162,25 +163,25 @@ def index(path: Path, opts: dict[str, str]) -> tuple[list[Path], list[int], str]
     synsets = [p for p in folders if _SYNSET.fullmatch(p.name)]
     if synsets:
         if "labels" in opts:
-            raise ValueError(f"imagenet-val:{path}: labels= is for a flat folder; this one has a folder per synset, "
+            raise InputError(f"imagenet-val:{path}: labels= is for a flat folder; this one has a folder per synset, "
                              "which labels its images.")
         others = [p.name for p in folders if p not in synsets]
         if others:
-            raise ValueError(f"imagenet-val:{path}: folder {others[0]!r} is not a synset; expected only synset "
+            raise InputError(f"imagenet-val:{path}: folder {others[0]!r} is not a synset; expected only synset "
                              "folders (n########).")
         pairs = [(f, _synset(d.name, f"imagenet-val:{path}: folder")) for d in synsets for f in _images(d)]
         layout = f"{len(synsets)} synset folders"
     else:
         files = _images(path)
         if "labels" not in opts:
-            raise ValueError(f"imagenet-val:{path} has no synset folders; expected a folder per synset, or "
+            raise InputError(f"imagenet-val:{path} has no synset folders; expected a folder per synset, or "
                              "ILSVRC2012_val_*.JPEG with labels=FILE (LOC_val_solution.csv, or "
                              "ILSVRC2012_validation_ground_truth.txt and meta=meta.mat).")
         pairs = list(zip(files, _flat_labels(files, Path(opts["labels"]).expanduser(), opts.get("meta")),
                          strict=True))
         layout = f"flat, labels from {Path(opts['labels']).name}"
     if not pairs:
-        raise ValueError(f"imagenet-val:{path} holds no images ({', '.join(EXTENSIONS)}).")
+        raise InputError(f"imagenet-val:{path} holds no images ({', '.join(EXTENSIONS)}).")
     pairs.sort(key=lambda fl: fl[0].name)
     return [f for f, _ in pairs], [label for _, label in pairs], layout
 
@@ -192,7 +193,7 @@ def robustbench_ids() -> tuple[str, ...]:
 
     spec = find_spec("robustbench")
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError("subset=robustbench-5000 needs the robustbench package (its id list); install robust-suite's "
+        raise InputError("subset=robustbench-5000 needs the robustbench package (its id list); install robust-suite's "
                          "dependencies.")
     ids = Path(next(iter(spec.submodule_search_locations))) / "helper_files" / "imagenet_test_image_ids.txt"
     return tuple(Path(line.strip()).name for line in ids.read_text().splitlines() if line.strip())
@@ -203,12 +204,12 @@ def select(files: list[Path], labels: list[int], opts: dict[str, str], split: st
     """The split's images: a subset's (in its order) for test and the rest for train; all of them without one.
     ``limit``: the first N of the test split."""
     if split not in SPLITS:
-        raise ValueError(f"{where}: split={split!r} is not valid; expected one of {SPLITS} (test: the subset, or every "
+        raise InputError(f"{where}: split={split!r} is not valid; expected one of {SPLITS} (test: the subset, or every "
                          "image without one; train: the folder's other images).")
     subset = opts.get("subset")
     if subset is None:
         if split != "test":
-            raise ValueError(f"{where}: split={split!r} needs subset=...; without one every image is the test split "
+            raise InputError(f"{where}: split={split!r} needs subset=...; without one every image is the test split "
                              "(expected split='test').")
         chosen = list(range(len(files)))
     else:
@@ -225,13 +226,13 @@ def _subset(files: list[Path], subset: str, split: str, where: str) -> list[int]
     else:
         listing = Path(subset).expanduser()
         if not listing.is_file():
-            raise ValueError(f"{where}: subset={subset!r} is not valid; expected 'robustbench-5000' or a file of "
+            raise InputError(f"{where}: subset={subset!r} is not valid; expected 'robustbench-5000' or a file of "
                              "image names, one per line.")
         names = tuple(Path(v.strip()).name for v in listing.read_text().splitlines() if v.strip())
     by_name = {f.name: i for i, f in enumerate(files)}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise ValueError(f"{where}: {len(missing)} of the {len(names)} images of subset={subset!r} are not in the "
+        raise InputError(f"{where}: {len(missing)} of the {len(names)} images of subset={subset!r} are not in the "
                          f"folder (e.g. {missing[0]!r}); expected all of them.")
     if split == "test":
         return [by_name[n] for n in names]
@@ -246,7 +247,7 @@ def _decode(path: Path, preprocess: Preprocess) -> torch.Tensor:
         with Image.open(path) as image:
             return preprocess(image)
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f"image {str(path)!r} does not decode: {type(e).__name__}: {e}") from None
+        raise InputError(f"image {str(path)!r} does not decode: {type(e).__name__}: {e}") from None
 
 
 def decode(files: list[Path], preprocess: Preprocess) -> torch.Tensor:
@@ -263,7 +264,7 @@ def load(name: str, split: str, preprocess: Preprocess | None) -> ImageSet:
     files, labels, layout = index(path, opts)
     files, labels = select(files, labels, opts, split, name)
     if not files:
-        raise ValueError(f"{name}: split {split!r} has no images.")
+        raise InputError(f"{name}: split {split!r} has no images.")
     stats = [(str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     key = hashlib.sha256(json.dumps({"root": str(path.resolve()), "files": stats, "labels": labels,
                                      "preprocess": preprocess.to_dict()}).encode()).hexdigest()[:16]

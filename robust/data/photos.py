@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from robust.checks import InputError
 from robust.data.base import ImageSet
 from robust.data.imagenet import imagenet_class_names
 from robust.data.preprocess import Preprocess
@@ -25,7 +26,7 @@ def load(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet:
     """The photos as a ``test`` set through ``preprocess`` (default: ``Preprocess()``, 224 px), with ImageNet-1k
     labels."""
     if split != "test":
-        raise ValueError(f"split={split!r} is not valid for imagenet-photos; expected 'test'.")
+        raise InputError(f"split={split!r} is not valid for imagenet-photos; expected 'test'.")
     import skimage.data
 
     preprocess = preprocess or Preprocess()
@@ -78,7 +79,7 @@ def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet
     from PIL import Image
 
     if split not in CROP_PHOTOS:
-        raise ValueError(f"split={split!r} is not valid for imagenet-crops; expected one of {tuple(CROP_PHOTOS)}.")
+        raise InputError(f"split={split!r} is not valid for imagenet-crops; expected one of {tuple(CROP_PHOTOS)}.")
     preprocess = preprocess or Preprocess()
     rng = np.random.default_rng([CROP_SEED, tuple(CROP_PHOTOS).index(split)])
     images, sources = [], []

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from robust.checks import check_int
+from robust.checks import InputError, check_int
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
@@ -26,13 +26,13 @@ class Preprocess:
         check_int(self.size, "size", low=8, expected="an integer >= 8")
         check_int(self.resize, "resize", low=self.size, expected=f"an integer >= size ({self.size})")
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation={self.interpolation!r} is not valid; expected one of {INTERPOLATIONS}.")
+            raise InputError(f"interpolation={self.interpolation!r} is not valid; expected one of {INTERPOLATIONS}.")
 
     @classmethod
     def from_crop_pct(cls, size: int, crop_pct: float, interpolation: str = "bicubic") -> Preprocess:
         """timm's convention: the shorter side resized to floor(size / crop_pct)."""
         if not isinstance(crop_pct, (int, float)) or not 0 < crop_pct <= 1:
-            raise ValueError(f"crop_pct={crop_pct!r} is not valid; expected a number in (0, 1].")
+            raise InputError(f"crop_pct={crop_pct!r} is not valid; expected a number in (0, 1].")
         return cls(size, math.floor(size / crop_pct), interpolation)
 
     @classmethod

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from robust import registry
+from robust.checks import InputError
 from robust.io import atomic_write_text
 from robust.leaderboard import cards, public, tables
 from robust.leaderboard import figures as figs
@@ -146,14 +147,14 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     if bad := sorted(set(formats) - set(WRITERS)):
-        raise ValueError(f"format {bad[0]!r} is not valid; expected some of {tuple(WRITERS)}.")
+        raise InputError(f"format {bad[0]!r} is not valid; expected some of {tuple(WRITERS)}.")
     out = check_board_dir(Path(out) if out is not None else spec.default_out)
     if not (out / STORE_NAME).is_file():
-        raise ValueError(f"there are no results in {str(out)!r}; run `robust leaderboard run` for this spec first.")
+        raise InputError(f"there are no results in {str(out)!r}; run `robust leaderboard run` for this spec first.")
     with Store(out / STORE_NAME) as store:
         keys = store.plan(plan_id(spec))
         if keys is None:
-            raise ValueError(f"the store in {str(out)!r} has no run of this spec (it was not run into this folder, or "
+            raise InputError(f"the store in {str(out)!r} has no run of this spec (it was not run into this folder, or "
                              f"the spec changed since); expected `robust leaderboard run {spec.path or 'SPEC'}` into "
                              "it first (finished cells are skipped).")
         rows = store.rows(set(keys))
@@ -180,7 +181,7 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
         targets = {f"figures/{p.name}" for p in [*paths.values(), *(p for _, p in gallery)]} | {
             WRITERS[fmt][0] for fmt in formats}
         if clash := sorted(rel for rel in targets if (out / rel).exists() and rel not in previous):
-            raise ValueError(f"{str(out)!r} holds {', '.join(map(repr, clash))}, which no render of this board "
+            raise InputError(f"{str(out)!r} holds {', '.join(map(repr, clash))}, which no render of this board "
                              "wrote; refusing to replace a file robust did not write (move it, or render into "
                              "another folder with --out).")
         with Store(out / STORE_NAME) as store:  # ours from now on, even if this render stops half-way

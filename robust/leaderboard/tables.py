@@ -23,6 +23,7 @@ from typing import ClassVar
 import torch
 
 from robust import registry
+from robust.checks import InputError
 from robust.leaderboard import cards
 from robust.metrics import MEANINGS, Counts
 from robust.presets import Task
@@ -289,7 +290,7 @@ def _worst_images(cells: list[dict], where: str) -> tuple[dict, torch.Tensor]:
     runs = [c["result"]["per_image"] for c in cells]
     first = runs[0]
     if any(r["target"] != first["target"] or r["y"] != first["y"] or r["clean"] != first["clean"] for r in runs):
-        raise ValueError(f"{where}: the attacks drew different targets (or saw other images): their worst case "
+        raise InputError(f"{where}: the attacks drew different targets (or saw other images): their worst case "
                          "would mix different questions.")
     y, target = torch.tensor(first["y"]), torch.tensor(first["target"])
     adv = torch.stack([torch.tensor(r["adv"]) for r in runs])  # attacks x images

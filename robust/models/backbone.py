@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from robust.checks import check_images, data_image_size, first_line
+from robust.checks import InputError, check_images, data_image_size, first_line
 from robust.data.preprocess import Preprocess
 from robust.models.state import eval_mode
 from robust.models.structure import FAMILIES, detect
@@ -25,10 +25,10 @@ def unwrap_logits(out: object) -> torch.Tensor:
         tensors = [v for v in out.values() if isinstance(v, torch.Tensor)]
         if len(tensors) == 1:
             return tensors[0]
-        raise TypeError(f"the model returned a dict with keys {sorted(out)}; expected a 'logits' entry.")
+        raise InputError(f"the model returned a dict with keys {sorted(out)}; expected a 'logits' entry.")
     if isinstance(getattr(out, "logits", None), torch.Tensor):
         return out.logits  # type: ignore[union-attr]
-    raise TypeError(f"the model returned a {type(out).__name__}; expected logits as a tensor, tuple or dict.")
+    raise InputError(f"the model returned a {type(out).__name__}; expected logits as a tensor, tuple or dict.")
 
 
 class Backbone(nn.Module):
@@ -52,16 +52,16 @@ class Backbone(nn.Module):
             raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}.")
         input_size = tuple(int(v) for v in input_size)
         if len(input_size) != 3 or input_size[0] != 3 or min(input_size) < 1:
-            raise ValueError(f"input_size={input_size!r} is not valid; expected (3, H, W).")
+            raise InputError(f"input_size={input_size!r} is not valid; expected (3, H, W).")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ValueError(f"mean={tuple(mean)!r}, std={tuple(std)!r} are not valid; expected 3 values each, "
+            raise InputError(f"mean={tuple(mean)!r}, std={tuple(std)!r} are not valid; expected 3 values each, "
                              "std > 0.")
         if preprocess is not None and (not isinstance(preprocess, Preprocess) or preprocess.size != input_size[1]
                                        or input_size[1] != input_size[2]):
-            raise ValueError(f"preprocess={preprocess!r} is not valid for input_size={input_size}; expected a "
+            raise InputError(f"preprocess={preprocess!r} is not valid for input_size={input_size}; expected a "
                              "robust.data.Preprocess cropping that size, or None.")
         if family is not None and family not in FAMILIES:
-            raise ValueError(f"family={family!r} is not valid; expected one of {FAMILIES}.")
+            raise InputError(f"family={family!r} is not valid; expected one of {FAMILIES}.")
         self.net = net
         self.name = name
         self.spec = spec or name
@@ -71,7 +71,7 @@ class Backbone(nn.Module):
         self.std = tuple(float(v) for v in std)
         device = next((p.device for p in net.parameters()), torch.device("cpu"))
         if device.type == "meta" or any(b.is_meta for b in net.buffers()):
-            raise ValueError(f"{name} has its weights on the meta device (shapes without values); expected a loaded "
+            raise InputError(f"{name} has its weights on the meta device (shapes without values); expected a loaded "
                              "model (e.g. net.to_empty(device=...) then load_state_dict, or load_model(spec)).")
         self.register_buffer("_mean", torch.tensor(self.mean, device=device).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(self.std, device=device).view(1, 3, 1, 1), persistent=False)
@@ -80,14 +80,14 @@ class Backbone(nn.Module):
             structure = detect(net, input_size, device)
         except (RuntimeError, AssertionError, IndexError, TypeError) as e:
             who = name if name == type(net).__name__ else f"{name} ({type(net).__name__})"
-            raise ValueError(f"{who} cannot take images of size {input_size}: "
+            raise InputError(f"{who} cannot take images of size {input_size}: "
                              f"{type(e).__name__}: {first_line(e)[:160]}; expected the input_size it was built "
                              "for.") from None
         self.family = family or structure.family
         self.cam_layer_name = cam_layer or structure.cam_layer_name
         modules = dict(net.named_modules())
         if self.cam_layer_name not in modules:
-            raise ValueError(f"cam_layer={self.cam_layer_name!r} is not a module of {name}.")
+            raise InputError(f"cam_layer={self.cam_layer_name!r} is not a module of {name}.")
         self.tokens_to_map = structure.tokens_to_map
 
         if num_classes is None:
@@ -96,7 +96,7 @@ class Backbone(nn.Module):
         if class_names is None:
             class_names = [str(i) for i in range(self.num_classes)]
         if len(class_names) != self.num_classes:
-            raise ValueError(f"class_names has {len(class_names)} entries; expected {self.num_classes}.")
+            raise InputError(f"class_names has {len(class_names)} entries; expected {self.num_classes}.")
         self.class_names = list(class_names)
 
     @property
@@ -124,11 +124,11 @@ class Backbone(nn.Module):
         except (RuntimeError, AssertionError) as e:
             if tuple(x.shape[1:]) == self.input_size:
                 raise
-            raise ValueError(f"{self.name} takes {self.input_size} images; x has {tuple(x.shape[1:])} and the "
+            raise InputError(f"{self.name} takes {self.input_size} images; x has {tuple(x.shape[1:])} and the "
                              f"network refused it ({type(e).__name__}: {first_line(e)[:120]}); expected images of "
                              "its input size (resize the data).") from None
         if out.ndim != 2 or out.shape[0] != x.shape[0]:
-            raise ValueError(f"{self.name} returned logits of shape {tuple(out.shape)} for {x.shape[0]} images; "
+            raise InputError(f"{self.name} returned logits of shape {tuple(out.shape)} for {x.shape[0]} images; "
                              "expected one row of class scores per image (N x classes).")
         return out
 
@@ -150,7 +150,7 @@ def as_backbone(model: object, input_size: Sequence[int] | None = None, *, data:
     if input_size is None and data is not None:
         input_size = data_image_size(data)
     if input_size is None:
-        raise ValueError(f"{name} is a plain {type(model).__name__} module, which does not say what images it takes; "
+        raise InputError(f"{name} is a plain {type(model).__name__} module, which does not say what images it takes; "
                          "expected input_size=(3, H, W), or robust.Backbone(net, input_size=..., mean=..., std=...).")
     return Backbone(model, name=type(model).__name__, input_size=input_size, mean=mean, std=std)
 

@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from robust.checks import first_line
+from robust.checks import InputError, first_line
 from robust.io import atomic_path, sha256_file
 
 FORMAT = "robust-backbone/1"
@@ -44,20 +44,20 @@ def read_header(path: str | os.PathLike) -> dict:
     """The parsed metadata of a robust safetensors checkpoint; ``ValueError`` if it has none."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"checkpoint path {str(path)!r} does not exist or is not a file.")
+        raise InputError(f"checkpoint path {str(path)!r} does not exist or is not a file.")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for non-safetensors bytes
-        raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({first_line(e)})."
+        raise InputError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({first_line(e)})."
                          ) from None
     if meta.get("format") != FORMAT or "arch" not in meta:
-        raise ValueError(f"checkpoint {str(path)!r} does not record its architecture (metadata 'format' = "
+        raise InputError(f"checkpoint {str(path)!r} does not record its architecture (metadata 'format' = "
                          f"{FORMAT!r} and 'arch'); save it with robust.models.save_weights().")
     try:
         out = {k: json.loads(v) if k in _JSON_FIELDS else v for k, v in meta.items()}
     except json.JSONDecodeError as e:
-        raise ValueError(f"checkpoint {str(path)!r} has unreadable metadata ({e}).") from None
+        raise InputError(f"checkpoint {str(path)!r} has unreadable metadata ({e}).") from None
     _check_header(out, path)
     return out
 
@@ -75,7 +75,7 @@ def _check_header(meta: dict, path: Path) -> None:
               "name": lambda v: isinstance(v, str) and len(v) <= 200}
     for key, ok in checks.items():
         if key in meta and not ok(meta[key]):
-            raise ValueError(f"checkpoint {str(path)!r} records {key}={str(meta[key])[:60]!r}, which is not valid; "
+            raise InputError(f"checkpoint {str(path)!r} records {key}={str(meta[key])[:60]!r}, which is not valid; "
                              "expected what robust.models.save_weights() writes.")
 
 
@@ -83,24 +83,24 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors of a safetensors file, or of a torch checkpoint loaded with ``weights_only=True``."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"checkpoint path {str(path)!r} does not exist or is not a file.")
+        raise InputError(f"checkpoint path {str(path)!r} does not exist or is not a file.")
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path))
         except Exception as e:  # SafetensorError (truncated, corrupt) or OSError, with safetensors' own wording
-            raise ValueError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({first_line(e)})."
+            raise InputError(f"checkpoint {str(path)!r} is truncated or not a safetensors file ({first_line(e)})."
                              ) from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as e:
-        raise ValueError(f"checkpoint {str(path)!r} is not plain weights and will not be unpickled "
+        raise InputError(f"checkpoint {str(path)!r} is not plain weights and will not be unpickled "
                          f"(torch.load(weights_only=True) refused it: {first_line(e)}).") from None
     for key in ("state_dict", "model_state_dict", "model", "net"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
             break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"checkpoint {str(path)!r} holds a {type(obj).__name__}, not a state dict of tensors.")
+        raise InputError(f"checkpoint {str(path)!r} holds a {type(obj).__name__}, not a state dict of tensors.")
     return dict(obj)
 
 
@@ -121,10 +121,10 @@ def check_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: st
              if k in state and state[k].shape != v.shape]
     if wrong:
         k, got, want = wrong[0]
-        raise ValueError(f"checkpoint {source} does not match the architecture: {k!r} has shape {got}, "
+        raise InputError(f"checkpoint {source} does not match the architecture: {k!r} has shape {got}, "
                          f"expected {want} ({len(wrong)} mismatched tensor(s)).")
     if missing or unexpected:
-        raise ValueError(f"checkpoint {source} does not match the architecture: missing {missing[:3]}"
+        raise InputError(f"checkpoint {source} does not match the architecture: missing {missing[:3]}"
                          f"{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}"
                          f"{'...' if len(unexpected) > 3 else ''}.")
     return state

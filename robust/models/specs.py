@@ -14,6 +14,7 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import socket
@@ -26,7 +27,7 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
-from robust.checks import did_you_mean
+from robust.checks import InputError, did_you_mean
 from robust.checks import first_line as _first_line
 from robust.data.imagenet import imagenet_class_names
 from robust.data.preprocess import Preprocess, model_preprocess
@@ -57,7 +58,7 @@ def parse_value(v: str) -> object:
         try:
             return json.loads(v)
         except json.JSONDecodeError:
-            raise ValueError(f"value {v!r} is not a valid list; expected JSON such as [0.1,0.3].") from None
+            raise InputError(f"value {v!r} is not a valid list; expected JSON such as [0.1,0.3].") from None
     if low in ("true", "false"):
         return low == "true"
     if low in ("none", "null"):
@@ -83,16 +84,16 @@ def parse_input_size(value: object, where: str = "input_size") -> tuple[int, int
         parts = [value]
     try:
         if isinstance(parts, (str, bytes)) or not 1 <= len(parts) <= 3:  # type: ignore[arg-type]
-            raise ValueError
+            raise InputError
         size = [int(v) for v in parts]  # type: ignore[union-attr]
         if any(isinstance(v, (bool, float)) for v in parts) or min(size) < 1:  # type: ignore[union-attr]
-            raise ValueError
+            raise InputError
     except (TypeError, ValueError):
-        raise ValueError(f"{where}={value!r} is not valid; expected an image size such as 3x32x32, 32x32 or 32."
+        raise InputError(f"{where}={value!r} is not valid; expected an image size such as 3x32x32, 32x32 or 32."
                          ) from None
     size = [size[0]] * 2 if len(size) == 1 else size
     if len(size) == 3 and size[0] != 3:
-        raise ValueError(f"{where}={value!r} is not valid; expected 3 channels (3xHxW).")
+        raise InputError(f"{where}={value!r} is not valid; expected 3 channels (3xHxW).")
     return (3, *size[-2:])  # type: ignore[return-value]
 
 
@@ -112,22 +113,22 @@ def with_input_size(spec: str, size: object) -> str:
 def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
     """Split ``prefix:body?k=v`` into its prefix, body and parsed options."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"model spec {spec!r} is not valid; expected e.g. 'zoo:digits-m/resnet' or 'timm:resnet18'.")
+        raise InputError(f"model spec {spec!r} is not valid; expected e.g. 'zoo:digits-m/resnet' or 'timm:resnet18'.")
     head, _, query = spec.strip().partition("?")
     opts = {k: parse_value(v) for k, v in parse_qsl(query, keep_blank_values=True)}
     prefix, sep, body = head.partition(":")
     if sep and prefix in PREFIXES:
         if not body:
-            raise ValueError(f"model spec {spec!r} has nothing after '{prefix}:'.")
+            raise InputError(f"model spec {spec!r} has nothing after '{prefix}:'.")
         return prefix, body, opts
     if _FACTORY_RE.match(head):
         if _importable(prefix):
             return "factory", head, opts
-        raise ValueError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r} (expected one of "
+        raise InputError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r} (expected one of "
                          f"{', '.join(p + ':' for p in PREFIXES)}), and as a factory 'module:function' its module "
                          f"{prefix!r} cannot be found on sys.path (add the folder that holds it to PYTHONPATH; the "
                          "robust command also looks in the current folder).")
-    raise ValueError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r}; expected one of "
+    raise InputError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r}; expected one of "
                      f"{', '.join(p + ':' for p in PREFIXES)} or 'package.module:factory' with an importable "
                      "module.")
 
@@ -181,7 +182,7 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     import timm
 
     if not timm.is_model(name):
-        raise ValueError(f"timm model {name!r} does not exist{did_you_mean(name, timm.list_models())}.")
+        raise InputError(f"timm model {name!r} does not exist{did_you_mean(name, timm.list_models())}.")
     pretrained = bool(opts.pop("pretrained", True)) and weights
     checkpoint = opts.pop("checkpoint", None)
     download = pretrained and checkpoint is None
@@ -189,10 +190,10 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
         with contextlib.nullcontext() if not download or _hub_reachable() else _hub_offline():
             net = timm.create_model(name, pretrained=download, **opts)
     except TypeError as e:
-        raise ValueError(f"timm model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
+        raise InputError(f"timm model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
     except Exception as e:  # download failures come as OSError, HTTP or hub errors
         where = "" if _hub_reachable() else " (the hub is unreachable: offline, only cached weights load)"
-        raise ValueError(f"timm:{name}: pretrained weights could not be loaded{where} ({_first_line(e)[:120]}); "
+        raise InputError(f"timm:{name}: pretrained weights could not be loaded{where} ({_first_line(e)[:120]}); "
                          "pass ?pretrained=false for random weights or ?checkpoint=PATH for local weights.") from None
     if checkpoint is not None and weights:
         load_state(net, read_state_dict(checkpoint), repr(str(checkpoint)))
@@ -215,7 +216,7 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
     import torchvision.models as tvm
 
     if name not in tvm.list_models():
-        raise ValueError(f"torchvision model {name!r} does not exist{did_you_mean(name, tvm.list_models())}.")
+        raise InputError(f"torchvision model {name!r} does not exist{did_you_mean(name, tvm.list_models())}.")
     wname = opts.pop("weights", "DEFAULT")
     wname = wname if weights else None  # building a bare architecture: never fetch weights
     w = None
@@ -225,15 +226,15 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
                 tvm.get_model_weights(name).DEFAULT
         except KeyError:
             options = [x.name for x in tvm.get_model_weights(name)]
-            raise ValueError(f"torchvision:{name}: weights={wname!r} is not valid; expected one of "
+            raise InputError(f"torchvision:{name}: weights={wname!r} is not valid; expected one of "
                              f"{['DEFAULT', *options, 'none']}.") from None
     try:
         net = tvm.get_model(name, weights=w, **opts)
     except TypeError as e:
-        raise ValueError(f"torchvision model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
+        raise InputError(f"torchvision model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
     except Exception as e:
         hub = Path(torch.hub.get_dir()) / "checkpoints"
-        raise ValueError(f"torchvision:{name}: weights {w} could not be loaded ({_first_line(e)}); offline, place "
+        raise InputError(f"torchvision:{name}: weights {w} could not be loaded ({_first_line(e)}); offline, place "
                          f"{Path(w.url).name if w else 'the file'} in {hub} or pass ?weights=none.") from None
     side = getattr(net, "image_size", 224)  # torchvision ViTs record theirs
     info: dict = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "input_size": (3, side, side)}
@@ -287,7 +288,7 @@ _RB_SIZES = {"cifar10": 32, "cifar100": 32, "imagenet": 224}
 def _robustbench(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     parts = body.split("/")
     if len(parts) != 3:
-        raise ValueError(f"robustbench spec {body!r} is not valid; expected DATASET/THREAT/NAME, "
+        raise InputError(f"robustbench spec {body!r} is not valid; expected DATASET/THREAT/NAME, "
                          "e.g. cifar10/Linf/Standard.")
     dataset, threat, name = parts
     import_robustbench()
@@ -297,12 +298,12 @@ def _robustbench(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
     try:
         ds, tm = BenchmarkDataset(dataset), ThreatModel(threat)
     except ValueError:
-        raise ValueError(f"robustbench dataset/threat {dataset}/{threat} is not valid; expected a dataset in "
+        raise InputError(f"robustbench dataset/threat {dataset}/{threat} is not valid; expected a dataset in "
                          f"{[d.value for d in BenchmarkDataset]} and a threat in {[t.value for t in ThreatModel]}."
                          ) from None
     zoo_models = model_dicts[ds][tm]
     if name not in zoo_models:
-        raise ValueError(f"robustbench model {name!r} is not in the {dataset}/{threat} zoo"
+        raise InputError(f"robustbench model {name!r} is not in the {dataset}/{threat} zoo"
                          f"{did_you_mean(name, list(zoo_models))}.")
     model_dir = Path(str(opts.pop("model_dir", "models")))
     if not weights:
@@ -318,7 +319,7 @@ def _robustbench(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
                 net = rb_load(name, model_dir=model_dir, dataset=dataset, threat_model=threat)
         except Exception as e:
             why = "is present but could not be loaded" if present else "is missing and could not be downloaded"
-            raise ValueError(f"robustbench:{body}: checkpoint {str(path)!r} {why} ({_first_line(e)}); place the "
+            raise InputError(f"robustbench:{body}: checkpoint {str(path)!r} {why} ({_first_line(e)}); place the "
                              "checkpoint there or pass ?model_dir=DIR.") from None
     info: dict = {"input_size": (3, _RB_SIZES.get(dataset, 224), _RB_SIZES.get(dataset, 224))}
     if dataset == "cifar10":
@@ -336,21 +337,24 @@ def _factory(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # not found, or its own imports or code fail: say which and why, in one line
-        raise ValueError(f"model factory {body!r}: module {module_name!r} could not be imported "
+        raise InputError(f"model factory {body!r}: module {module_name!r} could not be imported "
                          f"({type(e).__name__}: {_first_line(e)}).") from None
     factory = getattr(module, func_name, None)
     if not callable(factory):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n, None))]
-        raise ValueError(f"model factory {body!r}: {module_name} has no callable {func_name!r}"
+        raise InputError(f"model factory {body!r}: {module_name} has no callable {func_name!r}"
                          f"{did_you_mean(func_name, names)}.")
-    try:
-        net = factory(**opts)
+    try:  # against the signature: a TypeError raised inside the factory is the factory's bug, with its traceback
+        inspect.signature(factory).bind(**opts)
     except TypeError as e:
-        raise ValueError(f"model factory {body!r} does not accept the options {opts}: {_first_line(e)}") from None
+        raise InputError(f"model factory {body!r} does not accept the options {opts}: {_first_line(e)}") from None
+    except ValueError:  # a callable without a signature (a builtin): its call says what it takes
+        pass
+    net = factory(**opts)
     if isinstance(net, Backbone):
         return net, {}
     if not isinstance(net, nn.Module):
-        raise TypeError(f"model factory {body!r} returned a {type(net).__name__}; expected a torch.nn.Module.")
+        raise InputError(f"model factory {body!r} returned a {type(net).__name__}; expected a torch.nn.Module.")
     cfg = _cfg(net)
     return net, {k: cfg[k] for k in ("input_size", "mean", "std") if k in cfg}
 
@@ -369,17 +373,17 @@ def check_recorded_arch(spec: object, source: str) -> None:
     from robust.models.zoo.archs import ARCHS
 
     if not isinstance(spec, str):
-        raise ValueError(f"{source} records the architecture {spec!r}; expected a text spec.")
+        raise InputError(f"{source} records the architecture {spec!r}; expected a text spec.")
     head, _, query = spec.partition("?")
     prefix = head.partition(":")[0]
     zoo_arch = head in {f"robust.models.zoo.archs:{name}" for name in ARCHS}
     if prefix not in ("timm", "torchvision", "robustbench") and not zoo_arch:
-        raise ValueError(f"{source} records the architecture {head!r}, which is not an allowed one (timm:NAME, "
+        raise InputError(f"{source} records the architecture {head!r}, which is not an allowed one (timm:NAME, "
                          "torchvision:NAME, robustbench:... or a zoo architecture); a file may not name code to run. "
                          "If you trust it, pass the architecture yourself: 'file:PATH?arch=SPEC'.")
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key not in RECORDED_ARCH_OPTIONS or not _SAFE_TEXT.match(value):
-            raise ValueError(f"{source} records the architecture option {key}={value[:40]!r}, which a file may not "
+            raise InputError(f"{source} records the architecture option {key}={value[:40]!r}, which a file may not "
                              f"set; expected only {sorted(RECORDED_ARCH_OPTIONS)} with plain values (pass "
                              "'file:PATH?arch=SPEC' yourself if you trust it).")
 
@@ -391,7 +395,7 @@ def build_architecture(spec: str, **options: object) -> tuple[nn.Module, dict]:
     prefix, body, opts = parse_spec(spec)
     opts.update(options)
     if prefix in ("zoo", "file"):
-        raise ValueError(f"arch spec {spec!r} is not valid; an architecture is a timm:, torchvision:, robustbench: "
+        raise InputError(f"arch spec {spec!r} is not valid; an architecture is a timm:, torchvision:, robustbench: "
                          "or package.module:factory spec.")
     net, info = _LOADERS[prefix](body, opts, False)
     return (net.net, described(net)) if isinstance(net, Backbone) else (net, info)
@@ -408,16 +412,16 @@ def described(model: Backbone) -> dict:
 def _file(body: str, opts: dict, weights: bool, input_size: Sequence[int] | None = None) -> Backbone:
     path = Path(body).expanduser()
     if not path.is_file():
-        raise ValueError(f"model file {str(path)!r} does not exist.")
+        raise InputError(f"model file {str(path)!r} does not exist.")
     arch = opts.pop("arch", None)
     if path.suffix == ".safetensors" and arch is None:
         meta = read_header(path)
         check_recorded_arch(meta["arch"], f"checkpoint {str(path)!r}")
         if opts:
-            raise ValueError(f"model file {str(path)!r} takes no options {sorted(opts)}; its architecture is "
+            raise InputError(f"model file {str(path)!r} takes no options {sorted(opts)}; its architecture is "
                              "recorded in the file (pass ?arch=SPEC to override it).")
     elif arch is None:
-        raise ValueError(f"model file {str(path)!r} does not record its architecture; pass it as "
+        raise InputError(f"model file {str(path)!r} does not record its architecture; pass it as "
                          f"'file:{body}?arch=SPEC' (e.g. arch=timm:resnet18&num_classes=10) or save it as "
                          ".safetensors.")
     else:

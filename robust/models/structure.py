@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from robust.checks import InputError
 from robust.models.state import eval_mode
 
 FAMILIES = ("cnn", "vit", "swin", "mlp", "metaformer")
@@ -96,7 +97,7 @@ def _block_of(trace: _Trace, name: str) -> str:
         if isinstance(trace.modules[_parent(name)], _CONTAINERS):
             return name
         name = _parent(name)
-    raise ValueError("could not find the block list that holds the model's attention or token-mixing layers.")
+    raise InputError("could not find the block list that holds the model's attention or token-mixing layers.")
 
 
 def _first_norm(trace: _Trace, block: str) -> str:
@@ -128,7 +129,7 @@ class TokensToGrid:
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
         h, w = self.h, self.w
         if t.ndim != 3 or t.shape[1] < h * w:
-            raise ValueError(f"tokens of shape {tuple(t.shape)} do not hold a {h} x {w} patch grid.")
+            raise InputError(f"tokens of shape {tuple(t.shape)} do not hold a {h} x {w} patch grid.")
         return t[:, t.shape[1] - h * w:].transpose(1, 2).reshape(t.shape[0], t.shape[2], h, w)
 
 
@@ -155,7 +156,7 @@ def _last_spatial_layer(trace: _Trace) -> str:
     while current is None:  # a wrapper (a user's module around a backbone): descend into the child holding the maps
         inner = [c for c in _children(trace, root) if any(spatial(n) for n in trace.out if n.startswith(c + "."))]
         if not inner:
-            raise ValueError("found no layer with a spatial (N x C x H x W, H x W > 1) output to use for Grad-CAM.")
+            raise InputError("found no layer with a spatial (N x C x H x W, H x W > 1) output to use for Grad-CAM.")
         root = max(inner, key=lambda c: trace.order.get(c, -1))
         current = last_spatial_child(root)
     while (child := last_spatial_child(current)) is not None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from robust.checks import InputError
 from robust.runner.cells import CELL_VERSION, Cell, artifact_for, digest, fingerprint_data
 from robust.runner.spec import Spec, load_spec, parse_spec
 from robust.runner.store import STALE_SECONDS, Heartbeat, Store, new_owner
@@ -55,7 +56,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     data = cell_mod.dataset(spec.dataset)
     samples = min(spec.samples, len(data))
     if spec.samples_given and spec.samples > len(data):  # asked for: never silently fewer
-        raise ValueError(f"spec: samples={spec.samples} is not valid: it is more than the {len(data)} test images of "
+        raise InputError(f"spec: samples={spec.samples} is not valid: it is more than the {len(data)} test images of "
                          f"{spec.dataset!r}; expected at most {len(data)} (leave it out: all of them, up to 500).")
     out, failed, size = [], [], data_image_size(data)
     data_ids: dict = {}  # per set: each model sees the images through its own preprocessing (and decision labels)
@@ -149,9 +150,9 @@ def check_board_dir(out: str | os.PathLike) -> Path:
     marker, or a results store). Any other folder is refused, so that no user file is ever overwritten."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"output directory {str(out)!r} is a file; expected a folder for the board.")
+        raise InputError(f"output directory {str(out)!r} is a file; expected a folder for the board.")
     if out.is_dir() and not (out / MARKER).is_file() and not (out / STORE_NAME).is_file() and any(out.iterdir()):
-        raise ValueError(f"output directory {str(out)!r} is not empty and is not a board folder (no {MARKER}); "
+        raise InputError(f"output directory {str(out)!r} is not empty and is not a board folder (no {MARKER}); "
                          "refusing to write into it: expected a new or empty folder, or an earlier board (--out).")
     return out
 
@@ -166,7 +167,7 @@ def open_store(out: str | os.PathLike) -> Store:
                 f.write(json.dumps({"format": BOARD_FORMAT}) + "\n")
         return Store(out / STORE_NAME)
     except (OSError, sqlite3.OperationalError) as e:
-        raise ValueError(f"output directory {str(out)!r} cannot be written ({getattr(e, 'strerror', None) or e}); "
+        raise InputError(f"output directory {str(out)!r} cannot be written ({getattr(e, 'strerror', None) or e}); "
                          "expected a writable folder (--out).") from None
 
 

@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from robust.checks import InputError
 from robust.runner.cells import Cell, execute
 
 OnResult = Callable[[dict], None]
@@ -39,7 +40,7 @@ def check_workers(workers: object, what: str = "workers") -> int:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what}={workers!r} is not valid; expected a positive number of worker processes.")
+        raise InputError(f"{what}={workers!r} is not valid; expected a positive number of worker processes.")
     return value
 
 
@@ -89,7 +90,7 @@ def run_local(cells: Sequence[Cell], devices: Sequence[str], on_result: OnResult
     """Run ``cells`` here (one device: each claimed just before it runs) or in one spawned worker process per
     device (all claimed first; CPU workers share the cores out as torch threads)."""
     if not devices:
-        raise ValueError("devices is empty; expected at least one device.")
+        raise InputError("devices is empty; expected at least one device.")
     if len(devices) == 1 or len(cells) <= 1:
         for cell in cells:
             if claim is None or claim(cell):
@@ -117,7 +118,7 @@ def check_executor(executor: str) -> None:
     """``local``, ``ray``, or a Ray address that answers; anything else is a one-line error."""
     if not isinstance(executor, str) or not (executor in ("local", "ray") or executor.startswith("ray://")
                                              or ":" in executor):
-        raise ValueError(f"executor={executor!r} is not valid; expected local, ray or ray://HOST:PORT.")
+        raise InputError(f"executor={executor!r} is not valid; expected local, ray or ray://HOST:PORT.")
     if executor not in ("local", "ray"):
         _check_reachable(executor)
 
@@ -127,11 +128,11 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
     hostport = address.removeprefix("ray://")
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit():
-        raise ValueError(f"executor address {address!r} is not valid; expected ray://HOST:PORT or HOST:PORT.")
+        raise InputError(f"executor address {address!r} is not valid; expected ray://HOST:PORT or HOST:PORT.")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as e:
-        raise ValueError(f"Ray at {address!r} is unreachable ({e.strerror or e}); start a cluster there "
+        raise InputError(f"Ray at {address!r} is unreachable ({e.strerror or e}); start a cluster there "
                          "(`ray start --head`) or use --executor local.") from None
 
 
@@ -145,7 +146,7 @@ def run_ray(cells: Sequence[Cell], on_result: OnResult, address: str | None = No
     try:
         import ray
     except ImportError:
-        raise ValueError("--executor ray needs Ray: pip install 'robust-suite[ray]'.") from None
+        raise InputError("--executor ray needs Ray: pip install 'robust-suite[ray]'.") from None
     if address is not None:
         _check_reachable(address)
     started = not ray.is_initialized()

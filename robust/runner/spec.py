@@ -36,7 +36,7 @@ import os
 import re
 from pathlib import Path
 
-from robust.checks import check_keys, check_positive_int, check_seed
+from robust.checks import InputError, check_keys, check_positive_int, check_seed
 from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
@@ -77,19 +77,19 @@ class Spec:
     def default_out(self) -> Path:
         """Where the board goes unless told: beside the spec, named after it (``leaderboards/demo/``)."""
         if self.path is None:
-            raise ValueError("this spec has no file; expected an explicit output directory.")
+            raise InputError("this spec has no file; expected an explicit output directory.")
         return self.path.with_suffix("")
 
 
 def _models(items: object) -> tuple[ModelEntry, ...]:
     if not isinstance(items, list) or not items:
-        raise ValueError(f"spec: models={items!r} is not valid; expected a non-empty list of model specs.")
+        raise InputError(f"spec: models={items!r} is not valid; expected a non-empty list of model specs.")
     out = []
     for item in items:
         if isinstance(item, str):
             item = {"spec": item}
         if not isinstance(item, dict) or not isinstance(item.get("spec"), str):
-            raise ValueError(f"spec: model {item!r} is not valid; expected a load spec or {{spec = ..., name = ...}}.")
+            raise InputError(f"spec: model {item!r} is not valid; expected a load spec or {{spec = ..., name = ...}}.")
         check_keys(item, MODEL_KEYS, f"spec: model {item['spec']!r}")
         spec = item["spec"]
         if "input_size" in item:  # the images it takes, for a source that does not say: part of the spec (and key)
@@ -99,7 +99,7 @@ def _models(items: object) -> tuple[ModelEntry, ...]:
         out.append(ModelEntry(spec, str(item.get("name") or item["spec"])))
     names = [m.name for m in out]
     if dup := sorted({n for n in names if names.count(n) > 1}):
-        raise ValueError(f"spec: model {dup[0]!r} is listed twice; expected each model once (give a name).")
+        raise InputError(f"spec: model {dup[0]!r} is listed twice; expected each model once (give a name).")
     _same_twice([(m.name, m.spec) for m in out], "model")
     return tuple(out)
 
@@ -110,7 +110,7 @@ def _same_twice(items: list[tuple[str, object]], kind: str) -> None:
     for name, what in items:
         ident = json.dumps(what, sort_keys=True, default=str)
         if ident in seen:
-            raise ValueError(f"spec: {kind}s {seen[ident]!r} and {name!r} are the same {kind}; expected each {kind} "
+            raise InputError(f"spec: {kind}s {seen[ident]!r} and {name!r} are the same {kind}; expected each {kind} "
                              "once (one name for one computation).")
         seen[ident] = name
 
@@ -122,7 +122,7 @@ def _restriction(item: object, kind: str, models: tuple[ModelEntry, ...]) -> tup
     only, names = item.pop("models"), [m.name for m in models]
     if not isinstance(only, list) or not only or not all(isinstance(n, str) and n in names for n in only) \
             or len(set(only)) != len(only):
-        raise ValueError(f"spec: {kind} {item.get('name', item.get('preset'))!r}: models={only!r} is not valid; "
+        raise InputError(f"spec: {kind} {item.get('name', item.get('preset'))!r}: models={only!r} is not valid; "
                          f"expected a non-empty list of distinct model names from {names}.")
     return tuple(only)
 
@@ -164,15 +164,15 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
         item = dict(item)
         name = item.pop("name", item.get("preset"))
         if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise ValueError(f"spec: {kind} {item!r} is not valid; expected a name (letters, digits, '.', '_', '-').")
+            raise InputError(f"spec: {kind} {item!r} is not valid; expected a name (letters, digits, '.', '_', '-').")
         if "preset" in item:
             base = load_preset(item.pop("preset"), dirs)
             check_keys(item, {"params", "train"}, f"spec: {kind} {name!r}")
             for key in ("params", "train"):
                 if not isinstance(item.get(key, {}), dict):
-                    raise ValueError(f"spec: {kind} {name!r}: {key}={item[key]!r} is not valid; expected a table.")
+                    raise InputError(f"spec: {kind} {name!r}: {key}={item[key]!r} is not valid; expected a table.")
             if "train" in item and base.kind != "attack":
-                raise ValueError(f"spec: {kind} {name!r}: the key 'train' is for trained attacks; {base.name} is an "
+                raise InputError(f"spec: {kind} {name!r}: the key 'train' is for trained attacks; {base.name} is an "
                                  f"{base.kind}.")
             changed = {**item.get("params", {}), **item.get("train", {})}
             described = derived_description(base, item.get("params", {}), item.get("train", {})) if changed \
@@ -185,9 +185,9 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
         else:
             task = parse_task(name, item, f"spec: {kind} {name!r}")
     else:
-        raise ValueError(f"spec: {kind} {item!r} is not valid; expected a preset name or a table.")
+        raise InputError(f"spec: {kind} {item!r} is not valid; expected a preset name or a table.")
     if task.kind != kind:
-        raise ValueError(f"spec: {task.name!r} is an {task.kind}; list it under {task.kind}s, not {kind}s.")
+        raise InputError(f"spec: {task.name!r} is an {task.kind}; list it under {task.kind}s, not {kind}s.")
     return task
 
 
@@ -197,28 +197,28 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     check_keys(table, SPEC_KEYS, "spec")
     for key in ("dataset", "models"):
         if key not in table:
-            raise ValueError(f"spec: the key {key!r} is missing; expected it with {sorted(SPEC_KEYS)}.")
+            raise InputError(f"spec: the key {key!r} is missing; expected it with {sorted(SPEC_KEYS)}.")
     if not isinstance(table["dataset"], str) or not table["dataset"]:
-        raise ValueError(f"spec: dataset={table['dataset']!r} is not valid; expected a dataset name.")
+        raise InputError(f"spec: dataset={table['dataset']!r} is not valid; expected a dataset name.")
     seeds = table.get("seeds", [0])
     try:
         valid = isinstance(seeds, list) and bool(seeds) and len({check_seed(s) for s in seeds}) == len(seeds)
     except ValueError:
         valid = False
     if not valid:
-        raise ValueError(f"spec: seeds={seeds!r} is not valid; expected a non-empty list of distinct integers in "
+        raise InputError(f"spec: seeds={seeds!r} is not valid; expected a non-empty list of distinct integers in "
                          "[0, 2**64).")
     base = path.parent if path is not None else Path.cwd()
     presets = table.get("presets", [])
     if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
-        raise ValueError(f"spec: presets={presets!r} is not valid; expected a list of folders.")
+        raise InputError(f"spec: presets={presets!r} is not valid; expected a list of folders.")
     dirs = [base / p for p in presets]
     models = _models(table["models"])
     tasks, only = [], {}
     for kind in ("attack", "evaluation"):
         items = table.get(kind + "s", [])
         if not isinstance(items, list):
-            raise ValueError(f"spec: {kind}s={items!r} is not valid; expected a list of preset names or tables.")
+            raise InputError(f"spec: {kind}s={items!r} is not valid; expected a list of preset names or tables.")
         for item in items:
             item = dict(item) if isinstance(item, dict) else item
             restricted = _restriction(item, kind, models)
@@ -226,18 +226,18 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
             if restricted is not None:
                 only[tasks[-1].name] = restricted
     if not tasks:
-        raise ValueError("spec: no attacks and no evaluations; expected at least one of them.")
+        raise InputError("spec: no attacks and no evaluations; expected at least one of them.")
     names = [t.name for t in tasks]
     if dup := sorted({n for n in names if names.count(n) > 1}):
-        raise ValueError(f"spec: {dup[0]!r} is listed twice; expected each attack and evaluation once.")
+        raise InputError(f"spec: {dup[0]!r} is listed twice; expected each attack and evaluation once.")
     _same_twice([(t.name, t.config()) for t in tasks], "task")
     flags = {k: table.get(k, default) for k, default in (("train_missing", True), ("heldout_detector", False))}
     for key, value in flags.items():
         if not isinstance(value, bool):
-            raise ValueError(f"spec: {key}={value!r} is not valid; expected true or false.")
+            raise InputError(f"spec: {key}={value!r} is not valid; expected true or false.")
     device = table.get("device", "auto")
     if not isinstance(device, str):
-        raise ValueError(f"spec: device={device!r} is not valid; expected auto, cpu, mps or cuda[:n].")
+        raise InputError(f"spec: device={device!r} is not valid; expected auto, cpu, mps or cuda[:n].")
     return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
                 samples=check_positive_int(table.get("samples", 500), "spec: samples"), seeds=tuple(seeds),
                 batch_size=check_positive_int(table.get("batch_size", 100), "spec: batch_size"), device=device,
@@ -248,9 +248,9 @@ def load_spec(path: str | os.PathLike) -> Spec:
     """Read and validate the spec at ``path``."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"spec {str(path)!r} is not a file; expected a leaderboard spec (.toml).")
+        raise InputError(f"spec {str(path)!r} is not a file; expected a leaderboard spec (.toml).")
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"spec {str(path)!r} is not valid TOML: {e}") from None
+        raise InputError(f"spec {str(path)!r} is not valid TOML: {e}") from None
     return parse_spec(table, path)

