@@ -3,7 +3,8 @@
 Front doors, imported on first use (``import robust`` itself loads neither torch nor the package's modules):
 ``load_model(spec)`` and ``Backbone`` (robust.models), ``load_dataset(name)`` (robust.data), ``make_attack`` and
 ``evaluate`` (robust.attacks), ``PatchMixing`` (robust.augment), ``run_evaluation`` (robust.occlusion), ``measure``
-(robust.testing), ``run_board`` (robust.runner), ``render`` (robust.leaderboard), and ``__version__``.
+(robust.testing), ``run_board`` (robust.runner), ``render`` (robust.leaderboard), ``InputError`` (robust.checks: what
+every check of bad input raises), and ``__version__``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _LAZY = {
     "measure": "robust.testing",
     "run_board": "robust.runner",
     "render": "robust.leaderboard",
+    "InputError": "robust.checks",
 }
 
 
@@ -49,5 +51,5 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-__all__ = ["Backbone", "PatchMixing", "__version__", "evaluate", "load_dataset", "load_model", "make_attack",
-           "measure", "render", "run_board", "run_evaluation"]
+__all__ = ["Backbone", "InputError", "PatchMixing", "__version__", "evaluate", "load_dataset", "load_model",
+           "make_attack", "measure", "render", "run_board", "run_evaluation"]

@@ -103,7 +103,9 @@ def test_a_bug_keeps_its_traceback_and_bad_input_stays_one_line(monkeypatch, cap
     assert _invoke([*args[:-3], "--samples", "0"]) == 2  # bad input: one line, code 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and "samples" in err
-    assert issubclass(InputError, ValueError)  # code that caught ValueError still does
+    import robust
+
+    assert robust.InputError is InputError and issubclass(InputError, ValueError)  # catching ValueError still works
 
 
 def test_attack_run_universal_checkpoint(tmp_path):

@@ -13,13 +13,20 @@ import robust
 HOMES = {"load_model": "robust.models", "Backbone": "robust.models", "load_dataset": "robust.data",
          "make_attack": "robust.attacks", "evaluate": "robust.attacks", "PatchMixing": "robust.augment",
          "run_evaluation": "robust.occlusion", "measure": "robust.testing", "run_board": "robust.runner",
-         "render": "robust.leaderboard"}
+         "render": "robust.leaderboard", "InputError": "robust.checks"}
 
 
 def test_import_robust_loads_nothing_heavy():
     code = "import sys, robust; print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('robust.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_cli_and_the_checks_do_not_import_torch():
+    """``robust --help`` and a bad option answer without loading torch; every module may raise ``InputError``."""
+    code = "import sys, robust.cli, robust.checks; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_the_pytest_plugin_does_not_import_torch():
