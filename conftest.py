@@ -14,6 +14,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "subprocess: spawns Python (the robust command, a built wheel, pytester's "
+                            "subprocess, worker processes): `pytest -m 'not slow and not subprocess'` for a quick "
+                            "loop; CI runs them")
+
+
 @pytest.fixture(scope="session")
 def digits_test():
     from robust.data import load_dataset

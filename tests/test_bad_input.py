@@ -494,6 +494,7 @@ def test_normal_exits_are_unchanged(ws, capsys):
     assert code == 0 and "digits-m" in json.loads(out)["embedded"] and err == ""
 
 
+@pytest.mark.subprocess
 def test_console_script_path(ws):
     """The real process (``python -m robust``): started together, a few seconds in all."""
     ws.write("board.toml", 'dataset = "digits-m"\nmodels = ["zoo:digits-m/resnet"]\nevaluations = ["patch-drop"]\n'

@@ -62,6 +62,7 @@ def check_complete(result: dict, models: list[str]) -> None:
             assert set(row["ratio"]) == PEERS[kernel] and all(v > 0 for v in row["ratio"].values()), (name, row)
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # the bench script end to end on the CPU: 16 s on 2 cores
 def test_quick_cpu_run_times_every_kernel(tmp_path):
     models = ["mobilenetv3_small_050", "test_vit?img_size=224"]  # a CNN and a ViT (token reshape), both tiny
@@ -176,6 +177,7 @@ def test_bad_arguments_are_refused_naming_the_value(monkeypatch, capsys, argv, m
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.subprocess
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_run_has_no_host_sync_in_robusts_kernels(tmp_path):

@@ -62,6 +62,7 @@ def test_unknown_command_is_a_usage_error():
     assert _run("zoo", "bogus").exit_code == 2
 
 
+@pytest.mark.subprocess
 def test_console_entry_point_prints_one_clean_line():
     import subprocess
     import sys

@@ -16,12 +16,14 @@ HOMES = {"load_model": "robust.models", "Backbone": "robust.models", "load_datas
          "render": "robust.leaderboard", "InputError": "robust.checks"}
 
 
+@pytest.mark.subprocess
 def test_import_robust_loads_nothing_heavy():
     code = "import sys, robust; print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('robust.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
+@pytest.mark.subprocess
 def test_the_cli_and_the_checks_do_not_import_torch():
     """``robust --help`` and a bad option answer without loading torch; every module may raise ``InputError``."""
     code = "import sys, robust.cli, robust.checks; print('torch' in sys.modules)"
@@ -29,6 +31,7 @@ def test_the_cli_and_the_checks_do_not_import_torch():
     assert out.strip() == "False"
 
 
+@pytest.mark.subprocess
 def test_the_pytest_plugin_does_not_import_torch():
     """pytest loads the plugin in every session of the environment: registering it must stay cheap."""
     code = "import sys, robust.pytest_plugin; print('torch' in sys.modules)"

@@ -105,6 +105,7 @@ def _robust_cli() -> str:
     return str(Path(sys.executable).with_name("robust"))
 
 
+@pytest.mark.subprocess
 def test_the_robust_command_imports_a_factory_from_the_current_folder_at_the_datas_size(project):
     """The console script, not ``python -m``: its sys.path does not hold the current folder unless robust adds it.
     The plain module says no size, so it takes digits-m's 32 px (``--input-size`` is the spec's query: tested above).

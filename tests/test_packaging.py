@@ -44,6 +44,7 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
+@pytest.mark.subprocess
 def test_the_wheel_holds_every_module_and_preset(wheel):
     import shutil
 
@@ -110,6 +111,7 @@ print("doors ok")
 '''
 
 
+@pytest.mark.subprocess
 def test_the_three_doors_from_the_wheel(wheel, tmp_path):
     """Only the wheel's robust (unpacked first on the path; the dependencies are this environment's), in a
     project of the user's: an nn.Module gated in pytest, robust compare failing on a regression, Patch Mixing's
@@ -200,6 +202,7 @@ def test_occlusion_noise_does_not_get_worse(robust_eval, version):
 '''
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # eight processes and a board: about a minute and a half on 2 cores
 def test_a_users_own_model_walks_every_door_from_the_wheel(wheel, tmp_path):
     """Issue 27's walk, from the built wheel, in a folder of the user's: a 32-px factory model with no declared size

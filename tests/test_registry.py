@@ -97,6 +97,7 @@ def _env(tmp_path):
             "ROBUST_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.subprocess
 def test_a_plugin_attack_and_curve_reach_every_consumer(tmp_path):
     env = _env(tmp_path)
     help_text = subprocess.run([sys.executable, "-m", "robust", "attack", "train", "--help"], env=env,

@@ -231,6 +231,7 @@ def test_cpu_workers_come_from_the_argument_then_the_environment_then_the_cores(
     assert not (tmp_path / "out").exists()  # refused before a store is made
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # spawns a worker process per device: 25 s on 2 cores
 def test_worker_processes_give_the_same_rows(tmp_path):
     spec = parse_spec({**FAST, "seeds": [0, 1]})
@@ -243,6 +244,7 @@ def test_worker_processes_give_the_same_rows(tmp_path):
     assert strip(parallel) == strip(serial) and len(serial) == 6
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # starts a Ray cluster: 26 s on 2 cores
 def test_ray_executor_matches_local(tmp_path):
     pytest.importorskip("ray")
@@ -296,6 +298,7 @@ def _wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen, log: Path, t
     pytest.param(3, 8, id="3-kills", marks=pytest.mark.slow),
     pytest.param(10, 24, id="10-kills", marks=pytest.mark.slow),
 ])
+@pytest.mark.subprocess
 def test_sigkill_at_random_moments_loses_nothing(tmp_path, kills, seeds):
     """Kill a real run with SIGKILL at random moments while it is computing cells, resuming each time, then
     finish: every finished cell is kept as it was, nothing is duplicated, the store passes SQLite's integrity
@@ -352,6 +355,7 @@ def test_train_missing_false_records_instead_of_training(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").glob("artifacts/*.safetensors"))
 
 
+@pytest.mark.subprocess
 def test_stores_opened_by_many_processes_at_once(tmp_path):
     """pytest-xdist workers and parallel boards open one store together: no 'database is locked'."""
     db = tmp_path / "shared" / "results.sqlite"

@@ -177,6 +177,7 @@ def test_loaders_are_session_cached(robust_model, robust_data):
 '''
 
 
+@pytest.mark.subprocess
 def test_a_users_project(pytester, store):
     """The plugin as a user meets it: installed robust-suite, a 10-line suite in a project of their own."""
     import torch
@@ -197,6 +198,7 @@ def test_a_users_project(pytester, store):
     assert first["n"] == second["n"] > 0 and first["value"] == second["value"] and len(first["interval"]) == 2
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # a pytest session in a subprocess: 23 s on 2 cores
 def test_the_readmes_ci_snippet_runs(pytester, store):
     """The GitHub Actions lines of the README: the extra they install exists, and their pytest command runs a
@@ -240,6 +242,7 @@ def _current_hooks() -> testing.Hooks:
     return current
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # an xdist session in a subprocess: 24 s on 2 cores
 def test_xdist_workers_hand_their_records_to_the_report(pytester, store):
     """Under pytest-xdist the workers record the assertions and hand them to the controller's --robust-report;
@@ -278,6 +281,7 @@ def test_an_inner_session_restores_the_hooks(pytester, store, noise):
     assert doc["records"][1]["measure"] == f"tcs vs baseline {recorded['value']:.3f} (zoo:digits-m/resnet)"
 
 
+@pytest.mark.subprocess
 def test_a_report_that_cannot_be_written_at_the_end_is_kept_elsewhere(pytester):
     """The folder passed the up-front check and then changed under the run: the report is not lost."""
     (pytester.path / "out").mkdir()
@@ -296,6 +300,7 @@ def test_replaces_the_report_folder_by_a_file():
     os.remove(kept)
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow  # the snippet's cell: gan-patch on 500 images with its realism, 15-30 s, then two sessions
 def test_the_readme_ci_snippet_passes_as_pasted(pytester, store):
     """The README's suite, verbatim, in a fresh project: the gate passes and the first run records the baseline

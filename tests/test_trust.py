@@ -375,6 +375,7 @@ def test_user_strings_are_escaped_in_markdown_csv_and_figures(tmp_path):
 
 # -- 10. two runs on one store share the work ---------------------------------------------------------------------
 
+@pytest.mark.subprocess
 def test_a_claimed_cell_is_left_to_its_run_and_a_dead_claim_is_taken_over(tmp_path):
     spec = parse_spec({**SMALL, "attacks": [NOISE, {**NOISE, "name": "noise-4", "params": {"area": 0.04}}]})
     (live, dead), failed = plan(spec)
@@ -459,6 +460,7 @@ def test_waiting_is_said_once_even_under_json(tmp_path, monkeypatch):
     assert res.stderr.count("waiting for 1 cell(s) that another run is computing") == 1
 
 
+@pytest.mark.subprocess
 def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):
     attacks = [{**NOISE, "name": f"noise-{a}", "params": {"area": a / 100}} for a in range(3, 9)]
     spec = tmp_path / "board.toml"
