@@ -35,7 +35,7 @@ def finetune(base, epochs: int, lr: float, p: float, batch_size: int, seed: int)
     from timm.loss import SoftTargetCrossEntropy
 
     from robust.augment import PatchMixing
-    from robust.data import load_for
+    from robust.model_data import load_for
 
     train = load_for(base, "imagenet-crops", "train")
     net = copy.deepcopy(base).eval()  # eval: BatchNorm statistics and dropout frozen; weights trained
@@ -63,7 +63,7 @@ def finetune(base, epochs: int, lr: float, p: float, batch_size: int, seed: int)
 
 
 def measure(model, samples: int, rise_samples: int, masks: int, seeds: int) -> dict:
-    from robust.data import load_for
+    from robust.model_data import load_for
     from robust.occlusion import run_evaluation
 
     data = load_for(model, "imagenet-crops")

@@ -215,7 +215,7 @@ def check_matches(model: object, data: object) -> None:
     if (getattr(data, "meta", None) or {}).get("labels") == "decision" and data.meta.get("labelled_by") != name:
         raise InputError(f"dataset {where!r} is labelled by each model's own decision (here: "
                          f"{data.meta.get('labelled_by') or 'no model'}'s); expected it loaded for model {name!r}: "
-                         f"robust.data.load_for(model, {where!r}).")
+                         f"robust.model_data.load_for(model, {where!r}).")
     classes = getattr(data, "class_names", None)
     if classes is not None and len(classes) != model.num_classes:  # type: ignore[attr-defined]
         raise InputError(f"model {name!r} has {model.num_classes} classes and dataset {where!r} has "  # type: ignore

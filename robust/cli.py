@@ -424,8 +424,8 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
 
     from rich.progress import track
 
-    from robust.data import load_for
     from robust.metrics import clean_accuracy
+    from robust.model_data import load_for
     from robust.models import load_model, zoo
 
     rows = []
@@ -497,8 +497,9 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
     from robust.attacks.cost import Passes
-    from robust.data import label_source, load_for
+    from robust.data import label_source
     from robust.metrics import MEANINGS, RATES, describe_targets
+    from robust.model_data import load_for
     from robust.presets import method_preset
     from robust.runner.cells import versions
 
@@ -612,8 +613,8 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
 
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
-    from robust.data import load_for
     from robust.io import publish_dir
+    from robust.model_data import load_for
 
     _check_options(seed, train_samples=train_samples, epochs=epochs, steps=steps, batch_size=batch_size)
     method = registry.get(attack, "attack")
@@ -710,8 +711,8 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     import time
 
     from robust.checks import SEED_LIMIT
-    from robust.data import load_for
     from robust.io import check_writable
+    from robust.model_data import load_for
     from robust.occlusion import check_params, run_evaluation
     from robust.plots import save_curves
     from robust.presets import method_preset

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robust.checks import InputError, check_keys
-from robust.registry import RUN_KEYS, Method, get, trained
+from robust.registry import RUN_KEYS, Method, get, shipped_presets_dir, trained
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,16 +119,6 @@ def preset_dirs(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
     shipped presets."""
     env = [p for p in os.environ.get("ROBUST_PRESETS", "").split(os.pathsep) if p]
     return [Path(p) for p in (*extra, *env)] + [shipped_presets_dir()]
-
-
-def shipped_presets_dir() -> Path:
-    """The presets that ship with robust: the package ``robust.attack_presets`` (the repository's attacks/)."""
-    from importlib.resources import files
-
-    try:
-        return Path(str(files("robust.attack_presets")))
-    except ModuleNotFoundError:  # a source tree on sys.path, not installed: the mapping exists only once installed
-        return Path(__file__).resolve().parent.parent / "attacks"
 
 
 def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:

@@ -20,6 +20,7 @@ import importlib
 import inspect
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 from robust.checks import InputError
 
@@ -160,11 +161,20 @@ def _load() -> None:
     _refuse_preset_names()
 
 
+def shipped_presets_dir() -> Path:
+    """The presets that ship with robust: the package ``robust.attack_presets`` (the repository's attacks/). Here,
+    not in ``robust.presets``, so that the registry, a leaf, can refuse a plugin that takes a shipped name."""
+    from importlib.resources import files
+
+    try:
+        return Path(str(files("robust.attack_presets")))
+    except ModuleNotFoundError:  # a source tree on sys.path, not installed: the mapping exists only once installed
+        return Path(__file__).resolve().parent.parent / "attacks"
+
+
 def _refuse_preset_names() -> None:
     """A plugin's method may not take the name of a shipped preset: ``attack run NAME`` would run the plugin while
     specs and suites load the preset, one name with two meanings (as two methods of one name are refused)."""
-    from robust.presets import shipped_presets_dir
-
     shipped = {p.stem for p in shipped_presets_dir().glob("*.toml")}
     for method in (*_ATTACKS.values(), *_EVALUATIONS.values()):
         if method.name in shipped and not method.build.__module__.startswith("robust."):
@@ -227,5 +237,6 @@ __all__ = [
     "plugin_modules",
     "register_attack",
     "register_evaluation",
+    "shipped_presets_dir",
     "trained",
 ]

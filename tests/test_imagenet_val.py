@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from robust.data import Preprocess, load_dataset, load_for
+from robust.data import Preprocess, load_dataset
 from robust.data.imagenet_val import robustbench_ids
+from robust.model_data import load_for
 
 # Imagenette's first three synsets and their ImageNet-1k indices (not 0, 1, 2).
 SYNSETS = {"n01440764": 0, "n02102040": 217, "n02979186": 482}
@@ -234,7 +235,8 @@ def test_imagenet_crops_are_split_by_photo_seeded_and_labelled_by_the_models_dec
     lite = load_model("zoo:imagenet/efficientnet-lite0", device="cpu")
     noise = make_attack("noise-patch", area=0.12, seed=0)
     with pytest.raises(ValueError, match=r"labelled by each model's own decision \(here: no model's\); expected it "
-                                         r"loaded for model 'zoo:imagenet/efficientnet-lite0': robust\.data\.load_for"):
+                                         r"loaded for model 'zoo:imagenet/efficientnet-lite0': "
+                                         r"robust\.model_data\.load_for"):
         evaluate(noise, lite, load_dataset("imagenet-crops"), samples=4)
     mine = load_for(lite, "imagenet-crops")
     with torch.no_grad():

@@ -24,7 +24,7 @@ EMBEDDED = {
     "imagenet-crops": f"seeded crops and flips of real photos from scikit-image and scikit-learn, split by photo: test "
                       f"{len(photos.CROP_PHOTOS['test'])} photos x {photos.CROPS_PER_PHOTO['test']}, train "
                       f"{len(photos.CROP_PHOTOS['train'])} x {photos.CROPS_PER_PHOTO['train']}; 3x224x224 (or the "
-                      "model's size); labelled by each model's own clean top-1 (decision labels: load_for)",
+                      "model's size); labelled by each model's own clean top-1 (decision labels)",
 }
 SPLITS = ("train", "test")  # every dataset; digits-m also has "fit" and "val" (digits_m.SPLITS)
 
@@ -81,34 +81,10 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
                      "'torchvision:NAME' or the path of an existing ImageFolder directory.")
 
 
-def load_for(model: object, name: str, split: str = "test"):
-    """``load_dataset(name, split)`` as ``model`` takes it: through its own preprocessing (``Backbone.preprocess``:
-    its timm / torchvision resize, crop and interpolation) when the dataset is photos resized for a model, and
-    labelled by its own clean top-1 when the dataset has decision labels (``imagenet-crops``)."""
-    preprocess = getattr(model, "preprocess", None)
-    data = load_dataset(name, split, preprocess=preprocess if resizable(name) else None)
-    return decision_labels(model, data) if label_source(data) == photos.DECISION else data
-
-
 def label_source(data: object) -> str:
     """Where a dataset's labels come from: 'decision' (a model's own clean top-1), else 'ground truth'."""
     return (getattr(data, "meta", None) or {}).get("labels", "ground truth")
 
 
-def decision_labels(model, data: ImageSet, batch_size: int = 64) -> ImageSet:
-    """``data`` labelled by ``model``'s clean top-1 on each image (batched, in eval mode, model left as found)."""
-    import torch
-
-    from robust.models.state import eval_mode
-
-    if not isinstance(data, ImageSet):
-        raise TypeError(f"data must be an in-memory ImageSet, got {type(data).__name__}.")
-    device = next(model.parameters()).device
-    with eval_mode(model), torch.no_grad():
-        top1 = torch.cat([model(x).argmax(1).cpu() for x, _ in data.batches(batch_size, device)])
-    return ImageSet(data.images, top1, data.class_names, data.name,
-                    {**data.meta, "labels": photos.DECISION, "labelled_by": getattr(model, "name", "model")})
-
-
-__all__ = ["EMBEDDED", "ImageSet", "Preprocess", "decision_labels", "label_source", "load_dataset", "load_for",
+__all__ = ["EMBEDDED", "ImageSet", "Preprocess", "label_source", "load_dataset",
            "resizable"]

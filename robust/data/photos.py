@@ -74,7 +74,7 @@ def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet
     """``imagenet-crops``: ``CROPS_PER_PHOTO[split]`` seeded square crops (side ``CROP_SCALE`` of the shorter side,
     anywhere in the photo, flipped with probability 1/2) of each of ``CROP_PHOTOS[split]``, each through
     ``preprocess``, in a seeded order (so the first N sample every photo); labels -1 until a model's decision fills
-    them (``robust.data.load_for``)."""
+    them (``robust.model_data.load_for``)."""
     import numpy as np
     from PIL import Image
 

@@ -154,9 +154,10 @@ def dataset(name: str, split: str = "test", preprocess=None):
 
 
 def model_data(name: str, net, split: str = "test"):
-    """The ``split`` of dataset ``name`` as model ``net`` takes it (``robust.data.load_for``, cached per process:
+    """The ``split`` of dataset ``name`` as model ``net`` takes it (``robust.model_data.load_for``, cached per process:
     its preprocessing, and its own decisions as labels where the dataset has decision labels)."""
-    from robust.data import decision_labels, label_source
+    from robust.data import label_source
+    from robust.model_data import decision_labels
 
     data = dataset(name, split, getattr(net, "preprocess", None))
     if label_source(data) != "decision":
