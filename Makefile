@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# ruff, and the layers contract in pyproject.toml ([tool.importlinter]): no module imports from a layer above its own
 lint: $(STAMP)
 	$(VENV)/bin/ruff check robust tests suites bench conftest.py
+	$(VENV)/bin/lint-imports
 
 test: $(STAMP) lint browser
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --durations=10

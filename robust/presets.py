@@ -105,10 +105,8 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     if train and not entry.trained:
         raise InputError(f"{where}: {method} is not trained; the key 'train' is for {sorted(trained())}.")
     check_keys(train, set(entry.train_options()), f"{where} [train]")
-    from robust.attacks import make_attack
-
     try:
-        make_attack(method, **params)  # validates every parameter now, not in the middle of a run
+        entry.make(**params)  # validates every parameter now, not in the middle of a run
     except ValueError as e:
         raise InputError(f"{where}: {e}") from None
     return Task(name, "attack", method, params, dict(train), description)

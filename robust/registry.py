@@ -67,6 +67,29 @@ class Method:
         skip = {"model", "data", *RUN_KEYS, *self.fixed}
         return {k: p for k, p in inspect.signature(self.build).parameters.items() if k not in skip}
 
+    def make(self, **params: object) -> object:
+        """An attack built with ``params``, checked first against its options: an unknown one is named with the
+        close ones, one its signature refuses is bad input (``InputError``); a TypeError raised inside the
+        constructor is a bug and keeps its traceback.
+
+        >>> get("lavan", "attack").make(steps=5).steps  # doctest: +SKIP
+        5
+        """
+        from robust.checks import did_you_mean
+
+        if self.kind != "attack":
+            raise InputError(f"{self.kind} {self.name!r} is not an attack; expected an attack's name.")
+        accepted = self.params()
+        unknown = sorted(k for k in params if k not in accepted)
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            raise InputError(f"attack {self.name!r} does not take the parameter {unknown[0]!r}"
+                             f"{did_you_mean(unknown[0], accepted)}; expected some of {sorted(accepted)}.")
+        try:
+            inspect.signature(self.build).bind(**params)
+        except TypeError as e:
+            raise InputError(f"attack {self.name!r} does not take the parameters {sorted(params)}: {e}") from None
+        return self.build(**params)
+
     def train_options(self) -> dict[str, inspect.Parameter]:
         """A trained attack's training options: the keywords of its ``fit`` (less ``progress``, ``resume`` and
         ``monitor``, which the caller sets)."""

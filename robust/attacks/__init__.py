@@ -4,8 +4,6 @@ trained ones derive from ``TrainedPatchAttack`` (``fit`` then ``save``; ``load(p
 
 from __future__ import annotations
 
-import inspect
-
 from robust.attacks.base import Attack, AttackResult, PatchAttack, sample_targets
 from robust.attacks.controls import NaturalPatch, NoisePatch
 from robust.attacks.evaluate import evaluate
@@ -15,7 +13,6 @@ from robust.attacks.lp import LpAttack
 from robust.attacks.trained import TrainedPatchAttack
 from robust.attacks.transfer import transfer_matrix
 from robust.attacks.universal import UniversalPatch
-from robust.checks import InputError
 
 
 def make_attack(name: str, **params: object) -> Attack:
@@ -24,24 +21,12 @@ def make_attack(name: str, **params: object) -> Attack:
 
     >>> make_attack("lavan-12pct", steps=5)  # doctest: +SKIP
     """
-    from robust.checks import did_you_mean
     from robust.presets import method_preset
     from robust.registry import get
 
     if (task := method_preset(name, "attack")) is not None:
         name, params = task.method, {**task.params, **params}
-    method = get(name, "attack")
-    accepted = method.params()
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    unknown = sorted(k for k in params if k not in accepted)
-    if unknown and not takes_any:
-        raise InputError(f"attack {name!r} does not take the parameter {unknown[0]!r}"
-                         f"{did_you_mean(unknown[0], accepted)}; expected some of {sorted(accepted)}.")
-    try:  # against the signature: a TypeError raised inside the constructor is a bug, not bad input
-        inspect.signature(method.build).bind(**params)
-    except TypeError as e:
-        raise InputError(f"attack {name!r} does not take the parameters {sorted(params)}: {e}") from None
-    return method.build(**params)
+    return get(name, "attack").make(**params)
 
 
 __all__ = ["Attack", "AttackResult", "GanPatch", "LaVAN", "LpAttack", "NaturalPatch", "NoisePatch", "PatchAttack",
