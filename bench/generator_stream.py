@@ -4,9 +4,11 @@ steps. Issue 25's study of what makes the generator fit (capacity, steps, fresh 
 
 Each call continues the run named by its options from its resume file up to ``--until`` steps, writing after
 every chunk ``NAME.curve.json`` (every history row so far) and ``NAME.resume.pt`` (the one resume file, replaced).
-The last line printed is one JSON object: the run's name, steps done and its last row.
+The last line printed is one JSON object: the run's name, steps done and its last row. ``--test N`` then scores
+the generator alone on the first N digits-m test images, recorded in the curve file under ``test`` by step.
 
     python bench/generator_stream.py --victim zoo:digits-m/resnet --depth 4 --until 8000
+    python bench/generator_stream.py --until 8000 --chunk 8000 --test 1000   # a finished run, scored on test
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from robust.attacks import evaluate
 from robust.attacks.gan import GanPatch
 from robust.data import load_dataset
 from robust.io import atomic_write_text
@@ -39,6 +42,8 @@ def main() -> None:
     ap.add_argument("--log-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--test", type=int, default=0, help="then score the generator alone on the first N test images "
+                    "(Wilson interval; recorded in the curve file as 'test')")
     ap.add_argument("--out-dir", type=Path, default=Path("bench/results/generator-stream"))
     args = ap.parse_args()
     if args.threads:
@@ -53,21 +58,28 @@ def main() -> None:
     monitor = load_dataset("digits-m", "val") if args.split == "fit" else None
     attack = GanPatch(area=0.12, width=args.width, depth=args.depth, loss=args.loss, lambda_gan=args.lambda_gan,
                       seed=args.seed)
-    done = 0
+    done, record = 0, {"name": name}
+    if curve.exists():
+        record = json.loads(curve.read_text())
     while done < args.until:
         target = min(args.until, (done // args.chunk + 1) * args.chunk)
         started = time.perf_counter()
         attack.fit(victim, data, steps=target, stream=True, lr_schedule="constant", lr=args.lr,
                    batch_size=args.batch_size, log_every=args.log_every, monitor=monitor, resume=resume)
         done = attack.history[-1]["step"]
-        atomic_write_text(curve, json.dumps({"name": name, "command": "python bench/generator_stream.py "
-                                             + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                                        if k not in ("until", "out_dir", "threads")),
-                                             "training": attack.training, "history": attack.history}, indent=1)
-                          + "\n")
+        record.update(name=name, command="python bench/generator_stream.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if k not in ("until", "chunk", "out_dir", "threads", "test")), training=attack.training,
+            history=attack.history)  # chunks and threads do not change a result: a resumed run continues bit for bit
+        atomic_write_text(curve, json.dumps(record, indent=1) + "\n")
         for row in attack.history[-max(1, args.chunk // args.log_every):]:
             print(json.dumps(row), flush=True)
         print(f"# {name}: {done} steps, chunk {time.perf_counter() - started:.0f} s", flush=True)
+    if args.test:  # the generator alone, as it stands, on held-out test digits (never trained on)
+        counts = evaluate(attack, victim, load_dataset("digits-m", "test"), samples=args.test)
+        record.setdefault("test", {})[str(done)] = counts.to_dict()
+        atomic_write_text(curve, json.dumps(record, indent=1) + "\n")
+        print(f"# test, first {args.test} images, generator alone at {done} steps: {counts}", flush=True)
     print(json.dumps({"name": name, "steps": done, "last": attack.history[-1]}))
 
 
