@@ -343,6 +343,9 @@ def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, mas
     "selectivity", description="Share of the original class's Grad-CAM mass in the donor's cells of patch-mixed "
     "images (lower is more selective)", xlabel="fraction of cells from another class",
     ylabel="out-of-context saliency share", higher_is_better=False, chance="diagonal", pool=True,
+    note="This share says what the saliency map shows, not how selective the model is: read the patch-mixing curve "
+    "as the selectivity measure (at 224 px the share did not separate a model from its Patch-Mixing twin where the "
+    "patch-mixing curve did: docs/reports/2026-11-26-selectivity-224.md).",
     variants={"selectivity-rise": ({"saliency": "rise"}, "Share of the contrastive RISE saliency in the donor's "
                                    "cells of patch-mixed images (lower is more selective)")})
 def selectivity(model: Backbone, data: Dataset, *, grid: int | None = None,

@@ -54,6 +54,7 @@ class Method:
     chance: str | None = None  # an evaluation's chance level: "diagonal" (y = x), "uniform" (1 / classes), or None
     steps: str | None = None  # an attack's option that sets its per-image steps (the frontier's budget), if any
     pool: bool = False  # draws donors from the evaluated split: its results depend on every image of the split
+    note: str | None = None  # how to read the method's figures, printed under its table on every board
 
     @property
     def headline(self) -> str:
@@ -134,31 +135,34 @@ def register_attack(cls: type) -> type:
     """Class decorator: register an ``Attack`` subclass under its ``name``. A class with a ``fit`` method is a
     trained attack (``fit`` then ``save``; ``load(path, **attack_time_options)``); one with ``steps_param`` names the
     option that sets how many steps it spends per image, which a board's refinement frontier varies; one with
-    ``uses_pool = True`` draws donors from the evaluated split (see ``register_evaluation``'s ``pool``)."""
+    ``uses_pool = True`` draws donors from the evaluated split (see ``register_evaluation``'s ``pool``); a ``note``
+    says how to read its figures, under its table on every board."""
     trained = callable(getattr(cls, "fit", None))
     _add(_ATTACKS, Method(cls.name, "attack", getattr(cls, "description", "") or _first_line(cls.__doc__), cls,
                           targeted=bool(cls.targeted), trained=trained,
                           resumable=trained and bool(getattr(cls, "resumable", False)),
                           control=bool(getattr(cls, "control", False)), steps=getattr(cls, "steps_param", None),
-                          pool=bool(getattr(cls, "uses_pool", False))))
+                          pool=bool(getattr(cls, "uses_pool", False)), note=getattr(cls, "note", None)))
     return cls
 
 
 def register_evaluation(name: str, *, description: str, xlabel: str, ylabel: str, higher_is_better: bool,
                         variants: dict[str, tuple[dict, str]] | None = None,
-                        chance: str | None = None, pool: bool = False) -> Callable[[Callable], Callable]:
+                        chance: str | None = None, pool: bool = False,
+                        note: str | None = None) -> Callable[[Callable], Callable]:
     """Function decorator: register an evaluation (``fn(model, data, **params) -> Curve``) as ``name``, and each
     of ``variants`` ({name: (fixed keywords, description)}) as the same function with those keywords fixed.
     ``chance``: where a model that tells nothing apart lies, drawn on boards: ``"diagonal"`` (y = x; the board also
     says which models it cannot tell from it) or ``"uniform"`` (y = 1 / classes, an accuracy's guessing level).
     ``pool``: the evaluation draws donors from the evaluated split (``Draws.pool``), so its results depend on every
-    image of the split, not only the evaluated ones (a board's cell key then hashes the whole split)."""
+    image of the split, not only the evaluated ones (a board's cell key then hashes the whole split). ``note``: how
+    to read its curve, printed under its table on every board (no measured figures: those go in a dated report)."""
     if chance not in (None, "diagonal", "uniform"):
         raise InputError(f"chance={chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
 
     def decorate(fn: Callable) -> Callable:
         common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better, "chance": chance,
-                  "pool": pool}
+                  "pool": pool, "note": note}
         _add(_EVALUATIONS, Method(name, "evaluation", description, fn, **common))
         for variant, (fixed, text) in (variants or {}).items():
             _add(_EVALUATIONS, Method(variant, "evaluation", text, fn, dict(fixed), **common))

@@ -134,6 +134,36 @@ def test_a_lower_is_better_evaluation_ranks_its_own_way(tmp_path, monkeypatch):
     assert {e["evaluation"]: e["lower_is_better"] for e in doc["evaluations"]} == {"drop": False, "lower": True}
 
 
+def test_notes_from_the_method_and_the_spec_go_under_their_table_escaped(tmp_path, monkeypatch):
+    drop = registry.get("patch-drop", "evaluation")
+    monkeypatch.setitem(registry._EVALUATIONS, "patch-drop", dataclasses.replace(drop, note="Read <this> *first*."))
+    notes = {"noise": "A control: <b>no</b> attack | in it.", "drop": "Ten levels."}
+    spec = parse_spec({**SMALL, "evaluations": [DROP], "notes": notes})
+    run_board(spec, tmp_path / "out")
+    written = leaderboard.render(spec, tmp_path / "out")
+    md, html = written["md"].read_text(), written["html"].read_text()
+    noise, drop_section = md.split("## noise\n")[1].split("## ")[0], md.split("## drop\n")[1].split("## ")[0]
+    assert r"A control: \<b\>no\</b\> attack \| in it." in noise
+    assert drop_section.index(r"Read \<this\> \*first\*.") < drop_section.index("Ten levels.")  # the method's first
+    assert "<p>A control: &lt;b&gt;no&lt;/b&gt; attack | in it.</p>" in html and "<p>Ten levels.</p>" in html
+    assert "Read &lt;this&gt; *first*." in html
+    assert "<b>no</b>" not in html
+    for bad, message in (({"nosie": "x"}, r"spec \[notes\]: key 'nosie' is unknown \(did you mean noise"),
+                         ({"noise": " "}, r"spec \[notes\]: noise=' ' is not valid; expected a non-empty text"),
+                         ("text", "spec: notes='text' is not valid")):
+        with pytest.raises(ValueError, match=message):
+            parse_spec({**SMALL, "evaluations": [DROP], "notes": bad})
+    assert plan_id(parse_spec({**SMALL, "evaluations": [DROP]})) == plan_id(spec)  # a note changes no cell
+
+
+def test_selectivity_carries_its_reading_and_no_measured_figure():
+    note = registry.get("selectivity", "evaluation").note
+    import re
+
+    assert "patch-mixing curve" in note and not re.search(r"\d\.\d|%", note)  # the areas live in the report
+    assert registry.get("selectivity-rise", "evaluation").note == note
+
+
 def test_a_format_is_one_writer(tmp_path, monkeypatch):
     spec = parse_spec(SMALL)
     run_board(spec, tmp_path / "out")

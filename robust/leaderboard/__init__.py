@@ -51,8 +51,8 @@ def html(board: Board) -> str:
                 models[r.name].update(architecture=r.architecture, clean_acc=r.clean_acc)
         measure = rows[0].headline.upper() if task.kind == "attack" else rows[0].headline
         columns.append({"name": task.name, "measure": measure, "description": task.description})
-    ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": tables.ranks(rows)}
-              for t, rows in board.tables("attack")]
+    ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": tables.ranks(rows),
+               "notes": tables.task_notes(spec, t)} for t, rows in board.tables("attack")]
     worst = [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": tables.ranks(w.rows),
               "agreement": w.agreement} for w in board.worst]
     order = list(models.values())
@@ -63,7 +63,7 @@ def html(board: Board) -> str:
     heldout = tables.has_heldout(realism_rows)
     realism = [{"row": r, "cells": tables.realism_cells(r, heldout)} for r in realism_rows]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
-              "better": rows[0].better, "chance": tables.chance_note(t, rows)}
+              "better": rows[0].better, "chance": tables.chance_note(t, rows), "notes": tables.task_notes(spec, t)}
              for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(
         title=spec.title, dataset=spec.dataset, samples=board.samples, seeds=", ".join(map(str, spec.seeds)),

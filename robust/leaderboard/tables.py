@@ -558,17 +558,13 @@ def chance_note(task: Task, rows: list[EvaluationRow]) -> str | None:
     told = "; ".join(f"{len(names)} of {len(rows)} models' intervals {side} ({', '.join(names)})"
                      for side, names in sides.items() if names) or "no model has an interval"
     return (f"Chance is y = x (the dashed line: a map that does not tell the original class from the donor's), area "
-            f"{100 * level:.1f}: {told}. A rank between models near chance ranks noise, so this share is not ranked. "
-            f"{SELECTIVITY_FINDING}")
+            f"{100 * level:.1f}: {told}. A rank between models near chance ranks noise, so this share is not ranked.")
 
 
-#: what bench/selectivity224.py measured (bench/results/2026-11-26-cpu/selectivity224.json), stated under every
-#: saliency-share curve
-SELECTIVITY_FINDING = ("At 224 px neither Grad-CAM's share nor c-RISE's separated EfficientNet-Lite0 from its "
-                       "Patch-Mixing twin (areas 29.0 and 29.0; 28.2 and 30.0, chance 30.1, intervals "
-                       "overlapping), while the "
-                       "patch-mixing curve separates them (28.6 against 44.4, intervals apart): read the patch-mixing "
-                       "curve as the selectivity measure, and this share as what the saliency map shows.")
+def task_notes(spec: Spec, task: Task) -> list[str]:
+    """What a board prints under a task's table: the note its method carries, then the spec's ``[notes]`` entry."""
+    method = registry.get(task.method, task.kind).note
+    return [n for n in (method, spec.notes.get(task.name)) if n]
 
 
 def realism_rows(spec: Spec, rows: list[AttackRow]) -> list[AttackRow]:
@@ -692,6 +688,7 @@ def markdown(board: Board) -> str:
                   f"and this one's; 1: the same order): {agree}.", ""]
     for task, rows in board.tables("attack"):
         lines += [f"## {_md(task.name)}", "", f"{_md(task.description)}", ""]
+        lines += [line for n in task_notes(spec, task) for line in (_md(n), "")]
         control = any(r.control_asr is not None for r in rows)
         lines += _attack_table(rows)
         if control:
@@ -732,6 +729,7 @@ def markdown(board: Board) -> str:
         lines.append("")
         if note := chance_note(task, rows):
             lines += [note, ""]
+        lines += [line for n in task_notes(spec, task) for line in (_md(n), "")]
         if task.name in figures:
             lines += [f"![{_md(task.name)}]({figures[task.name]})", ""]
     if "heatmap" in figures:

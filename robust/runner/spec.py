@@ -19,6 +19,9 @@ a ``.pt`` file): ``{ spec = "file:mycnn.pt?arch=mymodel:small_cnn", name = "mine
 A task table's ``models`` (names from ``models``) runs it on those models only: a variant studied on one model.
 Such a task is left out of the worst case, which needs every model under the same attacks.
 
+``[notes]`` puts a text under a task's table on the board (``notes = { selectivity = "read with the patch-mixing
+curve" }``), after the note its method carries, if any; notes change no cell.
+
 Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec),
 ``train_missing`` (true: a trained attack with neither a shipped nor a cached artefact is trained in the run;
 false: its cells are recorded as failed, saying so), ``heldout_detector`` (false; true: the realism table also
@@ -40,7 +43,7 @@ from robust.checks import InputError, check_keys, check_positive_int, check_seed
 from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
-             "evaluations", "train_missing", "heldout_detector"}
+             "evaluations", "train_missing", "heldout_detector", "notes"}
 MODEL_KEYS = {"spec", "name", "input_size"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*$")
 
@@ -68,6 +71,7 @@ class Spec:
     heldout_detector: bool = False  # the realism table's held-out detector (trained on the other attacks' patches)
     samples_given: bool = True  # False: the default, capped at the split's size; True: more than it is an error
     only: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # task name -> its model names
+    notes: dict[str, str] = dataclasses.field(default_factory=dict)  # task name -> the board's note under its table
 
     def runs(self, model: str, task: str) -> bool:
         """Whether the task named ``task`` runs on the model named ``model``."""
@@ -235,13 +239,20 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     for key, value in flags.items():
         if not isinstance(value, bool):
             raise InputError(f"spec: {key}={value!r} is not valid; expected true or false.")
+    notes = table.get("notes", {})
+    if not isinstance(notes, dict):
+        raise InputError(f"spec: notes={notes!r} is not valid; expected a table of task name = text.")
+    check_keys(notes, names, "spec [notes]")
+    if bad := next((k for k, v in notes.items() if not isinstance(v, str) or not v.strip()), None):
+        raise InputError(f"spec [notes]: {bad}={notes[bad]!r} is not valid; expected a non-empty text.")
     device = table.get("device", "auto")
     if not isinstance(device, str):
         raise InputError(f"spec: device={device!r} is not valid; expected auto, cpu, mps or cuda[:n].")
     return Spec(title=str(table.get("title") or (path.stem if path else "leaderboard")), dataset=table["dataset"],
                 samples=check_positive_int(table.get("samples", 500), "spec: samples"), seeds=tuple(seeds),
                 batch_size=check_positive_int(table.get("batch_size", 100), "spec: batch_size"), device=device,
-                models=models, tasks=tuple(tasks), path=path, **flags, samples_given="samples" in table, only=only)
+                models=models, tasks=tuple(tasks), path=path, **flags, samples_given="samples" in table, only=only,
+                notes={k: v.strip() for k, v in notes.items()})
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
