@@ -516,7 +516,8 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     _check_split(split)
     net = _load_victim(model, data, split, device, input_size)
     if checkpoint is None and method.trained and preset is not None:  # the artefact a board would use
-        from robust.runner.cells import artifact_for, fingerprint_model
+        from robust.runner.cells import artifact_for
+        from robust.runner.keys import fingerprint_model
 
         task = dataclasses.replace(preset, params={k: v for k, v in params.items() if k != "seed"})
         art = artifact_for(task, model, fingerprint_model(net), data, seed)

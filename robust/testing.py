@@ -80,7 +80,7 @@ class Measured:
     curve: Curve | None = None
     cached: bool = False
     classes: int | None = None  # the model's class count (an attack result's; chance accuracy is 1 / classes)
-    weights: str | None = None  # sha256 of the model's parameters and buffers (robust.runner.cells.fingerprint_model)
+    weights: str | None = None  # sha256 of the model's parameters and buffers (robust.runner.keys.fingerprint_model)
 
     def describe(self) -> str:
         return f"{self.task} on {self.model} ({self.dataset}, n={self.samples}, seed {self.seed})"
@@ -98,7 +98,7 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
     from robust.metrics import Counts
     from robust.occlusion import Curve
     from robust.runner import STORE_NAME, Store, parse_spec, plan, run_cells
-    from robust.runner.cells import module_spec
+    from robust.runner.cache import module_spec
     from robust.runner.executors import local_devices
 
     module = model if isinstance(model, torch.nn.Module) else None  # held here: the cells see it only weakly

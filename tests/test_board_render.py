@@ -43,8 +43,8 @@ def test_render_needs_no_model_only_the_store(tmp_path, monkeypatch):
     import robust.runner
 
     monkeypatch.setattr(robust.runner, "plan", forbidden)
-    monkeypatch.setattr(robust.runner.cells, "model", forbidden)
-    monkeypatch.setattr(robust.runner.cells, "dataset", forbidden)
+    monkeypatch.setattr(robust.runner.cache, "load_model_cached", forbidden)
+    monkeypatch.setattr(robust.runner.cache, "load_dataset_cached", forbidden)
     written = leaderboard.render(spec, tmp_path / "out")
     assert "| 1 | mine |" in written["md"].read_text()
     assert [r["name"] for r in json.loads(written["json"].read_text())["evaluations"]] == ["mine"]
@@ -66,10 +66,10 @@ def test_a_spec_not_run_into_the_folder_is_refused_in_one_line(tmp_path, capsys)
 
 
 def test_plan_id_covers_what_keys_and_names_depend_on_and_loads_nothing(monkeypatch):
-    import robust.runner.cells as cells
+    import robust.runner.cache as cache
 
-    monkeypatch.setattr(cells, "model", None)  # plan_id must not need them
-    monkeypatch.setattr(cells, "dataset", None)
+    monkeypatch.setattr(cache, "load_model_cached", None)  # plan_id must not need them
+    monkeypatch.setattr(cache, "load_dataset_cached", None)
     base = {**SMALL, "attacks": [NOISE, {**NOISE, "name": "noise-4", "params": {"area": 0.04}}],
             "models": [{"spec": RESNET, "name": "resnet"}, {"spec": "zoo:digits-m/vit", "name": "vit"}]}
     ident = plan_id(parse_spec(base))
@@ -183,12 +183,12 @@ def test_a_format_is_one_writer(tmp_path, monkeypatch):
 
 def test_a_run_loads_and_hashes_each_model_once(tmp_path, monkeypatch):
     import robust.models
-    from robust.runner import cells
+    from robust.runner import cache
 
     loads, hashes = [], []
-    real_load, real_hash = robust.models.load_model, cells.fingerprint_model
+    real_load, real_hash = robust.models.load_model, cache.fingerprint_model
     monkeypatch.setattr(robust.models, "load_model", lambda spec, **kw: loads.append(spec) or real_load(spec, **kw))
-    monkeypatch.setattr(cells, "fingerprint_model", lambda net: hashes.append(1) or real_hash(net))
+    monkeypatch.setattr(cache, "fingerprint_model", lambda net: hashes.append(1) or real_hash(net))
     spec = parse_spec({**SMALL, "models": [RESNET, "zoo:digits-m/mixer"], "evaluations": [DROP], "seeds": [0, 1],
                        "device": "cpu"})
     assert run_board(spec, tmp_path / "out").ran == 8

@@ -117,7 +117,7 @@ def _image_folder(root: Path, classes: int = 2) -> Path:
 
 def test_image_folder_boards_resume_and_render(tmp_path):
     from robust.data import load_dataset
-    from robust.runner.cells import fingerprint_data
+    from robust.runner.keys import fingerprint_data
 
     folder = _image_folder(tmp_path / "images")
     assert fingerprint_data(load_dataset(str(folder))) == fingerprint_data(load_dataset(str(folder)))
@@ -533,7 +533,7 @@ def test_a_model_that_does_not_fit_the_data_is_one_line_before_any_work(tmp_path
 
 def test_torchvision_data_is_keyed_by_content():
     from robust.data import load_dataset
-    from robust.runner.cells import fingerprint_data
+    from robust.runner.keys import fingerprint_data
 
     a, b = load_dataset("torchvision:FakeData"), load_dataset("torchvision:FakeData")
     assert repr(a) != repr(b) and fingerprint_data(a, 8) == fingerprint_data(b, 8) != fingerprint_data(a, 9)

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from robust.checks import InputError
-from robust.runner.cells import CELL_VERSION, Cell, artifact_for, digest, fingerprint_data
+from robust.runner.cells import Cell, artifact_for
+from robust.runner.keys import CELL_VERSION, digest, fingerprint_data
 from robust.runner.spec import Spec, load_spec, parse_spec
 from robust.runner.store import STALE_SECONDS, Heartbeat, Store, new_owner
 
@@ -50,10 +51,10 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     ``train_missing = false``. Models are loaded on ``device`` once and kept for the cells run in this process."""
     from robust import registry
     from robust.checks import check_matches, data_image_size
-    from robust.runner import cells as cell_mod
+    from robust.runner import cache
 
-    cell_mod.forget_models()
-    data = cell_mod.dataset(spec.dataset)
+    cache.forget_models()
+    data = cache.load_dataset_cached(spec.dataset)
     samples = min(spec.samples, len(data))
     if spec.samples_given and spec.samples > len(data):  # asked for: never silently fewer
         raise InputError(f"spec: samples={spec.samples} is not valid: it is more than the {len(data)} test images of "
@@ -63,13 +64,13 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     for entry in spec.models:
         data_id, preprocess = None, None
         try:
-            net = cell_mod.model(entry.spec, device, size)  # kept loaded: the cells run here reuse it
-            weights, model_error = cell_mod.weights(entry.spec, device, size), None
+            net = cache.load_model_cached(entry.spec, device, size)  # kept loaded: the cells run here reuse it
+            weights, model_error = cache.fingerprint_cached(entry.spec, device, size), None
         except Exception as e:  # recorded as this model's failed cells; the grid goes on
             weights, model_error = None, f"model {entry.spec!r} did not load: {type(e).__name__}: {e}"
         else:
             try:
-                model_data = cell_mod.model_data(spec.dataset, net)
+                model_data = cache.load_for_cached(spec.dataset, net)
                 preprocess = getattr(net, "preprocess", None)
                 if id(model_data) not in data_ids:
                     data_ids[id(model_data)] = fingerprint_data(model_data, samples), None
@@ -184,9 +185,9 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
     out = Path(out) if out is not None else spec.default_out
     check_executor(executor)  # bad input fails before any model is loaded
     cpu_workers(workers)
-    from robust.runner.cells import dataset
+    from robust.runner.cache import load_dataset_cached
 
-    dataset(spec.dataset)  # and data that is not there fails before a store is made for it
+    load_dataset_cached(spec.dataset)  # and data that is not there fails before a store is made for it
     with open_store(out) as store:  # a bad folder fails before any model is loaded, too
         devices = local_devices(device or spec.device, workers)
         cells, failed = plan(spec, devices[0] if executor == "local" and len(devices) == 1 else "cpu")
