@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-from robust.checks import InputError
+from robust.checks import InputError, check_int
 from robust.runner.cells import Cell, execute
 
 OnResult = Callable[[dict], None]
@@ -34,23 +34,15 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def check_workers(workers: object, what: str = "workers") -> int:
-    """A positive worker count (a string from the environment is parsed), or a one-line ValueError."""
-    value = workers.strip() if isinstance(workers, str) else workers
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InputError(f"{what}={workers!r} is not valid; expected a positive number of worker processes.")
-    return value
-
-
 def cpu_workers(workers: int | None = None) -> int:
     """How many processes run a board's cells on a CPU: ``workers``, else ``$ROBUST_WORKERS``, else one per core
     (at most ``MAX_CPU_WORKERS``)."""
+    expected = "a positive number of worker processes"
     if workers is not None:
-        return check_workers(workers)
+        return check_int(workers, "workers", low=1, expected=expected)
     if (env := os.environ.get(WORKERS_ENV)) is not None:
-        return check_workers(env, WORKERS_ENV)
+        text = env.strip()
+        return check_int(int(text) if text.isdigit() else env, WORKERS_ENV, low=1, expected=expected)
     return min(cpu_cores(), MAX_CPU_WORKERS)
 
 
