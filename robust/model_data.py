@@ -23,7 +23,13 @@ def load_for(model: object, name: str, split: str = "test"):
     """
     preprocess = getattr(model, "preprocess", None)
     data = load_dataset(name, split, preprocess=preprocess if resizable(name) else None)
-    return decision_labels(model, data) if label_source(data) == DECISION else data
+    return decision_labels(model, data) if takes_decisions(data) else data
+
+
+def takes_decisions(data: object) -> bool:
+    """Whether ``data`` is labelled by each model's own clean top-1 (``imagenet-crops``), so that a model takes it
+    through ``decision_labels``."""
+    return label_source(data) == DECISION
 
 
 def decision_labels(model, data: ImageSet, batch_size: int = 64) -> ImageSet:
@@ -37,4 +43,4 @@ def decision_labels(model, data: ImageSet, batch_size: int = 64) -> ImageSet:
                     {**data.meta, "labels": DECISION, "labelled_by": getattr(model, "name", "model")})
 
 
-__all__ = ["decision_labels", "load_for"]
+__all__ = ["decision_labels", "load_for", "takes_decisions"]

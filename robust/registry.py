@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from robust.checks import InputError
+from robust.checks import InputError, did_you_mean
 
 #: keywords of an evaluation that the run sets (its samples, batch size and seed), never a preset
 RUN_KEYS = ("samples", "batch_size", "seed")
@@ -76,8 +76,6 @@ class Method:
         >>> get("lavan", "attack").make(steps=5).steps  # doctest: +SKIP
         5
         """
-        from robust.checks import did_you_mean
-
         if self.kind != "attack":
             raise InputError(f"{self.kind} {self.name!r} is not an attack; expected an attack's name.")
         accepted = self.params()
@@ -239,8 +237,6 @@ def trained() -> dict[str, Method]:
 
 def get(name: str, kind: str) -> Method:
     """The ``kind`` (``attack`` or ``evaluation``) registered as ``name``; a ValueError naming the valid ones."""
-    from robust.checks import did_you_mean
-
     table = attacks() if kind == "attack" else evaluations()
     if name not in table:
         raise InputError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of "

@@ -87,11 +87,10 @@ def load_dataset_cached(name: str, split: str = "test", preprocess=None):
 def load_for_cached(name: str, net, split: str = "test"):
     """The ``split`` of dataset ``name`` as model ``net`` takes it (``robust.model_data.load_for``, cached per process:
     its preprocessing, and its own decisions as labels where the dataset has decision labels)."""
-    from robust.data import label_source
-    from robust.model_data import decision_labels
+    from robust.model_data import decision_labels, takes_decisions
 
     data = load_dataset_cached(name, split, getattr(net, "preprocess", None))
-    if label_source(data) != "decision":
+    if not takes_decisions(data):
         return data
     decided = _DECIDED.setdefault(net, {})
     if id(data) not in decided:
