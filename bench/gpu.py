@@ -333,7 +333,7 @@ def model_kernels(model, x: torch.Tensor, x_u8: torch.Tensor, y: torch.Tensor, s
     @contextlib.contextmanager
     def occlusion():
         from robust.data import ImageSet
-        from robust.occlusion import run_evaluation
+        from robust.evaluations import run_evaluation
 
         data = ImageSet(x_u8, y.cpu(), [str(i) for i in range(model.num_classes)], "random-224")
         yield lambda: run_evaluation("patch-drop", model, data, grid=GRID, levels=LEVELS, seeds=sizes["seeds"],

@@ -28,8 +28,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from robust.data import load_dataset
+    from robust.evaluations import PatchDrop, PatchMixingCurve
     from robust.models import load_model
-    from robust.occlusion import patch_drop, patch_mixing
 
     data = load_dataset("digits-m", "test").subset(slice(0, args.samples))
     dev = args.device
@@ -41,9 +41,10 @@ def main() -> None:
             with torch.no_grad():
                 model.logits(data.batch(slice(0, args.batch), dev)[0])
             synchronize(dev)
-        for label, sweep, points in (("patch_drop", patch_drop, 10), ("patch_mixing", patch_mixing, 6)):
+        for label, sweep, points in (("patch_drop", PatchDrop(seeds=3), 10),
+                                     ("patch_mixing", PatchMixingCurve(seeds=3), 6)):
             start = time.perf_counter()
-            sweep(model, data, seeds=3, batch_size=args.batch)
+            sweep(model, data, batch_size=args.batch)
             synchronize(dev)
             t_sweep = time.perf_counter() - start
             start = time.perf_counter()

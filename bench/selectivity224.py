@@ -63,8 +63,8 @@ def finetune(base, epochs: int, lr: float, p: float, batch_size: int, seed: int)
 
 
 def measure(model, samples: int, rise_samples: int, masks: int, seeds: int) -> dict:
+    from robust.evaluations import run_evaluation
     from robust.model_data import load_for
-    from robust.occlusion import run_evaluation
 
     data = load_for(model, "imagenet-crops")
     out = {}

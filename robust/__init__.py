@@ -2,7 +2,7 @@
 
 Front doors, imported on first use (``import robust`` itself loads neither torch nor the package's modules):
 ``load_model(spec)`` and ``Backbone`` (robust.models), ``load_dataset(name)`` (robust.data), ``make_attack`` and
-``evaluate`` (robust.attacks), ``PatchMixing`` (robust.augment), ``run_evaluation`` (robust.occlusion), ``measure``
+``evaluate`` (robust.attacks), ``PatchMixing`` (robust.augment), ``run_evaluation`` (robust.evaluations), ``measure``
 (robust.testing), ``run_board`` (robust.runner), ``render`` (robust.leaderboard), ``InputError`` (robust.checks: what
 every check of bad input raises), and ``__version__``.
 """
@@ -17,7 +17,7 @@ _LAZY = {
     "make_attack": "robust.attacks",
     "evaluate": "robust.attacks",
     "PatchMixing": "robust.augment",
-    "run_evaluation": "robust.occlusion",
+    "run_evaluation": "robust.evaluations",
     "measure": "robust.testing",
     "run_board": "robust.runner",
     "render": "robust.leaderboard",

@@ -714,7 +714,6 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     from robust.checks import SEED_LIMIT
     from robust.io import check_writable
     from robust.model_data import load_for
-    from robust.occlusion import check_params, run_evaluation
     from robust.plots import save_curves
     from robust.presets import method_preset
 
@@ -736,8 +735,12 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
         raise InputError(f"--param {key}=... is not valid; expected the option --{key} instead.")
     if grid is not None:
         params["grid"] = grid
-    params = {**preset_params, **params}
-    check_params(method, params, f"evaluation {evaluation!r} (--param, --grid)")
+    params = {**preset_params, **params, "seeds": seeds}
+    try:  # every parameter checked now, before the model loads
+        sweep = registry.get(method, "evaluation").make(**params)
+    except InputError as e:
+        raise InputError(f"{f'preset {evaluation!r}: ' if preset else ''}{e}") from None
+    params.pop("seeds")
     _check_split(split)
     net = _load_victim(model, data, split, device, input_size)
     ds = load_for(net, data, split)
@@ -745,8 +748,7 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     import contextlib
 
     with console.status(f"{evaluation} on {model}") if not as_json else contextlib.nullcontext():
-        curve = run_evaluation(method, net, ds, samples=samples, seeds=seeds, seed=seed, batch_size=batch_size,
-                               **params)
+        curve = sweep(net, ds, samples=samples, seed=seed, batch_size=batch_size)
     seconds = round(time.perf_counter() - start, 2)
     save_curves([curve], plot, labels=[model], title=f"{evaluation} ({data}, n={curve.n}, {curve.seeds} seeds)")
     out = {"evaluation": evaluation, "method": method, "params": params, "model": model, "data": data, "split": split,

@@ -23,6 +23,26 @@ def grid_shape(grid: int | tuple[int, int], image_hw: tuple[int, int], name: str
     return rows, cols
 
 
+def default_grid(image_hw: tuple[int, int], coarse: bool = False) -> int:
+    """Cells per side: 14 (7 coarse) at 224 px, 8 (4 coarse) at 32 px: about 16-px cells from 112 px up (4-px ones
+    below), and half as many coarse, each the nearest count that divides both sides into equal cells (15 and 8 at
+    240 px, 13 and 5 at 260 px).
+
+    >>> default_grid((224, 224)), default_grid((32, 32), coarse=True)
+    (14, 4)
+    """
+    h = min(image_hw)
+    target = h / 16 if h >= 112 else max(1.0, h / 4)
+    fine = _nearest_divisor(image_hw, target)
+    return _nearest_divisor(image_hw, fine / 2) if coarse else fine
+
+
+def _nearest_divisor(image_hw: tuple[int, int], target: float) -> int:
+    """The number of cells per side nearest ``target`` that divides both sides (the larger one on a tie)."""
+    common = [k for k in range(1, min(image_hw) + 1) if image_hw[0] % k == 0 and image_hw[1] % k == 0]
+    return min(common, key=lambda k: (abs(k - target), -k))
+
+
 def random_cells(u: torch.Tensor, rows: int, cols: int, count: torch.Tensor | int) -> torch.Tensor:
     """N x rows x cols booleans with ``count`` (per image, or one for all) cells chosen uniformly at random: the
     ``count`` cells of lowest ``u`` (N x rows*cols uniform numbers)."""
@@ -78,4 +98,5 @@ def mix_cells_of(x: torch.Tensor, partner: torch.Tensor, cells: torch.Tensor) ->
     return torch.gather(x.contiguous().view(view), 0, index).view(n, c, h, w)
 
 
-__all__ = ["cell_mask", "cell_sums", "grid_shape", "mix_cells_of", "random_cells", "shuffle_cells", "top_cells"]
+__all__ = ["cell_mask", "cell_sums", "default_grid", "grid_shape", "mix_cells_of", "random_cells", "shuffle_cells",
+           "top_cells"]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from robust.checks import InputError, check_keys
-from robust.registry import RUN_KEYS, Method, get, shipped_presets_dir, trained
+from robust.registry import Method, get, shipped_presets_dir, trained
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,23 +69,12 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     description = str(table.get("description", ""))
     if ("attack" in table) == ("evaluation" in table):
         raise InputError(f"{where} is not valid; expected exactly one of the keys 'attack' and 'evaluation'.")
-    if "evaluation" in table:
-        from robust.occlusion import check_params
-
-        check_keys(table, EVALUATION_KEYS, where)
-        method = table["evaluation"]
-        _registered(method, "evaluation", where)
-        reserved = set(RUN_KEYS) & set(params)
-        if reserved:
-            raise InputError(f"{where}: params key {sorted(reserved)[0]!r} is set by the run (its samples, batch "
-                             "size and seed), not by the preset.")
-        check_params(method, params, f"{where}: evaluation {method!r}")  # now, not in the middle of a run
-        return Task(name, "evaluation", method, dict(params), {}, description)
-    check_keys(table, ATTACK_KEYS, where)
-    method = table["attack"]
-    entry = _registered(method, "attack", where)
+    kind = "attack" if "attack" in table else "evaluation"
+    check_keys(table, ATTACK_KEYS if kind == "attack" else EVALUATION_KEYS, where)
+    method = table[kind]
+    entry = _registered(method, kind, where)
     params = dict(params)
-    if "seed" in params:
+    if kind == "attack" and "seed" in params:
         raise InputError(f"{where}: params key 'seed' is set by the run's seeds, not by the preset.")
     for key in ("targeted", "target"):
         if key not in table:
@@ -109,7 +98,7 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
         entry.make(**params)  # validates every parameter now, not in the middle of a run
     except ValueError as e:
         raise InputError(f"{where}: {e}") from None
-    return Task(name, "attack", method, params, dict(train), description)
+    return Task(name, kind, method, params, dict(train), description)
 
 
 def preset_dirs(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:

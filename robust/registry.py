@@ -1,11 +1,11 @@
 """What each attack and evaluation is, declared in its own file and asked by every consumer (presets, the CLI, the
 runner, the leaderboard, ``robust.testing``): no other module compares a method's name with a string.
 
-An attack class registers itself with ``@register_attack``; its facts are its class attributes (``name``,
-``description`` or the docstring's first line, ``targeted``) and, for a trained attack, its ``fit`` signature (the
-training options) and ``resumable``. An evaluation function registers with ``@register_evaluation(name, ...)``,
-which states its curve's labels and whether a higher area means a more robust model, plus any named variants (the
-same function with some keywords fixed).
+An attack or evaluation class registers itself (``@register_attack``, ``@register_evaluation``); its facts are its
+class attributes (``name``, ``description`` or the docstring's first line; an attack's ``targeted``, an
+evaluation's curve labels, ``higher_is_better``, ``chance`` and named ``variants``: the same class with some
+options fixed), its options the keywords of its ``__init__``, and for a trained attack the keywords of its ``fit``
+(the training options) and ``resumable``.
 
 Built-in methods are registered when their modules are imported; plugins are modules named in the environment
 variable ``ROBUST_PLUGINS`` (comma-separated) or in the ``robust.plugins`` entry-point group, imported on the first
@@ -35,7 +35,7 @@ _loaded: list[bool] = [False]
 class Method:
     """One registered attack or evaluation.
 
-    ``build``: the attack class, or the evaluation function (called with ``fixed`` as keywords). ``headline``: the
+    ``build``: the attack or evaluation class (built with ``fixed`` as keywords: a variant's options). ``headline``: the
     figure a board ranks by (``tcs`` for targeted attacks, ``asr`` for the others, ``area`` for curves);
     ``higher_is_better``: whether a larger headline means a more robust model."""
 
@@ -61,33 +61,34 @@ class Method:
         return "area" if self.kind == "evaluation" else "tcs" if self.targeted else "asr"
 
     def params(self) -> dict[str, inspect.Parameter]:
-        """The keywords a preset may set: an attack's constructor options (along its classes), an evaluation's
-        keywords less the model, the data, the run's keys and what the variant fixes."""
-        if self.kind == "attack":
-            return _keywords(self.build, "__init__")
-        skip = {"model", "data", *RUN_KEYS, *self.fixed}
-        return {k: p for k, p in inspect.signature(self.build).parameters.items() if k not in skip}
+        """The keywords a preset may set: the class's options (along its classes) less what a variant fixes."""
+        return {k: p for k, p in _keywords(self.build, "__init__").items() if k not in self.fixed}
 
     def make(self, **params: object) -> object:
-        """An attack built with ``params``, checked first against its options: an unknown one is named with the
-        close ones, one its signature refuses is bad input (``InputError``); a TypeError raised inside the
-        constructor is a bug and keeps its traceback.
+        """The attack or evaluation built with ``params``, checked first against its options: an unknown one is
+        named with the close ones, one its signature refuses is bad input (``InputError``); a TypeError raised
+        inside the constructor is a bug and keeps its traceback.
 
         >>> get("lavan", "attack").make(steps=5).steps  # doctest: +SKIP
         5
         """
-        if self.kind != "attack":
-            raise InputError(f"{self.kind} {self.name!r} is not an attack; expected an attack's name.")
+        where = f"{self.kind} {self.name!r}"
+        if fixed := sorted(set(self.fixed) & set(params)):
+            raise InputError(f"{where} does not take the parameters {sorted(params)}: {fixed[0]!r} is fixed by the "
+                             f"{self.kind} ({fixed[0]}={self.fixed[fixed[0]]!r}).")
         accepted = self.params()
         unknown = sorted(k for k in params if k not in accepted)
+        if unknown and self.kind == "evaluation" and unknown[0] in RUN_KEYS:
+            raise InputError(f"params key {unknown[0]!r} is set by the run (its samples, batch size and seed), not "
+                             "by the preset.")
         if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-            raise InputError(f"attack {self.name!r} does not take the parameter {unknown[0]!r}"
+            raise InputError(f"{where} does not take the parameter {unknown[0]!r}"
                              f"{did_you_mean(unknown[0], accepted)}; expected some of {sorted(accepted)}.")
         try:
-            inspect.signature(self.build).bind(**params)
+            inspect.signature(self.build).bind(**self.fixed, **params)
         except TypeError as e:
-            raise InputError(f"attack {self.name!r} does not take the parameters {sorted(params)}: {e}") from None
-        return self.build(**params)
+            raise InputError(f"{where} does not take the parameters {sorted(params)}: {e}") from None
+        return self.build(**self.fixed, **params)
 
     def train_options(self) -> dict[str, inspect.Parameter]:
         """A trained attack's training options: the keywords of its ``fit`` (less ``progress``, ``resume`` and
@@ -144,29 +145,22 @@ def register_attack(cls: type) -> type:
     return cls
 
 
-def register_evaluation(name: str, *, description: str, xlabel: str, ylabel: str, higher_is_better: bool,
-                        variants: dict[str, tuple[dict, str]] | None = None,
-                        chance: str | None = None, pool: bool = False,
-                        note: str | None = None) -> Callable[[Callable], Callable]:
-    """Function decorator: register an evaluation (``fn(model, data, **params) -> Curve``) as ``name``, and each
-    of ``variants`` ({name: (fixed keywords, description)}) as the same function with those keywords fixed.
-    ``chance``: where a model that tells nothing apart lies, drawn on boards: ``"diagonal"`` (y = x; the board also
-    says which models it cannot tell from it) or ``"uniform"`` (y = 1 / classes, an accuracy's guessing level).
-    ``pool``: the evaluation draws donors from the evaluated split (``Draws.pool``), so its results depend on every
-    image of the split, not only the evaluated ones (a board's cell key then hashes the whole split). ``note``: how
-    to read its curve, printed under its table on every board (no measured figures: those go in a dated report)."""
-    if chance not in (None, "diagonal", "uniform"):
-        raise InputError(f"chance={chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
-
-    def decorate(fn: Callable) -> Callable:
-        common = {"xlabel": xlabel, "ylabel": ylabel, "higher_is_better": higher_is_better, "chance": chance,
-                  "pool": pool, "note": note}
-        _add(_EVALUATIONS, Method(name, "evaluation", description, fn, **common))
-        for variant, (fixed, text) in (variants or {}).items():
-            _add(_EVALUATIONS, Method(variant, "evaluation", text, fn, dict(fixed), **common))
-        return fn
-
-    return decorate
+def register_evaluation(cls: type) -> type:
+    """Class decorator: register an ``Evaluation`` subclass under its ``name``, and each of its ``variants``
+    ({name: (fixed options, description)}) as the same class with those options fixed. Its ``chance``: where a
+    model that tells nothing apart lies, drawn on boards: ``"diagonal"`` (y = x; the board also says which models it
+    cannot tell from it) or ``"uniform"`` (y = 1 / classes, an accuracy's guessing level). ``uses_pool``: it draws
+    donors from the evaluated split (``Draws.pool``), so its results depend on every image of the split (a board's
+    cell key then hashes the whole split). ``note``: how to read its curve, printed under its table on every board
+    (no measured figures: those go in a dated report)."""
+    if cls.chance not in (None, "diagonal", "uniform"):
+        raise InputError(f"chance={cls.chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
+    common = {"xlabel": cls.xlabel, "ylabel": cls.ylabel, "higher_is_better": bool(cls.higher_is_better),
+              "chance": cls.chance, "pool": bool(getattr(cls, "uses_pool", False)), "note": getattr(cls, "note", None)}
+    _add(_EVALUATIONS, Method(cls.name, "evaluation", cls.description or _first_line(cls.__doc__), cls, **common))
+    for variant, (fixed, text) in getattr(cls, "variants", {}).items():
+        _add(_EVALUATIONS, Method(variant, "evaluation", text, cls, dict(fixed), **common))
+    return cls
 
 
 def _load() -> None:
@@ -175,7 +169,7 @@ def _load() -> None:
         return
     _loaded[0] = True
     importlib.import_module("robust.attacks")
-    importlib.import_module("robust.occlusion")
+    importlib.import_module("robust.evaluations")
     for module in plugin_modules():
         try:
             importlib.import_module(module)

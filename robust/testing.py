@@ -36,8 +36,8 @@ from robust.io import atomic_write_text, cache_dir
 if TYPE_CHECKING:  # importing this module (the pytest plugin does, in every session) must not import torch
     import torch
 
+    from robust.evaluations.curve import Curve
     from robust.metrics import Counts
-    from robust.occlusion import Curve
 
 RULES = ("point", "wilson")
 
@@ -95,8 +95,8 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
     ``store``: a directory for ``results.sqlite`` (default: robust's cache)."""
     import torch
 
+    from robust.evaluations.curve import Curve
     from robust.metrics import Counts
-    from robust.occlusion import Curve
     from robust.runner import STORE_NAME, Store, parse_spec, plan, run_cells
     from robust.runner.cache import module_spec
     from robust.runner.executors import local_devices

@@ -131,27 +131,27 @@ def resnet_and_digits():
 
 
 OCCLUSION = [
-    ("patch_drop", {"seed": 2**64}, "seed=18446744073709551616"),
-    ("patch_mixing", {"seed": -1}, "seed=-1"),
+    ("patch-drop", {"seed": 2**64}, "seed=18446744073709551616"),
+    ("patch-mixing", {"seed": -1}, "seed=-1"),
     ("selectivity", {"seed": True}, "seed=True"),
-    ("patch_shuffle", {"seed": 2**64 - 1, "seeds": 2}, "expected seed + seeds <= 2**64"),
-    ("patch_drop", {"samples": True}, "samples=True"),
-    ("patch_drop", {"samples": 9}, "samples=9 is not valid: it is more than the 8 images of"),
+    ("patch-shuffle", {"seed": 2**64 - 1, "seeds": 2}, "expected seed + seeds <= 2**64"),
+    ("patch-drop", {"samples": True}, "samples=True"),
+    ("patch-drop", {"samples": 9}, "samples=9 is not valid: it is more than the 8 images of"),
 ]
 
 
 @pytest.mark.parametrize(("fn", "kwargs", "needle"), OCCLUSION, ids=[f"{f}-{n}" for f, _, n in OCCLUSION])
 def test_occlusion_seeds(ws, resnet_and_digits, fn, kwargs, needle):
-    from robust import occlusion
+    from robust.evaluations import run_evaluation
 
     model, data = resnet_and_digits
     with pytest.raises(ValueError, match=r"is not valid") as err:
-        getattr(occlusion, fn)(model, data, **kwargs)
+        run_evaluation(fn, model, data, **kwargs)
     assert needle in str(err.value)
 
 
 def test_a_fixed_evaluation_keyword_is_refused(ws, resnet_and_digits):
-    from robust.occlusion import run_evaluation
+    from robust.evaluations import run_evaluation
 
     with pytest.raises(ValueError, match=r"'order' is fixed by the evaluation \(order='salient'\)"):
         run_evaluation("salient-drop", *resnet_and_digits, order="random")
@@ -162,9 +162,8 @@ def _evaluation(method: str, **params) -> dict:
 
 
 TASKS = [
-    (_evaluation("patch-drop", levelz=[0.1]), "key 'levelz' is unknown (did you mean levels?); expected one of "
-     "['fill', 'grid', 'levels', "
-                                              "'order', 'seeds']"),
+    (_evaluation("patch-drop", levelz=[0.1]), "does not take the parameter 'levelz' (did you mean levels?); expected "
+     "some of ['fill', 'grid', 'levels', 'order', 'seeds']"),
     (_evaluation("patch-drop", levels="abc"), "levels='abc' is not valid"),
     (_evaluation("patch-drop", levels=[0.1, 2.0]), "levels=[0.1, 2.0] is not valid"),
     (_evaluation("patch-drop", levels=[NAN]), "levels=[nan] is not valid"),
@@ -173,8 +172,8 @@ TASKS = [
     (_evaluation("patch-drop", order="sideways"), "order='sideways' is not valid"),
     (_evaluation("patch-drop", fill="blue"), "fill='blue' is not valid"),
     (_evaluation("patch-drop", seeds="3"), "seeds='3' is not valid"),
-    (_evaluation("salient-drop", order="random"), "key 'order' is unknown"),
-    (_evaluation("selectivity-rise", saliency="gradcam"), "key 'saliency' is unknown"),
+    (_evaluation("salient-drop", order="random"), "'order' is fixed by the evaluation (order='salient')"),
+    (_evaluation("selectivity-rise", saliency="gradcam"), "'saliency' is fixed by the evaluation"),
     (_evaluation("selectivity", masks=0), "masks=0 is not valid"),
     (_evaluation("patch-mixing", ratios=0.5), "ratios=0.5 is not valid"),
     (_evaluation("patch-shuffle", grids=[0]), "grids=[0] is not valid"),
@@ -201,7 +200,8 @@ SPECS = [
     ({"attacks": [{"preset": "pgd-linf-8", "name": "x", "params": "abc"}]}, "params='abc' is not valid"),
     ({"attacks": [{"preset": "gan-patch-8pct", "name": "x", "train": "abc"}]}, "train='abc' is not valid"),
     ({"evaluations": [{"preset": "patch-drop", "name": "x", "train": {"epochs": 1}}]}, "the key 'train' is for"),
-    ({"evaluations": [{"preset": "patch-drop", "name": "x", "params": {"levelz": [0.5]}}]}, "key 'levelz' is unknown"),
+    ({"evaluations": [{"preset": "patch-drop", "name": "x", "params": {"levelz": [0.5]}}]},
+     "does not take the parameter 'levelz'"),
     ({"evaluations": [{"name": "x", "evaluation": "patch-drop", "params": "abc"}]}, "params='abc' is not valid"),
 ]
 
@@ -416,7 +416,7 @@ CLI = [
     ((*OCC, "--batch-size", "0"), "--batch-size 0 is not valid"),
     ((*OCC, "--seed", str(2**64)), "--seed 18446744073709551616 is not valid"),
     ((*OCC, "--seed", str(2**64 - 1), "--seeds", "2"), "expected seed + seeds <= 2**64"),
-    ((*OCC, "--param", "levelz=1"), "key 'levelz' is unknown"),
+    ((*OCC, "--param", "levelz=1"), "does not take the parameter 'levelz'"),
     ((*OCC, "--param", "levels=abc"), "levels='abc' is not valid"),
     ((*OCC, "--param", "seeds=2"), "expected the option --seeds"),
     ((*OCC, "--plot", "folder.png"), "--plot 'folder.png' is a directory"),

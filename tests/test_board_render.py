@@ -108,9 +108,14 @@ def test_an_older_store_gains_the_plans_and_squares_tables(tmp_path, version):
 
 def test_a_lower_is_better_evaluation_ranks_its_own_way(tmp_path, monkeypatch):
     """A curve registered as lower-is-better ranks ascending with no edit in the leaderboard."""
-    drop = registry.get("patch-drop", "evaluation")
-    monkeypatch.setitem(registry._EVALUATIONS, "drop-lower",
-                        dataclasses.replace(drop, name="drop-lower", higher_is_better=False))
+    from robust.evaluations import PatchDrop
+
+    monkeypatch.setattr(registry, "_EVALUATIONS", dict(registry.evaluations()))
+
+    @registry.register_evaluation
+    class DropLower(PatchDrop):
+        name, higher_is_better, variants = "drop-lower", False, {}
+
     lower = {**DROP, "name": "lower", "evaluation": "drop-lower"}
     spec = parse_spec({**SMALL, "models": [{"spec": RESNET, "name": "resnet"},
                                            {"spec": "zoo:digits-m/mixer", "name": "mixer"}],

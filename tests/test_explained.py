@@ -5,8 +5,8 @@ few seconds outside a terminal), and occlusion tables are percentages with the a
 from typer.testing import CliRunner
 
 from robust.cli import app
+from robust.evaluations.curve import Curve
 from robust.metrics import MEANINGS, RATES, Counts, describe_targets
-from robust.occlusion import Curve
 
 
 def test_every_rate_has_its_words():

@@ -12,7 +12,7 @@ import robust
 
 HOMES = {"load_model": "robust.models", "Backbone": "robust.models", "load_dataset": "robust.data",
          "make_attack": "robust.attacks", "evaluate": "robust.attacks", "PatchMixing": "robust.augment",
-         "run_evaluation": "robust.occlusion", "measure": "robust.testing", "run_board": "robust.runner",
+         "run_evaluation": "robust.evaluations", "measure": "robust.testing", "run_board": "robust.runner",
          "render": "robust.leaderboard", "InputError": "robust.checks"}
 
 

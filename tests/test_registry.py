@@ -52,17 +52,32 @@ class ToyPatch(TrainedPatchAttack):
 '''
 
 TOY_CURVE = '''
-from robust.metrics import clean_accuracy
-from robust.occlusion import Curve
+import torch
+
+from robust.evaluations import Evaluation, Sweep
 from robust.registry import register_evaluation
 
 
-@register_evaluation("toy-curve", description="Toy: the error rate, twice", xlabel="knob", ylabel="error",
-                     higher_is_better=False)
-def toy_curve(model, data, *, seeds=1, samples=None, batch_size=100, seed=0):
-    acc = clean_accuracy(model, data, limit=samples)
-    error = 1 - acc["accuracy"]
-    return Curve("toy-curve", [0.0, 1.0], [error, error], [0.0, 0.0], acc["n"], seeds, "knob", "error")
+@register_evaluation
+class ToyCurve(Evaluation):
+    """Toy: the error rate under a grey wash of the image."""
+
+    name = "toy-curve"
+    xlabel, ylabel, higher_is_better = "wash", "error", False
+
+    def __init__(self, *, strength: float = 0.5, **common):
+        super().__init__(**common)
+        self.strength = strength
+
+    def plan(self, model):
+        return Sweep(model, [0.0, self.strength], [0.0, self.strength], {"strength": self.strength})
+
+    def parameters(self, sweep, images, y, knob, draws, context):
+        return {"wash": torch.full((images.shape[0], 1, 1, 1), knob, device=images.device)}
+
+    def measure(self, sweep, images, y, params):
+        washed = images * (1 - params["wash"]) + 0.5 * params["wash"]
+        return sweep.model.logits(washed).argmax(1) != y, torch.ones_like(y, dtype=torch.bool)
 '''
 
 SCRIPT = '''
@@ -76,7 +91,7 @@ out = sys.argv[1]
 report = run_board(sys.argv[2], out, device="cpu")
 render(sys.argv[2], out)
 curve = measure("zoo:digits-m/mixer", "toy-curve", samples=40, device="cpu", store=out + "-store")
-assert_auc_at_most(curve, 0.5)
+assert_auc_at_most(curve, 0.9)
 attack = measure("zoo:digits-m/mixer", "toy-trained", samples=40, device="cpu", store=out + "-store")
 assert_tcs_at_most(attack, 1.0)
 print(json.dumps({"presets": sorted(list_presets()), "failed": report.failed, "ran": report.ran}))
@@ -91,7 +106,8 @@ def _env(tmp_path):
     presets.mkdir()
     (presets / "toy-trained.toml").write_text('description = "toy patch"\nattack = "toy-patch"\n'
                                               '[params]\narea = 0.08\n[train]\nrounds = 2\n')
-    (presets / "toy-curve.toml").write_text('description = "toy error"\nevaluation = "toy-curve"\n')
+    (presets / "toy-curve.toml").write_text('description = "toy error"\nevaluation = "toy-curve"\n'
+                                          '[params]\nstrength = 0.8\nseeds = 1\n')
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "plugins"), os.environ.get("PYTHONPATH", "")]),
             "ROBUST_PLUGINS": "toy_attack, toy_curve", "ROBUST_PRESETS": str(presets),
             "ROBUST_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
@@ -104,6 +120,14 @@ def test_a_plugin_attack_and_curve_reach_every_consumer(tmp_path):
                                capture_output=True, text=True, timeout=300, check=True).stdout
     flat = " ".join(help_text.replace("│", " ").split())
     assert "toy-patch: rounds, train_samples" in flat and "gan-patch, toy-patch, universal-patch" in flat
+    ran = subprocess.run([sys.executable, "-m", "robust", "occlusion", "run", "toy-curve", "--model",
+                          "zoo:digits-m/mixer", "--samples", "20", "--seeds", "2", "--param", "strength=0.9", "--json",
+                          "--plot",
+                          str(tmp_path / "toy.png")], env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    out = json.loads(ran.stdout)
+    assert out["method"] == "toy-curve" and out["x"] == [0.0, 0.9] and out["seeds"] == 2
+    assert (tmp_path / "toy.png").exists()
 
     spec = tmp_path / "toy.toml"
     spec.write_text(textwrap.dedent("""
@@ -178,9 +202,8 @@ def test_a_plugin_method_named_like_a_shipped_preset_is_refused(tmp_path, monkey
     module = f"clash_{kind}_{name.replace('-', '_')}"
     body = (f"from robust.attacks.controls import NoisePatch\nfrom robust.registry import register_attack\n"
             f"@register_attack\nclass Clash(NoisePatch):\n    name = {name!r}\n") if kind == "attack" else (
-        "from robust.occlusion import patch_drop\nfrom robust.registry import register_evaluation\n"
-        f"register_evaluation({name!r}, description='x', xlabel='x', ylabel='y', higher_is_better=True)"
-        "(lambda model, data, **kw: patch_drop(model, data, **kw))\n")
+        f"from robust.evaluations import PatchDrop\nfrom robust.registry import register_evaluation\n"
+        f"@register_evaluation\nclass Clash(PatchDrop):\n    name = {name!r}\n    variants = {{}}\n")
     (tmp_path / f"{module}.py").write_text(body)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ROBUST_PLUGINS", module)
@@ -199,6 +222,10 @@ def test_every_built_in_evaluation_states_its_chance_level():
     chances = {name: m.chance for name, m in registry.evaluations().items()}
     assert chances and all(c in ("diagonal", "uniform") for c in chances.values()), chances
     assert chances["selectivity"] == "diagonal" and chances["patch-drop"] == "uniform"
+    from robust.evaluations import Evaluation
+
+    class Half(Evaluation):
+        name, chance = "x", "half"
+
     with pytest.raises(ValueError, match="chance='half' is not valid"):
-        registry.register_evaluation("x", description="x", xlabel="x", ylabel="y", higher_is_better=True,
-                                     chance="half")
+        registry.register_evaluation(Half)

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from robust.evaluations.curve import Curve
 from robust.io import atomic_path
-from robust.occlusion import Curve
 from robust.plots import plain_text, save_curves, save_figure
 
 if TYPE_CHECKING:

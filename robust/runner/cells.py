@@ -115,7 +115,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     from robust.attacks import evaluate, make_attack
     from robust.attacks.cost import Passes
     from robust.data import label_source
-    from robust.occlusion import run_evaluation
+    from robust.evaluations import run_evaluation
     from robust.realism import Realism
     from robust.registry import get
 

@@ -1,0 +1,166 @@
+"""The base every evaluation derives from: its options checked when it is built, the sweep owned by the base.
+
+An evaluation is a class registered with ``@register_evaluation``, as an attack is with ``@register_attack``: the
+registry reads its class attributes (``name``, ``description`` or the docstring's first line, ``xlabel``,
+``ylabel``, ``higher_is_better``, ``chance``, ``uses_pool``, ``note``, ``variants``) and the keywords of its
+``__init__`` (the options a preset may set). ``__init__`` checks every option that needs no model and keeps each
+as an attribute of the same name; calling the evaluation on a model and data runs the sweep::
+
+    curve = PatchDrop(levels=[0.0, 0.5], seeds=1)(model, data, samples=100)
+
+A subclass writes the hooks, split as kornia's augmentations split drawing parameters from applying them:
+``plan(model)`` (what is swept, once the model is known), ``prepare`` (once per batch, optional), ``parameters``
+(each image's draws for one knob and seed) and ``measure`` (apply them, one value per image and whether it counts).
+Every random choice is drawn per image from ``robust.draws`` by (seed, knob, the image's index in the evaluated
+set), so a curve does not depend on the batch size; batches are processed whole (no per-image loop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch.utils.data import Dataset
+
+from robust.checks import SEED_LIMIT, InputError, check_matches, check_positive_int, check_samples, check_seed
+from robust.data.base import iterate
+from robust.draws import Draws, Pool
+from robust.evaluations.curve import Curve, bootstrap_area
+from robust.grid import default_grid, grid_shape
+from robust.models.backbone import Backbone, as_backbone
+from robust.models.state import eval_mode
+
+#: an evaluation's parameters for one knob and seed: tensors with one row per image, and per-call values (a seed)
+Params = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """What one call sweeps, fixed once the model is known: the ``knobs`` (one point each), the curve's ``x`` at
+    them, the options ``record``-ed on the curve, and the cell grid (``rows`` x ``cols``) where there is one."""
+
+    model: Backbone
+    knobs: list[float]
+    x: list[float]
+    record: dict
+    rows: int = 1
+    cols: int = 1
+
+
+class Evaluation:
+    """Base class: ``seeds`` (how many seeds each point is measured over; mean and std over them) is every
+    evaluation's option; subclasses add theirs and implement ``plan``, ``parameters`` and ``measure``."""
+
+    name: ClassVar[str] = "evaluation"
+    description: ClassVar[str] = ""
+    xlabel: ClassVar[str] = ""
+    ylabel: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True  # a larger area means a more robust model
+    chance: ClassVar[str | None] = None  # "diagonal" (y = x), "uniform" (1 / classes) or None: drawn on boards
+    uses_pool: ClassVar[bool] = False  # draws donors from the evaluated split (a board's key hashes the whole split)
+    note: ClassVar[str | None] = None  # how to read the curve, under its table on every board (no figures)
+    variants: ClassVar[dict[str, tuple[dict, str]]] = {}  # name -> (options fixed, description)
+
+    def __init__(self, *, seeds: int = 3):
+        self.seeds = check_positive_int(seeds, "seeds")
+
+    @property
+    def curve_name(self) -> str:
+        """The registered name this instance runs as: the variant whose fixed options it has, else ``name``."""
+        for variant, (fixed, _) in self.variants.items():
+            if all(getattr(self, k) == v for k, v in fixed.items()):
+                return variant
+        return self.name
+
+    def plan(self, model: Backbone) -> Sweep:
+        """The knobs, the curve's x and the recorded options for ``model`` (checking what needs the model)."""
+        raise NotImplementedError
+
+    def prepare(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor) -> object:
+        """Once per batch, shared by every knob and seed (e.g. one Grad-CAM); None by default."""
+        return None
+
+    def parameters(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, knob: float, draws: Draws,
+                   context: object) -> Params:
+        """Each image's random choices for ``knob`` under one seed's ``draws`` (tensors with N rows)."""
+        raise NotImplementedError
+
+    def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply ``params`` to the N images: one value per image and whether it counts (both N)."""
+        raise NotImplementedError
+
+    def __call__(self, model: Backbone | torch.nn.Module, data: Dataset, *, samples: int | None = None,
+                 batch_size: int = 250, seed: int = 0) -> Curve:
+        """The curve over the first ``samples`` images of ``data`` (all by default), seeds ``seed`` to ``seed +
+        seeds - 1``: mean and std over seeds of the mean over valid images at each knob, and a bootstrap interval
+        of its area over images. A plain ``nn.Module`` takes the data's image size."""
+        model = as_backbone(model, data=data)
+        check_positive_int(batch_size, "batch_size")
+        check_samples(samples, data)
+        check_seed(seed)
+        if seed + self.seeds > SEED_LIMIT:  # the seeds used are seed, seed + 1, ..., seed + seeds - 1
+            raise InputError(f"seed={seed!r} is not valid with seeds={self.seeds}; expected seed + seeds <= 2**64.")
+        check_matches(model, data)
+        sweep = self.plan(model)
+        pool, start = Pool(data), 0  # donors from the whole split: an image's draws never depend on ``samples``
+        values, valid = [], []  # per batch: seeds x knobs x batch, kept on the model's device until the end
+        with eval_mode(model), torch.no_grad():
+            for images, y in iterate(data, batch_size, model.device, limit=samples):
+                index = torch.arange(start, start + images.shape[0], device=model.device)
+                start += images.shape[0]
+                context = self.prepare(sweep, images, y)
+                # A point's draws are keyed by its knob's value: adding a point leaves the others as they were.
+                batch = [[self.measure(sweep, images, y, self.parameters(
+                    sweep, images, y, knob, Draws(seed + s, index, pool).child(f"knob={knob!r}"), context))
+                    for knob in sweep.knobs] for s in range(self.seeds)]
+                values.append(torch.stack([torch.stack([v.double() for v, _ in row]) for row in batch]))
+                valid.append(torch.stack([torch.stack([m.bool() for _, m in row]) for row in batch]))
+        if start == 0:
+            raise InputError("data is empty; expected at least one image.")
+        values, valid = torch.cat(values, 2).cpu(), torch.cat(valid, 2).cpu()
+        means = (values * valid).sum(2) / valid.sum(2).clamp_min(1)  # seeds x knobs
+        std = means.std(0, unbiased=True) if self.seeds > 1 else torch.zeros(len(sweep.knobs), dtype=torch.float64)
+        return Curve(self.curve_name, sweep.x, means.mean(0).tolist(), std.tolist(), start, self.seeds, self.xlabel,
+                     self.ylabel, {**sweep.record, "seed": seed}, self.higher_is_better,
+                     bootstrap_area(sweep.x, values, valid, seed))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+def correct(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether ``model`` classifies each image as ``y``, and that every image counts."""
+    return model.logits(x).argmax(1) == y, torch.ones_like(y, dtype=torch.bool)
+
+
+def check_grid(grid: object) -> int | None:
+    """A grid option: cells per side, or None (the model's fine grid, ``robust.grid.default_grid``)."""
+    return None if grid is None else check_positive_int(grid, "grid")
+
+
+def grid_of(model: Backbone, grid: int | None) -> tuple[int, int, int]:
+    """The grid for ``model`` (default: the fine grid of its input size) and its (rows, cols)."""
+    hw = tuple(model.input_size[-2:])
+    grid = grid if grid is not None else default_grid(hw)
+    return (grid, *grid_shape(grid, hw))
+
+
+def check_fractions(values: object, name: str) -> list[float]:
+    """A list of fractions in [0, 1], as floats."""
+    if not isinstance(values, (list, tuple)) or not values or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values):
+        raise InputError(f"{name}={values!r} is not valid; expected a list of fractions in [0, 1].")
+    return [float(v) for v in values]
+
+
+def check_choice(value: object, choices: Sequence[str], name: str) -> str:
+    """One of ``choices``."""
+    if value not in choices:
+        raise InputError(f"{name}={value!r} is not valid; expected one of {tuple(choices)}.")
+    return value  # type: ignore[return-value]
+
+
+__all__ = ["Evaluation", "Params", "Sweep", "check_choice", "check_fractions", "check_grid", "correct", "grid_of"]

@@ -1,0 +1,143 @@
+"""Occlusion robustness (protocols section 4): accuracy with cells of the image dropped or shuffled, in [0, 1]
+pixel space before normalisation.
+
+- ``patch-drop``: a fraction of the grid's cells dropped (``order`` random, or ranked by Grad-CAM mass: ``salient``
+  drops the most salient cells first, ``non-salient`` the least), filled with 0, the model's mean colour, noise or
+  a constant; accuracy against the fraction dropped (Naseer et al.'s information loss);
+- ``patch-shuffle``: accuracy with each image's cells permuted, for several grids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+
+from robust.cam import cam
+from robust.checks import InputError
+from robust.draws import Draws
+from robust.evaluations.base import (
+    Evaluation,
+    Params,
+    Sweep,
+    check_choice,
+    check_fractions,
+    check_grid,
+    correct,
+    grid_of,
+)
+from robust.grid import cell_mask, cell_sums, default_grid, grid_shape, random_cells, shuffle_cells, top_cells
+from robust.models.backbone import Backbone
+from robust.registry import register_evaluation
+
+FILLS = ("zero", "mean", "noise")
+ORDERS = ("random", "salient", "non-salient")
+
+
+@register_evaluation
+class PatchDrop(Evaluation):
+    """Accuracy with a fraction of the grid's cells dropped at random.
+
+    ``levels`` (default 0, 0.1, ..., 0.9) are rounded down to whole cells (k * G^2 // 10 as in Naseer et al.; the
+    curve's x is what is actually dropped); cells are chosen at random or by the Grad-CAM mass of the predicted class
+    on the clean image (``order``: ``salient`` first or ``non-salient`` first); ``fill``: zero, the model's mean
+    colour, uniform noise or a value in [0, 1]; ``grid``: cells per side (default ``robust.grid.default_grid``).
+
+    >>> PatchDrop(levels=[0.0, 0.5], order="salient").curve_name
+    'salient-drop'
+    """
+
+    name = "patch-drop"
+    xlabel, ylabel, chance = "fraction of cells dropped", "accuracy", "uniform"
+    variants: ClassVar[dict[str, tuple[dict, str]]] = {
+        "salient-drop": ({"order": "salient"}, "Accuracy with the most salient cells (Grad-CAM) dropped first"),
+        "non-salient-drop": ({"order": "non-salient"},
+                             "Accuracy with the least salient cells (Grad-CAM) dropped first")}
+
+    def __init__(self, *, grid: int | None = None, levels: Sequence[float] | None = None, order: str = "random",
+                 fill: str | float = "zero", **common: int):
+        super().__init__(**common)
+        self.grid = check_grid(grid)
+        self.levels = check_fractions([k / 10 for k in range(10)] if levels is None else levels, "levels")
+        self.order = check_choice(order, ORDERS, "order")
+        if not (fill in FILLS or (isinstance(fill, (int, float)) and not isinstance(fill, (bool, str))
+                                  and 0 <= fill <= 1)):
+            raise InputError(f"fill={fill!r} is not valid; expected one of {FILLS} or a value in [0, 1].")
+        self.fill = fill
+
+    def plan(self, model: Backbone) -> Sweep:
+        grid, rows, cols = grid_of(model, self.grid)
+        dropped = [math.floor(v * rows * cols + 1e-9) / (rows * cols) for v in self.levels]
+        return Sweep(model, self.levels, dropped, {"grid": grid, "order": self.order, "fill": self.fill}, rows, cols)
+
+    def prepare(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """One Grad-CAM per batch, shared by every level and seed (none for random order)."""
+        if self.order == "random":
+            return None
+        return cell_sums(cam(sweep.model, images, normalize=False), sweep.rows, sweep.cols)
+
+    def parameters(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, knob: float, draws: Draws,
+                   context: object) -> Params:
+        cells_total = sweep.rows * sweep.cols
+        count = math.floor(knob * cells_total + 1e-9)
+        if context is None:
+            cells = random_cells(draws.uniform("cells", cells_total), sweep.rows, sweep.cols, count)
+        else:
+            cells = top_cells(context, count, largest=self.order == "salient")  # type: ignore[arg-type]
+        if self.fill == "zero":
+            fill = torch.zeros((), device=images.device, dtype=images.dtype)
+        elif self.fill == "mean":
+            fill = torch.tensor(sweep.model.mean, device=images.device, dtype=images.dtype)[None, :, None, None]
+        elif self.fill == "noise":
+            fill = draws.uniform("fill", *images.shape[1:]).to(images.dtype)
+        else:
+            fill = torch.full((), float(self.fill), device=images.device, dtype=images.dtype)
+        return {"cells": cells, "fill": fill}
+
+    def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        dropped = torch.where(cell_mask(params["cells"], tuple(images.shape[-2:])), params["fill"], images)
+        return correct(sweep.model, dropped, y)
+
+
+@register_evaluation
+class PatchShuffle(Evaluation):
+    """Accuracy with each image's grid cells randomly permuted.
+
+    One point per grid of ``grids`` (default 1, 2, 4 and the fine grid; grid 1 is the clean image).
+
+    >>> PatchShuffle(grids=[1, 4]).grids
+    [1, 4]
+    """
+
+    name = "patch-shuffle"
+    xlabel, ylabel, chance = "cells per side", "accuracy", "uniform"
+
+    def __init__(self, *, grids: Sequence[int] | None = None, **common: int):
+        super().__init__(**common)
+        if grids is not None and (not isinstance(grids, (list, tuple)) or not grids or not all(
+                isinstance(g, int) and not isinstance(g, bool) and g >= 1 for g in grids)):
+            raise InputError(f"grids={grids!r} is not valid; expected a list of positive integers.")
+        self.grids = None if grids is None else list(grids)
+
+    def plan(self, model: Backbone) -> Sweep:
+        hw = tuple(model.input_size[-2:])
+        grids = self.grids if self.grids is not None else sorted({1, 2, 4, default_grid(hw)})
+        for g in grids:
+            grid_shape(g, hw, "grids")
+        return Sweep(model, [float(g) for g in grids], [float(g) for g in grids], {"grids": grids})
+
+    def parameters(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, knob: float, draws: Draws,
+                   context: object) -> Params:
+        side = int(knob)
+        return {"order": draws.uniform("order", side * side)}
+
+    def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        side = math.isqrt(params["order"].shape[1])
+        return correct(sweep.model, shuffle_cells(images, side, side, params["order"]), y)
+
+
+__all__ = ["FILLS", "ORDERS", "PatchDrop", "PatchShuffle"]
