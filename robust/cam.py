@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from robust.checks import InputError, check_images, check_labels
+from robust.checks import InputError, check_choice, check_images, check_labels
 from robust.draws import Draws, Pool
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode, preserved_grads
@@ -41,8 +41,7 @@ def _check(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, method
         raise InputError("x is an empty batch; expected at least one image.")
     if target is not None:
         check_labels(target, model.num_classes, n=x.shape[0], name="target")
-    if method not in METHODS:
-        raise InputError(f"method={method!r} is not valid; expected one of {METHODS}.")
+    check_choice(method, METHODS, "method")
     if size is not None and (len(size) != 2 or min(size) < 1):
         raise InputError(f"size={size!r} is not valid; expected (H, W) with positive sides.")
 

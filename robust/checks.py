@@ -175,6 +175,13 @@ def check_positive_int(value: object, name: str) -> int:
     return check_int(value, name, low=1, expected="a positive integer")
 
 
+def check_choice(value: object, choices: Iterable[object], name: str) -> object:
+    """Require one of ``choices``; return it."""
+    if value not in tuple(choices):
+        raise InputError(f"{name}={value!r} is not valid; expected one of {tuple(choices)}.")
+    return value
+
+
 def check_seed(value: object, name: str = "seed") -> int:
     """Require a seed: a non-negative integer below 2**64 (not a bool); return it."""
     return check_int(value, name, low=0, high=SEED_LIMIT - 1, expected="an integer in [0, 2**64)")
@@ -230,6 +237,6 @@ def check_matches(model: object, data: object) -> None:
                          f"model table{'' if fixed else '; or resize the data'}).")
 
 
-__all__ = ["FIXED_SIZE_DATA", "SEED_LIMIT", "check_images", "check_int", "check_keys", "check_labels", "check_like",
-           "check_matches", "check_number", "check_positive_int", "check_samples", "check_seed", "data_image_size",
-           "did_you_mean", "first_line", "value_kind"]
+__all__ = ["FIXED_SIZE_DATA", "SEED_LIMIT", "check_choice", "check_images", "check_int", "check_keys", "check_labels",
+           "check_like", "check_matches", "check_number", "check_positive_int", "check_samples", "check_seed",
+           "data_image_size", "did_you_mean", "first_line", "value_kind"]

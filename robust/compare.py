@@ -23,7 +23,7 @@ import math
 import os
 from pathlib import Path
 
-from robust.checks import InputError
+from robust.checks import InputError, check_choice
 
 RULES = ("wilson", "point")
 FAILING = ("regression", "missing", "too-few", "chance")
@@ -254,8 +254,7 @@ def compare_results(baseline: str | os.PathLike, results: str | os.PathLike, *, 
     """
     from robust.checks import check_int
 
-    if rule not in RULES:
-        raise InputError(f"rule={rule!r} is not valid; expected one of {RULES}.")
+    check_choice(rule, RULES, "rule")
     if _number(tolerance) is None or not 0 <= tolerance <= 1:
         raise InputError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
     check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")

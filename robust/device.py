@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import torch
 
-from robust.checks import InputError
+from robust.checks import InputError, check_choice
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -50,8 +50,7 @@ def autocast(device: torch.device, precision: str = "fp32"):
     without native bf16), a no-op elsewhere, so one configuration runs on any machine."""
     import contextlib
 
-    if precision not in PRECISIONS:
-        raise InputError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
+    check_choice(precision, PRECISIONS, "precision")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     if dtype is None or (dtype is torch.float16 and device.type != "cuda") or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from robust.checks import InputError
+from robust.checks import InputError, check_choice
 
 SHAPES = ("square", "circle")
 
@@ -92,8 +92,7 @@ def _boxes(top: torch.Tensor, left: torch.Tensor, side: int) -> torch.Tensor:
 
 def shape_mask(shape: str, side: int, device: torch.device | str | None = None) -> torch.Tensor:
     """A side x side {0, 1} mask: the full square, or the inscribed disc."""
-    if shape not in SHAPES:
-        raise InputError(f"shape={shape!r} is not valid; expected one of {SHAPES}.")
+    check_choice(shape, SHAPES, "shape")
     if shape == "square":
         return torch.ones(side, side, device=device)
     c = torch.arange(side, device=device, dtype=torch.float32) - (side - 1) / 2

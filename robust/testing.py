@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robust.checks import InputError
+from robust.checks import InputError, check_choice
 from robust.compare import Change, compare_results
 from robust.io import atomic_write_text, cache_dir
 
@@ -162,8 +162,7 @@ def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
         raise InputError(f"{result.task} is an attack; expected an evaluation (curve) result here.")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
         raise InputError(f"threshold={threshold!r} is not valid; expected a number in [0, 1].")
-    if rule not in RULES:
-        raise InputError(f"rule={rule!r} is not valid; expected one of {RULES}.")
+    check_choice(rule, RULES, "rule")
 
 
 def _decide(result: Measured, measure_name: str, value: float | None, interval: tuple[float, float] | None, n: int,

@@ -17,7 +17,15 @@ import torch
 import torch.nn.functional as F
 
 from robust.cam import cam
-from robust.checks import InputError, check_images, check_labels, check_number, check_positive_int, check_seed
+from robust.checks import (
+    InputError,
+    check_choice,
+    check_images,
+    check_labels,
+    check_number,
+    check_positive_int,
+    check_seed,
+)
 from robust.data.base import ImageSet
 from robust.device import PRECISIONS, autocast
 from robust.draws import Draws, Pool
@@ -113,8 +121,7 @@ class Attack(abc.ABC):
 
     def __init__(self, *, target: str | int = "random", seed: int = 0, precision: str = "fp32",
                  channels_last: bool = False):
-        if precision not in PRECISIONS:
-            raise InputError(f"precision={precision!r} is not valid; expected one of {PRECISIONS}.")
+        check_choice(precision, PRECISIONS, "precision")
         if not isinstance(channels_last, bool):
             raise InputError(f"channels_last={channels_last!r} is not valid; expected true or false.")
         self.precision, self.channels_last = precision, channels_last
@@ -187,8 +194,7 @@ class PatchAttack(Attack):
         super().__init__(**options)
         self.bound = check_number(bound, "bound", low=0, high=1, low_open=True,
                                   expected="an L-inf bound in (0, 1] on the change to the window (1: a free patch)")
-        if placement not in PLACEMENTS:
-            raise InputError(f"placement={placement!r} is not valid; expected one of {PLACEMENTS}.")
+        check_choice(placement, PLACEMENTS, "placement")
         check_number(area, "area", low=0, high=1, low_open=True, high_open=True,
                      expected="a fraction of the image area in (0, 1)")
         shape_mask(shape, 1)  # validates the shape name

@@ -30,7 +30,7 @@ from robust.attacks.evaluate import evaluate
 from robust.attacks.gan_networks import Discriminator, Generator, context_inputs
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch
 from robust.attacks.trained import TrainedPatchAttack
-from robust.checks import SEED_LIMIT, InputError, check_int, check_number, check_positive_int
+from robust.checks import SEED_LIMIT, InputError, check_choice, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
 from robust.data.digits_stream import SPLITS as STREAM_SPLITS
 from robust.data.digits_stream import DigitStream
@@ -98,8 +98,7 @@ class GanPatch(TrainedPatchAttack):
             for k, v in (("lambda_adv", lambda_adv), ("lambda_gan", lambda_gan), ("lambda_tv", lambda_tv)))
         check_int(refine, "refine", low=0, expected="an integer >= 0 (refinement steps)")
         check_number(refine_step, "refine_step", low=0, low_open=True, expected="a positive, finite number")
-        if refine_optimizer not in OPTIMIZERS:
-            raise InputError(f"refine_optimizer={refine_optimizer!r} is not valid; expected one of {OPTIMIZERS}.")
+        check_choice(refine_optimizer, OPTIMIZERS, "refine_optimizer")
         self.width, self.depth, self.embed, self.loss = width, depth, embed, loss
         self.refine, self.refine_step, self.refine_optimizer = refine, float(refine_step), refine_optimizer
         self.refine_loss = refine_loss
@@ -184,8 +183,7 @@ class GanPatch(TrainedPatchAttack):
             check_positive_int(teacher_samples, "teacher_samples")
         if steps is not None:
             check_positive_int(steps, "steps")
-        if lr_schedule not in LR_SCHEDULES:
-            raise InputError(f"lr_schedule={lr_schedule!r} is not valid; expected one of {LR_SCHEDULES}.")
+        check_choice(lr_schedule, LR_SCHEDULES, "lr_schedule")
         if not isinstance(stream, bool):
             raise InputError(f"stream={stream!r} is not valid; expected True or False.")
         if stream and steps is None:

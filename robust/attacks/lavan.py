@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from robust.attacks.base import AttackResult, PatchAttack, attack_loss, bounded
-from robust.checks import InputError, check_number, check_positive_int
+from robust.checks import InputError, check_choice, check_number, check_positive_int
 from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.placement import paste
@@ -39,8 +39,7 @@ class LaVAN(PatchAttack):
         check_positive_int(restarts, "restarts")
         check_number(step_size, "step_size", low=0, low_open=True, expected="a positive, finite number")
         check_number(margin, "margin", low=0, expected="a finite number >= 0 (logits)")
-        if optimizer not in OPTIMIZERS:
-            raise InputError(f"optimizer={optimizer!r} is not valid; expected one of {OPTIMIZERS}.")
+        check_choice(optimizer, OPTIMIZERS, "optimizer")
         if loss not in ("ce", "cw"):
             raise InputError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
         self.steps, self.step_size, self.optimizer, self.loss = steps, float(step_size), optimizer, loss

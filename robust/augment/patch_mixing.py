@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from kornia.augmentation import MixAugmentationBaseV2
 
-from robust.checks import InputError, check_number, check_positive_int, check_seed
+from robust.checks import InputError, check_choice, check_number, check_positive_int, check_seed
 from robust.grid import grid_shape, mix_cells_of, random_cells
 
 LAM = ("original", "partner")
@@ -37,8 +37,7 @@ def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1, 
     """B x K soft targets from ``(y, y_partner, lam)`` rows, smoothed by ``smoothing`` (``(1 - eps) * y + eps / K``);
     ``lam``: what the rows' lam weighs, ``"original"`` (timm's convention, the default) or ``"partner"``
     (kornia's ``RandomMixUpV2``)."""
-    if lam not in LAM:
-        raise InputError(f"lam={lam!r} is not valid; expected one of {LAM}.")
+    check_choice(lam, LAM, "lam")
     if not isinstance(mixed, torch.Tensor) or mixed.ndim != 2 or mixed.shape[1] != 3:
         shape = tuple(mixed.shape) if isinstance(mixed, torch.Tensor) else type(mixed).__name__
         raise InputError(f"mixed has shape {shape}; expected B x 3 rows of (y, y_partner, lam).")
@@ -104,8 +103,7 @@ class PatchMixing(MixAugmentationBaseV2):
             raise InputError(f"soft=True needs num_classes (the class count, >= 2); got num_classes={num_classes!r}.")
         check_number(label_smoothing, "label_smoothing", low=0, high=1, high_open=True,
                      expected="a number in [0, 1)")
-        if lam not in LAM:
-            raise InputError(f"lam={lam!r} is not valid; expected one of {LAM}.")
+        check_choice(lam, LAM, "lam")
         seed = check_seed(seed)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise InputError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")

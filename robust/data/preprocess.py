@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from robust.checks import InputError, check_int
+from robust.checks import InputError, check_choice, check_int
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
@@ -25,8 +25,7 @@ class Preprocess:
     def __post_init__(self) -> None:
         check_int(self.size, "size", low=8, expected="an integer >= 8")
         check_int(self.resize, "resize", low=self.size, expected=f"an integer >= size ({self.size})")
-        if self.interpolation not in INTERPOLATIONS:
-            raise InputError(f"interpolation={self.interpolation!r} is not valid; expected one of {INTERPOLATIONS}.")
+        check_choice(self.interpolation, INTERPOLATIONS, "interpolation")
 
     @classmethod
     def from_crop_pct(cls, size: int, crop_pct: float, interpolation: str = "bicubic") -> Preprocess:

@@ -18,7 +18,6 @@ set), so a curve does not depend on the batch size; batches are processed whole 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -156,11 +155,4 @@ def check_fractions(values: object, name: str) -> list[float]:
     return [float(v) for v in values]
 
 
-def check_choice(value: object, choices: Sequence[str], name: str) -> str:
-    """One of ``choices``."""
-    if value not in choices:
-        raise InputError(f"{name}={value!r} is not valid; expected one of {tuple(choices)}.")
-    return value  # type: ignore[return-value]
-
-
-__all__ = ["Evaluation", "Params", "Sweep", "check_choice", "check_fractions", "check_grid", "correct", "grid_of"]
+__all__ = ["Evaluation", "Params", "Sweep", "check_fractions", "check_grid", "correct", "grid_of"]

@@ -14,9 +14,9 @@ from typing import ClassVar
 import torch
 
 from robust.cam import cam, rise
-from robust.checks import check_positive_int
+from robust.checks import check_choice, check_positive_int
 from robust.draws import Draws
-from robust.evaluations.base import Evaluation, Params, Sweep, check_choice, check_fractions, check_grid, grid_of
+from robust.evaluations.base import Evaluation, Params, Sweep, check_fractions, check_grid, grid_of
 from robust.grid import cell_mask, cell_sums, random_cells
 from robust.models.backbone import Backbone
 from robust.registry import register_evaluation

@@ -16,13 +16,12 @@ from typing import ClassVar
 import torch
 
 from robust.cam import cam
-from robust.checks import InputError
+from robust.checks import InputError, check_choice
 from robust.draws import Draws
 from robust.evaluations.base import (
     Evaluation,
     Params,
     Sweep,
-    check_choice,
     check_fractions,
     check_grid,
     correct,
