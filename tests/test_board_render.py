@@ -204,7 +204,7 @@ def test_a_run_loads_and_hashes_each_model_once(tmp_path, monkeypatch):
 
 
 def test_rows_the_intervals_cannot_tell_apart_share_a_rank():
-    from robust.leaderboard.tables import ranks
+    from robust.leaderboard.rows import ranks
 
     @dataclasses.dataclass
     class Row:
@@ -289,7 +289,8 @@ def _cell(model: str, task: str, **counts) -> dict:
 def test_every_shown_number_is_formatted_from_the_exact_counts_once():
     """356 / 486 = 73.251 %: shown 73.3, not 73.2 from a value rounded to 4 decimals first; 462/463 and 445/446
     stay apart (they tie at 4 decimals), so their order and Spearman's rho come from the exact rates."""
-    from robust.leaderboard import tables
+    from robust.leaderboard import build
+    from robust.leaderboard import rows as board_rows
 
     zoo = ("resnet", "vit", "mixer", "resnet-pm")
     models = [{"spec": f"zoo:digits-m/{z}", "name": m} for z, m in zip(zoo, "abcd", strict=True)]
@@ -299,11 +300,11 @@ def test_every_shown_number_is_formatted_from_the_exact_counts_once():
     cells = [_cell("a", "noise", success=356, targeted=False),
              _cell("b", "noise", clean_correct=463, success=462), _cell("c", "noise", clean_correct=446, success=445),
              _cell("d", "noise", success=10)]
-    rows = {r.name: r for r in tables.attack_rows(spec, cells)}
-    assert rows["a"].asr == 356 / 486 and tables.pct(rows["a"].asr) == "73.3"
+    rows = {r.name: r for r in build.attack_rows(spec, cells)}
+    assert rows["a"].asr == 356 / 486 and board_rows.pct(rows["a"].asr) == "73.3"
     assert rows["b"].asr == 462 / 463 and rows["c"].asr == 445 / 446 and rows["b"].asr > rows["c"].asr
     low, high = rows["a"].asr_interval
-    assert tables.ci(rows["a"].asr_interval) == f"[{100 * low:.1f}, {100 * high:.1f}]"
+    assert board_rows.ci(rows["a"].asr_interval) == f"[{100 * low:.1f}, {100 * high:.1f}]"
     ranked = sorted(rows.values(), key=lambda r: r.rank_key())
     assert [r.name for r in ranked] == ["d", "a", "c", "b"]  # c (445/446) is more robust than b (462/463)
 
@@ -311,19 +312,19 @@ def test_every_shown_number_is_formatted_from_the_exact_counts_once():
 def test_rank_sentences_say_what_the_rule_does(tmp_path):
     """The rule: 1 + the rows wholly better. Overlapping rows can differ in rank (b and c below), and the board
     says so instead of claiming that overlapping rows share a rank."""
-    from robust.leaderboard import tables
+    from robust.leaderboard.rows import RANK_CAVEAT, ranks
 
     @dataclasses.dataclass
     class Row:
         interval: list
         lower_is_better: bool = True
 
-    assert tables.ranks([Row([0.0, 0.10]), Row([0.05, 0.15]), Row([0.12, 0.20])]) == [1, 1, 2]  # b, c overlap
+    assert ranks([Row([0.0, 0.10]), Row([0.05, 0.15]), Row([0.12, 0.20])]) == [1, 1, 2]  # b, c overlap
     spec = parse_spec({**SMALL, "evaluations": [DROP]})
     run_board(spec, tmp_path / "out")
     written = leaderboard.render(spec, tmp_path / "out")
     for kind in ("md", "html"):
         text = " ".join(written[kind].read_text().split())
-        assert tables.RANK_CAVEAT in text and "cannot tell apart share a rank" not in text
+        assert RANK_CAVEAT in text and "cannot tell apart share a rank" not in text
         assert "intervals overlap share a rank" not in text
 

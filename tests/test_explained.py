@@ -56,7 +56,7 @@ def test_occlusion_run_prints_percentages_and_the_area_with_its_interval(tmp_pat
 
 def test_a_board_defines_asr_and_tcs_in_its_header(tmp_path):
     from robust import leaderboard
-    from robust.leaderboard.tables import MEASURES_NOTE
+    from robust.leaderboard.build import MEASURES_NOTE
     from robust.runner import parse_spec, run_board
 
     spec = parse_spec({"dataset": "digits-m", "samples": 10, "batch_size": 10, "models": ["zoo:digits-m/resnet"],

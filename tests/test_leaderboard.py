@@ -198,7 +198,7 @@ def test_the_page_fits_the_window_at_two_widths(board, tmp_path):
 
 
 def test_worst_case_counts_an_image_hit_if_any_attack_hit_it():
-    from robust.leaderboard.tables import _worst_counts
+    from robust.leaderboard.build import _worst_counts
 
     def cell(adv, target=(1, 2, 3, 4, 5)):
         return {"seed": 0, "result": {"per_image": {"classes": 10, "y": [0, 0, 0, 0, 0], "clean": [0, 0, 0, 0, 7],
@@ -211,7 +211,7 @@ def test_worst_case_counts_an_image_hit_if_any_attack_hit_it():
 
 
 def test_class_matrix_counts_the_worst_case_by_target_and_true_class(board):
-    from robust.leaderboard.tables import class_tcs
+    from robust.leaderboard.build import class_tcs
     from robust.runner import STORE_NAME, Store
 
     spec, out, _ = board
@@ -219,7 +219,7 @@ def test_class_matrix_counts_the_worst_case_by_target_and_true_class(board):
         cells = store.rows()
     doc = json.loads((out / "results.json").read_text())
     (worst,) = doc["worst_case"]
-    from robust.leaderboard.tables import WorstCase
+    from robust.leaderboard.rows import WorstCase
 
     matrices = class_tcs(spec, cells, WorstCase(worst["area"], worst["attacks"], [], {}))
     assert set(matrices) == {NASTY, "mixer", "vit"}
@@ -232,7 +232,7 @@ def test_class_matrix_counts_the_worst_case_by_target_and_true_class(board):
 def test_selectivity_states_where_chance_lies():
     from types import SimpleNamespace
 
-    from robust.leaderboard.tables import chance_note
+    from robust.leaderboard.build import chance_note
     from robust.presets import load_preset
 
     rows = [SimpleNamespace(name="a", x=[0.1, 0.5], area_interval=[0.28, 0.29]),
@@ -251,7 +251,7 @@ def test_selectivity_states_where_chance_lies():
 def test_attacks_at_several_areas_make_a_budget_curve():
     from types import SimpleNamespace
 
-    from robust.leaderboard.tables import budget_series
+    from robust.leaderboard.build import budget_series
 
     spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
                        "attacks": ["noise-patch-8pct", "noise-patch-12pct", "natural-patch-8pct",
@@ -269,8 +269,9 @@ def test_attacks_at_several_areas_make_a_budget_curve():
 def test_attacks_at_several_step_counts_make_a_refinement_frontier(tmp_path):
     from types import SimpleNamespace
 
+    from robust.leaderboard.build import budget_series, frontier_series
+
     from robust.leaderboard import figures
-    from robust.leaderboard.tables import budget_series, frontier_series
 
     spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
                        "attacks": ["gan-patch-12pct", "gan-patch-refine10-12pct", "gan-patch-refine5-12pct",

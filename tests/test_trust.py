@@ -580,7 +580,7 @@ def test_an_undefined_measure_is_null_with_its_reason_never_nan(tmp_path):
 
 
 def test_finite_replaces_every_non_finite_number_and_says_where():
-    from robust.leaderboard.tables import finite
+    from robust.leaderboard.export import finite
 
     doc = finite({"a": float("nan"), "b": [1.0, float("inf"), {"c": -float("inf")}], "d": "nan", "e": 2})
     assert doc == {"a": None, "b": [1.0, None, {"c": None}], "d": "nan", "e": 2,

@@ -21,9 +21,11 @@ from pathlib import Path
 from robust import registry
 from robust.checks import InputError
 from robust.io import atomic_write_text
-from robust.leaderboard import cards, public, tables
+from robust.leaderboard import build, cards, public
 from robust.leaderboard import figures as figs
-from robust.leaderboard.tables import Board, attack_rows, ci, evaluation_rows, failed_rows, pct
+from robust.leaderboard.export import csv_text, json_text
+from robust.leaderboard.markdown import markdown
+from robust.leaderboard.rows import RANK_CAVEAT, Board, ci, pct, ranks
 from robust.runner import BOARD_FORMAT, MARKER, STORE_NAME, Spec, Store, check_board_dir, load_spec, plan_id
 
 
@@ -51,19 +53,19 @@ def html(board: Board) -> str:
                 models[r.name].update(architecture=r.architecture, clean_acc=r.clean_acc)
         measure = rows[0].headline.upper() if task.kind == "attack" else rows[0].headline
         columns.append({"name": task.name, "measure": measure, "description": task.description})
-    ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": tables.ranks(rows),
-               "notes": tables.task_notes(spec, t)} for t, rows in board.tables("attack")]
-    worst = [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": tables.ranks(w.rows),
+    ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": ranks(rows),
+               "notes": build.task_notes(spec, t)} for t, rows in board.tables("attack")]
+    worst = [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": ranks(w.rows),
               "agreement": w.agreement} for w in board.worst]
     order = list(models.values())
     if board.worst:  # most robust first under the worst case that ranks the board; models without it last
         first = board.worst[0].name
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
-    realism_rows = tables.realism_rows(spec, board.attacks)
-    heldout = tables.has_heldout(realism_rows)
-    realism = [{"row": r, "cells": tables.realism_cells(r, heldout)} for r in realism_rows]
+    realism_rows = build.realism_rows(spec, board.attacks)
+    heldout = build.has_heldout(realism_rows)
+    realism = [{"row": r, "cells": build.realism_cells(r, heldout)} for r in realism_rows]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
-              "better": rows[0].better, "chance": tables.chance_note(t, rows), "notes": tables.task_notes(spec, t)}
+              "better": rows[0].better, "chance": build.chance_note(t, rows), "notes": build.task_notes(spec, t)}
              for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(
         title=spec.title, dataset=spec.dataset, samples=board.samples, seeds=", ".join(map(str, spec.seeds)),
@@ -73,21 +75,21 @@ def html(board: Board) -> str:
         scatter=_data_uri(board.figures["clean-vs-robust"]) if "clean-vs-robust" in board.figures else None,
         class_tcs=_data_uri(board.figures["class-tcs"]) if "class-tcs" in board.figures else None,
         budget=_data_uri(board.figures["budget"]) if "budget" in board.figures else None,
-        frontier=tables.frontier_rows(board), frontier_text=tables.FRONTIER_TEXT,
+        frontier=build.frontier_rows(board), frontier_text=build.FRONTIER_TEXT,
         frontier_figure=_data_uri(board.figures["frontier"]) if "frontier" in board.figures else None,
-        measures_note=tables.MEASURES_NOTE, robust_scope=tables.robust_accuracy_scope(board),
-        realism=realism, realism_text=tables.REALISM_TEXT + (" " + tables.HELDOUT_TEXT if heldout else ""),
+        measures_note=build.MEASURES_NOTE, robust_scope=build.robust_accuracy_scope(board),
+        realism=realism, realism_text=build.REALISM_TEXT + (" " + build.HELDOUT_TEXT if heldout else ""),
         heldout=heldout,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
         pending=board.pending, pct=pct, ci=ci, reproduction=board.reproduction, cards=board.cards,
-        labels_note=tables.labels_note(board), rank_caveat=tables.RANK_CAVEAT)
+        labels_note=build.labels_note(board), rank_caveat=RANK_CAVEAT)
 
 
 #: every format: its file in the board folder and its writer (a new format is one more entry)
 WRITERS: dict[str, tuple[str, Callable[[Board], str]]] = {
-    "md": ("README.md", tables.markdown), "html": ("index.html", html), "json": ("results.json", tables.json_text),
-    "csv": ("results.csv", tables.csv_text)}
+    "md": ("README.md", markdown), "html": ("index.html", html), "json": ("results.json", json_text),
+    "csv": ("results.csv", csv_text)}
 FORMATS = tuple(WRITERS)
 BOARD_FILES = {name for name, _ in WRITERS.values()}  # the files a render writes besides its figures
 
@@ -103,19 +105,19 @@ def _figures(spec: Spec, rows: list[dict], attacks: list, evaluations: list, wor
     if (p := figs.clean_vs_robust([*(r for w in worst[:1] for r in w.rows), *untargeted],
                                   stage / "clean-vs-robust.png")) is not None:
         paths["clean-vs-robust"] = p
-    if (p := figs.budget(tables.budget_series(spec, attacks), stage / "budget.png")) is not None:
+    if (p := figs.budget(build.budget_series(spec, attacks), stage / "budget.png")) is not None:
         paths["budget"] = p
-    if (p := figs.frontier(tables.frontier_series(spec, attacks), stage / "frontier.png")) is not None:
+    if (p := figs.frontier(build.frontier_series(spec, attacks), stage / "frontier.png")) is not None:
         paths["frontier"] = p
     if worst:
-        matrices = tables.class_tcs(spec, rows, worst[0])
+        matrices = build.class_tcs(spec, rows, worst[0])
         k = next((len(h) for h, _ in matrices.values()), 0)
         title = (f"TCS by target (rows) and true class (columns) under {worst[0].name}, per model: clean-correct "
                  "images whose target is another class, seeds pooled")
         if (p := figs.class_matrices(matrices, [str(i) for i in range(k)], title,
                                      stage / "class-tcs.png")) is not None:
             paths["class-tcs"] = p
-    if (p := figs.realism(tables.realism_rows(spec, attacks), {t.name: tables.step_family(t) for t in spec.tasks},
+    if (p := figs.realism(build.realism_rows(spec, attacks), {t.name: build.step_family(t) for t in spec.tasks},
                           stage / "realism.png")) is not None:
         paths["realism"] = p
     classes = next((r["result"]["per_image"]["classes"] for r in rows if r["status"] == "done"
@@ -169,11 +171,11 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     for r in rows:
         if r.get("error"):
             r["error"] = public.redact(r["error"], hidden)
-    attacks, evaluations = attack_rows(spec, rows), evaluation_rows(spec, rows)
+    attacks, evaluations = build.attack_rows(spec, rows), build.evaluation_rows(spec, rows)
     if spec.heldout_detector:
-        attacks = tables.with_heldout(spec, rows, attacks, squares)
+        attacks = build.with_heldout(spec, rows, attacks, squares)
 
-    worst = tables.worst_cases(spec, rows, attacks)
+    worst = build.worst_cases(spec, rows, attacks)
     fig_dir = out / "figures"
     stage = Path(tempfile.mkdtemp(prefix=".robust-render-", dir=out))  # figures are drawn here, then moved
     try:
@@ -195,8 +197,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     gallery = [(label, fig_dir / p.name) for label, p in gallery]
     versions = next((r["versions"] for r in rows if r["versions"]), {})
     board = Board(spec, samples=next((r["config"]["samples"] for r in rows if "samples" in r["config"]), spec.samples),
-                  versions=versions, attacks=attacks, evaluations=evaluations, failed=failed_rows(rows), worst=worst,
-                  figures=paths, gallery=gallery, pending=[f"{m} / {t}" for m, t in pending],
+                  versions=versions, attacks=attacks, evaluations=evaluations, failed=build.failed_rows(rows),
+                  worst=worst, figures=paths, gallery=gallery, pending=[f"{m} / {t}" for m, t in pending],
                   cards=cards.model_cards(spec, attacks),
                   reproduction=cards.reproduction(real, rows, versions, out, hidden))
 

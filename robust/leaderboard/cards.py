@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from robust.leaderboard.tables import AttackRow
+    from robust.leaderboard.rows import AttackRow
     from robust.runner.spec import Spec
 
 

@@ -13,7 +13,7 @@ from robust.io import atomic_path
 from robust.plots import plain_text, save_curves, save_figure
 
 if TYPE_CHECKING:
-    from robust.leaderboard.tables import AttackRow, EvaluationRow
+    from robust.leaderboard.rows import AttackRow, EvaluationRow
 
 #: the only paths a render deletes (figures it wrote earlier, as recorded in the store)
 FIGURE_RE = re.compile(r"^figures/[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
@@ -118,7 +118,7 @@ def budget(series: dict[str, dict[str, list[tuple[float, float]]]], path: Path) 
 def frontier(series: dict[str, dict[str, list[tuple[int, object]]]], path: Path) -> Path | None:
     """The refinement frontier: per model (a panel), each attack family's headline (TCS, or ASR when untargeted)
     against the victim passes it spent per image, each point labelled with its step count (a family run once on a
-    model is a point); ``series``: ``tables.frontier_series``. Rows without counted passes are left out."""
+    model is a point); ``series``: ``build.frontier_series``. Rows without counted passes are left out."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
@@ -177,10 +177,10 @@ def class_matrices(matrices: dict, class_names: list[str], title: str, path: Pat
 def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path | None:
     """Realism against success: each patch attack's rows (one point per model) with the detector's AUC, PSNR and TV
     of the patched window against TCS, or ASR for an untargeted attack (hollow markers). One colour per family of
-    attacks (``methods``: attack name -> its family, ``tables.step_family``: gan-patch at several critic weights or
+    attacks (``methods``: attack name -> its family, ``build.step_family``: gan-patch at several critic weights or
     bounds, LaVAN at several bounds), and one model's rows in a family joined by a line: the trade-off curve of that
     method's recipe or budget (the board's realism table names each point). With held-out detector AUCs
-    (``tables.with_heldout``) a fourth panel shows them."""
+    (``build.with_heldout``) a fourth panel shows them."""
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.realism and r.score is not None]
