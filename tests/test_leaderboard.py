@@ -269,9 +269,8 @@ def test_attacks_at_several_areas_make_a_budget_curve():
 def test_attacks_at_several_step_counts_make_a_refinement_frontier(tmp_path):
     from types import SimpleNamespace
 
-    from robust.leaderboard.build import budget_series, frontier_series
-
     from robust.leaderboard import figures
+    from robust.leaderboard.build import budget_series, frontier_series
 
     spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
                        "attacks": ["gan-patch-12pct", "gan-patch-refine10-12pct", "gan-patch-refine5-12pct",
