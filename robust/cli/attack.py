@@ -47,13 +47,13 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     Wilson intervals."""
     import time
 
-    from robust.attacks import evaluate, make_attack
+    from robust.attacks import evaluate
     from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
     from robust.attacks.cost import Passes
     from robust.data import label_source
     from robust.metrics import MEANINGS, RATES, describe_targets
     from robust.model_data import load_for
-    from robust.presets import method_preset
+    from robust.presets import Task, method_preset
     from robust.runner.cells import versions
 
     _check_options(seed, samples=samples, batch_size=batch_size)
@@ -62,37 +62,35 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
         raise InputError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
     preset = method_preset(attack, "attack")  # a preset: its method and parameters
-    if preset is not None:
-        params = {**preset.params, **params}
-    method = registry.get(preset.method if preset else attack, "attack")
-    params.update({k: v for k, v in (("area", area), ("placement", placement)) if v is not None}, seed=seed)
+    given = {k: v for k, v in (("area", area), ("placement", placement)) if v is not None}
+    task = preset or Task(attack, "attack", attack, {}, {})
+    task = dataclasses.replace(task, params={**task.params, **params, **given})
+    method = registry.get(task.method, "attack")
+    params = {**task.params, "seed": seed}  # as the output records them
     _check_split(split)
     net = _load_victim(model, data, split, device, input_size)
     if checkpoint is None and method.trained and preset is not None:  # the artefact a board would use
         from robust.runner.cells import artifact_for
         from robust.runner.keys import fingerprint_model
 
-        task = dataclasses.replace(preset, params={k: v for k, v in params.items() if k != "seed"})
         art = artifact_for(task, model, fingerprint_model(net), data, seed)
         if not Path(art["path"]).is_file():
             raise InputError(f"preset {attack!r} has no shipped or cached artefact for {model} on {data}; train one "
                              f"(robust attack train {method.name} --victim {model} --area {params.get('area')}) or "
                              "pass --checkpoint.")
         checkpoint = art["name"] if art["source"] == "shipped" else art["path"]
-    recorded = None
+    path = recorded = None
     if checkpoint is not None:
         if not method.trained:
             raise InputError(f"--checkpoint is for trained attacks ({registry.names('attack', True)}); {attack!r} "
                              "takes none.")
         path = resolve_checkpoint(checkpoint)
-        atk = method.build.load(path, **params)
         recorded = {"checkpoint": str(checkpoint), **digests(path)}
     elif method.trained:
         raise InputError(f"{attack!r} needs --checkpoint (a file from `robust attack train {attack}`, or a shipped "
                          f"one: {', '.join('zoo:' + k for k in list_artifacts()) or 'none'}), or name a preset "
                          "(robust presets list).")
-    else:
-        atk = make_attack(method.name, **params)
+    atk = task.build_attack(seed, artifact=path)
     ds = load_for(net, data, split)
     start, passes = time.perf_counter(), Passes()
     from robust.checks import check_matches, check_samples

@@ -49,14 +49,13 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, prep
     """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
     model, dataset, area, placement and seed (checked against its sha256 first), else the cache path of its
     configuration hash (``preprocess``: the model's, which its training images go through)."""
-    from robust.attacks import make_attack
     from robust.attacks.artifacts import artifact_id, config_path, list_artifacts, verify_shipped
     from robust.io import cache_dir
     from robust.registry import get
 
     if task.kind != "attack" or not get(task.method, "attack").trained:
         return None
-    attack = make_attack(task.method, **task.params, seed=seed)
+    attack = task.build_attack(seed)
     for name, entry in list_artifacts().items():
         if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
             continue
@@ -73,17 +72,15 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, prep
 def _trained_attack(cell: Cell, net, progress: bool):
     """The cell's trained attack: its shipped artefact (checked against its sha256), or its cached one, trained
     (resumably) and cached first when it does not exist."""
-    from robust.attacks import make_attack
     from robust.attacks.artifacts import verify_shipped
 
     path = Path(cell.artifact["path"])
-    params = {**cell.task.params, "seed": cell.seed}
-    atk = make_attack(cell.task.method, **params)
     if cell.artifact["source"] == "shipped":
         verify_shipped(cell.artifact["name"].removeprefix("zoo:"))
     else:
-        atk.train_cached(path, net, load_for_cached(cell.dataset, net, "train"), dict(cell.task.train), progress)
-    return type(atk).load(path, num_classes=net.num_classes, **atk.attack_time(params))
+        cell.task.build_attack(cell.seed).train_cached(path, net, load_for_cached(cell.dataset, net, "train"),
+                                                       dict(cell.task.train), progress)
+    return cell.task.build_attack(cell.seed, artifact=path, num_classes=net.num_classes)
 
 
 def _per_image(outcomes: list, classes: int) -> dict:
@@ -112,7 +109,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
     are caught and returned: one bad model must not stop a grid."""
     from safetensors.torch import save as save_tensors
 
-    from robust.attacks import evaluate, make_attack
+    from robust.attacks import evaluate
     from robust.attacks.cost import Passes
     from robust.data import label_source
     from robust.evaluations import run_evaluation
@@ -134,7 +131,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
         if get(cell.task.method, "attack").trained:
             atk = _trained_attack(cell, net, progress)
         else:
-            atk = make_attack(cell.task.method, **cell.task.params, seed=cell.seed)
+            atk = cell.task.build_attack(cell.seed)
         train_seconds = time.perf_counter() - train_start
         first: list = []
         outcomes: list = []
