@@ -12,9 +12,12 @@ from robust import registry
 from robust.checks import InputError
 from robust.cli.base import (
     _RATE_LABELS,
+    DataOpt,
     DeviceOpt,
     InputSizeOpt,
     JsonOpt,
+    ModelOpt,
+    SamplesOpt,
     SplitOpt,
     _check_options,
     _check_split,
@@ -31,10 +34,10 @@ attack_app = _typer("Attacks: train the generative ones, run any against a model
 
 @attack_app.command("run")
 def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
-               model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
-               data: str = typer.Option("digits-m", "--data", help="Dataset name."),
+               model: str = ModelOpt,
+               data: str = DataOpt,
                split: str = SplitOpt,
-               samples: int = typer.Option(500, "--samples", help="How many images of the split (from the start)."),
+               samples: int = SamplesOpt,
                area: float = typer.Option(None, "--area", help="Patch area as a fraction of the image."),
                placement: str = typer.Option(None, "--placement", help="{placements}."),
                param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
@@ -139,7 +142,7 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                                               "its sha256 and the TCS measured on the test split in the manifest."),
                  variant: str = typer.Option(None, "--variant", help="With --publish: ship a recipe other than the "
                                              "preset's under its own name, ATTACK-VARIANT-Npct (e.g. critic2)."),
-                 data: str = typer.Option("digits-m", "--data", help="Dataset name."),
+                 data: str = DataOpt,
                  split: str = typer.Option("train", "--split", help="train: all training images (what ships, "
                                            "scored on test with --publish); fit: digits-m without its validation "
                                            "digits, scored on val afterwards (to choose a recipe)."),

@@ -59,6 +59,9 @@ SplitOpt = typer.Option("test", "--split", help="test (reported figures) or, on 
                         "shipped zoo trained on them).")
 
 
+ModelOpt = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet.")
+DataOpt = typer.Option("digits-m", "--data", help="Dataset name.")
+SamplesOpt = typer.Option(500, "--samples", help="How many images of the split (from the start).")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
 
 

@@ -11,9 +11,12 @@ from rich.table import Table
 from robust import registry
 from robust.checks import InputError
 from robust.cli.base import (
+    DataOpt,
     DeviceOpt,
     InputSizeOpt,
     JsonOpt,
+    ModelOpt,
+    SamplesOpt,
     SplitOpt,
     _check_options,
     _check_split,
@@ -29,10 +32,10 @@ occlusion_app = _typer("Occlusion robustness and patch selectivity: curves over 
 
 @occlusion_app.command("run")
 def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
-                  model: str = typer.Option(..., "--model", help="Model spec, e.g. zoo:digits-m/resnet."),
-                  data: str = typer.Option("digits-m", "--data", help="Dataset name."),
+                  model: str = ModelOpt,
+                  data: str = DataOpt,
                   split: str = SplitOpt,
-                  samples: int = typer.Option(500, "--samples", help="How many images of the split (from the start)."),
+                  samples: int = SamplesOpt,
                   seeds: int = typer.Option(None, "--seeds", help="Seeds per point (mean and std over them; default: "
                                             "the preset's, else 3)."),
                   grid: int = typer.Option(None, "--grid", help="Cells per side (default: 8 at 32 px, 14 at 224)."),
