@@ -1,4 +1,8 @@
+import hashlib
+import json
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,3 +52,49 @@ def tcs_and_noise_tcs():
                     count(clean, model(noise.x_adv), y, noise.target).tcs)
 
     return measure
+
+
+@pytest.fixture(scope="session")
+def save_checkpoint(resnet) -> Callable[..., Path]:
+    """``save(path, arch=..., name=...) -> path``: the zoo resnet's weights as a user's ``.safetensors`` checkpoint
+    (its architecture named by ``arch``: a factory a test may make hostile)."""
+    from robust.models import save_weights
+
+    def save(path: Path, arch: str = "robust.models.zoo.archs:resnet?num_classes=10", name: str = "mine") -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_weights(path, resnet.net, arch=arch, name=name, num_classes=10, input_size=resnet.input_size,
+                     mean=resnet.mean, std=resnet.std, class_names=resnet.class_names)
+        return path
+
+    return save
+
+
+@pytest.fixture(scope="session")
+def tree_snapshot() -> Callable[[Path], dict]:
+    """``snapshot(root) -> {relative path: "dir" or (mode, mtime_ns, sha256)}``: compare two to prove that nothing
+    under ``root`` was created, changed, touched or re-permissioned."""
+
+    def snapshot(root: Path) -> dict:
+        return {p.relative_to(root).as_posix(): "dir" if p.is_dir() else
+                (p.stat().st_mode, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+                for p in sorted(root.rglob("*"))}
+
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def write_spec() -> Callable[[Path, dict], Path]:
+    """``write(path, table) -> path``: a leaderboard spec TOML holding ``table`` (tables inline, lists of them)."""
+
+    def value(v: object) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)
+
+    def write(path: Path, table: dict) -> Path:
+        path.write_text("\n".join(f"{k} = {value(v)}" for k, v in table.items()) + "\n")
+        return path
+
+    return write

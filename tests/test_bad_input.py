@@ -4,7 +4,6 @@ silent acceptance, and no file written or changed on the way."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -28,40 +27,32 @@ BIG = 2**70
 
 # -- the workspace: a tmp dir with files in it, the cwd of every test; nothing in it may change -----------------
 
-def _snapshot(root: Path) -> dict[str, tuple[str, int] | str]:
-    out: dict[str, tuple[str, int] | str] = {}
-    for p in sorted(root.rglob("*")):
-        rel = str(p.relative_to(root))
-        out[rel] = "dir" if p.is_dir() else (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-    return out
-
-
 class Workspace:
     """The tmp dir tests run in; ``write`` adds an input file (and takes it into the snapshot)."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, snapshot):
+        self.root, self.snapshot = root, snapshot
         (root / "keep.txt").write_text("do not touch\n")
         (root / "sub").mkdir()
         (root / "sub" / "data.bin").write_bytes(bytes(range(256)))
         (root / "folder.png").mkdir()  # a directory with a file's name
-        self.before = _snapshot(root)
+        self.before = snapshot(root)
 
     def write(self, name: str, text: str) -> Path:
         path = self.root / name
         path.write_text(text)
-        self.before = _snapshot(self.root)
+        self.before = self.snapshot(self.root)
         return path
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
+def ws(tmp_path, monkeypatch, tree_snapshot):
     root = tmp_path / "ws"
     root.mkdir()
     monkeypatch.chdir(root)
-    space = Workspace(root)
+    space = Workspace(root, tree_snapshot)
     yield space
-    assert _snapshot(root) == space.before, "a bad input changed or created files"
+    assert tree_snapshot(root) == space.before, "a bad input changed or created files"
 
 
 # -- the Python API ----------------------------------------------------------------------------------------------
@@ -267,7 +258,7 @@ def test_truncated_checkpoints(ws, checkpoint_bytes, reader, keep):
 
     path = ws.write("model.safetensors", "")
     path.write_bytes(checkpoint_bytes[: int(len(checkpoint_bytes) * keep)])
-    ws.before = _snapshot(ws.root)
+    ws.before = ws.snapshot(ws.root)
     with pytest.raises(ValueError) as err:
         getattr(checkpoint, reader)(path)
     message = str(err.value)
@@ -308,7 +299,7 @@ def _read_only(ws, monkeypatch) -> Path:
     """A directory this process cannot write into (root can write anywhere: then os.access is told so)."""
     ro = ws.root / "ro"
     ro.mkdir(mode=0o555)
-    ws.before = _snapshot(ws.root)
+    ws.before = ws.snapshot(ws.root)
     if os.access(ro, os.W_OK):
         real = os.access
         monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == ro else real(p, mode, **kw))

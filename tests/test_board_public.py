@@ -17,15 +17,6 @@ from robust.runner import load_spec, run_board
 RESNET = "zoo:digits-m/resnet"
 
 
-def _checkpoint(path: Path) -> Path:
-    from robust.models import load_model, save_weights
-
-    net = load_model(RESNET, device="cpu")
-    save_weights(path, net.net, arch="robust.models.zoo.archs:resnet?num_classes=10", name="mine", num_classes=10,
-                 input_size=(3, 32, 32), mean=net.mean, std=net.std, class_names=net.class_names)
-    return path
-
-
 def test_paths_inside_the_spec_folder_stay_relative_and_others_lose_their_folders(tmp_path):
     base = tmp_path / "boards"
     assert shown("weights/m.pt", base) == "weights/m.pt"
@@ -49,11 +40,11 @@ def test_every_path_a_spec_names_is_found():
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
+def published(save_checkpoint, tmp_path_factory):
     """A board of a user's checkpoint kept outside the spec's folder, rendered into a folder of its own."""
     root = tmp_path_factory.mktemp("user")
     (root / "models_store").mkdir()
-    weights = _checkpoint(root / "models_store" / "my_net.safetensors")
+    weights = save_checkpoint(root / "models_store" / "my_net.safetensors")
     spec_dir = root / "boards"
     spec_dir.mkdir()
     spec_file = spec_dir / "mine.toml"

@@ -13,7 +13,6 @@ import torch
 from robust import leaderboard, registry
 from robust.cli import main
 from robust.runner import Store, parse_spec, plan_id, run_board
-from robust.runner import store as store_mod
 
 RESNET = "zoo:digits-m/resnet"
 NOISE = {"name": "noise", "attack": "noise-patch", "params": {"area": 0.08}}
@@ -22,17 +21,8 @@ SMALL = {"dataset": "digits-m", "samples": 20, "batch_size": 20, "models": [{"sp
          "attacks": [NOISE]}
 
 
-def _checkpoint(path):
-    from robust.models import load_model, save_weights
-
-    net = load_model(RESNET, device="cpu")
-    save_weights(path, net.net, arch="robust.models.zoo.archs:resnet?num_classes=10", name="mine", num_classes=10,
-                 input_size=(3, 32, 32), mean=net.mean, std=net.std, class_names=net.class_names)
-    return path
-
-
-def test_render_needs_no_model_only_the_store(tmp_path, monkeypatch):
-    ckpt = _checkpoint(tmp_path / "mine.safetensors")
+def test_render_needs_no_model_only_the_store(save_checkpoint, tmp_path, monkeypatch):
+    ckpt = save_checkpoint(tmp_path / "mine.safetensors")
     spec = parse_spec({**SMALL, "models": [{"spec": f"file:{ckpt}", "name": "mine"}], "evaluations": [DROP]})
     assert run_board(spec, tmp_path / "out").ran == 2
     ckpt.unlink()  # the model is gone, and nothing may load or plan anything
@@ -84,26 +74,6 @@ def test_plan_id_covers_what_keys_and_names_depend_on_and_loads_nothing(monkeypa
         assert plan_id(parse_spec({**base, **change})) != ident, change
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
-def test_an_older_store_gains_the_plans_and_squares_tables(tmp_path, version):
-    db = tmp_path / "results.sqlite"
-    conn = sqlite3.connect(db)
-    tables = (store_mod._CELLS, store_mod._CLAIMS, store_mod._OUTPUTS, store_mod._PLANS)
-    for ddl in tables[:{1: 1, 2: 3, 3: 4}[version]]:
-        conn.execute(ddl)
-    conn.execute("INSERT INTO cells (key, model, task, kind, seed, status, config, finished) "
-                 "VALUES ('k', 'm', 't', 'attack', 0, 'done', '{}', 1.0)")
-    conn.execute(f"PRAGMA user_version={version}")
-    conn.commit()
-    conn.close()
-    with Store(db) as store:
-        assert store.done() == {"k"} and store.plan("p") is None
-        store.set_plan("p", {"k1": ("m", "t")})
-        assert store.plan("p") == {"k1": ("m", "t")}
-    with Store(db) as store:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA == 4
-        assert store._layout() == store_mod.LAYOUTS[4]
-        assert store.squares({"k"}) == {}
 
 
 def test_a_lower_is_better_evaluation_ranks_its_own_way(tmp_path, monkeypatch):

@@ -25,20 +25,10 @@ REQUIRED_PRESETS = {"gan-patch-8pct", "universal-patch-8pct", "lavan-8pct", "noi
                     "pgd-linf-8", "apgd-linf-8", "patch-drop", "patch-mixing-attack", "selectivity"}
 
 
-def _spec(tmp_path: Path, **changes) -> Path:
-    """Write a spec TOML (from FAST plus ``changes``) and return its path."""
-    table = {**FAST, **changes}
-
-    def value(v) -> str:
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(v)
-
-    path = tmp_path / "board.toml"
-    path.write_text("\n".join(f"{k} = {value(v)}" for k, v in table.items()) + "\n")
-    return path
+@pytest.fixture
+def spec_path(tmp_path, write_spec):
+    """``spec_path(**changes)``: FAST with ``changes``, written as a spec TOML; its path."""
+    return lambda **changes: write_spec(tmp_path / "board.toml", {**FAST, **changes})
 
 
 def _snapshot(db: Path) -> dict[str, tuple]:
@@ -68,28 +58,28 @@ def test_shipped_presets_all_load():
     ({"attacks": [{"preset": "noise-patch-8pct", "name": "n", "models": ["vit"]}]}, "models=['vit'] is not valid"),
     ({"attacks": [{"preset": "noise-patch-8pct", "name": "n", "models": []}]}, "models=[] is not valid"),
 ])
-def test_bad_specs_name_the_problem(tmp_path, change, message):
+def test_bad_specs_name_the_problem(spec_path, tmp_path, change, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        load_spec(_spec(tmp_path, **change))
+        load_spec(spec_path(**change))
 
 
-def test_a_task_restricted_to_some_models_plans_only_their_cells(tmp_path):
+def test_a_task_restricted_to_some_models_plans_only_their_cells(spec_path, tmp_path):
     from robust.runner import plan_id
 
     models = [{"spec": RESNET, "name": "resnet"}, {"spec": "zoo:digits-m/mixer", "name": "mixer"}]
     variant = {"preset": "noise-patch-8pct", "name": "noise-random", "params": {"placement": "random"}}
-    spec = load_spec(_spec(tmp_path, models=models, attacks=["noise-patch-8pct", {**variant, "models": ["mixer"]}],
+    spec = load_spec(spec_path(models=models, attacks=["noise-patch-8pct", {**variant, "models": ["mixer"]}],
                            evaluations=[]))
     cells, failed = plan(spec)
     assert not failed and sorted((c.model, c.task.name) for c in cells) == [
         ("mixer", "noise-patch-8pct"), ("mixer", "noise-random"), ("resnet", "noise-patch-8pct")]
-    everywhere = load_spec(_spec(tmp_path, models=models, attacks=["noise-patch-8pct", variant], evaluations=[]))
+    everywhere = load_spec(spec_path(models=models, attacks=["noise-patch-8pct", variant], evaluations=[]))
     assert plan_id(everywhere) != plan_id(spec) and everywhere.only == {}
 
 
-def test_more_samples_than_the_split_is_an_error_unless_left_to_the_default(tmp_path):
+def test_more_samples_than_the_split_is_an_error_unless_left_to_the_default(spec_path, tmp_path):
     with pytest.raises(ValueError, match="spec: samples=5000 is not valid: it is more than the 1000 test images"):
-        run_board(load_spec(_spec(tmp_path, samples=5000)), tmp_path / "out")
+        run_board(load_spec(spec_path(samples=5000)), tmp_path / "out")
     table = {k: v for k, v in FAST.items() if k != "samples"}
     spec = parse_spec({**table, "dataset": "imagenet-photos", "models": ["zoo:imagenet/efficientnet-lite0"],
                        "attacks": ["noise-patch-8pct"], "evaluations": []})
@@ -97,15 +87,15 @@ def test_more_samples_than_the_split_is_an_error_unless_left_to_the_default(tmp_
     assert not failed and cells[0].samples == 3  # the default: 500, or all of a smaller split
 
 
-def test_preset_file_with_unknown_key(tmp_path):
+def test_preset_file_with_unknown_key(spec_path, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "odd.toml").write_text('attack = "noise-patch"\ntargetted = true\n')
     with pytest.raises(ValueError, match=r"key 'targetted' is unknown \(did you mean targeted.*\); expected one of"):
-        load_spec(_spec(tmp_path, presets=["mine"], attacks=["odd"]))
+        load_spec(spec_path(presets=["mine"], attacks=["odd"]))
 
 
-def test_run_stores_every_cell_and_a_rerun_skips_them(tmp_path):
-    spec = load_spec(_spec(tmp_path, seeds=[0, 1]))
+def test_run_stores_every_cell_and_a_rerun_skips_them(spec_path, tmp_path):
+    spec = load_spec(spec_path(seeds=[0, 1]))
     report = run_board(spec, tmp_path / "out")
     assert (report.cells, report.ran, report.skipped, report.failed) == (6, 6, 0, 0)
     before = _snapshot(tmp_path / "out" / "results.sqlite")
@@ -119,12 +109,12 @@ def test_run_stores_every_cell_and_a_rerun_skips_them(tmp_path):
     assert noise["versions"]["torch"] and noise["device"] == "cpu" and noise["seconds"] > 0
     assert rows["patch-drop", 1]["result"]["x"] == [0.0, 0.5]
     # a changed sample count is another configuration: new cells, the old ones kept
-    more = run_board(load_spec(_spec(tmp_path, samples=20)), tmp_path / "out")
+    more = run_board(load_spec(spec_path(samples=20)), tmp_path / "out")
     assert more.ran == 3 and len(_snapshot(tmp_path / "out" / "results.sqlite")) == 9
 
 
-def test_a_model_that_fails_to_load_is_recorded_and_the_grid_goes_on(tmp_path):
-    spec = load_spec(_spec(tmp_path, models=[{"spec": "zoo:digits-m/nonexistent", "name": "ghost"},
+def test_a_model_that_fails_to_load_is_recorded_and_the_grid_goes_on(spec_path, tmp_path):
+    spec = load_spec(spec_path(models=[{"spec": "zoo:digits-m/nonexistent", "name": "ghost"},
                                              {"spec": RESNET, "name": "resnet"}]))
     report = run_board(spec, tmp_path / "out")
     assert (report.cells, report.ran, report.failed) == (6, 3, 3)
@@ -136,11 +126,11 @@ def test_a_model_that_fails_to_load_is_recorded_and_the_grid_goes_on(tmp_path):
     assert run_board(spec, tmp_path / "out").skipped == 3  # failed cells are retried, done ones are not
 
 
-def test_a_failing_cell_does_not_stop_the_others(tmp_path):
+def test_a_failing_cell_does_not_stop_the_others(spec_path, tmp_path):
     # a 5-class model fails before any work (it cannot predict digits-m's 10 classes); a task that fails inside its
     # cell (torchattacks refuses the option) is recorded with its error; the rest runs
     bad = {"name": "pgd-bad", "attack": "lp", "params": {"method": "apgd", "steps": 1, "options": {"bogus": 1}}}
-    spec = load_spec(_spec(tmp_path, models=[{"spec": "torchvision.models:resnet18?num_classes=5", "name": "five"},
+    spec = load_spec(spec_path(models=[{"spec": "torchvision.models:resnet18?num_classes=5", "name": "five"},
                                              {"spec": RESNET, "name": "resnet"}], evaluations=[],
                            attacks=["noise-patch-8pct", bad]))
     report = run_board(spec, tmp_path / "out")
@@ -153,36 +143,19 @@ def test_a_failing_cell_does_not_stop_the_others(tmp_path):
     assert status["pgd-bad"][0] == "failed" and "bogus" in status["pgd-bad"][1]
 
 
-def test_unwritable_output_directory(tmp_path):
+def test_unwritable_output_directory(spec_path, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ValueError, match=r"output directory .* cannot be written"):
-        run_board(load_spec(_spec(tmp_path)), blocker / "board")
+        run_board(load_spec(spec_path()), blocker / "board")
 
 
-def test_store_of_another_version_is_refused_and_left_alone(tmp_path):
-    db = tmp_path / "out" / "results.sqlite"
-    db.parent.mkdir()
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE cells (key TEXT PRIMARY KEY, payload TEXT)")
-    conn.execute("INSERT INTO cells VALUES ('a', 'old')")
-    conn.execute("PRAGMA user_version=99")
-    conn.commit()
-    conn.close()
-    before = db.read_bytes()
-    with pytest.raises(ValueError, match=r"schema version 99 .* refusing"):
-        run_board(load_spec(_spec(tmp_path)), tmp_path / "out")
-    assert db.read_bytes() == before
-    (tmp_path / "junk").mkdir()
-    (tmp_path / "junk" / "results.sqlite").write_bytes(b"not a database at all" * 100)
-    with pytest.raises(ValueError, match="is not a robust results database"):
-        run_board(load_spec(_spec(tmp_path)), tmp_path / "junk")
 
 
-def test_trained_attacks_use_shipped_artefacts_or_train_and_cache(tmp_path, monkeypatch):
+def test_trained_attacks_use_shipped_artefacts_or_train_and_cache(spec_path, tmp_path, monkeypatch):
     monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
     uni = {"preset": "universal-patch-8pct", "name": "uni", "train": {"steps": 2, "train_samples": 64}}
-    spec = load_spec(_spec(tmp_path, attacks=["gan-patch-12pct", uni], evaluations=[]))
+    spec = load_spec(spec_path(attacks=["gan-patch-12pct", uni], evaluations=[]))
     cells, _ = plan(spec)
     arts = {c.task.name: c.artifact for c in cells}
     assert arts["gan-patch-12pct"]["source"] == "shipped" and arts["uni"]["source"] == "cache"
@@ -194,7 +167,7 @@ def test_trained_attacks_use_shipped_artefacts_or_train_and_cache(tmp_path, monk
     assert cached.exists() and rows["uni"]["result"]["train_seconds"] > 0
     stamp = cached.stat().st_mtime_ns
     # the same configuration under another name, on a fresh board: the cached patches are reused, not retrained
-    spec2 = load_spec(_spec(tmp_path, attacks=[{**uni, "name": "uni-again"}], evaluations=[]))
+    spec2 = load_spec(spec_path(attacks=[{**uni, "name": "uni-again"}], evaluations=[]))
     run_board(spec2, tmp_path / "out2")
     row = Store(tmp_path / "out2" / "results.sqlite").rows()[0]
     assert row["status"] == "done" and cached.stat().st_mtime_ns == stamp
@@ -211,7 +184,7 @@ def _rows_without_timing(db: Path) -> dict:
         return out
 
 
-def test_cpu_workers_come_from_the_argument_then_the_environment_then_the_cores(monkeypatch, tmp_path):
+def test_cpu_workers_come_from_the_argument_then_the_environment_then_the_cores(spec_path, monkeypatch, tmp_path):
     import os
 
     monkeypatch.delenv("ROBUST_WORKERS", raising=False)
@@ -227,7 +200,7 @@ def test_cpu_workers_come_from_the_argument_then_the_environment_then_the_cores(
         with pytest.raises(ValueError, match=r"workers=.* is not valid"):
             cpu_workers(bad)
     with pytest.raises(ValueError, match="workers=0 is not valid"):
-        run_board(load_spec(_spec(tmp_path)), tmp_path / "out", workers=0)
+        run_board(load_spec(spec_path()), tmp_path / "out", workers=0)
     assert not (tmp_path / "out").exists()  # refused before a store is made
 
 
@@ -246,9 +219,9 @@ def test_worker_processes_give_the_same_rows(tmp_path):
 
 @pytest.mark.subprocess
 @pytest.mark.slow  # starts a Ray cluster: 26 s on 2 cores
-def test_ray_executor_matches_local(tmp_path):
+def test_ray_executor_matches_local(spec_path, tmp_path):
     pytest.importorskip("ray")
-    spec = load_spec(_spec(tmp_path))
+    spec = load_spec(spec_path())
     run_board(spec, tmp_path / "local")
     import ray
 
@@ -261,10 +234,10 @@ def test_ray_executor_matches_local(tmp_path):
         _rows_without_timing(tmp_path / "local" / "results.sqlite")
 
 
-def test_unreachable_ray_address_is_one_clear_line(tmp_path):
+def test_unreachable_ray_address_is_one_clear_line(spec_path, tmp_path):
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"Ray at 'ray://127.0.0.1:1' is unreachable"):
-        run_board(load_spec(_spec(tmp_path)), tmp_path / "out", executor="ray://127.0.0.1:1")
+        run_board(load_spec(spec_path()), tmp_path / "out", executor="ray://127.0.0.1:1")
     assert time.perf_counter() - start < 30
 
 
@@ -299,7 +272,7 @@ def _wait_for_rows(db: Path, at_least: int, proc: subprocess.Popen, log: Path, t
     pytest.param(10, 24, id="10-kills", marks=pytest.mark.slow),
 ])
 @pytest.mark.subprocess
-def test_sigkill_at_random_moments_loses_nothing(tmp_path, kills, seeds):
+def test_sigkill_at_random_moments_loses_nothing(spec_path, tmp_path, kills, seeds):
     """Kill a real run with SIGKILL at random moments while it is computing cells, resuming each time, then
     finish: every finished cell is kept as it was, nothing is duplicated, the store passes SQLite's integrity
     check, each resumed run computes only the cells missing from the store, and the result is that of an
@@ -307,7 +280,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, kills, seeds):
     flight), then a random fraction of the shortest recorded cell wall time, so the moments scale with the machine's
     load and each kill costs about one cell of the grid."""
     total = 3 * seeds  # cells: 3 tasks x seeds
-    spec = _spec(tmp_path, seeds=list(range(seeds)), samples=30)
+    spec = spec_path(seeds=list(range(seeds)), samples=30)
     out, db = tmp_path / "out", tmp_path / "out" / "results.sqlite"
     cmd = [sys.executable, "-m", "robust", "leaderboard", "run", str(spec), "--out", str(out), "--no-render",
            "--json"]
@@ -344,9 +317,9 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path, kills, seeds):
     print(f"kills={kills} cells done after each kill={done_at_kill} final run ran={report.ran}")
 
 
-def test_train_missing_false_records_instead_of_training(tmp_path, monkeypatch):
+def test_train_missing_false_records_instead_of_training(spec_path, tmp_path, monkeypatch):
     monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
-    spec = load_spec(_spec(tmp_path, attacks=["gan-patch-12pct", "gan-patch-8pct"], evaluations=[],
+    spec = load_spec(spec_path(attacks=["gan-patch-12pct", "gan-patch-8pct"], evaluations=[],
                            train_missing=False))
     report = run_board(spec, tmp_path / "out")
     rows = {r["task"]: r for r in Store(tmp_path / "out" / "results.sqlite").rows()}
@@ -355,21 +328,6 @@ def test_train_missing_false_records_instead_of_training(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").glob("artifacts/*.safetensors"))
 
 
-@pytest.mark.subprocess
-def test_stores_opened_by_many_processes_at_once(tmp_path):
-    """pytest-xdist workers and parallel boards open one store together: no 'database is locked'."""
-    db = tmp_path / "shared" / "results.sqlite"
-    code = ("import sys; from robust.runner import Store\n"
-            "for i in range(20):\n"
-            "    with Store(sys.argv[1]) as s:\n"
-            "        s.put({'key': f'{sys.argv[2]}-{i}', 'model': 'm', 'task': 't', 'kind': 'attack', 'seed': i,\n"
-            "               'status': 'done', 'config': {}})\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(db), str(k)], stderr=subprocess.PIPE, text=True)
-             for k in range(4)]
-    errors = [p.communicate()[1] for p in procs]
-    assert all(p.returncode == 0 for p in procs), errors
-    with Store(db) as store:
-        assert len(store.rows()) == 80
 
 
 def test_cells_that_draw_donors_from_the_split_are_keyed_by_the_whole_split(monkeypatch):

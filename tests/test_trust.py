@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,22 +26,7 @@ SMALL = {"dataset": "digits-m", "samples": 20, "batch_size": 20, "models": [{"sp
          "attacks": [NOISE]}
 
 
-def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
-    return {p.relative_to(root).as_posix(): (p.stat().st_mode, p.read_bytes()) for p in sorted(root.rglob("*"))
-            if p.is_file()}
-
-
 # -- 1. no code runs from a checkpoint ---------------------------------------------------------------------------
-
-def _checkpoint(tmp_path: Path, arch: str) -> Path:
-    from robust.models import load_model, save_weights
-
-    net = load_model(RESNET, device="cpu")
-    path = tmp_path / "evil.safetensors"
-    save_weights(path, net.net, arch=arch, name="evil", num_classes=10, input_size=(3, 32, 32), mean=net.mean,
-                 std=net.std, class_names=net.class_names)
-    return path
-
 
 @pytest.mark.parametrize("arch", [
     "subprocess:getoutput?cmd=touch%20{marker}",
@@ -50,12 +34,12 @@ def _checkpoint(tmp_path: Path, arch: str) -> Path:
     "timm:resnet18?checkpoint_path={marker}",  # timm would torch.load (unpickle) that file
     "timm:resnet18?pretrained_cfg_overlay=x",
 ])
-def test_a_checkpoint_cannot_name_code_to_run(tmp_path, arch):
+def test_a_checkpoint_cannot_name_code_to_run(save_checkpoint, tmp_path, arch):
     from robust.cli import main
     from robust.models import load_model
 
     marker = tmp_path / "pwned"
-    path = _checkpoint(tmp_path, arch.format(marker=marker))
+    path = save_checkpoint(tmp_path / "evil.safetensors", arch.format(marker=marker))
     with pytest.raises(ValueError, match="a file may not"):
         load_model(f"file:{path}")
     with pytest.raises(SystemExit) as exit_:
@@ -63,12 +47,12 @@ def test_a_checkpoint_cannot_name_code_to_run(tmp_path, arch):
     assert exit_.value.code == 2 and not marker.exists()
 
 
-def test_a_zoo_architecture_in_a_file_and_a_factory_the_user_typed_still_load(tmp_path):
+def test_a_zoo_architecture_in_a_file_and_a_factory_the_user_typed_still_load(save_checkpoint, tmp_path):
     from robust.models import load_model
 
-    path = _checkpoint(tmp_path, "robust.models.zoo.archs:resnet?num_classes=10")
+    path = save_checkpoint(tmp_path / "evil.safetensors", "robust.models.zoo.archs:resnet?num_classes=10")
     assert load_model(f"file:{path}", device="cpu").num_classes == 10
-    path = _checkpoint(tmp_path, "subprocess:getoutput")  # refused when the file names it ...
+    path = save_checkpoint(tmp_path / "evil.safetensors", "subprocess:getoutput")  # refused when the file names it ...
     model = load_model(f"file:{path}?arch=robust.models.zoo.archs:resnet", device="cpu")  # ... the user's own is not
     assert model.num_classes == 10
 
@@ -93,13 +77,6 @@ def test_a_vanished_artefact_does_not_destroy_the_finished_cell(tmp_path, monkey
     assert "uni" in (tmp_path / "out" / "README.md").read_text()
 
 
-def test_store_put_keeps_done_rows(tmp_path):
-    row = {"key": "k", "model": "m", "task": "t", "kind": "attack", "seed": 0, "config": {}}
-    with Store(tmp_path / "s.sqlite") as store:
-        assert store.put({**row, "status": "done", "result": {"n": 1}})
-        assert not store.put({**row, "status": "failed", "error": "gone"})
-        assert store.put({**row, "status": "done", "result": {"n": 2}})  # a new result replaces the old one
-        assert [(r["status"], r["result"]) for r in store.rows()] == [("done", {"n": 2})]
 
 
 # -- 3. folder and torchvision data are keyed by content ----------------------------------------------------------
@@ -138,18 +115,18 @@ def test_image_folder_boards_resume_and_render(tmp_path):
 
 # -- 4. user files in --out are never deleted or overwritten ------------------------------------------------------
 
-def test_a_folder_that_is_not_a_board_is_refused_untouched(tmp_path):
+def test_a_folder_that_is_not_a_board_is_refused_untouched(tree_snapshot, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "README.md").write_text("my notes")
     (mine / "figures").mkdir()
     (mine / "figures" / "holiday.png").write_bytes(b"png")
-    before = _tree(mine)
+    before = tree_snapshot(mine)
     with pytest.raises(ValueError, match="is not empty and is not a board folder"):
         run_board(parse_spec(SMALL), mine)
     with pytest.raises(ValueError, match="is not empty and is not a board folder"):
         render(parse_spec(SMALL), mine)
-    assert _tree(mine) == before
+    assert tree_snapshot(mine) == before
 
 
 def test_rendering_deletes_only_what_the_board_wrote(tmp_path):
@@ -170,20 +147,20 @@ def test_rendering_deletes_only_what_the_board_wrote(tmp_path):
         assert "figures/mine.png" not in store.outputs() and "README.md" in store.outputs()
 
 
-def test_a_first_render_never_replaces_a_users_file_of_the_same_name(tmp_path):
+def test_a_first_render_never_replaces_a_users_file_of_the_same_name(tree_snapshot, tmp_path):
     out = tmp_path / "board"
     run_board(parse_spec(SMALL), out)  # `leaderboard run --no-render`: nothing rendered yet
     users = ["README.md", "figures/heatmap.png", "index.html", "results.csv"]
     for name in users:
         (out / name).parent.mkdir(exist_ok=True)
         (out / name).write_text("the user's own")
-    before = _tree(out)
+    before = tree_snapshot(out)
     for name in users:  # each is refused on its own, and nothing is written while any is there
         with pytest.raises(ValueError, match=f"holds .*'{name}'.*, which no render of this board wrote"):
             render(parse_spec(SMALL), out)
-        assert _tree(out) == before and not list(out.glob(".robust-render-*"))  # no staging folder left
+        assert tree_snapshot(out) == before and not list(out.glob(".robust-render-*"))  # no staging folder left
         (out / name).unlink()
-        before = _tree(out)
+        before = tree_snapshot(out)
     assert render(parse_spec(SMALL), out)["md"].is_file()
     (out / "README.md").unlink()
     render(parse_spec(SMALL), out)  # a file an earlier render wrote is the board's to replace
@@ -296,7 +273,7 @@ def test_written_files_honour_the_umask(tmp_path, umask, mode):
 
 # -- 7. the installed package is never written into ---------------------------------------------------------------
 
-def test_publishing_needs_a_source_checkout(tmp_path, monkeypatch):
+def test_publishing_needs_a_source_checkout(tree_snapshot, tmp_path, monkeypatch):
     from robust import io
     from robust.attacks.artifacts import WEIGHTS_DIR, record_artifact
     from robust.cli import main
@@ -304,14 +281,14 @@ def test_publishing_needs_a_source_checkout(tmp_path, monkeypatch):
 
     assert io.source_checkout() is not None  # the tests run from the repository
     monkeypatch.setattr(io, "source_checkout", lambda: None)  # as from a wheel
-    before = _tree(WEIGHTS_DIR)
+    before = tree_snapshot(WEIGHTS_DIR)
     with pytest.raises(ValueError, match="never written into"):
         train("resnet", epochs=1, publish=True)
     with pytest.raises(ValueError, match="never written into"):
         record_artifact("digits-m/resnet/gan-patch-12pct", {})
     with pytest.raises(SystemExit) as exit_:
         main(["attack", "train", "universal-patch", "--victim", RESNET, "--publish", "--steps", "1"])
-    assert exit_.value.code == 2 and _tree(WEIGHTS_DIR) == before
+    assert exit_.value.code == 2 and tree_snapshot(WEIGHTS_DIR) == before
 
 
 def test_zoo_training_defaults_to_the_cache(tmp_path, monkeypatch):
@@ -409,30 +386,6 @@ def test_a_claimed_cell_is_left_to_its_run_and_a_dead_claim_is_taken_over(tmp_pa
         assert store.conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
 
 
-@pytest.mark.parametrize(("pid", "heartbeat"), [
-    (None, 1e12),  # this live process's pid, a heartbeat 30,000 years ahead: forged, or a clock that jumped
-    (2 ** 62, None), (-1, None), (0, None),  # pids no process has (-1 would signal every process we may signal)
-    ("1", None), (None, "soon"),
-])
-def test_a_claim_that_is_not_renewed_is_taken_over_whatever_its_clock_says(tmp_path, monkeypatch, pid, heartbeat):
-    import socket
-
-    from robust.runner import store as store_module
-
-    monkeypatch.setattr(store_module, "STALE_SECONDS", 0.6)  # the waiter's own bound, on its own clock
-    spec = parse_spec(SMALL | {"attacks": [NOISE]})
-    (cell,), failed = plan(spec)
-    out = tmp_path / "out"
-    run_cells([], [], out)
-    with Store(out / "results.sqlite") as store:
-        store.conn.execute("INSERT INTO claims VALUES (?, 'forged', ?, ?, ?)",
-                           (cell.key, socket.gethostname(), os.getpid() if pid is None else pid,
-                            time.time() if heartbeat is None else heartbeat))
-    lines = []
-    start = time.perf_counter()
-    report = run_cells([cell], failed, out, poll=0.2, progress=lambda label, done, total: lines.append(label))
-    assert report.ran == 1 and time.perf_counter() - start < 30
-    assert all("taken over if its claim goes unrenewed" in x for x in lines if x.startswith("waiting"))
 
 
 def test_waiting_is_said_once_even_under_json(tmp_path, monkeypatch):
@@ -460,58 +413,12 @@ def test_waiting_is_said_once_even_under_json(tmp_path, monkeypatch):
     assert res.stderr.count("waiting for 1 cell(s) that another run is computing") == 1
 
 
-@pytest.mark.subprocess
-def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):
-    attacks = [{**NOISE, "name": f"noise-{a}", "params": {"area": a / 100}} for a in range(3, 9)]
-    spec = tmp_path / "board.toml"
-    spec.write_text(f'dataset = "digits-m"\nsamples = 200\nbatch_size = 100\nmodels = ["{RESNET}"]\n'
-                    + "".join(f'[[attacks]]\nname = "{t["name"]}"\nattack = "noise-patch"\n'
-                              f'params = {{ area = {t["params"]["area"]} }}\n' for t in attacks))
-    cmd = [sys.executable, "-m", "robust", "leaderboard", "run", str(spec), "--out", str(tmp_path / "out"),
-           "--no-render", "--json"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(2)]
-    reports = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=300)
-        assert p.returncode == 0, stderr
-        reports.append(json.loads(stdout.strip().splitlines()[-1]))
-    print("cells run by each process:", [r["ran"] for r in reports])
-    assert sum(r["ran"] for r in reports) == len(attacks)  # without claims each would compute what it found missing
-    conn = sqlite3.connect(tmp_path / "out" / "results.sqlite")
-    assert conn.execute("SELECT COUNT(*), SUM(status = 'done') FROM cells").fetchone() == (len(attacks), len(attacks))
-    assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
 
 
 # -- and the bad inputs of the issue that concern these parts -------------------------------------------------------
 
-def test_a_store_with_our_version_but_another_layout_is_refused_untouched(tmp_path):
-    db = tmp_path / "out" / "results.sqlite"
-    db.parent.mkdir()
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE cells (key TEXT PRIMARY KEY, other TEXT)")
-    conn.execute("PRAGMA user_version=2")
-    conn.commit()
-    conn.close()
-    before = db.read_bytes()
-    with pytest.raises(ValueError, match="has schema version 2 but not its tables and columns"):
-        run_board(parse_spec(SMALL), db.parent)
-    assert db.read_bytes() == before and not Path(f"{db}-wal").exists()
 
 
-def test_a_version_1_store_gains_the_new_tables_and_keeps_its_rows(tmp_path):
-    from robust.runner.store import COLUMNS, LAYOUTS, SCHEMA
-
-    db = tmp_path / "results.sqlite"
-    conn = sqlite3.connect(db)
-    conn.execute(f"CREATE TABLE cells ({', '.join(COLUMNS)})")
-    conn.execute("INSERT INTO cells (key, status) VALUES ('k', 'done')")
-    conn.execute("PRAGMA user_version=1")
-    conn.commit()
-    conn.close()
-    with Store(db) as store:
-        assert store.done() == {"k"} and store._layout() == LAYOUTS[SCHEMA]
 
 
 @pytest.mark.parametrize(("model", "data", "message"), [
