@@ -34,7 +34,7 @@ def _version() -> str:
         return "0.0.0"
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name == "__version__":
         value = _version()
     elif name in _LAZY:

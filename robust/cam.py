@@ -14,6 +14,7 @@ the same layer and reshape (``method=``); they run on the CPU side of that libra
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,9 @@ from robust.checks import InputError, check_choice, check_images, check_labels
 from robust.draws import Draws, Pool
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode, preserved_grads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: method name -> pytorch-grad-cam class name; "gradcam" is ours (batched, in torch).
 LIBRARY_METHODS = {
@@ -73,7 +77,7 @@ def _gradcam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None) -> t
     return F.relu((weights * a.float()).sum(1))
 
 
-def library_reshape(model: Backbone):
+def library_reshape(model: Backbone) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """pytorch-grad-cam's ``reshape_transform`` for ``model``'s Grad-CAM layer: None for feature maps (CNN,
     MetaFormer), else its tokens -> N x C x h x w."""
     return None if model.family in ("cnn", "metaformer") else model.tokens_to_map

@@ -44,7 +44,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-def autocast(device: torch.device, precision: str = "fp32"):
+def autocast(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager[None]:
     """A ``torch.autocast`` context for ``precision`` on ``device``'s type: ``fp32`` is no autocast; ``fp16``
     applies on CUDA only and ``bf16`` where the device supports it (CUDA, and CPUs: slower than fp32 on CPUs
     without native bf16), a no-op elsewhere, so one configuration runs on any machine."""

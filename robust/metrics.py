@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -19,6 +20,9 @@ from robust.checks import InputError, check_labels, check_matches
 from robust.data.base import ImageSet
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -191,7 +195,7 @@ def per_class(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: t
     return [Counts(*row, targeted=target is not None) for row in table]
 
 
-def confusion(y: torch.Tensor, adv: torch.Tensor, num_classes: int):
+def confusion(y: torch.Tensor, adv: torch.Tensor, num_classes: int) -> np.ndarray:
     """K x K confusion matrix (rows: true class, columns: prediction on the adversarial images), scikit-learn's."""
     from sklearn.metrics import confusion_matrix
 
@@ -200,7 +204,8 @@ def confusion(y: torch.Tensor, adv: torch.Tensor, num_classes: int):
     return confusion_matrix(y.cpu().numpy(), pred.cpu().numpy(), labels=list(range(num_classes)))
 
 
-def _prepare(clean, adv, y, target, num_classes) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _prepare(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+             num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Validate the inputs of ``count`` / ``per_class``; return the 9 x N indicators, the labels and the class
     count."""
     clean_pred, adv_pred = _labels("clean", clean), _labels("adv", adv)
@@ -222,7 +227,8 @@ def _prepare(clean, adv, y, target, num_classes) -> tuple[torch.Tensor, torch.Te
     return _indicators(clean_pred, adv_pred, y, keep, hit), y, k
 
 
-def _indicators(clean_pred, adv_pred, y, keep, hit) -> torch.Tensor:
+def _indicators(clean_pred: torch.Tensor, adv_pred: torch.Tensor, y: torch.Tensor, keep: torch.Tensor,
+                hit: torch.Tensor) -> torch.Tensor:
     """9 x N indicators in the order of the ``Counts`` fields (``keep``: the target is another class)."""
     correct, fooled = clean_pred == y, adv_pred != y
     return torch.stack([torch.ones_like(keep), correct, adv_pred == y, fooled & correct, hit & correct & keep, fooled,

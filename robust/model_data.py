@@ -4,6 +4,8 @@ do not import each other's workings for it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from robust.data import label_source, load_dataset, resizable
@@ -11,8 +13,11 @@ from robust.data.base import ImageSet
 from robust.data.photos import DECISION
 from robust.models.state import eval_mode
 
+if TYPE_CHECKING:
+    from robust.data.external import _Labelled
 
-def load_for(model: object, name: str, split: str = "test"):
+
+def load_for(model: object, name: str, split: str = "test") -> ImageSet | _Labelled:
     """``load_dataset(name, split)`` as ``model`` takes it: through its own preprocessing (``Backbone.preprocess``:
     its timm / torchvision resize, crop and interpolation) when the dataset is photos resized for a model, and
     labelled by its own clean top-1 when the dataset has decision labels (``imagenet-crops``).
@@ -32,7 +37,7 @@ def takes_decisions(data: object) -> bool:
     return label_source(data) == DECISION
 
 
-def decision_labels(model, data: ImageSet, batch_size: int = 64) -> ImageSet:
+def decision_labels(model: torch.nn.Module, data: ImageSet, batch_size: int = 64) -> ImageSet:
     """``data`` labelled by ``model``'s clean top-1 on each image (batched, in eval mode, model left as found)."""
     if not isinstance(data, ImageSet):
         raise TypeError(f"data must be an in-memory ImageSet, got {type(data).__name__}.")

@@ -12,10 +12,16 @@ from robust.checks import InputError
 from robust.io import atomic_path
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     import torch
+    from matplotlib.figure import Figure
+
+    from robust.attacks.base import AttackResult
+    from robust.models.backbone import Backbone
 
 
-def plain_text():
+def plain_text() -> AbstractContextManager[None]:
     """A matplotlib context (the Agg backend) in which no text is parsed as mathtext or TeX."""
     import matplotlib
 
@@ -54,7 +60,7 @@ def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[s
         return save_figure(fig, path)
 
 
-def save_figure(fig, path: str | os.PathLike, tight: bool = True) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, tight: bool = True) -> Path:
     """Write a matplotlib figure as a PNG, atomically, and close it."""
     import matplotlib.pyplot as plt
 
@@ -74,7 +80,7 @@ def jet(s: torch.Tensor) -> torch.Tensor:
     return torch.stack([(1.5 - (4 * s - c).abs()).clamp(0, 1) for c in (3, 2, 1)], 1)
 
 
-def gallery(net, x: torch.Tensor, y: torch.Tensor, res, examples: int, scale: int = 3
+def gallery(net: Backbone, x: torch.Tensor, y: torch.Tensor, res: AttackResult, examples: int, scale: int = 3
              ) -> tuple[bytes | None, list[dict]]:
     """A PNG strip of ``examples`` images of the batch, the attack's successes first and then its failures (half
     each where the batch has them; clean-correct images only), one column per image: clean, attacked, and the

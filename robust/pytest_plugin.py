@@ -13,11 +13,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from robust import testing
 from robust.io import atomic_write_text, check_writable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from xdist.workermanage import WorkerController
+
+    from robust.data.base import ImageSet
+    from robust.data.external import _Labelled
+    from robust.models.backbone import Backbone
 
 #: config.stash keys of the plugin's session state
 RECORDS = pytest.StashKey[list[dict]]()  # every robustness assertion's record (--robust-report)
@@ -118,20 +128,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node, error) -> None:  # xdist controller: gather each worker's records
+def pytest_testnodedown(node: WorkerController, error: object | None) -> None:
+    # xdist controller: gather each worker's records
     records = getattr(node, "workeroutput", {}).get("robust_records")
     if records:
         node.config.stash[RECORDS].extend(records)
 
 
 @pytest.fixture(scope="session")
-def robust_model(request: pytest.FixtureRequest):
+def robust_model(request: pytest.FixtureRequest) -> Callable[[str], Backbone]:
     """``robust_model(spec)`` -> a Backbone on ``--robust-device``, loaded once per session."""
     from robust.models import load_model
 
     device, cache = request.config.getoption("--robust-device"), {}
 
-    def load(spec: str):
+    def load(spec: str) -> Backbone:
         if spec not in cache:
             cache[spec] = load_model(spec, device=device)
         return cache[spec]
@@ -140,13 +151,13 @@ def robust_model(request: pytest.FixtureRequest):
 
 
 @pytest.fixture(scope="session")
-def robust_data():
+def robust_data() -> Callable[..., ImageSet | _Labelled]:
     """``robust_data(name="digits-m", split="test")`` -> the dataset, loaded once per session."""
     from robust.data import load_dataset
 
     cache = {}
 
-    def load(name: str = "digits-m", split: str = "test"):
+    def load(name: str = "digits-m", split: str = "test") -> ImageSet | _Labelled:
         if (name, split) not in cache:
             cache[name, split] = load_dataset(name, split)
         return cache[name, split]
@@ -155,7 +166,7 @@ def robust_data():
 
 
 @pytest.fixture(scope="session")
-def robust_eval(request: pytest.FixtureRequest):
+def robust_eval(request: pytest.FixtureRequest) -> Callable[..., testing.Measured]:
     """``robust_eval(model, task, dataset="digits-m", samples=None, seed=None)`` -> ``robust.testing.Measured``
     (samples: the first N test images; default 500, or all when fewer); ``--robust-samples`` and
     ``--robust-seed`` override the counts and seed."""

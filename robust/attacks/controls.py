@@ -18,7 +18,7 @@ from robust.registry import register_attack
 class _Control(PatchAttack):
     control = True  # boards put its ASR beside the real attacks' (what occlusion alone does)
 
-    def __init__(self, *, targeted: bool = True, **patch_params):
+    def __init__(self, *, targeted: bool = True, **patch_params: object):
         super().__init__(**patch_params)
         self.targeted = bool(targeted)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -54,7 +54,7 @@ class Passes:
 def counting(model: Backbone, passes: Passes) -> Iterator[Passes]:
     """Add to ``passes`` every forward and backward pass of ``model``'s network inside the block (hooks removed on
     exit, the model otherwise untouched)."""
-    def backward(n: int):
+    def backward(n: int) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor) -> None:
             passes.backward += n
         return hook

@@ -86,7 +86,7 @@ class GanPatch(TrainedPatchAttack):
     def __init__(self, *, width: int = 32, depth: int = 3, embed: int = 32, loss: str = "ce",
                  lambda_adv: float = 1.0, lambda_gan: float = 0.05, lambda_tv: float = 0.05,
                  refine: int = 0, refine_step: float = 0.1, refine_optimizer: str = "adam", refine_loss: str = "ce",
-                 **patch_params):
+                 **patch_params: object):
         super().__init__(**patch_params)
         for key, value in (("width", width), ("depth", depth), ("embed", embed)):
             check_positive_int(value, key)
@@ -304,7 +304,9 @@ class GanPatch(TrainedPatchAttack):
             g_net.eval()
         return self
 
-    def _step(self, victims, g_net, d_net, g_opt, d_opt, x, y, t, boxes, mask, distill=0.0, ref=None
+    def _step(self, victims: list[Backbone], g_net: Generator, d_net: Discriminator, g_opt: torch.optim.Optimizer,
+              d_opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor,
+              mask: torch.Tensor, distill: float = 0.0, ref: tuple[torch.Tensor, torch.Tensor] | None = None
               ) -> torch.Tensor:
         patch = self._generate(g_net, x, boxes, mask, t)
         x_adv = paste(x, patch, boxes, mask)
@@ -342,7 +344,8 @@ class GanPatch(TrainedPatchAttack):
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,
                    x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
-                   idx: torch.Tensor, amp) -> tuple[torch.Tensor, torch.Tensor]:
+                   idx: torch.Tensor, amp: contextlib.AbstractContextManager[None]
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch's distillation target and which images have one: the cached ``teacher``'s patches where it
         succeeded (its targets replace ``t`` in place for every image it covers), or, with ``refine`` steps, the
         generator's own patch refined towards ``t``."""
@@ -364,8 +367,8 @@ class GanPatch(TrainedPatchAttack):
         return patches, use
 
     def _teacher(self, victim: Backbone, data: ImageSet, boxes: torch.Tensor, mask: torch.Tensor,
-                 samples: int | None, steps: int, margin: float, batch_size: int, amp, progress: bool
-                 ) -> dict[str, torch.Tensor]:
+                 samples: int | None, steps: int, margin: float, batch_size: int,
+                 amp: contextlib.AbstractContextManager[None], progress: bool) -> dict[str, torch.Tensor]:
         """LaVAN's patch (Adam, learning rate 0.1, CW margin, up to ``steps`` steps from a grey patch, stopping at
         ``margin``) for ``samples`` training images (a seeded draw; all by default) at their training windows, with
         random targets: the rows' ``slot`` in the set's order (-1: no teacher), ``target``, ``patch`` (float16, on

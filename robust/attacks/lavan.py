@@ -33,7 +33,7 @@ class LaVAN(PatchAttack):
     targeted = True
 
     def __init__(self, *, steps: int = 100, step_size: float = 0.1, optimizer: str = "adam", loss: str = "cw",
-                 restarts: int = 1, margin: float = 0.0, targeted: bool = True, **patch_params):
+                 restarts: int = 1, margin: float = 0.0, targeted: bool = True, **patch_params: object):
         super().__init__(**patch_params)
         check_positive_int(steps, "steps")
         check_positive_int(restarts, "restarts")

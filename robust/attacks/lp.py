@@ -15,6 +15,7 @@ figures can move with the batch size. Parameters' ``.grad`` are restored afterwa
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -25,6 +26,9 @@ from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.models.state import preserved_grads
 from robust.registry import register_attack
+
+if TYPE_CHECKING:
+    from torchattacks.attack import Attack as TorchAttack
 
 #: method -> (torchattacks class, or None for our own PGD; norm; supports our targets)
 METHODS = {
@@ -93,7 +97,7 @@ class LpAttack(Attack):
         self.targeted = targeted
         self.options = dict(options or {})
 
-    def _make(self, net: nn.Module, num_classes: int):
+    def _make(self, net: nn.Module, num_classes: int) -> TorchAttack:
         import torchattacks
 
         cls = getattr(torchattacks, self.cls_name)

@@ -34,7 +34,7 @@ class UniversalPatch(TrainedPatchAttack):
     targeted = True
     training_params = frozenset({"scale", "rotation"})
 
-    def __init__(self, *, scale: tuple[float, float] = (0.3, 1.5), rotation: float = 22.5, **patch_params):
+    def __init__(self, *, scale: tuple[float, float] = (0.3, 1.5), rotation: float = 22.5, **patch_params: object):
         super().__init__(**patch_params)
         pair = isinstance(scale, (tuple, list)) and len(scale) == 2
         lo, hi = scale if pair else (None, None)

@@ -7,23 +7,29 @@ import contextlib
 import functools
 import json
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from robust.checks import InputError
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    from robust.models.backbone import Backbone
+
 
 class _App(typer.Typer):
     """A Typer app whose commands turn bad input (``robust.checks.InputError``) and unwritable paths (``OSError``)
     into one line on stderr and exit code 2. Any other exception is a bug and keeps its traceback."""
 
-    def command(self, *args, **kwargs):
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable], Callable]:
         register = super().command(*args, **kwargs)
 
         def decorator(fn: Callable) -> Callable:
             @functools.wraps(fn)
-            def wrapped(*a, **kw):
+            def wrapped(*a: Any, **kw: Any) -> Any:
                 try:
                     return fn(*a, **kw)
                 except InputError as e:
@@ -116,7 +122,7 @@ _RATE_LABELS = {"clean_accuracy": "clean accuracy", "robust_accuracy": "robust a
                 "asr_all": "ASR over all n", "tcs_all": "TCS over all n"}
 
 
-def _load_victim(spec: str, data: str, split: str, device: str, input_size: str | None):
+def _load_victim(spec: str, data: str, split: str, device: str, input_size: str | None) -> Backbone:
     """The Backbone of ``spec``: at ``input_size`` when given, else a source that does not say its size (a factory's
     plain module, a ``.pt`` file) takes the size of ``data``'s ``split`` as loaded by default, as in a board."""
     from robust.checks import data_image_size

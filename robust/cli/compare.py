@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from robust.checks import InputError
 from robust.cli.base import JsonOpt, _emit, app, console
+
+if TYPE_CHECKING:
+    from robust.compare import Change
 
 
 @app.command("compare")
@@ -64,13 +68,13 @@ def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's r
         def show(v: float | None, iv: list[float] | None) -> str:
             return "-" if v is None else f"{v:.3f}" + (f" [{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "")
 
-        def measure(c) -> str:
+        def measure(c: Change) -> str:
             return f"{c.measure} ({'lower' if c.lower_is_better else 'higher'} is better)"
 
-        def model(c) -> str:
+        def model(c: Change) -> str:
             return label if label is not None else f"{c.model} -> {c.against}" if c.against else c.model
 
-        def verdict(c) -> str:
+        def verdict(c: Change) -> str:
             return f"{c.verdict} ({c.why})" if c.why else c.verdict
 
         if console.is_terminal:

@@ -11,11 +11,15 @@ ImageFolder directory. Photos are resized and centre-cropped by a ``Preprocess``
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from robust.checks import FIXED_SIZE_DATA, InputError, check_int, did_you_mean
 from robust.data import digits_m, imagenet_val, photos
 from robust.data.base import ImageSet
 from robust.data.preprocess import Preprocess
+
+if TYPE_CHECKING:
+    from robust.data.external import _Labelled
 
 EMBEDDED = {
     "digits-m": "5,000 real MNIST digits blended onto real photos (MNIST-M style), 3x32x32, 10 classes; "
@@ -35,7 +39,8 @@ def resizable(name: str) -> bool:
 
 
 def load_dataset(name: str, split: str = "test", *, image_size: int | None = None,
-                 preprocess: Preprocess | None = None, root: str | None = None, download: bool = True):
+                 preprocess: Preprocess | None = None, root: str | None = None,
+                 download: bool = True) -> ImageSet | _Labelled:
     """Load dataset ``name`` (see the module docstring) for ``split``: 'train' or 'test', and for digits-m also
     'fit' and 'val' (training digits without / only the held-out validation digits, for choosing recipes).
     ``preprocess`` (or ``image_size``: the default transform for that size) resizes and crops photos."""

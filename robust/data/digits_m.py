@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from safetensors.numpy import load_file, save_file
 from robust.checks import InputError
 from robust.data.base import ImageSet
 from robust.io import atomic_path, cache_dir
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 BUILD_VERSION = 2  # 2: the test split is stored in a seeded random order (1: sorted by class)
 SIZE = 32
@@ -140,14 +144,14 @@ def build() -> dict[str, np.ndarray]:
     return out
 
 
-def cache_path():
+def cache_path() -> Path:
     return cache_dir("datasets") / f"digits-m-{content_hash()}.safetensors"
 
 
 _KEYS = {f"{split}_{part}" for split in ("train", "test") for part in ("images", "labels", "digit")}
 
 
-def _cached(path) -> dict[str, np.ndarray] | None:
+def _cached(path: Path) -> dict[str, np.ndarray] | None:
     """The arrays of the cache file at ``path``; None when it is missing, truncated or corrupt (then rebuilt)."""
     try:
         arrays = load_file(str(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
@@ -11,8 +12,16 @@ from torch.utils.data import Dataset
 from robust.checks import InputError, first_line
 from robust.io import cache_dir
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def _transform(image_size: int | None, preprocess=None):
+    from PIL import Image
+
+    from robust.data.preprocess import Preprocess
+
+
+def _transform(image_size: int | None, preprocess: Preprocess | None = None
+               ) -> Callable[[Image.Image], torch.Tensor]:
     from torchvision import transforms as T
 
     if preprocess is not None:  # robust.data.Preprocess: PIL resize and crop to uint8, then [0, 1]
@@ -42,7 +51,7 @@ class _Labelled(Dataset):
 
 
 def torchvision_dataset(name: str, split: str, image_size: int | None, root: str | Path | None,
-                        download: bool, preprocess=None) -> _Labelled:
+                        download: bool, preprocess: Preprocess | None = None) -> _Labelled:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, name, None)
@@ -73,14 +82,15 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
     return _Labelled(ds, list(classes), f"torchvision:{name}")
 
 
-def _targets(ds) -> list[int]:
+def _targets(ds: Dataset) -> list[int]:
     t = getattr(ds, "targets", None) or getattr(ds, "labels", None)
     if t is None:
         raise InputError(f"torchvision dataset {type(ds).__name__} exposes no class list or targets.")
     return [int(v) for v in t]
 
 
-def image_folder(path: Path, split: str, image_size: int | None, preprocess=None) -> _Labelled:
+def image_folder(path: Path, split: str, image_size: int | None, preprocess: Preprocess | None = None
+                 ) -> _Labelled:
     """An ImageFolder at ``path`` (or ``path/split`` when that exists): one sub-directory per class."""
     from torchvision.datasets import ImageFolder
 

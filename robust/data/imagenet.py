@@ -6,7 +6,7 @@ import functools
 
 
 @functools.lru_cache(maxsize=1)
-def _info():
+def _info() -> tuple[tuple[str, ...], tuple[str, ...]]:
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo()

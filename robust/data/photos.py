@@ -7,12 +7,17 @@ transform).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from robust.checks import InputError
 from robust.data.base import ImageSet
 from robust.data.imagenet import imagenet_class_names
 from robust.data.preprocess import Preprocess
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # photo -> (ImageNet-1k index, why): labels are the photos' subjects, not any model's prediction.
 PHOTOS = {
@@ -51,7 +56,7 @@ CROP_SEED = 0
 DECISION = "decision"  # meta["labels"] of a set labelled by each model's own clean top-1
 
 
-def bundled_photo(name: str):
+def bundled_photo(name: str) -> np.ndarray:
     """A photo shipped inside scikit-image (``skimage.data`` NAME; ``stereo_motorcycle``: its left frame) or
     scikit-learn (``sklearn:china``, ``sklearn:flower``) as uint8 H x W x 3 (grey photos repeated over the
     channels)."""

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from robust.checks import InputError, check_choice, check_int
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
@@ -45,7 +49,7 @@ class Preprocess:
     def __str__(self) -> str:
         return f"resize {self.resize} ({self.interpolation}), centre crop {self.size}"
 
-    def __call__(self, image) -> torch.Tensor:
+    def __call__(self, image: Image.Image | np.ndarray) -> torch.Tensor:
         """A PIL image or an H x W (x C) uint8 array -> a uint8 3 x size x size tensor."""
         from PIL import Image
 

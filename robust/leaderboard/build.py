@@ -8,7 +8,7 @@ import dataclasses
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -18,7 +18,7 @@ from robust.leaderboard.rows import AttackRow, Board, EvaluationRow, FailedRow, 
 from robust.metrics import MEANINGS, Counts
 from robust.presets import Task
 from robust.realism import pool
-from robust.runner.spec import Spec
+from robust.runner.spec import ModelEntry, Spec
 
 _COUNT_FIELDS = tuple(f.name for f in dataclasses.fields(Counts))
 REALISM_FIELDS = ("ssim", "psnr", "tv", "hist", "detector_auc", "heldout_auc")  # the CSV's realism columns (means)
@@ -30,7 +30,7 @@ MEASURES_NOTE = (f"ASR = {MEANINGS['asr']}; TCS = {MEANINGS['tcs']} (each image'
                  "targeted attacks rank by TCS, untargeted ones by ASR, lower is more robust.")
 
 
-def _groups(spec: Spec, cells: list[dict], kind: str):
+def _groups(spec: Spec, cells: list[dict], kind: str) -> Iterator[tuple[ModelEntry, Task, list[dict]]]:
     """(model entry, task, finished cells of every seed) for each model and task of ``kind``, in spec order."""
     merged: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for c in cells:

@@ -13,6 +13,8 @@ from robust.io import atomic_path
 from robust.plots import plain_text, save_curves, save_figure
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from robust.leaderboard.rows import AttackRow, EvaluationRow
 
 #: the only paths a render deletes (figures it wrote earlier, as recorded in the store)
@@ -86,7 +88,7 @@ def clean_vs_robust(rows: list[AttackRow], path: Path) -> Path | None:
         return save_figure(fig, path)
 
 
-def _success_panel(ax, title: str, xlabel: str) -> None:
+def _success_panel(ax: Axes, title: str, xlabel: str) -> None:
     """A panel of success curves: its title, axes on the headline's [0, 1] scale, a grid and the legend."""
     ax.set_title(title, fontsize=8)
     ax.set_xlabel(xlabel)

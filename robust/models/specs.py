@@ -22,6 +22,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import torch
@@ -35,6 +36,9 @@ from robust.device import resolve_device
 from robust.models import zoo
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.checkpoint import load_state, read_header, read_state_dict
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 PREFIXES = ("timm", "torchvision", "robustbench", "zoo", "file")
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
@@ -252,7 +256,7 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
 
 # --- robustbench ------------------------------------------------------------------------------------------
 
-def import_robustbench():
+def import_robustbench() -> ModuleType:
     """Import robustbench 1.1.x, whose ``eval`` module imports ``autoattack`` while its dependency installs as
     ``pyautoattack``: alias the one as the other (only if ``autoattack`` itself is absent)."""
     if "autoattack" not in sys.modules:

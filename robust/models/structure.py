@@ -58,8 +58,8 @@ def _trace(net: nn.Module, input_size: tuple[int, int, int], device: torch.devic
     handles = []
     counter = iter(range(1 << 30))
 
-    def hook(name: str):
-        def fn(_m, _inp, output):
+    def hook(name: str) -> Callable[[nn.Module, tuple[object, ...], object], None]:
+        def fn(_m: nn.Module, _inp: tuple[object, ...], output: object) -> None:
             t = _first_tensor(output)
             if t is not None:
                 order[name] = next(counter)

@@ -8,16 +8,23 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import torch
 
 from robust.runner.keys import fingerprint_data, fingerprint_model
 
+if TYPE_CHECKING:
+    from robust.data.base import ImageSet
+    from robust.data.external import _Labelled
+    from robust.data.preprocess import Preprocess
+    from robust.models.backbone import Backbone
+
 #: per-process caches: (spec, device, input size) -> Backbone, least recently used first, and its weights' fingerprint
-_MODELS: OrderedDict[tuple, object] = OrderedDict()
+_MODELS: OrderedDict[tuple, Backbone] = OrderedDict()
 _WEIGHTS: dict[tuple, str] = {}
 MODEL_CACHE_BYTES = 2 * 2**30  # parameters and buffers kept loaded: a board's models load once per run
-_DATA: dict[tuple, object] = {}
+_DATA: dict[tuple, ImageSet | _Labelled] = {}
 #: a model's decision-labelled copies of the cached sets, by the set's id (held while the model is)
 _DECIDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -39,7 +46,7 @@ def module_spec(module: torch.nn.Module) -> str:
     return spec
 
 
-def load_model_cached(spec: str, device: str, input_size: tuple[int, ...] | None = None):
+def load_model_cached(spec: str, device: str, input_size: tuple[int, ...] | None = None) -> Backbone:
     """The Backbone of ``spec`` on ``device``, loaded once per process while it fits the cache (planning loads it,
     the cells reuse it). ``input_size``: the data's, for a source that does not say (a factory, a module); an
     in-memory module (``module_spec``) stays on its own device and is not copied."""
@@ -73,7 +80,8 @@ def fingerprint_cached(spec: str, device: str, input_size: tuple[int, ...] | Non
     return _WEIGHTS[key]
 
 
-def load_dataset_cached(name: str, split: str = "test", preprocess=None):
+def load_dataset_cached(name: str, split: str = "test", preprocess: Preprocess | None = None
+                        ) -> ImageSet | _Labelled:
     """Dataset ``name``'s ``split`` through ``preprocess`` (a model's: ``Backbone.preprocess``; ignored by a dataset
     of one size), loaded once per process."""
     from robust.data import load_dataset, resizable
@@ -84,7 +92,7 @@ def load_dataset_cached(name: str, split: str = "test", preprocess=None):
     return _DATA[key]
 
 
-def load_for_cached(name: str, net, split: str = "test"):
+def load_for_cached(name: str, net: Backbone, split: str = "test") -> ImageSet | _Labelled:
     """The ``split`` of dataset ``name`` as model ``net`` takes it (``robust.model_data.load_for``, cached per process:
     its preprocessing, and its own decisions as labels where the dataset has decision labels)."""
     from robust.model_data import decision_labels, takes_decisions
@@ -99,7 +107,7 @@ def load_for_cached(name: str, net, split: str = "test"):
 
 
 @functools.cache
-def fingerprint_train_split(name: str, preprocess) -> str:
+def fingerprint_train_split(name: str, preprocess: Preprocess | None) -> str:
     """The training split's hash, once per process (planning asks for it for every trained-attack cell)."""
     return fingerprint_data(load_dataset_cached(name, "train", preprocess))
 

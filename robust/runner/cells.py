@@ -13,6 +13,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,6 +22,12 @@ from robust.plots import gallery
 from robust.presets import Task
 from robust.runner.cache import fingerprint_train_split, load_dataset_cached, load_for_cached, load_model_cached
 from robust.runner.keys import ARTIFACT_VERSION, digest
+
+if TYPE_CHECKING:
+    from robust.attacks.base import AttackResult
+    from robust.attacks.trained import TrainedPatchAttack
+    from robust.data.preprocess import Preprocess
+    from robust.models.backbone import Backbone
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +52,8 @@ class Cell:
                 **({"squares": True} if self.squares else {})}
 
 
-def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, preprocess=None) -> dict | None:
+def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, preprocess: Preprocess | None = None
+                 ) -> dict | None:
     """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
     model, dataset, area, placement and seed (checked against its sha256 first), else the cache path of its
     configuration hash (``preprocess``: the model's, which its training images go through)."""
@@ -69,7 +77,7 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, prep
     return {"source": "cache", "name": path.name, "path": str(path), "id": ident}
 
 
-def _trained_attack(cell: Cell, net, progress: bool):
+def _trained_attack(cell: Cell, net: Backbone, progress: bool) -> TrainedPatchAttack:
     """The cell's trained attack: its shipped artefact (checked against its sha256), or its cached one, trained
     (resumably) and cached first when it does not exist."""
     from robust.attacks.artifacts import verify_shipped
@@ -137,7 +145,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
         outcomes: list = []
         meter = Realism()
 
-        def inspect(x: torch.Tensor, y: torch.Tensor, res) -> None:
+        def inspect(x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> None:
             if not first:
                 first.append((x, y, res))
             if res.boxes is not None:  # a patch attack: how natural its patches look
