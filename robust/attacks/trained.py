@@ -63,11 +63,6 @@ class TrainedPatchAttack(PatchAttack):
         """The constructor options a checkpoint records: what training depends on, the placement and the seed."""
         return tuple(sorted(cls.fixed_params | cls.training_params | {"placement", "stride", "seed"}))
 
-    @classmethod
-    def attack_time(cls, params: dict) -> dict:
-        """The options of ``params`` that may be set on a trained checkpoint (the others it fixes)."""
-        return {k: v for k, v in params.items() if k not in cls.fixed_params}
-
     def config(self) -> dict:
         """What ``save`` writes beside the tensors (JSON)."""
         options = {k: list(v) if isinstance(v, tuple) else v
