@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -125,5 +126,14 @@ def check_writable(path: str | os.PathLike, name: str) -> Path:
     return path
 
 
-__all__ = ["atomic_path", "atomic_write_text", "cache_dir", "check_writable", "file_mode", "publish_dir", "sha256_file",
-           "source_checkout"]
+
+def digest(obj: object, size: int = 16) -> str:
+    """The first ``size`` hex digits of the sha256 of ``obj`` as canonical JSON (sorted keys): a configuration's id.
+
+    >>> digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:size]
+
+__all__ = ["atomic_path", "atomic_write_text", "cache_dir", "check_writable", "digest", "file_mode", "publish_dir",
+           "sha256_file", "source_checkout"]

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from robust.checks import InputError
-from robust.io import atomic_write_text, publish_dir, sha256_file
+from robust.io import atomic_write_text, cache_dir, digest, publish_dir, sha256_file
 from robust.models.zoo.manifest import read_manifest, update_manifest
 
+if TYPE_CHECKING:
+    from robust.presets import Task
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
+# universal patch draws its training windows with torch.rand)
 
 
 def artifact_name(data: str, victims: list[str], attack: str, area: float, variant: str | None = None) -> str:
@@ -144,3 +151,28 @@ def record_artifact(name: str, entry: dict) -> None:
     only from a source checkout."""
     publish_dir(WEIGHTS_DIR)
     update_manifest(WEIGHTS_DIR, name, {**entry, **digests(artifact_path(name))})
+
+
+def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, train_data: Callable[[], str]
+                 ) -> dict | None:
+    """Which trained artefact a task's attack uses on model ``spec`` (whose weights hash to ``weights``) with
+    ``data`` and ``seed`` (None for a task that is not a trained attack): a shipped one recorded for this model,
+    dataset, area, placement and seed, trained as the task would train it (checked against its sha256 first), else
+    the cache path of its configuration hash, which includes ``train_data()``: the hash of the images it trains on
+    (through the model's preprocessing), asked only then. One answer for a board's cells and ``robust attack run``.
+    """
+    from robust.registry import get
+
+    if task.kind != "attack" or not get(task.method, "attack").trained:
+        return None
+    attack = task.build_attack(seed)
+    for name, entry in list_artifacts().items():
+        if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
+            continue
+        path = verify_shipped(name)
+        if attack.matches(json.loads(config_path(path).read_text()), dict(task.train)):  # trained as this task would
+            return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
+    ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
+                    "data": data, "train_data": train_data(), "seed": seed, "version": ARTIFACT_VERSION})
+    path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"
+    return {"source": "cache", "name": path.name, "path": str(path), "id": ident}

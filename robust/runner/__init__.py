@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from robust.attacks.artifacts import artifact_for
 from robust.checks import InputError
-from robust.runner.cells import Cell, artifact_for
-from robust.runner.keys import CELL_VERSION, digest, fingerprint_data
+from robust.io import digest
+from robust.runner.cells import Cell
+from robust.runner.keys import CELL_VERSION, fingerprint_data
 from robust.runner.spec import Spec, load_spec, parse_spec
 from robust.runner.store import STALE_SECONDS, Heartbeat, Store, new_owner
 
@@ -96,7 +98,8 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                 error, art = model_error, None
                 if error is None:
                     try:
-                        art = artifact_for(task, entry.spec, weights, spec.dataset, seed, preprocess)
+                        art = artifact_for(task, entry.spec, weights, spec.dataset, seed,
+                                           lambda p=preprocess: cache.fingerprint_train_split(spec.dataset, p))
                     except ValueError as e:
                         error = str(e)
                     else:

@@ -9,7 +9,6 @@ artefact shipped for that model (``robust/attacks/weights``), one cached by conf
 from __future__ import annotations
 
 import dataclasses
-import json
 import platform
 import time
 from pathlib import Path
@@ -20,13 +19,11 @@ import torch
 from robust.checks import data_image_size
 from robust.plots import gallery
 from robust.presets import Task
-from robust.runner.cache import fingerprint_train_split, load_dataset_cached, load_for_cached, load_model_cached
-from robust.runner.keys import ARTIFACT_VERSION, digest
+from robust.runner.cache import load_dataset_cached, load_for_cached, load_model_cached
 
 if TYPE_CHECKING:
     from robust.attacks.base import AttackResult
     from robust.attacks.trained import TrainedPatchAttack
-    from robust.data.preprocess import Preprocess
     from robust.models.backbone import Backbone
 
 
@@ -50,31 +47,6 @@ class Cell:
         return {"model": self.spec, "dataset": self.dataset, "samples": self.samples, "batch_size": self.batch_size,
                 "seed": self.seed, "task": self.task.config(), "artifact": self.artifact and self.artifact["id"],
                 **({"squares": True} if self.squares else {})}
-
-
-def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, preprocess: Preprocess | None = None
-                 ) -> dict | None:
-    """Which trained artefact a trained-attack cell uses (None for other tasks): a shipped one recorded for this
-    model, dataset, area, placement and seed (checked against its sha256 first), else the cache path of its
-    configuration hash (``preprocess``: the model's, which its training images go through)."""
-    from robust.attacks.artifacts import artifact_id, config_path, list_artifacts, verify_shipped
-    from robust.io import cache_dir
-    from robust.registry import get
-
-    if task.kind != "attack" or not get(task.method, "attack").trained:
-        return None
-    attack = task.build_attack(seed)
-    for name, entry in list_artifacts().items():
-        if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
-            continue
-        path = verify_shipped(name)
-        if attack.matches(json.loads(config_path(path).read_text()), dict(task.train)):  # trained as this task would
-            return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
-    train_data = fingerprint_train_split(data, preprocess)  # the images it is trained on, not just their name
-    ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
-                    "data": data, "train_data": train_data, "seed": seed, "version": ARTIFACT_VERSION})
-    path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"
-    return {"source": "cache", "name": path.name, "path": str(path), "id": ident}
 
 
 def _trained_attack(cell: Cell, net: Backbone, progress: bool) -> TrainedPatchAttack:

@@ -1,4 +1,4 @@
-"""What a cell's key is made of: the version that makes stores recompute, digests, and the fingerprints of a
+"""What a cell's key is made of: the version that makes stores recompute and the fingerprints of a
 model's weights and of a dataset's images (the same content gives the same key wherever it was loaded from)."""
 
 from __future__ import annotations
@@ -12,12 +12,6 @@ CELL_VERSION = 6  # bump when a change to robust alters results, so stores recom
 # 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas;
 # 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch; 5: patch attacks' realism;
 # 6: the victim passes each attack spent, gan-patch refines with LaVAN's optimiser)
-ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
-# universal patch draws its training windows with torch.rand)
-
-
-def digest(obj: object, size: int = 16) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:size]
 
 
 def fingerprint_model(model: torch.nn.Module) -> str:
@@ -47,4 +41,4 @@ def fingerprint_data(data: object, samples: int | None = None, batch_size: int =
     return h.hexdigest()[:16]
 
 
-__all__ = ["ARTIFACT_VERSION", "CELL_VERSION", "digest", "fingerprint_data", "fingerprint_model"]
+__all__ = ["CELL_VERSION", "fingerprint_data", "fingerprint_model"]
