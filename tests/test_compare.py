@@ -186,7 +186,7 @@ def test_any_json_either_compares_or_is_refused_in_one_sentence(tmp_path_factory
 
 @pytest.mark.parametrize("name", ["[/]", "[exp1]", "[b]x[/b]", "[link=x]m"])
 def test_names_from_a_file_print_as_written(tmp_path, name, monkeypatch):
-    from robust import cli
+    from robust.cli import base as cli
 
     doc = _changed({(0, "name"): name})
     a, b = _write(tmp_path / "a.json", doc), _write(tmp_path / "b.json", doc)
