@@ -23,7 +23,7 @@ import math
 import os
 from pathlib import Path
 
-from robust.checks import InputError, check_choice
+from robust.checks import InputError, check_choice, check_int, check_number
 
 RULES = ("wilson", "point")
 FAILING = ("regression", "missing", "too-few", "chance")
@@ -234,12 +234,10 @@ def _pairs(pairs: dict[str, str] | None, base: dict, new: dict, baseline: object
     pairs = dict(pairs or {})
     base_models, new_models = sorted({m for m, _ in base}), sorted({m for m, _ in new})
     for old, now in pairs.items():
-        if old not in base_models:
-            raise InputError(f"pair {old}={now}: model {old!r} is not in {str(baseline)!r}; expected one of "
-                             f"{base_models}.")
-        if now not in new_models:
-            raise InputError(f"pair {old}={now}: model {now!r} is not in {str(results)!r}; expected one of "
-                             f"{new_models}.")
+        for name, models, where in ((old, base_models, baseline), (now, new_models, results)):
+            if name not in models:
+                raise InputError(f"pair {old}={now}: model {name!r} is not in {str(where)!r}; expected one of "
+                                 f"{models}.")
     return pairs
 
 
@@ -252,11 +250,8 @@ def compare_results(baseline: str | os.PathLike, results: str | os.PathLike, *, 
     >>> [c.verdict for c in compare_results("v1.json", "v2.json", pairs={"mycnn-v1": "mycnn-v2"})]  # doctest: +SKIP
     ['same', 'regression']
     """
-    from robust.checks import check_int
-
     check_choice(rule, RULES, "rule")
-    if _number(tolerance) is None or not 0 <= tolerance <= 1:
-        raise InputError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
+    check_number(tolerance, "tolerance", low=0, high=1)
     check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
     base_what, base = read_results(baseline)
     new_what, new = read_results(results)

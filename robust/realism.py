@@ -278,10 +278,9 @@ class Realism:
         out: dict = {}
         for m, parts in self.values.items():
             v = torch.cat(parts).double()
-            if missing := int((~v.isfinite()).sum()):
-                out[m] = _undefined(v.numel(), m, missing)
-                continue
-            out[m] = _mean_summary(v.numel(), float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0)
+            missing = int((~v.isfinite()).sum())
+            out[m] = _undefined(v.numel(), m, missing) if missing else \
+                _mean_summary(v.numel(), float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0)
         out["detector_auc"] = (detector_auc(torch.cat(self.clean), torch.cat(self.attacked), seed=seed)
                                if len(self) >= 4 else None)
         return out

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robust.checks import InputError, check_choice
+from robust.checks import InputError, check_choice, check_int, check_number
 from robust.compare import Change, compare_results
 from robust.io import atomic_write_text, cache_dir
 
@@ -160,8 +160,7 @@ def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
         raise InputError(f"{result.task} is an evaluation (a curve); expected an attack result here.")
     if need == "curve" and result.curve is None:
         raise InputError(f"{result.task} is an attack; expected an evaluation (curve) result here.")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise InputError(f"threshold={threshold!r} is not valid; expected a number in [0, 1].")
+    check_number(threshold, "threshold", low=0, high=1)
     check_choice(rule, RULES, "rule")
 
 
@@ -191,7 +190,6 @@ def _guard(result: Measured, label: str, min_correct: int, allow_chance: bool) -
     """Fail a gate on an attack result that would pass it for the wrong reason: fewer than ``min_correct``
     clean-correct images, or (unless ``allow_chance``) clean accuracy whose Wilson lower bound is at most chance."""
     __tracebackhide__ = True
-    from robust.checks import check_int
     from robust.compare import weak_model
 
     check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
@@ -279,11 +277,6 @@ def model_key(model: str) -> str:
     return model.rpartition("@")[0] if model.startswith("module:") and "@" in model else model
 
 
-def _test_id() -> str:
-    current = os.environ.get("PYTEST_CURRENT_TEST", "")
-    return current.rpartition(" (")[0] or current
-
-
 def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: float = 0.02, key: str | None = None,
                   min_correct: int = 30, allow_chance: bool = False) -> None:
     """No worse than the recorded ``baseline`` by more than ``tolerance``: the gate between two versions of a model.
@@ -300,8 +293,7 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     >>> no_regression(robust_eval(net, "gan-patch-12pct"), baseline="baselines/mine.json", key="mine")  # doctest: +SKIP
     """
     __tracebackhide__ = True
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
-        raise InputError(f"tolerance={tolerance!r} is not valid; expected a number in [0, 1].")
+    check_number(tolerance, "tolerance", low=0, high=1)
     if not isinstance(result, Measured):
         raise TypeError(f"result must come from robust.testing.measure, got {type(result).__name__}.")
     if key is not None and (not isinstance(key, str) or not key.strip()):
@@ -333,7 +325,8 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
                            "samples": result.samples, "seed": result.seed, "baseline": str(path)})
         return
     if not path.is_file():
-        test = _test_id()
+        current = os.environ.get("PYTEST_CURRENT_TEST", "")
+        test = current.rpartition(" (")[0] or current
         raise AssertionError(f"baseline {str(path)!r} does not exist and --robust-require-baselines is set; record "
                              f"it with `pytest --robust-update-baselines {test or 'TEST'}` and commit it.")
     try:

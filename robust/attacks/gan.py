@@ -107,8 +107,7 @@ class GanPatch(TrainedPatchAttack):
     # -- trained state -----------------------------------------------------------------------------------------
 
     def _build(self) -> Generator:
-        side = self.side_for(self.image_size)
-        s = context_side(side, self.image_size[1:])
+        s = context_side(self.side_for(self.image_size), self.image_size[1:])
         return seeded(lambda: Generator(self.num_classes, self.image_size[0], self.width, self.depth, self.embed, s),
                       self.seed)
 
@@ -220,8 +219,7 @@ class GanPatch(TrainedPatchAttack):
             for obj, key in ((g_net, "generator"), (d_net, "discriminator"), (g_opt, "g_opt"), (d_opt, "d_opt")):
                 obj.load_state_dict(saved[key])
             first = int(saved["step" if steps is not None else "epoch"])
-        side = self.side_for(data.image_size)
-        mask = self.mask(side, device)
+        mask = self.mask(self.side_for(data.image_size), device)
         per_epoch = -(-len(data) // batch_size)
         total, done = (steps, first) if steps is not None else (epochs * per_epoch, first * per_epoch)
 
@@ -401,10 +399,8 @@ class GanPatch(TrainedPatchAttack):
         """The placement window of every training image (Grad-CAM: one batched pass over the set)."""
         if self.placement not in ("gradcam", "gradcam-min"):
             return torch.empty(0, dtype=torch.long)  # cheap: drawn per batch by locate()
-        out = []
-        for x, _ in data.batches(max(batch_size, 256), victim.device):
-            out.append(self.locate(victim, x, self.generator).cpu())
-        return torch.cat(out)
+        return torch.cat([self.locate(victim, x, self.generator).cpu()
+                          for x, _ in data.batches(max(batch_size, 256), victim.device)])
 
     # -- attack ------------------------------------------------------------------------------------------------
 

@@ -51,8 +51,7 @@ def parse(name: str) -> tuple[Path, dict[str, str]]:
         raise InputError(f"dataset {name!r} is not valid; expected 'imagenet-val:PATH' (a folder of ImageNet "
                          "validation images).")
     opts = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(opts) - set(OPTIONS))
-    if unknown:
+    if unknown := sorted(set(opts) - set(OPTIONS)):
         raise InputError(f"dataset {name!r}: option {unknown[0]!r} is not valid; expected some of {list(OPTIONS)}.")
     path = Path(body).expanduser()
     if not path.is_dir():
@@ -147,13 +146,10 @@ def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]
     else:
         raise InputError(f"labels file {str(labels)!r} is not valid; expected LOC_val_solution.csv or "
                          "ILSVRC2012_validation_ground_truth.txt (with meta=PATH).")
-    out = []
-    for p in files:
-        label = where(p)
-        if label is None:
-            raise InputError(f"labels file {str(labels)!r} has no label for {p.name!r}; expected the ground truth "
-                             "of every image in the folder.")
-        out.append(label)
+    out = [where(p) for p in files]
+    if None in out:
+        raise InputError(f"labels file {str(labels)!r} has no label for {files[out.index(None)].name!r}; expected the "
+                         "ground truth of every image in the folder.")
     return out
 
 
@@ -165,8 +161,7 @@ def index(path: Path, opts: dict[str, str]) -> tuple[list[Path], list[int], str]
         if "labels" in opts:
             raise InputError(f"imagenet-val:{path}: labels= is for a flat folder; this one has a folder per synset, "
                              "which labels its images.")
-        others = [p.name for p in folders if p not in synsets]
-        if others:
+        if others := [p.name for p in folders if p not in synsets]:
             raise InputError(f"imagenet-val:{path}: folder {others[0]!r} is not a synset; expected only synset "
                              "folders (n########).")
         pairs = [(f, _synset(d.name, f"imagenet-val:{path}: folder")) for d in synsets for f in _images(d)]
@@ -230,8 +225,7 @@ def _subset(files: list[Path], subset: str, split: str, where: str) -> list[int]
                              "image names, one per line.")
         names = tuple(Path(v.strip()).name for v in listing.read_text().splitlines() if v.strip())
     by_name = {f.name: i for i, f in enumerate(files)}
-    missing = [n for n in names if n not in by_name]
-    if missing:
+    if missing := [n for n in names if n not in by_name]:
         raise InputError(f"{where}: {len(missing)} of the {len(names)} images of subset={subset!r} are not in the "
                          f"folder (e.g. {missing[0]!r}); expected all of them.")
     if split == "test":

@@ -145,8 +145,7 @@ def _importable(module: str) -> bool:
 
 
 def _cfg(net: nn.Module) -> dict:
-    cfg = getattr(net, "pretrained_cfg", None) or getattr(net, "default_cfg", None) or {}
-    return dict(cfg)
+    return dict(getattr(net, "pretrained_cfg", None) or getattr(net, "default_cfg", None) or {})
 
 
 # --- timm -------------------------------------------------------------------------------------------------
@@ -187,9 +186,8 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
 
     if not timm.is_model(name):
         raise InputError(f"timm model {name!r} does not exist{did_you_mean(name, timm.list_models())}.")
-    pretrained = bool(opts.pop("pretrained", True)) and weights
-    checkpoint = opts.pop("checkpoint", None)
-    download = pretrained and checkpoint is None
+    pretrained, checkpoint = bool(opts.pop("pretrained", True)), opts.pop("checkpoint", None)
+    download = pretrained and weights and checkpoint is None
     try:
         with contextlib.nullcontext() if not download or _hub_reachable() else _hub_offline():
             net = timm.create_model(name, pretrained=download, **opts)
@@ -222,12 +220,10 @@ def _torchvision(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
     if name not in tvm.list_models():
         raise InputError(f"torchvision model {name!r} does not exist{did_you_mean(name, tvm.list_models())}.")
     wname = opts.pop("weights", "DEFAULT")
-    wname = wname if weights else None  # building a bare architecture: never fetch weights
     w = None
-    if wname is not None:
+    if weights and wname is not None:  # building a bare architecture: never fetch weights
         try:
-            w = tvm.get_model_weights(name)[str(wname)] if str(wname) != "DEFAULT" else \
-                tvm.get_model_weights(name).DEFAULT
+            w = tvm.get_model_weights(name)[str(wname)]  # DEFAULT is an alias among the enum's members
         except KeyError:
             options = [x.name for x in tvm.get_model_weights(name)]
             raise InputError(f"torchvision:{name}: weights={wname!r} is not valid; expected one of "
@@ -413,7 +409,7 @@ def described(model: Backbone) -> dict:
             "preprocess": model.preprocess, "name": model.name}
 
 
-def _file(body: str, opts: dict, weights: bool, input_size: Sequence[int] | None = None) -> Backbone:
+def _file(body: str, opts: dict, input_size: Sequence[int] | None = None) -> Backbone:
     path = Path(body).expanduser()
     if not path.is_file():
         raise InputError(f"model file {str(path)!r} does not exist.")
@@ -431,10 +427,8 @@ def _file(body: str, opts: dict, weights: bool, input_size: Sequence[int] | None
     else:
         meta = {"arch": str(arch), "name": f"file:{path.name}"}
     net, info = build_architecture(meta["arch"], **opts)  # further options belong to the architecture
-    meta = {**info, **meta}
-    if weights:
-        load_state(net, read_state_dict(path), repr(str(path)))
-    return _backbone(net, meta, spec=f"file:{body}", input_size=input_size)
+    load_state(net, read_state_dict(path), repr(str(path)))
+    return _backbone(net, {**info, **meta}, spec=f"file:{body}", input_size=input_size)
 
 
 def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] | None = None) -> Backbone:
@@ -488,11 +482,11 @@ def _load(prefix: str, body: str, opts: dict, dev: torch.device, spec: str,
         if path is None:  # a zoo model built from a package's weights rather than a file of ours (timm's network)
             net = zoo.build(body).to(dev)
             return _backbone(net, {**info, "preprocess": model_preprocess(_cfg(net))}, spec=spec).eval()
-        model = _file(str(path), {}, True)
+        model = _file(str(path), {})
         model.spec = spec
         return model.to(dev).eval()
     if prefix == "file":
-        return _file(body, opts, True, input_size).to(dev).eval()
+        return _file(body, opts, input_size).to(dev).eval()
     net, info = _LOADERS[prefix](body, opts, True)
     if isinstance(net, Backbone):
         return net.to(dev).eval()

@@ -92,8 +92,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                         split_id = fingerprint_data(model_data)
                         data_ids[id(model_data)] = data_id, split_id
                     key_cfg["split"] = split_id
-                squares = spec.heldout_detector and task.kind == "attack"  # the cell keeps its detector crops
-                if squares:
+                if squares := spec.heldout_detector and task.kind == "attack":  # the cell keeps its detector crops
                     key_cfg["squares"] = True
                 error, art = model_error, None
                 if error is None:
@@ -182,14 +181,13 @@ def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = No
     instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's; ``workers``: the local executor's processes
     on a CPU (default: ``$ROBUST_WORKERS``, else one per core, at most 4; see ``executors.cpu_workers``).
     ``progress(label, done, total)`` is called as cells finish."""
+    from robust.runner.cache import load_dataset_cached
     from robust.runner.executors import check_executor, cpu_workers, local_devices
 
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     out = Path(out) if out is not None else spec.default_out
     check_executor(executor)  # bad input fails before any model is loaded
     cpu_workers(workers)
-    from robust.runner.cache import load_dataset_cached
-
     load_dataset_cached(spec.dataset)  # and data that is not there fails before a store is made for it
     with open_store(out) as store:  # a bad folder fails before any model is loaded, too
         devices = local_devices(device or spec.device, workers)

@@ -151,8 +151,7 @@ def derived_description(base: Task, params: dict, train: dict) -> str:
     """
     from robust.registry import get
 
-    used = {**base.params, **params}
-    shown = ", ".join(f"{k}={_value(k, v)}" for k, v in sorted(used.items()))
+    shown = ", ".join(f"{k}={_value(k, v)}" for k, v in sorted({**base.params, **params}.items()))
     note = ", ".join(f"{k}={_value(k, v)}" for k, v in {**params, **train}.items())
     recipe = f"; trained with {', '.join(f'{k}={_value(k, v)}' for k, v in {**base.train, **train}.items())}" \
         if train else ""
@@ -178,13 +177,11 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
             if "train" in item and base.kind != "attack":
                 raise InputError(f"spec: {kind} {name!r}: the key 'train' is for trained attacks; {base.name} is an "
                                  f"{base.kind}.")
-            changed = {**item.get("params", {}), **item.get("train", {})}
-            described = derived_description(base, item.get("params", {}), item.get("train", {})) if changed \
-                else base.description
-            table = {base.kind: base.method, "params": {**base.params, **item.get("params", {})},
-                     "description": described}
+            params, train = item.get("params", {}), item.get("train", {})
+            described = derived_description(base, params, train) if params or train else base.description
+            table = {base.kind: base.method, "params": {**base.params, **params}, "description": described}
             if base.kind == "attack":
-                table["train"] = {**base.train, **item.get("train", {})}
+                table["train"] = {**base.train, **train}
             task = parse_task(name, table, f"spec: {kind} {name!r}")
         else:
             task = parse_task(name, item, f"spec: {kind} {name!r}")

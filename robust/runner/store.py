@@ -264,15 +264,10 @@ class Store:
 
     def rows(self, keys: set[str] | None = None) -> list[dict]:
         """Every row (or those of ``keys``), JSON columns decoded, in insertion order."""
-        out = []
-        for values in self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM cells ORDER BY rowid"):
-            row = dict(zip(COLUMNS, values, strict=True))
-            if keys is not None and row["key"] not in keys:
-                continue
-            for c in _JSON:
-                row[c] = json.loads(row[c]) if row[c] is not None else None
-            out.append(row)
-        return out
+        rows = (dict(zip(COLUMNS, values, strict=True))
+                for values in self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM cells ORDER BY rowid"))
+        return [{**row, **{c: json.loads(row[c]) if row[c] is not None else None for c in _JSON}}
+                for row in rows if keys is None or row["key"] in keys]
 
 
 class Heartbeat:
