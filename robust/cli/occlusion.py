@@ -75,7 +75,9 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     try:  # every parameter checked now, before the model loads
         sweep = registry.get(method, "evaluation").make(**params)
     except InputError as e:
-        raise InputError(f"{f'preset {evaluation!r}: ' if preset else ''}{e}") from None
+        named = str(e).startswith(f"evaluation {method!r}")  # the message names the evaluation already
+        raise InputError(f"{'preset' if preset else 'evaluation'} {evaluation!r}: {e}" if preset or not named
+                         else str(e)) from None
     params.pop("seeds")
     _check_split(split)
     net = _load_victim(model, data, split, device, input_size)
