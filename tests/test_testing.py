@@ -200,14 +200,14 @@ def test_a_users_project(pytester, store):
 
 @pytest.mark.subprocess
 @pytest.mark.slow  # a pytest session in a subprocess: 23 s on 2 cores
-def test_the_readmes_ci_snippet_runs(pytester, store):
-    """The GitHub Actions lines of the README: the extra they install exists, and their pytest command runs a
+def test_the_ci_guides_snippet_runs(pytester, store):
+    """The GitHub Actions lines of the CI guide: the extra they install exists, and their pytest command runs a
     project's suites and writes the report."""
     import shlex
     from importlib.metadata import metadata
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent / "docs" / "guides" / "ci-suites.md").read_text()
     block = readme.split("In GitHub Actions:")[1].split("```yaml")[1].split("```")[0]
     runs = [line.removeprefix("- run: ") for line in block.splitlines() if line.startswith("- run: ")]
     assert runs[0] == 'pip install "robust-suite[test]"'
@@ -302,11 +302,10 @@ def test_replaces_the_report_folder_by_a_file():
 
 @pytest.mark.subprocess
 @pytest.mark.slow  # the snippet's cell: gan-patch on 500 images with its realism, 15-30 s, then two sessions
-def test_the_readme_ci_snippet_passes_as_pasted(pytester, store):
-    """The README's suite, verbatim, in a fresh project: the gate passes and the first run records the baseline
+def test_the_ci_guides_suite_passes_as_pasted(pytester, store):
+    """The CI guide's suite, verbatim, in a fresh project: the gate passes and the first run records the baseline
     (a warning says so); the second run compares with it."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Robustness suites in CI", 1)[1]
+    section = (Path(__file__).parent.parent / "docs" / "guides" / "ci-suites.md").read_text()
     snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert "no_regression(" in snippet and "assert_tcs_at_most(" in snippet
     pytester.makepyfile(test_readme=snippet)
