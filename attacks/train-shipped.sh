@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# (Re)train shipped digits-m artefacts with their presets' recipes and publish them into robust/attacks/weights
+# (Re)train shipped digits-m artifacts with their presets' recipes and publish them into robust/attacks/weights
 # (a source checkout): gan-patch-12pct ([train] of attacks/gan-patch-12pct.toml) and universal-patch-12pct
 # (attacks/universal-patch-12pct.toml), each scored on the test split by a fresh attack.
 #
 # Usage: GAN="resnet mixer" UNIVERSAL="resnet vit" DEVICE=cuda bash attacks/train-shipped.sh
-#   GAN, UNIVERSAL  zoo models (digits-m) to train each kind of artefact for (default: none)
+#   GAN, UNIVERSAL  zoo models (digits-m) to train each kind of artifact for (default: none)
 #   DEVICE          where to train (default auto)
-#   OUT             when set, each trained artefact is also copied there: gan-patch weights as files of their own,
+#   OUT             when set, each trained artifact is also copied there: gan-patch weights as files of their own,
 #                   everything else (universal patches, configurations, the manifest) appended to OUT/small.tar
 set -euo pipefail
 

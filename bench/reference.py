@@ -61,9 +61,9 @@ def main() -> None:
         attacks = {"lavan-20": make_attack("lavan", steps=20, area=0.12),
                    "lavan-100": make_attack("lavan", steps=100, area=0.12),
                    "ref": make_attack("lavan", area=0.12, **ref)}
-        artefact = f"digits-m/{name}/gan-patch-12pct"
-        if ":" not in name and artefact in list_artifacts():
-            path = resolve_checkpoint(f"zoo:{artefact}")
+        artifact = f"digits-m/{name}/gan-patch-12pct"
+        if ":" not in name and artifact in list_artifacts():
+            path = resolve_checkpoint(f"zoo:{artifact}")
             attacks.update({"gan": GanPatch.load(path), "gan-refine-10": GanPatch.load(path, refine=10)})
         rows: dict = {}
         for label in wanted:

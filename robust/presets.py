@@ -2,7 +2,7 @@
 data ``robust.attack_presets``).
 
 A preset names one attack (``attack = "gan-patch"``) or one occlusion evaluation (``evaluation = "patch-drop"``)
-with its constructor ``[params]``; trained attacks add ``[train]`` (the recipe used when no artefact exists yet).
+with its constructor ``[params]``; trained attacks add ``[train]`` (the recipe used when no artifact exists yet).
 Suites and leaderboard specs refer to presets by file name, or give the same keys inline. Unknown keys are
 errors that name the key and the valid ones.
 """

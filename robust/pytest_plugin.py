@@ -1,7 +1,7 @@
 """The ``robust`` pytest plugin (entry point ``pytest11``): active wherever robust-suite is installed.
 
 Fixtures: ``robust_model(spec)`` and ``robust_data(name, split)`` (session-cached loaders), ``robust_eval(model,
-task, ...)`` (one cell through the runner's store: cached across tests and sessions, trained artefacts reused).
+task, ...)`` (one cell through the runner's store: cached across tests and sessions, trained artifacts reused).
 Markers: ``robustness``, ``slow``, ``gpu`` (skipped when no CUDA device is visible). Options:
 ``--robust-device``, ``--robust-samples``, ``--robust-seed``, ``--robust-store``, ``--robust-report PATH`` (a JSON
 record of every robustness assertion), ``--robust-update-baselines`` (``no_regression`` records instead of

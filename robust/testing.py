@@ -1,7 +1,7 @@
 """Robustness assertions for test suites: measure once through the runner's store, assert with a stated rule.
 
 ``measure(model, task)`` runs one cell (a model, an attack or evaluation preset, a seed) through the leaderboard
-runner, so results and trained artefacts are cached across tests and sessions. The assertions take its result:
+runner, so results and trained artifacts are cached across tests and sessions. The assertions take its result:
 
 - ``assert_tcs_at_most`` / ``assert_asr_at_most`` / ``assert_accuracy_at_least`` (clean or robust accuracy of an
   attack result) / ``assert_auc_at_least`` / ``assert_auc_at_most`` (the normalised area of an evaluation curve);

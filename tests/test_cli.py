@@ -144,7 +144,7 @@ def test_attack_train_gan_patch_then_run_it(tmp_path):
     assert res.exit_code == 0, res.output
     trained = json.loads(res.stdout)
     assert [h["epoch"] for h in trained["history"]] == [1] and out.exists()
-    assert not out.with_suffix(".resume.pt").exists()  # removed once the artefact is written
+    assert not out.with_suffix(".resume.pt").exists()  # removed once the artifact is written
     # trained on fit: scored on the 500 validation images, never on test
     assert trained["split"] == "fit" and "test" not in trained
     assert trained["val"]["zoo:digits-m/resnet"]["n"] == 500
@@ -197,7 +197,7 @@ def test_attack_run_takes_a_preset_and_records_how_to_rerun_it():
                                "config_sha256": shipped["config_sha256"]}
     assert out["versions"]["torch"] and out["samples"] == 20 and out["n"] == 20
     res = _run("attack", "run", "gan-patch-12pct", "--model", "zoo:digits-m/convmixer", "--samples", "20")
-    assert res.exit_code == 2 and "has no shipped or cached artefact for zoo:digits-m/convmixer" in res.stderr
+    assert res.exit_code == 2 and "has no shipped or cached artifact for zoo:digits-m/convmixer" in res.stderr
     res = _run("attack", "run", "patch-drop", "--model", "zoo:digits-m/resnet")
     assert res.exit_code == 2 and "is an evaluation preset" in res.stderr
 
@@ -206,7 +206,7 @@ def test_attack_run_trained_attack_needs_a_checkpoint():
     res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet")
     assert res.exit_code == 2 and "needs --checkpoint" in res.stderr
     res = _run("attack", "run", "gan-patch", "--model", "zoo:digits-m/resnet", "--checkpoint", "zoo:digits-m/nope")
-    assert res.exit_code == 2 and "not a shipped artefact" in res.stderr
+    assert res.exit_code == 2 and "not a shipped artifact" in res.stderr
 
 
 def test_occlusion_run_prints_a_curve_and_writes_a_plot(tmp_path):

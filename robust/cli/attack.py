@@ -42,7 +42,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
                placement: str = typer.Option(None, "--placement", help="{placements}."),
                param: list[str] = typer.Option([], "--param", help="Further attack parameters, KEY=VALUE."),
                checkpoint: str = typer.Option(None, "--checkpoint",
-                                              help="A trained attack's artefact ({trained}): a path, or "
+                                              help="A trained attack's artifact ({trained}): a path, or "
                                                    "zoo:DATA/MODEL/ATTACK-Npct for a shipped one."),
                seed: int = typer.Option(0, "--seed"), batch_size: int = typer.Option(100, "--batch-size"),
                input_size: str = InputSizeOpt, device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
@@ -72,7 +72,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     params = {**task.params, "seed": seed}  # as the output records them
     _check_split(split)
     net = _load_victim(model, data, split, device, input_size)
-    if checkpoint is None and method.trained and preset is not None:  # the artefact a board would use
+    if checkpoint is None and method.trained and preset is not None:  # the artifact a board would use
         from robust.attacks.artifacts import artifact_for
         from robust.runner.cache import fingerprint_train_split
         from robust.runner.keys import fingerprint_model
@@ -80,7 +80,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         art = artifact_for(task, model, fingerprint_model(net), data, seed,
                            lambda: fingerprint_train_split(data, getattr(net, "preprocess", None)))
         if not Path(art["path"]).is_file():
-            raise InputError(f"preset {attack!r} has no shipped or cached artefact for {model} on {data}; train one "
+            raise InputError(f"preset {attack!r} has no shipped or cached artifact for {model} on {data}; train one "
                              f"(robust attack train {method.name} --victim {model} --area {params.get('area')}) or "
                              "pass --checkpoint.")
         checkpoint = art["name"] if art["source"] == "shipped" else art["path"]
@@ -180,10 +180,10 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     if split not in ("train", "fit"):
         raise InputError(f"--split {split!r} is not valid; expected 'train' or 'fit'.")
     if publish and split != "train":
-        raise InputError(f"--split {split} and --publish: a shipped artefact trains on 'train' (a recipe chosen "
+        raise InputError(f"--split {split} and --publish: a shipped artifact trains on 'train' (a recipe chosen "
                          "on fit / val is then trained on all of train).")
     if variant is not None and not publish:
-        raise InputError(f"--variant {variant!r} without --publish: a variant names a shipped artefact; expected "
+        raise InputError(f"--variant {variant!r} without --publish: a variant names a shipped artifact; expected "
                          "--publish too (or --out PATH alone).")
     name = artifact_name(data, victim, attack, area, variant) if publish else None
     if (out is None) == (name is None):

@@ -49,7 +49,7 @@ WAITING = "waiting for"  # how a progress line about cells another run holds beg
 
 def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
-    the data, its artefact fails its check, or it needs a trained artefact that does not exist while the spec sets
+    the data, its artifact fails its check, or it needs a trained artifact that does not exist while the spec sets
     ``train_missing = false``. Models are loaded on ``device`` once and kept for the cells run in this process."""
     from robust import registry
     from robust.checks import check_matches, data_image_size
@@ -104,7 +104,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                     else:
                         key_cfg["artifact"] = art and art["id"]
                         if art and not spec.train_missing and not Path(art["path"]).exists():
-                            error = (f"no shipped or cached {task.method} artefact for this model, and the spec sets "
+                            error = (f"no shipped or cached {task.method} artifact for this model, and the spec sets "
                                      "train_missing = false (true trains one with the preset's [train] recipe)")
                 if error is not None:
                     failed.append({"key": digest(key_cfg), "model": entry.name, "task": task.name, "kind": task.kind,
@@ -119,7 +119,7 @@ def plan_id(spec: Spec) -> str:
     """A digest of what determines the keys and names of ``spec``'s plan and needs nothing loaded: the dataset,
     samples, seeds, batch size, ``train_missing``, ``heldout_detector`` (its cells keep their crops), the models
     (name, spec), the tasks (name, configuration, the models they are restricted to) and the cell version. (The
-    weights, images and artefacts the keys also hash are those of the last run.)"""
+    weights, images and artifacts the keys also hash are those of the last run.)"""
     models = sorted([m.name, m.spec] for m in spec.models)
     tasks = sorted([[t.name, t.config(), *([list(spec.only[t.name])] if t.name in spec.only else [])]
                     for t in spec.tasks], key=lambda nt: nt[0])

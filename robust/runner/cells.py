@@ -2,7 +2,7 @@
 
 ``execute(cell, device)`` runs a cell anywhere (this process, a worker process, a Ray task) and returns a plain
 dict; the driver writes it to the store. Trained attacks (``robust.registry.trained()``) use, in this order: the
-artefact shipped for that model (``robust/attacks/weights``), one cached by configuration hash under
+artifact shipped for that model (``robust/attacks/weights``), one cached by configuration hash under
 ``cache_dir("artifacts")``, or one trained now with the preset's ``[train]`` recipe and cached.
 """
 
@@ -50,7 +50,7 @@ class Cell:
 
 
 def _trained_attack(cell: Cell, net: Backbone, progress: bool) -> TrainedPatchAttack:
-    """The cell's trained attack: its shipped artefact (checked against its sha256), or its cached one, trained
+    """The cell's trained attack: its shipped artifact (checked against its sha256), or its cached one, trained
     (resumably) and cached first when it does not exist."""
     from robust.attacks.artifacts import verify_shipped
 

@@ -23,7 +23,7 @@ Such a task is left out of the worst case, which needs every model under the sam
 curve" }``), after the note its method carries, if any; notes change no cell.
 
 Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec),
-``train_missing`` (true: a trained attack with neither a shipped nor a cached artefact is trained in the run;
+``train_missing`` (true: a trained attack with neither a shipped nor a cached artifact is trained in the run;
 false: its cells are recorded as failed, saying so), ``heldout_detector`` (false; true: the realism table also
 scores each patch attack with a detector trained on the board's other attacks' patches at the same model, area and
 bound, never on its own: a defender who does not know the attack; its patch cells keep their detector crops in
