@@ -24,6 +24,16 @@ def test_every_relative_link_resolves(page):
     assert not broken, f"{page.relative_to(ROOT)} links to missing files: {broken}"
 
 
+def test_the_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
+    """Every Python block of the quickstart, in order, in one namespace, from an empty folder."""
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "quickstart.md").read_text(), re.S):
+        exec(compile(block, "docs/quickstart.md", "exec"), namespace)
+    tcs, asr, n = capsys.readouterr().out.split()
+    assert int(n) == 40 and 0 <= float(tcs) <= float(asr) <= 1
+
+
 @pytest.mark.subprocess
 def test_the_command_line_page_is_what_the_cli_prints():
     env = {k: v for k, v in os.environ.items() if k not in ("ROBUST_PLUGINS", "ROBUST_PRESETS")}
