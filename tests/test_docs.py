@@ -34,6 +34,15 @@ def test_the_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
     assert int(n) == 40 and 0 <= float(tcs) <= float(asr) <= 1
 
 
+def test_the_readmes_demo_table_is_the_committed_boards():
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import demo_table
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    assert (ROOT / "README.md").read_text() == demo_table.rendered(), "run `python docs/demo_table.py`"
+
+
 @pytest.mark.subprocess
 def test_the_command_line_page_is_what_the_cli_prints():
     env = {k: v for k, v in os.environ.items() if k not in ("ROBUST_PLUGINS", "ROBUST_PRESETS")}
