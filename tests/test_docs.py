@@ -24,14 +24,25 @@ def test_every_relative_link_resolves(page):
     assert not broken, f"{page.relative_to(ROOT)} links to missing files: {broken}"
 
 
-def test_the_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
-    """Every Python block of the quickstart, in order, in one namespace, from an empty folder."""
-    monkeypatch.chdir(tmp_path)
+def _run_python_blocks(page: Path) -> None:
+    """Every Python block of ``page``, in order, in one namespace."""
     namespace: dict = {}
-    for block in re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "quickstart.md").read_text(), re.S):
-        exec(compile(block, "docs/quickstart.md", "exec"), namespace)
+    for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S):
+        exec(compile(block, str(page.relative_to(ROOT)), "exec"), namespace)
+
+
+def test_the_quickstart_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _run_python_blocks(ROOT / "docs" / "quickstart.md")
     tcs, asr, n = capsys.readouterr().out.split()
     assert int(n) == 40 and 0 <= float(tcs) <= float(asr) <= 1
+
+
+def test_the_readmes_ten_lines_run_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _run_python_blocks(ROOT / "README.md")
+    out = capsys.readouterr().out
+    assert out.startswith("zoo:digits-m/vit (vit, Grad-CAM at ") and out.strip().endswith("%")
 
 
 def test_the_readmes_demo_table_is_the_committed_boards():
