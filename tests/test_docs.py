@@ -61,3 +61,27 @@ def test_the_command_line_page_is_what_the_cli_prints():
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, ("docs/reference/cli.md is out of date: run `python docs/cli_reference.py`\n"
                                  + res.stderr[-2000:])
+
+
+def test_every_public_name_has_a_docstring():
+    """What the API page is generated from: every class and function a module lists in ``__all__`` says what it is
+    (a dataclass's generated ``Name(field, ...)`` does not count)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import robust
+
+    missing = []
+    for info in pkgutil.walk_packages(robust.__path__, "robust."):
+        if info.name == "robust.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+            if not (doc or "").strip() or doc.startswith(f"{obj.__name__}("):
+                missing.append(f"{info.name}.{name}")
+    assert not missing, missing

@@ -31,6 +31,10 @@ BOARD_FORMAT = "robust-board/1"
 
 @dataclasses.dataclass
 class RunReport:
+    """What ``run_board`` did: the spec's cells, how many it skipped (finished already), ran and saw fail, and its
+    seconds (``wall``: running the cells; ``work``: inside the attacks and evaluations; ``cell_wall``: dispatch to
+    commit, summed)."""
+
     cells: int  # in the spec
     skipped: int  # already in the store, or finished meanwhile by another run on the same store
     ran: int
