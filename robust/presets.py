@@ -46,9 +46,9 @@ class Task:
     def targeted(self) -> bool:
         return self.kind == "attack" and bool(self.params.get("targeted", get(self.method, "attack").targeted))
 
-    def build_attack(self, seed: int, artifact: str | os.PathLike | None = None, num_classes: int | None = None,
-                     **options: object) -> object:
-        """This attack task's attack under ``seed`` (``options`` over its parameters); a trained attack with an
+    def build_attack(self, seed: int, artifact: str | os.PathLike | None = None,
+                     num_classes: int | None = None) -> object:
+        """This attack task's attack under ``seed``; a trained attack with an
         ``artifact`` is loaded from it (``num_classes``: what it must have been trained for), the options it fixes
         checked against what it records. One road for the runner's cells and ``robust attack run``.
 
@@ -56,7 +56,7 @@ class Task:
         100
         """
         entry = get(self.method, "attack")
-        params = {**self.params, **options, "seed": seed}
+        params = {**self.params, "seed": seed}
         if artifact is None:
             return entry.make(**params)
         if not entry.trained:

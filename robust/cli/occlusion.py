@@ -56,8 +56,8 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     preset = method_preset(evaluation, "evaluation")  # a preset: its method and parameters (--seeds over its own)
     method = preset.method if preset else evaluation
     preset_params = dict(preset.params) if preset else {}
-    seeds = seeds if seeds is not None else int(preset_params.pop("seeds", 3))
-    preset_params.pop("seeds", None)
+    preset_seeds = preset_params.pop("seeds", 3)  # --seeds over the preset's
+    seeds = seeds if seeds is not None else int(preset_seeds)
     _check_options(seed, samples=samples, seeds=seeds, grid=grid, batch_size=batch_size)
     if seed + seeds > SEED_LIMIT:  # the seeds used are seed, ..., seed + seeds - 1
         raise InputError(f"--seed {seed} is not valid with --seeds {seeds}; expected seed + seeds <= 2**64.")

@@ -17,6 +17,7 @@ set), so a curve does not depend on the batch size; batches are processed whole 
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, ClassVar
 
@@ -48,7 +49,7 @@ class Sweep:
     cols: int = 1
 
 
-class Evaluation:
+class Evaluation(abc.ABC):
     """Base class: ``seeds`` (how many seeds each point is measured over; mean and std over them) is every
     evaluation's option; subclasses add theirs and implement ``plan``, ``parameters`` and ``measure``."""
 
@@ -73,23 +74,23 @@ class Evaluation:
                 return variant
         return self.name
 
+    @abc.abstractmethod
     def plan(self, model: Backbone) -> Sweep:
         """The knobs, the curve's x and the recorded options for ``model`` (checking what needs the model)."""
-        raise NotImplementedError
 
     def prepare(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor) -> object:
         """Once per batch, shared by every knob and seed (e.g. one Grad-CAM); None by default."""
         return None
 
+    @abc.abstractmethod
     def parameters(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, knob: float, draws: Draws,
                    context: object) -> Params:
         """Each image's random choices for ``knob`` under one seed's ``draws`` (tensors with N rows)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply ``params`` to the N images: one value per image and whether it counts (both N)."""
-        raise NotImplementedError
 
     def __call__(self, model: Backbone | torch.nn.Module, data: Dataset, *, samples: int | None = None,
                  batch_size: int = 250, seed: int = 0) -> Curve:

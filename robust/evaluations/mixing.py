@@ -105,8 +105,10 @@ class Selectivity(PatchMixingCurve):
 
     def parameters(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, knob: float, draws: Draws,
                    context: object) -> Params:
-        """The donors and cells of patch mixing, with each donor's class and the seed of the RISE masks."""
+        """The donors and cells of patch mixing; for RISE, each image's class and its donor's, and the masks' seed."""
         params = super().parameters(sweep, images, y, knob, draws, context)
+        if self.saliency != "rise":
+            return params
         classes = draws.pool.by_class(y.device)[0][params["donor"]]
         return {**params, "classes": torch.stack([y, classes], 1), "seed": draws.seed}
 
