@@ -25,7 +25,7 @@ from robust.leaderboard import build, cards, public
 from robust.leaderboard import figures as figs
 from robust.leaderboard.export import csv_text, json_text
 from robust.leaderboard.markdown import markdown
-from robust.leaderboard.rows import RANK_CAVEAT, Board, ci, pct, ranks
+from robust.leaderboard.rows import Board, ranks
 from robust.runner import BOARD_FORMAT, MARKER, STORE_NAME, Spec, Store, check_board_dir, load_spec, plan_id
 
 
@@ -55,35 +55,25 @@ def html(board: Board) -> str:
         columns.append({"name": task.name, "measure": measure, "description": task.description})
     ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": ranks(rows),
                "notes": build.task_notes(spec, t)} for t, rows in board.tables("attack")]
-    worst = [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": ranks(w.rows),
-              "agreement": w.agreement} for w in board.worst]
     order = list(models.values())
     if board.worst:  # most robust first under the worst case that ranks the board; models without it last
         first = board.worst[0].name
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
-    realism_rows = build.realism_rows(spec, board.attacks)
-    heldout = build.has_heldout(realism_rows)
-    realism = [{"row": r, "cells": build.realism_cells(r, heldout)} for r in realism_rows]
     evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
               "better": rows[0].better, "chance": build.chance_note(t, rows), "notes": build.task_notes(spec, t)}
              for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(
-        title=spec.title, dataset=spec.dataset, samples=board.samples, seeds=", ".join(map(str, spec.seeds)),
+        **build.shared_context(board), title=spec.title, dataset=spec.dataset, samples=board.samples,
+        seeds=", ".join(map(str, spec.seeds)),
         versions={"robust": board.versions.get("robust", "?"), "torch": board.versions.get("torch", "?")},
-        columns=columns, models=order, attack_tables=ranked, worst_tables=worst, evaluations=evals,
+        columns=columns, models=order, attack_tables=ranked, evaluations=evals,
         heatmap=_data_uri(board.figures["heatmap"]) if "heatmap" in board.figures else None,
         scatter=_data_uri(board.figures["clean-vs-robust"]) if "clean-vs-robust" in board.figures else None,
         class_tcs=_data_uri(board.figures["class-tcs"]) if "class-tcs" in board.figures else None,
         budget=_data_uri(board.figures["budget"]) if "budget" in board.figures else None,
-        frontier=build.frontier_rows(board), frontier_text=build.FRONTIER_TEXT,
         frontier_figure=_data_uri(board.figures["frontier"]) if "frontier" in board.figures else None,
-        measures_note=build.MEASURES_NOTE, robust_scope=build.robust_accuracy_scope(board),
-        realism=realism, realism_text=build.REALISM_TEXT + (" " + build.HELDOUT_TEXT if heldout else ""),
-        heldout=heldout,
         realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
-        gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery], failed=board.failed,
-        pending=board.pending, pct=pct, ci=ci, reproduction=board.reproduction, cards=board.cards,
-        labels_note=build.labels_note(board), rank_caveat=RANK_CAVEAT)
+        gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery])
 
 
 #: every format: its file in the board folder and its writer (a new format is one more entry)

@@ -14,7 +14,7 @@ import torch
 
 from robust import registry
 from robust.checks import InputError
-from robust.leaderboard.rows import AttackRow, Board, EvaluationRow, FailedRow, WorstCase, ci, pct
+from robust.leaderboard.rows import RANK_CAVEAT, AttackRow, Board, EvaluationRow, FailedRow, WorstCase, ci, pct, ranks
 from robust.metrics import MEANINGS, Counts
 from robust.presets import Task
 from robust.realism import pool
@@ -416,3 +416,18 @@ def robust_accuracy_scope(board: Board) -> str:
     """What the clean-against-robust figure's robust accuracy is measured under, naming the worst case it uses."""
     under = f"the worst case {board.worst[0].name} and " if board.worst else ""
     return f"the share of images still classified correctly under {under}each untargeted attack"
+
+
+def shared_context(board: Board) -> dict:
+    """What both page templates (Markdown and HTML) are given alike: the worst-case tables, the realism table, the
+    frontier, the sentences that say how to read them, the cards, the pending and failed cells, the reproduction."""
+    realism = realism_rows(board.spec, board.attacks)
+    heldout = has_heldout(realism)
+    return {"worst_tables": [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": ranks(w.rows),
+                              "agreement": w.agreement} for w in board.worst],
+            "realism": [{"row": r, "cells": realism_cells(r, heldout)} for r in realism], "heldout": heldout,
+            "realism_text": REALISM_TEXT + (" " + HELDOUT_TEXT if heldout else ""),
+            "frontier": frontier_rows(board), "frontier_text": FRONTIER_TEXT, "measures_note": MEASURES_NOTE,
+            "rank_caveat": RANK_CAVEAT, "robust_scope": robust_accuracy_scope(board), "labels_note": labels_note(board),
+            "cards": board.cards, "pending": board.pending, "failed": board.failed,
+            "reproduction": board.reproduction, "pct": pct, "ci": ci}
