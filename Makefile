@@ -60,8 +60,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # The documentation site (mkdocs, docs/ + mkdocs.yml) into site/, built strict: a warning (a symbol the API page
-# names that no longer exists, a page missing from the nav) fails it. Its tools live in .venv-docs (see the docs
-# extra in pyproject.toml for why not in .venv).
+# names that no longer exists, a page missing from the nav) fails it; not --quiet, which hides the warnings from
+# the strict count too. Its tools live in .venv-docs (see the docs extra in pyproject.toml for why not in .venv).
 DOCS_STAMP := .venv-docs/.installed-stamp
 $(DOCS_STAMP): pyproject.toml
 	test -x .venv-docs/bin/python || $(PYTHON) -m venv .venv-docs
@@ -70,4 +70,4 @@ $(DOCS_STAMP): pyproject.toml
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
-	NO_MKDOCS_2_WARNING=1 .venv-docs/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 .venv-docs/bin/mkdocs build --strict
