@@ -10,16 +10,20 @@ import griffe
 
 def fence(text: str) -> str:
     """Each run of lines starting with ``>>>`` or ``...`` (with the output lines after it, up to a blank line) in a
-    fenced pycon block, its indentation removed; ``# doctest:`` directives dropped."""
+    fenced pycon block at the indentation of its first line (so it stays inside an ``Examples:`` section);
+    ``# doctest:`` directives dropped."""
     out: list[str] = []
     block: list[str] = []
+    indent = ""
     for line in [*text.splitlines(), ""]:
         stripped = line.strip()
         if stripped.startswith((">>>", "...")) or (block and stripped):
-            block.append(stripped.split("  # doctest:")[0].split(" # doctest:")[0])
+            if not block:
+                indent = line[:len(line) - len(line.lstrip())]
+            block.append(indent + stripped.split("  # doctest:")[0].split(" # doctest:")[0])
             continue
         if block:
-            out += ["```pycon", *block, "```"]
+            out += [indent + "```pycon", *block, indent + "```"]
             block = []
         out.append(line)
     return "\n".join(out[:-1])

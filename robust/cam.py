@@ -101,11 +101,34 @@ def _library_cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, 
 
 def cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None = None, *, method: str = "gradcam",
         size: tuple[int, int] | None = None, normalize: bool = True) -> torch.Tensor:
-    """Saliency maps N x H x W in [0, 1] of ``model`` for class ``target[i]`` of image ``x[i]`` (with
-    ``normalize=False``: the raw non-negative maps, whose mass can be compared between regions).
+    """Saliency maps of ``model`` for one class per image: Grad-CAM by default, batched in torch.
 
-    ``target``: one class per sample (a 1-D integer tensor of length N), or None for the predicted class.
-    ``size``: output (H, W), default the input's. The model is left as found (mode, grads, buffers).
+    The model is left as it was found (mode, gradients, buffers).
+
+    Args:
+        model: the model; its ``cam_layer`` is the layer whose output is weighed.
+        x: the images.
+        target: one class per image, or None for the predicted class.
+        method: ``gradcam`` (ours, batched) or a pytorch-grad-cam method: ``gradcam++``, ``xgradcam``, ``eigencam``,
+            ``eigengradcam``, ``scorecam``, ``layercam``, ``hirescam``, ``ablationcam``, ``gradcam-elementwise``
+            or ``pgc-gradcam`` (the library's Grad-CAM).
+        size: the maps' (H, W) (default: the images').
+        normalize: scale each map to [0, 1]; False gives the raw non-negative maps, whose mass compares between
+            regions.
+
+    Returns:
+        The maps.
+
+    Shape:
+        x: N x 3 x H x W in [0, 1]; target: N (class indices); returns N x H x W (in [0, 1] when ``normalize``).
+
+    Examples:
+        >>> import torch
+        >>> from robust.cam import cam
+        >>> from robust.models import load_model
+        >>> maps = cam(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(4, 3, 32, 32))
+        >>> tuple(maps.shape), float(maps.min()) >= 0.0, float(maps.max()) <= 1.0
+        ((4, 32, 32), True, True)
     """
     _check(model, x, target, method, size)
     size = tuple(size) if size is not None else tuple(x.shape[-2:])

@@ -15,16 +15,19 @@ if TYPE_CHECKING:
 
 
 class InputError(ValueError):
-    """Bad input: an argument, option, spec, file or model that is not what was expected. Every check raises it
-    with one sentence naming the argument, the value and what was expected; the ``robust`` command prints it as one
-    line and exits with code 2, while any other exception (a bug) keeps its traceback. A ``ValueError``, so code
-    that caught those still does.
+    """Bad input: an argument, option, spec, file or model that is not what was expected.
 
-    >>> try:
-    ...     check_positive_int(0, "steps")
-    ... except InputError as e:
-    ...     print(e)
-    steps=0 is not valid; expected a positive integer.
+    Every check raises it with one sentence naming the argument, the value and what was expected; the ``robust``
+    command prints it as one line and exits with code 2, while any other exception (a bug) keeps its traceback. It
+    is a ``ValueError``, so code that caught those still does.
+
+    Examples:
+        >>> from robust import InputError, make_attack
+        >>> try:
+        ...     make_attack("lavan", steps=0)
+        ... except InputError as e:
+        ...     print(e)
+        steps=0 is not valid; expected a positive integer.
     """
 
 

@@ -70,7 +70,33 @@ def describe_targets(targeted: bool, target: object = "random") -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Counts:
-    """Mergeable outcome counts of one evaluation (see the module docstring for the definitions)."""
+    """The outcome counts of one attack over N images; rates and their Wilson 95 % intervals derive from them.
+
+    Counts merge with ``+`` (batches, shards, machines). C is the set of clean-correct images, y an image's label,
+    y_t its target and f the model; ASR = success / clean_correct, TCS = target_hit / the clean-correct images
+    whose target is another class (see the module docstring).
+
+    Attributes:
+        n: the images evaluated (N).
+        clean_correct: the images classified correctly without the attack (|C|).
+        adv_correct: the images with f(x_adv) == y, over all N (robust accuracy).
+        success: the images in C with f(x_adv) != y.
+        target_hit: the images in C with f(x_adv) == y_t (targeted attacks only).
+        success_all: the images with f(x_adv) != y, over all N.
+        target_hit_all: the images with f(x_adv) == y_t, over all N (targeted attacks only).
+        skipped: targeted images whose target was their own label (left out of TCS only).
+        skipped_correct: of those, the ones in C.
+        targeted: whether the attack aimed at targets.
+
+    Examples:
+        >>> from robust.metrics import Counts
+        >>> total = Counts(n=10, clean_correct=8, success=6, target_hit=4, targeted=True) + Counts(
+        ...     n=10, clean_correct=10, success=3, target_hit=2, targeted=True)
+        >>> total.n, total.asr, total.tcs
+        (20, 0.5, 0.3333333333333333)
+        >>> [round(v, 3) for v in total.interval("tcs")]
+        [0.163, 0.563]
+    """
 
     n: int = 0  # evaluated samples
     clean_correct: int = 0  # |C|

@@ -33,11 +33,35 @@ _loaded: list[bool] = [False]
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """One registered attack or evaluation.
+    """One registered attack or evaluation: what every consumer (presets, the CLI, boards, assertions) asks of it.
 
-    ``build``: the attack or evaluation class (built with ``fixed`` as keywords: a variant's options). ``headline``: the
-    figure a board ranks by (``tcs`` for targeted attacks, ``asr`` for the others, ``area`` for curves);
-    ``higher_is_better``: whether a larger headline means a more robust model."""
+    Attributes:
+        name: the name it is registered and asked for under.
+        kind: ``attack`` or ``evaluation``.
+        description: one line, for lists and boards.
+        build: the class, built with ``fixed`` as keywords.
+        fixed: the options a variant fixes (empty for the class itself).
+        targeted: an attack aims at target classes (its headline is TCS).
+        trained: an attack is trained before use (``fit``, then ``save`` / ``load``).
+        resumable: its training continues from a resume file.
+        xlabel: an evaluation's x axis, in words.
+        ylabel: an evaluation's value, in words.
+        higher_is_better: a larger headline means a more robust model.
+        control: an occluding patch with no attack in it (its ASR is what occlusion alone does).
+        chance: an evaluation's chance level drawn on boards: ``diagonal`` (y = x), ``uniform`` (1 / classes).
+        steps: the attack option that sets its per-image steps (a board's frontier varies it), if any.
+        pool: it draws donors from the evaluated split, so its results depend on every image of the split.
+        note: how to read its figures, printed under its table on every board.
+
+    Examples:
+        >>> from robust.registry import attacks, evaluations
+        >>> lavan = attacks()["lavan"]
+        >>> lavan.targeted, lavan.trained, lavan.headline, lavan.steps
+        (True, False, 'tcs', 'steps')
+        >>> salient = evaluations()["salient-drop"]
+        >>> salient.build.__name__, salient.fixed, salient.headline, salient.higher_is_better
+        ('PatchDrop', {'order': 'salient'}, 'area', True)
+    """
 
     name: str
     kind: str  # "attack" or "evaluation"
@@ -131,11 +155,36 @@ def _add(table: dict[str, Method], method: Method) -> None:
 
 
 def register_attack(cls: type) -> type:
-    """Class decorator: register an ``Attack`` subclass under its ``name``. A class with a ``fit`` method is a
-    trained attack (``fit`` then ``save``; ``load(path, **attack_time_options)``); one with ``steps_param`` names the
-    option that sets how many steps it spends per image, which a board's refinement frontier varies; one with
-    ``uses_pool = True`` draws donors from the evaluated split (see ``register_evaluation``'s ``pool``); a ``note``
-    says how to read its figures, under its table on every board."""
+    """Class decorator: register an ``Attack`` subclass under its ``name``.
+
+    The registry reads the class: ``name``, ``description`` (or the docstring's first line), ``targeted``, and the
+    keywords of its ``__init__`` (the options a preset may set). A class with a ``fit`` method is a trained attack
+    (``fit`` then ``save``; ``load(path, **attack_time_options)``); ``steps_param`` names the option that sets its
+    per-image steps, which a board's refinement frontier varies; ``uses_pool = True`` says it draws donors from the
+    evaluated split; a ``note`` says how to read its figures, under its table on every board. A plugin module named
+    in ``$ROBUST_PLUGINS`` or the ``robust.plugins`` entry points is imported on the first lookup.
+
+    Args:
+        cls: the attack class.
+
+    Returns:
+        ``cls``, unchanged.
+
+    Raises:
+        InputError: the name is taken by another method or by a shipped preset.
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks import Attack, AttackResult, make_attack
+        >>> from robust.registry import attacks, register_attack
+        >>> @register_attack
+        ... class Blackout(Attack):
+        ...     name, targeted, description = "blackout", False, "a control: every pixel set to black"
+        ...     def run(self, model, x, y, target, draws):
+        ...         return AttackResult(torch.zeros_like(x))
+        >>> attacks()["blackout"].description, make_attack("blackout", seed=3).seed
+        ('a control: every pixel set to black', 3)
+    """
     trained = callable(getattr(cls, "fit", None))
     _add(_ATTACKS, Method(cls.name, "attack", getattr(cls, "description", "") or _first_line(cls.__doc__), cls,
                           targeted=bool(cls.targeted), trained=trained,
@@ -146,13 +195,40 @@ def register_attack(cls: type) -> type:
 
 
 def register_evaluation(cls: type) -> type:
-    """Class decorator: register an ``Evaluation`` subclass under its ``name``, and each of its ``variants``
-    ({name: (fixed options, description)}) as the same class with those options fixed. Its ``chance``: where a
-    model that tells nothing apart lies, drawn on boards: ``"diagonal"`` (y = x; the board also says which models it
-    cannot tell from it) or ``"uniform"`` (y = 1 / classes, an accuracy's guessing level). ``uses_pool``: it draws
-    donors from the evaluated split (``Draws.pool``), so its results depend on every image of the split (a board's
-    cell key then hashes the whole split). ``note``: how to read its curve, printed under its table on every board
-    (no measured figures: those go in a dated report)."""
+    """Class decorator: register an ``Evaluation`` subclass under its ``name``, and each of its ``variants``.
+
+    The registry reads the class: ``name``, ``description`` (or the docstring's first line), ``xlabel``, ``ylabel``,
+    ``higher_is_better``, the keywords of its ``__init__`` (the options a preset may set) and ``variants``
+    (``{name: (fixed options, description)}``: the same class with those options fixed). ``chance`` is where a
+    model that tells nothing apart lies, drawn on boards: ``"diagonal"`` (y = x) or ``"uniform"`` (1 / classes).
+    ``uses_pool = True`` says it draws donors from the evaluated split (a board's cell key then hashes the whole
+    split); a ``note`` says how to read its curve, under its table on every board.
+
+    Args:
+        cls: the evaluation class.
+
+    Returns:
+        ``cls``, unchanged.
+
+    Raises:
+        InputError: a bad ``chance``, or a name taken by another method or by a shipped preset.
+
+    Examples:
+        >>> from robust.evaluations.base import Evaluation, Sweep, correct
+        >>> from robust.registry import evaluations, register_evaluation
+        >>> @register_evaluation
+        ... class Dimming(Evaluation):
+        ...     name, description, chance = "dimming", "accuracy as the images are dimmed", "uniform"
+        ...     xlabel, ylabel = "brightness", "accuracy"
+        ...     def plan(self, model):
+        ...         return Sweep(model, [1.0, 0.5, 0.0], [1.0, 0.5, 0.0], {})
+        ...     def parameters(self, sweep, images, y, knob, draws, context):
+        ...         return {"scale": knob}
+        ...     def measure(self, sweep, images, y, params):
+        ...         return correct(sweep.model, images * params["scale"], y)
+        >>> evaluations()["dimming"].description, evaluations()["dimming"].headline
+        ('accuracy as the images are dimmed', 'area')
+    """
     if cls.chance not in (None, "diagonal", "uniform"):
         raise InputError(f"chance={cls.chance!r} is not valid; expected None, 'diagonal' or 'uniform'.")
     common = {"xlabel": cls.xlabel, "ylabel": cls.ylabel, "higher_is_better": bool(cls.higher_is_better),
@@ -213,13 +289,31 @@ def plugin_modules() -> list[str]:
 
 
 def attacks() -> dict[str, Method]:
-    """Every registered attack, by name."""
+    """Every registered attack: the built-in ones, then the plugins' (imported on the first call).
+
+    Returns:
+        A new dict, name -> ``Method``, in registration order.
+
+    Examples:
+        >>> from robust.registry import attacks
+        >>> [name for name, method in attacks().items() if method.trained][:2]
+        ['gan-patch', 'universal-patch']
+    """
     _load()
     return dict(_ATTACKS)
 
 
 def evaluations() -> dict[str, Method]:
-    """Every registered evaluation, by name."""
+    """Every registered evaluation and variant: the built-in ones, then the plugins' (imported on the first call).
+
+    Returns:
+        A new dict, name -> ``Method``, in registration order.
+
+    Examples:
+        >>> from robust.registry import evaluations
+        >>> evaluations()["patch-drop"].ylabel, evaluations()["selectivity"].chance
+        ('accuracy', 'diagonal')
+    """
     _load()
     return dict(_EVALUATIONS)
 

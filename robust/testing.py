@@ -68,7 +68,29 @@ def set_hooks(hooks: Hooks) -> Hooks:
 
 @dataclasses.dataclass
 class Measured:
-    """One cell's result: ``counts`` for an attack, ``curve`` for an evaluation."""
+    """One cell's result, as ``measure`` returns it and the assertions take it.
+
+    Attributes:
+        model: the model's spec (an in-memory module's: ``module:pkg.Class@`` and its weights' hash).
+        task: the preset's name.
+        dataset: the dataset measured.
+        samples: the images measured.
+        seed: the seed of the draws.
+        key: the cell's key in the store.
+        counts: an attack's outcome counts (None for an evaluation).
+        curve: an evaluation's curve (None for an attack).
+        cached: whether it came from the store rather than a run.
+        classes: the model's class count (chance accuracy is 1 / classes).
+        weights: the sha256 of the model's parameters and buffers.
+
+    Examples:
+        >>> from robust.metrics import Counts
+        >>> from robust.testing import Measured
+        >>> result = Measured("zoo:digits-m/resnet", "lavan-12pct", "digits-m", 500, 0, "key", classes=10,
+        ...                   counts=Counts(n=500, clean_correct=480, success=300, target_hit=200, targeted=True))
+        >>> round(result.counts.tcs, 3)
+        0.417
+    """
 
     model: str
     task: str
@@ -89,10 +111,36 @@ class Measured:
 def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "digits-m", samples: int | None = None,
             seed: int = 0, batch_size: int = 100, device: str = "auto",
             store: str | os.PathLike | None = None) -> Measured:
-    """Run (or fetch from the store) ``task`` (a preset name or an inline preset table with ``name``) against
-    ``model`` (a load spec, or a module: a ``Backbone``, or a plain ``nn.Module``, which takes the data's image size;
-    a module runs on its own device) on the first ``samples`` test images (default: 500, or all when fewer).
-    ``store``: a directory for ``results.sqlite`` (default: robust's cache)."""
+    """Run one cell, or fetch it from the store: ``task`` against ``model`` on the first test images of ``dataset``.
+
+    The cell runs through the leaderboard runner, so results (and trained artifacts) are cached across tests and
+    sessions by a key of the model's weights, the data, the task and the seed.
+
+    Args:
+        model: a load spec (``zoo:digits-m/resnet``...), or a module: a ``Backbone``, or a plain ``nn.Module``,
+            which takes the data's image size; a module runs on its own device, cached by its weights' hash.
+        task: an attack or evaluation preset's name (``lavan-12pct``, ``patch-drop``...), or an inline preset
+            table: ``{"name": ..., "attack": METHOD, "params": {...}}`` (``"evaluation"`` for a curve).
+        dataset: the dataset (``load_dataset``'s names); its test split is measured.
+        samples: the first ``samples`` test images (default: 500, or all when fewer).
+        seed: the seed of every per-image draw.
+        batch_size: images per batch.
+        device: ``auto``, ``cpu``, ``cuda``...; a module's own device wins.
+        store: the folder of ``results.sqlite`` (default: robust's cache).
+
+    Returns:
+        The result, for the assertions: ``counts`` for an attack, ``curve`` for an evaluation.
+
+    Raises:
+        InputError: a model, task or dataset that cannot be used, in one line.
+
+    Examples:
+        >>> from robust.testing import measure
+        >>> quick = {"name": "lavan-5", "attack": "lavan", "params": {"area": 0.12, "steps": 5}}
+        >>> result = measure("zoo:digits-m/resnet", quick, samples=20, store="store")
+        >>> result.counts.n, result.cached, measure("zoo:digits-m/resnet", quick, samples=20, store="store").cached
+        (20, False, True)
+    """
     import torch
 
     from robust.evaluations.curve import Curve
@@ -214,24 +262,89 @@ def _rate(result: Measured, rate: str, threshold: float, rule: str, at_most: boo
 
 def assert_tcs_at_most(result: Measured, threshold: float, *, rule: str = "point", min_correct: int = 30,
                        allow_chance: bool = False) -> None:
-    """Target-class success (over the clean-correct images) at most ``threshold``. A model with fewer than
-    ``min_correct`` clean-correct images, or whose clean accuracy is not above chance (its Wilson lower bound at
-    most 1 / classes), fails the gate: an untrained model would otherwise pass it."""
+    """Assert that the target-class success rate (over the clean-correct images) is at most ``threshold``.
+
+    A model with fewer than ``min_correct`` clean-correct images, or whose clean accuracy is not above chance (its
+    Wilson lower bound at most 1 / classes), fails too: an untrained model would otherwise pass.
+
+    Args:
+        result: an attack's result (``measure``).
+        threshold: the highest TCS that passes, in [0, 1].
+        rule: ``point`` compares the point estimate; ``wilson`` its Wilson 95 % bound on the side that makes a
+            pass 95 % confident (here the upper bound).
+        min_correct: the fewest clean-correct images a pass needs.
+        allow_chance: let a model whose clean accuracy is not above chance pass.
+
+    Raises:
+        AssertionError: one line: the measure, value, interval, n, threshold, rule and what was measured.
+
+    Examples:
+        >>> from robust.metrics import Counts
+        >>> from robust.testing import Measured, assert_tcs_at_most
+        >>> result = Measured("zoo:digits-m/resnet", "lavan-12pct", "digits-m", 500, 0, "key", classes=10,
+        ...                   counts=Counts(n=500, clean_correct=480, success=300, target_hit=200, targeted=True))
+        >>> assert_tcs_at_most(result, 0.45)
+        >>> assert_tcs_at_most(result, 0.45, rule="wilson")
+        Traceback (most recent call last):
+        AssertionError: TCS 0.417 [0.373, 0.461] (n=480) > 0.45 under rule wilson (upper Wilson bound 0.461): ...
+    """
     __tracebackhide__ = True
     _rate(result, "tcs", threshold, rule, True, "TCS", min_correct, allow_chance)
 
 
 def assert_asr_at_most(result: Measured, threshold: float, *, rule: str = "point", min_correct: int = 30,
                        allow_chance: bool = False) -> None:
-    """Attack success rate (over the clean-correct images) at most ``threshold``; a weak model fails as in
-    ``assert_tcs_at_most``."""
+    """Assert that the attack success rate (over the clean-correct images) is at most ``threshold``.
+
+    A model too weak to judge fails, as in ``assert_tcs_at_most``.
+
+    Args:
+        result: an attack's result (``measure``).
+        threshold: the highest ASR that passes, in [0, 1].
+        rule: ``point`` compares the point estimate; ``wilson`` its Wilson 95 % bound on the side that makes a
+            pass 95 % confident (here the upper bound).
+        min_correct: the fewest clean-correct images a pass needs.
+        allow_chance: let a model whose clean accuracy is not above chance pass.
+
+    Raises:
+        AssertionError: one line: the measure, value, interval, n, threshold, rule and what was measured.
+
+    Examples:
+        >>> from robust.metrics import Counts
+        >>> from robust.testing import Measured, assert_asr_at_most
+        >>> result = Measured("zoo:digits-m/resnet", "lavan-12pct", "digits-m", 500, 0, "key", classes=10,
+        ...                   counts=Counts(n=500, clean_correct=480, success=300, target_hit=200, targeted=True))
+        >>> assert_asr_at_most(result, 0.6)
+        Traceback (most recent call last):
+        AssertionError: ASR 0.625 [0.581, 0.667] (n=480) > 0.6 under rule point: lavan-12pct on zoo:digits-m/resnet ...
+    """
     __tracebackhide__ = True
     _rate(result, "asr", threshold, rule, True, "ASR", min_correct, allow_chance)
 
 
 def assert_accuracy_at_least(result: Measured, threshold: float, *, rule: str = "point",
                              which: str = "clean") -> None:
-    """Clean (``which='clean'``) or robust (``'robust'``: under the attack) accuracy at least ``threshold``."""
+    """Assert that the clean accuracy, or the robust accuracy under the attack, is at least ``threshold``.
+
+    Args:
+        result: an attack's result (``measure``).
+        threshold: the lowest accuracy that passes, in [0, 1].
+        rule: ``point`` compares the point estimate; ``wilson`` its Wilson 95 % lower bound.
+        which: ``clean`` (without the attack) or ``robust`` (under it).
+
+    Raises:
+        AssertionError: one line: the measure, value, interval, n, threshold, rule and what was measured.
+
+    Examples:
+        >>> from robust.metrics import Counts
+        >>> from robust.testing import Measured, assert_accuracy_at_least
+        >>> result = Measured("zoo:digits-m/resnet", "lavan-12pct", "digits-m", 500, 0, "key", classes=10,
+        ...                   counts=Counts(n=500, clean_correct=480, success=300, target_hit=200, targeted=True))
+        >>> assert_accuracy_at_least(result, 0.95)
+        >>> assert_accuracy_at_least(result, 0.95, rule="wilson")
+        Traceback (most recent call last):
+        AssertionError: clean accuracy 0.960 [0.939, 0.974] (n=500) < 0.95 under rule wilson ...
+    """
     if which not in ("clean", "robust"):
         raise InputError(f"which={which!r} is not valid; expected 'clean' or 'robust'.")
     __tracebackhide__ = True
@@ -251,14 +364,53 @@ def _area(result: Measured, threshold: float, rule: str, at_most: bool) -> None:
 
 
 def assert_auc_at_least(result: Measured, threshold: float, *, rule: str = "point") -> None:
-    """The normalised area under an evaluation's curve at least ``threshold`` (for curves where higher is
-    better, such as accuracy under patch drop)."""
+    """Assert that the normalised area under an evaluation's curve is at least ``threshold``.
+
+    For curves where higher is better, such as accuracy under patch drop.
+
+    Args:
+        result: an evaluation's result (``measure``).
+        threshold: the lowest area that passes, in [0, 1].
+        rule: ``point`` compares the area; ``wilson`` the low end of its 95 % bootstrap interval over images
+            (a curve stored without one: the area's Wilson bound as a proportion over its n images).
+
+    Raises:
+        AssertionError: one line: the measure, value, interval, n, threshold, rule and what was measured.
+
+    Examples:
+        >>> from robust.evaluations.curve import Curve
+        >>> from robust.testing import Measured, assert_auc_at_least
+        >>> curve = Curve("patch-drop", [0.0, 0.5, 1.0], [0.9, 0.5, 0.1], [0.0, 0.02, 0.01], 500, 3, "share dropped",
+        ...               "accuracy", area_interval=[0.46, 0.54])
+        >>> result = Measured("zoo:digits-m/resnet", "patch-drop", "digits-m", 500, 0, "key", curve=curve)
+        >>> assert_auc_at_least(result, 0.45, rule="wilson")
+    """
     _area(result, threshold, rule, False)
 
 
 def assert_auc_at_most(result: Measured, threshold: float, *, rule: str = "point") -> None:
-    """The normalised area under an evaluation's curve at most ``threshold`` (for curves where lower is better,
-    such as the selectivity share)."""
+    """Assert that the normalised area under an evaluation's curve is at most ``threshold``.
+
+    For curves where lower is better, such as the selectivity share.
+
+    Args:
+        result: an evaluation's result (``measure``).
+        threshold: the highest area that passes, in [0, 1].
+        rule: ``point`` compares the area; ``wilson`` the high end of its 95 % bootstrap interval over images.
+
+    Raises:
+        AssertionError: one line: the measure, value, interval, n, threshold, rule and what was measured.
+
+    Examples:
+        >>> from robust.evaluations.curve import Curve
+        >>> from robust.testing import Measured, assert_auc_at_most
+        >>> curve = Curve("patch-drop", [0.0, 0.5, 1.0], [0.9, 0.5, 0.1], [0.0, 0.02, 0.01], 500, 3, "share dropped",
+        ...               "accuracy", area_interval=[0.46, 0.54])
+        >>> result = Measured("zoo:digits-m/resnet", "patch-drop", "digits-m", 500, 0, "key", curve=curve)
+        >>> assert_auc_at_most(result, 0.45)
+        Traceback (most recent call last):
+        AssertionError: patch-drop area 0.500 [0.460, 0.540] (n=500) > 0.45 under rule point: ...
+    """
     __tracebackhide__ = True
     _area(result, threshold, rule, True)
 
@@ -279,18 +431,44 @@ def model_key(model: str) -> str:
 
 def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: float = 0.02, key: str | None = None,
                   min_correct: int = 30, allow_chance: bool = False) -> None:
-    """No worse than the recorded ``baseline`` by more than ``tolerance``: the gate between two versions of a model.
+    """Assert that ``result`` is no worse than the recorded ``baseline`` by more than ``tolerance``.
 
-    The baseline is kept under ``key``, a name you choose for the model (default: its spec; an in-memory module's
-    class, not its weights' hash), so that ``v2`` of a model is compared with ``v1``; the weights' sha256 and spec
-    of each are recorded beside it and named in a failure. A baseline measured on another task, dataset, sample
-    count, seed or measure is refused. An attack result also fails when it would pass for the wrong reason (fewer
-    than ``min_correct`` clean-correct images, clean accuracy not above chance), as ``assert_tcs_at_most`` does.
-    A missing baseline is recorded and the test passes with a warning saying so (commit the file), unless pytest
-    runs with ``--robust-require-baselines``: then it fails with the command that records it.
+    The gate between two versions of a model. The headline is compared: TCS for a targeted attack, ASR for an
+    untargeted one, the area for a curve, in the direction its evaluation registered. The baseline is kept under
+    ``key``, so that ``v2`` of a model is compared with ``v1``; each one's weights' sha256 and spec are recorded and
+    named in a failure. A baseline measured on another task, dataset, sample count, seed or measure is refused. A
+    missing baseline is recorded and the call passes with a ``BaselineRecorded`` warning (commit the file), unless
+    pytest runs with ``--robust-require-baselines``: then it fails with the command that records it;
     ``--robust-update-baselines`` records (replaces) it.
 
-    >>> no_regression(robust_eval(net, "gan-patch-12pct"), baseline="baselines/mine.json", key="mine")  # doctest: +SKIP
+    Args:
+        result: a result (``measure``).
+        baseline: the JSON file of the baseline.
+        tolerance: how much worse than the baseline still passes, in [0, 1].
+        key: the name the model's baseline is kept under (default: its spec; an in-memory module's class, not its
+            weights' hash).
+        min_correct: as ``assert_tcs_at_most``: an attack result with fewer clean-correct images fails.
+        allow_chance: as ``assert_tcs_at_most``: let a model at chance pass.
+
+    Raises:
+        AssertionError: one line naming both values and versions.
+        InputError: a baseline recorded for something else, or not a baseline.
+
+    Examples:
+        >>> import warnings
+        >>> from robust.metrics import Counts
+        >>> from robust.testing import BaselineRecorded, Measured, no_regression
+        >>> def version(tcs_hits):
+        ...     counts = Counts(n=500, clean_correct=480, success=300, target_hit=tcs_hits, targeted=True)
+        ...     return Measured("zoo:digits-m/resnet", "lavan-12pct", "digits-m", 500, 0, "key", counts, classes=10)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     no_regression(version(200), baseline="baseline.json", key="mynet")  # none yet: recorded
+        >>> caught[0].category is BaselineRecorded
+        True
+        >>> no_regression(version(205), baseline="baseline.json", key="mynet")  # TCS 0.427 <= 0.417 + 0.02
+        >>> no_regression(version(230), baseline="baseline.json", key="mynet")
+        Traceback (most recent call last):
+        AssertionError: tcs vs baseline 0.417 (mynet) 0.479 (n=480) > ... under rule point: lavan-12pct on ...
     """
     __tracebackhide__ = True
     check_number(tolerance, "tolerance", low=0, high=1)
@@ -356,7 +534,23 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
 
 
 class BaselineRecorded(UserWarning):
-    """``no_regression`` found no baseline and recorded this run's value as it (commit the file)."""
+    """The warning ``no_regression`` gives when it finds no baseline and records this run's value as it.
+
+    Commit the file it names, so that later runs compare with it; ``-W error::robust.testing.BaselineRecorded``
+    (or ``--robust-require-baselines``) makes a missing baseline fail instead.
+
+    Examples:
+        >>> import warnings
+        >>> from robust.metrics import Counts
+        >>> from robust.testing import BaselineRecorded, Measured, no_regression
+        >>> result = Measured("zoo:digits-m/resnet", "lavan-12pct", "digits-m", 500, 0, "key", classes=10,
+        ...                   counts=Counts(n=500, clean_correct=480, success=300, target_hit=200, targeted=True))
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     no_regression(result, baseline="new.json", key="mynet")
+        >>> print(caught[0].message)
+        baseline 'new.json' did not exist: recorded tcs 0.417 (n=480) for 'mynet' as the baseline; commit it so
+        that later runs compare with it.
+    """
 
 
 __all__ = ["RULES", "BaselineRecorded", "Change", "Hooks", "Measured", "assert_accuracy_at_least", "assert_asr_at_most",

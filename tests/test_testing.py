@@ -201,8 +201,8 @@ def test_a_users_project(pytester, store):
 @pytest.mark.subprocess
 @pytest.mark.slow  # a pytest session in a subprocess: 23 s on 2 cores
 def test_the_ci_guides_snippet_runs(pytester, store):
-    """The GitHub Actions lines of the CI guide: the extra they install exists, and their pytest command runs a
-    project's suites and writes the report."""
+    """The CI guide as a user follows it: its suite (the Python block) in suites/, run by its GitHub Actions
+    lines (the extra they install exists), which write the report."""
     import shlex
     from importlib.metadata import metadata
     from pathlib import Path
@@ -215,11 +215,12 @@ def test_the_ci_guides_snippet_runs(pytester, store):
     args = shlex.split(runs[1])
     assert args[0] == "pytest"
     (pytester.path / "suites").mkdir()
-    first_test = SUITE.split("@pytest.mark.robustness\ndef test_resnet_is")[0]  # the test that passes
-    (pytester.path / "suites" / "test_gate.py").write_text(first_test)
+    suite = readme.split("```python\n")[1].split("```")[0]
+    (pytester.path / "suites" / "test_gate.py").write_text(suite)
     result = pytester.runpytest_subprocess(*args[1:], "--robust-store", str(store), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    assert json.loads((pytester.path / "robustness.json").read_text())["passed"] == 1
+    assert json.loads((pytester.path / "robustness.json").read_text())["passed"] == 2  # the gate and the baseline
+    assert (pytester.path / "baselines" / "mixer-gan.json").is_file()
 
 
 BASELINE_SUITE = '''

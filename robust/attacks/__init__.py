@@ -16,10 +16,24 @@ from robust.attacks.universal import UniversalPatch
 
 
 def make_attack(name: str, **params: object) -> Attack:
-    """The attack registered as ``name``, or the attack preset named ``name`` (its method and parameters), built
-    with ``params`` (over the preset's). Unknown names and parameters are errors that say what is valid.
+    """Build an attack by its registered name or by a preset's name.
 
-    >>> make_attack("lavan-12pct", steps=5)  # doctest: +SKIP
+    Args:
+        name: a registered attack (``lavan``, ``gan-patch``, ``pgd``...: ``robust presets list`` and the attacks
+            guide list them) or an attack preset (``lavan-12pct``: a method with its parameters).
+        **params: the attack's options, over the preset's.
+
+    Returns:
+        The attack, ready to call on a batch or to ``evaluate``.
+
+    Raises:
+        InputError: an unknown name or option, or a bad value; the message says what is valid.
+
+    Examples:
+        >>> from robust.attacks import make_attack
+        >>> attack = make_attack("lavan-12pct", steps=5)
+        >>> attack.name, attack.area, attack.steps, attack.placement
+        ('lavan', 0.12, 5, 'gradcam')
     """
     from robust.presets import method_preset
     from robust.registry import get

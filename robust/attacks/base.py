@@ -108,13 +108,37 @@ def attack_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | No
 
 
 class Attack(abc.ABC):
-    """Base class. Subclasses set ``name`` and ``targeted`` and implement ``run(model, x, y, target, draws)``.
+    """The base of every attack: options checked when it is built, then called on batches.
 
-    Options shared by every attack: ``target`` (how targets are drawn), ``seed`` (of every per-image draw, and of
-    the generator ``self.generator`` that training uses), ``precision`` (``fp32``,
-    ``bf16``, ``fp16``: the autocast of the attack's forward passes, see ``robust.device.autocast``) and
-    ``channels_last`` (the memory format of the images handed to the model; a layout hint for GPUs, harmless
-    on CPUs)."""
+    A subclass sets ``name`` and ``targeted`` and implements ``run(model, x, y, target, draws)``; the base checks
+    the input, moves it to the model's device, switches the model to eval mode (and back), draws the targets and
+    hands ``run`` each image's random numbers (``robust.draws.Draws``). Register it with
+    ``@robust.registry.register_attack`` to reach presets, the CLI and boards.
+
+    Args:
+        target: how a targeted attack's targets are drawn: ``random`` (uniform over the other classes),
+            ``least-likely`` (the clean model's least likely class) or a class index.
+        seed: the seed of every per-image draw, and of ``self.generator``, which training uses.
+        precision: ``fp32``, ``bf16`` or ``fp16``: the autocast of the attack's forward passes.
+        channels_last: hand the model channels-last images (a memory-layout hint for GPUs; harmless on CPUs).
+
+    Shape:
+        ``attack(model, x, y)``: x is N x 3 x H x W in [0, 1], y is N (class indices); the ``AttackResult`` holds
+        ``x_adv`` (N x 3 x H x W in [0, 1]), the targets (N) and, for a patch, the boxes (N x 4).
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks import Attack, AttackResult
+        >>> from robust.models import load_model
+        >>> class Noise(Attack):
+        ...     name, targeted = "noise", False
+        ...     def run(self, model, x, y, target, draws):
+        ...         return AttackResult((x + 0.1 * (draws.uniform("noise", *x.shape[1:]) - 0.5)).clamp(0, 1))
+        >>> result = Noise(seed=1)(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(4, 3, 32, 32),
+        ...                        torch.tensor([0, 1, 2, 3]))
+        >>> tuple(result.x_adv.shape)
+        (4, 3, 32, 32)
+    """
 
     name = "attack"
     targeted = False
@@ -184,10 +208,27 @@ class Attack(abc.ABC):
 
 
 class PatchAttack(Attack):
-    """A patch attack: a patch of ``area`` (fraction of the image) and ``shape``, placed at ``placement``
-    windows (Grad-CAM arg-max of the predicted class by default, computed with ``stride``). ``bound`` < 1 bounds
-    the patch to what it replaces (protocols section 7): the window it covers plus a change of L-inf norm at most
-    ``bound``, within [0, 1]; 1 (the default) is the free patch."""
+    """The base of patch attacks: a patch of ``area`` and ``shape`` pasted at a window chosen by ``placement``.
+
+    Args:
+        area: the patch's share of the image area, in (0, 1).
+        placement: where the patch goes: ``gradcam`` (the Grad-CAM arg-max window of the predicted class),
+            ``gradcam-min``, ``random``, ``center`` or ``corner``.
+        shape: ``square`` or ``circle`` (the patch's mask).
+        stride: the stride of the Grad-CAM window search, in pixels.
+        bound: an L-inf bound in (0, 1] on the change to the window the patch covers (the patch stays within
+            [0, 1]); 1 (the default) is the free patch.
+        **options: the options of every attack (``Attack``).
+
+    Shape:
+        As ``Attack``; ``locate`` gives the boxes (N x 4: top, left, height, width in pixels).
+
+    Examples:
+        >>> from robust.attacks import make_attack
+        >>> attack = make_attack("lavan", area=0.12, placement="center", steps=1)
+        >>> attack.side_for((3, 32, 32))
+        11
+    """
 
     def __init__(self, *, area: float = 0.08, placement: str = "gradcam", shape: str = "square", stride: int = 1,
                  bound: float = 1.0, **options: object):

@@ -23,14 +23,37 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
              progress: Callable[[int], object] | None = None,
              inspect: Callable[[torch.Tensor, torch.Tensor, AttackResult], object] | None = None,
              outcomes: list | None = None, passes: Passes | None = None) -> Counts:
-    """Attack the first ``samples`` items of ``data`` (all by default) batch by batch and count clean accuracy,
-    ASR and TCS. Each image's random draws depend on the attack's seed and its index in ``data``, and donors
-    come from the whole of ``data``, so an image's outcome depends on neither ``batch_size`` nor ``samples``.
-    ``progress`` is an optional callable given the number of images done after each batch;
-    ``inspect(x, y, result)`` sees each batch and its ``AttackResult`` (e.g. to keep examples); ``outcomes``, a
-    list, receives each batch's ``(label, clean prediction, attacked prediction, target or None)`` as CPU tensors,
-    to compare attacks image by image (the board's worst case); ``passes``, a ``robust.attacks.cost.Passes``, receives
-    the victim passes the attack spent (its own, not the scoring forwards), the frontier's cost axis."""
+    """Attack ``data`` batch by batch and count clean accuracy, ASR and TCS.
+
+    Each image's random draws depend on the attack's seed and the image's index in ``data``, and donors come from
+    the whole of ``data``, so an image's outcome depends on neither ``batch_size`` nor ``samples``.
+
+    Args:
+        attack: the attack (``make_attack``).
+        model: the victim: a ``Backbone``, or a plain ``nn.Module`` that takes the data's images as they are.
+        data: a dataset of ``(x, y)`` items (``load_dataset``).
+        samples: attack the first ``samples`` items (default: all).
+        batch_size: images per batch.
+        progress: called with the number of images done after each batch.
+        inspect: called as ``inspect(x, y, result)`` on each batch and its ``AttackResult`` (to keep examples).
+        outcomes: a list that receives each batch's ``(label, clean prediction, attacked prediction, target or
+            None)`` as CPU tensors, to compare attacks image by image (a board's worst case).
+        passes: a ``robust.attacks.cost.Passes`` that receives the victim passes the attack spent (not counting
+            the scoring forwards): a board frontier's cost axis.
+
+    Returns:
+        The outcome counts (``Counts``), which merge with ``+``.
+
+    Shape:
+        ``inspect`` sees x as B x 3 x H x W in [0, 1], y as B; ``result.x_adv`` is B x 3 x H x W in [0, 1].
+
+    Examples:
+        >>> from robust import evaluate, load_dataset, load_model, make_attack
+        >>> model, data = load_model("zoo:digits-m/resnet", "cpu"), load_dataset("digits-m")
+        >>> counts = evaluate(make_attack("lavan-12pct", steps=5), model, data, samples=8)
+        >>> counts.n, counts.clean_correct, 0.0 <= counts.tcs <= counts.asr <= 1.0
+        (8, 7, True)
+    """
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
     if not isinstance(batch_size, int) or batch_size < 1:

@@ -29,7 +29,26 @@ MAX_CLASSES, MAX_CHANNELS, MAX_SIDE = 1_000_000, 16, 16_384  # bounds on sizes a
 
 
 class TrainedPatchAttack(PatchAttack):
-    """A patch attack with trained state: ``fit`` (or ``load``) before use, ``save`` after training."""
+    """The base of patch attacks with trained state (a generator, universal patches): ``fit`` or ``load``, then call.
+
+    A subclass implements ``fit``, ``state`` and ``set_state``; the base saves the tensors as safetensors beside a
+    JSON of the configuration, and ``load`` checks that file against what the attack was trained for (no code named
+    by a file is ever imported).
+
+    Args:
+        **patch_params: the options of every patch attack (``PatchAttack``).
+
+    Shape:
+        As ``Attack``.
+
+    Examples:
+        >>> from robust import load_dataset, load_model, make_attack
+        >>> model, data = load_model("zoo:digits-m/resnet", "cpu"), load_dataset("digits-m", "train")
+        >>> patches = make_attack("universal-patch", area=0.12).fit(model, data, steps=2, batch_size=8)
+        >>> patches.save("patches.safetensors")
+        >>> type(patches).load("patches.safetensors", placement="random").placement
+        'random'
+    """
 
     #: whether ``fit(..., resume=PATH)`` continues an interrupted run from its last checkpoint
     resumable = False

@@ -23,8 +23,37 @@ METHODS = ("patch_mixing", "cutmix", "mixup")
 
 
 class Mix:
-    """``mix(x, y) -> (x_mixed, soft targets)``; see the module docstring. ``grid`` and ``ratio`` configure Patch
-    Mixing, ``cutmix_alpha`` and ``mixup_alpha`` the Beta draws."""
+    """One switch between Patch Mixing, CutMix and MixUp per batch, in the shape of timm's ``Mixup``.
+
+    Each batch gets one method with its probability; what is left over leaves the batch as it is, with smoothed one-hot
+    targets. ``robust.augment.mix`` is this class (timm's lower-case spelling).
+
+    Args:
+        patch_mixing: the probability that a batch gets Patch Mixing.
+        cutmix: the probability that it gets CutMix (one box of a partner, its area drawn from Beta(alpha, alpha),
+            the label weight corrected to the box actually pasted, as timm does).
+        mixup: the probability that it gets MixUp (whole images blended).
+        num_classes: the class count of the soft targets.
+        label_smoothing: epsilon of the soft targets.
+        grid: Patch Mixing's cells per side (an int or (rows, cols)).
+        ratio: Patch Mixing's fraction of cells replaced: a number or a (low, high) range.
+        cutmix_alpha: CutMix's Beta parameter.
+        mixup_alpha: MixUp's Beta parameter.
+        seed: the seed of the default generator.
+        generator: the ``torch.Generator`` of every draw (Beta draws come from a NumPy generator seeded from it).
+
+    Shape:
+        ``mix(x, y)``: x is B x C x H x W in [0, 1], y is B (class indices); returns the mixed images
+        (B x C x H x W) and soft targets (B x num_classes) for ``timm.loss.SoftTargetCrossEntropy``.
+
+    Examples:
+        >>> import torch
+        >>> from robust.augment import mix
+        >>> mixer = mix(patch_mixing=0.5, cutmix=0.25, mixup=0.25, num_classes=10, seed=0)
+        >>> x, target = mixer(torch.rand(8, 3, 32, 32), torch.arange(8))
+        >>> tuple(x.shape), tuple(target.shape), mixer.last in ("patch_mixing", "cutmix", "mixup", "none")
+        ((8, 3, 32, 32), (8, 10), True)
+    """
 
     def __init__(self, *, patch_mixing: float = 0.0, cutmix: float = 0.0, mixup: float = 0.0, num_classes: int,
                  label_smoothing: float = 0.1, grid: int | tuple[int, int] = 8,

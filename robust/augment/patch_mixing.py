@@ -54,21 +54,43 @@ def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1, 
 
 
 class PatchMixing(MixAugmentationBaseV2):
-    """Patch Mixing on float images in [0, 1] (B x C x H x W).
+    """Patch Mixing (Lee et al. 2023) as a kornia mix augmentation: grid cells of each image replaced by a partner's.
+
+    A fraction r of each image's grid cells (a whole number of them, chosen per image) is replaced by the cells at
+    the same positions of a partner image from the same batch. A batch of one has no partner: its image comes back
+    unchanged with lam = 1. An image the permutation pairs with itself comes back unchanged too; its row says
+    ``y_partner == y``.
 
     Args:
-        grid: cells per side (an int, or (rows, cols); default 8); or give ``cell`` (cell side in pixels)
-            instead. The grid must divide the image exactly: otherwise a ValueError (no padding or cropping).
-        ratio: fraction r of the cells to replace: a number, or a (low, high) range drawn uniformly per image;
-            rounded to whole cells, so the replaced fraction is exactly N1 / N.
-        p: probability that a batch is mixed (one draw per batch, like kornia's mix augmentations).
+        grid: cells per side (an int, or (rows, cols); default 8, the protocol's at 32 px, 14 at 224 px); the grid
+            must divide the image exactly (no padding or cropping).
+        cell: the cell side in pixels, instead of ``grid``.
+        ratio: the fraction r of cells replaced: a number, or a (low, high) range drawn uniformly per image; rounded
+            to whole cells.
+        p: the probability that a batch is mixed (one draw per batch, as kornia's mix augmentations).
         soft: return timm-style soft targets (needs ``num_classes``) instead of ``(y, y_partner, lam)`` rows.
+        num_classes: the class count, for soft targets.
         label_smoothing: epsilon of the soft targets.
-        lam: what the rows' lam weighs: ``"original"`` (default; timm) or ``"partner"`` (kornia's mix-ups).
+        lam: what a row's lam weighs: ``"original"`` (timm's convention: lam = 1 - r) or ``"partner"`` (kornia's
+            mix-ups: lam = r).
         generator: the ``torch.Generator`` of every draw (default: a CPU generator seeded with ``seed``).
+        seed: the seed of the default generator.
+        data_keys: kornia's data keys; ``["input"]`` inside ``AugmentationSequential`` (which passes no labels to
+            mix augmentations), then ``aug.labels(y)`` gives the rows of that draw.
 
-    A batch of one has no partner: the image comes back unchanged with ``lam = 1``. So does an image paired with
-    itself by the permutation (its label row then says so: ``y_partner == y``).
+    Shape:
+        ``aug(x, y)``: x is B x C x H x W in [0, 1] (float, any memory format, kept), y is B (class indices);
+        returns the mixed images (B x C x H x W) and the label rows ``(y, y_partner, lam)`` (B x 3), or with
+        ``soft=True`` soft targets (B x num_classes).
+
+    Examples:
+        >>> import torch
+        >>> from robust.augment import PatchMixing
+        >>> aug = PatchMixing(grid=4, ratio=0.5, p=1.0, seed=0)
+        >>> x, y = torch.rand(8, 3, 32, 32), torch.arange(8)
+        >>> mixed, rows = aug(x, y)
+        >>> tuple(mixed.shape), rows[0]  # image 0 took half its cells from image 7, and keeps weight 0.5
+        ((8, 3, 32, 32), tensor([0.0000, 7.0000, 0.5000]))
     """
 
     def __init__(self, grid: int | tuple[int, int] | None = None, *, cell: int | None = None,

@@ -41,9 +41,37 @@ def resizable(name: str) -> bool:
 def load_dataset(name: str, split: str = "test", *, image_size: int | None = None,
                  preprocess: Preprocess | None = None, root: str | None = None,
                  download: bool = True) -> ImageSet | _Labelled:
-    """Load dataset ``name`` (see the module docstring) for ``split``: 'train' or 'test', and for digits-m also
-    'fit' and 'val' (training digits without / only the held-out validation digits, for choosing recipes).
-    ``preprocess`` (or ``image_size``: the default transform for that size) resizes and crops photos."""
+    """Load a split of dataset ``name`` as a torch ``Dataset`` of ``(x, y)`` items.
+
+    Args:
+        name: ``digits-m`` (the embedded default: real digits on real photos, 32 px, 10 classes),
+            ``imagenet-photos`` and ``imagenet-crops`` (embedded real photos with ImageNet-1k classes),
+            ``imagenet-val:PATH`` (ImageNet validation images in any usual layout), ``torchvision:NAME`` (e.g.
+            ``torchvision:CIFAR10``) or the path of an ImageFolder directory.
+        split: ``train`` or ``test``; digits-m also has ``fit`` and ``val`` (the training digits without, and only,
+            its held-out validation digits, for choosing recipes).
+        image_size: the side photos are resized and centre-cropped to (the default transform for that size);
+            digits-m is 32 px only.
+        preprocess: the transform of photos instead (a model's own: ``model.preprocess``).
+        root: where a ``torchvision:`` dataset is stored (default: robust's cache).
+        download: whether a ``torchvision:`` dataset may be downloaded when missing.
+
+    Returns:
+        The dataset, with ``name`` and ``class_names``.
+
+    Raises:
+        InputError: an unknown name or split, or a size the dataset cannot take.
+
+    Shape:
+        Each item: x is 3 x H x W (float, in [0, 1]); y an int class index.
+
+    Examples:
+        >>> from robust.data import load_dataset
+        >>> data = load_dataset("digits-m", "test")
+        >>> x, y = data[0]
+        >>> len(data), tuple(x.shape), y, data.class_names[y]
+        (1000, (3, 32, 32), 5, '5')
+    """
     if not isinstance(name, str) or not name:
         raise InputError(f"dataset name {name!r} is not valid; expected one of {sorted(EMBEDDED)}, "
                          "'imagenet-val:PATH', 'torchvision:NAME' or an ImageFolder path.")

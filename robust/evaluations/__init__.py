@@ -23,10 +23,28 @@ from robust.registry import RUN_KEYS, get
 
 
 def run_evaluation(name: str, model: Backbone, data: Dataset, **params: object) -> Curve:
-    """The evaluation registered as ``name`` (a variant included) built with ``params`` and run on ``model`` and
-    ``data``; ``samples``, ``batch_size`` and ``seed`` among ``params`` go to the run.
+    """Run the evaluation registered as ``name`` on ``model`` and ``data``.
 
-    >>> run_evaluation("patch-drop", model, data, levels=[0.0, 0.5], seeds=1, samples=100)  # doctest: +SKIP
+    Args:
+        name: a registered evaluation or one of its variants (``patch-drop``, ``salient-drop``, ``patch-shuffle``,
+            ``patch-mixing``, ``selectivity``...: ``robust presets list`` names them all).
+        model: the model: a ``Backbone``, or a plain ``nn.Module`` that takes the data's images as they are.
+        data: a dataset of ``(x, y)`` items (``load_dataset``).
+        **params: the evaluation's options (``levels``, ``grid``, ``seeds``...), and the run's: ``samples`` (the
+            first images of ``data``; default all), ``batch_size`` and ``seed``.
+
+    Returns:
+        The curve: its points, their spread over seeds, its normalised area and the area's interval.
+
+    Raises:
+        InputError: an unknown name or option, or a bad value.
+
+    Examples:
+        >>> from robust import load_dataset, load_model, run_evaluation
+        >>> model, data = load_model("zoo:digits-m/resnet", "cpu"), load_dataset("digits-m")
+        >>> curve = run_evaluation("patch-drop", model, data, levels=[0.0, 0.5], seeds=1, samples=16)
+        >>> curve.x, curve.mean, curve.area
+        ([0.0, 0.5], [0.8125, 0.1875], 0.5)
     """
     run = {k: params.pop(k) for k in RUN_KEYS if k in params}
     return get(name, "evaluation").make(**params)(model, data, **run)

@@ -38,8 +38,23 @@ Params = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """What one call sweeps, fixed once the model is known: the ``knobs`` (one point each), the curve's ``x`` at
-    them, the options ``record``-ed on the curve, and the cell grid (``rows`` x ``cols``) where there is one."""
+    """What one call of an evaluation sweeps, fixed by its ``plan`` once the model is known.
+
+    Attributes:
+        model: the model evaluated.
+        knobs: the values swept, one point each (what ``parameters`` receives as ``knob``).
+        x: the curve's x at each knob (often the knobs themselves).
+        record: the options recorded on the curve (``Curve.params``).
+        rows: the cell grid's rows, where the evaluation has a grid.
+        cols: the cell grid's columns.
+
+    Examples:
+        >>> from robust.evaluations.base import Sweep
+        >>> from robust.models import load_model
+        >>> sweep = Sweep(load_model("zoo:digits-m/resnet", "cpu"), [0.0, 0.5], [0.0, 0.5], {"grid": 8}, 8, 8)
+        >>> sweep.rows * sweep.cols
+        64
+    """
 
     model: Backbone
     knobs: list[float]
@@ -50,8 +65,41 @@ class Sweep:
 
 
 class Evaluation(abc.ABC):
-    """Base class: ``seeds`` (how many seeds each point is measured over; mean and std over them) is every
-    evaluation's option; subclasses add theirs and implement ``plan``, ``parameters`` and ``measure``."""
+    """The base of every evaluation: a curve of one value per image as a knob sweeps, averaged over seeds.
+
+    A subclass sets ``name``, ``xlabel`` and ``ylabel`` (and ``higher_is_better``, ``chance``, ``variants``...),
+    checks its options in ``__init__`` and keeps each as an attribute of the same name, and writes the hooks:
+    ``plan(model)`` (the ``Sweep``), optionally ``prepare`` (once per batch), ``parameters`` (each image's random
+    choices for one knob and seed, from ``draws``) and ``measure`` (one value per image and whether it counts).
+    The base owns the loop: batches, seeds, per-image draws keyed by (seed, knob, the image's index), eval mode,
+    and the bootstrap interval of the area. Register it with ``@robust.registry.register_evaluation`` to reach
+    presets, the CLI, boards and ``robust.testing``.
+
+    Args:
+        seeds: how many seeds each point is measured over (mean and std over them).
+
+    Shape:
+        The hooks see a batch: images N x 3 x H x W in [0, 1] on the model's device, y N; ``parameters`` returns
+        tensors with N rows; ``measure`` returns two N tensors (the values, and whether each counts).
+
+    Examples:
+        >>> from robust import load_dataset, load_model
+        >>> from robust.evaluations.base import Evaluation, Sweep, correct
+        >>> class Noise(Evaluation):
+        ...     name, xlabel, ylabel = "noise", "noise amplitude", "accuracy"
+        ...     def __init__(self, *, amplitudes=(0.0, 0.5), **common):
+        ...         super().__init__(**common)
+        ...         self.amplitudes = list(amplitudes)
+        ...     def plan(self, model):
+        ...         return Sweep(model, self.amplitudes, self.amplitudes, {"amplitudes": self.amplitudes})
+        ...     def parameters(self, sweep, images, y, knob, draws, context):
+        ...         return {"noise": knob * (draws.uniform("noise", *images.shape[1:]) - 0.5)}
+        ...     def measure(self, sweep, images, y, params):
+        ...         return correct(sweep.model, (images + params["noise"]).clamp(0, 1), y)
+        >>> curve = Noise(seeds=1)(load_model("zoo:digits-m/resnet", "cpu"), load_dataset("digits-m"), samples=16)
+        >>> curve.x, curve.n
+        ([0.0, 0.5], 16)
+    """
 
     name: ClassVar[str] = "evaluation"
     description: ClassVar[str] = ""

@@ -12,8 +12,28 @@ BOOTSTRAP = 1000  # resamples of the images for the area's interval
 
 @dataclasses.dataclass
 class Curve:
-    """A measured curve: ``mean`` and ``std`` of ``y`` over seeds at each ``x``, ``n`` images per point;
-    ``area_interval``: a 95 % bootstrap interval of the area over images (the seeds' draws kept)."""
+    """A measured curve: the mean and spread over seeds of a value at each point of a swept knob.
+
+    Attributes:
+        name: the evaluation (or variant) that measured it.
+        x: the curve's x at each point.
+        mean: the value at each point, the mean over seeds of the mean over images.
+        std: its standard deviation over seeds at each point (0 with one seed).
+        n: the images measured at each point.
+        seeds: how many seeds each point was measured over.
+        xlabel: what x is, in words.
+        ylabel: what the value is, in words.
+        params: the options it was measured with (and the seed).
+        higher_is_better: whether a larger area means a more robust model.
+        area_interval: a 95 % bootstrap interval of the area over images (the seeds' draws kept), or None.
+
+    Examples:
+        >>> from robust.evaluations.curve import Curve
+        >>> curve = Curve("patch-drop", [0.0, 0.5, 1.0], [0.9, 0.5, 0.1], [0.0, 0.02, 0.01], 100, 3,
+        ...               "share dropped", "accuracy")
+        >>> round(curve.area, 3)
+        0.5
+    """
 
     name: str
     x: list[float]

@@ -132,10 +132,38 @@ def _figures(spec: Spec, rows: list[dict], attacks: list, evaluations: list, wor
 
 def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
            formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write the board of ``spec`` from the store in the board folder ``out`` (default: beside the spec); returns
-    the paths. Only the store is read: the cells are those the last run of this spec recorded (``plan_id``), and
-    no model or data is loaded. Only files that an earlier render of this board wrote (recorded in the store) are
-    ever replaced or deleted; a folder that is not a board is refused."""
+    """Write the board of ``spec`` from its store: Markdown, HTML, JSON and CSV, and the figures.
+
+    Only the store is read: the cells are those the last run of this spec recorded, and no model or data is loaded.
+    Only files that an earlier render of this board wrote are ever replaced or deleted; a folder that is not a board
+    is refused.
+
+    Args:
+        spec: the spec: a TOML file's path, or a parsed ``Spec``.
+        out: the board folder (default: beside the spec, named after it).
+        formats: which of ``md``, ``html``, ``json`` and ``csv`` to write.
+
+    Returns:
+        The paths written, by format (``figures`` too).
+
+    Raises:
+        InputError: a spec changed since its last run (run it first), or a folder that is not a board.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust import render, run_board
+        >>> _ = Path("quick.toml").write_text('''
+        ... title = "a quick patch"
+        ... dataset = "digits-m"
+        ... samples = 8
+        ... models = ["zoo:digits-m/resnet"]
+        ... attacks = [{ preset = "lavan-12pct", name = "lavan-5", params = { steps = 5 } }]
+        ... ''')
+        >>> _ = run_board("quick.toml", workers=1)
+        >>> paths = render("quick.toml", formats=("md", "csv"))
+        >>> sorted(paths), paths["md"].read_text().splitlines()[0]
+        (['csv', 'figures', 'md'], '# a quick patch')
+    """
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     if bad := sorted(set(formats) - set(WRITERS)):

@@ -32,14 +32,39 @@ def unwrap_logits(out: object) -> torch.Tensor:
 
 
 class Backbone(nn.Module):
-    """An image classifier that takes images in [0,1] (N x 3 x H x W) and normalises inside.
+    """An image classifier behind one interface: images in [0, 1] in, logits out, its structure known.
 
-    Attributes: ``name``, ``family`` (one of cnn / vit / swin / mlp / metaformer), ``num_classes``,
-    ``input_size`` (C, H, W), ``class_names``, ``mean``, ``std``, ``cam_layer`` (the module whose output
-    Grad-CAM weighs) and ``tokens_to_map`` (that output -> N x C x h x w). Family and layer are detected from the
-    module structure unless given. ``preprocess``: the resize and crop that turns a photo into its input (a
-    ``robust.data.Preprocess``, from its timm / torchvision configuration; None: the dataset's default).
-    ``forward`` validates its input; ``logits`` is the unchecked fast path.
+    It normalises inside (``mean``, ``std``), so every attack works in pixel space. The family and the Grad-CAM
+    layer are detected from the module structure unless given. ``forward`` checks its input; ``logits`` is the
+    unchecked path for inner loops. Besides the arguments it keeps ``tokens_to_map``, which turns the Grad-CAM
+    layer's output into an N x C x h x w map (a ViT's or a Mixer's tokens folded back to their grid).
+
+    Args:
+        net: the classifier; its output may be a tensor, a tuple or list (first item), a dict or an object with
+            ``logits``.
+        name: what boards and messages call it.
+        input_size: (C, H, W) of its input; C must be 3.
+        mean: per-channel mean subtracted inside, on the [0, 1] scale.
+        std: per-channel standard deviation divided by inside, > 0.
+        class_names: one name per class (default: ``"0"``, ``"1"``...).
+        num_classes: the number of classes (default: read from the classifier head).
+        family: ``cnn``, ``vit``, ``swin``, ``mlp`` or ``metaformer`` (default: detected).
+        cam_layer: the dotted name of the module whose output Grad-CAM weighs (default: detected).
+        spec: the spec it was loaded from, recorded on boards and in cell keys.
+        preprocess: the resize and crop that turn a photo into its input (a ``robust.data.Preprocess``; None:
+            the dataset's default).
+
+    Shape:
+        ``model(x)``: x is N x 3 x H x W in [0, 1] (float); the logits are N x num_classes.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from robust.models import Backbone
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+        >>> model = Backbone(net, name="tiny", input_size=(3, 32, 32))
+        >>> model.family, model.num_classes, model(torch.rand(2, 3, 32, 32)).shape
+        ('cnn', 10, torch.Size([2, 10]))
     """
 
     def __init__(self, net: nn.Module, *, name: str, input_size: Sequence[int] = (3, 224, 224),

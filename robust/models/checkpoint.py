@@ -29,7 +29,38 @@ _JSON_FIELDS = ("num_classes", "input_size", "mean", "std", "class_names", "extr
 def save_weights(path: str | os.PathLike, module: nn.Module, *, arch: str, name: str, num_classes: int,
                  input_size: Sequence[int], mean: Sequence[float], std: Sequence[float],
                  class_names: Sequence[str], extra: Mapping | None = None) -> str:
-    """Write ``module``'s state dict and its description atomically; return the file's sha256."""
+    """Save a module's weights with the description ``load_model("file:PATH")`` needs, atomically.
+
+    The file is safetensors; its metadata records the architecture by name (a timm, torchvision or robustbench name
+    or a zoo architecture), never code, so loading it imports nothing the file names.
+
+    Args:
+        path: the ``.safetensors`` file to write.
+        module: the module whose state dict is saved.
+        arch: the architecture ``load_model`` rebuilds it from: a timm, torchvision or robustbench spec (with at
+            most sizes and switches as options) or ``robust.models.zoo.archs:NAME``.
+        name: the model's name on boards.
+        num_classes: its class count.
+        input_size: (C, H, W) of its input.
+        mean: per-channel mean of its normalisation, on the [0, 1] scale.
+        std: per-channel standard deviation of its normalisation.
+        class_names: one name per class.
+        extra: more JSON-able facts to record (e.g. how it was trained).
+
+    Returns:
+        The file's sha256.
+
+    Examples:
+        >>> import timm
+        >>> from robust.models import load_model, save_weights
+        >>> net = timm.create_model("resnet10t", num_classes=10)  # ... trained by you
+        >>> digest = save_weights("mine.safetensors", net, arch="timm:resnet10t?num_classes=10", name="mine",
+        ...                       num_classes=10, input_size=(3, 64, 64), mean=(0.5, 0.5, 0.5),
+        ...                       std=(0.25, 0.25, 0.25), class_names=[str(c) for c in range(10)])
+        >>> model = load_model("file:mine.safetensors", "cpu")
+        >>> model.name, model.family, model.input_size, len(digest)
+        ('mine', 'cnn', (3, 64, 64), 64)
+    """
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
     meta = {"format": FORMAT, "arch": arch, "name": name, "num_classes": num_classes,
             "input_size": list(input_size), "mean": list(mean), "std": list(std),

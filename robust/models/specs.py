@@ -447,17 +447,34 @@ _LOADERS = {"timm": _timm, "torchvision": _torchvision, "robustbench": _robustbe
 
 def load_model(spec: str | nn.Module, device: str | torch.device | None = None, *,
                input_size: Sequence[int] | None = None) -> Backbone:
-    """Load the classifier named by ``spec`` as a ``Backbone`` in eval mode on ``device`` (None: auto).
+    """Load the classifier named by ``spec`` as a ``Backbone``, in eval mode.
 
-    ``spec`` may also be a module: a ``Backbone`` is returned as it is, a plain ``nn.Module`` is wrapped for images
-    of ``input_size`` (its own timm configuration's when it has one); either is moved only when ``device`` is
-    given, and its training mode is left alone (attacks and evaluations switch to eval mode and back).
-    ``input_size`` is also the size of a spec whose source does not say (a factory's plain module, a ``.pt`` file
-    under ``file:?arch=``: pass the data's); a zoo, timm, torchvision or robustbench model, a factory's Backbone
-    and a robust checkpoint keep their own. A spec's own ``?input_size=`` overrides all of these.
+    A spec names where the model comes from: ``zoo:digits-m/resnet``, ``timm:NAME``, ``torchvision:NAME``,
+    ``robustbench:DATASET/THREAT/NAME``, ``file:PATH.safetensors``, ``file:PATH.pt?arch=SPEC`` or your own
+    ``package.module:factory`` (the table is in the models guide); every spec takes ``?input_size=3x32x32``, which
+    overrides any other size.
 
-    >>> load_model("mymodel:small_cnn?input_size=3x32x32").input_size  # doctest: +SKIP
-    (3, 32, 32)
+    Args:
+        spec: a model spec, or a module: a ``Backbone`` is returned as it is; a plain ``nn.Module`` is wrapped
+            for images of ``input_size`` (its own timm configuration's when it has one), keeps its device unless
+            ``device`` is given and keeps its training mode (attacks and evaluations switch to eval mode and back).
+        device: where to put it (``"cpu"``, ``"cuda:1"``...); None: a CUDA GPU when there is one, else the CPU.
+        input_size: (C, H, W) of the images for a source that does not say its own (a plain module, a factory's
+            plain module, a ``.pt`` file under ``?arch=``): pass the data's. A zoo, timm, torchvision or
+            robustbench model, a factory's ``Backbone`` and a robust checkpoint keep their own.
+
+    Returns:
+        The model, with its family, Grad-CAM layer and preprocessing detected.
+
+    Raises:
+        InputError: an unknown source or name, a file that fails its checks, or weights that are not there
+            (downloads fail in one line when offline).
+
+    Examples:
+        >>> from robust.models import load_model
+        >>> model = load_model("zoo:digits-m/resnet", "cpu")
+        >>> model.family, model.input_size, model.num_classes
+        ('cnn', (3, 32, 32), 10)
     """
     if isinstance(spec, nn.Module):
         cfg = {} if isinstance(spec, Backbone) else _cfg(spec)  # a timm module says its size and normalisation

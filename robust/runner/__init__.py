@@ -181,10 +181,43 @@ def open_store(out: str | os.PathLike) -> Store:
 def run_board(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None, *, executor: str = "local",
               device: str | None = None, workers: int | None = None,
               progress: Callable[[str, int, int], None] | None = None) -> RunReport:
-    """Run every cell of ``spec`` missing from ``out``'s store. ``executor``: ``local``, ``ray`` (a local Ray
-    instance) or ``ray://HOST:PORT``; ``device`` overrides the spec's; ``workers``: the local executor's processes
-    on a CPU (default: ``$ROBUST_WORKERS``, else one per core, at most 4; see ``executors.cpu_workers``).
-    ``progress(label, done, total)`` is called as cells finish."""
+    """Run every cell of a board's spec that its store lacks, and render the board.
+
+    A cell is a model x an attack or evaluation x a seed; each is keyed by a hash of its configuration, the model's
+    weights and the images, and committed to ``results.sqlite`` in the board folder as it finishes, so a re-run
+    skips finished cells and an interrupted run resumes where it stopped.
+
+    Args:
+        spec: the spec: a TOML file's path, or a parsed ``Spec``.
+        out: the board folder (default: beside the spec, named after it).
+        executor: ``local``, ``ray`` (a local Ray instance) or ``ray://HOST:PORT``.
+        device: overrides the spec's device.
+        workers: the local executor's processes on a CPU (default: ``$ROBUST_WORKERS``, else one per core, at most
+            4).
+        progress: called as ``progress(label, done, total)`` as cells finish.
+
+    Returns:
+        What the run did: the spec's cells, how many it skipped, ran and saw fail, its seconds and the folder.
+
+    Raises:
+        InputError: a bad spec, or a folder that is not a board.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust import run_board
+        >>> _ = Path("quick.toml").write_text('''
+        ... title = "a quick patch"
+        ... dataset = "digits-m"
+        ... samples = 8
+        ... models = ["zoo:digits-m/resnet"]
+        ... attacks = [{ preset = "lavan-12pct", name = "lavan-5", params = { steps = 5 } }]
+        ... ''')
+        >>> report = run_board("quick.toml", workers=1)
+        >>> report.cells, report.ran, report.failed, str(report.out)
+        (1, 1, 0, 'quick')
+        >>> run_board("quick.toml", workers=1).skipped  # finished cells are kept
+        1
+    """
     from robust.runner.cache import load_dataset_cached
     from robust.runner.executors import check_executor, cpu_workers, local_devices
 
