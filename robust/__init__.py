@@ -25,18 +25,14 @@ _LAZY = {
 }
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("robust-suite")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.0.0"
-
-
 def __getattr__(name: str) -> object:
     if name == "__version__":
-        value = _version()
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("robust-suite")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            value = "0.0.0"
     elif name in _LAZY:
         import importlib
 

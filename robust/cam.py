@@ -62,8 +62,7 @@ def _gradcam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None) -> t
     handle = model.cam_layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("act", out))
     try:
         with torch.enable_grad():
-            inp = x.detach().requires_grad_(True)  # keeps a graph even when every parameter is frozen
-            logits = model.logits(inp)
+            logits = model.logits(x.detach().requires_grad_(True))  # a graph even when every parameter is frozen
             if target is None:
                 target = logits.argmax(1)
             act = store["act"]
@@ -91,10 +90,9 @@ def _library_cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, 
         with torch.no_grad():
             target = model.logits(x).argmax(1)
     cls = getattr(pytorch_grad_cam, LIBRARY_METHODS[method])
-    reshape = library_reshape(model)
     # The library calls backward(), which would leave gradients on the parameters: give them back.
     with preserved_grads(model), cls(model=model, target_layers=[model.cam_layer],
-                                     reshape_transform=reshape) as method_cam:
+                                     reshape_transform=library_reshape(model)) as method_cam:
         maps = method_cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in target.tolist()])
     return torch.from_numpy(maps).to(x.device)
 
@@ -151,8 +149,7 @@ def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, mas
     ch, cw = math.ceil(h / cells), math.ceil(w / cells)
     mask_draws = Draws(seed, torch.arange(masks, device=x.device), Pool((x[:0], classes[:0, 0])))
     grid = (mask_draws.uniform("rise-grid", 1, cells, cells) < p).float()
-    up = torch.nn.functional.interpolate(grid, size=((cells + 1) * ch, (cells + 1) * cw), mode="bilinear",
-                                         align_corners=False)
+    up = F.interpolate(grid, size=((cells + 1) * ch, (cells + 1) * cw), mode="bilinear", align_corners=False)
     dy, dx = mask_draws.integers("rise-shift-y", ch), mask_draws.integers("rise-shift-x", cw)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]

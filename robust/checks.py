@@ -72,19 +72,6 @@ def value_kind(default: object) -> tuple[tuple[type, ...], str] | None:
     return None
 
 
-def check_like(value: object, default: object, name: str) -> None:
-    """Require ``value`` of the kind of a parameter's ``default`` (see ``value_kind``): one sentence otherwise."""
-    kind = value_kind(default)
-    if kind is None:
-        return
-    types, what = kind
-    ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
-    if ok and isinstance(value, float):
-        ok = math.isfinite(value)
-    if not ok:
-        raise InputError(f"{name}={value!r} is not valid; expected {what}.")
-
-
 def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
     """Require a float tensor N x C x H x W with values in [0, 1] and no NaN; return it unchanged."""
     import torch
@@ -94,13 +81,9 @@ def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
     if x.ndim != 4:
         raise InputError(f"{name} has shape {tuple(x.shape)}; expected a batch N x {channels} x H x W.")
     if not x.is_floating_point():
-        raise TypeError(
-            f"{name} has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 images by 255)."
-        )
+        raise TypeError(f"{name} has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 images by 255).")
     if x.shape[1] != channels:
-        raise InputError(
-            f"{name} has {x.shape[1]} channel(s) (shape {tuple(x.shape)}); expected {channels} (RGB)."
-        )
+        raise InputError(f"{name} has {x.shape[1]} channel(s) (shape {tuple(x.shape)}); expected {channels} (RGB).")
     if x.numel():
         lo, hi = torch.aminmax(x.detach())
         lo, hi = float(lo), float(hi)  # one host sync for the whole check
@@ -241,5 +224,5 @@ def check_matches(model: object, data: object) -> None:
 
 
 __all__ = ["FIXED_SIZE_DATA", "SEED_LIMIT", "check_choice", "check_images", "check_int", "check_keys", "check_labels",
-           "check_like", "check_matches", "check_number", "check_positive_int", "check_samples", "check_seed",
+           "check_matches", "check_number", "check_positive_int", "check_samples", "check_seed",
            "data_image_size", "did_you_mean", "first_line", "value_kind"]

@@ -18,25 +18,20 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn ``auto`` / ``cpu`` / ``cuda[:n]`` / ``mps`` (or a ``torch.device``) into an available device."""
     if isinstance(device, torch.device):
         return device
-    if device is None:
-        device = "auto"
+    device = "auto" if device is None else device
     if not isinstance(device, str) or not _DEVICE_RE.match(device):
         raise InputError(f"device={device!r} is not valid; expected 'auto', 'cpu', 'mps' or 'cuda[:n]'.")
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise InputError(f"device={device!r} was requested but CUDA is not available here; use 'cpu' or 'auto'.")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise InputError(
-                f"device={device!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)."
-            )
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise InputError(f"device={device!r} does not exist; this machine has {torch.cuda.device_count()} CUDA "
+                             "device(s).")
+    if device == "mps" and not mps:
         raise InputError("device='mps' was requested but MPS is not available here; use 'cpu' or 'auto'.")
     return torch.device(device)
 
@@ -48,8 +43,6 @@ def autocast(device: torch.device, precision: str = "fp32") -> contextlib.Abstra
     """A ``torch.autocast`` context for ``precision`` on ``device``'s type: ``fp32`` is no autocast; ``fp16``
     applies on CUDA only and ``bf16`` where the device supports it (CUDA, and CPUs: slower than fp32 on CPUs
     without native bf16), a no-op elsewhere, so one configuration runs on any machine."""
-    import contextlib
-
     check_choice(precision, PRECISIONS, "precision")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     if dtype is None or (dtype is torch.float16 and device.type != "cuda") or device.type not in ("cuda", "cpu"):

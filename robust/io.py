@@ -27,21 +27,16 @@ def cache_dir(*parts: str) -> Path:
 _UMASK_LOCK = threading.Lock()
 
 
-def _umask() -> int:
-    """The process umask (reading it means setting it; the lock keeps threads of this module from racing)."""
-    with _UMASK_LOCK:
-        mask = os.umask(0o077)
-        os.umask(mask)
-    return mask
-
-
 def file_mode(path: str | os.PathLike) -> int:
     """The mode a file written at ``path`` gets: the mode of the file it replaces, else 0o666 less the umask
     (what ``open(path, "w")`` would give; ``mkstemp`` alone would give 0o600)."""
     try:
         return os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
-        return 0o666 & ~_umask()
+        with _UMASK_LOCK:  # reading the umask means setting it; the lock keeps threads of this module from racing
+            mask = os.umask(0o077)
+            os.umask(mask)
+        return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -126,7 +121,6 @@ def check_writable(path: str | os.PathLike, name: str) -> Path:
     return path
 
 
-
 def digest(obj: object, size: int = 16) -> str:
     """The first ``size`` hex digits of the sha256 of ``obj`` as canonical JSON (sorted keys): a configuration's id.
 
@@ -134,6 +128,7 @@ def digest(obj: object, size: int = 16) -> str:
     True
     """
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:size]
+
 
 __all__ = ["atomic_path", "atomic_write_text", "cache_dir", "check_writable", "digest", "file_mode", "publish_dir",
            "sha256_file", "source_checkout"]

@@ -98,15 +98,15 @@ class Counts:
         [0.163, 0.563]
     """
 
-    n: int = 0  # evaluated samples
-    clean_correct: int = 0  # |C|
-    adv_correct: int = 0  # f(x_adv) == y, over all N (robust accuracy)
-    success: int = 0  # x in C with f(x_adv) != y
-    target_hit: int = 0  # x in C with f(x_adv) == y_t (targeted only)
-    success_all: int = 0  # f(x_adv) != y, over all N
-    target_hit_all: int = 0  # f(x_adv) == y_t, over all N (targeted only)
-    skipped: int = 0  # targeted samples whose target was their true label (left out of TCS only)
-    skipped_correct: int = 0  # of those, the ones in C
+    n: int = 0
+    clean_correct: int = 0
+    adv_correct: int = 0
+    success: int = 0
+    target_hit: int = 0
+    success_all: int = 0
+    target_hit_all: int = 0
+    skipped: int = 0
+    skipped_correct: int = 0
     targeted: bool = False
 
     def __add__(self, other: Counts) -> Counts:
@@ -243,22 +243,16 @@ def _prepare(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: to
         raise InputError(f"num_classes={num_classes!r} is not valid; it is required when clean and adv are labels.")
     check_labels(y, k, n=n)
     y = y.to(clean_pred.device)
-    keep = torch.ones(n, dtype=torch.bool, device=clean_pred.device)
+    keep = torch.ones(n, dtype=torch.bool, device=clean_pred.device)  # the target is another class
     hit = torch.zeros(n, dtype=torch.bool, device=clean_pred.device)
     if target is not None:
         check_labels(target, k, n=n, name="target")
         target = target.to(clean_pred.device)
-        keep = target != y
-        hit = adv_pred == target
-    return _indicators(clean_pred, adv_pred, y, keep, hit), y, k
-
-
-def _indicators(clean_pred: torch.Tensor, adv_pred: torch.Tensor, y: torch.Tensor, keep: torch.Tensor,
-                hit: torch.Tensor) -> torch.Tensor:
-    """9 x N indicators in the order of the ``Counts`` fields (``keep``: the target is another class)."""
+        keep, hit = target != y, adv_pred == target
     correct, fooled = clean_pred == y, adv_pred != y
-    return torch.stack([torch.ones_like(keep), correct, adv_pred == y, fooled & correct, hit & correct & keep, fooled,
-                        hit & keep, ~keep, ~keep & correct]).long()
+    indicators = [torch.ones_like(keep), correct, adv_pred == y, fooled & correct, hit & correct & keep, fooled,
+                  hit & keep, ~keep, ~keep & correct]  # in the order of the Counts fields
+    return torch.stack(indicators).long(), y, k
 
 
 @torch.no_grad()

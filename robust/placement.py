@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from robust.checks import InputError, check_choice
+from robust.checks import InputError, check_choice, check_positive_int
 
 SHAPES = ("square", "circle")
 
@@ -43,8 +43,7 @@ def windows(saliency: torch.Tensor, side: int, *, stride: int = 1, mode: str = "
     if saliency.ndim != 3:
         raise InputError(f"saliency has shape {tuple(saliency.shape)}; expected N x H x W.")
     _check_side(side, tuple(saliency.shape[-2:]))
-    if not isinstance(stride, int) or stride < 1:
-        raise InputError(f"stride={stride!r} is not valid; expected a positive integer.")
+    check_positive_int(stride, "stride")
     if mode not in ("max", "min"):
         raise InputError(f"mode={mode!r} is not valid; expected 'max' or 'min'.")
     scores = window_means(saliency, side)[:, ::stride, ::stride]
@@ -129,9 +128,8 @@ def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int]) -> tuple[torch
     s = context_side(p, image_hw)
     top = (boxes[:, 0] - (s - p) // 2).clamp(0, h - s)
     left = (boxes[:, 1] - (s - p) // 2).clamp(0, w - s)
-    side = torch.full_like(top, s)
     inner = torch.stack([boxes[:, 0] - top, boxes[:, 1] - left, boxes[:, 2], boxes[:, 3]], 1)
-    return torch.stack([top, left, side, side], 1), inner
+    return _boxes(top, left, s), inner
 
 
 def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor | None = None

@@ -3,6 +3,7 @@ is plain text (``plain_text``): a name such as ``$x$`` is shown as typed, never 
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,8 +94,6 @@ def gallery(net: Backbone, x: torch.Tensor, y: torch.Tensor, res: AttackResult, 
 
         png, labels = gallery(net, x, y, make_attack("lavan-12pct")(net, x, y), examples=4)
     """
-    import io
-
     import torch
     from PIL import Image
 

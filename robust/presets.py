@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from robust.checks import InputError, check_keys
-from robust.registry import Method, get, shipped_presets_dir, trained
+from robust.checks import InputError, check_keys, did_you_mean
+from robust.registry import Method, attacks, evaluations, get, shipped_presets_dir, trained
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -83,26 +83,23 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
     params = table.get("params", {})
     if not isinstance(params, dict):
         raise InputError(f"{where}: params={params!r} is not valid; expected a table.")
-    description = str(table.get("description", ""))
     if ("attack" in table) == ("evaluation" in table):
         raise InputError(f"{where} is not valid; expected exactly one of the keys 'attack' and 'evaluation'.")
     kind = "attack" if "attack" in table else "evaluation"
     check_keys(table, ATTACK_KEYS if kind == "attack" else EVALUATION_KEYS, where)
     method = table[kind]
     entry = _registered(method, kind, where)
-    params = dict(params)
     if kind == "attack" and "seed" in params:
         raise InputError(f"{where}: params key 'seed' is set by the run's seeds, not by the preset.")
-    for key in ("targeted", "target"):
-        if key not in table:
-            continue
-        if key == "targeted" and key not in entry.params():
-            if bool(table[key]) != entry.targeted:
-                raise InputError(f"{where}: targeted={table[key]!r} is not valid; {method} is always "
-                                 f"{'targeted' if entry.targeted else 'untargeted'}.")
-            continue
-        params[key] = table[key]
     accepted = entry.params()
+    if "targeted" in table and "targeted" not in accepted and bool(table["targeted"]) != entry.targeted:
+        raise InputError(f"{where}: targeted={table['targeted']!r} is not valid; {method} is always "
+                         f"{'targeted' if entry.targeted else 'untargeted'}.")
+    params = dict(params)
+    if "targeted" in table and "targeted" in accepted:  # else the key only restates what the method always does
+        params["targeted"] = table["targeted"]
+    if "target" in table:
+        params["target"] = table["target"]
     if "targeted" in accepted and "targeted" not in params:  # the effective flag is part of the key: a method
         params["targeted"] = bool(accepted["targeted"].default)  # default that changes cannot reuse stale cells
     train = table.get("train", {})
@@ -115,7 +112,7 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
         entry.make(**params)  # validates every parameter now, not in the middle of a run
     except ValueError as e:
         raise InputError(f"{where}: {e}") from None
-    return Task(name, kind, method, params, dict(train), description)
+    return Task(name, kind, method, params, dict(train), str(table.get("description", "")))
 
 
 def preset_dirs(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
@@ -136,9 +133,6 @@ def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:
 
 def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
     """The preset ``name`` (a file name without ``.toml``) from the search path."""
-    from robust.checks import did_you_mean
-    from robust.registry import attacks, evaluations
-
     known = list_presets(extra)
     if name not in known:
         methods = {**attacks(), **evaluations()}
@@ -165,9 +159,6 @@ def method_preset(name: str, kind: str, extra: Sequence[str | os.PathLike] = ())
     >>> method_preset("lavan-12pct", "attack").params["steps"], method_preset("lavan", "attack")
     (100, None)
     """
-    from robust.checks import did_you_mean
-    from robust.registry import attacks, evaluations
-
     methods = attacks() if kind == "attack" else evaluations()
     if name in methods:
         return None

@@ -173,8 +173,7 @@ def robust_eval(request: pytest.FixtureRequest) -> Callable[..., testing.Measure
     config = request.config
 
     def run(model: str, task: str | dict, *, dataset: str = "digits-m", samples: int | None = None,
-            seed: int | None = None,
-            batch_size: int = 100) -> testing.Measured:
+            seed: int | None = None, batch_size: int = 100) -> testing.Measured:
         return testing.measure(model, task, dataset=dataset,
                                samples=config.getoption("--robust-samples") or samples,
                                seed=config.getoption("--robust-seed") if seed is None else seed,

@@ -64,7 +64,7 @@ class Method:
     """
 
     name: str
-    kind: str  # "attack" or "evaluation"
+    kind: str
     description: str
     build: Callable
     fixed: dict = dataclasses.field(default_factory=dict)
@@ -74,11 +74,11 @@ class Method:
     xlabel: str = ""
     ylabel: str = ""
     higher_is_better: bool = False
-    control: bool = False  # a control (an occluding patch with no attack in it): its ASR is what occlusion does
-    chance: str | None = None  # an evaluation's chance level: "diagonal" (y = x), "uniform" (1 / classes), or None
-    steps: str | None = None  # an attack's option that sets its per-image steps (the frontier's budget), if any
-    pool: bool = False  # draws donors from the evaluated split: its results depend on every image of the split
-    note: str | None = None  # how to read the method's figures, printed under its table on every board
+    control: bool = False
+    chance: str | None = None
+    steps: str | None = None
+    pool: bool = False
+    note: str | None = None
 
     @property
     def headline(self) -> str:
@@ -146,9 +146,8 @@ def _add(table: dict[str, Method], method: Method) -> None:
     if not isinstance(method.name, str) or not method.name or method.name != method.name.strip():
         raise InputError(f"a {method.kind} name must be a non-empty string, got {method.name!r}.")
     known = table.get(method.name)
-    same = known is not None and (known.build.__module__, known.build.__qualname__) == (
-        method.build.__module__, method.build.__qualname__)  # the same definition, its module imported again
-    if known is not None and not same:
+    if known is not None and (known.build.__module__, known.build.__qualname__) != (
+            method.build.__module__, method.build.__qualname__):  # the same definition may register again (reimport)
         raise InputError(f"{method.kind} {method.name!r} is already registered (by {known.build.__module__}); "
                          "expected a new name.")
     table[method.name] = method
@@ -327,8 +326,7 @@ def get(name: str, kind: str) -> Method:
     """The ``kind`` (``attack`` or ``evaluation``) registered as ``name``; a ValueError naming the valid ones."""
     table = attacks() if kind == "attack" else evaluations()
     if name not in table:
-        raise InputError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of "
-                         f"{sorted(table)}.")
+        raise InputError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of {sorted(table)}.")
     return table[name]
 
 
@@ -338,16 +336,5 @@ def names(kind: str, trained_only: bool = False) -> str:
     return ", ".join(sorted(table))
 
 
-__all__ = [
-    "RUN_KEYS",
-    "Method",
-    "attacks",
-    "evaluations",
-    "get",
-    "names",
-    "plugin_modules",
-    "register_attack",
-    "register_evaluation",
-    "shipped_presets_dir",
-    "trained",
-]
+__all__ = ["RUN_KEYS", "Method", "attacks", "evaluations", "get", "names", "plugin_modules", "register_attack",
+           "register_evaluation", "shipped_presets_dir", "trained"]

@@ -25,13 +25,16 @@ import dataclasses
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from robust.checks import InputError, check_choice, check_int, check_number
-from robust.compare import Change, compare_results
+from robust.compare import Change, compare_results, weak_model
 from robust.io import atomic_write_text, cache_dir
+from robust.presets import load_preset
+from robust.registry import get
 
 if TYPE_CHECKING:  # importing this module (the pytest plugin does, in every session) must not import torch
     import torch
@@ -181,8 +184,6 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
         fields = {f.name for f in dataclasses.fields(Counts)}
         return Measured(**common, counts=Counts(**{k: v for k, v in result.items() if k in fields}),
                         classes=(result.get("per_image") or {}).get("classes"))
-    from robust.registry import get
-
     curve_fields = {f.name for f in dataclasses.fields(Curve)} - {"higher_is_better"}
     direction = get(cell.task.method, "evaluation").higher_is_better  # the registry's, also for older rows
     return Measured(**common, curve=Curve(**{k: v for k, v in result.items() if k in curve_fields},
@@ -190,8 +191,6 @@ def measure(model: str | torch.nn.Module, task: str | dict, *, dataset: str = "d
 
 
 def _is_evaluation(task: str | dict) -> bool:
-    from robust.presets import load_preset
-
     if isinstance(task, dict):
         return "evaluation" in task or ("preset" in task and load_preset(task["preset"]).kind == "evaluation")
     if not isinstance(task, str):
@@ -238,8 +237,6 @@ def _guard(result: Measured, label: str, min_correct: int, allow_chance: bool) -
     """Fail a gate on an attack result that would pass it for the wrong reason: fewer than ``min_correct``
     clean-correct images, or (unless ``allow_chance``) clean accuracy whose Wilson lower bound is at most chance."""
     __tracebackhide__ = True
-    from robust.compare import weak_model
-
     check_int(min_correct, "min_correct", low=0, expected="a non-negative integer")
     if not isinstance(allow_chance, bool):
         raise InputError(f"allow_chance={allow_chance!r} is not valid; expected True or False.")
@@ -415,13 +412,6 @@ def assert_auc_at_most(result: Measured, threshold: float, *, rule: str = "point
     _area(result, threshold, rule, True)
 
 
-def _headline(result: Measured) -> tuple[str, float | None, bool]:
-    """(measure, value, lower is better) that a baseline tracks."""
-    if result.counts is not None:
-        return result.counts.headline, result.counts.rate(result.counts.headline), True
-    return "area", result.curve.area, not result.curve.higher_is_better
-
-
 def model_key(model: str) -> str:
     """The name a baseline is kept under when the test gives none: a spec as it is, an in-memory module's spec
     without its weights' hash (``module:pkg.Net@3f2a...`` -> ``module:pkg.Net``), so that a new version of the
@@ -477,22 +467,22 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     if key is not None and (not isinstance(key, str) or not key.strip()):
         raise InputError(f"key={key!r} is not valid; expected a non-empty name for the model, e.g. 'mycnn'.")
     path = Path(baseline)
-    name, value, lower_better = _headline(result)
-    if result.counts is not None:
+    if result.counts is not None:  # the measure a baseline tracks: the headline rate, or a curve's area
+        name = result.counts.headline
+        value, n, lower_better = result.counts.rate(name), result.counts.fraction(name)[1], True
         _guard(result, f"{name.upper()} no-regression", min_correct, allow_chance)
+    else:
+        name, value, n, lower_better = "area", result.curve.area, result.curve.n, not result.curve.higher_is_better
     if value is None:
         raise InputError(f"{name} is undefined for {result.describe()}; nothing to record or compare.")
     ident = {"key": key or model_key(result.model), "task": result.task, "dataset": result.dataset,
              "samples": result.samples, "seed": result.seed, "measure": name}
-    n = result.counts.fraction(name)[1] if result.counts is not None else result.curve.n
     entry = {**ident, "value": value, "n": n, "model": result.model, "weights": result.weights, "cell": result.key}
     if _hooks.update_baselines or (not path.exists() and not _hooks.require_baselines):
         first = not path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(entry, indent=1) + "\n")
         if first and not _hooks.update_baselines:
-            import warnings
-
             warnings.warn(f"baseline {str(path)!r} did not exist: recorded {name} {value:.3f} (n={n}) for "
                           f"{ident['key']!r} as the baseline; commit it so that later runs compare with it.",
                           BaselineRecorded, stacklevel=2)

@@ -9,6 +9,7 @@ runs it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -93,13 +94,13 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (
         1 + math.cos(math.pi * (s - warm) / max(1, total - warm))))
     precision = _amp_precision(dev) if amp and recipe.amp else "fp32"
-    soft_target_loss = SoftTargetCrossEntropy()
-    mixing = None
+    mixing, criterion = None, functools.partial(F.cross_entropy, label_smoothing=recipe.label_smoothing)
     if augment == "patch-mixing":
         from robust.augment import PatchMixing
 
         mixing = PatchMixing(8, ratio=(0.0, 0.5), p=0.5, soft=True, num_classes=train_set.num_classes,
                              label_smoothing=recipe.label_smoothing, generator=gen)
+        criterion = SoftTargetCrossEntropy()  # of its soft targets
 
     start = time.perf_counter()
     model.train()
@@ -115,13 +116,10 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
             for i, (x, y) in enumerate(batches):
                 x = channel_permute(random_shift(x, recipe.shift, gen), gen)
                 if mixing is not None:
-                    x, soft = mixing(x, y)
+                    x, y = mixing(x, y)  # y: soft targets
                 with autocast(dev, precision):
                     logits = model((x - mean_d) / std_d)
-                if mixing is None:
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
-                else:
-                    loss = soft_target_loss(logits.float(), soft)
+                loss = criterion(logits.float(), y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

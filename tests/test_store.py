@@ -26,7 +26,7 @@ SMALL = {"dataset": "digits-m", "samples": 20, "batch_size": 20, "models": [{"sp
 def test_an_older_store_gains_the_plans_and_squares_tables(tmp_path, version):
     db = tmp_path / "results.sqlite"
     conn = sqlite3.connect(db)
-    tables = (store_mod._CELLS, store_mod._CLAIMS, store_mod._OUTPUTS, store_mod._PLANS)
+    tables = [store_mod._DDL[t] for t in ("cells", "claims", "outputs", "plans")]
     for ddl in tables[:{1: 1, 2: 3, 3: 4}[version]]:
         conn.execute(ddl)
     conn.execute("INSERT INTO cells (key, model, task, kind, seed, status, config, finished) "

@@ -95,6 +95,15 @@ def bounded(patch: torch.Tensor, limits: tuple[torch.Tensor, torch.Tensor] | Non
     return torch.minimum(torch.maximum(patch, limits[0]), limits[1])
 
 
+def optimizer_step(loss: torch.Tensor, params: list[torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
+    """One ``optimizer`` step on ``params`` down ``loss``, its gradients taken with ``torch.autograd.grad``: only
+    ``params`` get a ``.grad`` (a victim's parameters are never touched)."""
+    optimizer.zero_grad(set_to_none=True)
+    for p, grad in zip(params, torch.autograd.grad(loss, params), strict=True):
+        p.grad = grad
+    optimizer.step()
+
+
 def attack_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, kind: str) -> torch.Tensor:
     """Per-sample loss an attack minimises: towards ``target`` (targeted) or away from ``y``; ``ce`` or the ``cw``
     margin."""
@@ -149,12 +158,11 @@ class Attack(abc.ABC):
         if not isinstance(channels_last, bool):
             raise InputError(f"channels_last={channels_last!r} is not valid; expected true or false.")
         self.precision, self.channels_last = precision, channels_last
-        seed = check_seed(seed)
+        self.seed = check_seed(seed)
         if not (target in TARGET_MODES or (isinstance(target, int) and not isinstance(target, bool))):
             raise InputError(f"target={target!r} is not valid; expected one of {TARGET_MODES} or a class index.")
         self.target_mode = target
-        self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
 
     def __call__(self, model: Backbone | torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                  target: torch.Tensor | None = None, index: torch.Tensor | None = None,
@@ -175,10 +183,8 @@ class Attack(abc.ABC):
             x = x.contiguous(memory_format=torch.channels_last)
         with eval_mode(model), autocast(model.device, self.precision):
             if self.targeted and target is None:
-                logits = None
-                if self.target_mode == "least-likely":
-                    with torch.no_grad():
-                        logits = model.logits(x)
+                with torch.no_grad():
+                    logits = model.logits(x) if self.target_mode == "least-likely" else None
                 target = sample_targets(y, model.num_classes, self.target_mode, draws, logits)
             target = target.to(model.device) if target is not None else None
             return self.run(model, x, y, target, draws)

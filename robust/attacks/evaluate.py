@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from robust.attacks.base import Attack, AttackResult
 from robust.attacks.cost import Passes, counting
-from robust.checks import InputError, check_matches, check_samples
+from robust.checks import check_matches, check_positive_int, check_samples
 from robust.data.base import iterate
 from robust.draws import Pool
 from robust.metrics import Counts, count
@@ -56,8 +56,7 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
     """
     if not isinstance(attack, Attack):
         raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
+    check_positive_int(batch_size, "batch_size")
     model = as_backbone(model, data=data)  # a plain nn.Module takes the data's image size
     check_matches(model, data)
     check_samples(samples, data)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robust.attacks.base import AttackResult, attack_loss, bounded, check_training, sample_targets
+from robust.attacks.base import AttackResult, attack_loss, bounded, check_training, optimizer_step, sample_targets
 from robust.attacks.evaluate import evaluate
 from robust.attacks.gan_networks import Discriminator, Generator, context_inputs
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch
@@ -178,10 +178,9 @@ class GanPatch(TrainedPatchAttack):
         check_number(distill, "distill", low=0, expected="a finite number >= 0 (the distillation weight)")
         check_number(teacher_margin, "teacher_margin", low=0, expected="a finite number >= 0 (logits)")
         check_int(distill_refine, "distill_refine", low=0, expected="an integer >= 0 (refinement steps)")
-        if teacher_samples is not None:
-            check_positive_int(teacher_samples, "teacher_samples")
-        if steps is not None:
-            check_positive_int(steps, "steps")
+        for key, value in (("teacher_samples", teacher_samples), ("steps", steps)):
+            if value is not None:
+                check_positive_int(value, key)
         check_choice(lr_schedule, LR_SCHEDULES, "lr_schedule")
         if not isinstance(stream, bool):
             raise InputError(f"stream={stream!r} is not valid; expected True or False.")
@@ -211,8 +210,7 @@ class GanPatch(TrainedPatchAttack):
         d_net = seeded(lambda: Discriminator(data.image_size[0]), (self.seed + 1) % SEED_LIMIT).to(device)
         template = [g_net.template.weight]  # a per-class patch in logit space: trained at a patch's pace
         rest = [p for p in g_net.parameters() if p is not g_net.template.weight]
-        g_opt = torch.optim.Adam([{"params": rest}, {"params": template, "lr": template_lr}], lr=lr,
-                                 betas=(0.5, 0.999))
+        g_opt = torch.optim.Adam([{"params": rest}, {"params": template, "lr": template_lr}], lr=lr, betas=(0.5, 0.999))
         d_opt = torch.optim.Adam(d_net.parameters(), lr=lr, betas=(0.5, 0.999))
         first = 0
         if (saved := self._resumed(None if resume is None else Path(resume))) is not None:
@@ -319,18 +317,10 @@ class GanPatch(TrainedPatchAttack):
             per_image = (patch.float() - target_patch).abs().mean((1, 2, 3)) * use
             loss = loss + distill * per_image.sum() / x.shape[0]
             dist, used = per_image.detach().sum(), use.sum().float()
-        g_params = list(g_net.parameters())
-        g_opt.zero_grad(set_to_none=True)
-        for p, grad in zip(g_params, torch.autograd.grad(loss, g_params), strict=True):
-            p.grad = grad
-        g_opt.step()
+        optimizer_step(loss, list(g_net.parameters()), g_opt)
         if self.lambda_gan > 0:
             d_loss = F.softplus(-d_net(x).float()).mean() + F.softplus(d_net(x_adv.detach()).float()).mean()
-            d_params = list(d_net.parameters())
-            d_opt.zero_grad(set_to_none=True)
-            for p, grad in zip(d_params, torch.autograd.grad(d_loss, d_params), strict=True):
-                p.grad = grad
-            d_opt.step()
+            optimizer_step(d_loss, list(d_net.parameters()), d_opt)
         hits = (logits[0].argmax(1) == t).sum()
         n = torch.tensor(float(x.shape[0]), device=x.device)
         return torch.stack([adv.detach().sum(), gan.detach().sum(), tv.detach().sum(), hits.float(), n, dist, used])
@@ -356,13 +346,10 @@ class GanPatch(TrainedPatchAttack):
             return refined, torch.ones(len(x), dtype=torch.bool, device=x.device)
         j = teacher["slot"][idx.to(x.device)]
         taught = j >= 0
-        j = j[taught]
-        t[taught] = teacher["target"][j]
-        use = torch.zeros_like(taught)
-        use[taught] = teacher["margin"][j] > 0
-        patches = torch.zeros(len(x), *teacher["patch"].shape[1:], device=x.device)
-        patches[taught] = teacher["patch"][j].float()
-        return patches, use
+        j = j.clamp_min(0)  # a row to read for every image; those without a teacher keep t, no patch and no use
+        t.copy_(torch.where(taught, teacher["target"][j], t))
+        patches = torch.where(taught[:, None, None, None], teacher["patch"][j].float(), 0.0)
+        return patches, taught & (teacher["margin"][j] > 0)
 
     def _teacher(self, victim: Backbone, data: ImageSet, boxes: torch.Tensor, mask: torch.Tensor,
                  samples: int | None, steps: int, margin: float, batch_size: int,

@@ -43,8 +43,7 @@ class LaVAN(PatchAttack):
         if loss not in ("ce", "cw"):
             raise InputError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
         self.steps, self.step_size, self.optimizer, self.loss = steps, float(step_size), optimizer, loss
-        self.restarts, self.margin = restarts, float(margin)
-        self.targeted = bool(targeted)
+        self.restarts, self.margin, self.targeted = restarts, float(margin), bool(targeted)
 
     def run(self, model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
             draws: Draws) -> AttackResult:

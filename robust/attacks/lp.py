@@ -81,8 +81,8 @@ class LpAttack(Attack):
             raise InputError(f"loss={loss!r} is not valid; expected 'ce' or 'cw'.")
         if loss != "ce" and method not in ("pgd", "pgd-l2"):
             raise InputError(f"loss={loss!r} is not valid for method={method!r}; expected 'ce' (loss: pgd, pgd-l2).")
-        if alpha is not None:
-            alpha = check_number(alpha, "alpha", low=0, low_open=True, expected="a positive, finite step size")
+        alpha = 2.5 * eps / steps if alpha is None else check_number(alpha, "alpha", low=0, low_open=True,
+                                                                      expected="a positive, finite step size")
         if not isinstance(targeted, bool):
             raise InputError(f"targeted={targeted!r} is not valid; expected true or false.")
         if options is not None and not isinstance(options, dict):
@@ -91,10 +91,8 @@ class LpAttack(Attack):
             raise InputError(f"options={options!r} is not valid for method={method!r}, which is robust's own PGD; "
                              "expected none.")
         self.method, self.norm, self.cls_name = method, norm, cls_name
-        self.eps, self.steps = eps, steps
-        self.alpha = alpha if alpha is not None else 2.5 * self.eps / steps
-        self.restarts, self.loss = restarts, loss
-        self.targeted = targeted
+        self.eps, self.steps, self.alpha = eps, steps, alpha
+        self.restarts, self.loss, self.targeted = restarts, loss, targeted
         self.options = dict(options or {})
 
     def _make(self, net: nn.Module, num_classes: int) -> TorchAttack:
@@ -106,8 +104,7 @@ class LpAttack(Attack):
                        "seed": self.seed},
               "cw": {"steps": self.steps},
               "square": {"norm": "Linf", "eps": self.eps, "n_queries": self.steps, "seed": self.seed},
-              "autoattack": {"norm": "Linf", "eps": self.eps, "n_classes": num_classes, "seed": self.seed},
-              }[self.method]
+              "autoattack": {"norm": "Linf", "eps": self.eps, "n_classes": num_classes, "seed": self.seed}}[self.method]
         try:  # against the signature: a TypeError raised inside torchattacks is not the user's
             inspect.signature(cls).bind(net, **{**kw, **self.options})
         except TypeError as e:
@@ -121,8 +118,7 @@ class LpAttack(Attack):
             x_adv = pgd(model, x, y, target, draws, norm=self.norm, eps=self.eps, alpha=self.alpha, steps=self.steps,
                         restarts=self.restarts, loss=self.loss)
             return AttackResult(x_adv, target, None, extra=extra)
-        net = _Logits(model)
-        attack = self._make(net, model.num_classes)
+        attack = self._make(_Logits(model), model.num_classes)
         if target is not None:
             attack.set_mode_targeted_by_function(lambda images, labels: target, quiet=True)
         devices = [x.device] if x.device.type == "cuda" else []
@@ -178,17 +174,14 @@ def pgd(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor 
                 hit = pred == ts[live] if ts is not None else pred != ys[live]
                 value = (attack_loss(logits.float(), ys[live], None if ts is None else ts[live], loss) * ~hit).sum()
                 grad = None if step == steps else torch.autograd.grad(value, d)[0]
-            x_adv[todo[live[hit]]] = (xs[live[hit]] + d[hit]).detach()  # adversarial now: keep it, stop there
-            if step == steps:
-                x_adv[todo[live[~hit]]] = (xs[live[~hit]] + d[~hit]).detach()  # robust: its last iterate
-                live = live[~hit]
-                break
-            with torch.no_grad():
-                d = d - alpha * (grad.sign() if norm == "Linf" else _l2_unit(grad))
-                d = (xs[live] + _project(d, norm, eps)).clamp(0, 1) - xs[live]
-                delta[live] = d
+            keep = hit | (step == steps)  # adversarial now: keep it, stop there; or robust: its last iterate
+            x_adv[todo[live[keep]]] = (xs[live[keep]] + d[keep]).detach()
+            if step < steps:
+                with torch.no_grad():
+                    d = d - alpha * (grad.sign() if norm == "Linf" else _l2_unit(grad))
+                    delta[live] = (xs[live] + _project(d, norm, eps)).clamp(0, 1) - xs[live]
             live = live[~hit]
-            if live.numel() == 0:
+            if step == steps or live.numel() == 0:
                 break
         todo = todo[live]  # live is in todo's order: the images robust to this restart
     return x_adv

@@ -102,11 +102,9 @@ class TrainedPatchAttack(PatchAttack):
         if train is None:
             return True
         recorded = config.get("training") or {}
-        options = get(self.name, "attack").train_options()
-        wanted = {k: train.get(k, p.default) for k, p in options.items()}
         # an option missing from an older record was trained at its default (it did not exist yet)
-        return all(recorded.get(k, options[k].default) == (list(v) if isinstance(v, tuple) else v)
-                   for k, v in wanted.items())
+        return all(recorded.get(k, p.default) == (list(v) if isinstance(v, tuple) else v)
+                   for k, p in get(self.name, "attack").train_options().items() for v in [train.get(k, p.default)])
 
     # -- save and load -----------------------------------------------------------------------------------------
 
@@ -163,9 +161,8 @@ class TrainedPatchAttack(PatchAttack):
         attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **overrides})
         attack.num_classes, attack.image_size = cfg["num_classes"], size
         attack.set_state(read_state_dict(path), where)
-        history, training = cfg.get("history"), cfg.get("training")
-        attack.history = history if isinstance(history, list) else []
-        attack.training = training if isinstance(training, dict) else {}
+        attack.history = cfg["history"] if isinstance(cfg.get("history"), list) else []
+        attack.training = cfg["training"] if isinstance(cfg.get("training"), dict) else {}
         return attack
 
     # -- training ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from robust.attacks.base import Attack, sample_targets
-from robust.checks import InputError
+from robust.checks import InputError, check_positive_int
 from robust.draws import Draws, Pool
 from robust.metrics import Counts, count
 from robust.models.backbone import Backbone
@@ -26,16 +26,14 @@ def transfer_matrix(attack: Attack | Callable[[Backbone], Attack], sources: Sequ
     classes = {m.num_classes for m in [*sources, *targets]}
     if len(classes) != 1:
         raise InputError(f"every model must have the same classes; got class counts {sorted(classes)}.")
-    if batch_size < 1:
-        raise InputError(f"batch_size={batch_size!r} is not valid; expected a positive integer.")
+    check_positive_int(batch_size, "batch_size")
     k = classes.pop()
     attacks = [attack if isinstance(attack, Attack) else attack(source) for source in sources]
     goal = None
     if attacks[0].targeted:  # one draw for the whole set, shared by every pair
-        logits = None
-        if attacks[0].target_mode == "least-likely":
-            with torch.no_grad(), eval_mode(sources[0]):
-                logits = sources[0].logits(x.to(sources[0].device)).to(y.device)
+        with torch.no_grad(), eval_mode(sources[0]):
+            logits = (sources[0].logits(x.to(sources[0].device)).to(y.device)
+                      if attacks[0].target_mode == "least-likely" else None)
         goal = sample_targets(y, k, attacks[0].target_mode, Draws.of_batch(attacks[0].seed, x, y), logits)
     out: dict[tuple[str, str], Counts] = {}
     pool, index = Pool((x, y)), torch.arange(x.shape[0])

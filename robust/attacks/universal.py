@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import track
 
-from robust.attacks.base import AttackResult, bounded, sample_targets
+from robust.attacks.base import AttackResult, bounded, optimizer_step, sample_targets
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import InputError, check_number, check_positive_int
 from robust.data.base import ImageSet
@@ -89,8 +89,7 @@ class UniversalPatch(TrainedPatchAttack):
             **({"train_samples": train_samples} if train_samples is not None else {})})
         k = data.num_classes
         device = models[0].device
-        hw = tuple(data.image_size[1:])
-        side = self.side(torch.empty(1, 3, *hw))
+        side = self.side_for(data.image_size)
         mask = self.mask(side, device)
         patches = torch.rand(k, 3, side, side, generator=self.generator).to(device).requires_grad_(True)
         opt = torch.optim.Adam([patches], lr=lr)
@@ -104,9 +103,7 @@ class UniversalPatch(TrainedPatchAttack):
                 t = sample_targets(y, k, "random", self.generator)
                 x_adv = self._eot(x, patches[t], mask)
                 loss = sum(F.cross_entropy(m.logits(x_adv), t) for m in models) / len(models)
-                (grad,) = torch.autograd.grad(loss, patches)
-                patches.grad = grad
-                opt.step()
+                optimizer_step(loss, [patches], opt)
                 with torch.no_grad():
                     patches.clamp_(0, 1)
         self.patches = patches.detach()

@@ -13,6 +13,8 @@ generator seeded from it, so a seed fixes everything.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -86,12 +88,8 @@ class Mix:
         x = check_images(x)
         y = check_labels(y, self.num_classes, n=x.shape[0])
         u = float(torch.rand((), generator=self.generator))
-        edges, method = 0.0, "none"
-        for name in METHODS:
-            edges += self.probs[name]
-            if u < edges:
-                method = name
-                break
+        edges = itertools.accumulate(self.probs[name] for name in METHODS)  # each method's share ends at its edge
+        method = next((name for name, edge in zip(METHODS, edges, strict=True) if u < edge), "none")
         self.last = method
         b, _, h, w = x.shape
         if method == "patch_mixing":

@@ -116,12 +116,10 @@ class PatchMixing(MixAugmentationBaseV2):
         if len(bounds) != 2 or not all(number(v) for v in bounds) or not 0 <= bounds[0] <= bounds[1] <= 1:
             raise InputError(f"ratio={ratio!r} is not valid; expected a fraction in [0, 1] or a range (low, high) "
                              "with 0 <= low <= high <= 1.")
-        low, high = bounds
         check_number(p, "p", low=0, high=1, expected="a probability in [0, 1]")
         if not isinstance(soft, bool):
             raise InputError(f"soft={soft!r} is not valid; expected True or False.")
-        if soft and (num_classes is None or not isinstance(num_classes, int) or isinstance(num_classes, bool)
-                     or num_classes < 2):
+        if soft and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2):
             raise InputError(f"soft=True needs num_classes (the class count, >= 2); got num_classes={num_classes!r}.")
         check_number(label_smoothing, "label_smoothing", low=0, high=1, high_open=True,
                      expected="a number in [0, 1)")
@@ -129,10 +127,8 @@ class PatchMixing(MixAugmentationBaseV2):
         seed = check_seed(seed)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise InputError(f"generator={generator!r} is not valid; expected a torch.Generator or None.")
-        self.by_grid = grid is not None
-        self.sizes = sizes
-        self.ratio = (float(low), float(high))
-        self.p_mix = float(p)
+        self.by_grid, self.sizes = grid is not None, sizes
+        self.ratio, self.p_mix = (float(bounds[0]), float(bounds[1])), float(p)
         self.soft, self.num_classes, self.label_smoothing, self.lam = soft, num_classes, float(label_smoothing), lam
         self.generator = generator if generator is not None else torch.Generator().manual_seed(seed)
 
@@ -182,11 +178,9 @@ class PatchMixing(MixAugmentationBaseV2):
         if labels.ndim != 1 or labels.shape[0] != params["cells"].shape[0]:
             raise InputError(f"labels has shape {tuple(labels.shape)}; expected ({params['cells'].shape[0]},) class "
                              "indices, one per image.")
-        perm = params["mix_pairs"].to(labels.device)
         if mixed:
-            cells = params["cells"].to(labels.device)
-            lam = 1 - cells.flatten(1).float().mean(1)  # weight of the original image
-            partner = labels[perm]
+            lam = 1 - params["cells"].to(labels.device).flatten(1).float().mean(1)  # weight of the original image
+            partner = labels[params["mix_pairs"].to(labels.device)]
         else:
             lam, partner = torch.ones(labels.shape[0], device=labels.device), labels
         rows = torch.stack([labels.float(), partner.float(), lam], 1)

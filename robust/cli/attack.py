@@ -24,7 +24,7 @@ from robust.cli.base import (
     _emit,
     _image_progress,
     _load_victim,
-    _param,
+    _params,
     _typer,
     console,
 )
@@ -53,6 +53,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     from robust.attacks import evaluate
     from robust.attacks.artifacts import digests, list_artifacts, resolve_checkpoint
     from robust.attacks.cost import Passes
+    from robust.checks import check_matches, check_samples
     from robust.data import label_source
     from robust.metrics import MEANINGS, RATES, describe_targets
     from robust.model_data import load_for
@@ -60,10 +61,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     from robust.runner.cells import versions
 
     _check_options(seed, samples=samples, batch_size=batch_size)
-    params = dict(_param(p) for p in param)
-    options = {"seed": seed, "area": area, "placement": placement}
-    if given := sorted(k for k in params if k in options and options[k] is not None):  # two values: refuse both
-        raise InputError(f"--param {given[0]}=... is not valid; expected the option --{given[0]} instead.")
+    params = _params(param, area=area, placement=placement, seed=seed)
     preset = method_preset(attack, "attack")  # a preset: its method and parameters
     given = {k: v for k, v in (("area", area), ("placement", placement)) if v is not None}
     task = preset or Task(attack, "attack", attack, {}, {})
@@ -98,8 +96,6 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     atk = task.build_attack(seed, artifact=path)
     ds = load_for(net, data, split)
     start, passes = time.perf_counter(), Passes()
-    from robust.checks import check_matches, check_samples
-
     check_matches(net, ds)  # bad input is one line, before any progress is shown
     check_samples(samples, ds)
     with _image_progress(f"{attack} on {model}", min(samples, len(ds)), as_json) as advance:
@@ -113,9 +109,8 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         return
     decided = " (decision labels: its own clean top-1)" if out["labels"] == "decision" else ""
     targets = describe_targets(total.targeted, getattr(atk, "target_mode", params.get("target", "random")))
-    table = Table(title=f"{attack} on {model} ({data}/{split}, n={total.n}, seed {seed}){decided}\n{targets}")
-    for col in ("measure", "value", "95 % interval", "count"):
-        table.add_column(col)
+    table = Table("measure", "value", "95 % interval", "count",
+                  title=f"{attack} on {model} ({data}/{split}, n={total.n}, seed {seed}){decided}\n{targets}")
     shown = []
     for rate in RATES:
         value, ci = total.rate(rate), total.interval(rate)
@@ -193,16 +188,12 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
         raise InputError(f"--out {str(out)!r} is not valid; expected a .safetensors path.")
     fit = {k: v for k, v in (("epochs", epochs), ("steps", steps), ("batch_size", batch_size), ("lr", lr),
                               ("precision", precision), ("train_samples", train_samples)) if v is not None}
-    extra = dict(_param(t, "--train") for t in train)
-    if given := sorted(set(extra) & set(fit)):  # two values: refuse both
-        raise InputError(f"--train {given[0]}=... is not valid; expected the option --{given[0].replace('_', '-')} "
-                         "instead.")
-    fit.update(extra)
+    fit.update(_params(train, "--train", **dict(sorted(fit.items()))))  # a clash names the first key by name
     allowed = method.train_options()
     if bad := sorted(set(fit) - set(allowed)):
         raise InputError(f"{attack} does not take --{bad[0].replace('_', '-')} (training option {bad[0]!r}); its "
                          f"training options are {sorted(allowed)} (--train KEY=VALUE).")
-    atk = make_attack(attack, area=area, placement=placement, seed=seed, **dict(_param(p) for p in param))
+    atk = make_attack(attack, area=area, placement=placement, seed=seed, **_params(param))
     out.parent.mkdir(parents=True, exist_ok=True)
     nets = [_load_victim(v, data, split, device, input_size) for v in victim]
     with console.status(f"loading {data}"):

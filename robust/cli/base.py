@@ -168,10 +168,18 @@ def _check_split(split: str) -> None:
         raise InputError(f"--split {split!r} is not valid; expected 'test' or 'val' (digits-m).")
 
 
-def _param(text: str, option: str = "--param") -> tuple[str, object]:
+def _params(texts: list[str], option: str = "--param", **options: object) -> dict[str, object]:
+    """The KEY=VALUE ``texts`` of ``option`` as a dict. A key that has its own option, given as well (``options``, in
+    the order to name them; None: not given), is refused: two values."""
     from robust.models.specs import parse_value
 
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise InputError(f"{option} {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
-    return key.replace("-", "_"), parse_value(value)
+    params = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise InputError(f"{option} {text!r} is not valid; expected KEY=VALUE, e.g. steps=50.")
+        params[key.replace("-", "_")] = parse_value(value)
+    if twice := [k for k, v in options.items() if v is not None and k in params]:
+        raise InputError(f"{option} {twice[0]}=... is not valid; expected the option --{twice[0].replace('_', '-')} "
+                         "instead.")
+    return params

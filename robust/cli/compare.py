@@ -47,12 +47,11 @@ def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's r
             raise typer.Exit(1)
         baseline.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(baseline, results.read_text())
-        message = (f"baseline {str(baseline)!r} did not exist: recorded {str(results)!r} ({len(cells)} cells) as it; "
-                   "commit it so that later runs compare with it.")
         if as_json:
             _emit({"recorded": str(baseline), "cells": len(cells), "failed": 0})
         else:
-            typer.echo(message)
+            typer.echo(f"baseline {str(baseline)!r} did not exist: recorded {str(results)!r} ({len(cells)} cells) as "
+                       "it; commit it so that later runs compare with it.")
         return
     pairs = dict(_pair(p, baseline, results) for p in pair)
     if label is not None:
@@ -78,9 +77,8 @@ def compare(baseline: Path = typer.Argument(..., help="The baseline: a board's r
             return f"{c.verdict} ({c.why})" if c.why else c.verdict
 
         if console.is_terminal:
-            table = Table(title=f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
-            for col in ("model", "task", "measure", "baseline", "now", "verdict"):
-                table.add_column(col)
+            table = Table("model", "task", "measure", "baseline", "now", "verdict",
+                          title=f"{results} against {baseline} (rule {rule}, tolerance {tolerance:g})")
             for c in changes:
                 style = "bold red" if c.verdict in FAILING else "green" if c.verdict == "improved" else ""
                 table.add_row(model(c), c.task, measure(c), show(c.baseline, c.baseline_interval),

@@ -22,7 +22,7 @@ from robust.cli.base import (
     _check_split,
     _emit,
     _load_victim,
-    _param,
+    _params,
     _typer,
     console,
 )
@@ -65,10 +65,7 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     if plot.suffix.lower() != ".png":
         raise InputError(f"--plot {str(plot)!r} is not valid; expected a .png path.")
     check_writable(plot, "--plot")  # now, not after the sweep
-    params = dict(_param(p) for p in param)
-    if "seeds" in params or ("grid" in params and grid is not None):
-        key = "seeds" if "seeds" in params else "grid"
-        raise InputError(f"--param {key}=... is not valid; expected the option --{key} instead.")
+    params = _params(param, seeds=seeds, grid=grid)
     if grid is not None:
         params["grid"] = grid
     params = {**preset_params, **params, "seeds": seeds}
@@ -89,8 +86,7 @@ def occlusion_run(evaluation: str = typer.Argument(..., help="{evaluations}."),
     seconds = round(time.perf_counter() - start, 2)
     save_curves([curve], plot, labels=[model], title=f"{evaluation} ({data}, n={curve.n}, {curve.seeds} seeds)")
     out = {"evaluation": evaluation, "method": method, "params": params, "model": model, "data": data, "split": split,
-           "seconds": seconds, "plot": str(plot),
-           **curve.to_dict()}
+           "seconds": seconds, "plot": str(plot), **curve.to_dict()}
     if as_json:
         _emit(out)
         return

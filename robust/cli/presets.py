@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from robust import registry
 from robust.checks import InputError
@@ -32,10 +32,8 @@ def presets_list(presets: list[Path] = typer.Option([], "--presets", help="A fol
     if as_json:
         _emit(rows)
         return
-    table = Table(title="robust presets")
-    for col in ("name", "kind", "method"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("description")
+    table = Table(*(Column(col, no_wrap=True) for col in ("name", "kind", "method")), "description",
+                  title="robust presets")
     for r in rows:
         table.add_row(r["name"], r["kind"], r["method"], r["description"])
     console.print(table)
@@ -64,9 +62,7 @@ def presets_show(name: str = typer.Argument(..., help="A preset's name (robust p
     if as_json:
         _emit(doc)
         return
-    table = Table(title=f"preset {name}", show_header=False)
-    table.add_column("field", no_wrap=True)
-    table.add_column("value")
+    table = Table(Column("field", no_wrap=True), "value", title=f"preset {name}", show_header=False)
     show = lambda d: ", ".join(f"{k}={v!r}" for k, v in d.items()) or "-"
     for label, value in (("kind", task.kind), ("method", f"{task.method}: {method.description}"),
                          ("description", task.description or "-"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from robust.cli.base import DeviceOpt, JsonOpt, _emit, _typer, console
 
@@ -21,11 +21,9 @@ def zoo_list(as_json: bool = JsonOpt) -> None:
     if as_json:
         _emit(models)
         return
-    table = Table(title="robust zoo (test accuracy: the 1,000 digits-m test images)")
-    table.add_column("spec", no_wrap=True)
-    table.add_column("family", no_wrap=True)
-    for col in ("params", "test acc", "train"):
-        table.add_column(col, justify="right", no_wrap=True)
+    table = Table(Column("spec", no_wrap=True), Column("family", no_wrap=True),
+                  *(Column(col, justify="right", no_wrap=True) for col in ("params", "test acc", "train")),
+                  title="robust zoo (test accuracy: the 1,000 digits-m test images)")
     for key, e in models.items():
         acc = f"{e['test_accuracy']:.1%}" if "test_accuracy" in e else "-"
         secs = f"{e['train_seconds']:.0f} s" if "train_seconds" in e else "-"
@@ -91,10 +89,9 @@ def zoo_eval(device: str = DeviceOpt, as_json: bool = JsonOpt) -> None:
     if as_json:
         _emit({"models": rows, "device": device})
         return
-    table = Table(title="zoo clean accuracy, measured now (95 % Wilson interval)")
-    table.add_column("zoo model", no_wrap=True)
-    for col in ("accuracy", "interval", "n", "manifest"):
-        table.add_column(col, justify="right", no_wrap=True)
+    table = Table(Column("zoo model", no_wrap=True),
+                  *(Column(col, justify="right", no_wrap=True) for col in ("accuracy", "interval", "n", "manifest")),
+                  title="zoo clean accuracy, measured now (95 % Wilson interval)")
     for r in rows:
         lo, hi = r["interval"]
         table.add_row(r["spec"].removeprefix("zoo:"), f"{r['accuracy']:.1%}", f"{lo:.1%}-{hi:.1%}", str(r["n"]),

@@ -110,8 +110,7 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
 
         return image_folder(Path(name).expanduser(), split, image_size, preprocess)
     raise InputError(f"dataset {name!r} is unknown{did_you_mean(name, EMBEDDED)}; expected one of {sorted(EMBEDDED)}, "
-                     "'imagenet-val:PATH', "
-                     "'torchvision:NAME' or the path of an existing ImageFolder directory.")
+                     "'imagenet-val:PATH', 'torchvision:NAME' or the path of an existing ImageFolder directory.")
 
 
 def label_source(data: object) -> str:
@@ -119,5 +118,4 @@ def label_source(data: object) -> str:
     return (getattr(data, "meta", None) or {}).get("labels", "ground truth")
 
 
-__all__ = ["EMBEDDED", "ImageSet", "Preprocess", "label_source", "load_dataset",
-           "resizable"]
+__all__ = ["EMBEDDED", "ImageSet", "Preprocess", "label_source", "load_dataset", "resizable"]

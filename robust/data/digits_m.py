@@ -45,15 +45,15 @@ TEST_COMPOSITES = 1
 SCALES = (1.0, 0.5, 0.25)  # photos are also cropped after down-scaling, for texture variety
 CLASS_NAMES = [str(i) for i in range(10)]
 
-_SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
-                   "rocket", "stereo_motorcycle")
+_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket",
+           "stereo_motorcycle", "sklearn:china", "sklearn:flower")
 
 
 def _photos() -> list[np.ndarray]:
     """The real colour photos that ship inside scikit-image and scikit-learn (uint8 H x W x 3)."""
     from robust.data.photos import bundled_photo
 
-    return [bundled_photo(name) for name in (*_SKIMAGE_PHOTOS, "sklearn:china", "sklearn:flower")]
+    return [bundled_photo(name) for name in _PHOTOS]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +100,7 @@ def _split(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
 def _recipe() -> dict:
     return {"version": BUILD_VERSION, "size": SIZE, "seed": SEED, "test_per_class": TEST_PER_CLASS,
             "train_composites": TRAIN_COMPOSITES, "test_composites": TEST_COMPOSITES, "scales": SCALES,
-            "photos": [*_SKIMAGE_PHOTOS, "sklearn:china", "sklearn:flower"]}
+            "photos": _PHOTOS}
 
 
 @lru_cache(maxsize=1)
@@ -151,28 +151,23 @@ def cache_path() -> Path:
 _KEYS = {f"{split}_{part}" for split in ("train", "test") for part in ("images", "labels", "digit")}
 
 
-def _cached(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of the cache file at ``path``; None when it is missing, truncated or corrupt (then rebuilt)."""
-    try:
-        arrays = load_file(str(path))
-    except (SafetensorError, OSError):
-        return None
-    return arrays if set(arrays) >= _KEYS else None
-
-
 @lru_cache(maxsize=1)
 def _arrays() -> dict[str, np.ndarray]:
     path = cache_path()
-    arrays = _cached(path) if path.exists() else None
-    if arrays is None:  # first use, or a cache left truncated by something else: build it (again), atomically
-        start = time.perf_counter()
-        arrays = build()
-        meta = {"recipe": json.dumps(_recipe()), "content_hash": content_hash(),
-                "build_seconds": f"{time.perf_counter() - start:.2f}"}
-        with atomic_path(path) as tmp:
-            save_file(arrays, str(tmp), metadata=meta)
+    try:
         arrays = load_file(str(path))
-    return arrays
+    except (SafetensorError, OSError):
+        arrays = {}
+    if set(arrays) >= _KEYS:
+        return arrays
+    # first use, or a cache left truncated or corrupt by something else: build it (again), atomically
+    start = time.perf_counter()
+    arrays = build()
+    meta = {"recipe": json.dumps(_recipe()), "content_hash": content_hash(),
+            "build_seconds": f"{time.perf_counter() - start:.2f}"}
+    with atomic_path(path) as tmp:
+        save_file(arrays, str(tmp), metadata=meta)
+    return load_file(str(path))
 
 
 def _val_digits(train_digit: np.ndarray, train_labels: np.ndarray) -> np.ndarray:

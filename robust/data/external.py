@@ -68,7 +68,7 @@ def torchvision_dataset(name: str, split: str, image_size: int | None, root: str
     if "train" in params:
         kwargs["train"] = split == "train"
     elif "split" in params:
-        kwargs["split"] = {"test": "test", "train": "train"}.get(split, split)
+        kwargs["split"] = split
     if "download" in params:
         kwargs["download"] = download
     try:

@@ -25,10 +25,13 @@ import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import parse_qsl
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from robust.checks import InputError
 from robust.data.base import ImageSet
@@ -184,8 +187,6 @@ def index(path: Path, opts: dict[str, str]) -> tuple[list[Path], list[int], str]
 @functools.cache
 def robustbench_ids() -> tuple[str, ...]:
     """The file names of RobustBench's 5,000-image ImageNet evaluation subset, in its order (its helper file)."""
-    from importlib.util import find_spec
-
     spec = find_spec("robustbench")
     if spec is None or not spec.submodule_search_locations:
         raise InputError("subset=robustbench-5000 needs the robustbench package (its id list); install robust-suite's "
@@ -266,8 +267,6 @@ def load(name: str, split: str, preprocess: Preprocess | None) -> ImageSet:
     images = _read(cached, len(files), preprocess.size)
     if images is None:
         images = decode(files, preprocess)
-        from safetensors.torch import save_file
-
         with atomic_path(cached) as tmp:
             save_file({"images": images}, str(tmp))
     return ImageSet(images, torch.tensor(labels), imagenet_class_names(), name=name,
@@ -277,9 +276,6 @@ def load(name: str, split: str, preprocess: Preprocess | None) -> ImageSet:
 
 def _read(path: Path, n: int, size: int) -> torch.Tensor | None:
     """The cached images at ``path``, or None when missing, corrupt or of another shape (then decoded again)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     try:
         images = load_file(str(path))["images"]
     except (SafetensorError, OSError, KeyError):

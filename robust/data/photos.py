@@ -7,17 +7,13 @@ transform).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import numpy as np
 import torch
 
 from robust.checks import InputError
 from robust.data.base import ImageSet
 from robust.data.imagenet import imagenet_class_names
 from robust.data.preprocess import Preprocess
-
-if TYPE_CHECKING:
-    import numpy as np
 
 # photo -> (ImageNet-1k index, why): labels are the photos' subjects, not any model's prediction.
 PHOTOS = {
@@ -60,8 +56,6 @@ def bundled_photo(name: str) -> np.ndarray:
     """A photo shipped inside scikit-image (``skimage.data`` NAME; ``stereo_motorcycle``: its left frame) or
     scikit-learn (``sklearn:china``, ``sklearn:flower``) as uint8 H x W x 3 (grey photos repeated over the
     channels)."""
-    import numpy as np
-
     if name.startswith("sklearn:"):
         from sklearn.datasets import load_sample_image
 
@@ -80,7 +74,6 @@ def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet
     anywhere in the photo, flipped with probability 1/2) of each of ``CROP_PHOTOS[split]``, each through
     ``preprocess``, in a seeded order (so the first N sample every photo); labels -1 until a model's decision fills
     them (``robust.model_data.load_for``)."""
-    import numpy as np
     from PIL import Image
 
     if split not in CROP_PHOTOS:

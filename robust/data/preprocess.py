@@ -74,8 +74,7 @@ def model_preprocess(cfg: dict) -> Preprocess | None:
     if not size or len(size) != 3 or size[1] != size[2]:
         return None
     interpolation = cfg.get("interpolation") if cfg.get("interpolation") in INTERPOLATIONS else "bicubic"
-    return Preprocess.from_crop_pct(int(size[1]), float(cfg.get("crop_pct") or 0.875),
-                                    interpolation)
+    return Preprocess.from_crop_pct(int(size[1]), float(cfg.get("crop_pct") or 0.875), interpolation)
 
 
 __all__ = ["INTERPOLATIONS", "Preprocess", "model_preprocess"]

@@ -87,10 +87,9 @@ def bootstrap_area(x: Sequence[float], values: torch.Tensor, valid: torch.Tensor
     """95 % percentile interval of the area when the images are resampled with replacement (``BOOTSTRAP`` times,
     from a generator seeded with ``seed``): ``values`` and ``valid`` are seeds x knobs x images."""
     s, k, n = values.shape
-    g = torch.Generator().manual_seed(seed)
-    draws = torch.randint(0, n, (BOOTSTRAP, n), generator=g)
-    weights = torch.zeros(BOOTSTRAP, n, dtype=torch.float64).scatter_add_(1, draws, torch.ones(BOOTSTRAP, n,
-                                                                                             dtype=torch.float64))
+    draws = torch.randint(0, n, (BOOTSTRAP, n), generator=torch.Generator().manual_seed(seed))
+    ones = torch.ones(BOOTSTRAP, n, dtype=torch.float64)
+    weights = torch.zeros_like(ones).scatter_add_(1, draws, ones)  # how often each image is drawn, per resample
     hits = weights @ (values * valid).reshape(s * k, n).T  # B x (S*K)
     total = weights @ valid.reshape(s * k, n).T.double()
     means = (hits / total.clamp_min(1)).view(BOOTSTRAP, s, k).mean(1)

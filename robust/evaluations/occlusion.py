@@ -18,15 +18,7 @@ import torch
 from robust.cam import cam
 from robust.checks import InputError, check_choice
 from robust.draws import Draws
-from robust.evaluations.base import (
-    Evaluation,
-    Params,
-    Sweep,
-    check_fractions,
-    check_grid,
-    correct,
-    grid_of,
-)
+from robust.evaluations.base import Evaluation, Params, Sweep, check_fractions, check_grid, correct, grid_of
 from robust.grid import cell_mask, cell_sums, default_grid, grid_shape, random_cells, shuffle_cells, top_cells
 from robust.models.backbone import Backbone
 from robust.registry import register_evaluation
@@ -85,14 +77,13 @@ class PatchDrop(Evaluation):
             cells = random_cells(draws.uniform("cells", cells_total), sweep.rows, sweep.cols, count)
         else:
             cells = top_cells(context, count, largest=self.order == "salient")  # type: ignore[arg-type]
-        if self.fill == "zero":
-            fill = torch.zeros((), device=images.device, dtype=images.dtype)
-        elif self.fill == "mean":
+        if self.fill == "mean":
             fill = torch.tensor(sweep.model.mean, device=images.device, dtype=images.dtype)[None, :, None, None]
         elif self.fill == "noise":
             fill = draws.uniform("fill", *images.shape[1:]).to(images.dtype)
-        else:
-            fill = torch.full((), float(self.fill), device=images.device, dtype=images.dtype)
+        else:  # zero, or a constant
+            fill = torch.full((), 0.0 if self.fill == "zero" else float(self.fill), device=images.device,
+                              dtype=images.dtype)
         return {"cells": cells, "fill": fill}
 
     def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
@@ -130,8 +121,7 @@ class PatchShuffle(Evaluation):
 
     def parameters(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, knob: float, draws: Draws,
                    context: object) -> Params:
-        side = int(knob)
-        return {"order": draws.uniform("order", side * side)}
+        return {"order": draws.uniform("order", int(knob) ** 2)}
 
     def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
                 ) -> tuple[torch.Tensor, torch.Tensor]:

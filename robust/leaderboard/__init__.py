@@ -25,7 +25,7 @@ from robust.leaderboard import build, cards, public
 from robust.leaderboard import figures as figs
 from robust.leaderboard.export import csv_text, json_text
 from robust.leaderboard.markdown import markdown
-from robust.leaderboard.rows import Board, ranks
+from robust.leaderboard.rows import Board
 from robust.runner import BOARD_FORMAT, MARKER, STORE_NAME, Spec, Store, check_board_dir, load_spec, plan_id
 
 
@@ -53,26 +53,15 @@ def html(board: Board) -> str:
                 models[r.name].update(architecture=r.architecture, clean_acc=r.clean_acc)
         measure = rows[0].headline.upper() if task.kind == "attack" else rows[0].headline
         columns.append({"name": task.name, "measure": measure, "description": task.description})
-    ranked = [{"name": t.name, "description": t.description, "rows": rows, "ranks": ranks(rows),
-               "notes": build.task_notes(spec, t)} for t, rows in board.tables("attack")]
     order = list(models.values())
     if board.worst:  # most robust first under the worst case that ranks the board; models without it last
         first = board.worst[0].name
         order.sort(key=lambda m: (m["scores"].get(first) is None, m["scores"].get(first) or 0.0))
-    evals = [{"name": t.name, "description": t.description, "figure": _data_uri(board.figures[t.name]),
-              "better": rows[0].better, "chance": build.chance_note(t, rows), "notes": build.task_notes(spec, t)}
-             for t, rows in board.tables("evaluation")]
     return env.get_template("board.html.j2").render(
         **build.shared_context(board), title=spec.title, dataset=spec.dataset, samples=board.samples,
         seeds=", ".join(map(str, spec.seeds)),
         versions={"robust": board.versions.get("robust", "?"), "torch": board.versions.get("torch", "?")},
-        columns=columns, models=order, attack_tables=ranked, evaluations=evals,
-        heatmap=_data_uri(board.figures["heatmap"]) if "heatmap" in board.figures else None,
-        scatter=_data_uri(board.figures["clean-vs-robust"]) if "clean-vs-robust" in board.figures else None,
-        class_tcs=_data_uri(board.figures["class-tcs"]) if "class-tcs" in board.figures else None,
-        budget=_data_uri(board.figures["budget"]) if "budget" in board.figures else None,
-        frontier_figure=_data_uri(board.figures["frontier"]) if "frontier" in board.figures else None,
-        realism_figure=_data_uri(board.figures["realism"]) if "realism" in board.figures else None,
+        columns=columns, models=order, figures={name: _data_uri(path) for name, path in board.figures.items()},
         gallery=[{"caption": cap, "src": _data_uri(p)} for cap, p in board.gallery])
 
 
@@ -88,28 +77,24 @@ def _figures(spec: Spec, rows: list[dict], attacks: list, evaluations: list, wor
              ) -> tuple[dict[str, Path], list[tuple[str, Path]]]:
     """Draw the board's figures into the folder ``stage``: (figure name -> path, gallery of (caption, path))."""
     paths: dict[str, Path] = {}
-    names, tasks = [m.name for m in spec.models], [t.name for t in spec.tasks]
-    if (p := figs.heatmap(attacks, names, tasks, stage / "heatmap.png")) is not None:
-        paths["heatmap"] = p
+
+    def draw(name: str, figure: Callable[..., Path | None], *args: object) -> None:
+        """Draw ``figure(*args, stage / NAME.png)``, kept unless the figure has nothing to show."""
+        if (p := figure(*args, stage / f"{name}.png")) is not None:
+            paths[name] = p
+
+    draw("heatmap", figs.heatmap, attacks, [m.name for m in spec.models], [t.name for t in spec.tasks])
     untargeted = [r for r in attacks if r.headline == "asr" and r.attack not in spec.only]
-    if (p := figs.clean_vs_robust([*(r for w in worst[:1] for r in w.rows), *untargeted],
-                                  stage / "clean-vs-robust.png")) is not None:
-        paths["clean-vs-robust"] = p
-    if (p := figs.budget(build.budget_series(spec, attacks), stage / "budget.png")) is not None:
-        paths["budget"] = p
-    if (p := figs.frontier(build.frontier_series(spec, attacks), stage / "frontier.png")) is not None:
-        paths["frontier"] = p
+    draw("clean-vs-robust", figs.clean_vs_robust, [*(r for w in worst[:1] for r in w.rows), *untargeted])
+    draw("budget", figs.budget, build.budget_series(spec, attacks))
+    draw("frontier", figs.frontier, build.frontier_series(spec, attacks))
     if worst:
         matrices = build.class_tcs(spec, rows, worst[0])
         k = next((len(h) for h, _ in matrices.values()), 0)
-        title = (f"TCS by target (rows) and true class (columns) under {worst[0].name}, per model: clean-correct "
-                 "images whose target is another class, seeds pooled")
-        if (p := figs.class_matrices(matrices, [str(i) for i in range(k)], title,
-                                     stage / "class-tcs.png")) is not None:
-            paths["class-tcs"] = p
-    if (p := figs.realism(build.realism_rows(spec, attacks), {t.name: build.step_family(t) for t in spec.tasks},
-                          stage / "realism.png")) is not None:
-        paths["realism"] = p
+        draw("class-tcs", figs.class_matrices, matrices, [str(i) for i in range(k)],
+             f"TCS by target (rows) and true class (columns) under {worst[0].name}, per model: clean-correct "
+             "images whose target is another class, seeds pooled")
+    draw("realism", figs.realism, build.realism_rows(spec, attacks), {t.name: build.step_family(t) for t in spec.tasks})
     classes = next((r["result"]["per_image"]["classes"] for r in rows if r["status"] == "done"
                     and "per_image" in (r["result"] or {})), None)
     for t in spec.tasks:
@@ -198,8 +183,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
     stage = Path(tempfile.mkdtemp(prefix=".robust-render-", dir=out))  # figures are drawn here, then moved
     try:
         paths, gallery = _figures(spec, rows, attacks, evaluations, worst, stage)
-        targets = {f"figures/{p.name}" for p in [*paths.values(), *(p for _, p in gallery)]} | {
-            WRITERS[fmt][0] for fmt in formats}
+        drawn = [*paths.values(), *(p for _, p in gallery)]
+        targets = {f"figures/{p.name}" for p in drawn} | {WRITERS[fmt][0] for fmt in formats}  # what this render writes
         if clash := sorted(rel for rel in targets if (out / rel).exists() and rel not in previous):
             raise InputError(f"{str(out)!r} holds {', '.join(map(repr, clash))}, which no render of this board "
                              "wrote; refusing to replace a file robust did not write (move it, or render into "
@@ -207,7 +192,7 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
         with Store(out / STORE_NAME) as store:  # ours from now on, even if this render stops half-way
             store.set_outputs(previous | targets)
         fig_dir.mkdir(parents=True, exist_ok=True)
-        for p in [*paths.values(), *(p for _, p in gallery)]:
+        for p in drawn:
             os.replace(p, fig_dir / p.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -225,12 +210,10 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
         if fmt in formats:
             result[fmt] = out / name
             atomic_write_text(result[fmt], public.redact(write(board), hidden))
-    written = {p.relative_to(out).as_posix() for p in [*paths.values(), *(p for _, p in gallery), *result.values()]
-               if p.is_file()}
-    for rel in previous - written:  # figures of models or tasks no longer in the spec, and nothing else
+    for rel in previous - targets:  # figures of models or tasks no longer in the spec, and nothing else
         if figs.FIGURE_RE.match(rel):
             (out / rel).unlink(missing_ok=True)
-    ours = written | (previous & BOARD_FILES)  # files of formats not rendered now stay ours too
+    ours = targets | (previous & BOARD_FILES)  # files of formats not rendered now stay ours too
     with Store(out / STORE_NAME) as store:
         store.set_outputs(ours)
     atomic_write_text(out / MARKER, json.dumps({"format": BOARD_FORMAT, "outputs": sorted(ours)}) + "\n")

@@ -419,12 +419,22 @@ def robust_accuracy_scope(board: Board) -> str:
 
 
 def shared_context(board: Board) -> dict:
-    """What both page templates (Markdown and HTML) are given alike: the worst-case tables, the realism table, the
-    frontier, the sentences that say how to read them, the cards, the pending and failed cells, the reproduction."""
+    """What both page templates (Markdown and HTML) are given alike: the worst-case, attack and evaluation tables,
+    the realism table, the frontier, the sentences that say how to read them, the cards, the pending and failed
+    cells, the reproduction."""
     realism = realism_rows(board.spec, board.attacks)
     heldout = has_heldout(realism)
+    evaluations = []
+    for t, rows in board.tables("evaluation"):
+        ranked = registry.get(t.method, "evaluation").chance != "diagonal"  # a share at chance is not ranked
+        evaluations.append({"task": t, "rows": rows, "ranked": ranked, "ranks": ranks(rows) if ranked else
+                            ["–"] * len(rows), "chance": chance_note(t, rows), "notes": task_notes(board.spec, t)})
     return {"worst_tables": [{"name": w.name, "description": w.description, "rows": w.rows, "ranks": ranks(w.rows),
                               "agreement": w.agreement} for w in board.worst],
+            "attack_tables": [{"task": t, "rows": rows, "ranks": ranks(rows), "notes": task_notes(board.spec, t),
+                               "control": any(r.control_asr is not None for r in rows),
+                               "skipped": sum(r.skipped for r in rows)} for t, rows in board.tables("attack")],
+            "evaluations": evaluations,
             "realism": [{"row": r, "cells": realism_cells(r, heldout)} for r in realism], "heldout": heldout,
             "realism_text": REALISM_TEXT + (" " + HELDOUT_TEXT if heldout else ""),
             "frontier": frontier_rows(board), "frontier_text": FRONTIER_TEXT, "measures_note": MEASURES_NOTE,

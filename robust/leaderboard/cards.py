@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,10 +106,7 @@ def model_cards(spec: Spec, attacks: list[AttackRow]) -> list[dict]:
 
 def fence(text: str) -> str:
     """A Markdown code fence longer than any run of backticks in ``text`` (so the text cannot close it)."""
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
     return "`" * max(3, longest + 1)
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from robust import registry
 from robust.leaderboard import cards
-from robust.leaderboard.build import chance_note, shared_context, task_notes
-from robust.leaderboard.rows import Board, ranks
+from robust.leaderboard.build import shared_context
+from robust.leaderboard.rows import Board
 
 _MD_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&$])")
@@ -27,18 +26,10 @@ def markdown(board: Board) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("robust.leaderboard", "templates"), autoescape=False,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["md"] = _md
-    spec, repro = board.spec, board.reproduction
-    attack_tables = [{"task": t, "rows": rows, "ranks": ranks(rows), "notes": task_notes(spec, t),
-                      "control": any(r.control_asr is not None for r in rows), "skipped": sum(r.skipped for r in rows)}
-                     for t, rows in board.tables("attack")]
-    evaluations = []
-    for t, rows in board.tables("evaluation"):
-        ranked = registry.get(t.method, "evaluation").chance != "diagonal"  # a share at chance is not ranked
-        evaluations.append({"task": t, "rows": rows, "ranked": ranked, "ranks": ranks(rows) if ranked else
-                            ["–"] * len(rows), "chance": chance_note(t, rows), "notes": task_notes(spec, t)})
+    repro = board.reproduction
     text = env.get_template("board.md.j2").render(
-        **shared_context(board), spec=spec, samples=board.samples, zip=zip, attack_tables=attack_tables,
-        evaluations=evaluations, figures={k: f"figures/{p.name}" for k, p in board.figures.items()},
+        **shared_context(board), spec=board.spec, samples=board.samples, zip=zip,
+        figures={k: f"figures/{p.name}" for k, p in board.figures.items()},
         fence=cards.fence(repro["spec"]) if repro.get("spec") is not None else "",
         versions_text=", ".join(f"{k} {v}" for k, v in sorted(repro["versions"].items())))
     return text.rstrip("\n") + "\n"

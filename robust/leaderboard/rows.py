@@ -90,15 +90,13 @@ def ranks(rows: list) -> list[int]:
     """Ranks that only separate what differs: a row's rank is 1 + the number of rows whose interval lies wholly on
     the better side of its own (more robust beyond doubt: below it where lower is better, above it otherwise), so
     rows with overlapping intervals can share a rank. Rows without an interval are ranked by position."""
+    intervals = [o.interval for o in rows if o.interval]
     out = []
     for i, r in enumerate(rows):
-        iv = r.interval
-        if iv is None:
+        if (iv := r.interval) is None:
             out.append(i + 1)
-            continue
-        lower = r.lower_is_better
-        beyond = [o.interval for o in rows if o.interval]
-        out.append(1 + sum(1 for lo, hi in beyond if (hi < iv[0] if lower else lo > iv[1])))
+        else:
+            out.append(1 + sum(1 for lo, hi in intervals if (hi < iv[0] if r.lower_is_better else lo > iv[1])))
     return out
 
 

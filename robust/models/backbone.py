@@ -110,13 +110,13 @@ class Backbone(nn.Module):
                              "for.") from None
         self.family = family or structure.family
         self.cam_layer_name = cam_layer or structure.cam_layer_name
-        modules = dict(net.named_modules())
-        if self.cam_layer_name not in modules:
+        if self.cam_layer_name not in dict(net.named_modules()):
             raise InputError(f"cam_layer={self.cam_layer_name!r} is not a module of {name}.")
         self.tokens_to_map = structure.tokens_to_map
 
-        if num_classes is None:
-            num_classes = self._infer_num_classes(device)
+        if num_classes is None:  # what the network's head says
+            with eval_mode(net), torch.no_grad():
+                num_classes = unwrap_logits(net(torch.zeros(1, *input_size, device=device))).shape[-1]
         self.num_classes = int(num_classes)
         if class_names is None:
             class_names = [str(i) for i in range(self.num_classes)]
@@ -131,10 +131,6 @@ class Backbone(nn.Module):
     @property
     def device(self) -> torch.device:
         return self._mean.device
-
-    def _infer_num_classes(self, device: torch.device) -> int:
-        with eval_mode(self.net), torch.no_grad():
-            return int(unwrap_logits(self.net(torch.zeros(1, *self.input_size, device=device))).shape[-1])
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for images ``x`` in [0,1], without input validation (for inner loops)."""

@@ -15,12 +15,13 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import re
 import socket
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -57,8 +58,6 @@ def parse_value(v: str) -> object:
     """
     low = v.lower()
     if v.startswith("["):
-        import json
-
         try:
             return json.loads(v)
         except json.JSONDecodeError:
@@ -126,8 +125,9 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
             raise InputError(f"model spec {spec!r} has nothing after '{prefix}:'.")
         return prefix, body, opts
     if _FACTORY_RE.match(head):
-        if _importable(prefix):
-            return "factory", head, opts
+        with contextlib.suppress(ImportError, ValueError):  # a module that cannot be found, or a bad name
+            if importlib.util.find_spec(prefix) is not None:
+                return "factory", head, opts
         raise InputError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r} (expected one of "
                          f"{', '.join(p + ':' for p in PREFIXES)}), and as a factory 'module:function' its module "
                          f"{prefix!r} cannot be found on sys.path (add the folder that holds it to PYTHONPATH; the "
@@ -135,13 +135,6 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
     raise InputError(f"model spec {spec!r} has an unknown prefix {prefix + sep!r}; expected one of "
                      f"{', '.join(p + ':' for p in PREFIXES)} or 'package.module:factory' with an importable "
                      "module.")
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _cfg(net: nn.Module) -> dict:
@@ -169,27 +162,30 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 @contextlib.contextmanager
-def _hub_offline() -> Iterator[None]:
-    """The hub's offline mode for the calls inside: weights in the local cache load, missing ones fail at once."""
-    from huggingface_hub import constants
-
-    saved = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
+def _temporarily(mapping: MutableMapping, key: str, value: object) -> Iterator[None]:
+    """``mapping[key] = value`` for the block, then the old value back (or the key removed if it had none)."""
+    had, old = key in mapping, mapping.get(key)
+    mapping[key] = value
     try:
         yield
     finally:
-        constants.HF_HUB_OFFLINE = saved
+        if had:
+            mapping[key] = old
+        else:
+            mapping.pop(key, None)
 
 
 def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
     import timm
+    from huggingface_hub import constants
 
     if not timm.is_model(name):
         raise InputError(f"timm model {name!r} does not exist{did_you_mean(name, timm.list_models())}.")
     pretrained, checkpoint = bool(opts.pop("pretrained", True)), opts.pop("checkpoint", None)
     download = pretrained and weights and checkpoint is None
+    offline = download and not _hub_reachable()  # then the hub's offline mode: cached weights load, others fail fast
     try:
-        with contextlib.nullcontext() if not download or _hub_reachable() else _hub_offline():
+        with _temporarily(vars(constants), "HF_HUB_OFFLINE", True) if offline else contextlib.nullcontext():
             net = timm.create_model(name, pretrained=download, **opts)
     except TypeError as e:
         raise InputError(f"timm model {name!r} does not accept the options {opts}: {_first_line(e)}") from None
@@ -204,9 +200,8 @@ def _timm(name: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]:
             "input_size": cfg.get("input_size", (3, 224, 224)), "preprocess": model_preprocess(cfg)}
     if "img_size" in opts:
         size = opts["img_size"]
-        info["input_size"] = (3, *size) if isinstance(size, (tuple, list)) else (3, size, size)
-        info["preprocess"] = Preprocess.for_size(info["input_size"][1]) if info["input_size"][1] == \
-            info["input_size"][2] else None
+        _, h, w = info["input_size"] = (3, *size) if isinstance(size, (tuple, list)) else (3, size, size)
+        info["preprocess"] = Preprocess.for_size(h) if h == w else None
     if net.num_classes == 1000:
         info["class_names"] = imagenet_class_names()
     return net, info
@@ -269,19 +264,6 @@ def import_robustbench() -> ModuleType:
         return importlib.import_module("robustbench")
 
 
-@contextlib.contextmanager
-def _weights_only_loads() -> Iterator[None]:
-    old = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
-    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
-        else:
-            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
-
-
 _RB_SIZES = {"cifar10": 32, "cifar100": 32, "imagenet": 224}
 
 
@@ -315,7 +297,7 @@ def _robustbench(body: str, opts: dict, weights: bool) -> tuple[nn.Module, dict]
         ensemble = isinstance(zoo_models[name].get("gdrive_id"), list)
         present = path.with_name(f"{name}.pt_m0.pt").is_file() if ensemble else path.is_file()
         try:
-            with _weights_only_loads():
+            with _temporarily(os.environ, "TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1"):
                 net = rb_load(name, model_dir=model_dir, dataset=dataset, threat_model=threat)
         except Exception as e:
             why = "is present but could not be loaded" if present else "is missing and could not be downloaded"
@@ -434,9 +416,9 @@ def _file(body: str, opts: dict, input_size: Sequence[int] | None = None) -> Bac
 def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] | None = None) -> Backbone:
     size = tuple(info.get("input_size") or input_size or (3, 224, 224))
     preprocess = info.get("preprocess")
-    return Backbone(net, name=info.get("name", spec), spec=spec, input_size=size,
-                    preprocess=preprocess if preprocess is not None and size == (3, preprocess.size, preprocess.size)
-                    else None,
+    if preprocess is not None and size != (3, preprocess.size, preprocess.size):  # a transform for another size
+        preprocess = None
+    return Backbone(net, name=info.get("name", spec), spec=spec, input_size=size, preprocess=preprocess,
                     mean=info.get("mean", (0.0, 0.0, 0.0)), std=info.get("std", (1.0, 1.0, 1.0)),
                     class_names=info.get("class_names"), num_classes=info.get("num_classes"),
                     family=info.get("family"), cam_layer=info.get("cam_layer"))
@@ -486,25 +468,20 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
     explicit = opts.pop("input_size", None)
     if explicit is not None:
         input_size = parse_input_size(explicit, f"model spec {spec!r}: input_size")
-    model = _load(prefix, body, opts, dev, spec, input_size)
-    if explicit is not None and model.input_size != input_size:  # the user's word over the source's
-        model = _backbone(model.net, {**described(model), "input_size": input_size}, spec=spec)
-    return model.to(dev).eval()
-
-
-def _load(prefix: str, body: str, opts: dict, dev: torch.device, spec: str,
-          input_size: Sequence[int] | None) -> Backbone:
     if prefix == "zoo":
         path, info = zoo.resolve(body)
         if path is None:  # a zoo model built from a package's weights rather than a file of ours (timm's network)
             net = zoo.build(body).to(dev)
-            return _backbone(net, {**info, "preprocess": model_preprocess(_cfg(net))}, spec=spec).eval()
-        model = _file(str(path), {})
-        model.spec = spec
-        return model.to(dev).eval()
-    if prefix == "file":
-        return _file(body, opts, input_size).to(dev).eval()
-    net, info = _LOADERS[prefix](body, opts, True)
-    if isinstance(net, Backbone):
-        return net.to(dev).eval()
-    return _backbone(net.to(dev).eval(), info, spec=spec, input_size=input_size).eval()
+            model = _backbone(net, {**info, "preprocess": model_preprocess(_cfg(net))}, spec=spec)
+        else:
+            model = _file(str(path), {}).to(dev)
+            model.spec = spec
+    elif prefix == "file":
+        model = _file(body, opts, input_size).to(dev)
+    else:
+        net, info = _LOADERS[prefix](body, opts, True)
+        model = (net.to(dev) if isinstance(net, Backbone)
+                 else _backbone(net.to(dev).eval(), info, spec=spec, input_size=input_size))
+    if explicit is not None and model.input_size != input_size:  # the user's word over the source's
+        model = _backbone(model.net, {**described(model), "input_size": input_size}, spec=spec)
+    return model.to(dev).eval()

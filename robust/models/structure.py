@@ -16,6 +16,8 @@ the tensor it returned. From that trace (never from a list of model names):
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,31 +45,19 @@ class _Trace:
     modules: dict[str, nn.Module]
 
 
-def _first_tensor(out: object) -> torch.Tensor | None:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
-        return out[0]
-    return None
-
-
 def _trace(net: nn.Module, input_size: tuple[int, int, int], device: torch.device) -> _Trace:
     modules = dict(net.named_modules())
     order: dict[str, int] = {}
     out: dict[str, torch.Tensor] = {}
-    handles = []
-    counter = iter(range(1 << 30))
+    counter = itertools.count()
 
-    def hook(name: str) -> Callable[[nn.Module, tuple[object, ...], object], None]:
-        def fn(_m: nn.Module, _inp: tuple[object, ...], output: object) -> None:
-            t = _first_tensor(output)
-            if t is not None:
-                order[name] = next(counter)
-                out[name] = t
-        return fn
+    def record(name: str, _m: nn.Module, _inp: tuple[object, ...], output: object) -> None:
+        if isinstance(output, (tuple, list)) and output:  # a tuple's first item
+            output = output[0]
+        if isinstance(output, torch.Tensor):
+            order[name], out[name] = next(counter), output
 
-    for name, m in modules.items():
-        handles.append(m.register_forward_hook(hook(name)))
+    handles = [m.register_forward_hook(functools.partial(record, name)) for name, m in modules.items()]
     try:
         with eval_mode(net), torch.no_grad():
             net(torch.zeros(1, *input_size, device=device))
@@ -83,7 +73,7 @@ def _children(trace: _Trace, name: str) -> list[str]:
 
 
 def _parent(name: str) -> str:
-    return name.rsplit(".", 1)[0] if "." in name else ""
+    return name.rpartition(".")[0]
 
 
 def _is_attention(m: nn.Module) -> bool:
@@ -190,14 +180,11 @@ def detect(net: nn.Module, input_size: tuple[int, int, int], device: torch.devic
         block = _block_of(trace, last)
         layer = _first_norm(trace, block)
         act = trace.out[layer]
-        windowed = hasattr(trace.modules[last], "window_size")
+        family = "swin" if hasattr(trace.modules[last], "window_size") else "vit"  # windowed attention
         if act.ndim == 4:  # Swin keeps N x H x W x C maps
-            return Structure("swin" if windowed else "vit", layer, _channels_last_to_map)
-        grid = _patch_grid(trace)
-        if grid is None:
-            side = int(act.shape[1] ** 0.5)
-            grid = (side, side)
-        return Structure("swin" if windowed else "vit", layer, TokensToGrid(*grid))
+            return Structure(family, layer, _channels_last_to_map)
+        grid = _patch_grid(trace) or (int(act.shape[1] ** 0.5),) * 2  # no patchifying conv: a square token grid
+        return Structure(family, layer, TokensToGrid(*grid))
 
     grid = _patch_grid(trace)
     tokens = [n for n in ran if n and trace.out[n].ndim == 3 and isinstance(trace.modules[_parent(n)], _CONTAINERS)]

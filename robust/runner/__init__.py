@@ -48,8 +48,8 @@ class RunReport:
         return {**dataclasses.asdict(self), "out": str(self.out)}
 
 
-
 WAITING = "waiting for"  # how a progress line about cells another run holds begins (shown even under --json)
+
 
 def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
     """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
@@ -245,14 +245,15 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
 
     check_executor(executor)
     out = Path(out)
+    progress = progress or (lambda label, done, total: None)
     start = time.perf_counter()
     owner = new_owner()
     with open_store(out) as store, Heartbeat(store.path, owner):
         done = store.done()
-        todo = [c for c in cells if c.key not in done]
+        pending = [c for c in cells if c.key not in done]
         for row in failed:
             store.put(row)  # never replaces a done row
-        total, finished, counts = len(todo), 0, {"failed": len(failed), "work": 0.0, "cell_wall": 0.0, "others": 0}
+        total, finished, counts = len(pending), 0, {"failed": len(failed), "work": 0.0, "cell_wall": 0.0, "others": 0}
         dispatched = time.perf_counter()
 
         def on_result(row: dict) -> None:
@@ -263,8 +264,7 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
             finished += 1
             counts["failed"] += row["status"] == "failed"
             counts["work"] += (row.get("seconds") or 0.0) + ((row.get("result") or {}).get("train_seconds") or 0.0)
-            if progress is not None:
-                progress(cell_line(row), finished + counts["others"], total)
+            progress(cell_line(row), finished + counts["others"], total)
 
         busy: list[Cell] = []
 
@@ -275,9 +275,7 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
             counts["others"] += state == "done"
             return state == "claimed"
 
-        if progress is not None:
-            progress(f"{len(cells) - total} of {len(cells)} cells already done", 0, total)
-        pending = todo
+        progress(f"{len(cells) - total} of {len(cells)} cells already done", 0, total)
         try:
             while pending:
                 busy.clear()
@@ -289,10 +287,8 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
                 pending = [c for c in busy if c.key not in finished_by_others]
                 counts["others"] += len(busy) - len(pending)
                 if pending:
-                    if progress is not None:
-                        progress(f"{WAITING} {len(pending)} cell(s) that another run is computing (taken "
-                                 f"over if its claim goes unrenewed for {STALE_SECONDS:.0f} s)",
-                                 finished + counts["others"], total)
+                    progress(f"{WAITING} {len(pending)} cell(s) that another run is computing (taken over if its "
+                             f"claim goes unrenewed for {STALE_SECONDS:.0f} s)", finished + counts["others"], total)
                     time.sleep(poll)
         finally:
             store.release(owner)

@@ -49,7 +49,7 @@ class Cell:
                 **({"squares": True} if self.squares else {})}
 
 
-def _trained_attack(cell: Cell, net: Backbone, progress: bool) -> TrainedPatchAttack:
+def _trained_attack(cell: Cell, net: Backbone) -> TrainedPatchAttack:
     """The cell's trained attack: its shipped artifact (checked against its sha256), or its cached one, trained
     (resumably) and cached first when it does not exist."""
     from robust.attacks.artifacts import verify_shipped
@@ -59,7 +59,7 @@ def _trained_attack(cell: Cell, net: Backbone, progress: bool) -> TrainedPatchAt
         verify_shipped(cell.artifact["name"].removeprefix("zoo:"))
     else:
         cell.task.build_attack(cell.seed).train_cached(path, net, load_for_cached(cell.dataset, net, "train"),
-                                                       dict(cell.task.train), progress)
+                                                       dict(cell.task.train))
     return cell.task.build_attack(cell.seed, artifact=path, num_classes=net.num_classes)
 
 
@@ -83,7 +83,7 @@ def versions() -> dict:
     return out
 
 
-def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: bool = False) -> dict:
+def execute(cell: Cell, device: str = "cpu", *, examples: int = 4) -> dict:
     """Run ``cell`` on ``device``; a dict with ``status`` done (``result``, ``seconds``, ``figure``: a gallery PNG
     of ``examples`` images of the first batch, successes then failures) or failed (``error``). Errors of the cell
     are caught and returned: one bad model must not stop a grid."""
@@ -108,10 +108,8 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4, progress: boo
             return {**base, "status": "done", "result": {**curve.to_dict(), "labels": label_source(data)},
                     "seconds": time.perf_counter() - start}
         train_start = time.perf_counter()
-        if get(cell.task.method, "attack").trained:
-            atk = _trained_attack(cell, net, progress)
-        else:
-            atk = cell.task.build_attack(cell.seed)
+        atk = _trained_attack(cell, net) if get(cell.task.method, "attack").trained else \
+            cell.task.build_attack(cell.seed)
         train_seconds = time.perf_counter() - train_start
         first: list = []
         outcomes: list = []

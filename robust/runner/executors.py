@@ -128,8 +128,8 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
                          "(`ray start --head`) or use --executor local.") from None
 
 
-def run_ray(cells: Sequence[Cell], on_result: OnResult, address: str | None = None, num_cpus: int | None = None,
-            claim: Claim | None = None) -> None:
+def run_ray(cells: Sequence[Cell], on_result: OnResult, address: str | None = None, claim: Claim | None = None
+            ) -> None:
     """Run ``cells`` as Ray tasks on a local instance (``address`` None) or the cluster at ``address`` (the cells
     ``claim`` grants, all claimed before any is submitted)."""
     cells = _granted(cells, claim)
@@ -143,8 +143,7 @@ def run_ray(cells: Sequence[Cell], on_result: OnResult, address: str | None = No
         _check_reachable(address)
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
         task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=1, max_retries=1)(_ray_cell)

@@ -179,12 +179,10 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
                                  f"{base.kind}.")
             params, train = item.get("params", {}), item.get("train", {})
             described = derived_description(base, params, train) if params or train else base.description
-            table = {base.kind: base.method, "params": {**base.params, **params}, "description": described}
+            item = {base.kind: base.method, "params": {**base.params, **params}, "description": described}
             if base.kind == "attack":
-                table["train"] = {**base.train, **train}
-            task = parse_task(name, table, f"spec: {kind} {name!r}")
-        else:
-            task = parse_task(name, item, f"spec: {kind} {name!r}")
+                item["train"] = {**base.train, **train}
+        task = parse_task(name, item, f"spec: {kind} {name!r}")
     else:
         raise InputError(f"spec: {kind} {item!r} is not valid; expected a preset name or a table.")
     if task.kind != kind:

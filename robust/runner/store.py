@@ -29,56 +29,26 @@ SCHEMA = 4
 HOST = socket.gethostname()
 HEARTBEAT_SECONDS = 5.0  # how often a run renews its claims
 STALE_SECONDS = 60.0  # a claim not renewed for this long belongs to a run that is gone
-_CELLS = """
-CREATE TABLE IF NOT EXISTS cells (
-    key TEXT PRIMARY KEY,
-    model TEXT NOT NULL,
-    task TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-    config TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    seconds REAL,
-    wall REAL,
-    device TEXT,
-    versions TEXT,
-    figure BLOB,
-    finished REAL NOT NULL
-)"""
-_CLAIMS = """
-CREATE TABLE IF NOT EXISTS claims (
-    key TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    heartbeat REAL NOT NULL
-)"""
-_OUTPUTS = """
-CREATE TABLE IF NOT EXISTS outputs (
-    path TEXT PRIMARY KEY,
-    written REAL NOT NULL
-)"""
-_PLANS = """
-CREATE TABLE IF NOT EXISTS plans (
-    id TEXT PRIMARY KEY,
-    names TEXT NOT NULL,
-    written REAL NOT NULL
-)"""
-_SQUARES = """
-CREATE TABLE IF NOT EXISTS squares (
-    key TEXT PRIMARY KEY,
-    data BLOB NOT NULL
-)"""
-COLUMNS = ("key", "model", "task", "kind", "seed", "status", "config", "result", "error", "seconds", "wall",
-           "device", "versions", "figure", "finished")
+#: each table's columns and their SQL types, in order: the one statement of the schema (``_DDL``, ``LAYOUTS``)
+_TABLES = {
+    "cells": {"key": "TEXT PRIMARY KEY", "model": "TEXT NOT NULL", "task": "TEXT NOT NULL", "kind": "TEXT NOT NULL",
+              "seed": "INTEGER NOT NULL", "status": "TEXT NOT NULL CHECK (status IN ('done', 'failed'))",
+              "config": "TEXT NOT NULL", "result": "TEXT", "error": "TEXT", "seconds": "REAL", "wall": "REAL",
+              "device": "TEXT", "versions": "TEXT", "figure": "BLOB", "finished": "REAL NOT NULL"},
+    "claims": {"key": "TEXT PRIMARY KEY", "owner": "TEXT NOT NULL", "host": "TEXT NOT NULL",
+               "pid": "INTEGER NOT NULL", "heartbeat": "REAL NOT NULL"},
+    "outputs": {"path": "TEXT PRIMARY KEY", "written": "REAL NOT NULL"},
+    "plans": {"id": "TEXT PRIMARY KEY", "names": "TEXT NOT NULL", "written": "REAL NOT NULL"},
+    "squares": {"key": "TEXT PRIMARY KEY", "data": "BLOB NOT NULL"},  # a patch cell's detector crops (safetensors)
+}
+#: each table's CREATE statement, one column a line (as SQLite keeps it in the file)
+_DDL = {table: f"\nCREATE TABLE IF NOT EXISTS {table} (\n" + ",\n".join(f"    {c} {t}" for c, t in columns.items())
+        + "\n)" for table, columns in _TABLES.items()}
+COLUMNS = tuple(_TABLES["cells"])
 #: the tables of each schema version and their columns: a store is ours only if it has exactly these
-LAYOUTS = {1: {"cells": COLUMNS},
-           2: {"cells": COLUMNS, "claims": ("key", "owner", "host", "pid", "heartbeat"),
-               "outputs": ("path", "written")}}
-LAYOUTS[3] = {**LAYOUTS[2], "plans": ("id", "names", "written")}
-LAYOUTS[4] = {**LAYOUTS[3], "squares": ("key", "data")}  # a patch cell's detector crops (safetensors bytes)
+LAYOUTS = {version: {table: tuple(_TABLES[table]) for table in tables} for version, tables in (
+    (1, ["cells"]), (2, ["cells", "claims", "outputs"]), (3, ["cells", "claims", "outputs", "plans"]),
+    (4, list(_TABLES)))}
 _JSON = ("config", "result", "versions")
 
 
@@ -148,8 +118,8 @@ class Store:
         if version != SCHEMA or not layout:  # new (IMMEDIATE: two processes creating it queue up) or older
             with self.conn:
                 self.conn.execute("BEGIN IMMEDIATE")
-                for table in (_CELLS, _CLAIMS, _OUTPUTS, _PLANS, _SQUARES):
-                    self.conn.execute(table)
+                for ddl in _DDL.values():
+                    self.conn.execute(ddl)
                 self.conn.execute(f"PRAGMA user_version={SCHEMA}")
 
     def _layout(self) -> dict[str, tuple[str, ...]]:

@@ -36,8 +36,7 @@ def _sized(model: nn.Module) -> nn.Module:
 def resnet(num_classes: int = 10) -> nn.Module:
     from timm.models.resnet import BasicBlock, ResNet
 
-    model = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128),
-                   num_classes=num_classes)
+    model = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128), num_classes=num_classes)
     model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)  # CIFAR-style stem
     model.maxpool = nn.Identity()
     return _sized(model)
