@@ -94,7 +94,32 @@ class Pool:
 
 @dataclasses.dataclass(frozen=True)
 class Draws:
-    """The random draws of a batch: ``index`` (N,) are the images' indices in ``pool`` (the evaluated set)."""
+    """The random draws of a batch: every number depends on (seed, stream, the image's index, position) only.
+
+    An attack's ``run`` and an evaluation's ``parameters`` receive one and draw each image's randomness from it
+    (targets, noise, windows, donors, random starts), so a figure does not depend on the batch size, the order of
+    batches or the device. Numbers come from a counter-based hash (murmur3's finaliser) computed on the images'
+    device; ``uniform``, ``integers``, ``other`` (another image of the pool) and ``other_class`` (an image of another
+    class) draw them, ``child`` and ``subset`` derive draws for a stream of their own or some of the images.
+
+    Attributes:
+        seed: the seed of every draw.
+        index: the images' indices in ``pool``.
+        pool: the evaluated set (``robust.draws.Pool``), where donor images come from.
+        prefix: the stream prefix ``child`` adds.
+
+    Shape:
+        index is N; ``uniform(stream, *shape)`` and ``integers(stream, high, *shape)`` return N x *shape.
+
+    Examples:
+        >>> import torch
+        >>> from robust.draws import Draws
+        >>> x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+        >>> draws = Draws.of_batch(seed=0, x=x, y=y)
+        >>> u = draws.uniform("noise", 2)
+        >>> tuple(u.shape), torch.equal(draws.subset(torch.tensor([2, 3])).uniform("noise", 2), u[2:])
+        ((4, 2), True)
+    """
 
     seed: int
     index: torch.Tensor

@@ -134,9 +134,36 @@ def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int]) -> tuple[torch
 
 def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor | None = None
           ) -> torch.Tensor:
-    """Composite ``patch`` into ``x`` at ``boxes``: ``(1 - M) * x + M * patch`` where M is ``mask`` (p x p,
-    default all ones) placed at each box. ``patch`` is one per image (N x C x p x p) or one for all (C x p x p).
-    Batched (no per-sample loop) and differentiable with respect to ``patch`` and ``x``."""
+    """Composite a patch into each image at its box: ``(1 - M) * x + M * patch``, M the mask placed at the box.
+
+    Batched (no per-image loop) and differentiable with respect to ``patch`` and ``x``.
+
+    Args:
+        x: the images.
+        patch: one patch per image, or one for all.
+        boxes: each patch's box (top, left, height, width in pixels; height = width = p), inside the image.
+        mask: the patch's shape as a p x p mask in [0, 1] (default: all ones, a square).
+
+    Returns:
+        The patched images.
+
+    Shape:
+        x: N x C x H x W; patch: N x C x p x p or C x p x p; boxes: N x 4 (integers); returns N x C x H x W.
+
+    Examples:
+        >>> import torch
+        >>> from robust.placement import paste
+        >>> out = paste(torch.zeros(1, 3, 8, 8), torch.ones(3, 2, 2), torch.tensor([[1, 2, 2, 2]]))
+        >>> out[0, 0]
+        tensor([[0., 0., 0., 0., 0., 0., 0., 0.],
+                [0., 0., 1., 1., 0., 0., 0., 0.],
+                [0., 0., 1., 1., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0., 0., 0., 0.]])
+    """
     if x.ndim != 4:
         raise InputError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
     n, c, h, w = x.shape

@@ -39,7 +39,26 @@ PLACEMENTS = ("gradcam", "gradcam-min", "random", "center", "corner")
 
 @dataclasses.dataclass
 class AttackResult:
-    """Adversarial images and what produced them: the patch boxes (N x 4) and targets (N), when any."""
+    """What an attack returns: the adversarial images and what produced them.
+
+    Attributes:
+        x_adv: the adversarial images.
+        target: each image's target class (None for an untargeted attack).
+        boxes: where each patch went, for a patch attack (None otherwise).
+        extra: anything else the attack keeps (e.g. ``patch``: the patches themselves).
+
+    Shape:
+        x_adv: N x 3 x H x W in [0, 1]; target: N; boxes: N x 4 (top, left, height, width in pixels).
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks import make_attack
+        >>> from robust.models import load_model
+        >>> attack = make_attack("noise-patch-12pct", placement="center")
+        >>> result = attack(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(2, 3, 32, 32), torch.tensor([3, 5]))
+        >>> tuple(result.x_adv.shape), result.boxes.tolist()
+        ((2, 3, 32, 32), [[10, 10, 11, 11], [10, 10, 11, 11]])
+    """
 
     x_adv: torch.Tensor
     target: torch.Tensor | None = None
