@@ -63,6 +63,15 @@ def test_the_command_line_page_is_what_the_cli_prints():
                                  + res.stderr[-2000:])
 
 
+@pytest.mark.subprocess
+def test_the_methods_page_is_what_the_registry_and_presets_say():
+    env = {k: v for k, v in os.environ.items() if k not in ("ROBUST_PLUGINS", "ROBUST_PRESETS")}
+    res = subprocess.run([sys.executable, str(ROOT / "docs" / "methods_reference.py"), "--check"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, ("docs/reference/methods.md is out of date: run `python docs/methods_reference.py`\n"
+                                 + res.stderr[-2000:])
+
+
 def test_every_public_name_has_a_docstring():
     """What the API page is generated from: every class and function a module lists in ``__all__`` says what it is
     (a dataclass's generated ``Name(field, ...)`` does not count)."""
