@@ -51,7 +51,27 @@ def _check(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, method
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Scale each N x H x W map to [0, 1] (min to 0, max to 1); a constant map becomes 0."""
+    """Scale each map to [0, 1]: its minimum to 0, its maximum to 1; a constant map becomes all 0.
+
+    Args:
+        maps: the maps (any values).
+
+    Returns:
+        The scaled maps, of the same shape.
+
+    Shape:
+        maps: N x ... (one map per row, e.g. N x H x W); returns the same shape, in [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> from robust.cam import normalize_maps
+        >>> normalize_maps(torch.tensor([[[1.0, 3.0], [2.0, 5.0]], [[2.0, 2.0], [2.0, 2.0]]]))
+        tensor([[[0.0000, 0.5000],
+                 [0.2500, 1.0000]],
+        <BLANKLINE>
+                [[0.0000, 0.0000],
+                 [0.0000, 0.0000]]])
+    """
     flat = maps.flatten(1)
     lo, hi = flat.min(1).values, flat.max(1).values
     return ((flat - lo[:, None]) / (hi - lo).clamp_min(1e-12)[:, None]).view_as(maps)
@@ -139,12 +159,42 @@ def cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None = None, *,
 
 def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, masks: int = 64,
          cells: int = 7, p: float = 0.5, chunk: int = 2 << 20) -> torch.Tensor:
-    """RISE saliency (Petsiuk et al. 2018) of each image for each of its classes: N x K x H x W for N x K
-    ``classes``: sum over ``masks`` random masks (``cells`` x ``cells`` Bernoulli(``p``) grids, bilinearly upsampled
-    and randomly shifted) of the class probability on the masked image times the mask, over ``masks * p``. The
-    masks are a function of ``seed`` alone: the same for every image and batch. The masked images are made and
-    scored ``chunk`` pixels at a time (2,048 images at 32 px, 41 at 224 px), so memory does not grow with
-    ``masks``."""
+    """RISE saliency (Petsiuk et al. 2018) of each image for each of its classes: masked forwards only, no gradient.
+
+    The map of class k is the sum over ``masks`` random masks (``cells`` x ``cells`` Bernoulli(``p``) grids,
+    bilinearly upsampled and randomly shifted) of the class probability on the masked image (image times mask) times
+    the mask, over ``masks * p``: non-negative, not scaled to [0, 1] (about the class probability when the pixel is
+    kept). The masks are a function of ``seed`` alone: the same for every image and batch. The masked images are made
+    and scored ``chunk`` pixels at a time (2,048 images at 32 px, 41 at 224 px), so memory does not grow with
+    ``masks``. The inputs are not validated (see ``cam``); the model is used in eval mode and left as it was found.
+
+    Args:
+        model: the model.
+        x: the images.
+        classes: the classes to map, K per image.
+        seed: the seed of the masks.
+        masks: how many random masks.
+        cells: the masks' grid, cells per side before upsampling.
+        p: the probability that a cell is kept (1) rather than masked (0).
+        chunk: how many pixels of masked images one forward pass takes at most (at least one image).
+
+    Returns:
+        The maps, one per image and class, in float32.
+
+    Shape:
+        x: N x 3 x H x W in [0, 1]; classes: N x K (class indices); returns N x K x H x W (>= 0).
+
+    Examples:
+        >>> import torch
+        >>> from robust.cam import rise
+        >>> from robust.models import load_model
+        >>> model, x = load_model("zoo:digits-m/resnet", "cpu"), torch.rand(2, 3, 32, 32)
+        >>> maps = rise(model, x, torch.tensor([[3, 5], [0, 1]]), seed=0, masks=16)
+        >>> tuple(maps.shape), bool((maps >= 0).all())
+        ((2, 2, 32, 32), True)
+        >>> torch.equal(rise(model, x[:1], torch.tensor([[3, 5]]), seed=0, masks=16), maps[:1])  # per image
+        True
+    """
     n, _, h, w = x.shape
     ch, cw = math.ceil(h / cells), math.ceil(w / cells)
     mask_draws = Draws(seed, torch.arange(masks, device=x.device), Pool((x[:0], classes[:0, 0])))

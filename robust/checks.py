@@ -32,17 +32,44 @@ class InputError(ValueError):
 
 
 def first_line(e: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message (its type when it has none), for a one-line error."""
+    """The first line of an exception's message, for a one-line error.
+
+    Args:
+        e: the exception.
+        limit: the most characters of that line kept.
+
+    Returns:
+        The message's first line (the message stripped, the line cut to ``limit`` characters), or the exception's
+        type name when its message is empty.
+
+    Examples:
+        >>> from robust.checks import first_line
+        >>> first_line(ValueError("bad value\\nmore detail"))
+        'bad value'
+        >>> first_line(KeyError())
+        'KeyError'
+    """
     text = str(e).strip()
     return text.splitlines()[0][:limit] if text else type(e).__name__
 
 
 def did_you_mean(name: object, choices: object) -> str:
-    """``" (did you mean a, b?)"`` for the close matches of ``name`` among ``choices``, or ``""``: what follows
-    "is unknown" in an unknown-name error.
+    """The close matches of an unknown name, as the clause that follows "is unknown" in an unknown-name error.
 
-    >>> "'lavan-12pcx' is unknown" + did_you_mean("lavan-12pcx", ["lavan-12pct", "lavan-8pct", "pgd-linf-8"])
-    "'lavan-12pcx' is unknown (did you mean lavan-12pct, lavan-8pct?)"
+    Args:
+        name: the unknown name (compared as a string).
+        choices: the known names (any iterable; each compared as a string).
+
+    Returns:
+        ``" (did you mean a, b?)"`` with up to 5 close matches (difflib's ratio at least 0.6), closest first, or
+        ``""`` when none is close.
+
+    Examples:
+        >>> from robust.checks import did_you_mean
+        >>> "'lavan-12pcx' is unknown" + did_you_mean("lavan-12pcx", ["lavan-12pct", "lavan-8pct", "pgd-linf-8"])
+        "'lavan-12pcx' is unknown (did you mean lavan-12pct, lavan-8pct?)"
+        >>> did_you_mean("zzz", ["lavan-12pct"])
+        ''
     """
     import difflib
 
@@ -55,15 +82,52 @@ SEED_LIMIT = 2**64
 
 
 def check_keys(keys: Iterable[str], valid: Iterable[str], where: str) -> None:
-    """Refuse a key outside ``valid``: one sentence naming ``where``, the first unknown key and the valid ones."""
+    """Refuse a key outside ``valid``: one sentence naming ``where``, the first unknown key and the valid ones.
+
+    Args:
+        keys: the keys given (an option table's, a spec section's, ...).
+        valid: the keys allowed.
+        where: what the keys belong to; it starts the message.
+
+    Raises:
+        InputError: a key not in ``valid`` (the first one in sorted order is named, with its close matches).
+
+    Examples:
+        >>> from robust.checks import check_keys
+        >>> check_keys(["steps", "lr"], ["steps", "lr", "seed"], "attack lavan")
+        >>> check_keys(["stpes"], ["steps", "lr", "seed"], "attack lavan")
+        Traceback (most recent call last):
+        robust.checks.InputError: attack lavan: key 'stpes' is unknown (did you mean steps?); expected one of
+        ['lr', 'seed', 'steps'].
+    """
     if bad := sorted(set(keys) - set(valid)):
         raise InputError(f"{where}: key {bad[0]!r} is unknown{did_you_mean(bad[0], valid)}; expected one of "
                          f"{sorted(valid)}.")
 
 
 def value_kind(default: object) -> tuple[tuple[type, ...], str] | None:
-    """The types a value of the kind of a parameter's ``default`` may have, and how to say it (bool is not a
-    number); None for a default of no checked kind (None, or an object)."""
+    """The types a value of the kind of a parameter's ``default`` may have, and how to say that kind in a message.
+
+    A bool default is a kind of its own (true or false), never a number, though bool is a subclass of int. An int
+    default gives ``(int,)``, a float default ``(int, float)``, a tuple or list default ``(tuple, list)``, a string
+    ``(str,)``; as ``isinstance(True, int)`` holds, refusing a bool for an int is the caller's part.
+
+    Args:
+        default: the parameter's default value.
+
+    Returns:
+        ``(types, words)``, e.g. ``((int, float), "a finite number")``; None for a default of no checked kind (None,
+        or any other object).
+
+    Examples:
+        >>> from robust.checks import value_kind
+        >>> value_kind(0.5)
+        ((<class 'int'>, <class 'float'>), 'a finite number')
+        >>> value_kind(True)
+        ((<class 'bool'>,), 'true or false')
+        >>> value_kind(None) is None
+        True
+    """
     for kind, types, what in ((bool, (bool,), "true or false"), (int, (int,), "an integer"),
                               (float, (int, float), "a finite number"), ((tuple, list), (tuple, list), "a list"),
                               (str, (str,), "a string")):
@@ -73,7 +137,37 @@ def value_kind(default: object) -> tuple[tuple[type, ...], str] | None:
 
 
 def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
-    """Require a float tensor N x C x H x W with values in [0, 1] and no NaN; return it unchanged."""
+    """Require a batch of float images in [0, 1] without NaN; return it unchanged.
+
+    Values may stray 1e-6 outside [0, 1] (rounding). The range is read in one pass (one host sync).
+
+    Args:
+        x: the images.
+        name: the argument's name, for the message.
+        channels: the channels expected (3: RGB).
+
+    Returns:
+        ``x`` itself.
+
+    Raises:
+        TypeError: ``x`` is not a tensor, or not a floating-point one (uint8 images: divide by 255).
+        InputError: not 4-D, another number of channels, a NaN, or a value outside [0, 1].
+
+    Shape:
+        x: N x ``channels`` x H x W, floating point, in [0, 1]; returns it.
+
+    Examples:
+        >>> import torch
+        >>> from robust.checks import check_images
+        >>> check_images(torch.rand(2, 3, 8, 8)).shape
+        torch.Size([2, 3, 8, 8])
+        >>> check_images(torch.full((1, 3, 8, 8), 2.0))
+        Traceback (most recent call last):
+        robust.checks.InputError: x has values in [2, 2]; expected images in [0, 1].
+        >>> check_images(torch.rand(3, 8, 8), name="image")
+        Traceback (most recent call last):
+        robust.checks.InputError: image has shape (3, 8, 8); expected a batch N x 3 x H x W.
+    """
     import torch
 
     if not isinstance(x, torch.Tensor):
@@ -95,7 +189,33 @@ def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
 
 
 def check_labels(y: object, num_classes: int, n: int | None = None, name: str = "y") -> torch.Tensor:
-    """Require an integer tensor of class indices in [0, num_classes), of length ``n`` when given."""
+    """Require an integer tensor of class indices in [0, num_classes), of length ``n`` when given; return it unchanged.
+
+    Args:
+        y: the labels.
+        num_classes: the number of classes; every label is below it.
+        n: the number of labels expected (one per image), or None for any.
+        name: the argument's name, for the message.
+
+    Returns:
+        ``y`` itself.
+
+    Raises:
+        TypeError: ``y`` is not a tensor.
+        InputError: not 1-D, a float or bool dtype, not ``n`` labels, or a class outside [0, num_classes).
+
+    Shape:
+        y: N, an integer dtype; returns it.
+
+    Examples:
+        >>> import torch
+        >>> from robust.checks import check_labels
+        >>> check_labels(torch.tensor([0, 3, 9]), 10, n=3)
+        tensor([0, 3, 9])
+        >>> check_labels(torch.tensor([0, 3, 10]), 10)
+        Traceback (most recent call last):
+        robust.checks.InputError: y contains class 10; expected classes in [0, 9].
+    """
     import torch
 
     if not isinstance(y, torch.Tensor):
@@ -124,8 +244,36 @@ def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bo
 
 def check_number(value: object, name: str, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False, expected: str | None = None) -> float:
-    """Require a finite real number (not a bool, not NaN or infinite) within the bounds given; return it as a
-    float. ``expected`` replaces the generated description of what is valid."""
+    """Require a finite real number within the bounds given; return it as a float.
+
+    A bool, a NaN or an infinite value is refused, as is anything that is not a real number (a string, None, ...).
+
+    Args:
+        value: the value given.
+        name: the argument's name, for the message.
+        low: the lowest value allowed, or None for no lower bound.
+        high: the highest value allowed, or None for no upper bound.
+        low_open: exclude ``low`` itself (value > low).
+        high_open: exclude ``high`` itself (value < high).
+        expected: what is valid, in words, in place of the description generated from the bounds.
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        InputError: ``name=value is not valid; expected ...``.
+
+    Examples:
+        >>> from robust.checks import check_number
+        >>> check_number(1, "eps", low=0, high=1)
+        1.0
+        >>> check_number(0, "lr", low=0, low_open=True)
+        Traceback (most recent call last):
+        robust.checks.InputError: lr=0 is not valid; expected a finite number > 0.
+        >>> check_number(3, "eps", low=0, high=1)
+        Traceback (most recent call last):
+        robust.checks.InputError: eps=3 is not valid; expected a number in [0, 1].
+    """
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok and not isinstance(value, numbers.Integral):
         ok = math.isfinite(value)
@@ -141,7 +289,32 @@ def check_number(value: object, name: str, *, low: float | None = None, high: fl
 
 def check_int(value: object, name: str, *, low: int | None = None, high: int | None = None,
               expected: str | None = None) -> int:
-    """Require an integer (not a bool) in [low, high] where given; return it as an int."""
+    """Require an integer (not a bool, not a float such as 4.0) in [low, high] where given; return it as an int.
+
+    Args:
+        value: the value given.
+        name: the argument's name, for the message.
+        low: the lowest value allowed, or None for no lower bound.
+        high: the highest value allowed, or None for no upper bound.
+        expected: what is valid, in words, in place of the description generated from the bounds.
+
+    Returns:
+        ``value`` as an int.
+
+    Raises:
+        InputError: ``name=value is not valid; expected ...``.
+
+    Examples:
+        >>> from robust.checks import check_int
+        >>> check_int(4, "k", low=1, high=10)
+        4
+        >>> check_int(20, "k", low=1, high=10)
+        Traceback (most recent call last):
+        robust.checks.InputError: k=20 is not valid; expected an integer in [1, 10].
+        >>> check_int(4.0, "steps", low=1)
+        Traceback (most recent call last):
+        robust.checks.InputError: steps=4.0 is not valid; expected an integer >= 1.
+    """
     ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if ok and low is not None:
         ok = value >= low
@@ -157,25 +330,108 @@ def check_int(value: object, name: str, *, low: int | None = None, high: int | N
 
 
 def check_positive_int(value: object, name: str) -> int:
-    """Require a positive integer (not a bool); return it."""
+    """Require a positive integer (not a bool); return it.
+
+    Args:
+        value: the value given.
+        name: the argument's name, for the message.
+
+    Returns:
+        ``value`` as an int.
+
+    Raises:
+        InputError: ``name=value is not valid; expected a positive integer.``
+
+    Examples:
+        >>> from robust.checks import check_positive_int
+        >>> check_positive_int(3, "steps")
+        3
+        >>> check_positive_int(0, "steps")
+        Traceback (most recent call last):
+        robust.checks.InputError: steps=0 is not valid; expected a positive integer.
+    """
     return check_int(value, name, low=1, expected="a positive integer")
 
 
 def check_choice(value: object, choices: Iterable[object], name: str) -> object:
-    """Require one of ``choices``; return it."""
+    """Require one of ``choices``; return it.
+
+    Args:
+        value: the value given.
+        choices: the values allowed (compared with ``==``).
+        name: the argument's name, for the message.
+
+    Returns:
+        ``value`` itself.
+
+    Raises:
+        InputError: ``name=value is not valid; expected one of (...)``, the choices listed as a tuple.
+
+    Examples:
+        >>> from robust.checks import check_choice
+        >>> check_choice("mean", ("mean", "max"), "reduce")
+        'mean'
+        >>> check_choice("sum", ("mean", "max"), "reduce")
+        Traceback (most recent call last):
+        robust.checks.InputError: reduce='sum' is not valid; expected one of ('mean', 'max').
+    """
     if value not in tuple(choices):
         raise InputError(f"{name}={value!r} is not valid; expected one of {tuple(choices)}.")
     return value
 
 
 def check_seed(value: object, name: str = "seed") -> int:
-    """Require a seed: a non-negative integer below 2**64 (not a bool); return it."""
+    """Require a seed: a non-negative integer below 2**64 (not a bool); return it.
+
+    Seeds are unsigned 64-bit integers, what ``torch.Generator.manual_seed`` and numpy take (``SEED_LIMIT``).
+
+    Args:
+        value: the value given.
+        name: the argument's name, for the message.
+
+    Returns:
+        ``value`` as an int.
+
+    Raises:
+        InputError: ``name=value is not valid; expected an integer in [0, 2**64).``
+
+    Examples:
+        >>> from robust.checks import check_seed
+        >>> check_seed(7)
+        7
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        robust.checks.InputError: seed=-1 is not valid; expected an integer in [0, 2**64).
+    """
     return check_int(value, name, low=0, high=SEED_LIMIT - 1, expected="an integer in [0, 2**64)")
 
 
 def check_samples(samples: object, data: object, name: str = "samples") -> int | None:
-    """``samples`` (None: all) as a count no larger than ``data``: asking for more images than a split has is an
-    error, never a silent cap (a figure over 500 images must not quietly be one over 300)."""
+    """Check a number of images to use from ``data``: at most as many as it has.
+
+    Asking for more images than a split has is an error, never a silent cap (a figure over 500 images must not quietly
+    be one over 300).
+
+    Args:
+        samples: how many images, a positive integer, or None for all of them.
+        data: the dataset (anything with a length; its ``name``, or else its type, is named in the message).
+        name: the argument's name, for the message.
+
+    Returns:
+        ``samples`` unchanged (None stays None: all).
+
+    Raises:
+        InputError: ``samples`` is not a positive integer or None, or it is more than ``len(data)``.
+
+    Examples:
+        >>> from robust.checks import check_samples
+        >>> check_samples(5, list(range(10)))
+        5
+        >>> check_samples(50, list(range(10)))
+        Traceback (most recent call last):
+        robust.checks.InputError: samples=50 is not valid: it is more than the 10 images of 'list'; expected at most 10
+        (or None: all of them).
+    """
     if samples is None:
         return None
     check_int(samples, name, low=1, expected="a positive integer or None (all)")
@@ -188,7 +444,29 @@ def check_samples(samples: object, data: object, name: str = "samples") -> int |
 
 
 def data_image_size(data: object) -> tuple[int, ...]:
-    """(C, H, W) of a dataset's images: an in-memory set says it; any other dataset decodes its first item."""
+    """The size (C, H, W) of a dataset's images.
+
+    An in-memory set (an ``ImageSet``) says it in its ``image_size``; any other dataset decodes its first item, an
+    (image, label) pair.
+
+    Args:
+        data: the dataset.
+
+    Returns:
+        ``(C, H, W)`` as ints.
+
+    Raises:
+        InputError: a dataset without ``image_size`` that is empty.
+
+    Examples:
+        >>> import torch
+        >>> from robust.checks import data_image_size
+        >>> data_image_size([(torch.zeros(3, 32, 32), 7)])
+        (3, 32, 32)
+        >>> data_image_size([])
+        Traceback (most recent call last):
+        robust.checks.InputError: dataset 'list' is empty; expected images.
+    """
     size = getattr(data, "image_size", None)
     if size is None:
         if len(data) == 0:  # type: ignore[arg-type]
@@ -202,8 +480,33 @@ FIXED_SIZE_DATA = ("digits-m",)
 
 
 def check_matches(model: object, data: object) -> None:
-    """The model takes the data's images and predicts its classes: one sentence, before any work, otherwise (a ViT
-    fed images of another size fails deep inside; a 1,000-class head on 10-class data reports 0 %)."""
+    """Require that the model takes the data's images and predicts its classes, before any work is done.
+
+    Otherwise the failure comes late and unclear: a ViT fed images of another size fails deep inside, a 1,000-class
+    head on 10-class data reports 0 %. Three checks, in order: data labelled by a model's own decisions
+    (``meta["labels"] == "decision"``) must have been labelled by this model (its ``name``); the data's
+    ``class_names`` (where it has them) must be ``model.num_classes``; its image size (``data_image_size``) must be
+    ``model.input_size``.
+
+    Args:
+        model: the model (a ``Backbone``: ``name``, ``num_classes``, ``input_size``).
+        data: the dataset (its ``name``, ``class_names`` and ``meta`` where it has them).
+
+    Raises:
+        InputError: one sentence: data labelled for another model, another number of classes, or another image size
+            (saying how to give the model its input size, or to resize the data).
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> from robust.checks import check_matches
+        >>> model = SimpleNamespace(name="zoo:digits-m/resnet", num_classes=10, input_size=(3, 32, 32))
+        >>> digits = SimpleNamespace(name="digits-m", class_names=list("0123456789"), image_size=(3, 32, 32))
+        >>> check_matches(model, digits)
+        >>> check_matches(model, SimpleNamespace(name="letters", class_names=list("abc"), image_size=(3, 32, 32)))
+        Traceback (most recent call last):
+        robust.checks.InputError: model 'zoo:digits-m/resnet' has 10 classes and dataset 'letters' has 3; expected a
+        model whose classifier predicts the dataset's classes.
+    """
     name, where = getattr(model, "name", "model"), getattr(data, "name", type(data).__name__)
     if (getattr(data, "meta", None) or {}).get("labels") == "decision" and data.meta.get("labelled_by") != name:
         raise InputError(f"dataset {where!r} is labelled by each model's own decision (here: "

@@ -31,9 +31,31 @@ FAILING = ("regression", "missing", "too-few", "chance")
 
 @dataclasses.dataclass(frozen=True)
 class Change:
-    """One cell of the comparison; ``verdict``: regression, improved, same, missing (in the baseline only), new (in
-    the results only), too-few or chance (the new model is too weak to judge: see ``weak_model``); ``why`` says why
-    for the last two; ``against``: the results' model compared with ``model`` when the two differ (a pair)."""
+    """One cell of the comparison: a (model, task) pair's headline in the baseline and in the results, and its verdict.
+
+    Attributes:
+        model: the baseline's model (the results' model when the cell is only in the results).
+        task: the attack or evaluation (a worst case is ``NAME over A+B``; an ``attack run --json`` output's task is
+            its attack followed by its params as JSON, less the seed).
+        measure: ``"tcs"`` (a targeted attack), ``"asr"`` (an untargeted one) or ``"area"`` (an evaluation's curve).
+        lower_is_better: a smaller value means a more robust model (true for attacks).
+        baseline: the baseline's value, in [0, 1], or None (not in the baseline, or a measure the run could not
+            define).
+        baseline_interval: the baseline's 95 % interval ``[low, high]``, or None.
+        value: the results' value, or None (missing from the results, or undefined).
+        interval: the results' 95 % interval, or None.
+        verdict: ``regression``, ``improved``, ``same``, ``missing`` (in the baseline only), ``new`` (in the results
+            only), ``too-few`` or ``chance`` (the new model is too weak to judge: see ``weak_model``); the failing
+            ones are ``FAILING``.
+        against: the results' model compared with ``model`` when the two differ (a pair), else None.
+        why: why the new model is too weak, for ``too-few`` and ``chance``; else None.
+
+    Examples:
+        >>> from robust.compare import Change
+        >>> change = Change("cnn", "lavan-12pct", "tcs", True, 0.2, [0.15, 0.26], 0.5, [0.43, 0.57], "regression")
+        >>> change.to_dict()["verdict"], change.against
+        ('regression', None)
+    """
 
     model: str
     task: str
@@ -57,12 +79,31 @@ class _Unreadable(ValueError):
 
 def weak_model(clean_correct: int, n: int, classes: int | None, min_correct: int = 30,
                allow_chance: bool = False) -> str | None:
-    """Why a model's attack results prove nothing about its robustness, or None: fewer than ``min_correct`` of its
-    ``n`` images correct (ASR and TCS count only those), or clean accuracy not above chance (its Wilson 95 % lower
-    bound at most 1 / ``classes``) unless ``allow_chance``. The pytest gates and ``robust compare`` both ask this.
+    """Why a model's attack results prove nothing about its robustness, or None.
 
-    >>> weak_model(50, 500, 10)
-    'clean accuracy 0.100 [0.077, 0.129] is not above chance (0.100, 10 classes)'
+    Either fewer than ``min_correct`` of its ``n`` images are correct (ASR and TCS count only those), or its clean
+    accuracy is not above chance (its Wilson 95 % lower bound at most 1 / ``classes``) unless ``allow_chance``. The
+    pytest gates and ``robust compare`` both ask this.
+
+    Args:
+        clean_correct: the images the model classifies correctly.
+        n: the images measured (no chance test when 0).
+        classes: the model's class count (None or 0: no chance test).
+        min_correct: the fewest clean-correct images to judge on.
+        allow_chance: skip the chance test.
+
+    Returns:
+        One sentence saying why (it contains ``min_correct`` for too few images), or None when the model is strong
+        enough to judge.
+
+    Examples:
+        >>> from robust.compare import weak_model
+        >>> weak_model(50, 500, 10)
+        'clean accuracy 0.100 [0.077, 0.129] is not above chance (0.100, 10 classes)'
+        >>> weak_model(12, 20, 10)
+        '12 clean-correct images of 20, fewer than min_correct=30: too few to gate on'
+        >>> weak_model(180, 200, 10) is None, weak_model(50, 500, 10, allow_chance=True) is None
+        (True, True)
     """
     from robust.metrics import wilson_interval
 
@@ -176,9 +217,38 @@ def _board_cells(doc: dict) -> dict[tuple[str, str], dict]:
 
 
 def read_results(path: str | os.PathLike) -> tuple[dict, dict[tuple[str, str], dict]]:
-    """(what the file measured: dataset, images, seeds; its cells by (model, task)) of a board's results.json or
-    an ``attack run --json`` output. Anything else, a part that cannot be read, or a file with no cell at all is a
-    ValueError naming the file and the part."""
+    """What a results file measured, and its cells by (model, task).
+
+    The file is a board's ``results.json`` (its attack ``rows``, ``worst_case`` rows and ``evaluations``) or the
+    output of ``robust attack run --json``. An attack row carries ``name`` (or ``model``), ``attack``, ``targeted``,
+    its headline (``tcs`` or ``asr``) and its ``_interval``, and may carry ``n``, ``clean_correct`` and ``classes``; an
+    evaluation carries ``name``, ``evaluation``, ``area``, ``area_interval`` and ``lower_is_better``. A headline may
+    be null (a measure the run could not define).
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        ``(what, cells)``: ``what`` holds ``dataset``, ``images`` and ``seeds``; each cell holds ``measure``,
+        ``value``, ``interval`` and ``lower_is_better`` (an attack's also ``n``, ``clean_correct``, ``classes``).
+
+    Raises:
+        InputError: (a ``ValueError``) a missing file, invalid JSON, a file of neither kind, a part that cannot be
+            read (named), a repeated cell, or a file with no cell at all.
+
+    Examples:
+        >>> import json
+        >>> from robust.compare import read_results
+        >>> row = {"name": "cnn", "attack": "lavan-12pct", "targeted": True, "tcs": 0.2, "tcs_interval": [0.15, 0.26],
+        ...        "n": 200, "clean_correct": 180, "classes": 10}
+        >>> _ = open("results.json", "w").write(json.dumps(
+        ...     {"dataset": "digits-m/test", "samples": 200, "seeds": [0], "rows": [row]}))
+        >>> what, cells = read_results("results.json")
+        >>> what
+        {'dataset': 'digits-m/test', 'images': 200, 'seeds': [0]}
+        >>> cells["cnn", "lavan-12pct"]["measure"], cells["cnn", "lavan-12pct"]["value"]
+        ('tcs', 0.2)
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"results {str(path)!r} is not a file; expected a board's results.json or the output of "
@@ -244,11 +314,45 @@ def _pairs(pairs: dict[str, str] | None, base: dict, new: dict, baseline: object
 def compare_results(baseline: str | os.PathLike, results: str | os.PathLike, *, rule: str = "wilson",
                     tolerance: float = 0.0, pairs: dict[str, str] | None = None, min_correct: int = 30,
                     allow_chance: bool = False) -> list[Change]:
-    """Every cell of ``baseline`` and ``results`` with its verdict, baseline cells first in their order.
-    ``pairs``: {baseline model: results model} to compare two models (two versions of one) cell by cell.
+    """Every cell of ``baseline`` and ``results`` with its verdict, baseline cells first in their order, then the
+    results' new cells.
 
-    >>> [c.verdict for c in compare_results("v1.json", "v2.json", pairs={"mycnn-v1": "mycnn-v2"})]  # doctest: +SKIP
-    ['same', 'regression']
+    Both files are read by ``read_results`` and must have measured the same dataset, images and seeds. A cell's
+    headline regressed under ``rule="wilson"`` when its new 95 % interval lies wholly on the worse side of the
+    baseline's (beyond ``tolerance``; cells without intervals fall back to the point rule), under ``rule="point"``
+    when its value moved to the worse side by more than ``tolerance``. A new attack cell whose model is too weak to
+    judge (``weak_model``) is ``too-few`` or ``chance`` whatever its value.
+
+    Args:
+        baseline: the baseline's results file.
+        results: the new results file.
+        rule: ``"wilson"`` or ``"point"``.
+        tolerance: how far to the worse side still counts as ``same``, in [0, 1].
+        pairs: {baseline model: results model} to compare two models (two versions of one) cell by cell.
+        min_correct: the fewest clean-correct images a new attack cell's model needs.
+        allow_chance: do not fail a model whose clean accuracy is at chance.
+
+    Returns:
+        One ``Change`` per cell; the failing verdicts are those in ``FAILING``.
+
+    Raises:
+        InputError: a bad ``rule``, ``tolerance`` or ``min_correct``, a file ``read_results`` refuses, files
+            measured on other data, or a pair naming a model its file lacks.
+
+    Examples:
+        >>> import json
+        >>> from robust.compare import compare_results
+        >>> def board(name, tcs, low, high):
+        ...     row = {"name": name, "attack": "lavan-12pct", "targeted": True, "tcs": tcs, "tcs_interval": [low, high],
+        ...            "n": 200, "clean_correct": 180, "classes": 10}
+        ...     return json.dumps({"dataset": "digits-m/test", "samples": 200, "seeds": [0], "rows": [row]})
+        >>> _ = open("v1.json", "w").write(board("mycnn-v1", 0.20, 0.15, 0.26))
+        >>> _ = open("v2.json", "w").write(board("mycnn-v2", 0.50, 0.43, 0.57))
+        >>> [(c.model, c.against, c.verdict) for c in compare_results("v1.json", "v2.json",
+        ...                                                            pairs={"mycnn-v1": "mycnn-v2"})]
+        [('mycnn-v1', 'mycnn-v2', 'regression')]
+        >>> [c.verdict for c in compare_results("v1.json", "v2.json")]
+        ['missing', 'new']
     """
     check_choice(rule, RULES, "rule")
     check_number(tolerance, "tolerance", low=0, high=1)

@@ -46,7 +46,33 @@ def _key(seed: int, stream: str) -> tuple[int, int]:
 
 
 def hashes(seed: int, stream: str, index: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """len(index) x *shape uniform 32-bit values (int64) on ``index``'s device."""
+    """Uniform 32-bit values for each image of ``index``: a counter-based hash of (seed, stream, index, position).
+
+    murmur3's 32-bit finaliser, chained over the image's index, a key from ``seed`` and ``stream`` and each position
+    of ``shape``, computed on ``index``'s device. An image's values depend on its own index only, never on the batch
+    it is in. ``Draws`` turns them into floats and integers.
+
+    Args:
+        seed: the seed.
+        stream: the name of what is drawn (e.g. ``'target'``, ``'noise'``): each stream's numbers are independent.
+        index: the images' indices in the evaluated set.
+        shape: the values each image gets.
+
+    Returns:
+        Integers in [0, 2**32) as int64, on ``index``'s device.
+
+    Shape:
+        index: N; returns N x *shape.
+
+    Examples:
+        >>> import torch
+        >>> from robust.draws import hashes
+        >>> h = hashes(0, "noise", torch.tensor([0, 1, 2]), (2,))
+        >>> h.tolist()
+        [[329470569, 735161505], [3547502314, 4185067219], [751352615, 1333261313]]
+        >>> torch.equal(hashes(0, "noise", torch.tensor([2]), (2,)), h[2:])  # image 2's values, in any batch
+        True
+    """
     k1, k2 = _key(seed, stream)
     h = _mix((index.long() & _M32) ^ k1)
     pos = torch.arange(math.prod(shape), device=index.device)
@@ -54,8 +80,31 @@ def hashes(seed: int, stream: str, index: torch.Tensor, shape: tuple[int, ...]) 
 
 
 class Pool:
-    """The evaluated images, by index: the first ``n`` items of ``data`` (an ``ImageSet`` is read in place, any
-    other dataset item by item), or a batch ``(x, y)`` itself."""
+    """The evaluated images, by index, so that a donor image comes from the whole set, not from the batch.
+
+    It holds the first ``n`` items of ``data`` (an ``ImageSet`` is read in place, any other dataset item by item;
+    its labels from ``targets`` when it has them), or a batch ``(x, y)`` itself. ``labels`` holds their labels,
+    ``images(index, device)`` gives the images at some indices and ``by_class(device)`` the pool sorted by label
+    (what ``Draws.other_class`` draws from), computed once per device.
+
+    Args:
+        data: a dataset of ``(x, y)`` items, or a batch ``(x, y)``.
+        n: how many items from the start of a dataset (None: all of them); ignored for a batch.
+
+    Shape:
+        a batch: x is N x C x H x W (float in [0, 1]), y is N; ``images(index, device)`` returns len(index) x C x H x W.
+
+    Examples:
+        >>> import torch
+        >>> from robust.draws import Pool
+        >>> x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 1, 2])
+        >>> pool = Pool((x, y))
+        >>> len(pool), torch.equal(pool.images(torch.tensor([3, 0]), "cpu"), x[[3, 0]])
+        (4, True)
+        >>> labels, order, counts, starts = pool.by_class("cpu")
+        >>> counts.tolist(), starts.tolist()
+        ([1, 2, 1], [0, 1, 3])
+    """
 
     def __init__(self, data: Dataset | tuple[torch.Tensor, torch.Tensor], n: int | None = None):
         self._data = data
@@ -167,8 +216,28 @@ class Draws:
 
 
 def seeded(factory: Callable[[], T], seed: int) -> T:
-    """``factory()`` (a network to initialise) with the global RNG seeded by ``seed``, the caller's RNG untouched."""
-    with torch.random.fork_rng(devices=[]):
+    """Call ``factory()`` (a network to initialise) with the global RNG seeded by ``seed``, the caller's RNG untouched.
+
+    The CPU generator and, when CUDA is available, every CUDA generator are forked (``torch.random.fork_rng``):
+    what the factory draws is the same on every call, and the caller's random state is as it was afterwards
+    (``torch.manual_seed`` seeds them all, so each is saved and restored).
+
+    Args:
+        factory: a callable without arguments.
+        seed: the seed of the global generators during the call.
+
+    Returns:
+        What ``factory()`` returns.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from robust.draws import seeded
+        >>> a, b = seeded(lambda: nn.Linear(3, 2), seed=0), seeded(lambda: nn.Linear(3, 2), seed=0)
+        >>> torch.equal(a.weight, b.weight)
+        True
+    """
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
         torch.manual_seed(seed)
         return factory()
 

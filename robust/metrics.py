@@ -26,7 +26,29 @@ if TYPE_CHECKING:
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval (95 % by default) of a binomial proportion; (0, 1) when n == 0."""
+    """The Wilson score interval of a binomial proportion ``successes / n`` (95 % by default).
+
+    At ``successes == 0`` the lower bound is exactly 0, at ``successes == n`` the upper bound exactly 1; with
+    ``n == 0`` the interval is (0, 1).
+
+    Args:
+        successes: the count of successes, 0 <= successes <= n.
+        n: the count of trials, >= 0.
+        z: the normal quantile of the confidence level (default 1.96, two-sided 95 %).
+
+    Returns:
+        The (lower, upper) bounds, in [0, 1].
+
+    Raises:
+        InputError: counts that are not 0 <= successes <= n.
+
+    Examples:
+        >>> from robust.metrics import wilson_interval
+        >>> [round(v, 3) for v in wilson_interval(8, 10)]
+        [0.49, 0.943]
+        >>> wilson_interval(0, 0), wilson_interval(5, 5)[1]
+        ((0.0, 1.0), 1.0)
+    """
     if n < 0 or not 0 <= successes <= n:
         raise InputError(f"successes={successes!r}, n={n!r} are not valid; expected 0 <= successes <= n.")
     if n == 0:
@@ -207,22 +229,107 @@ def _labels(name: str, v: torch.Tensor) -> torch.Tensor:
 
 def count(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None, *,
           num_classes: int | None = None) -> Counts:
-    """``Counts`` from clean and adversarial logits (or predicted labels, then with ``num_classes``), true labels
-    ``y`` and, for a targeted attack, the ``target`` of each sample."""
+    """Count the outcomes of an attack on a batch: clean and adversarial predictions against the labels and targets.
+
+    Logits are reduced to their top-1; predicted labels may be given instead (then with ``num_classes``). One host
+    transfer for the batch; ``Counts`` of batches merge with ``+``.
+
+    Args:
+        clean: the model's logits (or predicted labels) on the clean images.
+        adv: its logits (or predicted labels) on the adversarial images.
+        y: the true labels.
+        target: for a targeted attack, each image's target class (None: untargeted); an image whose target is its
+            own label stays in N, C and ASR but is left out of TCS (``skipped``).
+        num_classes: the number of classes K, required when ``clean`` and ``adv`` are labels (else read from the
+            logits).
+
+    Returns:
+        The ``Counts`` (``targeted`` when ``target`` is given).
+
+    Raises:
+        InputError: shapes that disagree, labels outside [0, K), or labels without ``num_classes``.
+        TypeError: ``clean`` or ``adv`` is not a tensor.
+
+    Shape:
+        clean, adv: N x K logits or N labels (integers); y, target: N (integers in [0, K)).
+
+    Examples:
+        >>> import torch
+        >>> from robust.metrics import count
+        >>> y = torch.tensor([0, 1, 2, 2])
+        >>> clean, adv = torch.tensor([0, 1, 2, 1]), torch.tensor([1, 1, 0, 0])
+        >>> counts = count(clean, adv, y, num_classes=3)
+        >>> counts.n, counts.clean_correct, counts.success, counts.asr
+        (4, 3, 2, 0.6666666666666666)
+        >>> targeted = count(clean, adv, y, torch.tensor([1, 2, 2, 0]), num_classes=3)
+        >>> targeted.target_hit, targeted.skipped, targeted.tcs
+        (1, 1, 0.5)
+    """
     ind, _, _ = _prepare(clean, adv, y, target, num_classes)
     return Counts(*ind.sum(1).tolist(), targeted=target is not None)  # one host transfer for the batch
 
 
 def per_class(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None = None, *,
               num_classes: int | None = None) -> list[Counts]:
-    """``Counts`` of each true class (index = class), from one batched ``bincount`` per field."""
+    """``Counts`` of each true class (index = class), from one batched ``bincount`` per field.
+
+    The same counts as ``count``, split by the true label ``y``; a class without images gets empty ``Counts``.
+
+    Args:
+        clean: the model's logits (or predicted labels) on the clean images.
+        adv: its logits (or predicted labels) on the adversarial images.
+        y: the true labels.
+        target: for a targeted attack, each image's target class (None: untargeted).
+        num_classes: the number of classes K, required when ``clean`` and ``adv`` are labels (else read from the
+            logits).
+
+    Returns:
+        K ``Counts``, the k-th over the images of class k; their sum is ``count``'s.
+
+    Raises:
+        InputError: shapes that disagree, labels outside [0, K), or labels without ``num_classes``.
+        TypeError: ``clean`` or ``adv`` is not a tensor.
+
+    Shape:
+        clean, adv: N x K logits or N labels (integers); y, target: N (integers in [0, K)).
+
+    Examples:
+        >>> import torch
+        >>> from robust.metrics import per_class
+        >>> y = torch.tensor([0, 1, 2, 2])
+        >>> clean, adv = torch.tensor([0, 1, 2, 1]), torch.tensor([1, 1, 0, 0])
+        >>> [(c.n, c.clean_correct, c.success) for c in per_class(clean, adv, y, num_classes=3)]
+        [(1, 1, 1), (1, 1, 0), (2, 1, 1)]
+    """
     ind, y, k = _prepare(clean, adv, y, target, num_classes)
     table = torch.stack([torch.bincount(y, weights=row, minlength=k) for row in ind.double()]).long().T.tolist()
     return [Counts(*row, targeted=target is not None) for row in table]
 
 
 def confusion(y: torch.Tensor, adv: torch.Tensor, num_classes: int) -> np.ndarray:
-    """K x K confusion matrix (rows: true class, columns: prediction on the adversarial images), scikit-learn's."""
+    """The K x K confusion matrix of the adversarial predictions (scikit-learn's ``confusion_matrix``).
+
+    Args:
+        y: the true labels.
+        adv: the model's logits (or predicted labels) on the adversarial images.
+        num_classes: the number of classes K.
+
+    Returns:
+        The counts as a numpy array: rows are the true classes, columns the predictions on the adversarial images.
+
+    Raises:
+        InputError: labels outside [0, K), or a count of labels that is not one per prediction.
+        TypeError: ``adv`` is not a tensor.
+
+    Shape:
+        y: N (integers in [0, K)); adv: N x K logits or N labels; returns K x K.
+
+    Examples:
+        >>> import torch
+        >>> from robust.metrics import confusion
+        >>> confusion(torch.tensor([0, 1, 2, 2]), torch.tensor([1, 1, 0, 0]), 3).tolist()
+        [[0, 1, 0], [0, 1, 0], [2, 0, 0]]
+    """
     from sklearn.metrics import confusion_matrix
 
     pred = _labels("adv", adv)
@@ -258,7 +365,40 @@ def _prepare(clean: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, target: to
 @torch.no_grad()
 def clean_accuracy(model: Backbone | torch.nn.Module, data: ImageSet, batch_size: int = 500,
                    limit: int | None = None) -> dict:
-    """Top-1 accuracy of ``model`` on an in-memory ``ImageSet``: ``n``, ``correct``, ``accuracy``, ``interval``."""
+    """Top-1 accuracy of ``model`` on an in-memory ``ImageSet``, with its Wilson 95 % interval.
+
+    Batched on the model's device, in eval mode (each module's training flag restored afterwards), without
+    gradients. A plain ``nn.Module`` is wrapped as a ``Backbone`` for the data's image size, without normalisation.
+
+    Args:
+        model: a ``Backbone`` or a plain ``nn.Module`` (it gets [0, 1] images).
+        data: the images and labels (e.g. ``load_dataset('digits-m')``).
+        batch_size: the images per forward pass.
+        limit: how many images from the start of ``data`` (None: all of them).
+
+    Returns:
+        A dict: ``n`` (images evaluated), ``correct``, ``accuracy`` (``correct / n``; NaN when n is 0) and
+        ``interval`` (the Wilson 95 % interval of the accuracy).
+
+    Raises:
+        TypeError: ``data`` that is not an ``ImageSet``, or a model that is not a module.
+        InputError: a model and data that do not fit (``check_matches``: data labelled by another model's
+            decisions, another number of classes or another image size), or labels outside its classes.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> from robust.data import ImageSet
+        >>> from robust.metrics import clean_accuracy
+        >>> data = ImageSet(torch.zeros(6, 3, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 1, 0, 1, 1]), ["a", "b"],
+        ...                 "toy")
+        >>> net = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        >>> with torch.no_grad():  # the network always says class 1
+        ...     _ = net[0].weight.zero_(), net[0].bias.copy_(torch.tensor([0.0, 1.0]))
+        >>> result = clean_accuracy(net, data, batch_size=4)
+        >>> result["n"], result["correct"], result["accuracy"], [round(v, 3) for v in result["interval"]]
+        (6, 4, 0.6666666666666666, [0.3, 0.903])
+    """
     if not isinstance(data, ImageSet):
         raise TypeError(f"data must be an in-memory ImageSet (e.g. load_dataset('digits-m')), "
                         f"got {type(data).__name__}.")

@@ -21,7 +21,25 @@ SHAPES = ("square", "circle")
 
 
 def patch_side(area: float, image_hw: tuple[int, int]) -> int:
-    """Side in pixels of a square patch covering ``area`` (a fraction in (0, 1)) of an H x W image."""
+    """The side in pixels of a square patch that covers ``area`` of an H x W image.
+
+    The side is ``round(sqrt(area * H * W))``, at least 1 pixel.
+
+    Args:
+        area: the patch's share of the image area, a fraction in (0, 1).
+        image_hw: the image's (H, W) in pixels.
+
+    Returns:
+        The side, in pixels.
+
+    Raises:
+        InputError: when ``area`` is not a number in (0, 1), or the patch would not fit in the image.
+
+    Examples:
+        >>> from robust.placement import patch_side
+        >>> patch_side(0.12, (32, 32)), patch_side(0.08, (224, 224))
+        (11, 63)
+    """
     if not isinstance(area, (int, float)) or not 0 < area < 1:
         raise InputError(f"area={area!r} is not valid; expected a fraction of the image area in (0, 1).")
     h, w = image_hw
@@ -39,7 +57,35 @@ def _check_side(side: int, image_hw: tuple[int, int]) -> None:
 
 
 def windows(saliency: torch.Tensor, side: int, *, stride: int = 1, mode: str = "max") -> torch.Tensor:
-    """The window (box) with the highest (``mode='max'``) or lowest mean saliency in each N x H x W map."""
+    """The box of the window with the highest (or lowest) mean saliency in each map.
+
+    Every ``side`` x ``side`` window is scored by its mean saliency (``window_means``: the average pooling of the
+    protocol, from a summed-area table); only windows whose top and left are multiples of ``stride`` compete, and a
+    tie goes to the first window in row-major order.
+
+    Args:
+        saliency: the maps (e.g. Grad-CAM).
+        side: the window's side in pixels, 1 <= side <= min(H, W).
+        stride: the step between candidate windows, in pixels.
+        mode: ``max`` (the most salient window) or ``min`` (the least salient).
+
+    Returns:
+        One box per map: (top, left, side, side) in pixels.
+
+    Raises:
+        InputError: when ``saliency`` is not N x H x W, or ``side``, ``stride`` or ``mode`` is not valid.
+
+    Shape:
+        saliency: N x H x W; returns N x 4 (int64).
+
+    Examples:
+        >>> import torch
+        >>> from robust.placement import windows
+        >>> saliency = torch.zeros(1, 6, 6)
+        >>> saliency[0, 3:5, 1:3] = 1.0
+        >>> windows(saliency, 2), windows(saliency, 2, mode="min"), windows(saliency, 2, stride=2)
+        (tensor([[3, 1, 2, 2]]), tensor([[0, 0, 2, 2]]), tensor([[2, 0, 2, 2]]))
+    """
     if saliency.ndim != 3:
         raise InputError(f"saliency has shape {tuple(saliency.shape)}; expected N x H x W.")
     _check_side(side, tuple(saliency.shape[-2:]))
@@ -54,16 +100,62 @@ def windows(saliency: torch.Tensor, side: int, *, stride: int = 1, mode: str = "
 
 
 def window_means(saliency: torch.Tensor, side: int) -> torch.Tensor:
-    """Mean of every side x side window (stride 1) of N x H x W maps, from a summed-area table: O(H W) whatever
-    the side (average pooling costs O(H W side^2)). In float64 so that near-ties are ranked exactly."""
+    """The mean of every ``side`` x ``side`` window (stride 1) of each map, from a summed-area table.
+
+    O(H W) whatever the side, where average pooling costs O(H W side^2); computed in float64 so that near-ties are
+    ranked exactly. ``side`` is not checked here (``windows`` checks it).
+
+    Args:
+        saliency: the maps.
+        side: the window's side in pixels, 1 <= side <= min(H, W).
+
+    Returns:
+        The mean of the window at each (top, left), in float64.
+
+    Shape:
+        saliency: N x H x W; returns N x (H - side + 1) x (W - side + 1).
+
+    Examples:
+        >>> import torch
+        >>> from robust.placement import window_means
+        >>> saliency = torch.zeros(1, 6, 6)
+        >>> saliency[0, 3:5, 1:3] = 1.0
+        >>> means = window_means(saliency, 2)
+        >>> tuple(means.shape), means.dtype, means[0, 3].tolist()
+        ((1, 5, 5), torch.float64, [0.5, 1.0, 0.5, 0.0, 0.0])
+    """
     s = F.pad(saliency.double().cumsum(1).cumsum(2), (1, 0, 1, 0))
     total = s[:, side:, side:] - s[:, :-side, side:] - s[:, side:, :-side] + s[:, :-side, :-side]
     return total / (side * side)
 
 
 def random_boxes(u: torch.Tensor, image_hw: tuple[int, int], side: int) -> torch.Tensor:
-    """Uniformly random boxes that lie inside the image, one per row of ``u`` (N x 2 uniform numbers in [0, 1),
-    for the top and the left; e.g. ``Draws.uniform(stream, 2)``), on ``u``'s device."""
+    """Uniformly random square boxes that lie inside the image, one per row of ``u``.
+
+    Each top is ``floor(u[:, 0] * (H - side + 1))`` and each left ``floor(u[:, 1] * (W - side + 1))``, so every
+    position inside the image is equally likely.
+
+    Args:
+        u: uniform numbers in [0, 1), two per box: for the top and the left (e.g. ``draws.uniform("window", 2)``).
+        image_hw: the image's (H, W) in pixels.
+        side: the boxes' side in pixels, 1 <= side <= min(H, W).
+
+    Returns:
+        The boxes, (top, left, side, side) in pixels, on ``u``'s device.
+
+    Raises:
+        InputError: when ``side`` does not fit the image.
+
+    Shape:
+        u: N x 2 in [0, 1); returns N x 4 (int64).
+
+    Examples:
+        >>> import torch
+        >>> from robust.placement import random_boxes
+        >>> random_boxes(torch.tensor([[0.0, 0.0], [0.5, 0.999]]), (32, 32), 11)
+        tensor([[ 0,  0, 11, 11],
+                [11, 21, 11, 11]])
+    """
     _check_side(side, image_hw)
     h, w = image_hw
     top = (u[:, 0].double() * (h - side + 1)).long()
@@ -73,7 +165,31 @@ def random_boxes(u: torch.Tensor, image_hw: tuple[int, int], side: int) -> torch
 
 def fixed_boxes(n: int, image_hw: tuple[int, int], side: int, where: str = "center",
                 device: torch.device | str | None = None) -> torch.Tensor:
-    """``n`` copies of the centre box or of a corner box (``top-left``, ``top-right``, ...)."""
+    """``n`` copies of the centre box or of a corner box: the placement ablations.
+
+    Args:
+        n: how many boxes.
+        image_hw: the image's (H, W) in pixels.
+        side: the boxes' side in pixels, 1 <= side <= min(H, W).
+        where: ``center`` (rounded towards the top left), ``top-left``, ``top-right``, ``bottom-left`` or
+            ``bottom-right``.
+        device: the boxes' device (default: the CPU).
+
+    Returns:
+        The boxes, (top, left, side, side) in pixels.
+
+    Raises:
+        InputError: when ``side`` does not fit the image or ``where`` is not one of the above.
+
+    Shape:
+        returns n x 4 (int64).
+
+    Examples:
+        >>> from robust.placement import fixed_boxes
+        >>> fixed_boxes(2, (32, 32), 11), fixed_boxes(1, (32, 32), 11, "bottom-right")
+        (tensor([[10, 10, 11, 11],
+                [10, 10, 11, 11]]), tensor([[21, 21, 11, 11]]))
+    """
     _check_side(side, image_hw)
     h, w = image_hw
     spots = {"center": ((h - side) // 2, (w - side) // 2), "top-left": (0, 0), "top-right": (0, w - side),
@@ -90,7 +206,33 @@ def _boxes(top: torch.Tensor, left: torch.Tensor, side: int) -> torch.Tensor:
 
 
 def shape_mask(shape: str, side: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """A side x side {0, 1} mask: the full square, or the inscribed disc."""
+    """A patch's shape as a ``side`` x ``side`` {0, 1} mask: the full square, or the inscribed disc.
+
+    A pixel is in the disc when its centre lies within ``side / 2`` of the square's centre.
+
+    Args:
+        shape: ``square`` or ``circle`` (see ``SHAPES``).
+        side: the mask's side in pixels.
+        device: the mask's device (default: the CPU).
+
+    Returns:
+        The mask, float32 ones and zeros.
+
+    Raises:
+        InputError: when ``shape`` is not one of ``SHAPES``.
+
+    Shape:
+        returns side x side.
+
+    Examples:
+        >>> from robust.placement import shape_mask
+        >>> shape_mask("circle", 5)
+        tensor([[0., 1., 1., 1., 0.],
+                [1., 1., 1., 1., 1.],
+                [1., 1., 1., 1., 1.],
+                [1., 1., 1., 1., 1.],
+                [0., 1., 1., 1., 0.]])
+    """
     check_choice(shape, SHAPES, "shape")
     if shape == "square":
         return torch.ones(side, side, device=device)
@@ -99,7 +241,32 @@ def shape_mask(shape: str, side: int, device: torch.device | str | None = None) 
 
 
 def check_boxes(boxes: torch.Tensor, n: int, image_hw: tuple[int, int]) -> torch.Tensor:
-    """Require N x 4 integer boxes (top, left, height, width) that lie inside an H x W image."""
+    """Require ``n`` integer boxes (top, left, height, width) that lie inside an H x W image.
+
+    Args:
+        boxes: the boxes to check.
+        n: how many boxes there must be (one per image).
+        image_hw: the image's (H, W) in pixels.
+
+    Returns:
+        ``boxes`` itself, unchanged.
+
+    Raises:
+        InputError: when ``boxes`` is not an integer tensor of shape (n, 4), or a box has a side below 1 or reaches
+            outside the image.
+
+    Shape:
+        boxes: n x 4 (integers); returns n x 4.
+
+    Examples:
+        >>> import torch
+        >>> from robust.placement import check_boxes
+        >>> check_boxes(torch.tensor([[0, 0, 4, 4]]), 1, (8, 8))
+        tensor([[0, 0, 4, 4]])
+        >>> check_boxes(torch.tensor([[6, 0, 4, 4]]), 1, (8, 8))
+        Traceback (most recent call last):
+        robust.checks.InputError: boxes[0] = [6, 0, 4, 4] lies outside the 8 x 8 image; ...
+    """
     if not isinstance(boxes, torch.Tensor) or boxes.shape != (n, 4) or boxes.is_floating_point():
         shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
         raise InputError(f"boxes has shape {shape}; expected an integer tensor ({n}, 4) of (top, left, h, w).")
@@ -200,7 +367,29 @@ def _flat_index(shape: torch.Size, boxes: torch.Tensor, p: int) -> torch.Tensor:
 
 
 def crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """The square regions of ``x`` at ``boxes`` (all of one size p) as N x C x p x p, batched."""
+    """The square regions of ``x`` at ``boxes`` (all of one size p), batched: what ``paste`` covers there.
+
+    Args:
+        x: the images.
+        boxes: one box per image, (top, left, p, p) in pixels, inside the image; every box the same size.
+
+    Returns:
+        Each image's region at its box.
+
+    Raises:
+        InputError: when ``x`` is not N x C x H x W, or the boxes are not valid (see ``check_boxes``) or not all
+            squares of one size.
+
+    Shape:
+        x: N x C x H x W; boxes: N x 4 (integers); returns N x C x p x p.
+
+    Examples:
+        >>> import torch
+        >>> from robust.placement import crop
+        >>> crop(torch.arange(16.0).view(1, 1, 4, 4), torch.tensor([[1, 2, 2, 2]]))
+        tensor([[[[ 6.,  7.],
+                  [10., 11.]]]])
+    """
     if x.ndim != 4:
         raise InputError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
     check_boxes(boxes, x.shape[0], tuple(x.shape[-2:]))

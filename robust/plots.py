@@ -23,7 +23,20 @@ if TYPE_CHECKING:
 
 
 def plain_text() -> AbstractContextManager[None]:
-    """A matplotlib context (the Agg backend) in which no text is parsed as mathtext or TeX."""
+    """A matplotlib context in which no text is parsed as mathtext or TeX: a name such as ``$x$`` shows as typed.
+
+    It also selects the Agg backend (for good, not only inside the context: figures are only ever written to files).
+
+    Returns:
+        A context manager (``matplotlib.rc_context`` with ``text.parse_math`` and ``text.usetex`` off).
+
+    Examples:
+        >>> import matplotlib
+        >>> from robust.plots import plain_text
+        >>> with plain_text():
+        ...     print(matplotlib.rcParams["text.parse_math"], matplotlib.rcParams["text.usetex"])
+        False False
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,8 +45,36 @@ def plain_text() -> AbstractContextManager[None]:
 
 def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[str] | None = None,
                 title: str = "", chance: str | float | None = None) -> Path:
-    """One PNG with each ``Curve`` as a line (mean) and a band (mean +- std over seeds), and where a model that
-    tells nothing apart lies: ``chance="diagonal"`` draws y = x, a number a horizontal line at that height."""
+    """Plot curves into one PNG: each a line (its mean) with a band (mean +- std over seeds), and where chance lies.
+
+    Each line's legend gives its label and its area (``Curve.area``). The axis labels are the first curve's, and the
+    chance line spans the first curve's x range. Every text is plain (``plain_text``). Written atomically.
+
+    Args:
+        curves: the ``Curve`` objects to draw.
+        path: the PNG to write.
+        labels: one legend label per curve (default: each curve's ``name``).
+        title: the figure's title.
+        chance: where a model that tells nothing apart lies: ``"diagonal"`` draws y = x, a number a horizontal line at
+            that height, None nothing.
+
+    Returns:
+        ``path``, as a Path.
+
+    Raises:
+        InputError: no curves, or not one label per curve.
+
+    Examples:
+        >>> from robust.evaluations.curve import Curve
+        >>> from robust.plots import save_curves
+        >>> curve = Curve("patch-drop", [0.0, 0.5, 1.0], [0.9, 0.5, 0.1], [0.0, 0.02, 0.01], 100, 3,
+        ...               "share dropped", "accuracy")
+        >>> save_curves([curve], "curves.png", title="digits-m", chance=0.1)
+        PosixPath('curves.png')
+        >>> save_curves([curve], "curves.png", labels=["a", "b"])
+        Traceback (most recent call last):
+        robust.checks.InputError: labels has 2 entries; expected one per curve (1).
+    """
     import matplotlib.pyplot as plt
 
     if not curves:
@@ -62,7 +103,26 @@ def save_curves(curves: Sequence, path: str | os.PathLike, *, labels: Sequence[s
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, tight: bool = True) -> Path:
-    """Write a matplotlib figure as a PNG, atomically, and close it."""
+    """Write a matplotlib figure as a PNG, atomically (``atomic_path``), and close it.
+
+    Args:
+        fig: the figure.
+        path: the PNG to write (missing parent folders are created).
+        tight: apply ``fig.tight_layout()`` first.
+
+    Returns:
+        ``path``, as a Path.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> from robust.plots import plain_text, save_figure
+        >>> with plain_text():
+        ...     fig, ax = plt.subplots(figsize=(3, 2))
+        ...     _ = ax.plot([0, 1], [0, 1])
+        ...     path = save_figure(fig, "figures/line.png")
+        >>> path, path.read_bytes()[:4], plt.fignum_exists(fig.number)
+        (PosixPath('figures/line.png'), b'\\x89PNG', False)
+    """
     import matplotlib.pyplot as plt
 
     if tight:
@@ -75,7 +135,28 @@ def save_figure(fig: Figure, path: str | os.PathLike, tight: bool = True) -> Pat
 
 
 def jet(s: torch.Tensor) -> torch.Tensor:
-    """The jet colour map of values in [0, 1]: N x H x W -> N x 3 x H x W."""
+    """The jet colour map (blue, green, red) of values in [0, 1], in torch.
+
+    Channel c is ``clamp(1.5 - |4 s - k|, 0, 1)`` with k = 3, 2, 1 for red, green and blue: 0 is dark blue, 0.5 green
+    (with half red and blue), 1 dark red.
+
+    Args:
+        s: the values, e.g. Grad-CAM maps.
+
+    Returns:
+        The RGB images, in [0, 1].
+
+    Shape:
+        s: N x H x W in [0, 1]; returns N x 3 x H x W.
+
+    Examples:
+        >>> import torch
+        >>> from robust.plots import jet
+        >>> jet(torch.tensor([[[0.0, 0.5, 1.0]]]))[0, :, 0]
+        tensor([[0.0000, 0.5000, 0.5000],
+                [0.0000, 1.0000, 0.0000],
+                [0.5000, 0.5000, 0.0000]])
+    """
     import torch
 
     return torch.stack([(1.5 - (4 * s - c).abs()).clamp(0, 1) for c in (3, 2, 1)], 1)
@@ -83,16 +164,49 @@ def jet(s: torch.Tensor) -> torch.Tensor:
 
 def gallery(net: Backbone, x: torch.Tensor, y: torch.Tensor, res: AttackResult, examples: int, scale: int = 3
              ) -> tuple[bytes | None, list[dict]]:
-    """A PNG strip of ``examples`` images of the batch, the attack's successes first and then its failures (half
-    each where the batch has them; clean-correct images only), one column per image: clean, attacked, and the
-    attacked image under the Grad-CAM of its predicted class; plus each column's labels (clean prediction,
-    attacked prediction, target, and whether the attack succeeded: its target reached, or any change if
-    untargeted); no PNG when no image of the batch is clean-correct. ``net``: a Backbone; ``x`` N x C x H x W in
-    [0, 1], ``y`` N labels, ``res`` the attack's ``AttackResult`` on them. What a board cell keeps of its first batch.
+    """A PNG strip of a few images of a batch under an attack, and each column's labels.
 
-    Example::
+    What a board cell keeps of its first batch. Only clean-correct images are shown: the attack's successes first, then
+    its failures (half each where the batch has them; more of one kind where the other runs short). Each column is one
+    image, in three rows: clean, attacked, and the attacked image (55 %) blended with the jet-coloured Grad-CAM (45 %)
+    of its predicted class. Tiles are framed by a white pixel and scaled up ``scale`` times. An attack succeeds on an
+    image when it reaches its target, or, untargeted, when it changes the prediction.
 
-        png, labels = gallery(net, x, y, make_attack("lavan-12pct")(net, x, y), examples=4)
+    Args:
+        net: the model (a ``Backbone``); its ``class_names`` (or class indices) name the classes.
+        x: the clean images.
+        y: their labels.
+        res: the attack's ``AttackResult`` on ``x`` (its ``x_adv`` and ``target``).
+        examples: the most images shown.
+        scale: the factor each pixel is enlarged by.
+
+    Returns:
+        ``(png, labels)``: the PNG's bytes, and for each column a dict ``{"clean", "attacked", "success", "target"}``
+        (the clean and attacked predictions' class names, whether the attack succeeded, the target's name or None);
+        ``(None, [])`` when no image of the batch is clean-correct.
+
+    Shape:
+        x: N x C x H x W in [0, 1]; y: N; the PNG is 3 (H + 2) ``scale`` pixels high and k (W + 2) ``scale`` wide for
+        k columns.
+
+    Examples:
+        >>> import io, torch
+        >>> from PIL import Image
+        >>> from robust.attacks.base import AttackResult
+        >>> from robust.models import load_model
+        >>> from robust.plots import gallery
+        >>> net = load_model("zoo:digits-m/resnet", "cpu")
+        >>> x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> y = net(x).argmax(1)  # labels the model gets right: every image is clean-correct
+        >>> x_adv = x.clone()
+        >>> x_adv[2:] = 0  # the "attack" blanks the last two images, which changes their prediction
+        >>> png, labels = gallery(net, x, y, AttackResult(x_adv=x_adv), examples=4)
+        >>> Image.open(io.BytesIO(png)).size  # 4 columns, 3 rows of 34 x 34 tiles, scaled 3 times
+        (408, 306)
+        >>> [label["success"] for label in labels], sorted(labels[0])
+        ([True, True, False, False], ['attacked', 'clean', 'success', 'target'])
+        >>> gallery(net, x, (y + 1) % 10, AttackResult(x_adv=x_adv), examples=4)  # none clean-correct
+        (None, [])
     """
     import torch
     from PIL import Image

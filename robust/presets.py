@@ -29,7 +29,28 @@ EVALUATION_KEYS = {"description", "evaluation", "params"}
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """One column of a board: an attack or an evaluation, with everything needed to rebuild it."""
+    """One column of a board: an attack or an evaluation, with everything needed to rebuild it.
+
+    A preset file or a spec's inline table becomes one through ``parse_task``; ``config()`` (kind, method, params,
+    train) is what is hashed into a cell's key, so the name and description can change without invalidating results.
+
+    Attributes:
+        name: the column's name (the preset's file name, or the name an inline table gives).
+        kind: ``"attack"`` or ``"evaluation"``.
+        method: the registered attack or evaluation name.
+        params: the constructor keywords (an attack's ``targeted`` and ``target`` included; never ``seed``, which
+            the run's seeds set).
+        train: a trained attack's ``[train]`` recipe, used when no artifact exists yet (empty otherwise).
+        description: one line for lists and boards (default empty).
+
+    Examples:
+        >>> from robust.presets import load_preset
+        >>> task = load_preset("lavan-12pct")
+        >>> task.kind, task.method, task.params["area"], task.targeted
+        ('attack', 'lavan', 0.12, True)
+        >>> sorted(task.config())
+        ['kind', 'method', 'params', 'train']
+    """
 
     name: str
     kind: str  # "attack" or "evaluation"
@@ -76,7 +97,38 @@ def _registered(method: object, kind: str, where: str) -> Method:
 
 
 def parse_task(name: str, table: dict, where: str | None = None) -> Task:
-    """A ``Task`` from a preset's keys (a preset file's content, or an inline table of a spec)."""
+    """A ``Task`` from a preset's keys (a preset file's content, or an inline table of a spec).
+
+    Every key and parameter is checked now, not in the middle of a run: the method must be registered, the
+    parameters accepted by its constructor (it is built once), ``[train]`` only for a trained attack and only with
+    its training options. The top-level ``targeted`` and ``target`` keys go into ``params``; a method that takes
+    ``targeted`` gets its effective value written in, so that a changed default cannot reuse stale cells.
+
+    Args:
+        name: the task's name (a preset's file name, or the name an inline table gives).
+        table: the keys: exactly one of ``attack`` or ``evaluation``, and optionally ``description``, ``params``
+            and, for an attack, ``targeted``, ``target`` and ``train``.
+        where: how errors name the table (default ``preset 'NAME'``).
+
+    Returns:
+        The task, its ``params`` a new dict.
+
+    Raises:
+        InputError: a table that is not one, both or neither of ``attack`` and ``evaluation``, an unknown key,
+            method or parameter (a preset's name where a method goes says how to use it), ``seed`` in an attack's
+            params, a ``targeted`` the method cannot honour, or ``train`` for an attack that is not trained.
+
+    Examples:
+        >>> from robust.presets import parse_task
+        >>> parse_task("short-lavan", {"attack": "lavan", "params": {"steps": 5}})
+        Task(name='short-lavan', kind='attack', method='lavan', params={'steps': 5, 'targeted': True}, train={},
+             description='')
+        >>> parse_task("both", {"attack": "lavan", "evaluation": "patch-drop"})
+        Traceback (most recent call last):
+        ...
+        robust.checks.InputError: preset 'both' is not valid; expected exactly one of the keys 'attack' and
+        'evaluation'.
+    """
     where = where or f"preset {name!r}"
     if not isinstance(table, dict):
         raise InputError(f"{where} is not valid; expected a table with 'attack' or 'evaluation'.")
@@ -117,13 +169,48 @@ def parse_task(name: str, table: dict, where: str | None = None) -> Task:
 
 def preset_dirs(extra: Sequence[str | os.PathLike] = ()) -> list[Path]:
     """Where presets are looked up, first match wins: ``extra``, ``$ROBUST_PRESETS`` (os.pathsep-separated), the
-    shipped presets."""
+    shipped presets.
+
+    Args:
+        extra: folders searched before all others (a spec's or the command line's own presets).
+
+    Returns:
+        The folders, in search order; the shipped presets' folder (``shipped_presets_dir()``) always last. They need
+        not exist.
+
+    Examples:
+        >>> from robust.presets import preset_dirs
+        >>> from robust.registry import shipped_presets_dir
+        >>> dirs = preset_dirs(["my-presets"])
+        >>> dirs[0], dirs[-1] == shipped_presets_dir()
+        (PosixPath('my-presets'), True)
+    """
     env = [p for p in os.environ.get("ROBUST_PRESETS", "").split(os.pathsep) if p]
     return [Path(p) for p in (*extra, *env)] + [shipped_presets_dir()]
 
 
 def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:
-    """Preset name -> file, over the search path."""
+    """Preset name -> file, over the search path (``preset_dirs``).
+
+    A preset is a ``*.toml`` file; its name is the file name without ``.toml``. A name found in an earlier folder
+    hides the same name further down the path. The files are not read here.
+
+    Args:
+        extra: folders searched before ``$ROBUST_PRESETS`` and the shipped presets.
+
+    Returns:
+        A new dict, name -> path, each folder's names in sorted order, earlier folders first.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.presets import list_presets
+        >>> "lavan-12pct" in list_presets()
+        True
+        >>> Path("mine").mkdir()
+        >>> _ = Path("mine/lavan-12pct.toml").write_text('attack = "lavan"')
+        >>> list_presets(["mine"])["lavan-12pct"]
+        PosixPath('mine/lavan-12pct.toml')
+    """
     found: dict[str, Path] = {}
     for folder in preset_dirs(extra):
         for path in sorted(Path(folder).glob("*.toml")):
@@ -132,7 +219,30 @@ def list_presets(extra: Sequence[str | os.PathLike] = ()) -> dict[str, Path]:
 
 
 def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
-    """The preset ``name`` (a file name without ``.toml``) from the search path."""
+    """The preset ``name`` (a file name without ``.toml``) from the search path, read and checked (``parse_task``).
+
+    Args:
+        name: the preset's name.
+        extra: folders searched before ``$ROBUST_PRESETS`` and the shipped presets.
+
+    Returns:
+        The preset's task.
+
+    Raises:
+        InputError: an unknown name (suggesting close ones; a method's name says which presets run it), a file
+            that is not valid TOML, or any error of ``parse_task``.
+
+    Examples:
+        >>> from robust.presets import load_preset
+        >>> task = load_preset("patch-drop")
+        >>> task.kind, task.method, task.params
+        ('evaluation', 'patch-drop', {'seeds': 3})
+        >>> load_preset("lavan")
+        Traceback (most recent call last):
+        ...
+        robust.checks.InputError: preset 'lavan' is unknown: lavan is a method, not a preset; expected a preset, e.g.
+        lavan-12pct, lavan-8pct, lavan-ref-12pct, or an inline table { attack = 'lavan', params = {...} }.
+    """
     known = list_presets(extra)
     if name not in known:
         methods = {**attacks(), **evaluations()}
@@ -152,12 +262,31 @@ def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
 
 
 def method_preset(name: str, kind: str, extra: Sequence[str | os.PathLike] = ()) -> Task | None:
-    """The ``kind`` ('attack' or 'evaluation') preset named ``name`` when ``name`` is not a registered method of
-    that kind (None when it is): one vocabulary, so a preset works wherever a method does. A name that is neither is
-    an error suggesting the close methods and presets; a preset of the other kind is an error too.
+    """The ``kind`` preset named ``name`` when ``name`` is not a registered method of that kind (None when it is).
 
-    >>> method_preset("lavan-12pct", "attack").params["steps"], method_preset("lavan", "attack")
-    (100, None)
+    One vocabulary, so a preset works wherever a method does: a registered method wins over a preset of the same
+    name.
+
+    Args:
+        name: a method's or a preset's name.
+        kind: ``"attack"`` or ``"evaluation"``.
+        extra: folders searched for presets before ``$ROBUST_PRESETS`` and the shipped presets.
+
+    Returns:
+        The preset's task, or None when ``name`` is a registered method of ``kind``.
+
+    Raises:
+        InputError: a name that is neither (suggesting the close methods and presets), or a preset of the other
+            kind.
+
+    Examples:
+        >>> from robust.presets import method_preset
+        >>> method_preset("lavan-12pct", "attack").params["steps"], method_preset("lavan", "attack")
+        (100, None)
+        >>> method_preset("patch-drop", "attack")
+        Traceback (most recent call last):
+        ...
+        robust.checks.InputError: 'patch-drop' is an evaluation preset; expected an attack here.
     """
     methods = attacks() if kind == "attack" else evaluations()
     if name in methods:

@@ -256,8 +256,20 @@ def _load() -> None:
 
 
 def shipped_presets_dir() -> Path:
-    """The presets that ship with robust: the package ``robust.attack_presets`` (the repository's attacks/). Here,
-    not in ``robust.presets``, so that the registry, a leaf, can refuse a plugin that takes a shipped name."""
+    """The folder of the presets that ship with robust: the package ``robust.attack_presets`` (the repository's
+    attacks/).
+
+    Here, not in ``robust.presets``, so that the registry, a leaf, can refuse a plugin that takes a shipped name. In a
+    source tree on ``sys.path`` that is not installed, it is the ``attacks/`` folder next to the package.
+
+    Returns:
+        The folder's path (its ``*.toml`` files are the shipped presets).
+
+    Examples:
+        >>> from robust.registry import shipped_presets_dir
+        >>> (shipped_presets_dir() / "lavan-12pct.toml").is_file()
+        True
+    """
     from importlib.resources import files
 
     try:
@@ -279,8 +291,22 @@ def _refuse_preset_names() -> None:
 
 
 def plugin_modules() -> list[str]:
-    """Modules that register methods: ``$ROBUST_PLUGINS`` (comma-separated), then the ``robust.plugins`` entry
-    points of installed packages."""
+    """Modules that register methods: ``$ROBUST_PLUGINS`` (comma-separated), then the ``robust.plugins`` entry points of
+    installed packages.
+
+    They are only named here; the registry imports them on its first lookup.
+
+    Returns:
+        The module names, the environment's first (blanks around commas dropped).
+
+    Examples:
+        >>> import os
+        >>> from unittest import mock
+        >>> from robust.registry import plugin_modules
+        >>> with mock.patch.dict(os.environ, {"ROBUST_PLUGINS": "mylab.attacks, mylab.curves"}):
+        ...     plugin_modules()[:2]
+        ['mylab.attacks', 'mylab.curves']
+    """
     from importlib.metadata import entry_points
 
     env = [m.strip() for m in os.environ.get("ROBUST_PLUGINS", "").split(",") if m.strip()]
@@ -318,12 +344,41 @@ def evaluations() -> dict[str, Method]:
 
 
 def trained() -> dict[str, Method]:
-    """The registered attacks that are trained before use."""
+    """The registered attacks that are trained before use (``fit``, then ``save`` / ``load``).
+
+    Returns:
+        A new dict, name -> ``Method``, in registration order (plugins imported on the first lookup).
+
+    Examples:
+        >>> from robust.registry import trained
+        >>> list(trained())[:2]
+        ['gan-patch', 'universal-patch']
+    """
     return {k: m for k, m in attacks().items() if m.trained}
 
 
 def get(name: str, kind: str) -> Method:
-    """The ``kind`` (``attack`` or ``evaluation``) registered as ``name``; a ValueError naming the valid ones."""
+    """The ``kind`` registered as ``name``.
+
+    Args:
+        name: the registered name (a method's, not a preset's).
+        kind: ``"attack"``, or anything else for an evaluation.
+
+    Returns:
+        The registered method.
+
+    Raises:
+        InputError: an unknown name (a ``ValueError``), naming the close ones and the valid ones.
+
+    Examples:
+        >>> from robust.registry import get
+        >>> get("lavan", "attack").targeted, get("patch-drop", "evaluation").higher_is_better
+        (True, True)
+        >>> get("lavan", "evaluation")
+        Traceback (most recent call last):
+        ...
+        robust.checks.InputError: evaluation 'lavan' is unknown; expected one of [...].
+    """
     table = attacks() if kind == "attack" else evaluations()
     if name not in table:
         raise InputError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of {sorted(table)}.")
@@ -331,7 +386,22 @@ def get(name: str, kind: str) -> Method:
 
 
 def names(kind: str, trained_only: bool = False) -> str:
-    """The registered names of ``kind`` as one comma-separated line (for help texts)."""
+    """The registered names of ``kind`` as one comma-separated line (for help texts).
+
+    Args:
+        kind: ``"attack"``, or anything else for evaluations.
+        trained_only: only the trained attacks (then ``kind`` is not looked at).
+
+    Returns:
+        The names, sorted, joined by ``", "``.
+
+    Examples:
+        >>> from robust.registry import names
+        >>> names("attack", trained_only=True)
+        'gan-patch, universal-patch'
+        >>> "patch-drop" in names("evaluation")
+        True
+    """
     table = trained() if trained_only else attacks() if kind == "attack" else evaluations()
     return ", ".join(sorted(table))
 

@@ -47,10 +47,24 @@ RULES = ("point", "wilson")
 
 @dataclasses.dataclass(frozen=True)
 class Hooks:
-    """What a test run attaches to the assertions (the pytest plugin, for its session): ``record`` is called with
-    each assertion's record (for ``--robust-report``); ``update_baselines`` makes ``no_regression`` write the
-    baseline instead of comparing (``--robust-update-baselines``); ``require_baselines`` makes a missing baseline
-    fail instead of being recorded (``--robust-require-baselines``)."""
+    """What a test run attaches to the assertions (the pytest plugin sets them for its session with ``set_hooks``).
+
+    Outside a test run the hooks are the defaults: nothing is recorded, baselines are compared (and a missing one
+    recorded).
+
+    Attributes:
+        record: called with each assertion's record, a dict (for ``--robust-report``); None records nothing.
+        update_baselines: ``no_regression`` writes the baseline instead of comparing (``--robust-update-baselines``).
+        require_baselines: a missing baseline fails, with the command that records it, instead of being recorded
+            (``--robust-require-baselines``, for CI).
+
+    Examples:
+        >>> from robust.testing import Hooks
+        >>> records = []
+        >>> hooks = Hooks(record=records.append, require_baselines=True)
+        >>> hooks.update_baselines, hooks.require_baselines
+        (False, True)
+    """
 
     record: Callable[[dict], None] | None = None
     update_baselines: bool = False
@@ -61,7 +75,23 @@ _hooks = Hooks()  # outside a test run: nothing is recorded, baselines are compa
 
 
 def set_hooks(hooks: Hooks) -> Hooks:
-    """Make ``hooks`` the current ones and return the previous ones (to restore with ``set_hooks(previous)``)."""
+    """Make ``hooks`` the current ones and return the previous ones (to restore with ``set_hooks(previous)``).
+
+    Args:
+        hooks: the hooks every assertion uses from now on.
+
+    Returns:
+        The hooks that were current before.
+
+    Raises:
+        TypeError: ``hooks`` is not a ``Hooks``.
+
+    Examples:
+        >>> from robust.testing import Hooks, set_hooks
+        >>> previous = set_hooks(Hooks(update_baselines=True))
+        >>> set_hooks(previous).update_baselines
+        True
+    """
     global _hooks
     if not isinstance(hooks, Hooks):
         raise TypeError(f"hooks must be a robust.testing.Hooks, got {type(hooks).__name__}.")
@@ -229,7 +259,7 @@ def _decide(result: Measured, measure_name: str, value: float | None, interval: 
     if not passed:
         ci = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
         bound = "" if rule == "point" else f" ({'upper' if at_most else 'lower'} {bound_name} bound {decisive:.3f})"
-        raise AssertionError(f"{measure_name} {value:.3f}{ci} (n={n}) {'>' if at_most else '<'} {threshold} "
+        raise AssertionError(f"{measure_name} {value:.3f}{ci} (n={n}) {'>' if at_most else '<'} {round(threshold, 6)} "
                              f"under rule {rule}{bound}: {result.describe()}")
 
 
@@ -413,9 +443,22 @@ def assert_auc_at_most(result: Measured, threshold: float, *, rule: str = "point
 
 
 def model_key(model: str) -> str:
-    """The name a baseline is kept under when the test gives none: a spec as it is, an in-memory module's spec
-    without its weights' hash (``module:pkg.Net@3f2a...`` -> ``module:pkg.Net``), so that a new version of the
-    same model is compared with the old one rather than refused."""
+    """The name a baseline is kept under when the test gives none.
+
+    A spec as it is; an in-memory module's spec without its weights' hash (``module:pkg.Net@3f2a...`` ->
+    ``module:pkg.Net``), so that a new version of the same model is compared with the old one rather than refused.
+
+    Args:
+        model: the model's spec (``Measured.model``).
+
+    Returns:
+        The baseline key.
+
+    Examples:
+        >>> from robust.testing import model_key
+        >>> model_key("module:mylab.nets.Net@3f2a9c"), model_key("zoo:digits-m/resnet")
+        ('module:mylab.nets.Net', 'zoo:digits-m/resnet')
+    """
     return model.rpartition("@")[0] if model.startswith("module:") and "@" in model else model
 
 

@@ -35,7 +35,30 @@ from robust.models.zoo.manifest import ZOO_DIR, update_manifest
 
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Translate every image by its own random offset in [-max_shift, max_shift] (reflect padding), batched."""
+    """Translate every image by its own random offset in [-max_shift, max_shift] pixels, batched.
+
+    The images are padded by ``max_shift`` on each side with reflect padding, and each one's window is cut at its
+    own offset (rows and columns drawn independently), so nothing is lost at the edges. The offsets are drawn from
+    ``gen`` on its device.
+
+    Args:
+        x: the images.
+        max_shift: the largest shift in pixels (0 or less: ``x`` itself is returned); under the image's side.
+        gen: the generator of the offsets.
+
+    Returns:
+        The shifted images.
+
+    Shape:
+        x: N x C x H x W; returns N x C x H x W.
+
+    Examples:
+        >>> import torch
+        >>> from robust.zoo_training import random_shift
+        >>> x, gen = torch.rand(2, 3, 8, 8), torch.Generator().manual_seed(0)
+        >>> tuple(random_shift(x, 2, gen).shape), random_shift(x, 0, gen) is x
+        ((2, 3, 8, 8), True)
+    """
     if max_shift <= 0:
         return x
     n, _, h, w = x.shape
@@ -48,7 +71,28 @@ def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
 
 
 def channel_permute(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Permute the colour channels of each image independently (digits-m colours carry no label)."""
+    """Permute the colour channels of each image independently (digits-m colours carry no label).
+
+    Each image's permutation is drawn uniformly from ``gen`` on its device (the argsort of uniform numbers).
+
+    Args:
+        x: the images.
+        gen: the generator of the permutations.
+
+    Returns:
+        The images with their channels reordered.
+
+    Shape:
+        x: N x C x H x W; returns N x C x H x W.
+
+    Examples:
+        >>> import torch
+        >>> from robust.zoo_training import channel_permute
+        >>> x = torch.tensor([0.0, 1.0, 2.0]).view(1, 3, 1, 1).repeat(4, 1, 2, 2)
+        >>> out = channel_permute(x, torch.Generator().manual_seed(0))
+        >>> tuple(out.shape), [sorted(image[:, 0, 0].tolist()) for image in out]
+        ((4, 3, 2, 2), [[0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [0.0, 1.0, 2.0]])
+    """
     perm = torch.rand(x.shape[0], x.shape[1], generator=gen, device=gen.device).argsort(1).to(x.device)
     return x.gather(1, perm[:, :, None, None].expand_as(x))
 
@@ -67,10 +111,50 @@ AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
 def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, split: str = "train", seed: int = 0,
                    device: str = "auto", amp: bool = True, augment: str | None = None, name: str = "model",
                    stream: bool = False, progress: bool = True) -> tuple[Backbone, float]:
-    """Train ``builder(num_classes=10)`` with ``recipe`` on digits-m's ``split`` ('train', or 'fit' when choosing
-    a recipe on 'val'); returns the trained model as a Backbone (eval mode) and the training seconds. With
-    ``stream`` each step's batch is a fresh draw of the split's digits on new backgrounds
-    (``robust.data.digits_stream``) instead of the stored composites, for the same number of steps."""
+    """Train ``builder(num_classes=10)`` with ``recipe`` on digits-m's ``split``.
+
+    The recipe (see the module docstring): AdamW, linear warm-up then cosine decay per step, label smoothing, random
+    shifts and channel permutations drawn from a ``torch.Generator`` seeded by ``seed``, autocast where the device
+    supports it. The network is initialised after ``torch.manual_seed(seed)`` (the global generator: the caller's
+    random state is reset too). The inputs are normalised by the split's per-channel mean and std, which the
+    returned Backbone applies inside. An epoch is ``ceil(len(split) / batch_size)`` steps.
+
+    Args:
+        builder: makes the network, called as ``builder(num_classes=10)``.
+        recipe: the hyper-parameters (``robust.models.zoo.archs.Recipe``: epochs, lr, weight decay, batch size,
+            warm-up epochs, label smoothing, shift, amp).
+        split: ``'train'`` (shipped models), or ``'fit'`` when choosing a recipe on ``'val'``.
+        seed: the seed of the initialisation, the shuffling, the augmentation (and of the stream's composites).
+        device: where to train (``'auto'``: CUDA, then MPS, then the CPU).
+        amp: whether to autocast when the recipe does (bf16, or fp16 on CUDA cards without bf16; none on MPS).
+        augment: ``'patch-mixing'`` to add Patch Mixing (8 x 8 grid, ratio U(0, 0.5), p = 0.5, soft targets with the
+            recipe's label smoothing), or None.
+        name: the Backbone's name (and the progress bar's label).
+        stream: whether each step's batch is a fresh draw of the split's digits on new backgrounds
+            (``robust.data.digits_stream``) instead of the stored composites, for the same number of steps.
+        progress: whether to show a progress bar.
+
+    Returns:
+        The trained model as a Backbone, its network in eval mode, and the training seconds.
+
+    Raises:
+        InputError: a split other than ``train`` or ``fit``, an unknown augmentation, device or seed.
+
+    Examples:
+        >>> from unittest import mock
+        >>> from torch import nn
+        >>> from robust.data import digits_m
+        >>> from robust.models.zoo.archs import Recipe
+        >>> from robust.zoo_training import train_backbone
+        >>> def tiny(num_classes):
+        ...     return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        ...                          nn.Linear(8, num_classes))
+        >>> split = digits_m.load("train").subset(slice(0, 64))  # a short run: 64 images, 2 steps
+        >>> with mock.patch.object(digits_m, "load", lambda name: split):
+        ...     model, seconds = train_backbone(tiny, Recipe(epochs=1, batch_size=32), device="cpu", progress=False)
+        >>> model.name, model.input_size, model.num_classes, model.net.training
+        ('model', (3, 32, 32), 10, False)
+    """
     if split not in ("train", "fit"):
         raise InputError(f"split={split!r} is not valid for training; expected 'train' (shipped models) or 'fit' "
                          "(choosing on 'val').")
@@ -135,15 +219,51 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
 def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed: int = 0, device: str = "auto",
           out_dir: str | Path | None = None, publish: bool = False, amp: bool = True, augment: str | None = None,
           name: str | None = None, split: str = "train", stream: bool = False, progress: bool = True) -> dict:
-    """Train ``arch`` on digits-m, save ``<out_dir>/digits-m-<name>.safetensors``, update the manifest there.
-    ``out_dir`` defaults to robust's cache (``zoo/``); ``publish=True`` writes into the package's zoo instead,
-    which only a source checkout allows. ``augment='patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8
-    grid, r ~ U(0, 0.5), p = 0.5, soft targets with the recipe's label smoothing) and names the model
-    ``<arch>-pm``. ``name`` (letters, digits and dashes) overrides that name, e.g. ``resnet-8ep`` for a control
-    trained longer than its recipe. ``epochs`` and ``lr`` override the recipe's. ``split='fit'`` trains on the
-    training digits without the validation digits and scores on ``val`` (never on test): the way to try a recipe;
-    such a model is not published. ``stream=True`` trains on fresh composites of the split's digits (see
-    ``train_backbone``)."""
+    """Train zoo architecture ``arch`` on digits-m, save its weights and add it to the manifest there.
+
+    It saves ``<out_dir>/digits-m-<name>.safetensors`` (architecture, normalisation and class names recorded) and
+    updates ``manifest.json`` beside it, with the accuracy on the test split (on ``val`` for a model trained on
+    ``fit``) measured in float32, the training seconds and the command that retrains it. ``robust zoo train ARCH``
+    runs it.
+
+    Args:
+        arch: a zoo architecture (a key of ``robust.models.zoo.archs.ARCHS``: ``resnet``, ``vit``, ``mixer``...).
+        epochs: overrides the recipe's epochs (a positive integer).
+        lr: overrides the recipe's learning rate, in (0, 1).
+        seed: the seed of the run (see ``train_backbone``).
+        device: where to train (``'auto'``: CUDA, then MPS, then the CPU).
+        out_dir: the folder of the weights and manifest (default: robust's cache, ``zoo/``).
+        publish: write into the package's zoo instead, which only a source checkout allows (then no ``out_dir``,
+            and ``split='train'``).
+        amp: whether to autocast when the recipe does.
+        augment: ``'patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8 grid, r ~ U(0, 0.5), p = 0.5, soft
+            targets with the recipe's label smoothing) and names the model ``<arch>-pm``.
+        name: overrides that name (lower-case letters and digits joined by dashes), e.g. ``resnet-8ep`` for a
+            control trained longer than its recipe.
+        split: ``'train'``, or ``'fit'``: the training digits without the validation digits, scored on ``val``
+            (never on test): the way to try a recipe; such a model is not published.
+        stream: train on fresh composites of the split's digits (see ``train_backbone``).
+        progress: whether to show a progress bar.
+
+    Returns:
+        The manifest entry (file, sha256, arch, family, params, ``test_accuracy`` and ``test_n`` or ``val_accuracy``
+        and ``val_n``, train_seconds, epochs, lr, seed, split, device, torch, dataset, dataset_hash, augment, stream,
+        command) and ``path``, the weights file.
+
+    Raises:
+        InputError: an unknown architecture, augmentation or split, epochs, lr or name out of range, ``out_dir`` with
+            ``publish``, ``publish`` with ``split='fit'``, or publishing outside a source checkout.
+
+    Examples:
+        >>> from unittest import mock
+        >>> from robust.data import digits_m
+        >>> from robust.zoo_training import train
+        >>> load = digits_m.load
+        >>> with mock.patch.object(digits_m, "load", lambda split: load(split).subset(slice(0, 16))):  # a short run
+        ...     entry = train("resnet", epochs=1, out_dir=".", amp=False, progress=False)
+        >>> entry["path"], entry["test_n"], entry["command"]
+        ('digits-m-resnet.safetensors', 16, 'robust zoo train resnet --epochs 1 --seed 0')
+    """
     if arch not in ARCHS:
         raise InputError(f"arch={arch!r} is not a zoo architecture; expected one of {sorted(ARCHS)}.")
     if epochs is not None:

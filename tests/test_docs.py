@@ -121,6 +121,31 @@ def _api_objects() -> dict:
 API = _api_objects()
 
 
+def _public_objects() -> dict:
+    """Every class and function a module of robust lists in ``__all__``, by the dotted name of the module that
+    defines it, and the API page's names."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import robust
+
+    found = {}
+    for info in pkgutil.walk_packages(robust.__path__, "robust."):
+        if info.name == "robust.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__.startswith("robust"):
+                found.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
+    seen = {id(obj) for obj in found.values()}
+    return {**found, **{k: v for k, v in API.items() if id(v) not in seen}}
+
+
+PUBLIC = _public_objects()
+
+
 def _own_doc(obj: object) -> str:
     import inspect
 
@@ -132,15 +157,15 @@ def _documented(section: str) -> set[str]:
     return set(re.findall(r"^ {4}(\*{0,2}\w+)(?: \([^)]*\))?:", section, re.M))
 
 
-@pytest.mark.parametrize("name", sorted(API))
-def test_api_docstrings_follow_one_style(name):
-    """Every name on the API page says, in Google style: its arguments (Args, one item per parameter; Attributes
-    for a dataclass's fields), what it returns (Returns), the shapes and ranges of the tensors it takes or gives
-    (Shape), and one example (Examples, run by the next test)."""
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_public_docstrings_follow_one_style(name):
+    """Every public name (in an ``__all__``, or on the API page) says, in Google style: its arguments (Args, one
+    item per parameter; Attributes for a dataclass's fields), what it returns (Returns), the shapes and ranges of
+    the tensors it takes or gives (Shape), and one example (Examples, run by the next test)."""
     import dataclasses
     import inspect
 
-    obj = API[name]
+    obj = PUBLIC[name]
     sections = dict(SECTION.findall(_own_doc(obj)))
     problems = []
     if ">>>" not in sections.get("Examples", ""):
@@ -163,9 +188,9 @@ def test_api_docstrings_follow_one_style(name):
     assert not problems, f"{name}'s docstring lacks " + "; ".join(problems)
 
 
-@pytest.mark.parametrize("name", sorted(API))
-def test_api_examples_run(name, tmp_path, monkeypatch, own_registry):
-    """Each example on the API page runs as written, from an empty folder, its imports its own (what it registers
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_public_examples_run(name, tmp_path, monkeypatch, own_registry):
+    """Each public name's example runs as written, from an empty folder, its imports its own (what it registers
     stays in a copy of the registry)."""
     import doctest
     import io
@@ -173,7 +198,7 @@ def test_api_examples_run(name, tmp_path, monkeypatch, own_registry):
     monkeypatch.chdir(tmp_path)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     out = io.StringIO()
-    for test in doctest.DocTestFinder(recurse=False).find(API[name], name, globs={}):
+    for test in doctest.DocTestFinder(recurse=False).find(PUBLIC[name], name, globs={}):
         runner.run(test, out=out.write)
     assert runner.tries and not runner.failures, out.getvalue()
 

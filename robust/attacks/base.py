@@ -68,9 +68,41 @@ class AttackResult:
 
 def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: torch.Generator | Draws,
                    clean_logits: torch.Tensor | None = None) -> torch.Tensor:
-    """Targets for labels ``y``: ``random`` (uniform over the other classes, never y; drawn per image from
-    ``Draws``, or from a ``torch.Generator`` in training), ``least-likely`` (the clean model's least likely class)
-    or a fixed class index (samples of that class are left out of TCS only, and counted as skipped)."""
+    """Draw the targets of a targeted attack for labels ``y``.
+
+    Args:
+        y: the labels.
+        num_classes: the class count K (at least 2).
+        mode: ``random`` (uniform over the other classes, never y), ``least-likely`` (the clean model's least likely
+            class: the arg-min of ``clean_logits``) or a fixed class index (samples of that class are left out of TCS
+            only, and counted as skipped).
+        random: where a ``random`` draw comes from: ``Draws`` (per image, by seed and the image's index: what attacks
+            use) or a ``torch.Generator`` (training); unused by the other modes.
+        clean_logits: the clean model's logits, needed by ``least-likely``.
+
+    Returns:
+        One target class per image, on ``y``'s device (``least-likely``: on the logits' device).
+
+    Raises:
+        InputError: when ``num_classes`` < 2, ``mode`` is not valid, a fixed class is outside [0, K - 1], or
+            ``least-likely`` has no logits.
+
+    Shape:
+        y: N (class indices); clean_logits: N x K; returns N.
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.base import sample_targets
+        >>> y = torch.tensor([0, 1, 2, 3])
+        >>> targets = sample_targets(y, 10, "random", torch.Generator().manual_seed(0))
+        >>> bool((targets != y).all())
+        True
+        >>> sample_targets(y, 10, 7, torch.Generator())
+        tensor([7, 7, 7, 7])
+        >>> logits = torch.tensor([[2.0, 0.5, 1.0], [0.1, 3.0, -1.0]])
+        >>> sample_targets(y[:2], 3, "least-likely", torch.Generator(), clean_logits=logits)
+        tensor([1, 2])
+    """
     if num_classes < 2:
         raise InputError(f"num_classes={num_classes!r} is not valid for a targeted attack; expected >= 2.")
     if mode == "random":

@@ -57,21 +57,52 @@ def _stream_split(data: ImageSet) -> str:
 
 @register_attack
 class GanPatch(TrainedPatchAttack):
-    """Targeted patches from a conditional U-Net generator; ``fit`` (or ``load``) before use. ``refine`` > 0 adds
-    up to that many ``refine_optimizer`` steps of size ``refine_step`` on ``refine_loss``, from each image's
-    generated patch, at attack time (each image stops at its first success, as LaVAN's do): the generator as a warm
-    start. The defaults, whatever loss the generator was trained with, are LaVAN's optimiser (Adam at 0.1) on
-    cross-entropy: chosen on digits-m's validation split, where 10 such steps reach TCS 0.884 / 0.996 / 0.939 on
-    resnet / vit / mixer against 0.892 / 0.976 / 0.912 on LaVAN's CW margin and 0.830 / 0.949 / 0.774 for the
-    signed steps of 0.02 used before (``bench/results/2026-12-03-cpu/refine-choice-val.txt``, from
-    ``bench/frontier.py --split val``).
+    """Targeted patches from a conditional U-Net generator; ``fit`` (or ``load``) before use.
 
-    Example::
+    The generator sees the square context around each window (twice the window's side, within the image), where the
+    window lies in it and the target class, and outputs the patch in [0, 1]: one Grad-CAM for the (default)
+    placement and one generator forward per batch. ``refine`` > 0 adds up to that many ``refine_optimizer`` steps of
+    size ``refine_step`` on ``refine_loss``, from each image's generated patch, at attack time (each image stops at
+    its first success, as LaVAN's do): the generator as a warm start. The defaults, whatever loss the generator was
+    trained with, are LaVAN's optimiser (Adam at 0.1) on cross-entropy: chosen on digits-m's validation split, where
+    10 such steps reach TCS 0.884 / 0.996 / 0.939 on resnet / vit / mixer against 0.892 / 0.976 / 0.912 on LaVAN's
+    CW margin and 0.830 / 0.949 / 0.774 for the signed steps of 0.02 used before
+    (``bench/results/2026-12-03-cpu/refine-choice-val.txt``, from ``bench/frontier.py --split val``).
 
-        from robust.attacks.artifacts import resolve_checkpoint
+    Args:
+        width: the generator's channels at full resolution (doubled at each level down).
+        depth: the U-Net's levels down (and up).
+        embed: the size of the target class's embedding (FiLM in every block).
+        loss: the adversarial loss of training: ``ce`` or ``cw`` (the logit margin).
+        lambda_adv: the weight of the adversarial loss (mean over the victims), >= 0.
+        lambda_gan: the weight of the non-saturating GAN loss of a PatchGAN discriminator, >= 0 (0: no
+            discriminator step).
+        lambda_tv: the weight of the patch's total variation, >= 0.
+        refine: the most refinement steps per image at attack time, >= 0 (the per-image budget a board's frontier
+            varies).
+        refine_step: the refinement's step size (signed step, or Adam's learning rate).
+        refine_optimizer: ``adam`` or ``sign``.
+        refine_loss: ``ce`` or ``cw``.
+        **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+            ``area`` and ``shape``, with ``width``, ``depth`` and ``embed``, define the trained generator: ``load``
+            refuses an override that changes them.
 
-        gan = GanPatch.load(resolve_checkpoint("zoo:digits-m/resnet/gan-patch-12pct"), refine=10)
-        result = gan(model, x, y)  # result.x_adv: N x C x H x W, result.target: N
+    Shape:
+        As ``Attack``; ``extra["patch"]``: the patches, N x 3 x p x p.
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.artifacts import resolve_checkpoint
+        >>> from robust.attacks.gan import GanPatch
+        >>> from robust.models import load_model
+        >>> gan = GanPatch.load(resolve_checkpoint("zoo:digits-m/resnet/gan-patch-12pct"), refine=1)
+        >>> gan.area, gan.placement
+        (0.12, 'gradcam')
+        >>> y = torch.tensor([3, 5])
+        >>> result = gan(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(2, 3, 32, 32), y)
+        >>> tuple(result.x_adv.shape), tuple(result.extra["patch"].shape), bool((result.target != y).all())
+        ((2, 3, 32, 32), (2, 3, 11, 11), True)
     """
 
     steps_param = "refine"  # the per-image budget a board's frontier varies

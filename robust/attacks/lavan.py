@@ -17,15 +17,44 @@ OPTIMIZERS = ("sign", "adam")
 
 @register_attack
 class LaVAN(PatchAttack):
-    """Up to ``steps`` of ``optimizer`` updates (``sign``: step ``step_size``; ``adam``: learning rate
-    ``step_size``) on a per-image patch initialised uniformly at random (per image, see ``robust.draws``);
-    ``loss`` is ``ce`` or the ``cw`` margin. Each image keeps its best patch (the highest margin of the target over
-    every other class) and stops once that margin exceeds ``margin`` (0: at its first success). ``restarts``
-    random starts: an image that has not reached the margin starts again, and keeps the best patch over all
-    restarts. The strongest per-image patch attack here: the reference (TCS*) a generator is measured against.
+    """LaVAN-style per-image patch (Karmon et al. 2018): the patch pixels alone optimised for each image at its window.
+
+    Up to ``steps`` of ``optimizer`` updates (``sign``: step ``step_size``; ``adam``: learning rate ``step_size``) on a
+    per-image patch initialised uniformly at random (per image, see ``robust.draws``); ``loss`` is ``ce`` or the
+    ``cw`` margin. Each image keeps its best patch (the highest margin of the target over every other class; untargeted:
+    of the largest wrong class over the label) and stops once that margin exceeds ``margin`` (0: at its first
+    success). ``restarts`` random starts: an image that has not reached the margin starts again, and keeps the best
+    patch over all restarts. Every iterate stays in [0, 1] (and within ``bound`` of the window it replaces). The
+    strongest per-image patch attack here: the reference (TCS*) a generator is measured against.
+
     The defaults (Adam, learning rate 0.1, CW margin) were chosen on digits-m's validation split: 100 steps reach
     TCS 0.904 there against 0.826 for 100 signed steps of 0.01 on cross-entropy
-    (``bench/results/2026-11-26-cpu/lavan-choice-val.txt``, reproduced with ``bench/reference.py --split val``)."""
+    (``bench/results/2026-11-26-cpu/lavan-choice-val.txt``, reproduced with ``bench/reference.py --split val``).
+
+    Args:
+        steps: the most updates per image and restart (the per-image budget a board's frontier varies).
+        step_size: the signed step, or Adam's learning rate.
+        optimizer: ``sign`` or ``adam`` (Adam's moments kept per image).
+        loss: ``ce`` (cross-entropy) or ``cw`` (the logit margin).
+        restarts: random starts, for the images that have not reached ``margin``.
+        margin: the logit margin at which an image stops, >= 0.
+        targeted: towards a target (the default) or away from the label.
+        **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+
+    Shape:
+        As ``Attack``; ``extra["patch"]``: each image's best patch, N x 3 x p x p; ``extra["margin"]``: its margin,
+        N (positive: a success).
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.lavan import LaVAN
+        >>> from robust.models import load_model
+        >>> attack = LaVAN(area=0.12, placement="center", steps=2)
+        >>> result = attack(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(2, 3, 32, 32), torch.tensor([3, 5]))
+        >>> tuple(result.extra["patch"].shape), tuple(result.extra["margin"].shape)
+        ((2, 3, 11, 11), (2,))
+    """
 
     name = "lavan"
     steps_param = "steps"  # the per-image budget a board's frontier varies

@@ -51,10 +51,45 @@ class _Logits(nn.Module):
 
 @register_attack
 class LpAttack(Attack):
-    """``method`` with budget ``eps`` (Linf: 8/255 by default; L2 methods: 0.5) and ``steps`` iterations;
-    ``targeted`` where supported. PGD: step ``alpha`` (default 2.5 * eps / steps, Madry et al.'s rule),
-    ``restarts`` random starts, ``loss`` ``ce`` or the ``cw`` margin. APGD: ``restarts`` is torchattacks'
-    ``n_restarts``. ``options`` go to torchattacks."""
+    """An L_p-bounded attack: our batched PGD (Linf or L2), or FGSM, APGD, CW, Square or AutoAttack from torchattacks.
+
+    ``method`` with budget ``eps`` (Linf: 8/255 by default; L2 methods: 0.5) and ``steps`` iterations; ``targeted``
+    where supported. PGD (Madry et al. 2018): step ``alpha`` (default 2.5 * eps / steps, Madry et al.'s rule),
+    ``restarts`` random starts drawn per image, ``loss`` ``ce`` or the ``cw`` margin, and each image stops at its first
+    adversarial iterate. APGD: ``restarts`` is torchattacks' ``n_restarts``. Square: ``steps`` is its query count.
+    FGSM and AutoAttack take no ``steps``, and torchattacks' CW takes no ``eps`` (it is not bounded by it; ``eps`` is
+    only recorded). ``options`` go to torchattacks. torchattacks' own random draws run under a forked RNG seeded with
+    the attack's seed (per batch: those figures can move with the batch size).
+
+    Args:
+        method: ``pgd``, ``pgd-l2``, ``fgsm``, ``apgd``, ``cw``, ``square`` or ``autoattack`` (see ``METHODS``).
+        eps: the budget, > 0 (default 8/255 for Linf methods, 0.5 for L2 ones).
+        steps: the iterations (Square: queries).
+        alpha: PGD's step size (default 2.5 * eps / steps).
+        restarts: random starts (pgd, pgd-l2, apgd only).
+        loss: ``ce``, or ``cw`` (the logit margin; pgd and pgd-l2 only).
+        targeted: attack towards a target (not for apgd and autoattack, which are untargeted in torchattacks).
+        options: further keywords of the torchattacks class (not for our PGD).
+        **common: the options of every attack (``Attack``: ``target``, ``seed``, ``precision``, ``channels_last``).
+
+    Raises:
+        InputError: when an option is not valid, or not valid for ``method``.
+
+    Shape:
+        As ``Attack``: x N x 3 x H x W in [0, 1]; ``x_adv`` N x 3 x H x W in [0, 1], no boxes; ``extra`` records the
+        ``method`` and ``eps``.
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.lp import LpAttack
+        >>> from robust.models import load_model
+        >>> LpAttack().alpha == 2.5 * (8 / 255) / 10, LpAttack(method="pgd-l2").eps
+        (True, 0.5)
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> result = LpAttack(eps=8 / 255, steps=5)(load_model("zoo:digits-m/resnet", "cpu"), x, torch.tensor([3, 5]))
+        >>> float((result.x_adv - x).abs().max()) <= 8 / 255 + 1e-6, result.extra["method"]
+        (True, 'pgd')
+    """
 
     name = "lp"
     steps_param = "steps"  # the per-image budget a board's frontier varies

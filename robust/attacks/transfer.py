@@ -17,10 +17,43 @@ from robust.models.state import eval_mode
 def transfer_matrix(attack: Attack | Callable[[Backbone], Attack], sources: Sequence[Backbone],
                     targets: Sequence[Backbone], x: torch.Tensor, y: torch.Tensor,
                     batch_size: int = 256) -> dict[tuple[str, str], Counts]:
-    """``Counts`` for every (source, target) pair: adversarial images are crafted once per source (placement and
-    gradients from the source only) and classified by each target. ``attack`` is an attack, or a function of the
-    source returning one (for attacks trained per source, such as universal or GAN patches). The targets of a
-    targeted attack are drawn once and shared by every pair, so the cells compare like with like."""
+    """Transfer ("black-box") counts for every (source, target) pair: craft on a source model, score on each target.
+
+    Adversarial images are crafted once per source (placement and gradients from the source only) and classified by
+    each target. The targets of a targeted attack are drawn once (by the first attack's seed and target mode, against
+    the first source for ``least-likely``) and shared by every pair, so the cells compare like with like. The images
+    are the donor pool of attacks that need one (``natural-patch``).
+
+    Args:
+        attack: an attack, or a function of the source returning one (for attacks trained per source, such as
+            universal or GAN patches).
+        sources: the models the attack is crafted on.
+        targets: the models that classify the adversarial images.
+        x: the images.
+        y: their labels.
+        batch_size: the images attacked at once.
+
+    Returns:
+        ``Counts`` per (source name, target name).
+
+    Raises:
+        InputError: when ``sources`` or ``targets`` is empty, the models' class counts differ, or ``batch_size`` is
+            not a positive integer.
+
+    Shape:
+        x: N x 3 x H x W in [0, 1]; y: N (class indices).
+
+    Examples:
+        >>> from robust.attacks import make_attack
+        >>> from robust.attacks.transfer import transfer_matrix
+        >>> from robust.data import load_dataset
+        >>> from robust.models import load_model
+        >>> resnet, vit = load_model("zoo:digits-m/resnet", "cpu"), load_model("zoo:digits-m/vit", "cpu")
+        >>> x, y = load_dataset("digits-m").batch(slice(0, 8))
+        >>> cells = transfer_matrix(make_attack("noise-patch-12pct", placement="center"), [resnet], [resnet, vit], x, y)
+        >>> sorted(cells), cells["zoo:digits-m/resnet", "zoo:digits-m/vit"].n
+        ([('zoo:digits-m/resnet', 'zoo:digits-m/resnet'), ('zoo:digits-m/resnet', 'zoo:digits-m/vit')], 8)
+    """
     if not sources or not targets:
         raise InputError("sources and targets must each name at least one model.")
     classes = {m.num_classes for m in [*sources, *targets]}

@@ -27,7 +27,37 @@ from robust.registry import register_attack
 
 @register_attack
 class UniversalPatch(TrainedPatchAttack):
-    """Targeted universal patches; ``fit`` before use (or ``load`` trained ones)."""
+    """Targeted universal patches (Brown et al. 2017): one patch per target class, shared by every image.
+
+    ``fit`` before use (or ``load`` trained ones): it trains the patches with Adam against the victims' mean
+    cross-entropy, under expectation over transformation (each draw pasted at a random location, then scaled and
+    rotated about its centre with kornia). At attack time the patch of each sample's target class is pasted at the
+    sample's window, at its nominal size (within ``bound`` of the window it replaces).
+
+    Args:
+        scale: (low, high), 0 < low <= high: the range of the training's random scale factor.
+        rotation: the training's random rotation, uniform in [-rotation, rotation] degrees (0 to 180).
+        **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+            ``area`` and ``shape`` define the trained patches: ``load`` refuses an override that changes them.
+
+    Shape:
+        As ``Attack``; the trained ``patches`` are K x 3 x p x p (K classes).
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.artifacts import resolve_checkpoint
+        >>> from robust.attacks.universal import UniversalPatch
+        >>> from robust.models import load_model
+        >>> patches = UniversalPatch.load(resolve_checkpoint("zoo:digits-m/resnet/universal-patch-12pct"),
+        ...                               placement="center")
+        >>> tuple(patches.patches.shape), patches.scale, patches.rotation
+        ((10, 3, 11, 11), (0.3, 1.5), 22.5)
+        >>> result = patches(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(2, 3, 32, 32), torch.tensor([3, 5]),
+        ...                  target=torch.tensor([0, 1]))
+        >>> result.target, result.boxes.tolist()
+        (tensor([0, 1]), [[10, 10, 11, 11], [10, 10, 11, 11]])
+    """
 
     name = "universal-patch"
     description = "Universal patch per target class (EOT-trained, shared by every image)"

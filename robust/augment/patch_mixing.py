@@ -34,9 +34,40 @@ LAM = ("original", "partner")
 
 def soft_targets(mixed: torch.Tensor, num_classes: int, smoothing: float = 0.1, lam: str = "original"
                  ) -> torch.Tensor:
-    """B x K soft targets from ``(y, y_partner, lam)`` rows, smoothed by ``smoothing`` (``(1 - eps) * y + eps / K``);
-    ``lam``: what the rows' lam weighs, ``"original"`` (timm's convention, the default) or ``"partner"``
-    (kornia's ``RandomMixUpV2``)."""
+    """Timm-style soft targets from ``(y, y_partner, lam)`` rows, smoothed by ``smoothing``.
+
+    Each row becomes ``w * onehot(y) + (1 - w) * onehot(y_partner)``, w the original image's weight, then
+    ``(1 - smoothing) * target + smoothing / num_classes``: rows that sum to 1, for
+    ``timm.loss.SoftTargetCrossEntropy``.
+
+    Args:
+        mixed: one row ``(y, y_partner, lam)`` per image, as ``PatchMixing`` gives them (the labels as floats).
+        num_classes: the class count K.
+        smoothing: the label smoothing epsilon, in [0, 1).
+        lam: what the rows' lam weighs: ``"original"`` (the original image: timm's convention, the default) or
+            ``"partner"`` (the partner: kornia's ``RandomMixUpV2``).
+
+    Returns:
+        The soft targets.
+
+    Raises:
+        InputError: when ``mixed`` is not B x 3, holds a label outside [0, K - 1], or an option is not valid.
+
+    Shape:
+        mixed: B x 3; returns B x K (float32, each row summing to 1).
+
+    Examples:
+        >>> import torch
+        >>> from robust.augment.patch_mixing import soft_targets
+        >>> mixed = torch.tensor([[0.0, 2.0, 0.75], [1.0, 1.0, 1.0]])
+        >>> soft_targets(mixed, 3, smoothing=0.0)
+        tensor([[0.7500, 0.0000, 0.2500],
+                [0.0000, 1.0000, 0.0000]])
+        >>> soft_targets(mixed, 3, smoothing=0.0, lam="partner")[0]
+        tensor([0.2500, 0.0000, 0.7500])
+        >>> soft_targets(mixed, 3)[1]
+        tensor([0.0333, 0.9333, 0.0333])
+    """
     check_choice(lam, LAM, "lam")
     if not isinstance(mixed, torch.Tensor) or mixed.ndim != 2 or mixed.shape[1] != 3:
         shape = tuple(mixed.shape) if isinstance(mixed, torch.Tensor) else type(mixed).__name__

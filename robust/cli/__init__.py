@@ -81,8 +81,33 @@ def _invoke(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``robust`` console script: run the commands on ``argv`` (default ``sys.argv[1:]``) and
-    end the process with their exit code."""
+    """Entry point of the ``robust`` console script: run the commands on ``argv`` and end the process with their exit
+    code.
+
+    The current folder is appended to ``sys.path`` (as under ``python -m robust``), so that a model factory of the
+    user's (``mymodel:small_cnn``) imports. Bad input and click's usage errors print one line to stderr and exit with
+    code 2, never a traceback; ``--help`` and a bare group print their help; a bug keeps its traceback.
+
+    Args:
+        argv: the command line without the program's name (default ``sys.argv[1:]``).
+
+    Raises:
+        SystemExit: always, with the commands' exit code (0 on success, 2 on bad input).
+
+    Examples:
+        >>> from robust.cli import main
+        >>> try:
+        ...     main(["--version"])
+        ... except SystemExit as done:
+        ...     print("exit code", done.code)
+        robust-suite ...
+        exit code 0
+        >>> try:
+        ...     main(["presets", "show", "no-such-preset"])
+        ... except SystemExit as done:
+        ...     print("exit code", done.code)
+        exit code 2
+    """
     import sys
 
     # a model factory of the user's ('mymodel:small_cnn') is importable from the current folder, as under

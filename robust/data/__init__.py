@@ -34,7 +34,23 @@ SPLITS = ("train", "test")  # every dataset; digits-m also has "fit" and "val" (
 
 
 def resizable(name: str) -> bool:
-    """Whether dataset ``name`` is photos resized for a model (it takes a ``preprocess``); digits-m is 32 px."""
+    """Whether dataset ``name`` is photos resized for a model, so that it takes a ``preprocess``.
+
+    Every name but digits-m's is (``robust.checks.FIXED_SIZE_DATA``): digits-m is 32 px only. The name is not looked
+    up, so an unknown name is resizable too.
+
+    Args:
+        name: a dataset name as ``load_dataset`` takes it (``digits-m``, ``imagenet-photos``,
+            ``torchvision:CIFAR10``...).
+
+    Returns:
+        True when ``load_dataset(name, preprocess=...)`` may resize its images, False for a fixed-size dataset.
+
+    Examples:
+        >>> from robust.data import resizable
+        >>> resizable("digits-m"), resizable("imagenet-photos"), resizable("torchvision:CIFAR10")
+        (False, True, True)
+    """
     return name not in FIXED_SIZE_DATA
 
 
@@ -114,7 +130,27 @@ def load_dataset(name: str, split: str = "test", *, image_size: int | None = Non
 
 
 def label_source(data: object) -> str:
-    """Where a dataset's labels come from: 'decision' (a model's own clean top-1), else 'ground truth'."""
+    """Where a dataset's labels come from: its ``meta["labels"]``, else ``'ground truth'``.
+
+    A set labelled by each model's own clean top-1 (``imagenet-crops``) says ``'decision'``; imagenet-val says
+    ``'ImageNet-1k ground truth (synset)'``; a dataset without ``meta`` (digits-m, torchvision's) is ground truth.
+
+    Args:
+        data: any dataset; only its ``meta`` attribute (a dict, when it has one) is read.
+
+    Returns:
+        ``'decision'``, ``'ground truth'`` or the dataset's own words for its labels.
+
+    Examples:
+        >>> import torch
+        >>> from robust.data import ImageSet, label_source, load_dataset
+        >>> label_source(load_dataset("digits-m"))
+        'ground truth'
+        >>> crops = ImageSet(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.tensor([0]), ["a"], "toy",
+        ...                  meta={"labels": "decision"})
+        >>> label_source(crops)
+        'decision'
+    """
     return (getattr(data, "meta", None) or {}).get("labels", "ground truth")
 
 

@@ -48,7 +48,29 @@ _VAL_NUMBER = re.compile(r"ILSVRC2012_val_(\d{8})")
 
 
 def parse(name: str) -> tuple[Path, dict[str, str]]:
-    """``imagenet-val:PATH?k=v&...`` -> (PATH, options), checked."""
+    """Split ``imagenet-val:PATH?k=v&...`` into its folder and its options, checked.
+
+    Args:
+        name: the dataset name: ``imagenet-val:`` then the folder, then optionally ``?`` and options from ``OPTIONS``
+            (``subset``, ``labels``, ``meta``, ``limit``), as the module docstring describes.
+
+    Returns:
+        The folder (``~`` expanded) and the options as text, unparsed but for ``limit``'s check.
+
+    Raises:
+        InputError: no folder, a folder that does not exist, an unknown option or a ``limit`` that is not a positive
+            integer.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.data.imagenet_val import parse
+        >>> Path("val").mkdir()
+        >>> parse("imagenet-val:val?subset=robustbench-5000&limit=100")
+        (PosixPath('val'), {'subset': 'robustbench-5000', 'limit': '100'})
+        >>> parse("imagenet-val:val?size=64")
+        Traceback (most recent call last):
+        robust.checks.InputError: dataset 'imagenet-val:val?size=64': option 'size' is not valid; expected some of ...
+    """
     body, _, query = name[len(PREFIX):].partition("?")
     if not body:
         raise InputError(f"dataset {name!r} is not valid; expected 'imagenet-val:PATH' (a folder of ImageNet "
@@ -157,7 +179,36 @@ def _flat_labels(files: list[Path], labels: Path, meta: str | None) -> list[int]
 
 
 def index(path: Path, opts: dict[str, str]) -> tuple[list[Path], list[int], str]:
-    """Every image under ``path`` (sorted by file name) with its ImageNet-1k index, and the layout's name."""
+    """List every image under ``path`` with its ImageNet-1k index, and name the layout.
+
+    Images are ``.jpeg``, ``.jpg`` or ``.png`` files (any case; hidden files skipped). A folder with synset
+    subfolders (``n########``) is labelled by them; a flat folder needs ``labels=FILE`` in ``opts`` (Kaggle's
+    ``LOC_val_solution.csv``, or the devkit's ground-truth ``.txt`` with ``meta=meta.mat``). Labels are ImageNet-1k
+    indices by synset, never the sorted order of the folders present.
+
+    Args:
+        path: the folder (as ``parse`` returns it).
+        opts: the dataset's options (as ``parse`` returns them); ``labels`` and ``meta`` are read here.
+
+    Returns:
+        The image files and their labels, both sorted by file name, and the layout in words (``'2 synset
+        folders'``, ``'flat, labels from LOC_val_solution.csv'``).
+
+    Raises:
+        InputError: a folder that mixes synset folders with others, a synset that is not ImageNet-1k's, a flat folder
+            without ``labels=``, a labels file that does not label every image, or no images at all.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> from robust.data.imagenet_val import index
+        >>> for i, synset in enumerate(["n01440764", "n02102040"]):
+        ...     Path("val", synset).mkdir(parents=True)
+        ...     Image.new("RGB", (40, 30)).save(f"val/{synset}/ILSVRC2012_val_{i + 1:08d}.JPEG")
+        >>> files, labels, layout = index(Path("val"), {})
+        >>> [f.name for f in files], labels, layout
+        (['ILSVRC2012_val_00000001.JPEG', 'ILSVRC2012_val_00000002.JPEG'], [0, 217], '2 synset folders')
+    """
     folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     synsets = [p for p in folders if _SYNSET.fullmatch(p.name)]
     if synsets:
@@ -197,8 +248,38 @@ def robustbench_ids() -> tuple[str, ...]:
 
 def select(files: list[Path], labels: list[int], opts: dict[str, str], split: str, where: str
            ) -> tuple[list[Path], list[int]]:
-    """The split's images: a subset's (in its order) for test and the rest for train; all of them without one.
-    ``limit``: the first N of the test split."""
+    """Pick a split's images from a folder's, by the ``subset`` and ``limit`` options.
+
+    With ``subset`` (``robustbench-5000`` or a file of image names, one per line) split ``test`` is the subset's
+    images in the subset's order and ``train`` every other image of the folder (for training a patch); without one
+    ``test`` is every image and ``train`` is refused. ``limit``: the first N of the test split only.
+
+    Args:
+        files: the folder's images (as ``index`` returns them).
+        labels: their labels, in the same order.
+        opts: the dataset's options (as ``parse`` returns them); ``subset`` and ``limit`` are read here.
+        split: ``test`` or ``train``.
+        where: what messages call the dataset (its name).
+
+    Returns:
+        The split's files and their labels.
+
+    Raises:
+        InputError: an unknown split, ``train`` without a subset, a subset file that does not exist, or subset images
+            that are not in the folder.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.data.imagenet_val import select
+        >>> files = [Path(f"ILSVRC2012_val_{i:08d}.JPEG") for i in (1, 2, 3)]
+        >>> select(files, [0, 217, 482], {"limit": "2"}, "test", "imagenet-val:val")
+        ([PosixPath('ILSVRC2012_val_00000001.JPEG'), PosixPath('ILSVRC2012_val_00000002.JPEG')], [0, 217])
+        >>> _ = Path("picked.txt").write_text("ILSVRC2012_val_00000003.JPEG\\nILSVRC2012_val_00000001.JPEG\\n")
+        >>> select(files, [0, 217, 482], {"subset": "picked.txt"}, "test", "imagenet-val:val")[1]
+        [482, 0]
+        >>> select(files, [0, 217, 482], {"subset": "picked.txt"}, "train", "imagenet-val:val")[1]
+        [217]
+    """
     if split not in SPLITS:
         raise InputError(f"{where}: split={split!r} is not valid; expected one of {SPLITS} (test: the subset, or every "
                          "image without one; train: the folder's other images).")
@@ -252,8 +333,43 @@ def decode(files: list[Path], preprocess: Preprocess) -> torch.Tensor:
 
 
 def load(name: str, split: str, preprocess: Preprocess | None) -> ImageSet:
-    """The ``split`` of ``imagenet-val:...`` (see the module docstring) through ``preprocess`` (default: 224 px,
-    shorter side 256, bicubic), decoded once per preprocessing into the cache directory."""
+    """Load a split of ``imagenet-val:...`` (see the module docstring) as an in-memory ``ImageSet``.
+
+    The images go through ``preprocess`` once and are kept in the cache directory (``$ROBUST_CACHE``), keyed by the
+    folder, each file's size and modification time, the labels and the preprocessing, so a second load reads them
+    back.
+
+    Args:
+        name: ``imagenet-val:PATH[?option=value&...]`` (options: ``subset``, ``labels``, ``meta``, ``limit``).
+        split: ``test`` (the subset, or every image without one) or ``train`` (the folder's images outside the
+            subset).
+        preprocess: the resize and centre crop (None: ``Preprocess()``: 224 px, shorter side 256, bicubic).
+
+    Returns:
+        The images with their ImageNet-1k labels (by synset) and the 1,000 class names; ``meta`` records the folder,
+        layout, split, subset and preprocessing, and ``labels`` ``'ImageNet-1k ground truth (synset)'``.
+
+    Raises:
+        InputError: anything ``parse``, ``index`` and ``select`` refuse, an empty split or an image that does not
+            decode.
+
+    Examples:
+        >>> import os
+        >>> from pathlib import Path
+        >>> from unittest import mock
+        >>> from PIL import Image
+        >>> from robust.data import Preprocess
+        >>> from robust.data.imagenet_val import load
+        >>> for i, synset in enumerate(["n01440764", "n02102040"]):
+        ...     Path("val", synset).mkdir(parents=True)
+        ...     Image.new("RGB", (40, 30)).save(f"val/{synset}/ILSVRC2012_val_{i + 1:08d}.JPEG")
+        >>> with mock.patch.dict(os.environ, ROBUST_CACHE="cache"):  # the decoded images go to ./cache
+        ...     data = load("imagenet-val:val", "test", Preprocess(16, 20, "bilinear"))
+        >>> data
+        ImageSet('imagenet-val:val', n=2, size=(3, 16, 16), classes=1000)
+        >>> data.labels.tolist(), data.class_names[217], data.meta["layout"]
+        ([0, 217], 'English springer, English springer spaniel', '2 synset folders')
+    """
     path, opts = parse(name)
     preprocess = preprocess or Preprocess()
     files, labels, layout = index(path, opts)

@@ -20,7 +20,36 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 @dataclasses.dataclass(frozen=True)
 class Preprocess:
-    """Resize the shorter side to ``resize`` px with ``interpolation``, then crop the central ``size`` x ``size``."""
+    """Resize the shorter side to ``resize`` px with ``interpolation``, then crop the central ``size`` x ``size``.
+
+    The evaluation transform of a photo, as timm's and torchvision's ImageNet evaluation transforms do, with PIL
+    resampling, so a model sees the pixels its own pipeline would give it. Calling it turns a PIL image or an
+    H x W (x C) uint8 array into a uint8 3 x size x size tensor (converted to RGB). ``from_crop_pct`` builds timm's
+    convention (shorter side floor(size / crop_pct)), ``for_size`` the default for a size (shorter side 256/224 of
+    it, bicubic).
+
+    Attributes:
+        size: the side of the square crop in px (>= 8).
+        resize: the shorter side's length after resizing, in px (>= size).
+        interpolation: ``bilinear``, ``bicubic`` or ``nearest``.
+
+    Raises:
+        InputError: a size under 8, a resize under the size or another interpolation.
+
+    Examples:
+        >>> import numpy as np
+        >>> from robust.data import Preprocess
+        >>> preprocess = Preprocess(size=16, resize=20, interpolation="bilinear")
+        >>> print(preprocess)
+        resize 20 (bilinear), centre crop 16
+        >>> x = preprocess(np.zeros((30, 40, 3), np.uint8))
+        >>> tuple(x.shape), x.dtype
+        ((3, 16, 16), torch.uint8)
+        >>> Preprocess.for_size(32)
+        Preprocess(size=32, resize=37, interpolation='bicubic')
+        >>> Preprocess.from_crop_pct(240, 0.882)
+        Preprocess(size=240, resize=272, interpolation='bicubic')
+    """
 
     size: int = 224
     resize: int = 256
@@ -68,8 +97,28 @@ class Preprocess:
 
 
 def model_preprocess(cfg: dict) -> Preprocess | None:
-    """The evaluation transform a timm pretrained config states (input size, crop_pct, interpolation); None when it
-    states no square input size."""
+    """The evaluation transform a timm pretrained config states: its input size, ``crop_pct`` and interpolation.
+
+    The crop is the config's ``input_size`` (the size the Backbone takes, not a larger ``test_input_size``), the
+    shorter side floor(size / crop_pct) (``crop_pct`` 0.875 when missing), and the interpolation bicubic unless the
+    config names bilinear or nearest.
+
+    Args:
+        cfg: a timm ``pretrained_cfg`` (or ``default_cfg``) as a dict.
+
+    Returns:
+        The ``Preprocess``, or None when the config states no square input size.
+
+    Raises:
+        InputError: a ``crop_pct`` outside (0, 1].
+
+    Examples:
+        >>> from robust.data.preprocess import model_preprocess
+        >>> model_preprocess({"input_size": (3, 240, 240), "crop_pct": 0.882, "interpolation": "bicubic"})
+        Preprocess(size=240, resize=272, interpolation='bicubic')
+        >>> model_preprocess({"input_size": (3, 224, 160)}) is None
+        True
+    """
     size = cfg.get("input_size")  # the size the Backbone takes (not a larger test_input_size)
     if not size or len(size) != 3 or size[1] != size[2]:
         return None

@@ -180,24 +180,102 @@ class Evaluation(abc.ABC):
 
 
 def correct(model: Backbone, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Whether ``model`` classifies each image as ``y``, and that every image counts."""
+    """Whether ``model`` classifies each image as its label, and that every image counts: a ``measure`` for accuracy.
+
+    Args:
+        model: the model.
+        x: the images, on the model's device.
+        y: the labels.
+
+    Returns:
+        (hit, counts): whether each image's arg-max class is its label, and all True (every image counts), as
+        ``Evaluation.measure`` returns them.
+
+    Shape:
+        x: N x 3 x H x W in [0, 1]; y: N (class indices); returns two N (bool).
+
+    Examples:
+        >>> from robust.data import load_dataset
+        >>> from robust.evaluations.base import correct
+        >>> from robust.models import load_model
+        >>> x, y = load_dataset("digits-m").batch(slice(0, 4))
+        >>> correct(load_model("zoo:digits-m/resnet", "cpu"), x, y)
+        (tensor([ True,  True, False,  True]), tensor([True, True, True, True]))
+    """
     return model.logits(x).argmax(1) == y, torch.ones_like(y, dtype=torch.bool)
 
 
 def check_grid(grid: object) -> int | None:
-    """A grid option: cells per side, or None (the model's fine grid, ``robust.grid.default_grid``)."""
+    """Check a grid option: cells per side, or None for the model's fine grid (``robust.grid.default_grid``).
+
+    Whether the grid divides the image is checked later, once the model is known (``grid_of``).
+
+    Args:
+        grid: the option's value.
+
+    Returns:
+        ``grid`` itself: a positive int, or None.
+
+    Raises:
+        InputError: when ``grid`` is neither None nor a positive integer.
+
+    Examples:
+        >>> from robust.evaluations.base import check_grid
+        >>> check_grid(None), check_grid(4)
+        (None, 4)
+        >>> check_grid(0)
+        Traceback (most recent call last):
+        robust.checks.InputError: grid=0 is not valid; expected a positive integer.
+    """
     return None if grid is None else check_positive_int(grid, "grid")
 
 
 def grid_of(model: Backbone, grid: int | None) -> tuple[int, int, int]:
-    """The grid for ``model`` (default: the fine grid of its input size) and its (rows, cols)."""
+    """The grid for ``model`` (default: the fine grid of its input size) and its (rows, cols).
+
+    Args:
+        model: the model; its ``input_size`` gives the image's H x W.
+        grid: cells per side (``check_grid``'s value), or None for ``robust.grid.default_grid`` of the input size.
+
+    Returns:
+        (grid, rows, cols): the cells per side and the grid's shape.
+
+    Raises:
+        InputError: when ``grid`` does not divide the model's input into equal cells.
+
+    Examples:
+        >>> from robust.evaluations.base import grid_of
+        >>> from robust.models import load_model
+        >>> model = load_model("zoo:digits-m/resnet", "cpu")
+        >>> grid_of(model, None), grid_of(model, 4)
+        ((8, 8, 8), (4, 4, 4))
+    """
     hw = tuple(model.input_size[-2:])
     grid = grid if grid is not None else default_grid(hw)
     return (grid, *grid_shape(grid, hw))
 
 
 def check_fractions(values: object, name: str) -> list[float]:
-    """A list of fractions in [0, 1], as floats."""
+    """Check a non-empty list (or tuple) of fractions in [0, 1] and give it as a list of floats.
+
+    Args:
+        values: the option's value.
+        name: the option's name, for the error message.
+
+    Returns:
+        The fractions, as floats.
+
+    Raises:
+        InputError: when ``values`` is not a non-empty list or tuple of numbers in [0, 1] (a bool is refused).
+
+    Examples:
+        >>> from robust.evaluations.base import check_fractions
+        >>> check_fractions((0, 0.5, 1), "levels")
+        [0.0, 0.5, 1.0]
+        >>> check_fractions([0.5, 2], "levels")
+        Traceback (most recent call last):
+        robust.checks.InputError: levels=[0.5, 2] is not valid; expected a list of fractions in [0, 1].
+    """
     if not isinstance(values, (list, tuple)) or not values or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values):
         raise InputError(f"{name}={values!r} is not valid; expected a list of fractions in [0, 1].")

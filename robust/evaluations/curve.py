@@ -72,10 +72,27 @@ class Curve:
 
 
 def area_under(x: Sequence[float], y: torch.Tensor) -> torch.Tensor:
-    """Trapezoid area under ``y`` (... x K) over ``x`` (K), divided by the x range; ``y`` itself for one point.
+    """The trapezoid area under ``y`` over ``x``, divided by the x range: the curve's mean height.
 
-    >>> float(area_under([0.0, 0.5, 1.0], torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)))
-    0.5
+    For one point the area is ``y`` itself. Batched over ``y``'s leading axes.
+
+    Args:
+        x: the points, increasing.
+        y: the values at each point (float64, as the area is computed in float64).
+
+    Returns:
+        The normalised area of each curve.
+
+    Shape:
+        x: K; y: ... x K; returns ... (the leading axes of y).
+
+    Examples:
+        >>> import torch
+        >>> from robust.evaluations.curve import area_under
+        >>> float(area_under([0.0, 0.5, 1.0], torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64)))
+        0.5
+        >>> area_under([0.0, 0.5, 1.0], torch.tensor([[1.0, 0.5, 0.0], [1.0, 1.0, 1.0]], dtype=torch.float64))
+        tensor([0.5000, 1.0000], dtype=torch.float64)
     """
     if len(x) == 1:
         return y[..., 0]
@@ -84,8 +101,31 @@ def area_under(x: Sequence[float], y: torch.Tensor) -> torch.Tensor:
 
 
 def bootstrap_area(x: Sequence[float], values: torch.Tensor, valid: torch.Tensor, seed: int) -> list[float]:
-    """95 % percentile interval of the area when the images are resampled with replacement (``BOOTSTRAP`` times,
-    from a generator seeded with ``seed``): ``values`` and ``valid`` are seeds x knobs x images."""
+    """A 95 % percentile interval of the curve's normalised area when the images are resampled with replacement.
+
+    ``BOOTSTRAP`` resamples of the images (each resample the same for every seed and knob, from a generator seeded
+    with ``seed``); each gives a curve (per seed and knob, the mean over its valid images; then the mean over seeds)
+    and its area (``area_under``); the interval is their 2.5 % and 97.5 % quantiles. The seeds' own draws are kept.
+
+    Args:
+        x: the curve's x, one per knob.
+        values: each image's value per seed and knob.
+        valid: whether each value counts.
+        seed: the seed of the resampling.
+
+    Returns:
+        [low, high], the interval's ends.
+
+    Shape:
+        values: seeds x knobs x images (float64); valid: seeds x knobs x images (bool).
+
+    Examples:
+        >>> import torch
+        >>> from robust.evaluations.curve import bootstrap_area
+        >>> values = torch.tensor([[[1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]]], dtype=torch.float64)
+        >>> bootstrap_area([0.0, 1.0], values, torch.ones(1, 2, 4, dtype=torch.bool), seed=0)
+        [0.125, 0.875]
+    """
     s, k, n = values.shape
     draws = torch.randint(0, n, (BOOTSTRAP, n), generator=torch.Generator().manual_seed(seed))
     ones = torch.ones(BOOTSTRAP, n, dtype=torch.float64)

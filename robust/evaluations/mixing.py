@@ -28,12 +28,29 @@ SALIENCY = ("gradcam", "rise")
 class PatchMixingCurve(Evaluation):
     """Accuracy with a fraction of cells taken from an image of another class (the selectivity curve).
 
-    ``ratios``: the fractions r; round(r * cells) random cells of each image are replaced by the same cells of a
-    donor of another class from the evaluated split (images with no such donor are left out of the counts); the
-    curve's x is the fraction actually mixed. ``grid``: cells per side (default ``robust.grid.default_grid``).
+    The patch-mixing attack of protocols section 4: for each ratio r, ``round(r * cells)`` random cells of each image
+    (Python's ``round``: a half goes to the even count) are replaced by the same cells of a donor of another class,
+    drawn per image from the whole evaluated split; images with no such donor are left out of the counts. The curve's
+    x is the fraction actually mixed; its value is the accuracy against the original label.
 
-    >>> PatchMixingCurve(ratios=[0.0, 0.5]).ratios
-    [0.0, 0.5]
+    Args:
+        grid: cells per side (default ``robust.grid.default_grid`` of the model's input size); it must divide the
+            image.
+        ratios: the fractions r of cells to mix, each in [0, 1].
+        **common: the options of every evaluation (``Evaluation``: ``seeds``).
+
+    Shape:
+        As ``Evaluation``: calling it on a model and data gives a ``Curve`` with one point per ratio.
+
+    Examples:
+        >>> from robust import load_dataset, load_model
+        >>> from robust.evaluations.mixing import PatchMixingCurve
+        >>> PatchMixingCurve(ratios=[0.0, 0.5]).ratios
+        [0.0, 0.5]
+        >>> curve = PatchMixingCurve(grid=4, ratios=[0.0, 0.3], seeds=1)(load_model("zoo:digits-m/resnet", "cpu"),
+        ...                                                             load_dataset("digits-m"), samples=16)
+        >>> curve.x, curve.n, curve.params
+        ([0.0, 0.3125], 16, {'grid': 4, 'seed': 0})
     """
 
     name = "patch-mixing"
@@ -76,13 +93,33 @@ class Selectivity(PatchMixingCurve):
     """Share of the original class's Grad-CAM mass in the donor's cells of patch-mixed images (lower is more
     selective).
 
-    On the patch-mixing images, the fraction of the positive saliency for the original class that falls in the
-    donor's cells. ``saliency``: ``gradcam`` (Grad-CAM of the original class), or ``rise`` (RISE of the original
-    class minus RISE of the donor's class, positive part, with ``masks`` random masks). Images whose map is all zero
-    are left out of the counts.
+    On the patch-mixing images (``PatchMixingCurve``'s cells and donors), the fraction of the positive saliency for
+    the original class that falls in the donor's cells. ``saliency``: ``gradcam`` (the raw Grad-CAM of the original
+    class), or ``rise`` (RISE of the original class minus RISE of the donor's class, positive part, with ``masks``
+    random masks: the variant ``selectivity-rise``). Images whose map is all zero, or with no donor, are left out of
+    the counts. The share describes the map more than the model: the patch-mixing curve is the selectivity measure
+    (see the ``note`` printed under its boards).
 
-    >>> Selectivity(saliency="rise").curve_name
-    'selectivity-rise'
+    Args:
+        grid: cells per side (default ``robust.grid.default_grid`` of the model's input size); it must divide the
+            image.
+        ratios: the fractions r of cells to mix, each in [0, 1].
+        saliency: ``gradcam`` or ``rise`` (see ``SALIENCY``).
+        masks: RISE's random masks per image (used only with ``saliency="rise"``).
+        **common: the options of every evaluation (``Evaluation``: ``seeds``).
+
+    Shape:
+        As ``Evaluation``: calling it on a model and data gives a ``Curve`` with one point per ratio, each in [0, 1].
+
+    Examples:
+        >>> from robust import load_dataset, load_model
+        >>> from robust.evaluations.mixing import Selectivity
+        >>> Selectivity(saliency="rise").curve_name
+        'selectivity-rise'
+        >>> curve = Selectivity(ratios=[0.25, 0.5], seeds=1)(load_model("zoo:digits-m/resnet", "cpu"),
+        ...                                                  load_dataset("digits-m"), samples=8)
+        >>> curve.x, curve.params
+        ([0.25, 0.5], {'grid': 8, 'saliency': 'gradcam', 'seed': 0})
     """
 
     name = "selectivity"

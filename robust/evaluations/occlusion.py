@@ -31,13 +31,33 @@ ORDERS = ("random", "salient", "non-salient")
 class PatchDrop(Evaluation):
     """Accuracy with a fraction of the grid's cells dropped at random.
 
-    ``levels`` (default 0, 0.1, ..., 0.9) are rounded down to whole cells (k * G^2 // 10 as in Naseer et al.; the
-    curve's x is what is actually dropped); cells are chosen at random or by the Grad-CAM mass of the predicted class
-    on the clean image (``order``: ``salient`` first or ``non-salient`` first); ``fill``: zero, the model's mean
-    colour, uniform noise or a value in [0, 1]; ``grid``: cells per side (default ``robust.grid.default_grid``).
+    Each level is rounded down to whole cells (k * G^2 // 10 for level k / 10, as in Naseer et al.'s information
+    loss; the curve's x is the fraction actually dropped). The cells are chosen at random per image, or ranked by the
+    Grad-CAM mass of the predicted class on the clean image (``order``: ``salient`` first, the variant
+    ``salient-drop``, or ``non-salient`` first, ``non-salient-drop``; one Grad-CAM per batch). Dropped pixels are
+    filled in [0, 1] pixel space, before the model's normalisation.
 
-    >>> PatchDrop(levels=[0.0, 0.5], order="salient").curve_name
-    'salient-drop'
+    Args:
+        grid: cells per side (default ``robust.grid.default_grid`` of the model's input size); it must divide the
+            image.
+        levels: the fractions of cells to drop, each in [0, 1] (default 0, 0.1, ..., 0.9).
+        order: ``random``, ``salient`` or ``non-salient`` (see ``ORDERS``).
+        fill: what a dropped cell holds: ``zero``, ``mean`` (the model's mean colour), ``noise`` (uniform, drawn per
+            image) or a value in [0, 1].
+        **common: the options of every evaluation (``Evaluation``: ``seeds``).
+
+    Shape:
+        As ``Evaluation``: calling it on a model and data gives a ``Curve`` with one point per level.
+
+    Examples:
+        >>> from robust import load_dataset, load_model
+        >>> from robust.evaluations.occlusion import PatchDrop
+        >>> PatchDrop(levels=[0.0, 0.5], order="salient").curve_name
+        'salient-drop'
+        >>> model, data = load_model("zoo:digits-m/resnet", "cpu"), load_dataset("digits-m")
+        >>> curve = PatchDrop(grid=4, levels=[0.0, 0.33], fill="mean", seeds=1)(model, data, samples=8)
+        >>> curve.x, curve.params
+        ([0.0, 0.3125], {'grid': 4, 'order': 'random', 'fill': 'mean', 'seed': 0})
     """
 
     name = "patch-drop"
@@ -96,10 +116,25 @@ class PatchDrop(Evaluation):
 class PatchShuffle(Evaluation):
     """Accuracy with each image's grid cells randomly permuted.
 
-    One point per grid of ``grids`` (default 1, 2, 4 and the fine grid; grid 1 is the clean image).
+    One point per grid of ``grids``, a permutation drawn per image; grid 1 is the clean image. Each grid must divide
+    the model's input.
 
-    >>> PatchShuffle(grids=[1, 4]).grids
-    [1, 4]
+    Args:
+        grids: the grids, in cells per side (default: 1, 2, 4 and ``robust.grid.default_grid`` of the model's input
+            size, without repeats).
+        **common: the options of every evaluation (``Evaluation``: ``seeds``).
+
+    Shape:
+        As ``Evaluation``: calling it on a model and data gives a ``Curve`` with one point per grid.
+
+    Examples:
+        >>> from robust import load_dataset, load_model
+        >>> from robust.evaluations.occlusion import PatchShuffle
+        >>> PatchShuffle(grids=[1, 4]).grids
+        [1, 4]
+        >>> curve = PatchShuffle(seeds=1)(load_model("zoo:digits-m/resnet", "cpu"), load_dataset("digits-m"), samples=8)
+        >>> curve.x
+        [1.0, 2.0, 4.0, 8.0]
     """
 
     name = "patch-shuffle"

@@ -34,7 +34,32 @@ def _data_uri(path: Path) -> str:
 
 
 def html(board: Board) -> str:
-    """The board as one static page: sortable tables, figures embedded, every string autoescaped."""
+    """The board as one static page: sortable tables, figures embedded, every string autoescaped.
+
+    Models are ranked by the board's first worst case (most robust first; models without it last), whose columns
+    come first; each attack column shows its headline (TCS or ASR), each evaluation its area. Figures and the gallery
+    are embedded as PNG data URIs, so the page needs no other file.
+
+    Args:
+        board: everything a writer needs (``render`` builds it from the store; its ``reproduction`` is
+            ``robust.leaderboard.cards.reproduction``'s dict).
+
+    Returns:
+        The HTML document (``index.html``).
+
+    Examples:
+        >>> import re
+        >>> from robust.leaderboard import html
+        >>> from robust.leaderboard.cards import reproduction
+        >>> from robust.leaderboard.rows import Board
+        >>> from robust.runner import parse_spec
+        >>> spec = parse_spec({"title": "my <board>", "dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
+        ...                    "evaluations": ["patch-drop"]})
+        >>> page = html(Board(spec, samples=8, versions={}, attacks=[], evaluations=[], failed=[],
+        ...                   reproduction=reproduction(spec, [], {})))
+        >>> page.splitlines()[0], re.findall("<title>.*</title>", page)
+        ('<!doctype html>', ['<title>my &lt;board&gt;</title>'])
+    """
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("robust.leaderboard", "templates"),

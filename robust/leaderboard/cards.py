@@ -18,11 +18,40 @@ if TYPE_CHECKING:
 
 def reproduction(spec: Spec, cells: list[dict], versions: dict, out: Path | None = None,
                  hidden: dict[str, str] | None = None) -> dict:
-    """``command`` (from the folder it was run in: with ``--out`` where the board is not the spec's default folder
-    and the environment it needs: the ``PYTHONPATH`` a model factory is imported from, ``ROBUST_PLUGINS`` and
-    ``ROBUST_PRESETS`` when set), ``spec`` (the spec file's text, None for a spec built in code), ``versions``,
-    ``devices`` (where the ``cells`` ran) and ``date`` (UTC, of the last cell that finished). ``hidden``: the
-    paths to redact from the spec's text (``robust.leaderboard.public.redactor``)."""
+    """How to reproduce a board: the command, the spec, the versions, the devices and the date.
+
+    Paths are shown relative to the working folder, never outside it (``robust.leaderboard.public.shown``).
+
+    Args:
+        spec: the board's spec (the real one, with its file).
+        cells: the store's rows of the board's cells.
+        versions: the versions that computed the cells.
+        out: the board folder (a ``--out`` is added to the command when it is not the spec's default folder).
+        hidden: the paths to redact from the spec's text (``robust.leaderboard.public.redactor``).
+
+    Returns:
+        ``command`` (from the folder it was run in, with the environment it needs: see ``environment``; None for a
+        spec built in code), ``spec`` (the spec file's text, None for a spec built in code), ``versions``,
+        ``devices`` (where the ``cells`` ran, sorted) and ``date`` (UTC, of the last cell that finished; None when
+        none did).
+
+    Examples:
+        >>> import os
+        >>> from pathlib import Path
+        >>> from unittest import mock
+        >>> from robust.leaderboard.cards import reproduction
+        >>> from robust.runner import load_spec
+        >>> _ = Path("quick.toml").write_text('''
+        ... dataset = "digits-m"
+        ... models = ["zoo:digits-m/resnet"]
+        ... evaluations = ["patch-drop"]
+        ... ''')
+        >>> cells = [{"status": "done", "finished": 0.0, "device": "cpu"}]
+        >>> with mock.patch.dict(os.environ, {"ROBUST_PLUGINS": "", "ROBUST_PRESETS": ""}):
+        ...     how = reproduction(load_spec("quick.toml"), cells, {"robust": "0.1.0"}, out="boards/quick")
+        >>> how["command"], how["devices"], how["date"]
+        ('robust leaderboard run quick.toml --out boards/quick', ['cpu'], '1970-01-01 00:00 UTC')
+    """
     from robust.leaderboard.public import redact, shown
 
     path = None if spec.path is None else shown(str(spec.path.resolve()), Path.cwd())  # never a path outside it
@@ -47,9 +76,28 @@ def _quoted(path: str) -> str:
 
 
 def environment(spec: Spec) -> dict[str, str]:
-    """The environment the spec's run needs beyond the working folder: ``PYTHONPATH`` for a model factory (or an
-    ``?arch=`` factory) whose module is found neither in the installed packages nor in the working folder (the
-    robust command imports from there), and ``ROBUST_PLUGINS`` / ``ROBUST_PRESETS`` as they are set."""
+    """The environment the spec's run needs beyond the working folder, for the board's reproduction command.
+
+    ``PYTHONPATH`` for a model factory (or an ``?arch=`` factory) whose module is found neither in the installed
+    packages nor in the working folder (the robust command imports from there) but on ``sys.path``, as a path
+    relative to the working folder; ``ROBUST_PLUGINS`` and ``ROBUST_PRESETS`` as they are set (when not empty).
+
+    Args:
+        spec: the spec.
+
+    Returns:
+        Variable -> value (empty when the run needs nothing).
+
+    Examples:
+        >>> import os
+        >>> from unittest import mock
+        >>> from robust.leaderboard.cards import environment
+        >>> from robust.runner import parse_spec
+        >>> spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"], "evaluations": ["patch-drop"]})
+        >>> with mock.patch.dict(os.environ, {"ROBUST_PLUGINS": "", "ROBUST_PRESETS": "my-presets"}):
+        ...     environment(spec)
+        {'ROBUST_PRESETS': 'my-presets'}
+    """
     import importlib.util
     import sys
 
@@ -84,9 +132,28 @@ def environment(spec: Spec) -> dict[str, str]:
 
 
 def model_cards(spec: Spec, attacks: list[AttackRow]) -> list[dict]:
-    """One card per model of the spec: ``name``, ``spec``, ``architecture`` (as the cells saw it), ``params``,
-    ``training`` (the recorded command or source), ``reported`` accuracy (the zoo's, with its image count) and
-    ``clean_acc`` on this board (None where unknown)."""
+    """One card per model of the spec, in spec order: what the board says about each model beside its scores.
+
+    The zoo's manifest gives a ``zoo:`` model's parameters, training command and reported accuracy; the attack rows
+    give what the cells saw (nothing is loaded).
+
+    Args:
+        spec: the board's spec.
+        attacks: the board's attack rows (the first row of each model is used).
+
+    Returns:
+        One dict per model: ``name``, ``spec``, ``architecture`` (as the cells saw it), ``params``, ``training``
+        (the recorded command or source), ``reported`` accuracy (the zoo's: ``{"accuracy", "n"}``) and
+        ``clean_acc`` on this board; None where unknown.
+
+    Examples:
+        >>> from robust.leaderboard.cards import model_cards
+        >>> from robust.runner import parse_spec
+        >>> spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"], "evaluations": ["patch-drop"]})
+        >>> card = model_cards(spec, [])[0]
+        >>> card["training"], card["reported"]["n"], card["architecture"], card["clean_acc"]
+        ('robust zoo train resnet --epochs 4 --seed 0', 1000, None, None)
+    """
     from robust.models.zoo import list_models
 
     zoo = list_models()
@@ -105,7 +172,19 @@ def model_cards(spec: Spec, attacks: list[AttackRow]) -> list[dict]:
 
 
 def fence(text: str) -> str:
-    """A Markdown code fence longer than any run of backticks in ``text`` (so the text cannot close it)."""
+    """A Markdown code fence longer than any run of backticks in ``text`` (so the text cannot close it).
+
+    Args:
+        text: the text to put between the fences.
+
+    Returns:
+        At least three backticks, one more than the longest run in ``text``.
+
+    Examples:
+        >>> from robust.leaderboard.cards import fence
+        >>> fence("plain text"), fence("a ```` run")
+        ('```', '`````')
+    """
     longest = max((len(run) for run in re.findall("`+", text)), default=0)
     return "`" * max(3, longest + 1)
 

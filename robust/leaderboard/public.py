@@ -23,7 +23,22 @@ PATH_KEYS = ("checkpoint", "model_dir")
 
 def named_paths(spec: Spec) -> list[str]:
     """The paths the spec names, as written: ``file:`` bodies, ``checkpoint`` / ``model_dir`` options (also inside
-    ``?arch=``) and a path-like dataset."""
+    ``?arch=``) and a path-like dataset (an ``imagenet-val:`` or ImageFolder path).
+
+    Args:
+        spec: the spec.
+
+    Returns:
+        The paths (empty ones dropped) in the order found: the models' (the last model first), then the dataset's.
+
+    Examples:
+        >>> from robust.leaderboard.public import named_paths
+        >>> from robust.runner import parse_spec
+        >>> spec = parse_spec({"dataset": "digits-m", "evaluations": ["patch-drop"],
+        ...                    "models": ["file:/home/ana/models/mycnn.pt?arch=mymodel:net&checkpoint=ck/best.pt"]})
+        >>> named_paths(spec)
+        ['/home/ana/models/mycnn.pt', 'ck/best.pt']
+    """
     found = []
     texts = [m.spec for m in spec.models]
     while texts:
@@ -43,11 +58,23 @@ def named_paths(spec: Spec) -> list[str]:
 
 
 def shown(path: str, base: Path | None) -> str:
-    """``path`` as a board shows it: as written when it is relative and stays inside ``base`` (the spec's folder),
-    else ``…/NAME``.
+    """``path`` as a board shows it: as written when it is relative and stays inside ``base`` (the spec's folder), else
+    relative to ``base`` when it lies inside it, else ``…/NAME`` (its file name only).
 
-    >>> shown("/home/ana/models/mycnn.pt", Path("/home/ana/boards")), shown("models/mycnn.pt", Path("/b"))
-    ('…/mycnn.pt', 'models/mycnn.pt')
+    Args:
+        path: a path as the spec writes it (``~`` is expanded).
+        base: the spec's folder (None: only relative paths are shown as written).
+
+    Returns:
+        The path to show.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.leaderboard.public import shown
+        >>> shown("/home/ana/models/mycnn.pt", Path("/home/ana/boards")), shown("models/mycnn.pt", Path("/b"))
+        ('…/mycnn.pt', 'models/mycnn.pt')
+        >>> shown("/home/ana/boards/models/mycnn.pt", Path("/home/ana/boards"))
+        'models/mycnn.pt'
     """
     p = Path(path)
     if not p.is_absolute() and not path.startswith("~") and ".." not in p.parts:
@@ -61,8 +88,26 @@ def shown(path: str, base: Path | None) -> str:
 
 
 def redactor(spec: Spec) -> dict[str, str]:
-    """{text to replace: what to show}, longest first: the spec's paths, then its folder, the working folder and
-    the home folder."""
+    """What a board of ``spec`` must redact: {text to replace: what to show}, longest first.
+
+    The spec's named paths that ``shown`` changes (by what it shows), then the spec's folder and the working folder
+    (by ``.``) and the home folder (by ``~``).
+
+    Args:
+        spec: the real spec (its ``path`` gives the spec's folder).
+
+    Returns:
+        The mapping ``redact`` and ``public_spec`` take, its keys longest first.
+
+    Examples:
+        >>> from robust.leaderboard.public import redactor
+        >>> from robust.runner import parse_spec
+        >>> spec = parse_spec({"dataset": "digits-m", "evaluations": ["patch-drop"],
+        ...                    "models": ["file:/home/ana/models/mycnn.pt"]}, "/home/ana/boards/spec.toml")
+        >>> hidden = redactor(spec)
+        >>> hidden["/home/ana/models/mycnn.pt"], hidden["/home/ana/boards"]
+        ('…/mycnn.pt', '.')
+    """
     base = spec.path.parent.resolve() if spec.path is not None else None
     mapping = {p: shown(p, base) for p in named_paths(spec)}
     mapping = {k: v for k, v in mapping.items() if k != v}
@@ -73,8 +118,26 @@ def redactor(spec: Spec) -> dict[str, str]:
 
 
 def public_spec(spec: Spec, mapping: dict[str, str]) -> Spec:
-    """``spec`` as a board shows it: its dataset and model specs redacted (names, tasks and seeds unchanged). Only
-    for rendering: the store's keys and the plan are the real spec's."""
+    """``spec`` as a board shows it: its dataset and model specs redacted (names, tasks and seeds unchanged).
+
+    Only for rendering: the store's keys and the plan are the real spec's.
+
+    Args:
+        spec: the real spec.
+        mapping: {text to replace: what to show} (``redactor``).
+
+    Returns:
+        A copy of ``spec`` with redacted ``dataset`` and model specs.
+
+    Examples:
+        >>> from robust.leaderboard.public import public_spec, redactor
+        >>> from robust.runner import parse_spec
+        >>> spec = parse_spec({"dataset": "digits-m", "evaluations": ["patch-drop"],
+        ...                    "models": [{"spec": "file:/home/ana/models/mycnn.pt", "name": "mine"}]})
+        >>> shown = public_spec(spec, redactor(spec))
+        >>> shown.models[0].spec, shown.models[0].name, spec.models[0].spec
+        ('file:…/mycnn.pt', 'mine', 'file:/home/ana/models/mycnn.pt')
+    """
     import dataclasses
 
     models = tuple(dataclasses.replace(m, spec=redact(m.spec, mapping)) for m in spec.models)
@@ -82,7 +145,22 @@ def public_spec(spec: Spec, mapping: dict[str, str]) -> Spec:
 
 
 def redact(text: str, mapping: dict[str, str]) -> str:
-    """``text`` with every key of ``mapping`` (``redactor``) replaced by its value, longest first."""
+    """``text`` with every key of ``mapping`` replaced by its value, in the mapping's order (``redactor`` gives it
+    longest first, so a path is replaced before the folder it lies in).
+
+    Args:
+        text: what a board is about to show.
+        mapping: {text to replace: what to show} (``redactor``).
+
+    Returns:
+        The redacted text.
+
+    Examples:
+        >>> from robust.leaderboard.public import redact
+        >>> hidden = {"/home/ana/models/mycnn.pt": "…/mycnn.pt", "/home/ana": "~"}
+        >>> redact("cannot open /home/ana/models/mycnn.pt (see /home/ana/log.txt)", hidden)
+        'cannot open …/mycnn.pt (see ~/log.txt)'
+    """
     for old, new in mapping.items():
         text = text.replace(old, new)
     return text

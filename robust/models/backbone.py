@@ -14,7 +14,30 @@ from robust.models.structure import FAMILIES, detect
 
 
 def unwrap_logits(out: object) -> torch.Tensor:
-    """Logits from what a model returns: a tensor, a tuple/list (first item), a dict or an object with ``logits``."""
+    """Take the logits from what a model returns.
+
+    A tensor is returned as it is; a tuple or list gives its first item (a tensor); a dict its ``logits`` entry, or
+    its only tensor; any other object its ``logits`` attribute (e.g. Hugging Face outputs).
+
+    Args:
+        out: the model's output.
+
+    Returns:
+        The logits.
+
+    Raises:
+        InputError: an output without logits to find (a dict with several tensors and no ``logits``, or another type).
+
+    Shape:
+        returns what the model gave, normally N x num_classes.
+
+    Examples:
+        >>> import torch
+        >>> from robust.models.backbone import unwrap_logits
+        >>> logits = torch.zeros(2, 10)
+        >>> unwrap_logits((logits, "aux")) is logits, unwrap_logits({"logits": logits, "loss": 0.0}) is logits
+        (True, True)
+    """
     if isinstance(out, torch.Tensor):
         return out
     if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
@@ -160,9 +183,35 @@ class Backbone(nn.Module):
 
 def as_backbone(model: object, input_size: Sequence[int] | None = None, *, data: object = None, name: str = "model",
                 mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> Backbone:
-    """``model`` as a Backbone: a Backbone as it is; a plain ``nn.Module`` wrapped (its class name as name; by
-    default no normalisation: it gets [0, 1] images) for images of ``input_size``, else of the size of ``data``,
-    what it is evaluated on (read only for a plain module). Anything else is a TypeError naming ``name``."""
+    """Make ``model`` a ``Backbone``: a Backbone as it is, a plain ``nn.Module`` wrapped.
+
+    A plain module gets its class name as name and, by default, no normalisation (it gets [0, 1] images); it is
+    wrapped for images of ``input_size``, else of the size of ``data``, what it is evaluated on (read only for a plain
+    module).
+
+    Args:
+        model: a ``Backbone`` or a plain ``nn.Module``.
+        input_size: (C, H, W) of the images a plain module takes (None: the size of ``data``'s images).
+        data: the dataset it is evaluated on, for its image size (``robust.checks.data_image_size``).
+        name: what messages call ``model`` (e.g. ``'victim'``); not the Backbone's name.
+        mean: per-channel mean a plain module's Backbone subtracts inside, on the [0, 1] scale.
+        std: per-channel standard deviation it divides by inside.
+
+    Returns:
+        The Backbone.
+
+    Raises:
+        TypeError: ``model`` is not a module (the message names ``name``).
+        InputError: a plain module without ``input_size`` or ``data``, or one that cannot take images of that size.
+
+    Examples:
+        >>> from torch import nn
+        >>> from robust.models.backbone import as_backbone
+        >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+        >>> model = as_backbone(net, (3, 16, 16))
+        >>> model.name, model.input_size, model.num_classes, model.mean, as_backbone(model) is model
+        ('Sequential', (3, 16, 16), 2, (0.0, 0.0, 0.0), True)
+    """
     if isinstance(model, Backbone):
         return model
     if not isinstance(model, nn.Module):

@@ -75,10 +75,28 @@ def parse_value(v: str) -> object:
 
 
 def parse_input_size(value: object, where: str = "input_size") -> tuple[int, int, int]:
-    """``value`` as a (3, H, W) image size: ``'3x32x32'``, ``'32x32'``, ``32``, ``'32'`` or a sequence of 1-3 ints.
+    """Read ``value`` as a (3, H, W) image size.
 
-    >>> parse_input_size("3x32x32"), parse_input_size(32), parse_input_size([40, 32])
-    ((3, 32, 32), (3, 32, 32), (3, 40, 32))
+    One number is a square side; two are H and W; three are C, H and W, with C = 3.
+
+    Args:
+        value: ``'3x32x32'``, ``'32x32'``, ``32``, ``'32'`` or a sequence of 1-3 ints (``x`` separates the numbers of
+            a string; case and spaces do not matter).
+        where: what the message calls the value (``'--input-size'``, ``"model spec '...': input_size"``).
+
+    Returns:
+        (3, H, W).
+
+    Raises:
+        InputError: anything else: not 1-3 positive integers (a bool or a float is not one), or C other than 3.
+
+    Examples:
+        >>> from robust.models.specs import parse_input_size
+        >>> parse_input_size("3x32x32"), parse_input_size(32), parse_input_size([40, 32])
+        ((3, 32, 32), (3, 32, 32), (3, 40, 32))
+        >>> parse_input_size("1x32x32", "--input-size")
+        Traceback (most recent call last):
+        robust.checks.InputError: --input-size='1x32x32' is not valid; expected 3 channels (3xHxW).
     """
     parts: object = value
     if isinstance(value, str):
@@ -101,11 +119,27 @@ def parse_input_size(value: object, where: str = "input_size") -> tuple[int, int
 
 
 def with_input_size(spec: str, size: object) -> str:
-    """``spec`` with ``?input_size=3xHxW`` set (replacing one it has): how a spec table's or the CLI's input size
-    reaches the loader, and the cell key, as part of the spec.
+    """Set ``?input_size=3xHxW`` in ``spec``, replacing one it has.
 
-    >>> with_input_size("mymodel:small_cnn", [32, 32])
-    'mymodel:small_cnn?input_size=3x32x32'
+    How a spec table's or the CLI's input size reaches the loader, and the cell key, as part of the spec. The
+    spec's other options are kept, in order, and ``input_size`` comes last.
+
+    Args:
+        spec: a model spec.
+        size: the image size, anything ``parse_input_size`` reads (``32``, ``[32, 32]``, ``'3x32x32'``).
+
+    Returns:
+        The spec with its input size.
+
+    Raises:
+        InputError: a size ``parse_input_size`` refuses.
+
+    Examples:
+        >>> from robust.models.specs import with_input_size
+        >>> with_input_size("mymodel:small_cnn", [32, 32])
+        'mymodel:small_cnn?input_size=3x32x32'
+        >>> with_input_size("timm:resnet18?input_size=3x64x64&pretrained=false", 32)
+        'timm:resnet18?pretrained=false&input_size=3x32x32'
     """
     c, h, w = parse_input_size(size)
     head, _, query = spec.partition("?")
@@ -114,7 +148,29 @@ def with_input_size(spec: str, size: object) -> str:
 
 
 def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
-    """Split ``prefix:body?k=v`` into its prefix, body and parsed options."""
+    """Split a model spec ``prefix:body?k=v&...`` into its prefix, body and parsed options.
+
+    The prefix is one of ``PREFIXES`` (``timm``, ``torchvision``, ``robustbench``, ``zoo``, ``file``), or
+    ``'factory'`` for ``package.module:function`` with an importable module (found, not imported). Option values
+    are parsed by ``parse_value`` (bool, None, int, float, a fraction such as ``8/255``, a JSON list, else text).
+
+    Args:
+        spec: the spec (surrounding spaces are ignored).
+
+    Returns:
+        (prefix, body, options); for a factory the body is ``package.module:function``.
+
+    Raises:
+        InputError: an empty spec, nothing after the prefix, an unknown prefix, or a factory whose module cannot be
+            found.
+
+    Examples:
+        >>> from robust.models.specs import parse_spec
+        >>> parse_spec("timm:resnet18?pretrained=false&num_classes=10&drop_rate=0.1")
+        ('timm', 'resnet18', {'pretrained': False, 'num_classes': 10, 'drop_rate': 0.1})
+        >>> parse_spec("robust.models.zoo.archs:resnet?num_classes=3")
+        ('factory', 'robust.models.zoo.archs:resnet', {'num_classes': 3})
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise InputError(f"model spec {spec!r} is not valid; expected e.g. 'zoo:digits-m/resnet' or 'timm:resnet18'.")
     head, _, query = spec.strip().partition("?")
@@ -371,9 +427,30 @@ def check_recorded_arch(spec: object, source: str) -> None:
 
 
 def build_architecture(spec: str, **options: object) -> tuple[nn.Module, dict]:
-    """The bare ``nn.Module`` of ``spec`` (plus ``options``) with random weights, to read checkpoints into, and
-    what it tells of itself (input size, normalisation, class names). ``spec`` is trusted: the caller checks an
-    architecture that comes from a file with ``check_recorded_arch`` first."""
+    """Build the bare ``nn.Module`` of ``spec`` and ``options`` to read a checkpoint into, and what it says of itself.
+
+    timm and robustbench architectures are built with random weights (nothing downloaded), torchvision's without
+    weights; a factory is called with the options (its own code decides its weights). ``spec`` is trusted: the caller
+    checks an architecture that comes from a file with ``check_recorded_arch`` first.
+
+    Args:
+        spec: a ``timm:``, ``torchvision:``, ``robustbench:`` or ``package.module:factory`` spec.
+        **options: keyword arguments for the architecture, over the spec's own options (e.g. ``num_classes=10``).
+
+    Returns:
+        The network and what it says of itself: some of ``input_size``, ``mean``, ``std``, ``class_names`` and
+        ``preprocess`` (all that ``described`` gives, when a factory returns a ``Backbone``, whose network is
+        returned).
+
+    Raises:
+        InputError: a ``zoo:`` or ``file:`` spec, an unknown architecture, or options it does not accept.
+
+    Examples:
+        >>> from robust.models.specs import build_architecture
+        >>> net, info = build_architecture("timm:resnet18", num_classes=10)
+        >>> type(net).__name__, net.num_classes, info["input_size"], info["mean"]
+        ('ResNet', 10, (3, 224, 224), (0.485, 0.456, 0.406))
+    """
     prefix, body, opts = parse_spec(spec)
     opts.update(options)
     if prefix in ("zoo", "file"):

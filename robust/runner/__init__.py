@@ -31,9 +31,26 @@ BOARD_FORMAT = "robust-board/1"
 
 @dataclasses.dataclass
 class RunReport:
-    """What ``run_board`` did: the spec's cells, how many it skipped (finished already), ran and saw fail, and its
-    seconds (``wall``: running the cells; ``work``: inside the attacks and evaluations; ``cell_wall``: dispatch to
-    commit, summed)."""
+    """What ``run_board`` (or ``run_cells``) did: the spec's cells, how many it skipped, ran and saw fail, and its
+    seconds.
+
+    Attributes:
+        cells: the cells of the spec (the plan's runnable cells and its failed rows).
+        skipped: cells already in the store, or finished meanwhile by another run on the same store.
+        ran: cells this run computed (failed ones included).
+        failed: failed cells: the plan's (model did not load, missing artifact, ...) and those that failed running.
+        wall: seconds of running the cells (planning, which loads and hashes models and images, excluded).
+        work: seconds inside the attacks and evaluations of the cells that ran (training included).
+        cell_wall: seconds from a cell's dispatch to its row being committed, summed (local executor).
+        out: the board folder.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.runner import RunReport
+        >>> report = RunReport(cells=4, skipped=3, ran=1, failed=0, wall=2.5, work=2.0, cell_wall=2.4, out=Path("demo"))
+        >>> report.to_dict()["out"], report.skipped + report.ran == report.cells
+        ('demo', True)
+    """
 
     cells: int  # in the spec
     skipped: int  # already in the store, or finished meanwhile by another run on the same store
@@ -52,9 +69,38 @@ WAITING = "waiting for"  # how a progress line about cells another run holds beg
 
 
 def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
-    """The spec's cells, and a failed row for each cell that cannot run: its model does not load or does not fit
-    the data, its artifact fails its check, or it needs a trained artifact that does not exist while the spec sets
-    ``train_missing = false``. Models are loaded on ``device`` once and kept for the cells run in this process."""
+    """The spec's cells, and a failed row for each cell that cannot run.
+
+    A cell cannot run when its model does not load or does not fit the data, its artifact fails its check, or it
+    needs a trained artifact that does not exist while the spec sets ``train_missing = false``. Each cell's key hashes
+    its configuration, the model's weights, the evaluated images (the whole split for a method that draws donors from
+    it) and its artifact. Models are loaded on ``device`` once and kept for the cells run in this process (the models
+    an earlier plan kept are forgotten first). Nothing is run or stored.
+
+    Args:
+        spec: the spec.
+        device: where the models are loaded (and hashed).
+
+    Returns:
+        ``(cells, failed)``: the runnable cells, in spec order (model, task, seed), and the failed rows (dicts with
+        ``key``, ``model``, ``task``, ``kind``, ``seed``, ``status``, ``config`` and ``error``).
+
+    Raises:
+        InputError: ``samples`` set to more than the test split holds, or a dataset that does not load.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.runner import load_spec, plan
+        >>> _ = Path("quick.toml").write_text('''
+        ... dataset = "digits-m"
+        ... samples = 8
+        ... models = ["zoo:digits-m/resnet"]
+        ... attacks = [{ preset = "lavan-12pct", name = "lavan-5", params = { steps = 5 } }]
+        ... ''')
+        >>> cells, failed = plan(load_spec("quick.toml"))
+        >>> [(c.model, c.task.name, c.samples, c.seed) for c in cells], failed
+        ([('zoo:digits-m/resnet', 'lavan-5', 8, 0)], [])
+    """
     from robust import registry
     from robust.checks import check_matches, data_image_size
     from robust.runner import cache
@@ -120,10 +166,28 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
 
 
 def plan_id(spec: Spec) -> str:
-    """A digest of what determines the keys and names of ``spec``'s plan and needs nothing loaded: the dataset,
-    samples, seeds, batch size, ``train_missing``, ``heldout_detector`` (its cells keep their crops), the models
-    (name, spec), the tasks (name, configuration, the models they are restricted to) and the cell version. (The
-    weights, images and artifacts the keys also hash are those of the last run.)"""
+    """A digest of what determines the keys and names of ``spec``'s plan and needs nothing loaded.
+
+    It covers the dataset, samples, seeds, batch size, ``train_missing``, ``heldout_detector`` (its cells keep their
+    crops), the models (name, spec), the tasks (name, configuration, the models they are restricted to) and the cell
+    version; not the title or notes. (The weights, images and artifacts the keys also hash are those of the last run.)
+    A run records its plan under it; rendering reads the plan back with it.
+
+    Args:
+        spec: the spec.
+
+    Returns:
+        16 hex digits.
+
+    Examples:
+        >>> from robust.runner import parse_spec, plan_id
+        >>> table = {"dataset": "digits-m", "models": ["zoo:digits-m/resnet"], "evaluations": ["patch-drop"]}
+        >>> first = plan_id(parse_spec(table))
+        >>> len(first), first == plan_id(parse_spec({**table, "title": "renamed"}))
+        (16, True)
+        >>> first == plan_id(parse_spec({**table, "seeds": [0, 1]}))
+        False
+    """
     models = sorted([m.name, m.spec] for m in spec.models)
     tasks = sorted([[t.name, t.config(), *([list(spec.only[t.name])] if t.name in spec.only else [])]
                     for t in spec.tasks], key=lambda nt: nt[0])
@@ -133,7 +197,20 @@ def plan_id(spec: Spec) -> str:
 
 
 def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, str]]:
-    """{key: (model name, task name)} of a plan's cells and failed rows: the names a board shows for each key."""
+    """The names a board shows for each key of a plan: its cells' and its failed rows'.
+
+    Args:
+        cells: the plan's runnable cells.
+        failed: the plan's failed rows.
+
+    Returns:
+        ``{key: (model name, task name)}``.
+
+    Examples:
+        >>> from robust.runner import cell_names
+        >>> cell_names([], [{"key": "ab12", "model": "mine", "task": "lavan-12pct"}])
+        {'ab12': ('mine', 'lavan-12pct')}
+    """
     return {**{c.key: (c.model, c.task.name) for c in cells}, **{f["key"]: (f["model"], f["task"]) for f in failed}}
 
 
@@ -153,8 +230,33 @@ def cell_line(row: dict) -> str:
 
 
 def check_board_dir(out: str | os.PathLike) -> Path:
-    """``out`` as a board folder: one that does not exist yet, is empty, or is already a board (it has the
-    marker, or a results store). Any other folder is refused, so that no user file is ever overwritten."""
+    """``out`` as a board folder: one that does not exist yet, is empty, or is already a board (it has the marker, or a
+    results store).
+
+    Any other folder is refused, so that no user file is ever overwritten. Nothing is created.
+
+    Args:
+        out: the folder.
+
+    Returns:
+        ``out`` as a path.
+
+    Raises:
+        InputError: ``out`` is a file, or a non-empty folder that is not a board.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.runner import check_board_dir
+        >>> check_board_dir("new-board")
+        PosixPath('new-board')
+        >>> Path("notes").mkdir()
+        >>> _ = Path("notes/todo.txt").write_text("mine")
+        >>> check_board_dir("notes")
+        Traceback (most recent call last):
+        ...
+        robust.checks.InputError: output directory 'notes' is not empty and is not a board folder (no .robust-board);
+        refusing to write into it: expected a new or empty folder, or an earlier board (--out).
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"output directory {str(out)!r} is a file; expected a folder for the board.")
@@ -165,7 +267,26 @@ def check_board_dir(out: str | os.PathLike) -> Path:
 
 
 def open_store(out: str | os.PathLike) -> Store:
-    """The store of the board folder ``out`` (created, with its marker, if needed; see ``check_board_dir``)."""
+    """The store of the board folder ``out``: the folder and its marker are created if needed (see ``check_board_dir``).
+
+    Args:
+        out: the board folder.
+
+    Returns:
+        The open ``Store`` of ``out/results.sqlite`` (close it, or use it as a context manager).
+
+    Raises:
+        InputError: a folder ``check_board_dir`` refuses, one that cannot be written, or a store of another schema.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.runner import open_store
+        >>> with open_store("board") as store:
+        ...     store.done()
+        set()
+        >>> sorted(p.name for p in Path("board").iterdir())
+        ['.robust-board', 'results.sqlite']
+    """
     out = check_board_dir(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -239,8 +360,43 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
               progress: Callable[[str, int, int], None] | None = None, poll: float = 1.0) -> RunReport:
     """Store ``failed`` rows and run those of ``cells`` not yet done in ``out``'s store (see ``run_board``).
 
-    Each cell is claimed in the store before it is computed: cells another live run has claimed are left to it
-    and waited for (checked every ``poll`` seconds), and taken over if that run dies."""
+    Each cell is claimed in the store before it is computed: cells another live run has claimed are left to it and
+    waited for (checked every ``poll`` seconds), and taken over if that run dies. A failed row never replaces a done
+    one. The plan is not recorded here (``run_board`` records it with ``Store.set_plan``).
+
+    Args:
+        cells: the cells to run (``plan``'s first value).
+        failed: the failed rows to store (``plan``'s second value).
+        out: the board folder (created if needed; see ``check_board_dir``).
+        executor: ``local``, ``ray`` (a local Ray instance) or ``ray://HOST:PORT``.
+        device: the local executor's device (``auto``, ``cpu``, ``cuda[:n]``, ...).
+        workers: the local executor's processes on a CPU (default: ``$ROBUST_WORKERS``, else one per core, at most
+            4); one cell, or one worker, runs in this process.
+        progress: called as ``progress(label, done, total)``: once before any cell, then as cells finish.
+        poll: seconds between checks on cells another run holds.
+
+    Returns:
+        What the run did (``cells`` counts the cells and the failed rows).
+
+    Raises:
+        InputError: a bad executor, device or workers, or a folder that is not a board.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.runner import load_spec, plan, run_cells
+        >>> _ = Path("quick.toml").write_text('''
+        ... dataset = "digits-m"
+        ... samples = 8
+        ... models = ["zoo:digits-m/resnet"]
+        ... attacks = [{ preset = "lavan-12pct", name = "lavan-5", params = { steps = 5 } }]
+        ... ''')
+        >>> cells, failed = plan(load_spec("quick.toml"))
+        >>> report = run_cells(cells, failed, "board", device="cpu", workers=1)
+        >>> report.cells, report.ran, report.failed
+        (1, 1, 0)
+        >>> run_cells(cells, failed, "board", device="cpu", workers=1).skipped
+        1
+    """
     from robust.runner.executors import check_executor, local_devices, run_local, run_ray
 
     check_executor(executor)

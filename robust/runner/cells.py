@@ -29,7 +29,30 @@ if TYPE_CHECKING:
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """Everything a worker needs; ``key`` identifies the result."""
+    """One model x one task x one seed: everything a worker needs to compute it (``execute(cell, device)``).
+
+    ``plan`` builds them; ``key`` identifies the result in the store.
+
+    Attributes:
+        key: the hash of everything that determines the result (configuration, weights, images, artifact).
+        model: the board's model name.
+        spec: the model's load spec.
+        task: the attack or evaluation.
+        dataset: the dataset whose test split is evaluated.
+        samples: the first N test images.
+        batch_size: images per batch.
+        seed: the seed of the draws (and of the attack).
+        artifact: for a trained attack, ``{"source": "shipped" or "cache", "path": ..., "id": ...}``; else None.
+        squares: keep a patch attack's detector crops in the store (a board's held-out detector).
+        weights: the model's ``fingerprint_model`` (part of the key; recorded beside baselines), or None.
+
+    Examples:
+        >>> from robust.presets import load_preset
+        >>> from robust.runner.cells import Cell
+        >>> cell = Cell("k1", "resnet", "zoo:digits-m/resnet", load_preset("lavan-12pct"), "digits-m", 8, 100, 0)
+        >>> sorted(cell.config()), cell.config()["artifact"]
+        (['artifact', 'batch_size', 'dataset', 'model', 'samples', 'seed', 'task'], None)
+    """
 
     key: str
     model: str  # the board's model name

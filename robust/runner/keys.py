@@ -15,7 +15,24 @@ CELL_VERSION = 6  # bump when a change to robust alters results, so stores recom
 
 
 def fingerprint_model(model: torch.nn.Module) -> str:
-    """sha256 of the model's parameters and buffers (names, dtypes, shapes and bytes)."""
+    """The fingerprint of a model's weights: sha256 of its parameters and buffers (names, dtypes, shapes and bytes).
+
+    The same weights give the same fingerprint on any device and from any source; a changed dtype changes it.
+
+    Args:
+        model: the module (its ``state_dict`` is hashed, on the CPU).
+
+    Returns:
+        The digest's first 16 hex digits.
+
+    Examples:
+        >>> import torch
+        >>> from robust.runner.keys import fingerprint_model
+        >>> net = torch.nn.Linear(2, 1)
+        >>> _ = torch.nn.init.zeros_(net.weight), torch.nn.init.zeros_(net.bias)
+        >>> fingerprint_model(net), fingerprint_model(net.double())
+        ('01f9bff7258c532d', '754cc9880d1c5715')
+    """
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().cpu().contiguous()
@@ -25,8 +42,34 @@ def fingerprint_model(model: torch.nn.Module) -> str:
 
 
 def fingerprint_data(data: object, samples: int | None = None, batch_size: int = 256) -> str:
-    """sha256 of the first ``samples`` images and labels and of the class names: the same for the same content
-    wherever it is loaded from (an ImageFolder or torchvision set is read through its transform, once)."""
+    """The fingerprint of a dataset's first ``samples`` images and labels: the same for the same content wherever it is
+    loaded from.
+
+    An ``ImageSet`` hashes its stored images and labels (not its class names, so that existing keys stay valid); any
+    other dataset (an ImageFolder or torchvision set) is read through its transform, once, in batches, and its class
+    names are hashed too.
+
+    Args:
+        data: an ``ImageSet``, or a dataset ``robust.data.base.iterate`` reads.
+        samples: how many images from the start (default: all).
+        batch_size: images read per batch (for a dataset that is not an ``ImageSet``; it does not change the
+            digest).
+
+    Returns:
+        The sha256 digest's first 16 hex digits.
+
+    Examples:
+        >>> import torch
+        >>> from robust.data.base import ImageSet
+        >>> from robust.runner.keys import fingerprint_data
+        >>> images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+        >>> a = ImageSet(images, torch.tensor([0, 1, 0, 1]), ["cat", "dog"], "toy")
+        >>> b = ImageSet(images.clone(), torch.tensor([0, 1, 0, 0]), ["bird", "fish"], "other")
+        >>> len(fingerprint_data(a)), fingerprint_data(a, 3) == fingerprint_data(b, 3)
+        (16, True)
+        >>> fingerprint_data(a) == fingerprint_data(b)
+        False
+    """
     from robust.data.base import ImageSet, iterate
 
     h = hashlib.sha256()

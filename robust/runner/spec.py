@@ -56,7 +56,35 @@ class ModelEntry:
 
 @dataclasses.dataclass(frozen=True)
 class Spec:
-    """A validated leaderboard spec; ``path`` is the file it came from (None for one built in code)."""
+    """A validated leaderboard spec: models x (attacks + evaluations) x seeds on one dataset (``parse_spec`` builds it).
+
+    Attributes:
+        title: the board's title (default: the spec file's name, or ``leaderboard``).
+        dataset: the dataset whose test split is evaluated.
+        samples: the first N test images (default 500, capped at the split's size when not given).
+        seeds: one cell per model, task and seed (distinct; default ``(0,)``).
+        batch_size: images per batch (default 100).
+        device: ``auto``, ``cpu``, ``mps`` or ``cuda[:n]`` (default ``auto``).
+        models: the models, each a ``ModelEntry`` (its load spec and the name the board shows).
+        tasks: the attacks, then the evaluations, as ``Task``.
+        path: the file it came from (None for one built in code); the default board folder is beside it.
+        train_missing: a trained attack with neither a shipped nor a cached artifact is trained in the run (True) or
+            its cells are recorded as failed (False).
+        heldout_detector: the realism table also scores each patch attack with a detector trained on the board's
+            other attacks' patches (its patch cells keep their crops in the store).
+        samples_given: the spec sets ``samples`` (asking for more than the split holds is then an error); False:
+            the default, capped at the split's size.
+        only: task name -> the model names it is restricted to (a task table's ``models``).
+        notes: task name -> the text the board shows under its table.
+
+    Examples:
+        >>> from robust.runner.spec import parse_spec
+        >>> spec = parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"], "evaluations": ["patch-drop"]})
+        >>> spec.title, spec.samples, spec.samples_given, spec.seeds, spec.path
+        ('leaderboard', 500, False, (0,), None)
+        >>> [m.name for m in spec.models], [t.name for t in spec.tasks], spec.runs("zoo:digits-m/resnet", "patch-drop")
+        (['zoo:digits-m/resnet'], ['patch-drop'], True)
+    """
 
     title: str
     dataset: str
@@ -191,7 +219,34 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
 
 
 def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
-    """A ``Spec`` from a parsed TOML table (``path``: the file, for relative preset folders and the output)."""
+    """A ``Spec`` from a parsed TOML table, every key checked (the module's docstring lists them).
+
+    Tasks are preset names, presets with overrides (``{ preset, name, params, train }``, described by the
+    parameters they use) or inline preset tables; nothing is loaded but the presets.
+
+    Args:
+        table: the spec's keys: ``dataset`` and ``models`` are required, and at least one attack or evaluation.
+        path: the file it came from: relative ``presets`` folders are under its folder (else the cwd), and the
+            board goes beside it.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        InputError: an unknown or missing key, a bad value (named with what was expected), a name listed twice, or
+            two names for one computation.
+
+    Examples:
+        >>> from robust.runner.spec import parse_spec
+        >>> spec = parse_spec({"title": "mine", "dataset": "digits-m", "models": ["zoo:digits-m/resnet"],
+        ...                    "attacks": [{"preset": "pgd-linf-8", "name": "pgd-5", "params": {"steps": 5}}]})
+        >>> spec.title, spec.tasks[0].name, spec.tasks[0].params["steps"], spec.batch_size
+        ('mine', 'pgd-5', 5, 100)
+        >>> parse_spec({"dataset": "digits-m", "models": ["zoo:digits-m/resnet"]})
+        Traceback (most recent call last):
+        ...
+        robust.checks.InputError: spec: no attacks and no evaluations; expected at least one of them.
+    """
     path = Path(path) if path is not None else None
     check_keys(table, SPEC_KEYS, "spec")
     for key in ("dataset", "models"):
@@ -251,7 +306,31 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
 
 
 def load_spec(path: str | os.PathLike) -> Spec:
-    """Read and validate the spec at ``path``."""
+    """Read and validate the spec at ``path`` (a TOML file; see ``parse_spec``).
+
+    Args:
+        path: the spec file.
+
+    Returns:
+        The validated spec, its ``path`` set (the board goes beside it, named after it).
+
+    Raises:
+        InputError: a missing file, invalid TOML, or anything ``parse_spec`` refuses.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from robust.runner.spec import load_spec
+        >>> _ = Path("quick.toml").write_text('''
+        ... title = "a quick patch"
+        ... dataset = "digits-m"
+        ... samples = 8
+        ... models = ["zoo:digits-m/resnet"]
+        ... attacks = [{ preset = "lavan-12pct", name = "lavan-5", params = { steps = 5 } }]
+        ... ''')
+        >>> spec = load_spec("quick.toml")
+        >>> spec.title, spec.samples, spec.tasks[0].params["steps"], spec.default_out
+        ('a quick patch', 8, 5, PosixPath('quick'))
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"spec {str(path)!r} is not a file; expected a leaderboard spec (.toml).")

