@@ -205,7 +205,8 @@ def test_public_examples_run(name, tmp_path, monkeypatch, own_registry):
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 #: how each language's blocks are tested: python runs (the blocks below; the README's and the quickstart's above),
-#: bash is parsed by the command line it calls, toml is loaded as a spec, yaml (the CI guide's Actions lines) runs in
+#: bash is parsed by the command line it calls (and its attack and occlusion commands run, in the slow set), toml is
+#: loaded as a spec, yaml (the CI guide's Actions lines) runs in
 #: tests/test_testing.py's slow test, text is the command-line page (checked above) or the README's layout (below)
 CHECKED = {"python", "bash", "toml", "yaml", "text"}
 
@@ -254,6 +255,25 @@ def test_every_shell_command_in_the_docs_parses(page):
                     break
                 name, command, args = command.resolve_command(ctx, ctx.protected_args + ctx.args)
                 assert command is not None, f"{page.name}: `{' '.join(words)}`: no command {name!r}"
+
+
+#: the commands of the docs' bash blocks that run in a minute: training (30 epochs, 4,000 steps), a whole board and
+#: the make targets (`make test` is CI itself) are parsed above, not run
+RUNNABLE = (["robust", "attack", "run"], ["robust", "occlusion", "run"])
+
+
+@pytest.mark.slow  # about a minute on 2 cores
+@pytest.mark.subprocess
+def test_the_docs_attack_and_occlusion_commands_run_as_written(tmp_path):
+    import shutil
+
+    robust = shutil.which("robust", path=str(Path(sys.executable).parent))
+    commands = [words for page in PAGES for block in _blocks(page, "bash") for words in _commands(block)
+                if words[:3] in RUNNABLE]
+    assert len(commands) >= 2
+    for words in commands:
+        res = subprocess.run([robust, *words[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, f"`{' '.join(words)}` failed:\n{res.stdout[-1500:]}{res.stderr[-1500:]}"
 
 
 def test_the_spec_in_the_leaderboards_guide_loads(tmp_path):
