@@ -20,6 +20,7 @@ from robust.checks import InputError, check_labels, check_matches
 from robust.data.base import ImageSet
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
+from robust.targets import TARGET_SETS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,6 +87,9 @@ def describe_targets(targeted: bool, target: object = "random") -> str:
         return "targeted: each image's target is the class the model ranks lowest on the clean image"
     if isinstance(target, int) and not isinstance(target, bool):
         return f"targeted: every image's target is class {target} (images of that class are left out of TCS)"
+    if isinstance(target, str) and target in TARGET_SETS:
+        return (f"targeted: each image's target drawn uniformly from {TARGET_SETS[target][1]}, classes "
+                f"{list(TARGET_SETS[target][0])}, other than its own (per image, from the seed and its index)")
     return ("targeted: each image's target drawn uniformly from the other classes (per image, from the seed and its "
             "index)")
 

@@ -324,3 +324,54 @@ def test_an_images_outcome_does_not_depend_on_how_many_images_are_evaluated(resn
         return [torch.cat(parts) for parts in zip(*outcomes, strict=True) if parts[0] is not None]
 
     assert all(torch.equal(a, b[:60]) for a, b in zip(joined(few), joined(many), strict=True))
+
+
+TARGET_NAMES = {"toaster": ["toaster"],
+                "imagenet-patch": ["soap dispenser", "cornet", "plate", "banana", "cup", "typewriter keyboard",
+                                   "electric guitar", "hair spray", "sock", "cellular telephone"],
+                "n8": ["sea lion", "barometer", "swing", "pickelhaube", "fig", "combination lock",
+                       "hand-held computer", "rock python"]}
+
+
+def test_every_named_target_set_is_the_imagenet_classes_its_papers_name():
+    from robust.data.imagenet import imagenet_class_names
+    from robust.targets import TARGET_SETS
+
+    names = imagenet_class_names()
+    assert set(TARGET_SETS) == set(TARGET_NAMES)
+    for name, (classes, _) in TARGET_SETS.items():
+        assert [names[c].split(",")[0] for c in classes] == TARGET_NAMES[name], name
+
+
+def test_a_target_set_draws_per_image_from_its_classes_never_the_images_own():
+    import torch
+
+    from robust.attacks.base import sample_targets
+    from robust.draws import Draws
+    from robust.targets import TARGET_SETS
+
+    n8 = TARGET_SETS["n8"][0]
+    y = torch.tensor([150, 426, 3, 62] * 50)
+    x = torch.zeros(len(y), 3, 2, 2)
+    draws = Draws.of_batch(0, x, y)
+    t = sample_targets(y, 1000, "n8", draws)
+    assert set(t.tolist()) == set(n8) and not (t == y).any()
+    rows = torch.tensor([5, 2, 7])
+    assert torch.equal(sample_targets(y[rows], 1000, "n8", draws.subset(rows)), t[rows])  # per image, not per batch
+    trained = sample_targets(y, 1000, "imagenet-patch", torch.Generator().manual_seed(0))
+    assert set(trained.tolist()) <= set(TARGET_SETS["imagenet-patch"][0]) and not (trained == y).any()
+    toaster = sample_targets(torch.tensor([859, 1]), 1000, "toaster", draws.subset(torch.tensor([0, 1])))
+    assert toaster.tolist() == [859, 859]  # the one class: a toaster stays a toaster (left out of TCS)
+
+
+def test_a_target_set_on_a_model_without_imagenet_classes_is_one_clear_error(resnet):
+    import torch
+
+    from robust.attacks import make_attack
+    from robust.checks import InputError
+
+    attack = make_attack("lavan-12pct", steps=1, target="n8")
+    with pytest.raises(InputError, match=r"target='n8' names ImageNet-1k classes \(up to 952\); the model has 10"):
+        attack(resnet, torch.rand(2, 3, 32, 32), torch.tensor([0, 1]))
+    with pytest.raises(InputError, match=r"target='n9' is not valid; expected one of .*'n8'"):
+        make_attack("lavan-12pct", target="n9")

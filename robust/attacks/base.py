@@ -32,6 +32,7 @@ from robust.draws import Draws, Pool
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
 from robust.placement import crop, fixed_boxes, patch_side, random_boxes, shape_mask, windows
+from robust.targets import TARGET_SETS
 
 TARGET_MODES = ("random", "least-likely")
 PLACEMENTS = ("gradcam", "gradcam-min", "random", "center", "corner")
@@ -74,10 +75,11 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: t
         y: the labels.
         num_classes: the class count K (at least 2).
         mode: ``random`` (uniform over the other classes, never y), ``least-likely`` (the clean model's least likely
-            class: the arg-min of ``clean_logits``) or a fixed class index (samples of that class are left out of TCS
-            only, and counted as skipped).
-        random: where a ``random`` draw comes from: ``Draws`` (per image, by seed and the image's index: what attacks
-            use) or a ``torch.Generator`` (training); unused by the other modes.
+            class: the arg-min of ``clean_logits``), a fixed class index (samples of that class are left out of TCS
+            only, and counted as skipped) or a named protocol of ``robust.targets.TARGET_SETS`` for ImageNet-1k
+            models (``toaster``, ``imagenet-patch``, ``n8``: uniform over the set's classes other than y).
+        random: where a ``random`` or set draw comes from: ``Draws`` (per image, by seed and the image's index: what
+            attacks use) or a ``torch.Generator`` (training); unused by the other modes.
         clean_logits: the clean model's logits, needed by ``least-likely``.
 
     Returns:
@@ -119,7 +121,28 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: t
         if not 0 <= mode < num_classes:
             raise InputError(f"target={mode!r} is not valid; expected a class in [0, {num_classes - 1}].")
         return torch.full_like(y, mode)
-    raise InputError(f"target={mode!r} is not valid; expected one of {TARGET_MODES} or a class index.")
+    if isinstance(mode, str) and mode in TARGET_SETS:
+        return _from_set(y, num_classes, mode, random)
+    raise InputError(f"target={mode!r} is not valid; expected one of {TARGET_MODES}, {tuple(TARGET_SETS)} or a class "
+                     "index.")
+
+
+def _from_set(y: torch.Tensor, num_classes: int, name: str, random: torch.Generator | Draws) -> torch.Tensor:
+    """Each image's target drawn uniformly from the set ``name``'s classes other than its label (its label when it
+    is the set's only class: that image is left out of TCS, as under a fixed target)."""
+    classes = TARGET_SETS[name][0]
+    if max(classes) >= num_classes:
+        raise InputError(f"target={name!r} names ImageNet-1k classes (up to {max(classes)}); the model has "
+                         f"{num_classes} classes, expected 1000.")
+    pool = torch.tensor(classes, device=y.device)
+    own = pool[None, :] == y[:, None]  # N x k: where an image's label sits in the set
+    choices = (len(classes) - own.any(1).long()).clamp_min(1)
+    if isinstance(random, Draws):
+        pick = random.integers("target", choices).to(y.device)
+    else:
+        pick = (torch.rand(y.shape, generator=random, device=random.device).to(y.device) * choices).long()
+    pick = pick + (own.any(1) & (pick >= own.long().argmax(1))).long()  # step over the image's own class
+    return pool[pick.clamp_max(len(classes) - 1)]
 
 
 def check_training(victims: Backbone | list[Backbone], data: ImageSet, name: str = "victims") -> list[Backbone]:
@@ -177,7 +200,8 @@ class Attack(abc.ABC):
 
     Args:
         target: how a targeted attack's targets are drawn: ``random`` (uniform over the other classes),
-            ``least-likely`` (the clean model's least likely class) or a class index.
+            ``least-likely`` (the clean model's least likely class), a class index, or a named protocol of the
+            literature for ImageNet-1k models (``toaster``, ``imagenet-patch``, ``n8``: ``robust.targets``).
         seed: the seed of every per-image draw, and of ``self.generator``, which training uses.
         precision: ``fp32``, ``bf16`` or ``fp16``: the autocast of the attack's forward passes.
         channels_last: hand the model channels-last images (a memory-layout hint for GPUs; harmless on CPUs).
@@ -210,8 +234,10 @@ class Attack(abc.ABC):
             raise InputError(f"channels_last={channels_last!r} is not valid; expected true or false.")
         self.precision, self.channels_last = precision, channels_last
         self.seed = check_seed(seed)
-        if not (target in TARGET_MODES or (isinstance(target, int) and not isinstance(target, bool))):
-            raise InputError(f"target={target!r} is not valid; expected one of {TARGET_MODES} or a class index.")
+        named = isinstance(target, str) and (target in TARGET_MODES or target in TARGET_SETS)
+        if not (named or (isinstance(target, int) and not isinstance(target, bool))):
+            raise InputError(f"target={target!r} is not valid; expected one of {TARGET_MODES}, {tuple(TARGET_SETS)} "
+                             "or a class index.")
         self.target_mode = target
         self.generator = torch.Generator().manual_seed(self.seed)
 
