@@ -1,7 +1,8 @@
 """Conditional-GAN adversarial patches placed by Grad-CAM (protocols section 1, our reconstruction).
 
-A U-Net generator G(image, window, target class) -> H x W map in [0, 1] (sigmoid output); the patch is the map's
-crop at the window, so the generator sees the whole image as context and the window it must fill. The target class
+A U-Net generator G(context, window, target class) -> a map in [0, 1] (sigmoid output) the size of its input: the
+square context around the window (twice the window's side, kept inside the image), so it sees what surrounds the
+window it must fill; the patch is the map's crop at the window. The target class
 conditions every level of the U-Net through a learned embedding (broadcast to the input and FiLM in each block).
 A PatchGAN discriminator judges patched images against clean ones. Generator loss:
 ``lambda_adv * (CE or CW margin towards the target, mean over the victims) + lambda_gan * non-saturating GAN loss
