@@ -32,6 +32,7 @@ from robust.models.backbone import Backbone
 from robust.models.checkpoint import save_weights
 from robust.models.zoo.archs import ARCHS, Recipe
 from robust.models.zoo.manifest import ZOO_DIR, update_manifest
+from robust.placement import patch_side
 
 
 def random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -105,7 +106,41 @@ def _amp_precision(device: torch.device) -> str:
     return "bf16"
 
 
-AUGMENTS = {"patch-mixing": "pm"}  # augmentation -> suffix of the zoo name
+AUGMENTS = {"patch-mixing": "pm", "masking": "mask"}  # augmentation -> suffix of the zoo name
+
+
+def masked(x: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, p: float = 0.5,
+           fill: float = 0.5) -> torch.Tensor:
+    """PatchCleanser's training augmentation: each image, with probability ``p``, hidden by the union of two masks
+    of ``masks`` drawn uniformly (the same one twice: one mask), so that the model learns the one- and two-mask
+    images its defence classifies.
+
+    Args:
+        x: the images.
+        masks: the defence's mask set (``robust.defenses.mask_set``), True where a mask hides.
+        generator: the CPU ``torch.Generator`` of the draws.
+        p: the share of images masked.
+        fill: the value written into hidden pixels.
+
+    Returns:
+        The images, some of them masked.
+
+    Shape:
+        x: N x C x H x W in [0, 1]; masks: K x H x W (bool); returns N x C x H x W.
+
+    Examples:
+        >>> import torch
+        >>> from robust.defenses import mask_set
+        >>> from robust.zoo_training import masked
+        >>> out = masked(torch.zeros(4, 3, 8, 8), mask_set((8, 8), 2, 2), torch.Generator().manual_seed(0), p=1.0)
+        >>> bool((out == 0.5).any(1).flatten(1).any(1).all())  # every image has hidden pixels
+        True
+    """
+    n, k = x.shape[0], masks.shape[0]
+    pair = torch.randint(0, k, (n, 2), generator=generator).to(x.device)
+    chosen = torch.rand(n, generator=generator).to(x.device) < p
+    hide = ((masks[pair[:, 0]] | masks[pair[:, 1]]) & chosen[:, None, None])[:, None].to(x.dtype)
+    return x * (1 - hide) + fill * hide
 
 
 def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, split: str = "train", seed: int = 0,
@@ -128,7 +163,8 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
         device: where to train (``'auto'``: CUDA, then MPS, then the CPU).
         amp: whether to autocast when the recipe does (bf16, or fp16 on CUDA cards without bf16; none on MPS).
         augment: ``'patch-mixing'`` to add Patch Mixing (8 x 8 grid, ratio U(0, 0.5), p = 0.5, soft targets with the
-            recipe's label smoothing), or None.
+            recipe's label smoothing), ``'masking'`` to train for PatchCleanser (half the images hidden by two masks,
+            drawn per image, of its 2 % mask set with 4 masks per axis: ``masked``), or None.
         name: the Backbone's name (and the progress bar's label).
         stream: whether each step's batch is a fresh draw of the split's digits on new backgrounds
             (``robust.data.digits_stream``) instead of the stored composites, for the same number of steps.
@@ -185,6 +221,11 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
         mixing = PatchMixing(8, ratio=(0.0, 0.5), p=0.5, soft=True, num_classes=train_set.num_classes,
                              label_smoothing=recipe.label_smoothing, generator=gen)
         criterion = SoftTargetCrossEntropy()  # of its soft targets
+    masks = None
+    if augment == "masking":
+        from robust.defenses import mask_set
+
+        masks = mask_set(tuple(train_set.image_size[1:]), patch_side(0.02, tuple(train_set.image_size[1:])), 4).to(dev)
 
     start = time.perf_counter()
     model.train()
@@ -201,6 +242,8 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
                 x = channel_permute(random_shift(x, recipe.shift, gen), gen)
                 if mixing is not None:
                     x, y = mixing(x, y)  # y: soft targets
+                if masks is not None:
+                    x = masked(x, masks, gen)
                 with autocast(dev, precision):
                     logits = model((x - mean_d) / std_d)
                 loss = criterion(logits.float(), y)
@@ -237,7 +280,8 @@ def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed
             and ``split='train'``).
         amp: whether to autocast when the recipe does.
         augment: ``'patch-mixing'`` adds Patch Mixing (protocol defaults: 8 x 8 grid, r ~ U(0, 0.5), p = 0.5, soft
-            targets with the recipe's label smoothing) and names the model ``<arch>-pm``.
+            targets with the recipe's label smoothing) and names the model ``<arch>-pm``; ``'masking'`` trains for
+            PatchCleanser (``masked``) and names it ``<arch>-mask``.
         name: overrides that name (lower-case letters and digits joined by dashes), e.g. ``resnet-8ep`` for a
             control trained longer than its recipe.
         split: ``'train'``, or ``'fit'``: the training digits without the validation digits, scored on ``val``
@@ -306,4 +350,4 @@ def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed
     return {**entry, "path": str(path)}
 
 
-__all__ = ["AUGMENTS", "channel_permute", "random_shift", "train", "train_backbone"]
+__all__ = ["AUGMENTS", "channel_permute", "masked", "random_shift", "train", "train_backbone"]

@@ -60,3 +60,18 @@ def test_a_model_whose_every_masked_prediction_agrees_is_certified_for_that_labe
     x = torch.rand(2, 3, 16, 16)
     assert defended(x).argmax(1).tolist() == [3, 3]
     assert defended.certify(x, torch.tensor([3, 2])).tolist() == [True, False]
+
+
+def test_masking_for_training_hides_each_chosen_image_under_two_masks_of_the_set():
+    from robust.zoo_training import masked
+
+    masks = mask_set((16, 16), 3, 3)
+    x = torch.rand(64, 3, 16, 16)
+    out = masked(x, masks, torch.Generator().manual_seed(1))
+    hidden = (out != x).any(1)  # N x H x W
+    chosen = hidden.flatten(1).any(1)
+    assert 16 < int(chosen.sum()) < 48  # about half
+    assert torch.equal(out[~chosen], x[~chosen])
+    unions = (masks[:, None] | masks[None]).flatten(0, 1)  # every pair's union
+    assert all(any(torch.equal(h, u) for u in unions) for h in hidden[chosen])
+    assert torch.equal(out, masked(x, masks, torch.Generator().manual_seed(1)))  # seeded

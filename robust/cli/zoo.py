@@ -44,8 +44,8 @@ def zoo_train(arch: str = typer.Argument(..., help="Zoo architecture, e.g. resne
               publish: bool = typer.Option(False, "--publish", help="Write into the package's zoo (a source "
                                            "checkout only) so that zoo:digits-m/ARCH loads it."),
               augment: str = typer.Option(None, "--augment", help="patch-mixing: train with Patch Mixing, named "
-                                          "ARCH-pm."),
-              name: str = typer.Option(None, "--name", help="The zoo name (default ARCH, or ARCH-pm), e.g. "
+                                          "ARCH-pm; masking: train for PatchCleanser, named ARCH-mask."),
+              name: str = typer.Option(None, "--name", help="The zoo name (default ARCH, ARCH-pm or ARCH-mask), e.g. "
                                        "resnet-8ep for a control trained longer than its recipe."),
               stream: bool = typer.Option(False, "--stream", help="Train on fresh composites of the split's "
                                           "digits (new positions and backgrounds every step) instead of the "
