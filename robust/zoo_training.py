@@ -171,7 +171,7 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
         progress: whether to show a progress bar.
 
     Returns:
-        The trained model as a Backbone, its network in eval mode, and the training seconds.
+        The trained model as a Backbone in eval mode, and the training seconds.
 
     Raises:
         InputError: a split other than ``train`` or ``fit``, an unknown augmentation, device or seed.
@@ -188,7 +188,7 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
         >>> split = digits_m.load("train").subset(slice(0, 64))  # a short run: 64 images, 2 steps
         >>> with mock.patch.object(digits_m, "load", lambda name: split):
         ...     model, seconds = train_backbone(tiny, Recipe(epochs=1, batch_size=32), device="cpu", progress=False)
-        >>> model.name, model.input_size, model.num_classes, model.net.training
+        >>> model.name, model.input_size, model.num_classes, model.training
         ('model', (3, 32, 32), 10, False)
     """
     if split not in ("train", "fit"):
@@ -254,9 +254,9 @@ def train_backbone(builder: Callable[..., torch.nn.Module], recipe: Recipe, *, s
                 running += float(loss.detach())
                 bar.update(task, advance=1, info=f"epoch {epoch + 1}/{recipe.epochs} loss {running / (i + 1):.3f}")
     seconds = time.perf_counter() - start
-    backbone = Backbone(model.eval(), name=name, input_size=train_set.image_size, mean=mean.tolist(),
-                        std=std.tolist(), class_names=train_set.class_names)
-    return backbone, seconds
+    backbone = Backbone(model, name=name, input_size=train_set.image_size, mean=mean.tolist(), std=std.tolist(),
+                        class_names=train_set.class_names)
+    return backbone.eval(), seconds
 
 
 def train(arch: str, *, epochs: int | None = None, lr: float | None = None, seed: int = 0, device: str = "auto",
