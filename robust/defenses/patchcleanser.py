@@ -107,28 +107,31 @@ class PatchCleanser(nn.Module):
         self.area, self.k, self.fill = float(area), k, check_number(fill, "fill", low=0, high=1)
         self.chunk = check_positive_int(chunk, "chunk")
         self.patch = patch_side(self.area, tuple(model.input_size[1:]))
-        self.register_buffer("masks", mask_set(tuple(model.input_size[1:]), self.patch, k), persistent=False)
+        masks = mask_set(tuple(model.input_size[1:]), self.patch, k)
+        self.register_buffer("masks", masks, persistent=False)
+        self.register_buffer("pairs", (masks[:, None] | masks[None, :]).flatten(0, 1), persistent=False)  # (i, j)
 
     def _logits(self, images: torch.Tensor, hide: torch.Tensor) -> torch.Tensor:
-        """The base model's logits on each image with its mask applied: images N x C x H x W, hide N x M x H x W
-        -> N x M x K classes."""
-        n, m = hide.shape[:2]
-        flat = hide.reshape(n * m, 1, *hide.shape[2:]).to(images.dtype)
-        repeated = images.repeat_interleave(m, 0)
-        out = [self.model.logits(repeated[i:i + self.chunk] * (1 - flat[i:i + self.chunk])
-                                 + self.fill * flat[i:i + self.chunk]) for i in range(0, n * m, self.chunk)]
+        """The base model's logits on every image under every mask of ``hide``, ``chunk`` masked images at a time
+        (each chunk built from its images and masks by index, so the N x M masked images never exist at once):
+        images N x C x H x W, hide M x H x W -> N x M x classes."""
+        n, m = images.shape[0], hide.shape[0]
+        flat = torch.arange(n * m, device=images.device)
+        out = []
+        for rows in flat.split(self.chunk):
+            covered = hide[rows % m][:, None].to(images.dtype)
+            out.append(self.model.logits(images[rows // m] * (1 - covered) + self.fill * covered))
         return torch.cat(out).reshape(n, m, -1)
 
     def _two_mask_labels(self, x: torch.Tensor) -> torch.Tensor:
         """N x K x K labels of every two-mask image (i, j), without gradients."""
         k = self.masks.shape[0]
-        pairs = (self.masks[:, None] | self.masks[None, :]).reshape(k * k, *self.masks.shape[1:])
         with torch.no_grad():
-            return self._logits(x, pairs[None].expand(x.shape[0], -1, -1, -1)).argmax(-1).reshape(-1, k, k)
+            return self._logits(x, self.pairs).argmax(-1).reshape(-1, k, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with eval_mode(self.model):
-            first = self._logits(x, self.masks[None].expand(x.shape[0], -1, -1, -1))  # N x K x classes
+            first = self._logits(x, self.masks)  # N x K x classes
             labels = first.argmax(-1)  # N x K
             second = self._two_mask_labels(x)  # N x K x K
         majority = labels.mode(1).values
