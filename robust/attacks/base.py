@@ -121,10 +121,18 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: t
         if not 0 <= mode < num_classes:
             raise InputError(f"target={mode!r} is not valid; expected a class in [0, {num_classes - 1}].")
         return torch.full_like(y, mode)
-    if isinstance(mode, str) and mode in TARGET_SETS:
-        return _from_set(y, num_classes, mode, random)
-    raise InputError(f"target={mode!r} is not valid; expected one of {TARGET_MODES}, {tuple(TARGET_SETS)} or a class "
-                     "index.")
+    _check_target(mode)
+    return _from_set(y, num_classes, mode, random)  # the one kind left: a named set
+
+
+def _check_target(target: object) -> object:
+    """``target`` if it is a way to draw targets (a mode, a named set of ``robust.targets`` or a class index), else
+    an ``InputError`` that lists them."""
+    named = isinstance(target, str) and (target in TARGET_MODES or target in TARGET_SETS)
+    if not (named or (isinstance(target, int) and not isinstance(target, bool))):
+        raise InputError(f"target={target!r} is not valid; expected one of {TARGET_MODES}, {tuple(TARGET_SETS)} or a "
+                         "class index.")
+    return target
 
 
 def _from_set(y: torch.Tensor, num_classes: int, name: str, random: torch.Generator | Draws) -> torch.Tensor:
@@ -136,12 +144,13 @@ def _from_set(y: torch.Tensor, num_classes: int, name: str, random: torch.Genera
                          f"{num_classes} classes, expected 1000.")
     pool = torch.tensor(classes, device=y.device)
     own = pool[None, :] == y[:, None]  # N x k: where an image's label sits in the set
-    choices = (len(classes) - own.any(1).long()).clamp_min(1)
+    member = own.any(1)
+    choices = (len(classes) - member.long()).clamp_min(1)
     if isinstance(random, Draws):
         pick = random.integers("target", choices).to(y.device)
     else:
         pick = (torch.rand(y.shape, generator=random, device=random.device).to(y.device) * choices).long()
-    pick = pick + (own.any(1) & (pick >= own.long().argmax(1))).long()  # step over the image's own class
+    pick = pick + (member & (pick >= own.long().argmax(1))).long()  # step over the image's own class
     return pool[pick.clamp_max(len(classes) - 1)]
 
 
@@ -234,11 +243,7 @@ class Attack(abc.ABC):
             raise InputError(f"channels_last={channels_last!r} is not valid; expected true or false.")
         self.precision, self.channels_last = precision, channels_last
         self.seed = check_seed(seed)
-        named = isinstance(target, str) and (target in TARGET_MODES or target in TARGET_SETS)
-        if not (named or (isinstance(target, int) and not isinstance(target, bool))):
-            raise InputError(f"target={target!r} is not valid; expected one of {TARGET_MODES}, {tuple(TARGET_SETS)} "
-                             "or a class index.")
-        self.target_mode = target
+        self.target_mode = _check_target(target)
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def __call__(self, model: Backbone | torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
