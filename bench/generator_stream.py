@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=1000, help="steps per call of fit (the curve is written after each)")
     ap.add_argument("--log-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: a CUDA GPU when there is one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--test", type=int, default=0, help="then score the generator alone on the first N test images "
                     "(Wilson interval; recorded in the curve file as 'test')")
@@ -48,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    victim = load_model(args.victim)
+    victim = load_model(args.victim, args.device)
     critic = "" if args.lambda_gan == 0.05 else f"-critic{args.lambda_gan:g}"
     name = (f"{args.victim.rsplit('/', 1)[-1]}-w{args.width}-d{args.depth}-{args.loss}{critic}-lr{args.lr:g}"
             f"-b{args.batch_size}-{args.split}-s{args.seed}")
@@ -61,6 +62,8 @@ def main() -> None:
     done, record = 0, {"name": name}
     if curve.exists():
         record = json.loads(curve.read_text())
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    first = record["history"][-1]["step"] if record.get("history") else 0
     while done < args.until:
         target = min(args.until, (done // args.chunk + 1) * args.chunk)
         started = time.perf_counter()
@@ -69,8 +72,15 @@ def main() -> None:
         done = attack.history[-1]["step"]
         record.update(name=name, command="python bench/generator_stream.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k not in ("until", "chunk", "out_dir", "threads", "test")), training=attack.training,
+            if k not in ("until", "chunk", "out_dir", "threads", "test", "device")), training=attack.training,
             history=attack.history)  # chunks and threads do not change a result: a resumed run continues bit for bit
+        # on one device; each sitting's device is recorded, since a GPU's arithmetic differs from the CPU's
+        sittings = record.setdefault("sittings", [])
+        if not sittings and first:
+            sittings.append({"device": "cpu", "from": 0, "to": first, "note": "sittings before they were recorded"})
+        if not sittings or sittings[-1].get("started") != started_at:
+            sittings.append({"started": started_at, "device": str(victim.device), "from": first})
+        sittings[-1]["to"] = done
         atomic_write_text(curve, json.dumps(record, indent=1) + "\n")
         for row in attack.history[-max(1, args.chunk // args.log_every):]:
             print(json.dumps(row), flush=True)
