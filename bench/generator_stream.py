@@ -78,9 +78,10 @@ def main() -> None:
         sittings = record.setdefault("sittings", [])
         if not sittings and first:
             sittings.append({"device": "cpu", "from": 0, "to": first, "note": "sittings before they were recorded"})
-        if not sittings or sittings[-1].get("started") != started_at:
-            sittings.append({"started": started_at, "device": str(victim.device), "from": first})
-        sittings[-1]["to"] = done
+        if done > first:
+            if not sittings or sittings[-1].get("started") != started_at:
+                sittings.append({"started": started_at, "device": str(victim.device), "from": first})
+            sittings[-1]["to"] = done
         atomic_write_text(curve, json.dumps(record, indent=1) + "\n")
         for row in attack.history[-max(1, args.chunk // args.log_every):]:
             print(json.dumps(row), flush=True)
