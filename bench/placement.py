@@ -42,7 +42,7 @@ def main() -> None:
         x = torch.rand(n, 3, size, size, generator=g).to(dev)
         patch = torch.rand(n, 3, side, side, generator=g).to(dev)
         sal = torch.rand(n, size, size, generator=g).to(dev)
-        boxes = random_boxes(n, (size, size), side, g, device=dev)
+        boxes = random_boxes(torch.rand(n, 2, generator=g).to(dev), (size, size), side)
         assert torch.equal(paste(x, patch, boxes), paste_loop(x, patch, boxes))
         assert torch.equal(windows(sal, side), windows_loop(sal, side))
         batched = median_time(lambda x=x, patch=patch, boxes=boxes: paste(x, patch, boxes), args.repeats, dev)
