@@ -149,6 +149,7 @@ def cam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None = None, *,
         ((4, 32, 32), True, True)
     """
     _check(model, x, target, method, size)
+    model = model.undefended  # a defended model's maps are its network's (the defence masks the input)
     size = tuple(size) if size is not None else tuple(x.shape[-2:])
     with eval_mode(model):
         raw = _gradcam(model, x, target) if method == "gradcam" else _library_cam(model, x, target, method)

@@ -28,6 +28,7 @@ from robust.checks import InputError, did_you_mean
 RUN_KEYS = ("samples", "batch_size", "seed")
 _ATTACKS: dict[str, Method] = {}
 _EVALUATIONS: dict[str, Method] = {}
+_DEFENSES: dict[str, Method] = {}
 _loaded: list[bool] = [False]
 
 
@@ -37,7 +38,7 @@ class Method:
 
     Attributes:
         name: the name it is registered and asked for under.
-        kind: ``attack`` or ``evaluation``.
+        kind: ``attack``, ``evaluation`` or ``defense``.
         description: one line, for lists and boards.
         build: the class, built with ``fixed`` as keywords.
         fixed: the options a variant fixes (empty for the class itself).
@@ -88,7 +89,7 @@ class Method:
         """The keywords a preset may set: the class's options (along its classes) less what a variant fixes."""
         return {k: p for k, p in _keywords(self.build, "__init__").items() if k not in self.fixed}
 
-    def make(self, **params: object) -> object:
+    def make(self, *args: object, **params: object) -> object:
         """The attack or evaluation built with ``params``, checked first against its options: an unknown one is
         named with the close ones, one its signature refuses is bad input (``InputError``); a TypeError raised
         inside the constructor is a bug and keeps its traceback.
@@ -109,10 +110,10 @@ class Method:
             raise InputError(f"{where} does not take the parameter {unknown[0]!r}"
                              f"{did_you_mean(unknown[0], accepted)}; expected some of {sorted(accepted)}.")
         try:
-            inspect.signature(self.build).bind(**self.fixed, **params)
+            inspect.signature(self.build).bind(*args, **self.fixed, **params)
         except TypeError as e:
             raise InputError(f"{where} does not take the parameters {sorted(params)}: {e}") from None
-        return self.build(**self.fixed, **params)
+        return self.build(*args, **self.fixed, **params)
 
     def train_options(self) -> dict[str, inspect.Parameter]:
         """A trained attack's training options: the keywords of its ``fit`` (less ``progress``, ``resume`` and
@@ -245,6 +246,7 @@ def _load() -> None:
     _loaded[0] = True
     importlib.import_module("robust.attacks")
     importlib.import_module("robust.evaluations")
+    importlib.import_module("robust.defenses")
     for module in plugin_modules():
         try:
             importlib.import_module(module)
@@ -313,6 +315,46 @@ def plugin_modules() -> list[str]:
     return env + [ep.value for ep in entry_points(group="robust.plugins")]
 
 
+def register_defense(cls: type) -> type:
+    """Class decorator: register a patch defence under its ``name``, so that the model spec
+    ``defense:NAME?OPTIONS&base=SPEC`` (and a board's ``defense`` table) builds it around any model.
+
+    The class is a ``Backbone`` built as ``cls(model, **options)``; its options are the keywords of its
+    ``__init__``, its description the docstring's first line (or ``description``).
+
+    Args:
+        cls: the defence class.
+
+    Returns:
+        ``cls``, unchanged.
+
+    Raises:
+        InputError: the name is taken by another defence.
+
+    Examples:
+        >>> from robust.registry import defenses
+        >>> sorted(defenses()["patchcleanser"].params())
+        ['area', 'chunk', 'fill', 'k']
+    """
+    _add(_DEFENSES, Method(cls.name, "defense", getattr(cls, "description", "") or _first_line(cls.__doc__), cls))
+    return cls
+
+
+def defenses() -> dict[str, Method]:
+    """Every registered defence: the built-in ones, then the plugins' (imported on the first call).
+
+    Returns:
+        A new dict, name -> ``Method``, in registration order.
+
+    Examples:
+        >>> from robust.registry import defenses
+        >>> "patchcleanser" in defenses()
+        True
+    """
+    _load()
+    return dict(_DEFENSES)
+
+
 def attacks() -> dict[str, Method]:
     """Every registered attack: the built-in ones, then the plugins' (imported on the first call).
 
@@ -362,7 +404,7 @@ def get(name: str, kind: str) -> Method:
 
     Args:
         name: the registered name (a method's, not a preset's).
-        kind: ``"attack"``, or anything else for an evaluation.
+        kind: ``"attack"``, ``"defense"``, or anything else for an evaluation.
 
     Returns:
         The registered method.
@@ -379,7 +421,7 @@ def get(name: str, kind: str) -> Method:
         ...
         robust.checks.InputError: evaluation 'lavan' is unknown; expected one of [...].
     """
-    table = attacks() if kind == "attack" else evaluations()
+    table = attacks() if kind == "attack" else defenses() if kind == "defense" else evaluations()
     if name not in table:
         raise InputError(f"{kind} {name!r} is unknown{did_you_mean(name, table)}; expected one of {sorted(table)}.")
     return table[name]
@@ -406,5 +448,5 @@ def names(kind: str, trained_only: bool = False) -> str:
     return ", ".join(sorted(table))
 
 
-__all__ = ["RUN_KEYS", "Method", "attacks", "evaluations", "get", "names", "plugin_modules", "register_attack",
-           "register_evaluation", "shipped_presets_dir", "trained"]
+__all__ = ["RUN_KEYS", "Method", "attacks", "defenses", "evaluations", "get", "names", "plugin_modules",
+           "register_attack", "register_defense", "register_evaluation", "shipped_presets_dir", "trained"]

@@ -1,11 +1,14 @@
-"""PatchCleanser: the masks cover every patch, and a certified image is never flipped by a patch of that size."""
+"""PatchCleanser: the masks cover every patch, the defended model is a model like any other (spec, registry, attacks,
+Grad-CAM), and a certified image is never flipped by a patch of that size at any place (and the search that checks
+it finds the violations of a mask set that is too small)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from robust.checks import InputError
-from robust.defenses import PatchCleanser, mask_set
+from robust.defenses import PatchCleanser, mask_set, placements, violations
+from robust.models import load_model
 
 
 def uncovered(masks: torch.Tensor, patch: int) -> int:
@@ -31,20 +34,76 @@ def test_a_mask_set_that_cannot_fit_is_one_clear_error():
         mask_set((32, 32), 40, 6)
 
 
+def double_masking(model, x, masks):
+    """The paper's rule, written out with every two-mask prediction: the reference for the batched defence."""
+    k, n = masks.shape[0], x.shape[0]
+    pairs = (masks[:, None] | masks[None]).reshape(k * k, 1, 1, *masks.shape[1:]).float()  # (a, b) -> hidden
+    hidden = (x[None] * (1 - pairs) + 0.5 * pairs).flatten(0, 1)  # every image under every pair, in one batch
+    second = model.logits(hidden).argmax(1).reshape(k, k, n).permute(2, 0, 1)  # N x K x K
+    first = second.diagonal(dim1=1, dim2=2)  # the pair (i, i) is mask i alone
+    out = []
+    for n in range(x.shape[0]):
+        labels = first[n]
+        majority = int(labels.mode().values)
+        if (labels == labels[0]).all():
+            out.append(int(labels[0]))
+            continue
+        winners = [int(labels[i]) for i in range(k)
+                   if labels[i] != majority and (second[n, i] == labels[i]).all()]
+        out.append(winners[0] if winners else majority)
+    disagreed = int((first != first[:, :1]).any(1).sum())
+    return torch.tensor(out), (second.flatten(1) == torch.tensor(out)[:, None]).all(1), disagreed
+
+
 def test_the_defended_prediction_is_the_double_masking_rule_and_the_model_is_left_as_found(resnet, digits_test):
-    x, _ = digits_test.batch(torch.arange(6))
-    resnet.train()
+    """The second round runs only where the first disagrees, yet the label and the certificate are the rule's."""
+    x, _ = digits_test.batch(torch.arange(12))
+    x[:6, :, 10:16, 10:16] = torch.rand(6, 3, 6, 6, generator=torch.Generator().manual_seed(0))  # disagreements
+    state = {k: v.clone() for k, v in resnet.state_dict().items()}
     defended = PatchCleanser(resnet, area=0.02, k=3)
-    logits = defended(x)
-    assert resnet.training and logits.shape == (6, 10)
-    resnet.eval()
-    labels = torch.stack([resnet.logits(x * (1 - m.float()) + 0.5 * m.float()).argmax(1) for m in defended.masks], 1)
-    unanimous = (labels == labels[:, :1]).all(1)
-    assert torch.equal(logits.argmax(1)[unanimous], labels[unanimous, 0])
+    with torch.no_grad():
+        logits = defended(x)
+        want, certified, disagreed = double_masking(resnet, x, defended.masks)
+    assert not defended.training and logits.shape == (12, 10)
+    assert torch.equal(logits.argmax(1), want) and torch.equal(defended.certify(x, want), certified)
+    assert disagreed > 0  # the second round ran
     x.requires_grad_(True)
     (grad,) = torch.autograd.grad(defended(x).logsumexp(1).sum(), x)  # an adaptive attack's gradient: through the
     assert grad.abs().sum() > 0  # chosen masked image
     assert all(p.grad is None for p in resnet.parameters())
+    assert all(torch.equal(v, state[k]) for k, v in resnet.state_dict().items()) and not resnet.training
+
+
+def test_a_defense_spec_loads_like_any_model_and_bad_specs_are_one_line():
+    defended = load_model("defense:patchcleanser?area=0.02&k=4&base=zoo:digits-m/resnet", "cpu")
+    assert isinstance(defended, PatchCleanser) and defended.patch == 5 and defended.masks.shape[0] == 16
+    assert defended.spec == "defense:patchcleanser?area=0.02&k=4&fill=0.5&base=zoo:digits-m/resnet"
+    assert defended.name == "zoo:digits-m/resnet+patchcleanser" and defended.family == "cnn"
+    assert load_model(defended.spec, "cpu").spec == defended.spec  # its spec loads it again
+    for spec, message in [
+        ("defense:patchcleanser?area=0.02", r"names no base model; expected 'defense:NAME\?OPTIONS&base=SPEC'"),
+        ("defense:nope?base=zoo:digits-m/resnet", r"defense 'nope' is unknown; expected one of \['patchcleanser'\]"),
+        ("defense:patchcleanser?aera=0.02&base=zoo:digits-m/resnet", r"parameter 'aera' \(did you mean area\?\)"),
+        ("defense:patchcleanser?base=defense:patchcleanser?base=zoo:digits-m/resnet", "is already defended"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            load_model(spec, "cpu")
+
+
+def test_a_defense_base_keeps_its_own_options():
+    """Everything after base= is the base's spec, its own '?' and '&' options included."""
+    defended = load_model("defense:patchcleanser?k=3&base=timm:resnet18?pretrained=false&num_classes=7&"
+                          "input_size=3x32x32", "cpu")
+    assert defended.num_classes == 7 and defended.input_size == (3, 32, 32) and defended.masks.shape[0] == 9
+
+
+def test_grad_cam_of_a_defended_model_is_its_base_networks(resnet, digits_test):
+    from robust.cam import cam
+
+    x, _ = digits_test.batch(torch.arange(4))
+    defended = PatchCleanser(resnet, area=0.02, k=3)
+    assert defended.undefended is resnet and resnet.undefended is resnet
+    assert torch.allclose(cam(defended, x), cam(resnet, x))
 
 
 def test_a_model_whose_every_masked_prediction_agrees_is_certified_for_that_label_only():
@@ -75,3 +134,87 @@ def test_masking_for_training_hides_each_chosen_image_under_two_masks_of_the_set
     unions = (masks[:, None] | masks[None]).flatten(0, 1)  # every pair's union
     assert all(any(torch.equal(h, u) for u in unions) for h in hidden[chosen])
     assert torch.equal(out, masked(x, masks, torch.Generator().manual_seed(1)))  # seeded
+
+
+def test_placements_reach_every_place_on_the_grid_and_the_far_edges():
+    boxes = placements((32, 24), 5, stride=1)
+    assert boxes.shape == (28 * 20, 4) and boxes[:, :2].max(0).values.tolist() == [27, 19]
+    assert sorted({int(t) for t in placements((32, 32), 5, stride=6)[:, 0]}) == [0, 6, 12, 18, 24, 27]
+
+
+def mutated(defended: PatchCleanser, patch: int) -> PatchCleanser:
+    """The same defence with a mask set built for a smaller patch: it still claims the real one."""
+    masks = mask_set(tuple(defended.input_size[1:]), patch, defended.k)
+    defended.masks, defended.pairs = masks, (masks[:, None] | masks[None]).flatten(0, 1)
+    return defended
+
+
+def check_invariant(resnet, digits_test, index: torch.Tensor, k: int, stride: int, plain: bool) -> None:
+    """Each image's own LaVAN patch (optimised on the base, 2 %) and, with ``plain``, a black and a white one, at
+    every place of a ``stride`` grid, never change a label PatchCleanser certifies; the mutation (masks built for a
+    1-px patch that still claim 5 px) gives violations, so the search can fail."""
+    from robust.attacks import make_attack
+
+    x, y = digits_test.batch(index)
+    n = x.shape[0]
+    patches = make_attack("lavan", area=0.02, steps=30, seed=0)(resnet, x, y).extra["patch"][:, None]
+    if plain:
+        patches = torch.cat([patches, torch.stack([torch.zeros(3, 5, 5), torch.ones(3, 5, 5)]).expand(n, -1, -1, -1,
+                                                                                                     -1)], 1)
+    defended = PatchCleanser(resnet, area=0.02, k=k)
+    label = defended(x).argmax(1)
+    assert int(defended.certify(x, label).sum()) > 0
+    assert int(violations(defended, x, label, patches, stride=stride).sum()) == 0
+    weak = mutated(PatchCleanser(resnet, area=0.02, k=k), 1)
+    assert int(violations(weak, x, weak(x).argmax(1), patches[:, :1], stride=stride).sum()) > 0
+
+
+class WhiteSeen(torch.nn.Module):
+    """Class 1 when any pixel is white, else class 0: a model any visible corner of a white patch flips."""
+
+    def forward(self, x):
+        seen = (x.amin(1).flatten(1).amax(1) - 0.99) * 100
+        return torch.stack([-seen, seen], 1)
+
+
+def test_the_search_finds_every_violation_of_a_too_small_mask_set_and_none_of_the_real_one():
+    """Against a model that a single visible white pixel flips, a white 5-px patch at each of the 12 x 12 places:
+    the real masks hide it whole under one mask, so a certified image holds everywhere; masks built for a 1-px patch
+    leave windows no mask hides whole, and the search finds them."""
+    from torch import nn
+
+    from robust.models import Backbone
+
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), WhiteSeen())
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(3)[:, :, None, None])
+        net[0].bias.zero_()
+    model = Backbone(net, name="white-seen", input_size=(3, 16, 16))
+    x = torch.rand(2, 3, 16, 16) * 0.9  # no white pixel: class 0
+    white = torch.ones(1, 3, 5, 5)
+    defended = PatchCleanser(model, area=0.1, k=3)
+    assert defended.patch == 5
+    assert defended.certify(x, torch.zeros(2, dtype=torch.long)).all()
+    assert violations(defended, x, torch.zeros(2, dtype=torch.long), white).tolist() == [0, 0]
+    weak = mutated(PatchCleanser(model, area=0.1, k=3), 1)
+    found = violations(weak, x, torch.zeros(2, dtype=torch.long), white)
+    assert weak.certify(x, torch.zeros(2, dtype=torch.long)).all() and (found > 0).all()
+
+
+@pytest.mark.slow
+def test_no_certified_image_is_flipped_by_a_patch_on_a_grid_and_a_too_small_mask_set_is(resnet, digits_test):
+    """On the zoo CNN: four test images that certify at k = 3 (found once; the test checks that they still do) and
+    two that do not, on a 4-px grid."""
+    check_invariant(resnet, digits_test, torch.tensor([0, 1, 22, 56, 68, 85]), k=3, stride=4, plain=False)
+
+
+@pytest.mark.slow
+def test_no_certified_image_is_flipped_by_a_patch_at_any_place(resnet, digits_test):
+    """The certificate's whole claim on 64 test images: every place (stride 1), three patches per image."""
+    check_invariant(resnet, digits_test, torch.arange(64), k=4, stride=1, plain=True)
+
+
+def test_the_search_refuses_patches_larger_than_the_certificate(resnet):
+    defended = PatchCleanser(resnet, area=0.02, k=3)
+    with pytest.raises(InputError, match=r"expected Q x 3 x p x p or 2 x Q x 3 x p x p with p <= 5"):
+        violations(defended, torch.rand(2, 3, 32, 32), torch.zeros(2, dtype=torch.long), torch.rand(1, 3, 6, 6))

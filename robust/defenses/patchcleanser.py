@@ -8,9 +8,10 @@ again with every mask (second round): a disagreer whose two-mask predictions all
 majority label does. An image is **certified** for the patch size when every two-mask prediction equals its label:
 then no patch of that size at any place can change the defended prediction.
 
-This first version computes every two-mask prediction (K^2 forwards per image, in batches) without a host sync, so
-that the defence can sit inside an attack's loop; the paper's saving (the second round only where the first round
-disagrees) is left to a later step with its bench.
+As in the paper, the second round runs only for the (image, mask) pairs whose first-round label disagrees with the
+majority: on clean images of a good model few do, so the defence costs about K forwards per image, not K^2. Finding
+those pairs is the one host sync of a call (their number sets the second round's size); ``certify`` needs every
+two-mask prediction and computes all K^2.
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from robust.checks import InputError, check_number, check_positive_int
 from robust.models.backbone import Backbone
-from robust.models.state import eval_mode
 from robust.placement import patch_side
+from robust.registry import register_defense
 
 
 def mask_set(image_hw: tuple[int, int], patch: int, k: int = 6) -> torch.Tensor:
@@ -68,78 +68,102 @@ def mask_set(image_hw: tuple[int, int], patch: int, k: int = 6) -> torch.Tensor:
     return (rows[:, None, :, None] & cols[None, :, None, :]).reshape(k * k, *image_hw)
 
 
-class PatchCleanser(nn.Module):
+@register_defense
+class PatchCleanser(Backbone):
     """A model defended by PatchCleanser's double masking, certifiably robust to one square patch of ``area``.
 
-    Its forward returns, per image, the base model's logits on the one-mask image whose label the double-masking
-    rule outputs: their arg-max is the defended prediction, and their gradient flows through that masked image
-    (an adaptive attack differentiates through the chosen mask; the choice itself is not differentiable).
-    ``certify`` says which images are certified.
+    It is a ``Backbone`` like any other (attacks, evaluations, boards and ``robust.testing`` take it; the spec
+    ``defense:patchcleanser?area=0.02&base=SPEC`` loads one). Its logits are, per image, the base model's logits on
+    the one-mask image whose label the double-masking rule outputs: their arg-max is the defended prediction. An
+    attack's gradient flows through that masked image (the adaptive attack differentiates through the mask the
+    defence chose; the choice itself is not differentiable). ``certify`` says which images are certified. Grad-CAM
+    reads the base model (``undefended``).
 
     Args:
-        model: the model to defend (left as it was found).
+        model: the model to defend (a ``Backbone`` without a defence; it is shared, not copied).
         area: the patch the masks cover, as a share of the image (``robust.placement.patch_side`` rounds it to a
             side in pixels; 0.02 is the certified leaderboard's threat model).
-        k: masks per axis (K = k * k masks).
+        k: masks per axis (K = k * k masks; the paper's default is 6).
         fill: the value a mask writes into the pixels it hides, in [0, 1].
         chunk: how many masked images go through the model at once.
+
+    Raises:
+        InputError: a model that is already defended, or a patch and k that do not fit its images.
 
     Shape:
         ``defended(x)``: x is N x 3 x H x W in [0, 1]; returns N x num_classes logits.
 
     Examples:
         >>> import torch
-        >>> from robust.defenses.patchcleanser import PatchCleanser
+        >>> from robust.defenses import PatchCleanser
         >>> from robust.models import load_model
         >>> defended = PatchCleanser(load_model("zoo:digits-m/resnet", "cpu"), area=0.02, k=4)
         >>> x = torch.rand(2, 3, 32, 32)
-        >>> tuple(defended(x).shape), defended.patch, defended.masks.shape[0]
-        ((2, 10), 5, 16)
+        >>> tuple(defended(x).shape), defended.patch, defended.masks.shape[0], defended.name
+        ((2, 10), 5, 16, 'zoo:digits-m/resnet+patchcleanser')
         >>> defended.certify(x, defended(x).argmax(1)).dtype
         torch.bool
     """
 
+    name = "patchcleanser"  # the registered name (an instance's ``name`` is the defended model's)
+
     def __init__(self, model: Backbone, *, area: float = 0.02, k: int = 6, fill: float = 0.5, chunk: int = 4096):
-        super().__init__()
         if not isinstance(model, Backbone):
             raise TypeError(f"model must be a robust Backbone (load_model), got {type(model).__name__}.")
-        self.model = model
+        if model.undefended is not model:
+            raise InputError(f"model {model.name!r} is already defended; expected an undefended model.")
+        super().__init__(model.net, name=f"{model.name}+patchcleanser", input_size=model.input_size,
+                         mean=model.mean, std=model.std, class_names=model.class_names,
+                         num_classes=model.num_classes, family=model.family, cam_layer=model.cam_layer_name,
+                         preprocess=model.preprocess)
+        self.base = model
+        self.train(model.training)  # the mode its base is in (a new module starts in training mode)
         self.area, self.k, self.fill = float(area), k, check_number(fill, "fill", low=0, high=1)
         self.chunk = check_positive_int(chunk, "chunk")
         self.patch = patch_side(self.area, tuple(model.input_size[1:]))
-        masks = mask_set(tuple(model.input_size[1:]), self.patch, k)
+        self.spec = f"defense:patchcleanser?area={self.area:g}&k={k}&fill={self.fill:g}&base={model.spec}"
+        masks = mask_set(tuple(model.input_size[1:]), self.patch, k).to(model.device)
         self.register_buffer("masks", masks, persistent=False)
         self.register_buffer("pairs", (masks[:, None] | masks[None, :]).flatten(0, 1), persistent=False)  # (i, j)
 
-    def _logits(self, images: torch.Tensor, hide: torch.Tensor) -> torch.Tensor:
-        """The base model's logits on every image under every mask of ``hide``, ``chunk`` masked images at a time
-        (each chunk built from its images and masks by index, so the N x M masked images never exist at once):
-        images N x C x H x W, hide M x H x W -> N x M x classes."""
-        n, m = images.shape[0], hide.shape[0]
-        flat = torch.arange(n * m, device=images.device)
+    @property
+    def undefended(self) -> Backbone:
+        return self.base
+
+    def _masked_logits(self, x: torch.Tensor, image: torch.Tensor, hide: torch.Tensor) -> torch.Tensor:
+        """The base model's logits on ``x[image[r]]`` with the pixels of ``hide[r]`` set to ``fill``, for every
+        row r, ``chunk`` rows at a time (built by index, so all the masked images never exist at once): image R
+        (indices), hide R x H x W -> R x classes."""
         out = []
-        for rows in flat.split(self.chunk):
-            covered = hide[rows % m][:, None].to(images.dtype)
-            out.append(self.model.logits(images[rows // m] * (1 - covered) + self.fill * covered))
-        return torch.cat(out).reshape(n, m, -1)
+        for rows in torch.arange(image.shape[0], device=x.device).split(self.chunk):
+            covered = hide[rows][:, None].to(x.dtype)
+            out.append(self.base.logits(x[image[rows]] * (1 - covered) + self.fill * covered))
+        return torch.cat(out) if out else x.new_zeros(0, self.num_classes)
 
-    def _two_mask_labels(self, x: torch.Tensor) -> torch.Tensor:
-        """N x K x K labels of every two-mask image (i, j), without gradients."""
+    def _pair_labels(self, x: torch.Tensor, image: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+        """Labels of image ``image[d]`` under first-round mask ``first[d]`` and each mask j: D x K, no gradients."""
         k = self.masks.shape[0]
+        j = torch.arange(k, device=x.device)
         with torch.no_grad():
-            return self._logits(x, self.pairs).argmax(-1).reshape(-1, k, k)
+            labels = self._masked_logits(x, image.repeat_interleave(k), self.pairs[(first[:, None] * k + j).flatten()])
+        return labels.argmax(-1).reshape(-1, k)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with eval_mode(self.model):
-            first = self._logits(x, self.masks)  # N x K x classes
-            labels = first.argmax(-1)  # N x K
-            second = self._two_mask_labels(x)  # N x K x K
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The defended logits (the base's on the chosen one-mask image), without input validation."""
+        n, k = x.shape[0], self.masks.shape[0]
+        every = torch.arange(n * k, device=x.device)
+        with torch.no_grad():
+            first = self._masked_logits(x, every // k, self.masks[every % k]).reshape(n, k, self.num_classes)
+        labels = first.argmax(-1)  # N x K
         majority = labels.mode(1).values
-        agrees = (second == labels[:, :, None]).all(2)  # mask i's two-mask predictions all agree with its label
-        winner = agrees & (labels != majority[:, None])
+        image, mask = (labels != majority[:, None]).nonzero(as_tuple=True)  # the call's one host sync
+        agrees = (self._pair_labels(x, image, mask) == labels[image, mask][:, None]).all(1)
+        winner = torch.zeros_like(labels, dtype=torch.bool).index_put((image, mask), agrees)
         unanimous = (labels == labels[:, :1]).all(1)
         chosen = torch.where(unanimous, 0, torch.where(winner.any(1), winner.long().argmax(1),
                                                       (labels == majority[:, None]).long().argmax(1)))
+        if torch.is_grad_enabled() and x.requires_grad:  # the chosen masked image again, with its graph
+            return self._masked_logits(x, torch.arange(n, device=x.device), self.masks[chosen])
         return first.gather(1, chosen[:, None, None].expand(-1, 1, first.shape[-1]))[:, 0]
 
     def certify(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -158,14 +182,19 @@ class PatchCleanser(nn.Module):
 
         Examples:
             >>> import torch
-            >>> from robust.defenses.patchcleanser import PatchCleanser
+            >>> from robust.defenses import PatchCleanser
             >>> from robust.models import load_model
             >>> defended = PatchCleanser(load_model("zoo:digits-m/resnet", "cpu"), area=0.02, k=4)
             >>> defended.certify(torch.rand(3, 3, 32, 32), torch.tensor([0, 1, 2])).shape
             torch.Size([3])
         """
-        with eval_mode(self.model):
-            return (self._two_mask_labels(x) == y.to(x.device)[:, None, None]).all((1, 2))
+        n, k = x.shape[0], self.masks.shape[0]
+        every = torch.arange(n * k, device=x.device)
+        labels = self._pair_labels(x, every // k, every % k)  # N*K x K
+        return (labels.reshape(n, k * k) == y.to(x.device)[:, None]).all(1)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, area={self.area:g}, patch={self.patch}, k={self.k}, fill={self.fill:g}"
 
 
 __all__ = ["PatchCleanser", "mask_set"]

@@ -152,6 +152,12 @@ class Backbone(nn.Module):
         return dict(self.net.named_modules())[self.cam_layer_name]
 
     @property
+    def undefended(self) -> Backbone:
+        """The classifier without a defence: the model itself, or what a defended model (``robust.defenses``)
+        wraps. Grad-CAM reads it: a defence masks its input, and the features Grad-CAM weighs are its network's."""
+        return self
+
+    @property
     def device(self) -> torch.device:
         return self._mean.device
 

@@ -41,7 +41,7 @@ from robust.models.checkpoint import load_state, read_header, read_state_dict
 if TYPE_CHECKING:
     from types import ModuleType
 
-PREFIXES = ("timm", "torchvision", "robustbench", "zoo", "file")
+PREFIXES = ("timm", "torchvision", "robustbench", "zoo", "file", "defense")
 _FACTORY_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -150,7 +150,8 @@ def with_input_size(spec: str, size: object) -> str:
 def parse_spec(spec: str) -> tuple[str, str, dict[str, object]]:
     """Split a model spec ``prefix:body?k=v&...`` into its prefix, body and parsed options.
 
-    The prefix is one of ``PREFIXES`` (``timm``, ``torchvision``, ``robustbench``, ``zoo``, ``file``), or
+    The prefix is one of ``PREFIXES`` (``timm``, ``torchvision``, ``robustbench``, ``zoo``, ``file``, ``defense``;
+    a defence's options end with ``base=SPEC``, read whole by ``load_model``), or
     ``'factory'`` for ``package.module:function`` with an importable module (found, not imported). Option values
     are parsed by ``parse_value`` (bool, None, int, float, a fraction such as ``8/255``, a JSON list, else text).
 
@@ -501,6 +502,24 @@ def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] |
                     family=info.get("family"), cam_layer=info.get("cam_layer"))
 
 
+_BASE = re.compile(r"(?:^|&)base=")
+
+
+def _defended(spec: str, device: str | torch.device | None) -> Backbone:
+    """``defense:NAME?OPTIONS&base=SPEC``: the registered defence ``NAME`` built around the model ``SPEC`` (the rest
+    of the string, its own options included) with ``OPTIONS``."""
+    head, _, query = spec.partition("?")
+    found = _BASE.search(query)
+    if found is None or not query[found.end():]:
+        raise InputError(f"model spec {spec!r} names no base model; expected 'defense:NAME?OPTIONS&base=SPEC' with "
+                         "base= last, e.g. 'defense:patchcleanser?area=0.02&base=zoo:digits-m/resnet'.")
+    opts = {k: parse_value(v) for k, v in parse_qsl(query[:found.start()], keep_blank_values=True)}
+    from robust import registry  # a leaf: the defences register themselves there
+
+    method = registry.get(head.partition(":")[2], "defense")
+    return method.make(load_model(query[found.end():], device), **opts).eval()
+
+
 _LOADERS = {"timm": _timm, "torchvision": _torchvision, "robustbench": _robustbench, "factory": _factory}
 
 
@@ -511,7 +530,8 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
     A spec names where the model comes from: ``zoo:digits-m/resnet``, ``timm:NAME``, ``torchvision:NAME``,
     ``robustbench:DATASET/THREAT/NAME``, ``file:PATH.safetensors``, ``file:PATH.pt?arch=SPEC`` or your own
     ``package.module:factory`` (the table is in the models guide); every spec takes ``?input_size=3x32x32``, which
-    overrides any other size.
+    overrides any other size. ``defense:NAME?OPTIONS&base=SPEC`` wraps the model ``SPEC`` (the rest of the string)
+    in a registered defence (``robust.defenses``), e.g. ``defense:patchcleanser?area=0.02&base=zoo:digits-m/resnet``.
 
     Args:
         spec: a model spec, or a module: a ``Backbone`` is returned as it is; a plain ``nn.Module`` is wrapped
@@ -542,6 +562,8 @@ def load_model(spec: str | nn.Module, device: str | torch.device | None = None, 
         return model if device is None else model.to(resolve_device(device))
     dev = resolve_device(device or "auto")
     prefix, body, opts = parse_spec(spec)
+    if prefix == "defense":
+        return _defended(spec.strip(), dev)
     explicit = opts.pop("input_size", None)
     if explicit is not None:
         input_size = parse_input_size(explicit, f"model spec {spec!r}: input_size")
