@@ -93,7 +93,7 @@ def render() -> str:
         if set(described) != set(actual):
             sys.exit(f"docs/methods_reference.py: describe the {name} {sorted(set(actual) - set(described))}, drop "
                      f"{sorted(set(described) - set(actual))}")
-    out = ["# Attacks, evaluations, presets, specs and board columns", "",
+    out = ["# Attacks, evaluations, defences, presets, specs and board columns", "",
            "Generated from the registry, `attacks/*.toml` and the code (`python docs/methods_reference.py`; a test "
            "fails when this page is out of date).", "", "## Attacks", "",
            "| attack | what | headline | trained | options (defaults) |", "|---|---|---|---|---|"]
@@ -108,6 +108,10 @@ def render() -> str:
         fixed = f" ({', '.join(f'{k}={v!r}' for k, v in m.fixed.items())})" if m.fixed else ""
         out.append(f"| `{name}`{fixed} | {_cell(m.description)} | {_cell(m.ylabel)} | "
                    f"{'higher' if m.higher_is_better else 'lower'} | {_options(m.params())} |")
+    out += ["", "## Defences", "", "Models that wrap a model (`defense:NAME?OPTIONS&base=SPEC`; the defences guide).", "",
+            "| defence | what | options (defaults) |", "|---|---|---|"]
+    for name, m in registry.defenses().items():
+        out.append(f"| `{name}` | {_cell(m.description)} | {_options(m.params())} |")
     out += ["", "## Presets", "", "Named attacks and evaluations (`attacks/*.toml`) that specs, suites and "
             "`robust attack run` take by name.", "", "| preset | method | parameters | what |", "|---|---|---|---|"]
     for name in list_presets():

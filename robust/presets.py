@@ -249,8 +249,8 @@ def load_preset(name: str, extra: Sequence[str | os.PathLike] = ()) -> Task:
         if name in methods:  # a method where a preset is asked for: say which presets run it
             runs = sorted(k for k in known if _method_of(known[k]) == name)
             raise InputError(f"preset {name!r} is unknown: {name} is a method, not a preset; expected a preset, e.g. "
-                             f"{', '.join(runs) or '(none ships)'}, or an inline table {{ attack = {name!r}, "
-                             "params = {...} }.")
+                             f"{', '.join(runs) or '(none ships)'}, or an inline table "
+                             f"{{ {'attack' if name in attacks() else 'evaluation'} = {name!r}, params = {{...}} }}.")
         raise InputError(f"preset {name!r} is unknown{did_you_mean(name, known)}; expected one of "
                          f"{sorted(known)}.")
     path = known[name]

@@ -218,3 +218,32 @@ def test_the_search_refuses_patches_larger_than_the_certificate(resnet):
     defended = PatchCleanser(resnet, area=0.02, k=3)
     with pytest.raises(InputError, match=r"expected Q x 3 x p x p or 2 x Q x 3 x p x p with p <= 5"):
         violations(defended, torch.rand(2, 3, 32, 32), torch.zeros(2, dtype=torch.long), torch.rand(1, 3, 6, 6))
+
+
+def test_certified_accuracy_is_a_curve_of_the_defences_certificates_over_areas(resnet, digits_test):
+    from robust.defenses import CertifiedAccuracy
+    from robust.evaluations import run_evaluation
+
+    data = digits_test.subset(torch.tensor([0, 22, 56, 68]))
+    x, y = data.batch(torch.arange(4))
+    curve = run_evaluation("certified", resnet, data, areas=[0.01, 0.02], k=3)
+    want = [PatchCleanser(resnet, area=a, k=3).certify(x, y).double().mean().item() for a in (0.01, 0.02)]
+    assert curve.x == [0.01, 0.02] and curve.mean == want and curve.params["patch_sides"] == [3, 5]
+    defended = load_model("defense:patchcleanser?k=6&base=zoo:digits-m/resnet", "cpu")
+    assert CertifiedAccuracy(areas=[0.02], k=3)(defended, data).mean == want[1:]  # certified as its base would be
+    with pytest.raises(InputError, match=r"areas=\[0.0, 0.02\] is not valid; expected patch areas in \(0, 1\)"):
+        CertifiedAccuracy(areas=[0.0, 0.02])
+
+
+def test_a_defended_model_is_attacked_with_its_bases_trained_artifacts(resnet):
+    """The shipped generator of the base is the non-adaptive transfer attack on the defended model."""
+    from robust.attacks.artifacts import artifact_for, artifact_victim
+    from robust.presets import load_preset
+
+    spec = "defense:patchcleanser?k=3&base=zoo:digits-m/resnet"
+    defended = load_model(spec, "cpu")
+    assert artifact_victim(spec, defended) == "zoo:digits-m/resnet"
+    assert artifact_victim("zoo:digits-m/resnet", resnet) == "zoo:digits-m/resnet"
+    art = artifact_for(load_preset("gan-patch-12pct"), artifact_victim(spec, defended), "w", "digits-m", 0,
+                       lambda: "unused")
+    assert art["source"] == "shipped" and art["name"] == "zoo:digits-m/resnet/gan-patch-12pct"

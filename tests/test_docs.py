@@ -285,6 +285,7 @@ def own_registry(monkeypatch):
     registry.attacks()  # the built-ins, imported before the copy
     monkeypatch.setattr(registry, "_ATTACKS", dict(registry._ATTACKS))
     monkeypatch.setattr(registry, "_EVALUATIONS", dict(registry._EVALUATIONS))
+    monkeypatch.setattr(registry, "_DEFENSES", dict(registry._DEFENSES))
 
 
 def test_the_plugin_guides_evaluation_registers_and_runs(own_registry):
@@ -296,6 +297,14 @@ def test_the_plugin_guides_evaluation_registers_and_runs(own_registry):
     curve = run_evaluation("grey-wash", load_model("zoo:digits-m/resnet", "cpu"), load_dataset("digits-m"),
                            samples=8, seeds=1)
     assert curve.x == [0.0, 0.5] and curve.n == 8 and curve.ylabel == "error"
+
+
+def test_the_defenses_guides_example_runs(capsys):
+    namespace: dict = {}
+    (block,) = _blocks(ROOT / "docs" / "guides" / "defenses.md", "python")
+    exec(compile(block, "docs/guides/defenses.md", "exec"), namespace)
+    assert namespace["counts"].n == 8 and namespace["label"].shape == (8,)
+    assert "defended accuracy" in capsys.readouterr().out
 
 
 def test_the_patch_mixing_guides_training_script_runs(monkeypatch):

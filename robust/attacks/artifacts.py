@@ -153,6 +153,14 @@ def record_artifact(name: str, entry: dict) -> None:
     update_manifest(WEIGHTS_DIR, name, {**entry, **digests(artifact_path(name))})
 
 
+def artifact_victim(spec: str, model: object) -> str:
+    """The model spec whose trained artifacts attack ``model`` (loaded from ``spec``): its own, or for a defended
+    model its base's (``Backbone.undefended``): a generator or universal patch trained on the base and run against
+    the defence is the non-adaptive transfer attack, and refining its patch through the defence the adaptive one."""
+    base = getattr(model, "undefended", model)
+    return spec if base is model else base.spec
+
+
 def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, train_data: Callable[[], str]
                  ) -> dict | None:
     """Which trained artifact a task's attack uses on model ``spec`` (whose weights hash to ``weights``) with

@@ -71,11 +71,11 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
     _check_split(split)
     net = _load_victim(model, data, split, device, input_size)
     if checkpoint is None and method.trained and preset is not None:  # the artifact a board would use
-        from robust.attacks.artifacts import artifact_for
+        from robust.attacks.artifacts import artifact_for, artifact_victim
         from robust.runner.cache import fingerprint_train_split
         from robust.runner.keys import fingerprint_model
 
-        art = artifact_for(task, model, fingerprint_model(net), data, seed,
+        art = artifact_for(task, artifact_victim(model, net), fingerprint_model(net), data, seed,
                            lambda: fingerprint_train_split(data, getattr(net, "preprocess", None)))
         if not Path(art["path"]).is_file():
             raise InputError(f"preset {attack!r} has no shipped or cached artifact for {model} on {data}; train one "

@@ -1,7 +1,9 @@
-"""Patch defences: models that wrap a model and defend it against patches (``PatchCleanser``), and a search that
-checks a certificate (``violations``)."""
+"""Patch defences: models that wrap a model and defend it against patches (``PatchCleanser``), the certified
+accuracy of one as an evaluation (``CertifiedAccuracy``, registered as ``certified``), and a search that checks a
+certificate (``violations``)."""
 
 from robust.defenses.certificate import placements, violations
+from robust.defenses.certified import CertifiedAccuracy
 from robust.defenses.patchcleanser import PatchCleanser, mask_set
 
-__all__ = ["PatchCleanser", "mask_set", "placements", "violations"]
+__all__ = ["CertifiedAccuracy", "PatchCleanser", "mask_set", "placements", "violations"]

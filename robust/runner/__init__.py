@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from robust.attacks.artifacts import artifact_for
+from robust.attacks.artifacts import artifact_for, artifact_victim
 from robust.checks import InputError
 from robust.io import digest
 from robust.runner.cells import Cell
@@ -147,7 +147,7 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                 error, art = model_error, None
                 if error is None:
                     try:
-                        art = artifact_for(task, entry.spec, weights, spec.dataset, seed,
+                        art = artifact_for(task, artifact_victim(entry.spec, net), weights, spec.dataset, seed,
                                            lambda p=preprocess: cache.fingerprint_train_split(spec.dataset, p))
                     except ValueError as e:
                         error = str(e)
