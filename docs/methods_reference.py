@@ -108,8 +108,8 @@ def render() -> str:
         fixed = f" ({', '.join(f'{k}={v!r}' for k, v in m.fixed.items())})" if m.fixed else ""
         out.append(f"| `{name}`{fixed} | {_cell(m.description)} | {_cell(m.ylabel)} | "
                    f"{'higher' if m.higher_is_better else 'lower'} | {_options(m.params())} |")
-    out += ["", "## Defences", "", "Models that wrap a model (`defense:NAME?OPTIONS&base=SPEC`; the defences guide).", "",
-            "| defence | what | options (defaults) |", "|---|---|---|"]
+    out += ["", "## Defences", "", "Models that wrap a model (`defense:NAME?OPTIONS&base=SPEC`; the defences guide).",
+            "", "| defence | what | options (defaults) |", "|---|---|---|"]
     for name, m in registry.defenses().items():
         out.append(f"| `{name}` | {_cell(m.description)} | {_options(m.params())} |")
     out += ["", "## Presets", "", "Named attacks and evaluations (`attacks/*.toml`) that specs, suites and "
