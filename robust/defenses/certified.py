@@ -47,6 +47,7 @@ class CertifiedAccuracy(Evaluation):
                                   "area (any place)")
     xlabel: ClassVar[str] = "patch area"
     ylabel: ClassVar[str] = "certified accuracy"
+    chance: ClassVar[str | None] = "uniform"  # a constant model is certified for its class: 1 / classes of the images
     note: ClassVar[str | None] = ("certified accuracy: the share of images whose true label no patch of that area, at "
                                   "any place, can change under PatchCleanser with k x k masks (a lower bound on the "
                                   "defended model's robust accuracy against every patch attack of that size)")
