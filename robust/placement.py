@@ -200,6 +200,39 @@ def fixed_boxes(n: int, image_hw: tuple[int, int], side: int, where: str = "cent
     return _boxes(torch.full((n,), top, device=device), torch.full((n,), left, device=device), side)
 
 
+def placements(image_hw: tuple[int, int], side: int, stride: int = 1) -> torch.Tensor:
+    """Every box of a ``side`` x ``side`` patch on a stride grid, the last row and column included.
+
+    Args:
+        image_hw: the image's (H, W) in pixels.
+        side: the patch's side in pixels.
+        stride: pixels between neighbouring places (1: every place).
+
+    Returns:
+        The boxes (top, left, height, width).
+
+    Raises:
+        InputError: a side that does not fit the image, or a stride below 1.
+
+    Shape:
+        Returns P x 4 (long), P = rows x columns of the grid.
+
+    Examples:
+        >>> from robust.placement import placements
+        >>> boxes = placements((8, 8), side=3, stride=2)
+        >>> boxes.shape[0], boxes[-1].tolist()  # tops and lefts 0, 2, 4, 5
+        (16, [5, 5, 3, 3])
+    """
+    check_positive_int(side, "side")
+    check_positive_int(stride, "stride")
+    if side > min(image_hw):
+        raise InputError(f"side={side} does not fit an image of {tuple(image_hw)} pixels; expected at most "
+                         f"{min(image_hw)}.")
+    tops, lefts = (sorted({*range(0, n - side + 1, stride), n - side}) for n in image_hw)
+    grid = torch.cartesian_prod(torch.tensor(tops), torch.tensor(lefts))
+    return torch.cat([grid, torch.full_like(grid, side)], 1)
+
+
 def _boxes(top: torch.Tensor, left: torch.Tensor, side: int) -> torch.Tensor:
     sides = torch.full_like(top, side)
     return torch.stack([top, left, sides, sides], 1).long()
@@ -401,5 +434,5 @@ def crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return x.reshape(-1)[_flat_index(x.shape, boxes.to(x.device), p)]
 
 
-__all__ = ["SHAPES", "check_boxes", "crop", "fixed_boxes", "paste", "patch_side", "random_boxes", "shape_mask",
-           "window_means", "windows"]
+__all__ = ["SHAPES", "check_boxes", "crop", "fixed_boxes", "paste", "patch_side", "placements", "random_boxes",
+           "shape_mask", "window_means", "windows"]

@@ -375,3 +375,19 @@ def test_a_target_set_on_a_model_without_imagenet_classes_is_one_clear_error(res
         attack(resnet, torch.rand(2, 3, 32, 32), torch.tensor([0, 1]))
     with pytest.raises(InputError, match=r"target='n9' is not valid; expected one of .*'n8'"):
         make_attack("lavan-12pct", target="n9")
+
+
+def test_search_placement_is_the_window_whose_occlusion_lowers_the_predicted_logit_most(resnet, batch):
+    """The attacker's choice of any place, checked against trying each place of the grid one by one."""
+    from robust.attacks.base import searched_boxes
+    from robust.placement import paste, placements
+
+    x = batch[0][:3]
+    got = searched_boxes(resnet, x, 5, stride=9)
+    with torch.no_grad():
+        predicted = resnet.logits(x).argmax(1)
+        scores = torch.stack([resnet.logits(paste(x, torch.full((3, 5, 5), 0.5), box.expand(3, 4)))
+                              .gather(1, predicted[:, None])[:, 0] for box in placements((32, 32), 5, 9)], 1)
+    assert torch.equal(got, placements((32, 32), 5, 9)[scores.argmin(1)])
+    result = make_attack("lavan", area=0.02, placement="search", stride=9, steps=2, seed=0)(resnet, x, batch[1][:3])
+    assert torch.equal(result.boxes, got)

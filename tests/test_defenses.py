@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from robust.checks import InputError
-from robust.defenses import PatchCleanser, mask_set, placements, violations
+from robust.defenses import PatchCleanser, mask_set, violations
 from robust.models import load_model
+from robust.placement import placements
 
 
 def uncovered(masks: torch.Tensor, patch: int) -> int:

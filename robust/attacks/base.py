@@ -31,11 +31,11 @@ from robust.device import PRECISIONS, autocast
 from robust.draws import Draws, Pool
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
-from robust.placement import crop, fixed_boxes, patch_side, random_boxes, shape_mask, windows
+from robust.placement import crop, fixed_boxes, paste, patch_side, placements, random_boxes, shape_mask, windows
 from robust.targets import TARGET_SETS
 
 TARGET_MODES = ("random", "least-likely")
-PLACEMENTS = ("gradcam", "gradcam-min", "random", "center", "corner")
+PLACEMENTS = ("gradcam", "gradcam-min", "search", "random", "center", "corner")
 
 
 @dataclasses.dataclass
@@ -295,15 +295,55 @@ class Attack(abc.ABC):
         return f"{type(self).__name__}(seed={self.seed}, target={self.target_mode!r})"
 
 
+def searched_boxes(model: Backbone, x: torch.Tensor, side: int, stride: int = 1, chunk: int = 1024) -> torch.Tensor:
+    """Per image, the ``side`` x ``side`` window on the stride grid whose grey occlusion lowers the predicted class's
+    logit most: where an attacker who may place the patch anywhere puts it, found by trying every place.
+
+    The search reads the undefended network (``Backbone.undefended``), as Grad-CAM placement does: one forward per
+    image and place, ``chunk`` at a time.
+
+    Args:
+        model: the model attacked.
+        x: the images.
+        side: the patch's side in pixels.
+        stride: pixels between neighbouring places (1: every place).
+        chunk: occluded images per forward.
+
+    Returns:
+        The boxes (top, left, height, width).
+
+    Shape:
+        x: N x 3 x H x W in [0, 1]; returns N x 4 (long).
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.base import searched_boxes
+        >>> from robust.models import load_model
+        >>> searched_boxes(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(2, 3, 32, 32), 5, stride=9).shape
+        torch.Size([2, 4])
+    """
+    net = model.undefended
+    boxes = placements(tuple(x.shape[-2:]), side, stride).to(x.device)
+    grey = torch.full((x.shape[1], side, side), 0.5, device=x.device, dtype=x.dtype)
+    n, p = x.shape[0], boxes.shape[0]
+    with torch.no_grad(), eval_mode(net):
+        predicted = net.logits(x).argmax(1)
+        scores = torch.cat([net.logits(paste(x[rows // p], grey, boxes[rows % p])).gather(
+            1, predicted[rows // p, None])[:, 0] for rows in torch.arange(n * p, device=x.device).split(chunk)])
+    return boxes[scores.reshape(n, p).argmin(1)]
+
+
 class PatchAttack(Attack):
     """The base of patch attacks: a patch of ``area`` and ``shape`` pasted at a window chosen by ``placement``.
 
     Args:
         area: the patch's share of the image area, in (0, 1).
         placement: where the patch goes: ``gradcam`` (the Grad-CAM arg-max window of the predicted class),
-            ``gradcam-min``, ``random``, ``center`` or ``corner``.
+            ``gradcam-min``, ``search`` (the attacker's choice of any place: the window on the stride grid whose grey
+            occlusion lowers the predicted class's logit most, one forward per place; the threat model of a patch
+            placed anywhere), ``random``, ``center`` or ``corner``.
         shape: ``square`` or ``circle`` (the patch's mask).
-        stride: the stride of the Grad-CAM window search, in pixels.
+        stride: the stride of the Grad-CAM window search and of ``search``'s grid, in pixels.
         bound: an L-inf bound in (0, 1] on the change to the window the patch covers (the patch stays within
             [0, 1]); 1 (the default) is the free patch.
         **options: the options of every attack (``Attack``).
@@ -356,6 +396,8 @@ class PatchAttack(Attack):
         if self.placement in ("gradcam", "gradcam-min"):
             saliency = cam(model, x)  # the predicted class, per the protocol
             return windows(saliency, side, stride=self.stride, mode="max" if self.placement == "gradcam" else "min")
+        if self.placement == "search":
+            return searched_boxes(model, x, side, self.stride)
         if self.placement == "random":
             u = draws.uniform("window", 2) if isinstance(draws, Draws) else torch.rand(n, 2, generator=draws)
             return random_boxes(u.to(x.device), hw, side)

@@ -415,8 +415,8 @@ class GanPatch(TrainedPatchAttack):
         return {"slot": slot, **{k: torch.cat(v) for k, v in out.items()}}
 
     def _training_boxes(self, victim: Backbone, data: ImageSet, batch_size: int) -> torch.Tensor:
-        """The placement window of every training image (Grad-CAM: one batched pass over the set)."""
-        if self.placement not in ("gradcam", "gradcam-min"):
+        """The placement window of every training image (Grad-CAM or the search: one batched pass over the set)."""
+        if self.placement not in ("gradcam", "gradcam-min", "search"):
             return torch.empty(0, dtype=torch.long)  # cheap: drawn per batch by locate()
         return torch.cat([self.locate(victim, x, self.generator).cpu()
                           for x, _ in data.batches(max(batch_size, 256), victim.device)])

@@ -2,8 +2,8 @@
 accuracy of one as an evaluation (``CertifiedAccuracy``, registered as ``certified``), and a search that checks a
 certificate (``violations``)."""
 
-from robust.defenses.certificate import placements, violations
+from robust.defenses.certificate import violations
 from robust.defenses.certified import CertifiedAccuracy
 from robust.defenses.patchcleanser import PatchCleanser, mask_set
 
-__all__ = ["CertifiedAccuracy", "PatchCleanser", "mask_set", "placements", "violations"]
+__all__ = ["CertifiedAccuracy", "PatchCleanser", "mask_set", "violations"]

@@ -11,42 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from robust.checks import InputError, check_positive_int
+from robust.checks import InputError
 from robust.defenses.patchcleanser import PatchCleanser
-from robust.placement import paste
-
-
-def placements(image_hw: tuple[int, int], side: int, stride: int = 1) -> torch.Tensor:
-    """Every box of a ``side`` x ``side`` patch on a stride grid, the last row and column included.
-
-    Args:
-        image_hw: the image's (H, W) in pixels.
-        side: the patch's side in pixels.
-        stride: pixels between neighbouring places (1: every place).
-
-    Returns:
-        The boxes (top, left, height, width).
-
-    Raises:
-        InputError: a side that does not fit the image, or a stride below 1.
-
-    Shape:
-        Returns P x 4 (long), P = rows x columns of the grid.
-
-    Examples:
-        >>> from robust.defenses.certificate import placements
-        >>> boxes = placements((8, 8), side=3, stride=2)
-        >>> boxes.shape[0], boxes[-1].tolist()  # tops and lefts 0, 2, 4, 5
-        (16, [5, 5, 3, 3])
-    """
-    check_positive_int(side, "side")
-    check_positive_int(stride, "stride")
-    if side > min(image_hw):
-        raise InputError(f"side={side} does not fit an image of {tuple(image_hw)} pixels; expected at most "
-                         f"{min(image_hw)}.")
-    tops, lefts = (sorted({*range(0, n - side + 1, stride), n - side}) for n in image_hw)
-    grid = torch.cartesian_prod(torch.tensor(tops), torch.tensor(lefts))
-    return torch.cat([grid, torch.full_like(grid, side)], 1)
+from robust.placement import paste, placements
 
 
 def violations(defended: PatchCleanser, x: torch.Tensor, y: torch.Tensor, patches: torch.Tensor, *,
@@ -109,4 +76,4 @@ def violations(defended: PatchCleanser, x: torch.Tensor, y: torch.Tensor, patche
     return counts
 
 
-__all__ = ["placements", "violations"]
+__all__ = ["violations"]
