@@ -145,8 +145,7 @@ def test_placements_reach_every_place_on_the_grid_and_the_far_edges():
 
 def mutated(defended: PatchCleanser, patch: int) -> PatchCleanser:
     """The same defence with a mask set built for a smaller patch: it still claims the real one."""
-    masks = mask_set(tuple(defended.input_size[1:]), patch, defended.k)
-    defended.masks, defended.pairs = masks, (masks[:, None] | masks[None]).flatten(0, 1)
+    defended.masks = mask_set(tuple(defended.input_size[1:]), patch, defended.k)
     return defended
 
 

@@ -127,30 +127,31 @@ class PatchCleanser(Backbone):
         self.chunk = None if chunk is None else check_positive_int(chunk, "chunk")
         self.patch = patch_side(self.area, tuple(model.input_size[1:]))
         self.spec = f"defense:patchcleanser?area={self.area:g}&k={k}&fill={self.fill:g}&base={model.spec}"
-        masks = mask_set(tuple(model.input_size[1:]), self.patch, k).to(model.device)
-        self.register_buffer("masks", masks, persistent=False)
-        self.register_buffer("pairs", (masks[:, None] | masks[None, :]).flatten(0, 1), persistent=False)  # (i, j)
+        self.register_buffer("masks", mask_set(tuple(model.input_size[1:]), self.patch, k).to(model.device),
+                             persistent=False)
 
     @property
     def undefended(self) -> Backbone:
         return self.base
 
-    def _masked_logits(self, x: torch.Tensor, image: torch.Tensor, hide: torch.Tensor) -> torch.Tensor:
-        """The base model's logits on ``x[image[r]]`` with the pixels of ``hide[r]`` set to ``fill``, for every
-        row r, ``chunk`` rows at a time (built by index, so all the masked images never exist at once): image R
-        (indices), hide R x H x W -> R x classes."""
+    def _masked_logits(self, x: torch.Tensor, image: torch.Tensor, first: torch.Tensor,
+                       second: torch.Tensor | None = None) -> torch.Tensor:
+        """The base model's logits on ``x[image[r]]`` with the pixels of masks ``first[r]`` (and ``second[r]``) set
+        to ``fill``, for every row r, ``chunk`` rows at a time: each chunk's images and masks are built by index, so
+        the R masked images and their masks never exist at once. image, first, second: R (indices) -> R x classes."""
         out, chunk = [], self.chunk or (64 if x.device.type == "cpu" else 1024)
         for rows in torch.arange(image.shape[0], device=x.device).split(chunk):
-            covered = hide[rows][:, None].to(x.dtype)
+            hidden = self.masks[first[rows]] if second is None else self.masks[first[rows]] | self.masks[second[rows]]
+            covered = hidden[:, None].to(x.dtype)
             out.append(self.base.logits(x[image[rows]] * (1 - covered) + self.fill * covered))
         return torch.cat(out) if out else x.new_zeros(0, self.num_classes)
 
     def _pair_labels(self, x: torch.Tensor, image: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
         """Labels of image ``image[d]`` under first-round mask ``first[d]`` and each mask j: D x K, no gradients."""
         k = self.masks.shape[0]
-        j = torch.arange(k, device=x.device)
         with torch.no_grad():
-            labels = self._masked_logits(x, image.repeat_interleave(k), self.pairs[(first[:, None] * k + j).flatten()])
+            labels = self._masked_logits(x, image.repeat_interleave(k), first.repeat_interleave(k),
+                                         torch.arange(k, device=x.device).repeat(first.shape[0]))
         return labels.argmax(-1).reshape(-1, k)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,7 +159,7 @@ class PatchCleanser(Backbone):
         n, k = x.shape[0], self.masks.shape[0]
         every = torch.arange(n * k, device=x.device)
         with torch.no_grad():
-            first = self._masked_logits(x, every // k, self.masks[every % k]).reshape(n, k, self.num_classes)
+            first = self._masked_logits(x, every // k, every % k).reshape(n, k, self.num_classes)
         labels = first.argmax(-1)  # N x K
         majority = labels.mode(1).values
         disagrees = labels != majority[:, None]
@@ -176,7 +177,7 @@ class PatchCleanser(Backbone):
         chosen = torch.where(unanimous, 0, torch.where(winner.any(1), winner.long().argmax(1),
                                                       (labels == majority[:, None]).long().argmax(1)))
         if torch.is_grad_enabled() and x.requires_grad:  # the chosen masked image again, with its graph
-            return self._masked_logits(x, torch.arange(n, device=x.device), self.masks[chosen])
+            return self._masked_logits(x, torch.arange(n, device=x.device), chosen)
         return first.gather(1, chosen[:, None, None].expand(-1, 1, first.shape[-1]))[:, 0]
 
     def certify(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ from robust.device import resolve_device
 from robust.models import zoo
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.checkpoint import load_state, read_header, read_state_dict
+from robust.registry import get as get_method
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -444,7 +445,8 @@ def build_architecture(spec: str, **options: object) -> tuple[nn.Module, dict]:
         returned).
 
     Raises:
-        InputError: a ``zoo:`` or ``file:`` spec, an unknown architecture, or options it does not accept.
+        InputError: a ``zoo:``, ``file:`` or ``defense:`` spec, an unknown architecture, or options it does not
+            accept.
 
     Examples:
         >>> from robust.models.specs import build_architecture
@@ -454,7 +456,7 @@ def build_architecture(spec: str, **options: object) -> tuple[nn.Module, dict]:
     """
     prefix, body, opts = parse_spec(spec)
     opts.update(options)
-    if prefix in ("zoo", "file"):
+    if prefix in ("zoo", "file", "defense"):
         raise InputError(f"arch spec {spec!r} is not valid; an architecture is a timm:, torchvision:, robustbench: "
                          "or package.module:factory spec.")
     net, info = _LOADERS[prefix](body, opts, False)
@@ -514,9 +516,7 @@ def _defended(spec: str, device: str | torch.device | None) -> Backbone:
         raise InputError(f"model spec {spec!r} names no base model; expected 'defense:NAME?OPTIONS&base=SPEC' with "
                          "base= last, e.g. 'defense:patchcleanser?area=0.02&base=zoo:digits-m/resnet'.")
     opts = {k: parse_value(v) for k, v in parse_qsl(query[:found.start()], keep_blank_values=True)}
-    from robust import registry  # a leaf: the defences register themselves there
-
-    method = registry.get(head.partition(":")[2], "defense")
+    method = get_method(head.partition(":")[2], "defense")  # a registered class, never a name imported
     return method.make(load_model(query[found.end():], device), **opts).eval()
 
 
