@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from robust.checks import InputError
-from robust.defenses import PatchCleanser, mask_set, violations
+from robust.defenses import LocalGradientSmoothing, PatchCleanser, gradient_mask, mask_set, violations
 from robust.models import load_model
 from robust.placement import placements
 
@@ -83,7 +83,8 @@ def test_a_defense_spec_loads_like_any_model_and_bad_specs_are_one_line():
     assert load_model(defended.spec, "cpu").spec == defended.spec  # its spec loads it again
     for spec, message in [
         ("defense:patchcleanser?area=0.02", r"names no base model; expected 'defense:NAME\?OPTIONS&base=SPEC'"),
-        ("defense:nope?base=zoo:digits-m/resnet", r"defense 'nope' is unknown; expected one of \['patchcleanser'\]"),
+        ("defense:nope?base=zoo:digits-m/resnet", r"defense 'nope' is unknown; expected one of \['lgs', "
+                                                   r"'patchcleanser'\]"),
         ("defense:patchcleanser?aera=0.02&base=zoo:digits-m/resnet", r"parameter 'aera' \(did you mean area\?\)"),
         ("defense:patchcleanser?base=defense:patchcleanser?base=zoo:digits-m/resnet", "is already defended"),
     ]:
@@ -247,3 +248,73 @@ def test_a_defended_model_is_attacked_with_its_bases_trained_artifacts(resnet):
     art = artifact_for(load_preset("gan-patch-12pct"), artifact_victim(spec, defended), "w", "digits-m", 0,
                        lambda: "unused")
     assert art["source"] == "shipped" and art["name"] == "zoo:digits-m/resnet/gan-patch-12pct"
+
+
+def test_lgs_darkens_dense_windows_only_and_its_gradient_is_the_bases_at_the_smoothed_image(resnet, digits_test):
+    """BPDA: forward through the smoothing, backward as the identity; the model is left as it was found."""
+    flat = torch.full((2, 3, 32, 32), 0.5)
+    flat[0, :, 8:14, 8:14] = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(0))
+    g = gradient_mask(flat, window=4, overlap=1, threshold=0.1)
+    assert g.shape == (2, 1, 32, 32) and g[1].eq(0).all() and g[0, :, 20:, 20:].eq(0).all() and g[0].gt(0).any()
+    defended = load_model("defense:lgs?window=4&overlap=1&threshold=0.1&smoothing=2.3&base=zoo:digits-m/resnet", "cpu")
+    assert isinstance(defended, LocalGradientSmoothing) and defended.undefended.spec == "zoo:digits-m/resnet"
+    assert defended.spec == "defense:lgs?window=4&overlap=1&threshold=0.1&smoothing=2.3&base=zoo:digits-m/resnet"
+    x, _ = digits_test.batch(torch.arange(4))
+    smoothed = defended.smooth(x)
+    assert torch.equal(defended(x), resnet(smoothed)) and not torch.equal(smoothed, x)
+    x.requires_grad_(True)
+    (grad,) = torch.autograd.grad(defended(x)[:, 0].sum(), x)
+    at = smoothed.clone().requires_grad_(True)
+    (want,) = torch.autograd.grad(resnet(at)[:, 0].sum(), at)
+    assert torch.allclose(grad, want) and all(p.grad is None for p in resnet.parameters()) and not resnet.training
+    with pytest.raises(InputError, match=r"overlap=4 is not valid; expected an integer in \[0, window - 1 = 3\]"):
+        LocalGradientSmoothing(resnet, window=4, overlap=4)
+
+
+def test_a_non_adaptive_attack_is_crafted_on_the_base_and_scored_on_the_defence(resnet, digits_test):
+    from robust.attacks import make_attack
+
+    x, y = digits_test.batch(torch.arange(6))
+    defended = LocalGradientSmoothing(resnet, window=4, overlap=1, threshold=0.1)
+    attack = lambda adaptive: make_attack("lavan-12pct", area=0.05, steps=3, adaptive=adaptive)
+    on_base = attack(True)(resnet, x, y).x_adv
+    assert torch.equal(attack(False)(defended, x, y).x_adv, on_base)  # crafted on the base
+    assert not torch.equal(attack(True)(defended, x, y).x_adv, on_base)  # through the defence
+    with pytest.raises(InputError, match="adaptive='no' is not valid; expected true or false"):
+        make_attack("lavan-12pct", adaptive="no")
+
+
+def test_the_defences_section_counts_the_worst_case_the_non_adaptive_one_and_certificate_violations():
+    """From the store's per-image records alone: robust under every attack, under the on-base ones, violations."""
+    from robust.leaderboard.defences import defence_rows
+    from robust.leaderboard.rows import EvaluationRow
+    from robust.runner import parse_spec
+
+    pc = "defense:patchcleanser?area=0.02&k=4&base=zoo:digits-m/resnet"
+    spec = parse_spec({"dataset": "digits-m", "models": [{"spec": "zoo:digits-m/resnet", "name": "r"},
+                                                         {"spec": pc, "name": "r+pc"}],
+                       "attacks": [{"preset": "lavan-12pct", "name": "a", "params": {"area": 0.02}},
+                                   {"preset": "lavan-12pct", "name": "b",
+                                    "params": {"area": 0.02, "adaptive": False}}],
+                       "evaluations": [{"evaluation": "certified", "name": "cert",
+                                        "params": {"areas": [0.02], "k": 4}}]})
+
+    def cell(model, task, clean, adv, certified=None):
+        per_image = {"classes": 10, "y": [1, 2, 3, 4], "clean": clean, "adv": adv, "target": [0, 0, 0, 0],
+                     **({"certified": certified} if certified else {})}
+        return {"kind": "attack", "status": "done", "model": model, "task": task, "seed": 0,
+                "result": {"per_image": per_image, "inference": {"forward": 20.0 if "+" in model else 1.0,
+                                                                 "seconds": 0.01}}}
+
+    cells = [cell("r", "a", [1, 2, 3, 4], [0, 2, 0, 4]), cell("r", "b", [1, 2, 3, 4], [0, 2, 3, 0]),
+             cell("r+pc", "a", [1, 2, 3, 0], [1, 0, 3, 0], [True, False, True, False]),
+             cell("r+pc", "b", [1, 2, 3, 0], [1, 2, 0, 0], [True, True, True, False])]
+    cert = EvaluationRow(name="r", model="zoo:digits-m/resnet", dataset="digits-m", evaluation="cert",
+                         method="certified", description="", x=[0.02], mean=[0.25], std=[0.0], area=0.0, n=4,
+                         curve_seeds=1, xlabel="", ylabel="", lower_is_better=False, seeds=[0], area_interval=None)
+    (row,) = defence_rows(spec, cells, [cert])  # one area
+    assert (row.name, row.defence, row.base, row.options, row.area) == ("r+pc", "patchcleanser", "r",
+                                                                         {"area": 0.02, "k": 4}, 0.02)
+    assert (row.clean.hits, row.robust.hits, row.nonadaptive.hits, row.nonadaptive_attacks) == (3, 1, 2, ["b"])
+    assert (row.base_clean.hits, row.base_robust.hits, row.certified.hits, row.certified.n) == (4, 1, 1, 4)
+    assert (row.violations, row.checked, row.forward, row.base_forward) == (1, 5, 20.0, 1.0)  # image 3 under b

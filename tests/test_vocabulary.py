@@ -40,7 +40,7 @@ def test_an_unknown_attack_suggests_methods_and_presets(name, hint):
 
 def test_an_unknown_parameter_is_named_with_the_valid_ones():
     with pytest.raises(ValueError, match=r"attack 'lavan' does not take the parameter 'stepz' \(did you mean steps"
-                                         r"[^)]*\); expected some of \['area', .*'steps'") as e:
+                                         r"[^)]*\); expected some of \['adaptive', 'area', .*'steps'") as e:
         make_attack("lavan", stepz=3)
     assert "stepz" not in str(e.value).split("expected some of")[1]  # the valid ones only
 

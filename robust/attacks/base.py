@@ -214,6 +214,10 @@ class Attack(abc.ABC):
         seed: the seed of every per-image draw, and of ``self.generator``, which training uses.
         precision: ``fp32``, ``bf16`` or ``fp16``: the autocast of the attack's forward passes.
         channels_last: hand the model channels-last images (a memory-layout hint for GPUs; harmless on CPUs).
+        adaptive: against a defended model (``robust.defenses``), craft through the defence (True: the white-box,
+            adaptive attack, with whatever gradient the defence gives) or on its undefended base and only score the
+            result on the defence (False: the non-adaptive transfer attack a defence's own paper usually reports).
+            The same attack for an undefended model.
 
     Shape:
         ``attack(model, x, y)``: x is N x 3 x H x W in [0, 1], y is N (class indices); the ``AttackResult`` holds
@@ -237,11 +241,12 @@ class Attack(abc.ABC):
     targeted = False
 
     def __init__(self, *, target: str | int = "random", seed: int = 0, precision: str = "fp32",
-                 channels_last: bool = False):
+                 channels_last: bool = False, adaptive: bool = True):
         check_choice(precision, PRECISIONS, "precision")
-        if not isinstance(channels_last, bool):
-            raise InputError(f"channels_last={channels_last!r} is not valid; expected true or false.")
-        self.precision, self.channels_last = precision, channels_last
+        for name, value in (("channels_last", channels_last), ("adaptive", adaptive)):
+            if not isinstance(value, bool):
+                raise InputError(f"{name}={value!r} is not valid; expected true or false.")
+        self.precision, self.channels_last, self.adaptive = precision, channels_last, adaptive
         self.seed = check_seed(seed)
         self.target_mode = _check_target(target)
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -263,6 +268,7 @@ class Attack(abc.ABC):
         draws = self._draws(x, y, index, pool)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        model = model if self.adaptive else model.undefended  # non-adaptive: crafted on the base, scored by the caller
         with eval_mode(model), autocast(model.device, self.precision):
             if self.targeted and target is None:
                 with torch.no_grad():

@@ -35,7 +35,8 @@ class NoisePatch(_Control):
             that the patch happens to produce the target) reads beside a real attack's; False makes ASR (what
             occlusion alone reaches) its headline.
         **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
-            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
+            ``channels_last``, ``adaptive``).
 
     Shape:
         As ``Attack``: x N x 3 x H x W in [0, 1]; the result holds ``x_adv`` (N x 3 x H x W), the targets (N; None
@@ -82,7 +83,8 @@ class NaturalPatch(_Control):
             that the patch happens to produce the target) reads beside a real attack's; False makes ASR (what
             occlusion alone reaches) its headline.
         **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
-            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
+            ``channels_last``, ``adaptive``).
 
     Shape:
         As ``Attack``; ``extra["donors"]``: N; ``extra["source_boxes"]``: N x 4.

@@ -70,3 +70,30 @@ def counting(model: Backbone, passes: Passes) -> Iterator[Passes]:
         yield passes
     finally:
         handle.remove()
+
+
+def inference(model: Backbone, x: torch.Tensor) -> dict:
+    """What one prediction of ``model`` costs on the batch ``x``: its network's forward passes and the seconds, per
+    image (a defended model's price: PatchCleanser spends tens of forwards, a preprocessing defence one).
+
+    Shape:
+        x: N x 3 x H x W in [0, 1].
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.cost import inference
+        >>> from robust.models import load_model
+        >>> inference(load_model("zoo:digits-m/resnet", "cpu"), torch.rand(4, 3, 32, 32))["forward"]
+        1.0
+    """
+    import time
+
+    from robust.models.state import eval_mode
+
+    passes = Passes()
+    with counting(model, passes), eval_mode(model), torch.no_grad():
+        start = time.perf_counter()
+        model.logits(x).sum().tolist()  # the value itself: the time includes the device's work
+        seconds = time.perf_counter() - start
+    return {"forward": passes.forward / x.shape[0], "seconds": seconds / x.shape[0]}
+

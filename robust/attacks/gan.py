@@ -85,7 +85,8 @@ class GanPatch(TrainedPatchAttack):
         refine_optimizer: ``adam`` or ``sign``.
         refine_loss: ``ce`` or ``cw``.
         **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
-            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
+            ``channels_last``, ``adaptive``).
             ``area`` and ``shape``, with ``width``, ``depth`` and ``embed``, define the trained generator: ``load``
             refuses an override that changes them.
 

@@ -40,7 +40,8 @@ class LaVAN(PatchAttack):
         margin: the logit margin at which an image stops, >= 0.
         targeted: towards a target (the default) or away from the label.
         **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
-            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
+            ``channels_last``, ``adaptive``).
 
     Shape:
         As ``Attack``; ``extra["patch"]``: each image's best patch, N x 3 x p x p; ``extra["margin"]``: its margin,

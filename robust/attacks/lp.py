@@ -70,7 +70,8 @@ class LpAttack(Attack):
         loss: ``ce``, or ``cw`` (the logit margin; pgd and pgd-l2 only).
         targeted: attack towards a target (not for apgd and autoattack, which are untargeted in torchattacks).
         options: further keywords of the torchattacks class (not for our PGD).
-        **common: the options of every attack (``Attack``: ``target``, ``seed``, ``precision``, ``channels_last``).
+        **common: the options of every attack (``Attack``: ``target``, ``seed``, ``precision``,
+            ``channels_last``, ``adaptive``).
 
     Raises:
         InputError: when an option is not valid, or not valid for ``method``.

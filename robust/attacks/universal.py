@@ -38,7 +38,8 @@ class UniversalPatch(TrainedPatchAttack):
         scale: (low, high), 0 < low <= high: the range of the training's random scale factor.
         rotation: the training's random rotation, uniform in [-rotation, rotation] degrees (0 to 180).
         **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
-            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``, ``channels_last``).
+            ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
+            ``channels_last``, ``adaptive``).
             ``area`` and ``shape`` define the trained patches: ``load`` refuses an override that changes them.
 
     Shape:

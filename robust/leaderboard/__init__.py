@@ -23,6 +23,7 @@ from robust.checks import InputError
 from robust.io import atomic_write_text
 from robust.leaderboard import build, cards, public
 from robust.leaderboard import figures as figs
+from robust.leaderboard.defences import defence_rows
 from robust.leaderboard.export import csv_text, json_text
 from robust.leaderboard.markdown import markdown
 from robust.leaderboard.rows import Board
@@ -228,7 +229,8 @@ def render(spec: Spec | str | os.PathLike, out: str | os.PathLike | None = None,
                   versions=versions, attacks=attacks, evaluations=evaluations, failed=build.failed_rows(rows),
                   worst=worst, figures=paths, gallery=gallery, pending=[f"{m} / {t}" for m, t in pending],
                   cards=cards.model_cards(spec, attacks),
-                  reproduction=cards.reproduction(real, rows, versions, out, hidden))
+                  reproduction=cards.reproduction(real, rows, versions, out, hidden),
+                  defences=defence_rows(spec, rows, evaluations))
 
     result: dict[str, Path] = {"figures": fig_dir}
     for fmt, (name, write) in WRITERS.items():

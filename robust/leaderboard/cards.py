@@ -154,18 +154,23 @@ def model_cards(spec: Spec, attacks: list[AttackRow]) -> list[dict]:
         >>> card["training"], card["reported"]["n"], card["architecture"], card["clean_acc"]
         ('robust zoo train resnet --epochs 4 --seed 0', 1000, None, None)
     """
+    from robust.models.specs import defended_parts
     from robust.models.zoo import list_models
 
     zoo = list_models()
     seen = {r.name: r for r in attacks}
     cards = []
     for m in spec.models:
-        entry = zoo.get(m.spec.removeprefix("zoo:").split("?")[0], {}) if m.spec.startswith("zoo:") else {}
+        defence, options, base = defended_parts(m.spec) if m.spec.startswith("defense:") else (None, {}, m.spec)
+        entry = zoo.get(base.removeprefix("zoo:").split("?")[0], {}) if base.startswith("zoo:") else {}
         row = seen.get(m.name)
-        reported = entry.get("test_accuracy")
+        reported = None if defence else entry.get("test_accuracy")  # the zoo reports the base's, not the defence's
+        training = entry.get("command") or entry.get("source")
+        if defence:  # what it wraps, with the defence's own parameters
+            shown = ", ".join(f"{k}={v}" for k, v in options.items())
+            training = f"{defence}({shown}) around {base}" + (f", trained by: {training}" if training else "")
         cards.append({"name": m.name, "spec": m.spec, "architecture": row.architecture if row else None,
-                      "params": entry.get("params") or (row.params if row else None),
-                      "training": entry.get("command") or entry.get("source"),
+                      "params": entry.get("params") or (row.params if row else None), "training": training,
                       "reported": None if reported is None else {"accuracy": reported, "n": entry.get("test_n")},
                       "clean_acc": row.clean_acc if row else None})
     return cards

@@ -23,6 +23,7 @@ def json_text(board: Board) -> str:
            "rows": [r.as_dict() for r in board.attacks], "evaluations": [r.as_dict() for r in board.evaluations],
            "worst_case": [{"name": w.name, "area": w.area, "attacks": w.attacks, "agreement": w.agreement,
                            "rows": [r.as_dict() for r in w.rows]} for w in board.worst],
+           "defences": [r.as_dict() for r in board.defences],
            "failed": [r.as_dict() for r in board.failed], "pending": board.pending, "models": board.cards,
            "reproduction": board.reproduction}
     return json.dumps(finite(doc), indent=1, allow_nan=False) + "\n"

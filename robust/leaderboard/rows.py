@@ -191,6 +191,7 @@ class Board:
     pending: list[str] = dataclasses.field(default_factory=list)  # "model / task" of cells not finished yet
     cards: list[dict] = dataclasses.field(default_factory=list)  # cards.model_cards
     reproduction: dict = dataclasses.field(default_factory=dict)  # cards.reproduction
+    defences: list = dataclasses.field(default_factory=list)  # defences.DefenceRow, one per defended model
 
     def tables(self, kind: str | None = None) -> list[tuple[Task, list]]:
         """(task, its rows, most robust first) for each task (of ``kind``) that has rows, in spec order."""

@@ -507,17 +507,33 @@ def _backbone(net: nn.Module, info: dict, spec: str, input_size: Sequence[int] |
 _BASE = re.compile(r"(?:^|&)base=")
 
 
-def _defended(spec: str, device: str | torch.device | None) -> Backbone:
-    """``defense:NAME?OPTIONS&base=SPEC``: the registered defence ``NAME`` built around the model ``SPEC`` (the rest
-    of the string, its own options included) with ``OPTIONS``."""
-    head, _, query = spec.partition("?")
+def defended_parts(spec: str) -> tuple[str, dict, str]:
+    """The parts of a defended model's spec ``defense:NAME?OPTIONS&base=SPEC``: the defence's name, its options
+    (values parsed) and the base model's spec (the rest of the string, its own options included). Nothing is loaded.
+
+    Raises:
+        InputError: a spec that names no base model.
+
+    Examples:
+        >>> from robust.models.specs import defended_parts
+        >>> defended_parts("defense:patchcleanser?area=0.02&k=4&base=zoo:digits-m/resnet?input_size=3x32x32")
+        ('patchcleanser', {'area': 0.02, 'k': 4}, 'zoo:digits-m/resnet?input_size=3x32x32')
+    """
+    head, _, query = spec.strip().partition("?")
     found = _BASE.search(query)
-    if found is None or not query[found.end():]:
+    if not head.startswith("defense:") or found is None or not query[found.end():]:
         raise InputError(f"model spec {spec!r} names no base model; expected 'defense:NAME?OPTIONS&base=SPEC' with "
                          "base= last, e.g. 'defense:patchcleanser?area=0.02&base=zoo:digits-m/resnet'.")
     opts = {k: parse_value(v) for k, v in parse_qsl(query[:found.start()], keep_blank_values=True)}
-    method = get_method(head.partition(":")[2], "defense")  # a registered class, never a name imported
-    return method.make(load_model(query[found.end():], device), **opts).eval()
+    return head.partition(":")[2], opts, query[found.end():]
+
+
+def _defended(spec: str, device: str | torch.device | None) -> Backbone:
+    """``defense:NAME?OPTIONS&base=SPEC``: the registered defence ``NAME`` built around the model ``SPEC`` with
+    ``OPTIONS``."""
+    name, opts, base = defended_parts(spec)
+    method = get_method(name, "defense")  # a registered class, never a name imported
+    return method.make(load_model(base, device), **opts).eval()
 
 
 _LOADERS = {"timm": _timm, "torchvision": _torchvision, "robustbench": _robustbench, "factory": _factory}

@@ -94,6 +94,16 @@ def _per_image(outcomes: list, classes: int) -> dict:
     return {"classes": classes, "y": y, "clean": clean, "adv": adv, "target": target}
 
 
+def _certifies(net: Backbone, atk: object) -> bool:
+    """Whether the cell records each image's certificate: a certified defence (``certify``, as PatchCleanser) under
+    a patch attack whose patch is no larger than the one it certifies, so that the board can check that no certified
+    image was flipped."""
+    from robust.attacks.base import PatchAttack
+
+    return (callable(getattr(net, "certify", None)) and isinstance(atk, PatchAttack)
+            and atk.side_for(tuple(net.input_size)) <= net.patch)  # any shape inside a covered square
+
+
 def versions() -> dict:
     import robust
 
@@ -113,7 +123,7 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4) -> dict:
     from safetensors.torch import save as save_tensors
 
     from robust.attacks import evaluate
-    from robust.attacks.cost import Passes
+    from robust.attacks.cost import Passes, inference
     from robust.data import label_source
     from robust.evaluations import run_evaluation
     from robust.realism import Realism
@@ -136,20 +146,28 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4) -> dict:
         train_seconds = time.perf_counter() - train_start
         first: list = []
         outcomes: list = []
+        certified: list = []
         meter = Realism()
+        certifies = _certifies(net, atk)
 
         def inspect(x: torch.Tensor, y: torch.Tensor, res: AttackResult) -> None:
             if not first:
                 first.append((x, y, res))
             if res.boxes is not None:  # a patch attack: how natural its patches look
                 meter.update(x, res.x_adv, res.boxes)
+            if certifies:  # the images whose defended prediction no patch this size can change: checked below
+                with torch.no_grad():
+                    certified.append(net.certify(x, net.logits(x).argmax(1)).cpu())
 
         start, passes = time.perf_counter(), Passes()
         counts = evaluate(atk, net, data, samples=cell.samples, batch_size=cell.batch_size, inspect=inspect,
                           outcomes=outcomes, passes=passes)
         seconds = time.perf_counter() - start
+        per_image = _per_image(outcomes, net.num_classes)
+        if certifies:
+            per_image["certified"] = torch.cat(certified).tolist()
         result = {**counts.to_dict(), "train_seconds": train_seconds, "passes": passes.to_dict(),
-                  "per_image": _per_image(outcomes, net.num_classes),
+                  "per_image": per_image, "inference": inference(net, first[0][0]) if first else None,
                   "realism": meter.summary(cell.seed) if len(meter) else None, "labels": label_source(data),
                   "architecture": f"{type(net.net).__name__} ({net.family})",
                   "params": sum(t.numel() for t in net.net.parameters()),  # for the board's model card
