@@ -359,3 +359,30 @@ def test_cells_that_draw_donors_from_the_split_are_keyed_by_the_whole_split(monk
     assert calls == [20, None]  # the evaluated images, then the whole split (once, for every donor task)
     keys = {c.task.name: c.key for c in natural}
     assert keys["noise-patch-8pct"] == noise[0].key  # the others' keys do not change
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.subprocess
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_worker_exits_when_its_driver_is_killed():
+    """A driver killed by a signal never shuts its pool down: its workers watch it and exit rather than run on."""
+    code = ("import multiprocessing as mp, os, time\n"
+            "from robust.runner.executors import _exit_with\n"
+            "def work(parent):\n    _exit_with(parent)\n    time.sleep(60)\n"
+            "p = mp.get_context('fork').Process(target=work, args=(os.getpid(),))\n"
+            "p.start()\nprint(p.pid, flush=True)\ntime.sleep(60)\n")
+    driver = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    worker = int(driver.stdout.readline())
+    assert _running(worker)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 15
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(worker)

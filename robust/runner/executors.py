@@ -59,11 +59,26 @@ def local_devices(device: str, workers: int | None = None) -> list[str]:
     return [resolved] * (cpu_workers(workers) if resolved == "cpu" else 1)
 
 
-def _init_worker(devices: multiprocessing.Queue, threads: int | None) -> None:
+def _exit_with(parent: int) -> None:
+    """Exit this worker as soon as its driver ``parent`` is gone. A driver killed by a signal never shuts its pool
+    down, and its workers would run on, orphaned, holding the cores a rerun needs (the rerun redoes their cells)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="robust-parent-watch", daemon=True).start()
+
+
+def _init_worker(devices: multiprocessing.Queue, threads: int | None, parent: int) -> None:
     import torch
 
     from robust.device import quiet_known_warnings
 
+    _exit_with(parent)
     quiet_known_warnings()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -98,7 +113,7 @@ def run_local(cells: Sequence[Cell], devices: Sequence[str], on_result: OnResult
         queue.put(d)
     threads = max(1, cpu_cores() // len(devices)) if all(d == "cpu" for d in devices) else None
     with ProcessPoolExecutor(len(devices), mp_context=ctx, initializer=_init_worker,
-                             initargs=(queue, threads)) as pool:
+                             initargs=(queue, threads, os.getpid())) as pool:
         pending = {pool.submit(_execute_in_worker, c) for c in cells}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
