@@ -34,6 +34,16 @@ demo: $(STAMP)
 bench-gpu: $(STAMP)
 	$(VENV)/bin/python bench/gpu.py
 
+# The prepared GPU sitting (bench/gpu_run.sh): on a CUDA machine, bench/gpu.sh at 32 px, bench/gpu.py at 224 px (sync-
+# debug included), then the stream generator's training for the minutes left, every result in bench/results/DATE-gpu/
+# (with the interpreter there: PYTHON=python3, no venv). DRY_RUN=1: every step on this CPU at tiny sizes, into a
+# temporary folder, the repository untouched (make test runs it).
+DRY_RUN ?= 0
+.PHONY: gpu
+gpu:
+	@if [ "$(DRY_RUN)" = 1 ]; then $(MAKE) --no-print-directory $(STAMP) && DRY_RUN=1 PYTHON=$(PY) bash bench/gpu_run.sh; \
+	else PYTHON=$(PYTHON) bash bench/gpu_run.sh; fi
+
 # Every robustness suite, the slow ones included, with a JSON record of each assertion; then the tests marked slow
 # (longer SIGKILL runs, the Ray and worker-process executors, batch invariance at the board's budget).
 suites: $(STAMP)

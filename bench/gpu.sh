@@ -7,6 +7,7 @@
 #   BENCH_DEVICE  device to run on (default cuda); BENCH_QUICK=1: tiny sizes, to check the script on a CPU
 #   BENCH_BUDGET  seconds for all the scripts together (default 300): each one is stopped at its own limit or when
 #                 the budget runs out, and the ones left are recorded as skipped
+#   BENCH_ONLY    comma-separated script names to run (default: all)
 #   PYTHON        interpreter (default python3); ROBUST_CACHE (default /tmp/robust-cache) holds digits-m, built on
 #                 first use, offline
 # A failed script is recorded and the next one runs; the exit status is 1 if any failed.
@@ -84,6 +85,7 @@ START=$SECONDS
 failed=()
 for entry in "${PLAN[@]}"; do
     read -r name limit args <<<"$entry"
+    [ -n "${BENCH_ONLY:-}" ] && [[ ",$BENCH_ONLY," != *",$name,"* ]] && continue
     left=$((BUDGET - (SECONDS - START)))
     ((limit > left)) && limit=$left
     if ((limit < 10)); then

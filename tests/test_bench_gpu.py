@@ -195,3 +195,31 @@ def test_cuda_run_has_no_host_sync_in_robusts_kernels(tmp_path):
     synced = {name: (row["sync_error"], row["sync_sites"]) for name, row in rows.items()
               if "sync_error" in row and "library" not in row}
     assert not synced, json.dumps(synced, indent=1)
+
+
+@pytest.mark.subprocess
+def test_the_prepared_gpu_run_dry_runs_every_step_on_the_cpu_and_leaves_the_repository_as_it_was(tmp_path):
+    """`make gpu DRY_RUN=1`: setup, bench/gpu.sh, bench/gpu.py and two training steps resumed from a copy of the
+    committed resume file, every result in OUT; the committed curve and resume file untouched."""
+    import hashlib
+
+    run = "resnet-w32-d3-ce-lr0.001-b128-train-s0"
+    committed = ROOT / "bench" / "results" / "generator-stream"
+    digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()
+    before = {p.name: digest(p) for p in committed.glob(f"{run}.*")}
+    steps = json.loads((committed / f"{run}.curve.json").read_text())["history"][-1]["step"]
+    out = tmp_path / "out"
+    res = subprocess.run(["make", "--no-print-directory", "gpu", "DRY_RUN=1"], cwd=ROOT,
+                         env={**os.environ, "OUT": str(out)}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    log = (out / "setup.txt").read_text()
+    for step in ("bench/gpu.sh exit 0", "bench/gpu.py exit 0", f"training exit 0 (from step {steps})"):
+        assert step in log, log
+    (row,) = [json.loads(line) for line in (out / "bench32" / "results.jsonl").read_text().splitlines()]
+    assert row["script"] == "cam" and row["rc"] == 0 and row["result"]
+    kernels = json.loads((out / "gpu224.json").read_text())["models"]
+    assert kernels and all("cam" in model["kernels"] for model in kernels.values())
+    assert json.loads((out / f"{run}.curve.json").read_text())["history"][-1]["step"] == steps + 2
+    parts = b"".join(p.read_bytes() for p in sorted(out.glob("resume.part-*")))
+    assert hashlib.sha256(parts).hexdigest() in log  # the parts join into the resume file the log names
+    assert {p.name: digest(p) for p in committed.glob(f"{run}.*")} == before

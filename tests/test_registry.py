@@ -114,6 +114,7 @@ def _env(tmp_path):
 
 
 @pytest.mark.subprocess
+@pytest.mark.slow  # five robust commands in subprocesses: 21 s on 2 cores
 def test_a_plugin_attack_and_curve_reach_every_consumer(tmp_path):
     env = _env(tmp_path)
     help_text = subprocess.run([sys.executable, "-m", "robust", "attack", "train", "--help"], env=env,

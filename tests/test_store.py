@@ -116,6 +116,7 @@ def test_a_claim_that_is_not_renewed_is_taken_over_whatever_its_clock_says(tmp_p
 
 
 @pytest.mark.subprocess
+@pytest.mark.slow  # two board processes racing on one store: 17 s on 2 cores
 def test_two_processes_on_one_store_compute_each_cell_once(tmp_path):
     attacks = [{**NOISE, "name": f"noise-{a}", "params": {"area": a / 100}} for a in range(3, 9)]
     spec = tmp_path / "board.toml"
