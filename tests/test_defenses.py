@@ -269,6 +269,7 @@ def test_lgs_darkens_dense_windows_only_and_its_gradient_is_the_bases_at_the_smo
     assert torch.allclose(grad, want) and all(p.grad is None for p in resnet.parameters()) and not resnet.training
     with pytest.raises(InputError, match=r"overlap=4 is not valid; expected an integer in \[0, window - 1 = 3\]"):
         LocalGradientSmoothing(resnet, window=4, overlap=4)
+    assert LocalGradientSmoothing(resnet, window=4).overlap == 1  # a third of a window smaller than the paper's
 
 
 def test_a_non_adaptive_attack_is_crafted_on_the_base_and_scored_on_the_defence(resnet, digits_test):

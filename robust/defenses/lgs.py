@@ -76,7 +76,7 @@ class LocalGradientSmoothing(Backbone):
     Args:
         model: the model to defend (a ``Backbone`` without a defence; it is shared, not copied).
         window: the windows' side in pixels (the paper's 15 is for 299-px images).
-        overlap: pixels shared by neighbouring windows (the paper's 5).
+        overlap: pixels shared by neighbouring windows (None: a third of the window, the paper's 5 of 15).
         threshold: a window is smoothed when its mean normalised gradient exceeds this (the paper's 0.1).
         smoothing: the factor lambda of ``x * clamp(1 - lambda * g, 0, 1)`` (the paper's 2.3).
 
@@ -99,13 +99,14 @@ class LocalGradientSmoothing(Backbone):
     description = ("Local Gradients Smoothing (Naseer et al., 2019): damps dense-gradient windows before the model; "
                    "empirical, attacked adaptively through BPDA")
 
-    def __init__(self, model: Backbone, *, window: int = 15, overlap: int = 5, threshold: float = 0.1,
+    def __init__(self, model: Backbone, *, window: int = 15, overlap: int | None = None, threshold: float = 0.1,
                  smoothing: float = 2.3):
         if not isinstance(model, Backbone):
             raise TypeError(f"model must be a robust Backbone (load_model), got {type(model).__name__}.")
         if model.undefended is not model:
             raise InputError(f"model {model.name!r} is already defended; expected an undefended model.")
         check_positive_int(window, "window")
+        overlap = window // 3 if overlap is None else overlap
         if not isinstance(overlap, int) or isinstance(overlap, bool) or not 0 <= overlap < window:
             raise InputError(f"overlap={overlap!r} is not valid; expected an integer in "
                              f"[0, window - 1 = {window - 1}].")
