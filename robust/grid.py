@@ -243,7 +243,8 @@ def mix_cells_of(x: torch.Tensor, partner: torch.Tensor, cells: torch.Tensor) ->
     The batch is copied once, as ``x.clone()`` does, in runs of a cell's width: each run of ``W / cols`` pixels
     (contiguous in memory) is selected from its source image by one ``index_select`` over the runs. With an
     element-wise gather over an expanded index, Patch Mixing of 64 x 3 x 224 x 224 cost 1.76x a clone on 2 CPU
-    cores; with the runs, 1.25-1.39x (``bench/augment.py``). The index is one int32 per run (int64 past 2^31 runs), and nothing waits on the device (no ``nonzero``).
+    cores; with the runs, 1.25-1.39x (``bench/augment.py``). The index is one int32 per run (int64 past 2^31 runs),
+    and nothing waits on the device (no ``nonzero``).
 
     Args:
         x: the images; the grid must divide H and W.
