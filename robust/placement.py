@@ -320,11 +320,13 @@ def context_side(side: int, image_hw: tuple[int, int]) -> int:
     return min(2 * side, *image_hw)
 
 
-def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int], side: int | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """The square context box around each window box (N x 4, one side p; ``context_side`` of it, shifted to stay
-    inside the image) and the window's box inside that context."""
+    inside the image) and the window's box inside that context. ``side``: p, when the caller knows it (None: read
+    from the first box, a host sync on a GPU)."""
     h, w = image_hw
-    p = int(boxes[0, 2]) if len(boxes) else 1
+    p = side if side is not None else int(boxes[0, 2]) if len(boxes) else 1
     s = context_side(p, image_hw)
     top = (boxes[:, 0] - (s - p) // 2).clamp(0, h - s)
     left = (boxes[:, 1] - (s - p) // 2).clamp(0, w - s)
@@ -332,17 +334,20 @@ def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int]) -> tuple[torch
     return _boxes(top, left, s), inner
 
 
-def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor | None = None
-          ) -> torch.Tensor:
+def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor | None = None, *,
+          check: bool = True) -> torch.Tensor:
     """Composite a patch into each image at its box: ``(1 - M) * x + M * patch``, M the mask placed at the box.
 
-    Batched (no per-image loop) and differentiable with respect to ``patch`` and ``x``.
+    Batched (no per-image loop) and differentiable with respect to ``patch`` and ``x``. Checking the boxes reads
+    their values, a host sync on a GPU: a loop that pastes at the same boxes every step checks them once and passes
+    ``check=False`` (the shapes are checked always; they are known to the host).
 
     Args:
         x: the images.
         patch: one patch per image, or one for all.
         boxes: each patch's box (top, left, height, width in pixels; height = width = p), inside the image.
         mask: the patch's shape as a p x p mask in [0, 1] (default: all ones, a square).
+        check: check that the boxes lie inside the image and have the patch's size.
 
     Returns:
         The patched images.
@@ -374,9 +379,12 @@ def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch
     p = patch.shape[-1]
     if p > min(h, w):
         raise InputError(f"patch side {p} is larger than the {h} x {w} image; expected a patch that fits.")
-    check_boxes(boxes, n, (h, w))
+    if check:
+        check_boxes(boxes, n, (h, w))
+    elif not isinstance(boxes, torch.Tensor) or boxes.shape != (n, 4) or boxes.is_floating_point():
+        raise InputError(f"boxes has shape {tuple(getattr(boxes, 'shape', ()))}; expected an integer tensor ({n}, 4).")
     boxes = boxes.to(x.device)
-    if n and not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
+    if check and n and not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
         raise InputError(f"boxes do not all have the patch's size {p} x {p}.")
     m = torch.ones(p, p, device=x.device, dtype=x.dtype) if mask is None else mask.to(x.device, x.dtype)
     if m.shape != (p, p):
@@ -399,12 +407,17 @@ def _flat_index(shape: torch.Size, boxes: torch.Tensor, p: int) -> torch.Tensor:
     return plane[:, :, None, None] + (rows * w)[:, None, :, None] + cols[:, None, None, :]
 
 
-def crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+def crop(x: torch.Tensor, boxes: torch.Tensor, side: int | None = None, *, check: bool = True) -> torch.Tensor:
     """The square regions of ``x`` at ``boxes`` (all of one size p), batched: what ``paste`` covers there.
+
+    Reading the side from the boxes and checking them reads their values, a host sync on a GPU: a hot loop passes
+    ``side`` and ``check=False`` (as ``paste``).
 
     Args:
         x: the images.
         boxes: one box per image, (top, left, p, p) in pixels, inside the image; every box the same size.
+        side: p, when the caller knows it (None: read from the first box).
+        check: check that the boxes lie inside the image and are all p x p.
 
     Returns:
         Each image's region at its box.
@@ -425,11 +438,12 @@ def crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """
     if x.ndim != 4:
         raise InputError(f"x has shape {tuple(x.shape)}; expected N x C x H x W.")
-    check_boxes(boxes, x.shape[0], tuple(x.shape[-2:]))
+    if check:
+        check_boxes(boxes, x.shape[0], tuple(x.shape[-2:]))
     if x.shape[0] == 0:
         return x[:, :, :0, :0]
-    p = int(boxes[0, 2])
-    if not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
+    p = int(boxes[0, 2]) if side is None else side
+    if check and not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
         raise InputError("boxes are not all squares of one size; expected one patch size per batch.")
     return x.reshape(-1)[_flat_index(x.shape, boxes.to(x.device), p)]
 

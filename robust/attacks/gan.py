@@ -338,7 +338,7 @@ class GanPatch(TrainedPatchAttack):
               mask: torch.Tensor, distill: float = 0.0, ref: tuple[torch.Tensor, torch.Tensor] | None = None
               ) -> torch.Tensor:
         patch = self._generate(g_net, x, boxes, mask, t)
-        x_adv = paste(x, patch, boxes, mask)
+        x_adv = paste(x, patch, boxes, mask, check=False)  # boxes from our placement
         logits = [m.logits(x_adv) for m in victims]
         adv = sum(attack_loss(z.float(), y, t, self.loss) for z in logits) / len(victims)
         gan = F.softplus(-d_net(x_adv).float()).mean((1, 2, 3))
@@ -361,7 +361,7 @@ class GanPatch(TrainedPatchAttack):
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
         ctx, where, inner = context_inputs(x, boxes, mask)
-        return crop(g_net(ctx, where, target), inner)
+        return crop(g_net(ctx, where, target), inner, mask.shape[-1], check=False)
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,
                    x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,

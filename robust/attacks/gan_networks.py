@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from robust.placement import context_boxes, crop, paste
+from robust.placement import context_boxes, context_side, crop, paste
 
 
 class _Block(nn.Module):
@@ -87,10 +87,10 @@ def context_inputs(x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor
     inside the context."""
     n, _, h, w = x.shape
     p = mask.shape[-1]
-    ctx_boxes, inner = context_boxes(boxes, (h, w))
-    ctx = crop(x, ctx_boxes)
-    s = ctx.shape[-1]
-    window = paste(x.new_zeros(n, 1, s, s), mask.to(x.dtype).expand(n, 1, p, p), inner)
+    ctx_boxes, inner = context_boxes(boxes, (h, w), p)  # the side known: nothing read from the device
+    s = context_side(p, (h, w))
+    ctx = crop(x, ctx_boxes, s, check=False)
+    window = paste(x.new_zeros(n, 1, s, s), mask.to(x.dtype).expand(n, 1, p, p), inner, check=False)
     centre = torch.stack([(boxes[:, 0] + p / 2) / h, (boxes[:, 1] + p / 2) / w], 1).to(x.dtype)
     where = torch.cat([window, centre[:, :, None, None].expand(n, 2, s, s)], 1)
     return ctx, where, inner

@@ -97,8 +97,8 @@ class UniversalPatch(TrainedPatchAttack):
         side = patch.shape[-1]
         g = self.generator
         boxes = random_boxes(torch.rand(n, 2, generator=g).to(x.device), (h, w), side)
-        canvas = paste(torch.zeros_like(x), patch * mask, boxes)  # premultiplied by the mask
-        region = paste(torch.zeros_like(x[:, :1]), mask.expand(n, 1, side, side), boxes)
+        canvas = paste(torch.zeros_like(x), patch * mask, boxes, check=False)  # premultiplied by the mask
+        region = paste(torch.zeros_like(x[:, :1]), mask.expand(n, 1, side, side), boxes, check=False)
         lo, hi = self.scale
         scale = (lo + (hi - lo) * torch.rand(n, generator=g)).to(x.device)
         angle = ((torch.rand(n, generator=g) * 2 - 1) * self.rotation).to(x.device)

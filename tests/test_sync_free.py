@@ -1,0 +1,58 @@
+"""Hot steps that never wait on the host (issue 31), checked on a CPU.
+
+``torch.compile(fullgraph=True)`` with the eager backend traces a function without compiling it and fails on a
+graph break, naming the line: a value read back from a tensor (``.item()``, ``bool(tensor)``, ``nonzero``,
+boolean-mask indexing, a Python branch on a tensor) is exactly what would make a GPU wait. Covered so far: the
+generator's patch pasted at its windows (gan-patch's forward: context, generator, crop, paste), Patch Mixing's
+mix, the placement's window choice and a backbone's forward. Not yet: LaVAN's, PGD's and refinement's per-image
+early stop (boolean-mask indexing by design, for the CPU's sake) and Grad-CAM's hooks.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robust.attacks import make_attack
+from robust.attacks.gan_networks import Generator
+from robust.augment import PatchMixing
+from robust.placement import paste, windows
+
+
+def traced(fn, *args):
+    """``fn(*args)`` traced whole by dynamo (eager backend: nothing compiled); a graph break fails the test."""
+    torch._dynamo.reset()
+    try:
+        return torch.compile(fn, backend="eager", fullgraph=True)(*args)
+    except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.UserError) as e:
+        pytest.fail(f"{getattr(fn, '__name__', fn)} waits on the host: {str(e).splitlines()[0]}\n{e}")
+
+
+def test_a_host_sync_fails_the_check_and_names_its_line():
+    with pytest.raises(pytest.fail.Exception, match=r"test_sync_free\.py"):
+        traced(lambda x: x[x > 0.5].sum() if bool((x > 0).all()) else x.sum(), torch.rand(8))
+
+
+def test_gan_patch_forward_is_one_graph():
+    """Context, generator, crop and paste, with the side known to the host (no box read back)."""
+    x = torch.rand(4, 3, 32, 32)
+    boxes = torch.tensor([[0, 0, 5, 5], [3, 4, 5, 5], [10, 10, 5, 5], [27, 27, 5, 5]])
+    mask, generator, attack = torch.ones(5, 5), Generator(10).eval(), make_attack("gan-patch", area=0.02)
+
+    def forward(x, boxes, target):  # what GanPatch's training step and forward do after placement
+        return paste(x, attack._generate(generator, x, boxes, mask, target), boxes, mask, check=False)
+
+    with torch.no_grad():
+        out = traced(forward, x, boxes, torch.tensor([1, 2, 3, 4]))
+        assert torch.equal(out, forward(x, boxes, torch.tensor([1, 2, 3, 4])))
+
+
+def test_patch_mixing_and_window_placement_are_one_graph(resnet):
+    x = torch.rand(8, 3, 32, 32)
+    aug = PatchMixing(p=1.0)
+    params = aug.forward_parameters(x.shape)
+    assert torch.equal(traced(lambda x: aug.apply_transform(x, params, {}), x), aug.apply_transform(x, params, {}))
+    saliency = torch.rand(8, 32, 32)
+    assert torch.equal(traced(lambda s: windows(s, 5, stride=3), saliency), windows(saliency, 5, stride=3))
+    with torch.no_grad():
+        assert torch.allclose(traced(resnet.logits, x), resnet.logits(x))
