@@ -187,6 +187,19 @@ def derived_description(base: Task, params: dict, train: dict) -> str:
     return f"{base.method} with {shown}{recipe} (preset {base.name} with {note}): {method}"
 
 
+def inline_description(task: Task) -> str:
+    """What an inline task table without a ``description`` runs, stated by its method and parameters.
+
+    >>> from robust.presets import parse_task
+    >>> inline_description(parse_task("c", {"evaluation": "certified", "params": {"k": 4}}))[:33]
+    'certified with k=4: PatchCleanser'
+    """
+    from robust.registry import get
+
+    shown = ", ".join(f"{k}={_value(k, v)}" for k, v in sorted(task.params.items()))
+    return f"{task.method}{' with ' + shown if shown else ''}: {get(task.method, task.kind).description}"
+
+
 def _task(item: object, kind: str, dirs: list[Path]) -> Task:
     """A preset name, a preset with overrides ``{preset, name, params, train}``, or an inline preset table."""
     if isinstance(item, str):
@@ -211,6 +224,8 @@ def _task(item: object, kind: str, dirs: list[Path]) -> Task:
             if base.kind == "attack":
                 item["train"] = {**base.train, **train}
         task = parse_task(name, item, f"spec: {kind} {name!r}")
+        if not task.description:  # an inline table says what it runs, as a preset does
+            task = dataclasses.replace(task, description=inline_description(task))
     else:
         raise InputError(f"spec: {kind} {item!r} is not valid; expected a preset name or a table.")
     if task.kind != kind:
