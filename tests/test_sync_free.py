@@ -3,9 +3,10 @@
 ``torch.compile(fullgraph=True)`` with the eager backend traces a function without compiling it and fails on a
 graph break, naming the line: a value read back from a tensor (``.item()``, ``bool(tensor)``, ``nonzero``,
 boolean-mask indexing, a Python branch on a tensor) is exactly what would make a GPU wait. Covered so far: the
-generator's patch pasted at its windows (gan-patch's forward: context, generator, crop, paste), Patch Mixing's
-mix, the placement's window choice and a backbone's forward. Not yet: LaVAN's, PGD's and refinement's per-image
-early stop (boolean-mask indexing by design, for the CPU's sake) and Grad-CAM's hooks.
+generator's patch pasted at its windows (gan-patch's forward: context, generator, crop, paste), PGD's step (its
+per-image early stop masked; finished images leave the batch every few steps, outside the step), Patch Mixing's
+mix, the placement's window choice and a backbone's forward. Not yet: LaVAN's and refinement's per-image early
+stop (boolean-mask indexing every step) and Grad-CAM's hooks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def traced(fn, *args):
     """``fn(*args)`` traced whole by dynamo (eager backend: nothing compiled); a graph break fails the test."""
     torch._dynamo.reset()
     try:
-        return torch.compile(fn, backend="eager", fullgraph=True)(*args)
+        with torch._dynamo.config.patch(trace_autograd_ops=True):  # a step's own gradient is part of its graph
+            return torch.compile(fn, backend="eager", fullgraph=True)(*args)
     except (torch._dynamo.exc.Unsupported, torch._dynamo.exc.UserError) as e:
         pytest.fail(f"{getattr(fn, '__name__', fn)} waits on the host: {str(e).splitlines()[0]}\n{e}")
 
@@ -56,3 +58,18 @@ def test_patch_mixing_and_window_placement_are_one_graph(resnet):
     assert torch.equal(traced(lambda s: windows(s, 5, stride=3), saliency), windows(saliency, 5, stride=3))
     with torch.no_grad():
         assert torch.allclose(traced(resnet.logits, x), resnet.logits(x))
+
+
+def test_a_pgd_step_is_one_graph(resnet):
+    """Masked early stop: a finished image keeps its perturbation, an active one moves, all in one graph."""
+    from robust.attacks.lp import pgd_step
+
+    x, delta = torch.rand(4, 3, 32, 32), torch.zeros(4, 3, 32, 32)
+    active = torch.tensor([True, True, False, True])
+    with torch.no_grad():
+        y = resnet.logits(x).argmax(1)  # its own predictions: no image is adversarial before the step
+    step = lambda x, delta, active: pgd_step(resnet, x, y, None, delta, active,
+                                             norm="Linf", eps=8 / 255, alpha=2 / 255, loss="ce", last=False)
+    got, want = traced(step, x, delta, active), step(x, delta, active)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    assert torch.equal(got[2][2], delta[2]) and not torch.equal(got[2][0], delta[0])
