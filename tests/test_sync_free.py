@@ -4,9 +4,10 @@
 graph break, naming the line: a value read back from a tensor (``.item()``, ``bool(tensor)``, ``nonzero``,
 boolean-mask indexing, a Python branch on a tensor) is exactly what would make a GPU wait. Covered so far: the
 generator's patch pasted at its windows (gan-patch's forward: context, generator, crop, paste), PGD's step (its
-per-image early stop masked; finished images leave the batch every few steps, outside the step), Patch Mixing's
-mix, the placement's window choice and a backbone's forward. Not yet: LaVAN's and refinement's per-image early
-stop (boolean-mask indexing every step) and Grad-CAM's hooks.
+per-image early stop masked; finished images leave the batch every few steps, outside the step), LaVAN's and
+gan-patch refinement's step (the same, with Adam's per-image moments), Patch Mixing's mix, the placement's window
+choice and a backbone's forward. Not yet: Grad-CAM's hooks, the universal patch's training step and the occlusion
+sweeps' inner step.
 """
 
 from __future__ import annotations
@@ -73,3 +74,21 @@ def test_a_pgd_step_is_one_graph(resnet):
     got, want = traced(step, x, delta, active), step(x, delta, active)
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
     assert torch.equal(got[2][2], delta[2]) and not torch.equal(got[2][0], delta[0])
+
+
+def test_a_patch_step_is_one_graph(resnet):
+    """LaVAN's and refinement's step with Adam: an inactive image keeps its patch and its moments."""
+    from robust.attacks.lavan import patch_step
+
+    x, patch = torch.rand(3, 3, 32, 32), torch.rand(3, 3, 5, 5)
+    boxes, active = torch.tensor([[0, 0, 5, 5], [9, 9, 5, 5], [20, 3, 5, 5]]), torch.tensor([True, False, True])
+    moments = (torch.zeros_like(patch), torch.zeros_like(patch))
+
+    def step(x, patch, active):
+        return patch_step(resnet, x, torch.tensor([0, 1, 2]), torch.tensor([5, 6, 7]), patch, boxes, torch.ones(5, 5),
+                          active, moments, step=0, step_size=0.1, loss="cw", margin=1e9, limits=None, last=False)
+
+    got, want = traced(step, x, patch, active), step(x, patch, active)
+    assert torch.equal(got[2], want[2]) and all(torch.equal(a, b) for a, b in zip(got[3], want[3], strict=True))
+    assert torch.equal(got[2][1], patch[1]) and torch.equal(got[3][0][1], moments[0][1])
+    assert not torch.equal(got[2][0], patch[0])

@@ -105,43 +105,112 @@ def success_margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor |
     return -attack_loss(logits, y, target, "cw")
 
 
+#: the patch attacks' per-image early stop drops finished images from the batch after the first step and then every
+#: this many steps (one host sync each time; the steps between are sync-free), as PGD's
+#: (``robust.attacks.lp.COMPACT_EVERY``, whose bench measures the trade)
+COMPACT_EVERY = 4
+
+
+def patch_step(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, patch: torch.Tensor,
+               boxes: torch.Tensor, mask: torch.Tensor, active: torch.Tensor,
+               moments: tuple[torch.Tensor, torch.Tensor] | None, *, step: int, step_size: float, loss: str,
+               margin: float, limits: tuple[torch.Tensor, torch.Tensor] | None, last: bool
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None,
+                          torch.Tensor]:
+    """One step of ``optimise_patch`` on a batch, masked and without a host sync: each image's patch is scored
+    (``success_margin``) and, while active and short of ``margin``, moved by a signed or an Adam step (``moments``:
+    Adam's per-image first and second moments; None: signed steps); a finished image keeps its patch and moments.
+
+    Args:
+        model: the victim.
+        x: the images.
+        y: their labels.
+        target: their targets (None: untargeted).
+        patch: the current patches.
+        boxes: where they are pasted (checked by the caller).
+        mask: the patch's shape.
+        active: the images still being optimised.
+        moments: Adam's moments, or None.
+        step: the step's index (Adam's bias correction).
+        step_size: the step size.
+        loss: ``attack_loss``'s kind.
+        margin: the margin at which an image is done.
+        limits: per-pixel bounds of each patch (``PatchAttack.limits``), or None for [0, 1].
+        last: score only, no update.
+
+    Returns:
+        (the patches scored, their margins, the next patches, the next moments, the images still active).
+
+    Shape:
+        x: N x C x H x W; y, target, active: N; patch, moments, limits: N x C x p x p; boxes: N x 4; mask: p x p.
+
+    Examples:
+        >>> import torch
+        >>> from robust.attacks.lavan import patch_step
+        >>> from robust.models import load_model
+        >>> model, x = load_model("zoo:digits-m/resnet", "cpu"), torch.rand(2, 3, 32, 32)
+        >>> scored, reached, patch, _, active = patch_step(
+        ...     model, x, torch.tensor([0, 1]), torch.tensor([5, 6]), torch.rand(2, 3, 5, 5),
+        ...     torch.tensor([[0, 0, 5, 5], [9, 9, 5, 5]]), torch.ones(5, 5), torch.ones(2, dtype=torch.bool), None,
+        ...     step=0, step_size=0.1, loss="ce", margin=0.0, limits=None, last=False)
+        >>> tuple(reached.shape), tuple(patch.shape), bool(patch.min() >= 0)
+        ((2,), (2, 3, 5, 5), True)
+    """
+    p = patch.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model.logits(paste(x, p, boxes, mask, check=False)).float()
+        reached = success_margin(logits.detach(), y, target)
+        moving = active & (reached <= margin)
+        if last:
+            return p.detach(), reached, patch, moments, moving
+        value = (attack_loss(logits, y, target, loss) * moving).sum()
+        (grad,) = torch.autograd.grad(value, p)
+    keep = moving.view(-1, 1, 1, 1)
+    with torch.no_grad():
+        if moments is None:
+            return p.detach(), reached, torch.where(keep, bounded(patch - step_size * grad.sign(), limits), patch), \
+                None, moving
+        m = torch.where(keep, 0.9 * moments[0] + 0.1 * grad, moments[0])  # Adam (Kingma and Ba 2015), per image
+        v = torch.where(keep, 0.999 * moments[1] + 0.001 * grad * grad, moments[1])
+        m_hat, v_hat = m / (1 - 0.9 ** (step + 1)), v / (1 - 0.999 ** (step + 1))
+        moved = bounded(patch - step_size * m_hat / (v_hat.sqrt() + 1e-8), limits)
+        return p.detach(), reached, torch.where(keep, moved, patch), (m, v), moving
+
+
 def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
                    patch: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, *, steps: int, step_size: float,
                    optimizer: str = "sign", loss: str = "ce", margin: float = 0.0,
                    limits: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Up to ``steps`` updates of the per-image ``patch`` (N x C x p x p, pasted at ``boxes``) that lower
     ``attack_loss``. Returns each image's best patch (detached, in [0, 1]) and its ``success_margin``: an image
-    stops once its margin exceeds ``margin`` (0: its first success), so a success is never lost to a later step
-    and the steps after it cost nothing; one that never gets there keeps its highest-margin iterate. Adam's
-    moments are kept per image. ``limits`` (``PatchAttack.limits``) bound every iterate to what it replaces; [0, 1]
-    without. Shared by ``lavan`` and the refinement of ``gan-patch``."""
+    stops once its margin exceeds ``margin`` (0: its first success), so a success is never lost to a later step;
+    one that never gets there keeps its highest-margin iterate. Adam's moments are kept per image. ``limits``
+    (``PatchAttack.limits``) bound every iterate to what it replaces; [0, 1] without. The steps are
+    ``patch_step``'s, sync-free; finished images leave the batch every ``COMPACT_EVERY`` steps. Shared by ``lavan``
+    and the refinement of ``gan-patch``."""
     check_boxes(boxes, x.shape[0], tuple(x.shape[-2:]))  # once: the steps paste unchecked (no host sync)
     patch = patch.detach().clone()
     best, score = patch.clone(), torch.full((x.shape[0],), float("-inf"), device=x.device)
     moments = (torch.zeros_like(patch), torch.zeros_like(patch)) if optimizer == "adam" else None
-    live = torch.arange(x.shape[0], device=x.device)  # images still being optimised
+    rows = torch.arange(x.shape[0], device=x.device)  # the images in the batch being stepped
+    active = torch.ones_like(rows, dtype=torch.bool)
     for step in range(steps + 1):
-        p = patch[live].requires_grad_(True)
-        goal = None if target is None else target[live]
-        with torch.enable_grad():
-            logits = model.logits(paste(x[live], p, boxes[live], mask, check=False)).float()
-            reached = success_margin(logits.detach(), y[live], goal)
-            better = reached > score[live]
-            best[live[better]], score[live[better]] = p.detach()[better], reached[better]
-            done = reached > margin
-            if step == steps or bool(done.all()):
+        scored, reached, moved, stepped, active = patch_step(
+            model, x[rows], y[rows], None if target is None else target[rows], patch[rows], boxes[rows], mask,
+            active, None if moments is None else (moments[0][rows], moments[1][rows]), step=step,
+            step_size=step_size, loss=loss, margin=margin,
+            limits=None if limits is None else (limits[0][rows], limits[1][rows]), last=step == steps)
+        better = (reached > score[rows]).view(-1, 1, 1, 1)
+        best[rows], score[rows] = torch.where(better, scored, best[rows]), torch.maximum(reached, score[rows])
+        if step == steps:
+            break
+        patch[rows] = moved
+        if moments is not None:
+            moments[0][rows], moments[1][rows] = stepped
+        if step == 0 or (step + 1) % COMPACT_EVERY == 0:  # drop the finished images: one host sync (also after
+            # the first step: a generator's patch being refined is mostly done at its first scoring)
+            keep = active.nonzero()[:, 0]
+            rows, active = rows[keep], active[keep]
+            if keep.numel() == 0:
                 break
-            value = (attack_loss(logits, y[live], goal, loss) * ~done).sum()
-            (grad,) = torch.autograd.grad(value, p)
-        live, grad = live[~done], grad[~done]
-        with torch.no_grad():
-            box = None if limits is None else (limits[0][live], limits[1][live])
-            if moments is None:
-                patch[live] = bounded(patch[live] - step_size * grad.sign(), box)
-            else:  # Adam (Kingma and Ba 2015, default betas), per image
-                m, v = moments
-                m[live] = 0.9 * m[live] + 0.1 * grad
-                v[live] = 0.999 * v[live] + 0.001 * grad * grad
-                m_hat, v_hat = m[live] / (1 - 0.9 ** (step + 1)), v[live] / (1 - 0.999 ** (step + 1))
-                patch[live] = bounded(patch[live] - step_size * m_hat / (v_hat.sqrt() + 1e-8), box)
     return best, score
