@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from robust.checks import InputError, check_number, check_positive_int
+from robust.defenses.base import Defended
 from robust.models.backbone import Backbone
 from robust.registry import register_defense
 
@@ -65,7 +66,7 @@ def gradient_mask(x: torch.Tensor, window: int, overlap: int, threshold: float) 
 
 
 @register_defense
-class LocalGradientSmoothing(Backbone):
+class LocalGradientSmoothing(Defended):
     """A model behind Local Gradients Smoothing: each image is damped where its gradient is dense, then classified.
 
     Empirical (no certificate); it costs one gradient filter and one forward per image. Under an attack its gradient
@@ -101,29 +102,17 @@ class LocalGradientSmoothing(Backbone):
 
     def __init__(self, model: Backbone, *, window: int = 15, overlap: int | None = None, threshold: float = 0.1,
                  smoothing: float = 2.3):
-        if not isinstance(model, Backbone):
-            raise TypeError(f"model must be a robust Backbone (load_model), got {type(model).__name__}.")
-        if model.undefended is not model:
-            raise InputError(f"model {model.name!r} is already defended; expected an undefended model.")
+        super().__init__(model)
         check_positive_int(window, "window")
         overlap = window // 3 if overlap is None else overlap
         if not isinstance(overlap, int) or isinstance(overlap, bool) or not 0 <= overlap < window:
             raise InputError(f"overlap={overlap!r} is not valid; expected an integer in "
                              f"[0, window - 1 = {window - 1}].")
-        super().__init__(model.net, name=f"{model.name}+lgs", input_size=model.input_size, mean=model.mean,
-                         std=model.std, class_names=model.class_names, num_classes=model.num_classes,
-                         family=model.family, cam_layer=model.cam_layer_name, preprocess=model.preprocess)
-        self.base = model
-        self.train(model.training)  # the mode its base is in (a new module starts in training mode)
         self.window, self.overlap = window, overlap
         self.threshold = check_number(threshold, "threshold", low=0, high=1)
         self.smoothing = check_number(smoothing, "smoothing", low=0)
         self.spec = (f"defense:lgs?window={window}&overlap={overlap}&threshold={self.threshold:g}"
                      f"&smoothing={self.smoothing:g}&base={model.spec}")
-
-    @property
-    def undefended(self) -> Backbone:
-        return self.base
 
     def smooth(self, x: torch.Tensor) -> torch.Tensor:
         """The smoothed images the base model classifies (N x C x H x W in [0, 1], same shape)."""

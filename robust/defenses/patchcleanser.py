@@ -22,6 +22,7 @@ import math
 import torch
 
 from robust.checks import InputError, check_number, check_positive_int
+from robust.defenses.base import Defended
 from robust.models.backbone import Backbone
 from robust.placement import patch_side
 from robust.registry import register_defense
@@ -70,7 +71,7 @@ def mask_set(image_hw: tuple[int, int], patch: int, k: int = 6) -> torch.Tensor:
 
 
 @register_defense
-class PatchCleanser(Backbone):
+class PatchCleanser(Defended):
     """A model defended by PatchCleanser's double masking, certifiably robust to one square patch of ``area``.
 
     It is a ``Backbone`` like any other (attacks, evaluations, boards and ``robust.testing`` take it; the spec
@@ -113,26 +114,13 @@ class PatchCleanser(Backbone):
 
     def __init__(self, model: Backbone, *, area: float = 0.02, k: int = 6, fill: float = 0.5,
                  chunk: int | None = None):
-        if not isinstance(model, Backbone):
-            raise TypeError(f"model must be a robust Backbone (load_model), got {type(model).__name__}.")
-        if model.undefended is not model:
-            raise InputError(f"model {model.name!r} is already defended; expected an undefended model.")
-        super().__init__(model.net, name=f"{model.name}+patchcleanser", input_size=model.input_size,
-                         mean=model.mean, std=model.std, class_names=model.class_names,
-                         num_classes=model.num_classes, family=model.family, cam_layer=model.cam_layer_name,
-                         preprocess=model.preprocess)
-        self.base = model
-        self.train(model.training)  # the mode its base is in (a new module starts in training mode)
+        super().__init__(model)
         self.area, self.k, self.fill = float(area), k, check_number(fill, "fill", low=0, high=1)
         self.chunk = None if chunk is None else check_positive_int(chunk, "chunk")
         self.patch = patch_side(self.area, tuple(model.input_size[1:]))
         self.spec = f"defense:patchcleanser?area={self.area:g}&k={k}&fill={self.fill:g}&base={model.spec}"
         self.register_buffer("masks", mask_set(tuple(model.input_size[1:]), self.patch, k).to(model.device),
                              persistent=False)
-
-    @property
-    def undefended(self) -> Backbone:
-        return self.base
 
     def _masked_logits(self, x: torch.Tensor, image: torch.Tensor, first: torch.Tensor,
                        second: torch.Tensor | None = None) -> torch.Tensor:
