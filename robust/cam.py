@@ -81,16 +81,23 @@ def _gradcam(model: Backbone, x: torch.Tensor, target: torch.Tensor | None) -> t
     store: dict[str, torch.Tensor] = {}
     handle = model.cam_layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("act", out))
     try:
-        with torch.enable_grad():
-            logits = model.logits(x.detach().requires_grad_(True))  # a graph even when every parameter is frozen
-            if target is None:
-                target = logits.argmax(1)
-            act = store["act"]
-            act = act[0] if isinstance(act, (tuple, list)) else act
-            score = logits.gather(1, target[:, None].to(logits.device)).sum()
-            (grad,) = torch.autograd.grad(score, act)
+        return gradcam_maps(model, x, target, store)
     finally:
         handle.remove()
+
+
+def gradcam_maps(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, store: dict) -> torch.Tensor:
+    """Grad-CAM's computation once the Grad-CAM layer's forward hook writes its output into ``store["act"]``: one
+    forward, one backward to that layer, the channel-weighted maps (raw, N x h x w). Nothing in it reads a value back
+    to the host (``tests/test_sync_free.py`` traces it whole)."""
+    with torch.enable_grad():
+        logits = model.logits(x.detach().requires_grad_(True))  # a graph even when every parameter is frozen
+        if target is None:
+            target = logits.argmax(1)
+        act = store.pop("act")  # not kept: the store holds nothing of the graph after the call
+        act = act[0] if isinstance(act, (tuple, list)) else act
+        score = logits.gather(1, target[:, None].to(logits.device)).sum()
+        (grad,) = torch.autograd.grad(score, act)
     a, g = model.tokens_to_map(act.detach()), model.tokens_to_map(grad)
     weights = g.float().mean((2, 3), keepdim=True)
     return F.relu((weights * a.float()).sum(1))

@@ -5,9 +5,10 @@ graph break, naming the line: a value read back from a tensor (``.item()``, ``bo
 boolean-mask indexing, a Python branch on a tensor) is exactly what would make a GPU wait. Covered so far: the
 generator's patch pasted at its windows (gan-patch's forward: context, generator, crop, paste), PGD's step (its
 per-image early stop masked; finished images leave the batch every few steps, outside the step), LaVAN's and
-gan-patch refinement's step (the same, with Adam's per-image moments), Patch Mixing's mix, the placement's window
-choice and a backbone's forward. Not yet: Grad-CAM's hooks, the universal patch's training step and the occlusion
-sweeps' inner step.
+gan-patch refinement's step (the same, with Adam's per-image moments), Grad-CAM's maps (forward, backward to its
+layer, weights; its hook registered around the traced call), Patch Mixing's mix, the placement's window choice and
+a backbone's forward. Not yet: the input checks at each public call, the universal patch's training step and the
+occlusion sweeps' inner step.
 """
 
 from __future__ import annotations
@@ -92,3 +93,16 @@ def test_a_patch_step_is_one_graph(resnet):
     assert torch.equal(got[2], want[2]) and all(torch.equal(a, b) for a, b in zip(got[3], want[3], strict=True))
     assert torch.equal(got[2][1], patch[1]) and torch.equal(got[3][0][1], moments[0][1])
     assert not torch.equal(got[2][0], patch[0])
+
+
+def test_grad_cam_is_one_graph(resnet):
+    """Grad-CAM's forward, backward to its layer and weighted maps, the hook registered around the traced call."""
+    from robust.cam import _gradcam, gradcam_maps
+
+    x, store = torch.rand(4, 3, 32, 32), {}
+    handle = resnet.cam_layer.register_forward_hook(lambda _m, _i, out: store.__setitem__("act", out))
+    try:
+        maps = traced(lambda x: gradcam_maps(resnet, x, None, store), x)
+    finally:
+        handle.remove()
+    assert torch.allclose(maps, _gradcam(resnet, x, None), atol=1e-6) and not store
