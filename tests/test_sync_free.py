@@ -7,8 +7,10 @@ generator's patch pasted at its windows (gan-patch's forward: context, generator
 per-image early stop masked; finished images leave the batch every few steps, outside the step), LaVAN's and
 gan-patch refinement's step (the same, with Adam's per-image moments), Grad-CAM's maps (forward, backward to its
 layer, weights; its hook registered around the traced call), Patch Mixing's mix, the placement's window choice and
-a backbone's forward. Not yet: the input checks at each public call, the universal patch's training step and the
-occlusion sweeps' inner step.
+a backbone's forward, and the occlusion sweeps' inner step (patch-drop's cells chosen from the Grad-CAM sums and
+dropped, patch-shuffle's permutation, the forward that scores them). Not yet: the input checks at each public
+call and the universal patch's training step; the per-image random draws (``robust.draws``) do not trace (a
+dynamo limit on building their objects, not a read from the device).
 """
 
 from __future__ import annotations
@@ -106,3 +108,20 @@ def test_grad_cam_is_one_graph(resnet):
     finally:
         handle.remove()
     assert torch.allclose(maps, _gradcam(resnet, x, None), atol=1e-6) and not store
+
+
+def test_the_occlusion_sweeps_inner_step_is_one_graph(resnet):
+    from robust.draws import Draws
+    from robust.evaluations.occlusion import PatchDrop, PatchShuffle
+
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    drop = PatchDrop(order="salient")
+    sweep = drop.plan(resnet)
+    context, draws = drop.prepare(sweep, x, y), Draws.of_batch(0, x, y)
+    step = lambda x, context: drop.measure(sweep, x, y, drop.parameters(sweep, x, y, 0.25, draws, context))
+    assert all(torch.equal(a, b) for a, b in zip(traced(step, x, context), step(x, context), strict=True))
+    shuffle = PatchShuffle()
+    sweep = shuffle.plan(resnet)
+    params = shuffle.parameters(sweep, x, y, 4, draws, None)
+    step = lambda x: shuffle.measure(sweep, x, y, params)
+    assert all(torch.equal(a, b) for a, b in zip(traced(step, x), step(x), strict=True))
