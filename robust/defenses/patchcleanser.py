@@ -190,10 +190,16 @@ class PatchCleanser(Defended):
             >>> defended.certify(torch.rand(3, 3, 32, 32), torch.tensor([0, 1, 2])).shape
             torch.Size([3])
         """
+        return self.certified_labels(x) == y.to(x.device)
+
+    def certified_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """Per image, the label all K^2 two-mask predictions agree on (the one label it is certified for), or -1
+        where they disagree: ``certify(x, y)`` is ``certified_labels(x) == y``, for any labels y, without a second
+        pass (x: N x 3 x H x W; returns N, long)."""
         n, k = x.shape[0], self.masks.shape[0]
         every = torch.arange(n * k, device=x.device)
-        labels = self._pair_labels(x, every // k, every % k)  # N*K x K
-        return (labels.reshape(n, k * k) == y.to(x.device)[:, None]).all(1)
+        labels = self._pair_labels(x, every // k, every % k).reshape(n, k * k)
+        return torch.where((labels == labels[:, :1]).all(1), labels[:, 0], -1)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, area={self.area:g}, patch={self.patch}, k={self.k}, fill={self.fill:g}"

@@ -143,9 +143,10 @@ def _certified(defence: str, options: dict, area: float | None, names: list[str]
                evaluations: list[EvaluationRow], spec: Spec) -> Rate | None:
     """The certified accuracy of a certified defence at its own ``area`` from the board's ``certified`` evaluation
     run on one of ``names`` (the defended model or its base) with the defence's masks per axis; None otherwise."""
-    if defence != "patchcleanser":
+    method = registry.defenses()[defence]
+    if not callable(getattr(method.build, "certified_labels", None)):  # an empirical defence
         return None
-    defaults = registry.defenses()[defence].params()
+    defaults = method.params()
     own, k = options.get("area", defaults["area"].default), options.get("k", defaults["k"].default)
     if area != own:
         return None
@@ -194,6 +195,9 @@ def defence_rows(spec: Spec, cells: list[dict], evaluations: list[EvaluationRow]
         defence, options, base_spec = defended_parts(m.spec)
         base = by_spec.get(base_spec)
         base_runs = done.get(base, []) if base else []
+        per_model = {"clean": _clean(runs), "base_clean": _clean(base_runs) if base_runs else None,
+                     "forward": _mean(runs, "forward"), "seconds": _mean(runs, "seconds"),
+                     "base_forward": _mean(base_runs, "forward"), "base_seconds": _mean(base_runs, "seconds")}
         for a in sorted({area(r) for r in runs}, key=lambda v: (v is None, v or 0.0)):
             here = [r for r in runs if area(r) == a]
             nonadaptive = [r for r in here if tasks[r["task"]].params.get("adaptive") is False]
@@ -201,16 +205,14 @@ def defence_rows(spec: Spec, cells: list[dict], evaluations: list[EvaluationRow]
             checks = [r for r in here if "certified" in r["per_image"]]
             pairs = [(r["per_image"], i) for r in checks for i, ok in enumerate(r["per_image"]["certified"]) if ok]
             out.append(DefenceRow(
-                name=m.name, model=m.spec, defence=defence, options=options, base=base, area=a, clean=_clean(runs),
+                name=m.name, model=m.spec, defence=defence, options=options, base=base, area=a,
                 certified=_certified(defence, options, a, [m.name, base], evaluations, spec),
                 robust=_robust(here), attacks=sorted({r["task"] for r in here}),
                 nonadaptive=_robust(nonadaptive) if nonadaptive else None,
                 nonadaptive_attacks=sorted({r["task"] for r in nonadaptive}),
-                base_clean=_clean(base_runs) if base_runs else None,
                 base_robust=_robust(base_here) if base_here else None,
                 violations=sum(p["adv"][i] != p["clean"][i] for p, i in pairs) if checks else None,
-                checked=len(pairs), forward=_mean(runs, "forward"), seconds=_mean(runs, "seconds"),
-                base_forward=_mean(base_runs, "forward"), base_seconds=_mean(base_runs, "seconds")))
+                checked=len(pairs), **per_model))
     return out
 
 

@@ -95,12 +95,12 @@ def _per_image(outcomes: list, classes: int) -> dict:
 
 
 def _certifies(net: Backbone, atk: object) -> bool:
-    """Whether the cell records each image's certificate: a certified defence (``certify``, as PatchCleanser) under
-    a patch attack whose patch is no larger than the one it certifies, so that the board can check that no certified
-    image was flipped."""
+    """Whether the cell records each image's certificate: a certified defence (``certified_labels``, as
+    PatchCleanser) under a patch attack whose patch is no larger than the one it certifies, so that the board can
+    check that no certified image was flipped."""
     from robust.attacks.base import PatchAttack
 
-    return (callable(getattr(net, "certify", None)) and isinstance(atk, PatchAttack)
+    return (callable(getattr(net, "certified_labels", None)) and isinstance(atk, PatchAttack)
             and atk.side_for(tuple(net.input_size)) <= net.patch)  # any shape inside a covered square
 
 
@@ -155,17 +155,17 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4) -> dict:
                 first.append((x, y, res))
             if res.boxes is not None:  # a patch attack: how natural its patches look
                 meter.update(x, res.x_adv, res.boxes)
-            if certifies:  # the images whose defended prediction no patch this size can change: checked below
+            if certifies:  # the label each image is certified for; compared with its clean prediction below
                 with torch.no_grad():
-                    certified.append(net.certify(x, net.logits(x).argmax(1)).cpu())
+                    certified.append(net.certified_labels(x).cpu())
 
         start, passes = time.perf_counter(), Passes()
         counts = evaluate(atk, net, data, samples=cell.samples, batch_size=cell.batch_size, inspect=inspect,
                           outcomes=outcomes, passes=passes)
         seconds = time.perf_counter() - start
         per_image = _per_image(outcomes, net.num_classes)
-        if certifies:
-            per_image["certified"] = torch.cat(certified).tolist()
+        if certifies:  # certified: no patch this size can change the defended prediction (evaluate's clean one)
+            per_image["certified"] = (torch.cat(certified) == torch.tensor(per_image["clean"])).tolist()
         result = {**counts.to_dict(), "train_seconds": train_seconds, "passes": passes.to_dict(),
                   "per_image": per_image, "inference": inference(net, first[0][0]) if first else None,
                   "realism": meter.summary(cell.seed) if len(meter) else None, "labels": label_source(data),
