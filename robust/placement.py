@@ -273,13 +273,15 @@ def shape_mask(shape: str, side: int, device: torch.device | str | None = None) 
     return ((c[:, None] ** 2 + c[None, :] ** 2) <= (side / 2) ** 2).float()
 
 
-def check_boxes(boxes: torch.Tensor, n: int, image_hw: tuple[int, int]) -> torch.Tensor:
+def check_boxes(boxes: torch.Tensor, n: int, image_hw: tuple[int, int], *, values: bool = True) -> torch.Tensor:
     """Require ``n`` integer boxes (top, left, height, width) that lie inside an H x W image.
 
     Args:
         boxes: the boxes to check.
         n: how many boxes there must be (one per image).
         image_hw: the image's (H, W) in pixels.
+        values: check where the boxes lie too (reads their values: a host sync on a GPU); False checks the shape
+            and dtype only.
 
     Returns:
         ``boxes`` itself, unchanged.
@@ -303,7 +305,7 @@ def check_boxes(boxes: torch.Tensor, n: int, image_hw: tuple[int, int]) -> torch
     if not isinstance(boxes, torch.Tensor) or boxes.shape != (n, 4) or boxes.is_floating_point():
         shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
         raise InputError(f"boxes has shape {shape}; expected an integer tensor ({n}, 4) of (top, left, h, w).")
-    if n:
+    if n and values:
         h, w = image_hw
         top, left, bh, bw = boxes.unbind(1)
         inside = (top >= 0) & (left >= 0) & (bh >= 1) & (bw >= 1) & (top + bh <= h) & (left + bw <= w)
@@ -379,10 +381,7 @@ def paste(x: torch.Tensor, patch: torch.Tensor, boxes: torch.Tensor, mask: torch
     p = patch.shape[-1]
     if p > min(h, w):
         raise InputError(f"patch side {p} is larger than the {h} x {w} image; expected a patch that fits.")
-    if check:
-        check_boxes(boxes, n, (h, w))
-    elif not isinstance(boxes, torch.Tensor) or boxes.shape != (n, 4) or boxes.is_floating_point():
-        raise InputError(f"boxes has shape {tuple(getattr(boxes, 'shape', ()))}; expected an integer tensor ({n}, 4).")
+    check_boxes(boxes, n, (h, w), values=check)
     boxes = boxes.to(x.device)
     if check and n and not bool(((boxes[:, 2] == p) & (boxes[:, 3] == p)).all()):
         raise InputError(f"boxes do not all have the patch's size {p} x {p}.")

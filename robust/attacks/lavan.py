@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from robust.attacks.base import AttackResult, PatchAttack, attack_loss, bounded
+from robust.attacks.base import COMPACT_EVERY, AttackResult, PatchAttack, attack_loss, bounded
 from robust.checks import InputError, check_choice, check_number, check_positive_int
 from robust.draws import Draws
 from robust.models.backbone import Backbone
@@ -103,12 +103,6 @@ def success_margin(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor |
     """Per image, how far the attack has succeeded: the target's logit minus the largest other (targeted), or the
     largest wrong logit minus the label's (untargeted). Positive means success (argmax is the target / wrong)."""
     return -attack_loss(logits, y, target, "cw")
-
-
-#: the patch attacks' per-image early stop drops finished images from the batch after the first step and then every
-#: this many steps (one host sync each time; the steps between are sync-free), as PGD's
-#: (``robust.attacks.lp.COMPACT_EVERY``, whose bench measures the trade)
-COMPACT_EVERY = 4
 
 
 def patch_step(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, patch: torch.Tensor,

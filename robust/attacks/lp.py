@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from robust.attacks.base import Attack, AttackResult, attack_loss
+from robust.attacks.base import COMPACT_EVERY, Attack, AttackResult, attack_loss
 from robust.checks import InputError, check_number, check_positive_int
 from robust.draws import Draws
 from robust.models.backbone import Backbone
@@ -185,13 +185,6 @@ def _project(delta: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
         return delta.clamp(-eps, eps)
     scale = (eps / delta.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1)
     return delta * scale.view(-1, *([1] * (delta.ndim - 1)))
-
-
-#: PGD's per-image early stop drops finished images from the batch every this many steps: one host sync per
-#: COMPACT_EVERY steps (the steps between are sync-free), at the price of up to COMPACT_EVERY - 1 steps computed for
-#: images already done. On 2 CPU cores (``bench/pgd_compaction.py``, 128 images, the zoo's three models) 4 costs
-#: 0.94-1.11x the time of shrinking at every step, never shrinking 1.26-3.90x; every setting gives the same images.
-COMPACT_EVERY = 4
 
 
 def pgd_step(model: Backbone, xs: torch.Tensor, ys: torch.Tensor, ts: torch.Tensor | None, delta: torch.Tensor,
