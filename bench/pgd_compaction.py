@@ -1,10 +1,13 @@
-"""PGD's early stop: what dropping finished images from the batch every k steps costs or saves, measured in one run.
+"""PGD's early stop: what dropping finished images from the batch on a schedule costs or saves, measured in one run.
 
-``robust.attacks.lp.pgd`` runs sync-free masked steps (``pgd_step``) and drops the finished images every
-``COMPACT_EVERY`` steps (one host sync each time). k = 1 is the batch shrunk at every step (a sync per step, as
-before issue 31); k = steps + 1 never shrinks it (no sync within a restart, every image computed to the end). Per
-model: seconds of PGD-10 and of PGD-20 x 2 restarts (targeted) on the same images for each k, the ratio to k = 1, and
-whether every k gives the same adversarial images. One JSON line last.
+``robust.attacks.lp.pgd`` runs sync-free masked steps (``pgd_step``) and drops the finished images when
+``robust.attacks.base.compact_after`` says: after each of the first ``COMPACT_EARLY`` steps, then every
+``COMPACT_EVERY`` (one host sync each time). A schedule ``k/e`` sets the two; ``1/0`` is the batch shrunk at every
+step (a sync per step, as before issue 31), ``100/0`` never shrinks it within a restart. Per model: seconds of PGD-10
+and of PGD-20 x 2 restarts (targeted) on the same images for each schedule, the ratio to the first, and whether every
+schedule gives the same adversarial images. A model is a zoo name or any model spec: a random-weight one
+(``timm:resnet18?pretrained=false``) misclassifies almost every image before the first step, the case where
+compacting late costs most. One JSON line last.
 
     python bench/pgd_compaction.py > bench/results/DATE-cpu/pgd-compaction.txt
 """
@@ -17,7 +20,7 @@ import time
 
 import torch
 
-import robust.attacks.lp as lp
+import robust.attacks.base as base
 from robust.attacks import make_attack
 from robust.data import load_dataset
 from robust.models import load_model
@@ -26,21 +29,21 @@ from robust.models import load_model
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=256)
-    ap.add_argument("--models", default="resnet,vit,mixer")
-    ap.add_argument("--every", default="1,2,4,8,100")
+    ap.add_argument("--models", default="resnet,vit,mixer,timm:resnet18?pretrained=false")
+    ap.add_argument("--schedules", default="1/0,4/0,4/2,8/2,100/0", help="COMPACT_EVERY/COMPACT_EARLY pairs")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     x, y = load_dataset("digits-m", "test").batch(slice(0, args.images))
-    ks = [int(k) for k in args.every.split(",")]
+    ks = args.schedules.split(",")
     out: dict = {"images": args.images, "device": args.device, "threads": torch.get_num_threads(), "models": {}}
     for name in args.models.split(","):
-        model = load_model(f"zoo:digits-m/{name}", args.device)
+        model = load_model(name if ":" in name else f"zoo:digits-m/{name}", args.device)
         for label, options in (("pgd10", {}), ("pgd20x2-targeted", {"steps": 20, "restarts": 2, "targeted": True})):
             attack = make_attack("pgd-linf-8", **options)
             row, first = {}, None
             for k in ks:
-                lp.COMPACT_EVERY = k
+                base.COMPACT_EVERY, base.COMPACT_EARLY = (int(v) for v in k.split("/"))
                 times = []
                 for _ in range(args.repeats):
                     start = time.perf_counter()
@@ -49,9 +52,9 @@ def main() -> None:
                 first = x_adv if first is None else first
                 row[k] = {"seconds": round(sorted(times)[len(times) // 2], 3), "same": bool(torch.equal(x_adv, first))}
             for k in ks:
-                row[k]["over_k1"] = round(row[k]["seconds"] / row[ks[0]]["seconds"], 3)
+                row[k]["over_first"] = round(row[k]["seconds"] / row[ks[0]]["seconds"], 3)
             out["models"].setdefault(name, {})[label] = row
-            print(name, label, {k: (v["seconds"], v["over_k1"], v["same"]) for k, v in row.items()}, flush=True)
+            print(name, label, {k: (v["seconds"], v["over_first"], v["same"]) for k, v in row.items()}, flush=True)
     print(json.dumps(out))
 
 

@@ -4,13 +4,13 @@
 graph break, naming the line: a value read back from a tensor (``.item()``, ``bool(tensor)``, ``nonzero``,
 boolean-mask indexing, a Python branch on a tensor) is exactly what would make a GPU wait. Covered so far: the
 generator's patch pasted at its windows (gan-patch's forward: context, generator, crop, paste), PGD's step (its
-per-image early stop masked; finished images leave the batch every few steps, outside the step), LaVAN's and
-gan-patch refinement's step (the same, with Adam's per-image moments), Grad-CAM's maps (forward, backward to its
-layer, weights; its hook registered around the traced call), Patch Mixing's mix, the placement's window choice and
-a backbone's forward, and the occlusion sweeps' inner step (patch-drop's cells chosen from the Grad-CAM sums and
-dropped, patch-shuffle's permutation, the forward that scores them). Not yet: the input checks at each public
-call and the universal patch's training step; the per-image random draws (``robust.draws``) do not trace (a
-dynamo limit on building their objects, not a read from the device).
+per-image early stop masked; finished images leave the batch on a schedule, outside the step, which changes no
+image), LaVAN's and gan-patch refinement's step (the same, with Adam's per-image moments), Grad-CAM's maps
+(forward, backward to its layer, weights; its hook registered around the traced call), Patch Mixing's mix, the
+placement's window choice and a backbone's forward, and the occlusion sweeps' inner step (patch-drop's cells chosen
+from the Grad-CAM sums and dropped, patch-shuffle's permutation, the forward that scores them). Not yet: the input
+checks at each public call; the per-image random draws (``robust.draws``) do not trace (a dynamo limit on building
+their objects, not a read from the device).
 """
 
 from __future__ import annotations
@@ -125,3 +125,20 @@ def test_the_occlusion_sweeps_inner_step_is_one_graph(resnet):
     params = shuffle.parameters(sweep, x, y, 4, draws, None)
     step = lambda x: shuffle.measure(sweep, x, y, params)
     assert all(torch.equal(a, b) for a, b in zip(traced(step, x), step(x), strict=True))
+
+
+@pytest.mark.parametrize("name, options", [("pgd-linf-8", {"steps": 6}), ("lavan", {"steps": 6, "area": 0.05})])
+def test_when_finished_images_leave_the_batch_never_changes_an_image(name, options, resnet, digits_test,
+                                                                     monkeypatch):
+    """``compact_after``'s schedule trades host syncs for wasted steps; the per-image early stop must give the same
+    adversarial images whatever it is: after every step, the default, or never within a restart."""
+    import robust.attacks.base as base
+
+    x, y = digits_test.batch(slice(0, 24))
+    attack = make_attack(name, **options)
+    results = []
+    for every, early in ((1, 0), (base.COMPACT_EVERY, base.COMPACT_EARLY), (100, 0)):
+        monkeypatch.setattr(base, "COMPACT_EVERY", every)
+        monkeypatch.setattr(base, "COMPACT_EARLY", early)
+        results.append(attack(resnet, x, y).x_adv)
+    assert all(torch.equal(results[0], r) for r in results[1:])

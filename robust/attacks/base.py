@@ -73,6 +73,21 @@ class AttackResult:
 #: the zoo's three models) 4 costs 0.94-1.11x the time of shrinking at every step, never shrinking 1.26-3.90x; every
 #: setting gives the same images.
 COMPACT_EVERY = 4
+#: ... and after each of the first this many steps too: an undefended model loses most images at its first steps (a
+#: random-weight one before the first), where compacting only every 4 steps cost 1.6-2.2x on an H200 at 224 px
+#: (docs/reports/2026-12-04-h200-2.md).
+COMPACT_EARLY = 2
+
+
+def compact_after(step: int) -> bool:
+    """Whether an iterative attack drops its finished images from the batch after step ``step`` (0-based): after
+    each of the first ``COMPACT_EARLY`` steps, then every ``COMPACT_EVERY``. Each time is one host sync.
+
+    Example:
+        >>> [s for s in range(12) if compact_after(s)]
+        [0, 1, 3, 7, 11]
+    """
+    return step < COMPACT_EARLY or (step + 1) % COMPACT_EVERY == 0
 
 
 def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: torch.Generator | Draws,

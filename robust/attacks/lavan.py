@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from robust.attacks.base import COMPACT_EVERY, AttackResult, PatchAttack, attack_loss, bounded
+from robust.attacks.base import AttackResult, PatchAttack, attack_loss, bounded, compact_after
 from robust.checks import InputError, check_choice, check_number, check_positive_int
 from robust.draws import Draws
 from robust.models.backbone import Backbone
@@ -180,7 +180,7 @@ def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: to
     stops once its margin exceeds ``margin`` (0: its first success), so a success is never lost to a later step;
     one that never gets there keeps its highest-margin iterate. Adam's moments are kept per image. ``limits``
     (``PatchAttack.limits``) bound every iterate to what it replaces; [0, 1] without. The steps are
-    ``patch_step``'s, sync-free; finished images leave the batch every ``COMPACT_EVERY`` steps. Shared by ``lavan``
+    ``patch_step``'s, sync-free; finished images leave the batch when ``compact_after`` says. Shared by ``lavan``
     and the refinement of ``gan-patch``."""
     check_boxes(boxes, x.shape[0], tuple(x.shape[-2:]))  # once: the steps paste unchecked (no host sync)
     patch = patch.detach().clone()
@@ -201,8 +201,7 @@ def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: to
         patch[rows] = moved
         if moments is not None:
             moments[0][rows], moments[1][rows] = stepped
-        if step == 0 or (step + 1) % COMPACT_EVERY == 0:  # drop the finished images: one host sync (also after
-            # the first step: a generator's patch being refined is mostly done at its first scoring)
+        if compact_after(step):  # drop the finished images: one host sync
             keep = active.nonzero()[:, 0]
             rows, active = rows[keep], active[keep]
             if keep.numel() == 0:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from robust.attacks.base import COMPACT_EVERY, Attack, AttackResult, attack_loss
+from robust.attacks.base import Attack, AttackResult, attack_loss, compact_after
 from robust.checks import InputError, check_number, check_positive_int
 from robust.draws import Draws
 from robust.models.backbone import Backbone
@@ -245,7 +245,7 @@ def pgd(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor 
         norm: str, eps: float, alpha: float, steps: int, restarts: int, loss: str = "ce") -> torch.Tensor:
     """Projected gradient descent on ``attack_loss`` in the ``norm`` ball of radius ``eps`` (clipped to [0, 1]):
     ``restarts`` random starts of ``steps`` steps; each image stops at its first adversarial iterate. The steps are
-    ``pgd_step``'s, sync-free; finished images leave the batch every ``COMPACT_EVERY`` steps. Every draw is per
+    ``pgd_step``'s, sync-free; finished images leave the batch when ``compact_after`` says. Every draw is per
     image, so the result does not depend on the batch."""
     x_adv = x.detach().clone()
     todo = torch.arange(x.shape[0], device=x.device)  # images without an adversarial iterate yet
@@ -261,7 +261,7 @@ def pgd(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor 
             iterate, record, delta, active = pgd_step(
                 model, xs, ys, ts, delta, active, norm=norm, eps=eps, alpha=alpha, loss=loss, last=step == steps)
             x_adv[rows] = torch.where(record.view(-1, 1, 1, 1), iterate, x_adv[rows])
-            if step < steps and (step + 1) % COMPACT_EVERY == 0:  # drop the finished images: one host sync
+            if step < steps and compact_after(step):  # drop the finished images: one host sync
                 keep = active.nonzero()[:, 0]
                 rows, xs, ys, delta, active = rows[keep], xs[keep], ys[keep], delta[keep], active[keep]
                 ts = None if ts is None else ts[keep]
