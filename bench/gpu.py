@@ -29,7 +29,9 @@ outside): a hidden host-device sync raises, the row records it as ``sync_error``
 the check. A kernel that fails (out of memory, a missing package) records ``error`` and the bench goes on.
 ``ratio``: the kernel's time over each peer's.
 
-Prints a progress line per kernel and one JSON object on its last line.
+Prints a progress line per kernel (a kernel that syncs: the sites of one call, with counts: a count that grows with
+the steps is a sync inside a step) and one JSON object on its last line; ``--out`` gets that object after each model,
+so a run stopped at its time limit keeps what it measured.
 Usage: python bench/gpu.py [--models resnet50,vit_base_patch16_224,...] [--kernels cam,attack,occlusion,pgd,augment]
                            [--batch 128] [--repeats 5] [--device cuda] [--quick] [--out FILE]
 """
@@ -241,6 +243,8 @@ def describe(name: str, row: dict) -> str:
         text += f", peak {row['peak_mib']:.0f} MiB"
     if "sync_error" in row:
         text += f"; SYNC: {row['sync_error']}"
+        sites = row.get("sync_sites", {})
+        text += "; syncs in one call: " + (", ".join(f"{where} x{count}" for where, count in sites.items()) or "none")
     return text
 
 
@@ -513,15 +517,22 @@ def main(argv: list[str] | None = None) -> dict:
         add_ratios(rows)
         print(ratio_line(rows), flush=True)
         result["augment"] = rows
-    result["models"] = {name: bench_model(name, model_spec(name), x, x_u8, sizes, args.groups, device)
-                        for name in args.model_names if args.groups != ("augment",)}
+    save(result, args.out)
+    result["models"] = {}
+    for name in args.model_names if args.groups != ("augment",) else ():
+        result["models"][name] = bench_model(name, model_spec(name), x, x_u8, sizes, args.groups, device)
+        save(result, args.out)  # after each model: a run stopped at its time limit keeps what it measured
     line = json.dumps(result, allow_nan=False)
-    if args.out is not None:
-        from robust.io import atomic_write_text
-
-        atomic_write_text(args.out, line + "\n")
     print(line, flush=True)
     return result
+
+
+def save(result: dict, out: Path | None) -> None:
+    """Write ``result`` as one JSON line to ``out`` (atomically; nothing when None)."""
+    if out is not None:
+        from robust.io import atomic_write_text
+
+        atomic_write_text(out, json.dumps(result, allow_nan=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import torch
 
 from robust.augment.patch_mixing import PatchMixing, soft_targets
 from robust.checks import InputError, check_images, check_labels, check_number, check_positive_int, check_seed
+from robust.device import to_device
 
 METHODS = ("patch_mixing", "cutmix", "mixup")
 
@@ -95,7 +96,7 @@ class Mix:
         if method == "patch_mixing":
             x, rows = self.patch_mixing(x, y)
             return x, soft_targets(rows, self.num_classes, self.label_smoothing)
-        perm = torch.randperm(b, generator=self.generator).to(x.device)
+        perm = to_device(torch.randperm(b, generator=self.generator), x.device)
         if method == "mixup":
             lam = self._beta(self.mixup_alpha)
             x = lam * x + (1 - lam) * x[perm]

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from kornia.augmentation import MixAugmentationBaseV2
 
 from robust.checks import InputError, check_choice, check_number, check_positive_int, check_seed
+from robust.device import to_device
 from robust.grid import grid_shape, mix_cells_of, random_cells
 
 LAM = ("original", "partner")
@@ -194,7 +195,8 @@ class PatchMixing(MixAugmentationBaseV2):
                         ) -> torch.Tensor:
         if input.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
             raise InputError(f"images have dtype {input.dtype}; expected float images in [0, 1].")
-        out = mix_cells_of(input, params["mix_pairs"].to(input.device), params["cells"].to(input.device))
+        pairs, cells = to_device(params["mix_pairs"], input.device), to_device(params["cells"], input.device)
+        out = mix_cells_of(input, pairs, cells)
         if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
             out = out.contiguous(memory_format=torch.channels_last)  # the caller's memory format, kept
         return out
@@ -210,8 +212,8 @@ class PatchMixing(MixAugmentationBaseV2):
             raise InputError(f"labels has shape {tuple(labels.shape)}; expected ({params['cells'].shape[0]},) class "
                              "indices, one per image.")
         if mixed:
-            lam = 1 - params["cells"].to(labels.device).flatten(1).float().mean(1)  # weight of the original image
-            partner = labels[params["mix_pairs"].to(labels.device)]
+            lam = 1 - to_device(params["cells"], labels.device).flatten(1).float().mean(1)  # the original's weight
+            partner = labels[to_device(params["mix_pairs"], labels.device)]
         else:
             lam, partner = torch.ones(labels.shape[0], device=labels.device), labels
         rows = torch.stack([labels.float(), partner.float(), lam], 1)
