@@ -1,9 +1,10 @@
 """PGD's early stop: what dropping finished images from the batch on a schedule costs or saves, measured in one run.
 
 ``robust.attacks.lp.pgd`` runs sync-free masked steps (``pgd_step``) and drops the finished images when
-``robust.attacks.base.compact_after`` says: after each of the first ``COMPACT_EARLY`` steps, then every
-``COMPACT_EVERY`` (one host sync each time). A schedule ``k/e`` sets the two; ``1/0`` is the batch shrunk at every
-step (a sync per step, as before issue 31), ``100/0`` never shrinks it within a restart. Per model: seconds of PGD-10
+``robust.attacks.base.compact_after`` says: on an accelerator after each of the first ``COMPACT_EARLY`` steps, then
+every ``COMPACT_EVERY`` (one host sync each time); on the CPU after every step. A schedule ``k/e`` is the first rule
+with those two values, whatever the device; ``1/0`` is the batch shrunk at every step (the CPU's rule, and every
+device's before issue 31), ``100/0`` never shrinks it within a restart. Per model: seconds of PGD-10
 and of PGD-20 x 2 restarts (targeted) on the same images for each schedule, the ratio to the first, and whether every
 schedule gives the same adversarial images. A model is a zoo name or any model spec: a random-weight one
 (``timm:resnet18?pretrained=false``) misclassifies almost every image before the first step, the case where
@@ -20,7 +21,7 @@ import time
 
 import torch
 
-import robust.attacks.base as base
+import robust.attacks.lp as lp
 from robust.attacks import make_attack
 from robust.data import load_dataset
 from robust.models import load_model
@@ -43,7 +44,9 @@ def main() -> None:
             attack = make_attack("pgd-linf-8", **options)
             row, first = {}, None
             for k in ks:
-                base.COMPACT_EVERY, base.COMPACT_EARLY = (int(v) for v in k.split("/"))
+                every, early = (int(v) for v in k.split("/"))
+                lp.compact_after = lambda step, device, every=every, early=early: (
+                    step < early or (step + 1) % every == 0)
                 times = []
                 for _ in range(args.repeats):
                     start = time.perf_counter()

@@ -201,7 +201,7 @@ def optimise_patch(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: to
         patch[rows] = moved
         if moments is not None:
             moments[0][rows], moments[1][rows] = stepped
-        if compact_after(step):  # drop the finished images: one host sync
+        if compact_after(step, x.device):  # drop the finished images: one host sync
             keep = active.nonzero()[:, 0]
             rows, active = rows[keep], active[keep]
             if keep.numel() == 0:

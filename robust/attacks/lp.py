@@ -261,7 +261,7 @@ def pgd(model: Backbone, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor 
             iterate, record, delta, active = pgd_step(
                 model, xs, ys, ts, delta, active, norm=norm, eps=eps, alpha=alpha, loss=loss, last=step == steps)
             x_adv[rows] = torch.where(record.view(-1, 1, 1, 1), iterate, x_adv[rows])
-            if step < steps and compact_after(step):  # drop the finished images: one host sync
+            if step < steps and compact_after(step, x.device):  # drop the finished images: one host sync
                 keep = active.nonzero()[:, 0]
                 rows, xs, ys, delta, active = rows[keep], xs[keep], ys[keep], delta[keep], active[keep]
                 ts = None if ts is None else ts[keep]
