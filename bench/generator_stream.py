@@ -1,6 +1,8 @@
-"""Train gan-patch on fresh digits-m composites (``robust.data.digits_stream``) at a constant learning rate, in
-chunks, resumable across sittings, and keep its curve: train and val TCS (the generator alone) against optimiser
-steps. Issue 25's study of what makes the generator fit (capacity, steps, fresh data).
+"""Train gan-patch on a stream of fresh images at a constant learning rate, in chunks, resumable across sittings,
+and keep its curve: train and val TCS (the generator alone) against optimiser steps. Issue 25's study of what makes
+the generator fit (capacity, steps, fresh data) on digits-m composites (``robust.data.digits_stream``), and issue
+31's 224-px generator on crops of the training photos (``--data imagenet-crops``, ``robust.data.photo_stream``),
+e.g. against EfficientNet-Lite0 for the N8 targets (``--target n8``).
 
 Each call continues the run named by its options from its resume file up to ``--until`` steps, writing after
 every chunk ``NAME.curve.json`` (every history row so far) and ``NAME.resume.pt`` (the one resume file, replaced).
@@ -9,6 +11,8 @@ the generator alone on the first N digits-m test images, recorded in the curve f
 
     python bench/generator_stream.py --victim zoo:digits-m/resnet --depth 4 --until 8000
     python bench/generator_stream.py --until 8000 --chunk 8000 --test 1000   # a finished run, scored on test
+    python bench/generator_stream.py --data imagenet-crops --victim zoo:imagenet/efficientnet-lite0 --target n8 \
+        --split train --batch-size 16 --precision bf16 --until 2000 --chunk 250 --test 96
 """
 
 from __future__ import annotations
@@ -22,21 +26,25 @@ import torch
 
 from robust.attacks import evaluate
 from robust.attacks.gan import GanPatch
-from robust.data import load_dataset
 from robust.io import atomic_write_text
+from robust.model_data import load_for
 from robust.models import load_model
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="digits-m", choices=("digits-m", "imagenet-crops"))
     ap.add_argument("--victim", default="zoo:digits-m/resnet")
+    ap.add_argument("--target", default="random", help="random, or a named target set (n8, imagenet-patch, toaster)")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--loss", choices=("ce", "cw"), default="ce")
     ap.add_argument("--lambda-gan", type=float, default=0.05, help="the critic's weight (0: no critic)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--split", choices=("fit", "train"), default="fit", help="fit: scored on val as it trains")
+    ap.add_argument("--split", choices=("fit", "train"), default="fit",
+                    help="fit: scored on val as it trains (digits-m); imagenet-crops has train only")
     ap.add_argument("--until", type=int, required=True, help="optimiser steps to reach (a later call may ask more)")
     ap.add_argument("--chunk", type=int, default=1000, help="steps per call of fit (the curve is written after each)")
     ap.add_argument("--log-every", type=int, default=250)
@@ -51,14 +59,19 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     victim = load_model(args.victim, args.device)
     critic = "" if args.lambda_gan == 0.05 else f"-critic{args.lambda_gan:g}"
-    name = (f"{args.victim.rsplit('/', 1)[-1]}-w{args.width}-d{args.depth}-{args.loss}{critic}-lr{args.lr:g}"
-            f"-b{args.batch_size}-{args.split}-s{args.seed}")
+    prefix = ("" if args.data == "digits-m" else f"{args.data}-") + args.victim.rsplit("/", 1)[-1] + (
+        "" if args.target == "random" else f"-{args.target}")
+    name = (f"{prefix}-w{args.width}-d{args.depth}-{args.loss}{critic}-lr{args.lr:g}-b{args.batch_size}-{args.split}"
+            f"-s{args.seed}" + ("" if args.precision == "fp32" else f"-{args.precision}"))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     resume, curve = args.out_dir / f"{name}.resume.pt", args.out_dir / f"{name}.curve.json"
-    data = load_dataset("digits-m", args.split)
-    monitor = load_dataset("digits-m", "val") if args.split == "fit" else None
+    if args.data != "digits-m" and args.split != "train":
+        ap.error(f"--split {args.split} is not valid for --data {args.data}; expected train (its test photos are held "
+                 "out, and it has no val split).")
+    data = load_for(victim, args.data, args.split)  # imagenet-crops: labelled by the victim's decisions
+    monitor = load_for(victim, "digits-m", "val") if args.split == "fit" else None
     attack = GanPatch(area=0.12, width=args.width, depth=args.depth, loss=args.loss, lambda_gan=args.lambda_gan,
-                      seed=args.seed)
+                      seed=args.seed, target=args.target)
     done, record = 0, {"name": name}
     if curve.exists():
         record = json.loads(curve.read_text())
@@ -68,11 +81,13 @@ def main() -> None:
         target = min(args.until, (done // args.chunk + 1) * args.chunk)
         started = time.perf_counter()
         attack.fit(victim, data, steps=target, stream=True, lr_schedule="constant", lr=args.lr,
-                   batch_size=args.batch_size, log_every=args.log_every, monitor=monitor, resume=resume)
+                   batch_size=args.batch_size, log_every=args.log_every, monitor=monitor, resume=resume,
+                   precision=args.precision)
         done = attack.history[-1]["step"]
         record.update(name=name, command="python bench/generator_stream.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k not in ("until", "chunk", "out_dir", "threads", "test", "device")), training=attack.training,
+            if k not in ("until", "chunk", "out_dir", "threads", "test", "device")
+            and not (k in ("data", "target", "precision") and v == ap.get_default(k))), training=attack.training,
             history=attack.history)  # chunks and threads do not change a result: a resumed run continues bit for bit
         # on one device; each sitting's device is recorded, since a GPU's arithmetic differs from the CPU's
         sittings = record.setdefault("sittings", [])
@@ -86,8 +101,8 @@ def main() -> None:
         for row in attack.history[-max(1, args.chunk // args.log_every):]:
             print(json.dumps(row), flush=True)
         print(f"# {name}: {done} steps, chunk {time.perf_counter() - started:.0f} s", flush=True)
-    if args.test:  # the generator alone, as it stands, on held-out test digits (never trained on)
-        counts = evaluate(attack, victim, load_dataset("digits-m", "test"), samples=args.test)
+    if args.test:  # the generator alone, as it stands, on held-out test images (never trained on)
+        counts = evaluate(attack, victim, load_for(victim, args.data, "test"), samples=args.test)
         record.setdefault("test", {})[str(done)] = counts.to_dict()
         atomic_write_text(curve, json.dumps(record, indent=1) + "\n")
         print(f"# test, first {args.test} images, generator alone at {done} steps: {counts}", flush=True)

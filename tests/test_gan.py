@@ -6,6 +6,7 @@ import torch
 from robust.attacks import GanPatch
 from robust.attacks.gan_networks import Generator
 from robust.data import load_dataset
+from robust.models import load_model
 from robust.placement import context_side, crop
 
 TINY = {"width": 8, "depth": 2, "embed": 8}
@@ -200,3 +201,26 @@ def test_bad_schedule_options(resnet, small_train):
             GanPatch(**TINY).fit(resnet, fit, **options)
     with pytest.raises(ValueError, match="data is 'digits-m' split 'test'"):
         GanPatch(**TINY).fit(resnet, load_dataset("digits-m", "test"), steps=2, stream=True)
+
+
+def test_a_stream_of_photo_crops_trains_a_generator_for_a_named_target_set(resnet, tmp_path):
+    """imagenet-crops' train split streams fresh crops (robust.data.photo_stream), labelled by the victim; the
+    generator learns the attack's own target protocol (N8 here), recorded in its training, with one class
+    embedding per N8 class, and says so when asked for another target."""
+    from robust.model_data import decision_labels
+
+    net = load_model("timm:resnet18?pretrained=false", "cpu")
+    data = decision_labels(net, load_dataset("imagenet-crops", "train", image_size=32).subset(slice(0, 8)))
+    gan = GanPatch(target="n8", **TINY).fit(net, data, steps=2, stream=True, batch_size=4, log_every=1)
+    assert [h["step"] for h in gan.history] == [1, 2] and gan.training["target"] == "n8"
+    assert gan.training["stream"] is True and gan.generator_net.embed.num_embeddings == 8  # N8's classes only
+    x = load_dataset("imagenet-crops", "test", image_size=32).images[:2].float() / 255
+    res = gan(net, x, torch.tensor([1, 2]))
+    assert set(res.target.tolist()) <= {150, 426, 843, 715, 952, 507, 590, 62}
+    with pytest.raises(ValueError, match=r"target protocol 'n8' .*targets \[3\] have no patch"):
+        gan(net, x[:1], torch.tensor([1]), target=torch.tensor([3]))
+    gan.save(tmp_path / "n8.safetensors")
+    again = GanPatch.load(tmp_path / "n8.safetensors", target="n8")
+    assert torch.equal(again(net, x, torch.tensor([1, 2])).x_adv, res.x_adv)
+    with pytest.raises(ValueError, match="names ImageNet-1k classes"):  # the set's classes, not random ones
+        GanPatch(target="n8", **TINY).fit(resnet, load_dataset("digits-m", "fit"), steps=1, stream=True)

@@ -33,9 +33,11 @@ ARTIFACT_VERSION = 2  # bump when a change alters how trained artifacts are trai
 def artifact_name(data: str, victims: list[str], attack: str, area: float, variant: str | None = None) -> str:
     """``DATASET/MODEL/ATTACK[-VARIANT]-Npct`` for zoo victims (models joined by ``+`` for an ensemble; a zoo model
     of another dataset keeps its zoo folder: ``imagenet-crops/imagenet-efficientnet-lite0/...``); a variant names a
-    recipe other than the preset's (``critic2``: the same attack trained with another critic weight)."""
-    if variant is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.]*", variant):
-        raise InputError(f"variant {variant!r} is not valid; expected lower-case letters, digits and '.'.")
+    recipe other than the preset's (``critic2``: the same attack trained with another critic weight; ``n8``: for a
+    target protocol)."""
+    if variant is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]*[a-z0-9]|[a-z0-9]", variant):
+        raise InputError(f"variant {variant!r} is not valid; expected lower-case letters, digits, '.' and '-' (not "
+                         "at either end).")
     models = []
     for spec in victims:
         folder, _, model = spec.removeprefix("zoo:").partition("/")

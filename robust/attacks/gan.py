@@ -33,8 +33,10 @@ from robust.attacks.lavan import OPTIMIZERS, optimise_patch
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import SEED_LIMIT, InputError, check_choice, check_int, check_number, check_positive_int
 from robust.data.base import ImageSet
-from robust.data.digits_stream import SPLITS as STREAM_SPLITS
+from robust.data.digits_stream import SPLITS as DIGIT_SPLITS
 from robust.data.digits_stream import DigitStream
+from robust.data.photo_stream import SPLITS as PHOTO_SPLITS
+from robust.data.photo_stream import PhotoStream
 from robust.device import autocast
 from robust.draws import Draws, seeded
 from robust.models.backbone import Backbone
@@ -47,13 +49,17 @@ from robust.registry import register_attack
 LR_SCHEDULES = ("cosine", "constant")
 
 
-def _stream_split(data: ImageSet) -> str:
-    """The digits-m split whose digits a stream draws (``data``'s own: train or fit)."""
+def training_stream(data: ImageSet, seed: int) -> DigitStream | PhotoStream:
+    """The stream of fresh images like ``data``'s training images: digits-m composites of its split's digits
+    (``train`` or ``fit``), or random resized crops of ``imagenet-crops``' training photos at its size."""
     split = data.meta.get("split")
-    if data.name != "digits-m" or split not in STREAM_SPLITS:
-        raise InputError(f"stream=True draws fresh digits-m composites of the training digits; data is "
-                         f"{data.name!r} split {split!r}, expected digits-m split one of {STREAM_SPLITS}.")
-    return split
+    if data.name == "digits-m" and split in DIGIT_SPLITS:
+        return DigitStream(split, seed)
+    if data.name == "imagenet-crops" and split in PHOTO_SPLITS:
+        return PhotoStream(split, seed, size=data.image_size[-1])
+    raise InputError(f"stream=True draws fresh images like the training split's; data is {data.name!r} split "
+                     f"{split!r}, expected digits-m split one of {DIGIT_SPLITS} or imagenet-crops split one of "
+                     f"{PHOTO_SPLITS}.")
 
 
 @register_attack
@@ -141,8 +147,9 @@ class GanPatch(TrainedPatchAttack):
 
     def _build(self) -> Generator:
         s = context_side(self.side_for(self.image_size), self.image_size[1:])
-        return seeded(lambda: Generator(self.num_classes, self.image_size[0], self.width, self.depth, self.embed, s),
-                      self.seed)
+        classes = self.protocol_classes()  # a generator for a target protocol embeds its classes only
+        rows = self.num_classes if classes is None else len(classes)
+        return seeded(lambda: Generator(rows, self.image_size[0], self.width, self.depth, self.embed, s), self.seed)
 
     def state(self) -> dict[str, torch.Tensor] | None:
         return None if self.generator_net is None else self.generator_net.state_dict()
@@ -167,13 +174,16 @@ class GanPatch(TrainedPatchAttack):
         configuration continues from the last finished epoch. The generator's learning rates (``lr``, and
         ``template_lr`` for the per-class template) decay on a cosine over the epochs (``lr_schedule="constant"``:
         they do not). ``precision`` (``fp32``, ``bf16``, ``fp16``) is the autocast of the training passes (see
-        ``robust.device.autocast``); ``train_samples`` keeps the first N images of ``data``.
+        ``robust.device.autocast``); ``train_samples`` keeps the first N images of ``data``. The targets it learns
+        are ``trained_target()``'s: the attack's target protocol (``target="n8"``: the eight N8 classes), else random
+        classes.
 
         ``steps`` = N measures the schedule in optimiser steps instead: each step draws its batch from (seed,
         step) alone, a history row (and a resume checkpoint) is written every ``log_every`` steps, and a resumed
         run may ask for more steps (at a constant rate, the same run continued). With ``stream`` the batches are
-        fresh digits-m composites of ``data``'s digits (``robust.data.digits_stream``: ``data`` is digits-m's
-        ``train`` or ``fit`` split) labelled by the first victim's decisions, windows placed per batch: a
+        fresh images (``training_stream``: digits-m composites of ``data``'s digits when ``data`` is digits-m's
+        ``train`` or ``fit`` split, random resized crops of the training photos for imagenet-crops' ``train``)
+        labelled by the first victim's decisions, windows placed per batch: a
         generator never sees an image twice. ``monitor``, a held-out set (e.g. digits-m ``val``), is scored at
         every history row (``val_tcs``: the attack as configured, mean TCS over the victims), so a schedule can
         run until that curve flattens.
@@ -224,11 +234,13 @@ class GanPatch(TrainedPatchAttack):
                              "stored image (distill without distill_refine) applies; expected neither.")
         if monitor is not None and not isinstance(monitor, ImageSet):
             raise TypeError(f"monitor must be an ImageSet (a held-out split), got {type(monitor).__name__}.")
+        trained_on = self.trained_target()
         schedule = {"steps": steps, "stream": stream, "log_every": log_every} if steps is not None else {
             "epochs": epochs}
         victims, data = self._begin_fit(victims, data, train_samples, {
             **schedule, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
             **({"lr_schedule": lr_schedule} if lr_schedule != "cosine" else {}),
+            **({"target": trained_on} if trained_on != "random" else {}),
             **({"train_samples": train_samples} if train_samples is not None else {}),
             **({"distill": distill, "teacher_margin": teacher_margin,
                 **({"distill_refine": distill_refine} if distill_refine else
@@ -236,7 +248,7 @@ class GanPatch(TrainedPatchAttack):
         if monitor is not None:
             check_training(victims, monitor)
             self.training["monitor"] = f"{monitor.name}/{monitor.meta.get('split', '?')}"
-        source = DigitStream(_stream_split(data), self.seed) if stream else None
+        source = training_stream(data, self.seed) if stream else None
         k, device = data.num_classes, victims[0].device
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
@@ -274,7 +286,7 @@ class GanPatch(TrainedPatchAttack):
                                       **({"teacher": teacher} if teacher else {}))
 
             def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
-                t = sample_targets(y, k, "random", self.generator)
+                t = sample_targets(y, k, trained_on, self.generator)
                 b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
                 ref = self._reference(teacher, distill_refine, teacher_margin, victims[0], g_net, x, y, t, b,
                                       mask, idx, amp) if distill else None
@@ -361,7 +373,7 @@ class GanPatch(TrainedPatchAttack):
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
         ctx, where, inner = context_inputs(x, boxes, mask)
-        return crop(g_net(ctx, where, target), inner, mask.shape[-1], check=False)
+        return crop(g_net(ctx, where, self.class_rows(target)), inner, mask.shape[-1], check=False)
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,
                    x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
@@ -402,7 +414,7 @@ class GanPatch(TrainedPatchAttack):
             for start in range(0, n, batch_size):
                 idx = chosen[start:start + batch_size]
                 x, y = data.batch(idx, victim.device)
-                t = sample_targets(y, data.num_classes, "random", self.generator)
+                t = sample_targets(y, data.num_classes, self.trained_target(), self.generator)
                 b = boxes[idx].to(victim.device) if boxes.numel() else self.locate(victim, x, self.generator)
                 grey = torch.full((len(idx), x.shape[1], side, side), 0.5, device=x.device, dtype=x.dtype)
                 with amp:
@@ -433,6 +445,7 @@ class GanPatch(TrainedPatchAttack):
                              f"{model.num_classes}.")
         if tuple(x.shape[1:]) != self.image_size:
             raise InputError(f"the generator was trained on {self.image_size} images; x has {tuple(x.shape[1:])}.")
+        self.class_rows(target, check=True)  # a target outside the protocol it was trained for: once per call
         boxes = self.locate(model, x, draws)
         mask = self.mask(self.side(x), x.device)
         g_net = self.generator_net.to(x.device).eval()

@@ -21,9 +21,11 @@ from robust.attacks.artifacts import check_config, config_path, read_config, rec
 from robust.attacks.base import PatchAttack, check_training
 from robust.checks import InputError, check_positive_int, value_kind
 from robust.data.base import ImageSet
+from robust.device import to_device
 from robust.io import atomic_path, atomic_write_text
 from robust.models.backbone import Backbone
 from robust.models.checkpoint import read_state_dict
+from robust.targets import TARGET_SETS
 
 MAX_CLASSES, MAX_CHANNELS, MAX_SIDE = 1_000_000, 16, 16_384  # bounds on sizes a checkpoint's JSON may state
 
@@ -82,6 +84,48 @@ class TrainedPatchAttack(PatchAttack):
         """The constructor options a checkpoint records: what training depends on, the placement and the seed."""
         return tuple(sorted(cls.fixed_params | cls.training_params | {"placement", "stride", "seed"}))
 
+    # -- target protocols --------------------------------------------------------------------------------------
+
+    def trained_target(self) -> str | int:
+        """The targets training draws: the attack's ``target`` protocol (a named set such as ``n8``, or one class),
+        else random ones (``least-likely`` too: a patch for any class serves it). Recorded in ``training["target"]``
+        when not random, and compared by ``matches``."""
+        return "random" if self.target_mode in ("random", "least-likely") else self.target_mode
+
+    def protocol_classes(self) -> tuple[int, ...] | None:
+        """The classes the trained state holds a row for (a patch, a generator's class embedding): those of the
+        target protocol it was trained for (``training["target"]``), or None for every class. A generator for N8
+        holds 8 rows, not 1,000: its files and resume files are megabytes, not tens of them."""
+        mode = self.training.get("target", "random")
+        if isinstance(mode, str) and mode in TARGET_SETS:
+            return TARGET_SETS[mode][0]
+        return (mode,) if isinstance(mode, int) and not isinstance(mode, bool) else None
+
+    def class_rows(self, target: torch.Tensor, *, check: bool = False) -> torch.Tensor:
+        """The row of the trained state that serves each target class (the class itself without a protocol).
+
+        Args:
+            target: target classes, N (long).
+            check: raise if a target has no row (one host sync: at an attack's call, never inside a step).
+
+        Returns:
+            N row indices on ``target``'s device (-1 where a target has none, when not checked).
+
+        Raises:
+            InputError: with ``check``, a target outside the protocol's classes.
+        """
+        classes = self.protocol_classes()
+        if classes is None:
+            return target
+        lookup = torch.full((self.num_classes,), -1, dtype=torch.long)
+        lookup[list(classes)] = torch.arange(len(classes))
+        rows = to_device(lookup, target.device)[target]
+        if check and bool((rows < 0).any()):
+            raise InputError(f"{self.name} was trained for the target protocol {self.training['target']!r} (classes "
+                             f"{list(classes)}); targets {sorted(set(target[rows < 0].tolist()))} have no patch. "
+                             "Expected the same protocol (target=...).")
+        return rows
+
     def config(self) -> dict:
         """What ``save`` writes beside the tensors (JSON)."""
         options = {k: list(v) if isinstance(v, tuple) else v
@@ -99,6 +143,8 @@ class TrainedPatchAttack(PatchAttack):
         mine = self.config()
         if not all(config.get(k) == mine[k] for k in self.fixed_params | self.training_params | {"placement", "seed"}):
             return False
+        if (config.get("training") or {}).get("target", "random") != self.trained_target():
+            return False  # trained for another target protocol (N8's eight classes are not 1,000 random ones)
         if train is None:
             return True
         recorded = config.get("training") or {}
@@ -160,9 +206,17 @@ class TrainedPatchAttack(PatchAttack):
                              "only.")
         attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **overrides})
         attack.num_classes, attack.image_size = cfg["num_classes"], size
-        attack.set_state(read_state_dict(path), where)
         attack.history = cfg["history"] if isinstance(cfg.get("history"), list) else []
         attack.training = cfg["training"] if isinstance(cfg.get("training"), dict) else {}
+        target = attack.training.get("target", "random")
+        if not (target == "random" or target in TARGET_SETS or (
+                isinstance(target, int) and not isinstance(target, bool) and 0 <= target < attack.num_classes)):
+            raise InputError(f"{cls.name} checkpoint {where} records the target protocol {target!r}; expected "
+                             f"'random', one of {tuple(TARGET_SETS)} or a class index below {attack.num_classes}.")
+        if (classes := attack.protocol_classes()) is not None and max(classes) >= attack.num_classes:
+            raise InputError(f"{cls.name} checkpoint {where} records the target protocol {target!r} (classes up to "
+                             f"{max(classes)}) for {attack.num_classes} classes; expected ImageNet-1k's 1,000.")
+        attack.set_state(read_state_dict(path), where)  # its shapes follow the protocol's classes
         return attack
 
     # -- training ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from robust.attacks.base import AttackResult, bounded, optimizer_step, sample_ta
 from robust.attacks.trained import TrainedPatchAttack
 from robust.checks import InputError, check_number, check_positive_int
 from robust.data.base import ImageSet
+from robust.device import to_device
 from robust.draws import Draws
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode, preserved_grads
@@ -43,7 +44,8 @@ class UniversalPatch(TrainedPatchAttack):
             ``area`` and ``shape`` define the trained patches: ``load`` refuses an override that changes them.
 
     Shape:
-        As ``Attack``; the trained ``patches`` are K x 3 x p x p (K classes).
+        As ``Attack``; the trained ``patches`` are K x 3 x p x p (K classes), or K' x 3 x p x p for the K'
+        classes of the target protocol it was trained for (``protocol_classes``).
 
     Examples:
         >>> import torch
@@ -74,14 +76,15 @@ class UniversalPatch(TrainedPatchAttack):
             raise InputError(f"scale={scale!r} is not valid; expected (low, high) with 0 < low <= high.")
         check_number(rotation, "rotation", low=0, high=180, expected="degrees in [0, 180]")
         self.scale, self.rotation = (float(lo), float(hi)), float(rotation)
-        self.patches: torch.Tensor | None = None  # K x C x p x p
+        self.patches: torch.Tensor | None = None  # K x C x p x p, or K' x C x p x p for a protocol's K' classes
 
     def state(self) -> dict[str, torch.Tensor] | None:
         return None if self.patches is None else {"patches": self.patches}
 
     def set_state(self, state: dict[str, torch.Tensor], where: str) -> None:
         side = self.side_for(self.image_size)
-        want = (self.num_classes, self.image_size[0], side, side)
+        classes = self.protocol_classes()
+        want = (self.num_classes if classes is None else len(classes), self.image_size[0], side, side)
         patches = state.get("patches")
         if set(state) != {"patches"} or tuple(patches.shape) != want or not patches.is_floating_point():
             found = {k: tuple(v.shape) for k, v in state.items()}
@@ -96,13 +99,13 @@ class UniversalPatch(TrainedPatchAttack):
         n, _, h, w = x.shape
         side = patch.shape[-1]
         g = self.generator
-        boxes = random_boxes(torch.rand(n, 2, generator=g).to(x.device), (h, w), side)
+        boxes = random_boxes(to_device(torch.rand(n, 2, generator=g), x.device), (h, w), side)
         canvas = paste(torch.zeros_like(x), patch * mask, boxes, check=False)  # premultiplied by the mask
         region = paste(torch.zeros_like(x[:, :1]), mask.expand(n, 1, side, side), boxes, check=False)
         lo, hi = self.scale
-        scale = (lo + (hi - lo) * torch.rand(n, generator=g)).to(x.device)
-        angle = ((torch.rand(n, generator=g) * 2 - 1) * self.rotation).to(x.device)
-        centre = (boxes[:, [1, 0]].float() + (side - 1) / 2).to(x.device)
+        scale = to_device(lo + (hi - lo) * torch.rand(n, generator=g), x.device)
+        angle = to_device((torch.rand(n, generator=g) * 2 - 1) * self.rotation, x.device)
+        centre = boxes[:, [1, 0]].float() + (side - 1) / 2
         matrix = KT.get_rotation_matrix2d(centre, angle, scale[:, None].expand(n, 2))
         canvas = KT.warp_affine(canvas, matrix, (h, w))
         region = KT.warp_affine(region, matrix, (h, w)).clamp(0, 1)
@@ -111,18 +114,26 @@ class UniversalPatch(TrainedPatchAttack):
     def fit(self, models: Backbone | list[Backbone], data: ImageSet, *, steps: int = 500, batch_size: int = 64,
             lr: float = 0.05, train_samples: int | None = None, progress: bool = False) -> UniversalPatch:
         """Train one patch per class of ``data`` against ``models`` (their mean loss) for ``steps`` Adam steps
-        (on the first ``train_samples`` images when given)."""
+        (on the first ``train_samples`` images when given). With a target protocol (``target`` a named set such as
+        ``n8``, or one class index) only that protocol's classes get a patch, and training draws its targets from
+        them: 8 patches for N8 rather than 1,000 for an ImageNet model."""
         check_positive_int(steps, "steps")
         check_positive_int(batch_size, "batch_size")
         check_number(lr, "lr", low=0, low_open=True, expected="a positive, finite number")
+        mode = self.trained_target()
         models, data = self._begin_fit(models, data, train_samples, {
             "steps": steps, "batch_size": batch_size, "lr": lr,
-            **({"train_samples": train_samples} if train_samples is not None else {})})
+            **({"train_samples": train_samples} if train_samples is not None else {}),
+            **({"target": mode} if mode != "random" else {})})
         k = data.num_classes
         device = models[0].device
         side = self.side_for(data.image_size)
         mask = self.mask(side, device)
-        patches = torch.rand(k, 3, side, side, generator=self.generator).to(device).requires_grad_(True)
+        classes = self.protocol_classes()
+        if classes is not None and max(classes) >= k:
+            raise InputError(f"target={mode!r} names class {max(classes)}; the data has {k} classes.")
+        rows = k if classes is None else len(classes)
+        patches = to_device(torch.rand(rows, 3, side, side, generator=self.generator), device).requires_grad_(True)
         opt = torch.optim.Adam([patches], lr=lr)
         with contextlib.ExitStack() as stack, torch.enable_grad():
             for m in models:
@@ -131,8 +142,8 @@ class UniversalPatch(TrainedPatchAttack):
             for _ in track(range(steps), description=f"fit {self.name}", disable=not progress):
                 idx = torch.randint(len(data), (batch_size,), generator=self.generator)
                 x, y = data.batch(idx, device)
-                t = sample_targets(y, k, "random", self.generator)
-                x_adv = self._eot(x, patches[t], mask)
+                t = sample_targets(y, k, mode, self.generator)
+                x_adv = self._eot(x, patches[self.class_rows(t)], mask)
                 loss = sum(F.cross_entropy(m.logits(x_adv), t) for m in models) / len(models)
                 optimizer_step(loss, [patches], opt)
                 with torch.no_grad():
@@ -144,13 +155,14 @@ class UniversalPatch(TrainedPatchAttack):
             draws: Draws) -> AttackResult:
         if self.patches is None:
             raise InputError("universal-patch has no trained patches; call fit() or UniversalPatch.load() first.")
-        if self.patches.shape[0] != model.num_classes:
-            raise InputError(f"the patches were trained for {self.patches.shape[0]} classes; the model has "
+        if self.num_classes != model.num_classes:
+            raise InputError(f"the patches were trained for {self.num_classes} classes; the model has "
                              f"{model.num_classes}.")
         side = self.side(x)
         if side != self.patches.shape[-1]:
             raise InputError(f"the patches are {self.patches.shape[-1]} px; area={self.area} on {tuple(x.shape[-2:])} "
                              f"images needs {side} px.")
+        rows = self.class_rows(target, check=True)
         boxes = self.locate(model, x, draws)
-        patch = bounded(self.patches.to(x.device)[target], self.limits(x, boxes))
+        patch = bounded(self.patches.to(x.device)[rows], self.limits(x, boxes))
         return AttackResult(paste(x, patch, boxes, self.mask(side, x.device)), target, boxes)

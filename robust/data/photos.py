@@ -94,6 +94,6 @@ def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet
             sources.append(k)
     order = torch.from_numpy(rng.permutation(len(images)))  # the first N crops: a sample of every photo
     return ImageSet(torch.stack(images)[order], torch.full((len(images),), -1), imagenet_class_names(),
-                    name="imagenet-crops", meta={"photos": list(CROP_PHOTOS[split]),
+                    name="imagenet-crops", meta={"split": split, "photos": list(CROP_PHOTOS[split]),
                                                  "photo": torch.tensor(sources)[order].tolist(),
                                                  "labels": DECISION, "preprocess": preprocess.to_dict()})
