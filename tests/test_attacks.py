@@ -276,8 +276,9 @@ def test_universal_patches_for_a_target_protocol_train_its_classes_only(resnet, 
     assert (res.target == 3).all() and torch.equal(crop(res.x_adv, res.boxes)[keep], one.patches[[0] * int(keep.sum())])
     path = tmp_path / "three.safetensors"
     one.save(path)
-    again = UniversalPatch.load(path, target=3)
-    assert again.protocol_classes() == (3,) and torch.equal(again(resnet, x, y).x_adv, res.x_adv)
+    again = UniversalPatch.load(path)  # takes the protocol it was trained for as its target
+    assert again.target_mode == 3 and again.protocol_classes() == (3,)
+    assert torch.equal(again(resnet, x, y).x_adv, res.x_adv)
     with pytest.raises(ValueError, match=r"protocol 3 \(classes \[3\]\); targets \[0, 1\] have no patch"):
         again(resnet, x[:2], y[:2], target=torch.tensor([0, 1]))
 

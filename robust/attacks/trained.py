@@ -123,7 +123,7 @@ class TrainedPatchAttack(PatchAttack):
         if check and bool((rows < 0).any()):
             raise InputError(f"{self.name} was trained for the target protocol {self.training['target']!r} (classes "
                              f"{list(classes)}); targets {sorted(set(target[rows < 0].tolist()))} have no patch. "
-                             "Expected the same protocol (target=...).")
+                             f"Expected target={self.training['target']!r}, the protocol it was trained for.")
         return rows
 
     def config(self) -> dict:
@@ -172,7 +172,8 @@ class TrainedPatchAttack(PatchAttack):
              image_size: tuple[int, int, int] | None = None, **overrides: object) -> TrainedPatchAttack:
         """An attack saved by ``save``. ``num_classes`` / ``image_size`` (when given) must match what it was
         trained for; ``overrides`` set attack-time options (``placement``, ``seed``, ...), and may repeat a fixed one's
-        recorded value, never change it."""
+        recorded value, never change it. An attack trained for a target protocol (``training["target"]``, e.g.
+        ``n8``) takes it as its ``target`` unless ``overrides`` name another."""
         from robust.registry import get
 
         path = Path(path)
@@ -204,18 +205,20 @@ class TrainedPatchAttack(PatchAttack):
             recorded = ", ".join(f"{k}={cfg[k]!r}" for k in bad)
             raise InputError(f"{bad} are fixed by the checkpoint {where} ({recorded}); expected attack-time options "
                              "only.")
-        attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **overrides})
-        attack.num_classes, attack.image_size = cfg["num_classes"], size
-        attack.history = cfg["history"] if isinstance(cfg.get("history"), list) else []
-        attack.training = cfg["training"] if isinstance(cfg.get("training"), dict) else {}
-        target = attack.training.get("target", "random")
-        if not (target == "random" or target in TARGET_SETS or (
-                isinstance(target, int) and not isinstance(target, bool) and 0 <= target < attack.num_classes)):
+        training = cfg["training"] if isinstance(cfg.get("training"), dict) else {}
+        target, n_classes = training.get("target", "random"), cfg["num_classes"]
+        named = isinstance(target, str) and (target == "random" or target in TARGET_SETS)
+        if not (named or (isinstance(target, int) and not isinstance(target, bool) and 0 <= target < n_classes)):
             raise InputError(f"{cls.name} checkpoint {where} records the target protocol {target!r}; expected "
-                             f"'random', one of {tuple(TARGET_SETS)} or a class index below {attack.num_classes}.")
-        if (classes := attack.protocol_classes()) is not None and max(classes) >= attack.num_classes:
-            raise InputError(f"{cls.name} checkpoint {where} records the target protocol {target!r} (classes up to "
-                             f"{max(classes)}) for {attack.num_classes} classes; expected ImageNet-1k's 1,000.")
+                             f"'random', one of {tuple(TARGET_SETS)} or a class index below {n_classes}.")
+        if target in TARGET_SETS and max(TARGET_SETS[target][0]) >= n_classes:
+            raise InputError(f"{cls.name} checkpoint {where} records the target protocol {target!r} (ImageNet-1k "
+                             f"classes) for {n_classes} classes; expected 1,000.")
+        protocol = {} if target == "random" or "target" in overrides else {"target": target}  # its own, by default
+        attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **protocol, **overrides})
+        attack.num_classes, attack.image_size = n_classes, size
+        attack.history = cfg["history"] if isinstance(cfg.get("history"), list) else []
+        attack.training = training
         attack.set_state(read_state_dict(path), where)  # its shapes follow the protocol's classes
         return attack
 
