@@ -14,6 +14,7 @@ import torch
 
 from robust import registry
 from robust.checks import InputError
+from robust.leaderboard.cards import parameter_count
 from robust.leaderboard.defences import DEFENCES_TEXT, attack_sets
 from robust.leaderboard.rows import RANK_CAVEAT, AttackRow, Board, EvaluationRow, FailedRow, WorstCase, ci, pct, ranks
 from robust.metrics import MEANINGS, Counts
@@ -442,4 +443,4 @@ def shared_context(board: Board) -> dict:
             "rank_caveat": RANK_CAVEAT, "robust_scope": robust_accuracy_scope(board), "labels_note": labels_note(board),
             "defences": board.defences, "defences_text": DEFENCES_TEXT, "defence_attacks": attack_sets(board.defences),
             "cards": board.cards, "pending": board.pending, "failed": board.failed,
-            "reproduction": board.reproduction, "pct": pct, "ci": ci}
+            "reproduction": board.reproduction, "pct": pct, "ci": ci, "parameter_count": parameter_count}

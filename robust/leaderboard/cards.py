@@ -176,6 +176,26 @@ def model_cards(spec: Spec, attacks: list[AttackRow]) -> list[dict]:
     return cards
 
 
+def parameter_count(n: int | None) -> str:
+    """A model's parameter count as its card shows it: in millions from 10,000 up, exactly below (a 3,000-parameter
+    model is not "0.00 M"), "–" when unknown.
+
+    Args:
+        n: the count, or None.
+
+    Returns:
+        The text.
+
+    Examples:
+        >>> from robust.leaderboard.cards import parameter_count
+        >>> parameter_count(321_000), parameter_count(2_954), parameter_count(None)
+        ('0.32 M', '2,954', '–')
+    """
+    if n is None:
+        return "–"
+    return f"{n / 1e6:.2f} M" if n >= 10_000 else f"{n:,}"
+
+
 def fence(text: str) -> str:
     """A Markdown code fence longer than any run of backticks in ``text`` (so the text cannot close it).
 
@@ -194,4 +214,4 @@ def fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-__all__ = ["environment", "fence", "model_cards", "reproduction"]
+__all__ = ["environment", "fence", "model_cards", "parameter_count", "reproduction"]
