@@ -69,9 +69,9 @@ class AttackResult:
 
 #: the per-image early stop of the iterative attacks (PGD, LaVAN, gan-patch's refinement) drops finished images from
 #: the batch on an accelerator every this many steps: one host sync each time, the steps between sync-free, at the
-#: price of up to COMPACT_EVERY - 1 steps computed for images already done. On 2 CPU cores (``bench/pgd_compaction.py``,
-#: 128 images, the zoo's three models) 4 costs 0.94-1.11x the time of shrinking at every step, never shrinking
-#: 1.26-3.90x.
+#: price of up to COMPACT_EVERY - 1 steps computed for images already done (``bench/pgd_compaction.py`` compares
+#: schedules; on 2 CPU cores, the zoo's three models, this one with COMPACT_EARLY cost 0.92-1.11x the time of
+#: shrinking at every step, never shrinking 1.25-3.24x).
 COMPACT_EVERY = 4
 #: ... and after each of the first this many steps too: an undefended model loses most images at its first steps (a
 #: random-weight one before the first), where compacting only every 4 steps cost 1.6-2.2x on an H200 at 224 px
@@ -146,12 +146,22 @@ def sample_targets(y: torch.Tensor, num_classes: int, mode: str | int, random: t
         if clean_logits is None:
             raise InputError("target='least-likely' needs the clean logits.")
         return clean_logits.argmin(1)
+    check_protocol(mode, num_classes)
+    if isinstance(mode, int):
+        return torch.full_like(y, mode)
+    return _from_set(y, num_classes, mode, random)  # the one kind left: a named set
+
+
+def check_protocol(mode: str | int, num_classes: int) -> None:
+    """Require a target protocol (a class index or a named set of ``robust.targets``) that a model of
+    ``num_classes`` classes has: an InputError naming it otherwise. Modes (``random``, ``least-likely``) pass."""
     if isinstance(mode, int) and not isinstance(mode, bool):
         if not 0 <= mode < num_classes:
             raise InputError(f"target={mode!r} is not valid; expected a class in [0, {num_classes - 1}].")
-        return torch.full_like(y, mode)
-    _check_target(mode)
-    return _from_set(y, num_classes, mode, random)  # the one kind left: a named set
+        return
+    if _check_target(mode) in TARGET_SETS and max(TARGET_SETS[mode][0]) >= num_classes:
+        raise InputError(f"target={mode!r} names ImageNet-1k classes (up to {max(TARGET_SETS[mode][0])}); the model "
+                         f"has {num_classes} classes, expected 1000.")
 
 
 def _check_target(target: object) -> object:
@@ -168,9 +178,6 @@ def _from_set(y: torch.Tensor, num_classes: int, name: str, random: torch.Genera
     """Each image's target drawn uniformly from the set ``name``'s classes other than its label (its label when it
     is the set's only class: that image is left out of TCS, as under a fixed target)."""
     classes = TARGET_SETS[name][0]
-    if max(classes) >= num_classes:
-        raise InputError(f"target={name!r} names ImageNet-1k classes (up to {max(classes)}); the model has "
-                         f"{num_classes} classes, expected 1000.")
     pool = torch.tensor(classes, device=y.device)
     own = pool[None, :] == y[:, None]  # N x k: where an image's label sits in the set
     member = own.any(1)

@@ -234,13 +234,11 @@ class GanPatch(TrainedPatchAttack):
                              "stored image (distill without distill_refine) applies; expected neither.")
         if monitor is not None and not isinstance(monitor, ImageSet):
             raise TypeError(f"monitor must be an ImageSet (a held-out split), got {type(monitor).__name__}.")
-        trained_on = self.trained_target()
         schedule = {"steps": steps, "stream": stream, "log_every": log_every} if steps is not None else {
             "epochs": epochs}
         victims, data = self._begin_fit(victims, data, train_samples, {
             **schedule, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
             **({"lr_schedule": lr_schedule} if lr_schedule != "cosine" else {}),
-            **({"target": trained_on} if trained_on != "random" else {}),
             **({"train_samples": train_samples} if train_samples is not None else {}),
             **({"distill": distill, "teacher_margin": teacher_margin,
                 **({"distill_refine": distill_refine} if distill_refine else
@@ -286,7 +284,7 @@ class GanPatch(TrainedPatchAttack):
                                       **({"teacher": teacher} if teacher else {}))
 
             def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
-                t = sample_targets(y, k, trained_on, self.generator)
+                t = sample_targets(y, k, self.trained_target(), self.generator)
                 b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
                 ref = self._reference(teacher, distill_refine, teacher_margin, victims[0], g_net, x, y, t, b,
                                       mask, idx, amp) if distill else None

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from robust.attacks.artifacts import check_config, config_path, read_config, record_cached, verify_cached
-from robust.attacks.base import PatchAttack, check_training
+from robust.attacks.base import PatchAttack, check_protocol, check_training
 from robust.checks import InputError, check_positive_int, value_kind
 from robust.data.base import ImageSet
 from robust.device import to_device
@@ -207,13 +207,10 @@ class TrainedPatchAttack(PatchAttack):
                              "only.")
         training = cfg["training"] if isinstance(cfg.get("training"), dict) else {}
         target, n_classes = training.get("target", "random"), cfg["num_classes"]
-        named = isinstance(target, str) and (target == "random" or target in TARGET_SETS)
-        if not (named or (isinstance(target, int) and not isinstance(target, bool) and 0 <= target < n_classes)):
-            raise InputError(f"{cls.name} checkpoint {where} records the target protocol {target!r}; expected "
-                             f"'random', one of {tuple(TARGET_SETS)} or a class index below {n_classes}.")
-        if target in TARGET_SETS and max(TARGET_SETS[target][0]) >= n_classes:
-            raise InputError(f"{cls.name} checkpoint {where} records the target protocol {target!r} (ImageNet-1k "
-                             f"classes) for {n_classes} classes; expected 1,000.")
+        try:
+            check_protocol(target, n_classes)
+        except InputError as e:
+            raise InputError(f"{cls.name} checkpoint {where} records a target protocol it cannot have: {e}") from None
         protocol = {} if target == "random" or "target" in overrides else {"target": target}  # its own, by default
         attack = cls(**{**{k: cfg[k] for k in cls.recorded_params()}, **protocol, **overrides})
         attack.num_classes, attack.image_size = n_classes, size
@@ -226,13 +223,17 @@ class TrainedPatchAttack(PatchAttack):
 
     def _begin_fit(self, victims: Backbone | list[Backbone], data: ImageSet, train_samples: int | None,
                    options: dict) -> tuple[list[Backbone], ImageSet]:
-        """Check the victims and data, keep the first ``train_samples`` images, record the training options."""
+        """Check the victims and data, keep the first ``train_samples`` images, record the training options and the
+        target protocol it trains for (``trained_target``, when not random), whose classes the data must have."""
         victims = check_training(victims, data)
         if train_samples is not None:
             data = data.subset(slice(0, check_positive_int(train_samples, "train_samples")))
         self.num_classes, self.image_size = data.num_classes, tuple(data.image_size)
         self.side_for(self.image_size)  # the area must give a patch that fits these images
-        self.training = {"victims": [m.spec for m in victims], "data": data.name, **options}
+        target = self.trained_target()
+        check_protocol(target, data.num_classes)
+        self.training = {"victims": [m.spec for m in victims], "data": data.name, **options,
+                         **({"target": target} if target != "random" else {})}
         self.history = []
         return victims, data
 

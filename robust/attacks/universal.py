@@ -120,18 +120,14 @@ class UniversalPatch(TrainedPatchAttack):
         check_positive_int(steps, "steps")
         check_positive_int(batch_size, "batch_size")
         check_number(lr, "lr", low=0, low_open=True, expected="a positive, finite number")
-        mode = self.trained_target()
         models, data = self._begin_fit(models, data, train_samples, {
             "steps": steps, "batch_size": batch_size, "lr": lr,
-            **({"train_samples": train_samples} if train_samples is not None else {}),
-            **({"target": mode} if mode != "random" else {})})
+            **({"train_samples": train_samples} if train_samples is not None else {})})
         k = data.num_classes
         device = models[0].device
         side = self.side_for(data.image_size)
         mask = self.mask(side, device)
         classes = self.protocol_classes()
-        if classes is not None and max(classes) >= k:
-            raise InputError(f"target={mode!r} names class {max(classes)}; the data has {k} classes.")
         rows = k if classes is None else len(classes)
         patches = to_device(torch.rand(rows, 3, side, side, generator=self.generator), device).requires_grad_(True)
         opt = torch.optim.Adam([patches], lr=lr)
@@ -142,7 +138,7 @@ class UniversalPatch(TrainedPatchAttack):
             for _ in track(range(steps), description=f"fit {self.name}", disable=not progress):
                 idx = torch.randint(len(data), (batch_size,), generator=self.generator)
                 x, y = data.batch(idx, device)
-                t = sample_targets(y, k, mode, self.generator)
+                t = sample_targets(y, k, self.trained_target(), self.generator)
                 x_adv = self._eot(x, patches[self.class_rows(t)], mask)
                 loss = sum(F.cross_entropy(m.logits(x_adv), t) for m in models) / len(models)
                 optimizer_step(loss, [patches], opt)

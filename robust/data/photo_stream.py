@@ -17,7 +17,6 @@ from torchvision.ops import roi_align
 
 from robust.checks import InputError, check_int, check_positive_int
 from robust.data import photos
-from robust.data.imagenet import imagenet_class_names
 
 STREAM_SEED = 20261204  # mixed with the caller's seed and the step
 SCALE = (0.25, 1.0)  # a crop's area, as a fraction of the photo's largest square (torchvision's RandomResizedCrop
@@ -57,9 +56,6 @@ class PhotoStream:
                              "photos are for scoring only).")
         self.split, self.seed = split, check_int(seed, "seed", low=0, expected="an integer >= 0")
         self.size = check_positive_int(size, "size")
-        self.class_names = imagenet_class_names()
-        self.num_classes = len(self.class_names)
-        self.image_size = (3, self.size, self.size)
         # uint8 3 x H x W each; a photo is drawn whole, so every crop sees its true pixels
         self._photos = [torch.from_numpy(photos.bundled_photo(name).copy()).permute(2, 0, 1).contiguous()
                         for name in photos.CROP_PHOTOS[split]]

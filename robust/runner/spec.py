@@ -170,6 +170,11 @@ def _value(key: str, v: object) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _shown(params: dict, *, ordered: bool = True) -> str:
+    """Parameters as a description lists them: ``key=value`` (``_value``), sorted by key unless ``ordered`` is False."""
+    return ", ".join(f"{k}={_value(k, v)}" for k, v in (sorted(params.items()) if ordered else params.items()))
+
+
 def derived_description(base: Task, params: dict, train: dict) -> str:
     """What a preset with overrides runs, stated by the parameters it uses (the preset's own prose would name the
     values the overrides replaced).
@@ -179,10 +184,8 @@ def derived_description(base: Task, params: dict, train: dict) -> str:
     """
     from robust.registry import get
 
-    shown = ", ".join(f"{k}={_value(k, v)}" for k, v in sorted({**base.params, **params}.items()))
-    note = ", ".join(f"{k}={_value(k, v)}" for k, v in {**params, **train}.items())
-    recipe = f"; trained with {', '.join(f'{k}={_value(k, v)}' for k, v in {**base.train, **train}.items())}" \
-        if train else ""
+    shown, note = _shown({**base.params, **params}), _shown({**params, **train}, ordered=False)
+    recipe = f"; trained with {_shown({**base.train, **train}, ordered=False)}" if train else ""
     method = get(base.method, base.kind).description
     return f"{base.method} with {shown}{recipe} (preset {base.name} with {note}): {method}"
 
@@ -196,7 +199,7 @@ def inline_description(task: Task) -> str:
     """
     from robust.registry import get
 
-    shown = ", ".join(f"{k}={_value(k, v)}" for k, v in sorted(task.params.items()))
+    shown = _shown(task.params)
     return f"{task.method}{' with ' + shown if shown else ''}: {get(task.method, task.kind).description}"
 
 
