@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from robust.checks import InputError, check_choice, check_images, check_labels
+from robust.checks import InputError, InputTypeError, check_choice, check_images, check_labels
 from robust.draws import Draws, Pool
 from robust.models.backbone import Backbone
 from robust.models.state import eval_mode, preserved_grads
@@ -39,7 +39,7 @@ METHODS = ("gradcam", *LIBRARY_METHODS)
 def _check(model: Backbone, x: torch.Tensor, target: torch.Tensor | None, method: str,
            size: tuple[int, int] | None) -> None:
     if not isinstance(model, Backbone):
-        raise TypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
+        raise InputTypeError(f"model must be a robust Backbone (see load_model), got {type(model).__name__}.")
     check_images(x)
     if x.shape[0] == 0:
         raise InputError("x is an empty batch; expected at least one image.")

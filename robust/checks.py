@@ -31,6 +31,20 @@ class InputError(ValueError):
     """
 
 
+class InputTypeError(InputError, TypeError):
+    """Bad input of the wrong type (a list where a tensor was expected, uint8 images where floats were): an
+    ``InputError``, so the ``robust`` command prints it as one line, and a ``TypeError``, as Python code expects.
+
+    Examples:
+        >>> from robust.checks import InputTypeError, check_images
+        >>> try:
+        ...     check_images([[0.5]])
+        ... except TypeError as e:
+        ...     print(e)
+        x must be a torch.Tensor of images, got list.
+    """
+
+
 def first_line(e: BaseException, limit: int = 200) -> str:
     """The first line of an exception's message, for a one-line error.
 
@@ -171,11 +185,12 @@ def check_images(x: object, name: str = "x", channels: int = 3) -> torch.Tensor:
     import torch
 
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of images, got {type(x).__name__}.")
+        raise InputTypeError(f"{name} must be a torch.Tensor of images, got {type(x).__name__}.")
     if x.ndim != 4:
         raise InputError(f"{name} has shape {tuple(x.shape)}; expected a batch N x {channels} x H x W.")
     if not x.is_floating_point():
-        raise TypeError(f"{name} has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 images by 255).")
+        raise InputTypeError(f"{name} has dtype {x.dtype}; expected float images in [0, 1] (divide uint8 images by "
+                             "255).")
     if x.shape[1] != channels:
         raise InputError(f"{name} has {x.shape[1]} channel(s) (shape {tuple(x.shape)}); expected {channels} (RGB).")
     if x.numel():
@@ -219,7 +234,7 @@ def check_labels(y: object, num_classes: int, n: int | None = None, name: str = 
     import torch
 
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(y).__name__}.")
+        raise InputTypeError(f"{name} must be a torch.Tensor of class indices, got {type(y).__name__}.")
     if y.ndim != 1 or y.is_floating_point() or y.dtype == torch.bool:
         raise InputError(f"{name} has shape {tuple(y.shape)} and dtype {y.dtype}; expected a 1-D integer tensor.")
     if n is not None and y.shape[0] != n:

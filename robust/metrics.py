@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from robust.checks import InputError, check_labels, check_matches
+from robust.checks import InputError, InputTypeError, check_labels, check_matches
 from robust.data.base import ImageSet
 from robust.models.backbone import Backbone, as_backbone
 from robust.models.state import eval_mode
@@ -223,7 +223,7 @@ assert set(RATES) == set(MEANINGS)
 
 def _labels(name: str, v: torch.Tensor) -> torch.Tensor:
     if not isinstance(v, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor (logits N x K or labels N), got {type(v).__name__}.")
+        raise InputTypeError(f"{name} must be a torch.Tensor (logits N x K or labels N), got {type(v).__name__}.")
     if v.ndim == 2:
         return v.argmax(1)
     if v.ndim == 1 and not v.is_floating_point():
@@ -404,8 +404,8 @@ def clean_accuracy(model: Backbone | torch.nn.Module, data: ImageSet, batch_size
         (6, 4, 0.6666666666666666, [0.3, 0.903])
     """
     if not isinstance(data, ImageSet):
-        raise TypeError(f"data must be an in-memory ImageSet (e.g. load_dataset('digits-m')), "
-                        f"got {type(data).__name__}.")
+        raise InputTypeError(f"data must be an in-memory ImageSet (e.g. load_dataset('digits-m')), "
+                             f"got {type(data).__name__}.")
     model = as_backbone(model, data=data)  # a plain nn.Module takes the data's image size
     check_matches(model, data)
     correct = torch.zeros((), dtype=torch.long, device=model.device)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from robust.checks import InputError, InputTypeError
 from robust.data import label_source, load_dataset, resizable
 from robust.data.base import ImageSet
 from robust.data.photos import DECISION
@@ -75,8 +76,7 @@ def decision_labels(model: torch.nn.Module, data: ImageSet, batch_size: int = 64
 
     Batched on the model's device (that of its first parameter), in eval mode and without gradients; every module's
     training flag is given back afterwards. The images, class names and name stay; ``meta`` says ``labels:
-    'decision'`` and ``labelled_by`` the model's ``name`` (``'model'`` when it has none). The model's classes are not
-    checked against the data's.
+    'decision'`` and ``labelled_by`` the model's ``name`` (``'model'`` when it has none).
 
     Args:
         model: the classifier (a ``Backbone``, or a module that takes the images as they are).
@@ -88,6 +88,7 @@ def decision_labels(model: torch.nn.Module, data: ImageSet, batch_size: int = 64
 
     Raises:
         TypeError: ``data`` is not an ``ImageSet``.
+        InputError: the model does not give one logit per class of the data.
 
     Examples:
         >>> import torch
@@ -103,10 +104,17 @@ def decision_labels(model: torch.nn.Module, data: ImageSet, batch_size: int = 64
         ([1, 1, 1], {'labels': 'decision', 'labelled_by': 'model'}, True)
     """
     if not isinstance(data, ImageSet):
-        raise TypeError(f"data must be an in-memory ImageSet, got {type(data).__name__}.")
+        raise InputTypeError(f"data must be an in-memory ImageSet, got {type(data).__name__}.")
     device = next(model.parameters()).device
+    top1 = []
     with eval_mode(model), torch.no_grad():
-        top1 = torch.cat([model(x).argmax(1).cpu() for x, _ in data.batches(batch_size, device)])
+        for x, _ in data.batches(batch_size, device):
+            logits = model(x)
+            if logits.ndim != 2 or logits.shape[1] != len(data.class_names):
+                raise InputError(f"model gives outputs of shape {tuple(logits.shape)} on {data.name!r}; expected N x "
+                                 f"{len(data.class_names)}, one logit per class of the data.")
+            top1.append(logits.argmax(1).cpu())
+    top1 = torch.cat(top1)
     return ImageSet(data.images, top1, data.class_names, data.name,
                     {**data.meta, "labels": DECISION, "labelled_by": getattr(model, "name", "model")})
 

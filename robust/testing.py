@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robust.checks import InputError, check_choice, check_int, check_number
+from robust.checks import InputError, InputTypeError, check_choice, check_int, check_number
 from robust.compare import Change, compare_results, weak_model
 from robust.io import atomic_write_text, cache_dir
 from robust.presets import load_preset
@@ -94,7 +94,7 @@ def set_hooks(hooks: Hooks) -> Hooks:
     """
     global _hooks
     if not isinstance(hooks, Hooks):
-        raise TypeError(f"hooks must be a robust.testing.Hooks, got {type(hooks).__name__}.")
+        raise InputTypeError(f"hooks must be a robust.testing.Hooks, got {type(hooks).__name__}.")
     previous, _hooks = _hooks, hooks
     return previous
 
@@ -231,8 +231,8 @@ def _is_evaluation(task: str | dict) -> bool:
 def _check(result: Measured, threshold: float, rule: str, need: str) -> None:
     __tracebackhide__ = True  # a failing gate shows the test's line, not robust's internals
     if not isinstance(result, Measured):
-        raise TypeError(f"result must come from robust.testing.measure (or the robust_eval fixture), got "
-                        f"{type(result).__name__}.")
+        raise InputTypeError(f"result must come from robust.testing.measure (or the robust_eval fixture), got "
+                             f"{type(result).__name__}.")
     if need == "counts" and result.counts is None:
         raise InputError(f"{result.task} is an evaluation (a curve); expected an attack result here.")
     if need == "curve" and result.curve is None:
@@ -506,7 +506,7 @@ def no_regression(result: Measured, *, baseline: str | os.PathLike, tolerance: f
     __tracebackhide__ = True
     check_number(tolerance, "tolerance", low=0, high=1)
     if not isinstance(result, Measured):
-        raise TypeError(f"result must come from robust.testing.measure, got {type(result).__name__}.")
+        raise InputTypeError(f"result must come from robust.testing.measure, got {type(result).__name__}.")
     if key is not None and (not isinstance(key, str) or not key.strip()):
         raise InputError(f"key={key!r} is not valid; expected a non-empty name for the model, e.g. 'mycnn'.")
     path = Path(baseline)

@@ -121,6 +121,38 @@ def resnet_and_digits():
     return load_model(RESNET, device="cpu"), load_dataset("digits-m", "test").subset(slice(0, 8))
 
 
+WRONG_TYPES = [
+    (lambda m, d: m(d.images.float().numpy()), "x must be a torch.Tensor of images, got ndarray."),
+    (lambda m, d: m(d.images), "x has dtype torch.uint8; expected float images"),
+    (lambda m, d: make_attack("lavan", steps=1)(m, d.images / 255, d.labels.tolist()),
+     "y must be a torch.Tensor of class indices, got list."),
+    (lambda m, d: __import__("robust").evaluate("lavan", m, d),
+     "attack must be a robust Attack (see make_attack), got str."),
+]
+
+
+@pytest.mark.parametrize(("call", "needle"), WRONG_TYPES, ids=[n.split(";")[0][:40] for _, n in WRONG_TYPES])
+def test_a_wrong_type_is_an_input_error_and_a_type_error(ws, resnet_and_digits, call, needle):
+    """One exception that both the CLI's one-line path (``InputError``) and Python's convention (``TypeError``)
+    catch."""
+    from robust import InputError
+
+    model, data = resnet_and_digits
+    with pytest.raises(InputError) as err:
+        call(model, data)
+    assert isinstance(err.value, TypeError) and needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_decision_labels_need_one_logit_per_class(ws, resnet_and_digits):
+    from robust.data import ImageSet
+    from robust.model_data import decision_labels
+
+    model, data = resnet_and_digits
+    three = ImageSet(data.images, data.labels % 3, ["a", "b", "c"], "three-class")
+    with pytest.raises(ValueError, match=r"model gives outputs of shape \(8, 10\) on 'three-class'; expected N x 3"):
+        decision_labels(model, three)
+
+
 OCCLUSION = [
     ("patch-drop", {"seed": 2**64}, "seed=18446744073709551616"),
     ("patch-mixing", {"seed": -1}, "seed=-1"),

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from robust.cam import cam
 from robust.checks import (
     InputError,
+    InputTypeError,
     check_choice,
     check_images,
     check_labels,
@@ -194,9 +195,9 @@ def check_training(victims: Backbone | list[Backbone], data: ImageSet, name: str
     """The victims of a trained attack as a list, checked against its training set (in memory, same classes)."""
     victims = [victims] if isinstance(victims, Backbone) else list(victims)
     if not victims or not all(isinstance(m, Backbone) for m in victims):
-        raise TypeError(f"{name} must be a Backbone or a non-empty list of Backbones.")
+        raise InputTypeError(f"{name} must be a Backbone or a non-empty list of Backbones.")
     if not isinstance(data, ImageSet) or len(data) == 0:
-        raise TypeError("data must be a non-empty in-memory ImageSet (e.g. load_dataset('digits-m', 'train')).")
+        raise InputTypeError("data must be a non-empty in-memory ImageSet (e.g. load_dataset('digits-m', 'train')).")
     if bad := [m.name for m in victims if m.num_classes != data.num_classes]:
         raise InputError(f"{name} {bad} do not have the data's {data.num_classes} classes.")
     return victims
@@ -320,7 +321,7 @@ class Attack(abc.ABC):
             raise InputError("index and pool go together: index holds the images' indices in pool (see "
                              "robust.draws.Pool); give both or neither.")
         if not isinstance(pool, Pool):
-            raise TypeError(f"pool must be a robust.draws.Pool, got {type(pool).__name__}.")
+            raise InputTypeError(f"pool must be a robust.draws.Pool, got {type(pool).__name__}.")
         if (not isinstance(index, torch.Tensor) or index.shape != (x.shape[0],) or index.is_floating_point()
                 or (x.shape[0] and not 0 <= int(index.min()) <= int(index.max()) < len(pool))):
             raise InputError(f"index must be an integer tensor of shape ({x.shape[0]},) with values in "

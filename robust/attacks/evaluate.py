@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from robust.attacks.base import Attack, AttackResult
 from robust.attacks.cost import Passes, counting
-from robust.checks import check_matches, check_positive_int, check_samples
+from robust.checks import InputTypeError, check_matches, check_positive_int, check_samples
 from robust.data.base import iterate
 from robust.draws import Pool
 from robust.metrics import Counts, count
@@ -55,7 +55,7 @@ def evaluate(attack: Attack, model: Backbone | torch.nn.Module, data: Dataset, *
         (8, 7, True)
     """
     if not isinstance(attack, Attack):
-        raise TypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
+        raise InputTypeError(f"attack must be a robust Attack (see make_attack), got {type(attack).__name__}.")
     check_positive_int(batch_size, "batch_size")
     model = as_backbone(model, data=data)  # a plain nn.Module takes the data's image size
     check_matches(model, data)

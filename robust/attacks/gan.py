@@ -31,7 +31,15 @@ from robust.attacks.evaluate import evaluate
 from robust.attacks.gan_networks import Discriminator, Generator, context_inputs
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch
 from robust.attacks.trained import TrainedPatchAttack
-from robust.checks import SEED_LIMIT, InputError, check_choice, check_int, check_number, check_positive_int
+from robust.checks import (
+    SEED_LIMIT,
+    InputError,
+    InputTypeError,
+    check_choice,
+    check_int,
+    check_number,
+    check_positive_int,
+)
 from robust.data.base import ImageSet
 from robust.data.digits_stream import SPLITS as DIGIT_SPLITS
 from robust.data.digits_stream import DigitStream
@@ -233,7 +241,7 @@ class GanPatch(TrainedPatchAttack):
             raise InputError("stream=True draws fresh images, so neither train_samples nor a teacher cached per "
                              "stored image (distill without distill_refine) applies; expected neither.")
         if monitor is not None and not isinstance(monitor, ImageSet):
-            raise TypeError(f"monitor must be an ImageSet (a held-out split), got {type(monitor).__name__}.")
+            raise InputTypeError(f"monitor must be an ImageSet (a held-out split), got {type(monitor).__name__}.")
         schedule = {"steps": steps, "stream": stream, "log_every": log_every} if steps is not None else {
             "epochs": epochs}
         victims, data = self._begin_fit(victims, data, train_samples, {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from robust.checks import InputError
+from robust.checks import InputError, InputTypeError
 from robust.models.backbone import Backbone
 
 
@@ -33,7 +33,7 @@ class Defended(Backbone):
 
     def __init__(self, model: Backbone):
         if not isinstance(model, Backbone):
-            raise TypeError(f"model must be a robust Backbone (load_model), got {type(model).__name__}.")
+            raise InputTypeError(f"model must be a robust Backbone (load_model), got {type(model).__name__}.")
         if model.undefended is not model:
             raise InputError(f"model {model.name!r} is already defended; expected an undefended model.")
         super().__init__(model.net, name=f"{model.name}+{type(self).name}", input_size=model.input_size,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from robust.checks import InputError, check_images, data_image_size, first_line
+from robust.checks import InputError, InputTypeError, check_images, data_image_size, first_line
 from robust.data.preprocess import Preprocess
 from robust.models.state import eval_mode
 from robust.models.structure import FAMILIES, detect
@@ -97,7 +97,7 @@ class Backbone(nn.Module):
                  preprocess: Preprocess | None = None):
         super().__init__()
         if not isinstance(net, nn.Module):
-            raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}.")
+            raise InputTypeError(f"net must be a torch.nn.Module, got {type(net).__name__}.")
         input_size = tuple(int(v) for v in input_size)
         if len(input_size) != 3 or input_size[0] != 3 or min(input_size) < 1:
             raise InputError(f"input_size={input_size!r} is not valid; expected (3, H, W).")
@@ -221,8 +221,8 @@ def as_backbone(model: object, input_size: Sequence[int] | None = None, *, data:
     if isinstance(model, Backbone):
         return model
     if not isinstance(model, nn.Module):
-        raise TypeError(f"{name} must be a robust Backbone or a torch.nn.Module (see load_model), got "
-                        f"{type(model).__name__}.")
+        raise InputTypeError(f"{name} must be a robust Backbone or a torch.nn.Module (see load_model), got "
+                             f"{type(model).__name__}.")
     if input_size is None and data is not None:
         input_size = data_image_size(data)
     if input_size is None:
