@@ -81,6 +81,9 @@ def test_a_defense_spec_loads_like_any_model_and_bad_specs_are_one_line():
     assert defended.spec == "defense:patchcleanser?area=0.02&k=4&fill=0.5&base=zoo:digits-m/resnet"
     assert defended.name == "zoo:digits-m/resnet+patchcleanser" and defended.family == "cnn"
     assert load_model(defended.spec, "cpu").spec == defended.spec  # its spec loads it again
+    # the base's network is one module, held once: the repr and the state_dict list it once, under the base
+    assert defended.net is defended.base.net and repr(defended).count("(net): ResNet(") == 1
+    assert [k.removeprefix("base.") for k in defended.state_dict()] == list(defended.base.state_dict())
     for spec, message in [
         ("defense:patchcleanser?area=0.02", r"names no base model; expected 'defense:NAME\?OPTIONS&base=SPEC'"),
         ("defense:nope?base=zoo:digits-m/resnet", r"defense 'nope' is unknown; expected one of \['lgs', "

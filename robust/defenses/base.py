@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from robust.checks import InputError, InputTypeError
 from robust.models.backbone import Backbone
 
@@ -40,8 +42,14 @@ class Defended(Backbone):
                          mean=model.mean, std=model.std, class_names=model.class_names,
                          num_classes=model.num_classes, family=model.family, cam_layer=model.cam_layer_name,
                          preprocess=model.preprocess)
-        self.base = model
+        del self._modules["net"]  # the network is the base's (``net`` reads it there): registered once, under
+        self.base = model  # ``base``, so the repr, state_dict and parameters list it once and .to() moves both
         self.train(model.training)  # the mode its base is in (a new module starts in training mode)
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """The base's network, shared (not a copy)."""
+        return self.base.net
 
     @property
     def undefended(self) -> Backbone:
