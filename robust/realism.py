@@ -564,8 +564,10 @@ class Realism:
 def pool(summaries: list[dict]) -> dict:
     """One summary from those of several seeds (the same images).
 
-    Each measure's mean and sd are over all the seeds' values together (``n`` their total count); a measure undefined
-    in any seed stays undefined. The detector's AUC is pooled by ``pool_aucs``. One summary is returned as it is.
+    Each measure's mean and sd are over all the seeds' values together (``n`` their total count); its interval
+    counts each image once (the largest seed's ``n``), because the seeds draw patches on the same images and their
+    values are not independent: an interval from all ``n`` would be too narrow. A measure undefined in any seed stays
+    undefined. The detector's AUC is pooled by ``pool_aucs``. One summary is returned as it is.
 
     Args:
         summaries: the seeds' ``Realism.summary()`` dicts.
@@ -602,7 +604,8 @@ def pool(summaries: list[dict]) -> dict:
             continue
         mean = sum(p["n"] * p["mean"] for p in parts) / n
         ss = sum((p["n"] - 1) * p["sd"] ** 2 + p["n"] * (p["mean"] - mean) ** 2 for p in parts)
-        out[m] = _mean_summary(n, mean, math.sqrt(ss / (n - 1)) if n > 1 else 0.0)
+        images = max(p["n"] for p in parts)  # the seeds score the same images: n values, not n independent ones
+        out[m] = {**_mean_summary(images, mean, math.sqrt(ss / (n - 1)) if n > 1 else 0.0), "n": n}
     out["detector_auc"] = pool_aucs([s["detector_auc"] for s in summaries if s.get("detector_auc")])
     return out
 

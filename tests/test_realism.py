@@ -131,5 +131,8 @@ def test_realism_accumulates_batches_and_pools_seeds():
     assert merged["ssim"]["n"] == 24 and math.isclose(merged["ssim"]["mean"], a["ssim"]["mean"])
     values = window_measures(x, x_adv, boxes)["ssim"].double()
     assert math.isclose(merged["ssim"]["sd"], float(torch.cat([values, values]).std()), rel_tol=1e-6)
+    # the same 12 images twice: the interval is a mean's over 12 images, not over 24 independent values
+    half = (merged["ssim"]["interval"][1] - merged["ssim"]["interval"][0]) / 2
+    assert math.isclose(half, 1.959964 * merged["ssim"]["sd"] / math.sqrt(12), rel_tol=1e-5)
     assert merged["detector_auc"]["auc"] == a["detector_auc"]["auc"] and merged["detector_auc"]["seeds"] == 2
     assert pool([a]) is a
