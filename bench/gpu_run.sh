@@ -25,7 +25,7 @@ PY=${PYTHON:-python3}
 case ${TRAIN:=photos} in
     photos) RUN=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16
             ARGS=(--data imagenet-crops --victim zoo:imagenet/efficientnet-lite0 --target n8 --batch-size 32
-                  --precision bf16) ;;
+                  --precision bf16 --log-every 50) ;;  # the run's recorded options: a resume must repeat them
     digits) RUN=resnet-w32-d3-ce-lr0.001-b128-train-s0
             ARGS=() ;;
     *) echo "TRAIN=$TRAIN is not valid; expected photos or digits"; exit 2 ;;
