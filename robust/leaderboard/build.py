@@ -175,7 +175,9 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
         for name in names:
             scores = {r.name: r.tcs for r in rows if r.attack == name}
             pairs = [(scores[w.name], w.tcs) for w in worst_rows if scores.get(w.name) is not None]
-            rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) >= 3 else None
+            # undefined with under 3 models or a constant side (every model at 0 %: scipy would warn, then NaN)
+            ranked = len(pairs) >= 3 and all(len(set(side)) > 1 for side in zip(*pairs, strict=True))
+            rho = spearmanr(*zip(*pairs, strict=True)).statistic if ranked else None
             agreement[name] = None if rho is None or math.isnan(rho) else float(rho)
         out.append(dataclasses.replace(threat, rows=worst_rows, agreement=agreement))
     return out
