@@ -65,6 +65,7 @@ class TrainedPatchAttack(PatchAttack):
         self.image_size: tuple[int, int, int] | None = None
         self.training: dict = {}
         self.history: list[dict] = []
+        self._rows: tuple[tuple, torch.Tensor] | None = None  # class_rows' lookup and what it was built for
 
     # -- what each attack provides -----------------------------------------------------------------------------
 
@@ -117,9 +118,12 @@ class TrainedPatchAttack(PatchAttack):
         classes = self.protocol_classes()
         if classes is None:
             return target
-        lookup = torch.full((self.num_classes,), -1, dtype=torch.long)
-        lookup[list(classes)] = torch.arange(len(classes))
-        rows = to_device(lookup, target.device)[target]
+        key = (classes, self.num_classes, target.device)
+        if self._rows is None or self._rows[0] != key:  # built once, not at every training step
+            lookup = torch.full((self.num_classes,), -1, dtype=torch.long)
+            lookup[list(classes)] = torch.arange(len(classes))
+            self._rows = key, to_device(lookup, target.device)
+        rows = self._rows[1][target]
         if check and bool((rows < 0).any()):
             raise InputError(f"{self.name} was trained for the target protocol {self.training['target']!r} (classes "
                              f"{list(classes)}); targets {sorted(set(target[rows < 0].tolist()))} have no patch. "
