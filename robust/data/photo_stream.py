@@ -119,10 +119,13 @@ def jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """
     b, c, s = (factors[:, i].view(-1, 1, 1, 1) for i in range(3))
     x = (x * b).clamp(0, 1)
-    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
-    x = (c * x + (1 - c) * grey.mean((2, 3), keepdim=True)).clamp(0, 1)
-    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
-    return (s * x + (1 - s) * grey).clamp(0, 1)
+    x = (c * x + (1 - c) * _grey(x).mean((2, 3), keepdim=True)).clamp(0, 1)
+    return (s * x + (1 - s) * _grey(x)).clamp(0, 1)
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """N x 1 x H x W luma of N x 3 x H x W RGB images (ITU-R 601 weights, as torchvision's)."""
+    return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
 
 
 __all__ = ["PhotoStream", "jitter"]
