@@ -21,10 +21,13 @@ import time
 
 import torch
 
+import robust.attacks.base as base
 import robust.attacks.lp as lp
 from robust.attacks import make_attack
 from robust.data import load_dataset
 from robust.models import load_model
+
+ACCELERATOR = torch.device("meta")  # any device but the CPU: compact_after's schedule of COMPACT_EVERY / COMPACT_EARLY
 
 
 def main() -> None:
@@ -44,9 +47,8 @@ def main() -> None:
             attack = make_attack("pgd-linf-8", **options)
             row, first = {}, None
             for k in ks:
-                every, early = (int(v) for v in k.split("/"))
-                lp.compact_after = lambda step, device, every=every, early=early: (
-                    step < early or (step + 1) % every == 0)
+                base.COMPACT_EVERY, base.COMPACT_EARLY = (int(v) for v in k.split("/"))
+                lp.compact_after = lambda step, device: base.compact_after(step, ACCELERATOR)  # its rule, any device
                 times = []
                 for _ in range(args.repeats):
                     start = time.perf_counter()
