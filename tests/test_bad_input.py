@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from robust import cli, testing
-from robust.attacks import GanPatch, LaVAN, LpAttack, NoisePatch, UniversalPatch, make_attack
+from robust.attacks import GanPatch, LaVAN, LpAttack, NoisePatch, UniversalPatch, evaluate, make_attack
 from robust.augment import PatchMixing
 from robust.io import check_writable
 from robust.metrics import Counts
@@ -126,7 +126,7 @@ WRONG_TYPES = [
     (lambda m, d: m(d.images), "x has dtype torch.uint8; expected float images"),
     (lambda m, d: make_attack("lavan", steps=1)(m, d.images / 255, d.labels.tolist()),
      "y must be a torch.Tensor of class indices, got list."),
-    (lambda m, d: __import__("robust").evaluate("lavan", m, d),
+    (lambda m, d: evaluate("lavan", m, d),
      "attack must be a robust Attack (see make_attack), got str."),
 ]
 
