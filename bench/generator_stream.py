@@ -9,8 +9,13 @@ every chunk ``NAME.curve.json`` (every history row so far) and ``NAME.resume.pt`
 The last line printed is one JSON object: the run's name, steps done and its last row. ``--test N`` then scores
 the generator alone on the first N digits-m test images, recorded in the curve file under ``test`` by step.
 
+``--cooldown K`` branches the constant-rate run named by the other options where its resume file stands (step S)
+into its own run, ``NAME-coolK``, which decays the learning rates linearly to zero over steps S..S+K (``--until``
+must be S + K): the decay phase of a warmup-stable-decay schedule. The constant run is left as it is, free to go on.
+
     python bench/generator_stream.py --victim zoo:digits-m/resnet --depth 4 --until 8000
     python bench/generator_stream.py --until 8000 --chunk 8000 --test 1000   # a finished run, scored on test
+    python bench/generator_stream.py --split train --until 35250 --cooldown 2000 --test 1000  # anneal from 33,250
     python bench/generator_stream.py --data imagenet-crops --victim zoo:imagenet/efficientnet-lite0 --target n8 \
         --split train --batch-size 16 --precision bf16 --until 2000 --chunk 250 --test 96
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -26,9 +32,31 @@ import torch
 
 from robust.attacks import evaluate
 from robust.attacks.gan import GanPatch
-from robust.io import atomic_write_text
+from robust.io import atomic_path, atomic_write_text
 from robust.model_data import load_for
 from robust.models import load_model
+
+
+def branch(args: argparse.Namespace, ap: argparse.ArgumentParser, base: str, resume: Path, curve: Path
+           ) -> tuple[Path, Path]:
+    """The cooldown run's resume and curve files; on its first call, copies of the constant run's (``base``) as
+    they stand, the branch point recorded in the curve. Refuses an ``--until`` that is not the branch's step plus
+    the cooldown."""
+    out = tuple(args.out_dir / f"{base}-cool{args.cooldown}.{kind}" for kind in ("resume.pt", "curve.json"))
+    if out[0].exists():
+        return out
+    if not resume.exists():
+        ap.error(f"--cooldown {args.cooldown}: there is no constant run {base!r} to branch ({resume} is missing); "
+                 "expected its resume file")
+    at = int(torch.load(resume, map_location="cpu", weights_only=True)["step"])
+    if args.until != at + args.cooldown:
+        ap.error(f"--until {args.until} is not valid with --cooldown {args.cooldown}: the constant run stands at step "
+                 f"{at}; expected --until {at + args.cooldown}")
+    record = {k: v for k, v in json.loads(curve.read_text()).items() if k != "test"} if curve.exists() else {}
+    atomic_write_text(out[1], json.dumps({**record, "branched_from": {"run": base, "step": at}}, indent=1) + "\n")
+    with atomic_path(out[0]) as tmp:
+        shutil.copyfile(resume, tmp)
+    return out
 
 
 def main() -> None:
@@ -47,6 +75,8 @@ def main() -> None:
                     help="fit: scored on val as it trains (digits-m); imagenet-crops has train only")
     ap.add_argument("--until", type=int, required=True, help="optimiser steps to reach (a later call may ask more)")
     ap.add_argument("--chunk", type=int, default=1000, help="steps per call of fit (the curve is written after each)")
+    ap.add_argument("--cooldown", type=int, default=0, help="branch the constant run where it stands into a linear "
+                    "decay to zero over this many steps (--until: its step + this)")
     ap.add_argument("--log-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--device", default=None, help="cpu, cuda, ... (default: a CUDA GPU when there is one)")
@@ -65,6 +95,9 @@ def main() -> None:
             f"-s{args.seed}" + ("" if args.precision == "fp32" else f"-{args.precision}"))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     resume, curve = args.out_dir / f"{name}.resume.pt", args.out_dir / f"{name}.curve.json"
+    if args.cooldown:
+        resume, curve = branch(args, ap, name, resume, curve)
+        name += f"-cool{args.cooldown}"
     if args.data != "digits-m" and args.split != "train":
         ap.error(f"--split {args.split} is not valid for --data {args.data}; expected train (its test photos are held "
                  "out, and it has no val split).")
@@ -80,14 +113,17 @@ def main() -> None:
     while done < args.until:
         target = min(args.until, (done // args.chunk + 1) * args.chunk)
         started = time.perf_counter()
-        attack.fit(victim, data, steps=target, stream=True, lr_schedule="constant", lr=args.lr,
+        schedule = {"steps": args.until, "cooldown": args.cooldown, "stop": target} if args.cooldown else {
+            "steps": target}  # a constant run's schedule does not depend on its end, a cooldown's does
+        attack.fit(victim, data, **schedule, stream=True, lr_schedule="constant", lr=args.lr,
                    batch_size=args.batch_size, log_every=args.log_every, monitor=monitor, resume=resume,
                    precision=args.precision)
         done = attack.history[-1]["step"]
         record.update(name=name, command="python bench/generator_stream.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
             if k not in ("until", "chunk", "out_dir", "threads", "test", "device")
-            and not (k in ("data", "target", "precision") and v == ap.get_default(k))), training=attack.training,
+            and not (k in ("data", "target", "precision", "cooldown") and v == ap.get_default(k))),
+            training=attack.training,
             history=attack.history)  # chunks and threads do not change a result: a resumed run continues bit for bit
         # on one device; each sitting's device is recorded, since a GPU's arithmetic differs from the CPU's
         sittings = record.setdefault("sittings", [])

@@ -116,11 +116,12 @@ class Method:
         return self.build(*args, **self.fixed, **params)
 
     def train_options(self) -> dict[str, inspect.Parameter]:
-        """A trained attack's training options: the keywords of its ``fit`` (less ``progress``, ``resume`` and
-        ``monitor``, which the caller sets)."""
+        """A trained attack's training options: the keywords of its ``fit`` (less ``progress``, ``resume``,
+        ``monitor`` and ``stop``, which the caller sets)."""
         if not self.trained:
             return {}
-        return {k: p for k, p in _keywords(self.build, "fit").items() if k not in ("progress", "resume", "monitor")}
+        caller = ("progress", "resume", "monitor", "stop")
+        return {k: p for k, p in _keywords(self.build, "fit").items() if k not in caller}
 
 
 def _keywords(cls: type, method: str) -> dict[str, inspect.Parameter]:

@@ -187,6 +187,33 @@ def test_a_schedule_in_steps_on_a_stream_resumes_exactly_and_scores_val(resnet, 
     assert [h["step"] for h in stored.history] == [1, 2] and stored.training["stream"] is False
 
 
+def test_a_cooldown_branches_a_constant_run_and_anneals_it_exactly(resnet, tmp_path):
+    """A constant-rate run's resume file continues into a cooldown (linear decay over the last K steps) bit for bit
+    as if the decayed schedule had been asked from the start; a cooled run cannot be extended, since its last steps
+    ran at rates the longer schedule does not have."""
+    import shutil
+
+    fit = load_dataset("digits-m", "fit")
+    options = {"stream": True, "batch_size": 8, "log_every": 1, "lr_schedule": "constant"}
+    straight = GanPatch(seed=5, **TINY).fit(resnet, fit, steps=4, cooldown=2, **options)
+    assert straight.training["cooldown"] == 2
+    constant, cooled = tmp_path / "constant.pt", tmp_path / "cooled.pt"
+    GanPatch(seed=5, **TINY).fit(resnet, fit, steps=2, **options, resume=constant)
+    shutil.copy(constant, cooled)
+    chunk = GanPatch(seed=5, **TINY).fit(resnet, fit, steps=4, cooldown=2, **options, resume=cooled, stop=3)
+    assert chunk.history[-1]["step"] == 3
+    branched = GanPatch(seed=5, **TINY).fit(resnet, fit, steps=4, cooldown=2, **options, resume=cooled)
+    for a, b in zip(branched.generator_net.state_dict().values(), straight.generator_net.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    undecayed = GanPatch(seed=5, **TINY).fit(resnet, fit, steps=4, **options, resume=constant)  # goes on at 1e-3
+    assert not torch.equal(undecayed.generator_net.head.weight, branched.generator_net.head.weight)
+    with pytest.raises(ValueError, match="stopped at step 4 of steps=4, cooldown=2"):
+        GanPatch(seed=5, **TINY).fit(resnet, fit, steps=6, cooldown=2, **options, resume=cooled)
+    with pytest.raises(ValueError, match="stopped at step 4 of steps=4, cooldown=0"):  # past the decay's start
+        GanPatch(seed=5, **TINY).fit(resnet, fit, steps=5, cooldown=2, **options, resume=constant)
+
+
 def test_bad_schedule_options(resnet, small_train):
     fit = load_dataset("digits-m", "fit")
     for options, error, match in (
@@ -196,6 +223,12 @@ def test_bad_schedule_options(resnet, small_train):
             ({"steps": 2, "log_every": 0}, ValueError, "log_every=0"),
             ({"steps": 2, "lr_schedule": "linear"}, ValueError, "lr_schedule='linear'"),
             ({"steps": 2, "stream": "yes"}, ValueError, "stream='yes'"),
+            ({"steps": 2, "cooldown": -1}, ValueError, "cooldown=-1"),
+            ({"steps": 2, "cooldown": 1}, ValueError, "expected steps=N >= cooldown and lr_schedule='constant'"),
+            ({"steps": 2, "cooldown": 3, "lr_schedule": "constant"}, ValueError, "cooldown=3"),
+            ({"cooldown": 1, "lr_schedule": "constant"}, ValueError, "cooldown=1"),
+            ({"steps": 2, "stop": 3}, ValueError, "stop=3 is not valid with steps=2"),
+            ({"stop": 1}, ValueError, "stop=1 is not valid with steps=None"),
             ({"steps": 2, "monitor": "val"}, TypeError, "monitor must be an ImageSet")):
         with pytest.raises(error, match=match):
             GanPatch(**TINY).fit(resnet, fit, **options)

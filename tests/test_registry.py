@@ -169,7 +169,8 @@ def test_the_built_in_methods_describe_themselves():
     assert set(attacks["gan-patch"].train_options()) == {"epochs", "batch_size", "lr", "template_lr", "precision",
                                                           "train_samples", "distill", "teacher_steps",
                                                           "teacher_samples", "teacher_margin", "distill_refine",
-                                                          "steps", "stream", "lr_schedule", "log_every"}
+                                                          "steps", "stream", "lr_schedule", "cooldown",
+                                                          "log_every"}
     assert (attacks["gan-patch"].headline, attacks["lp"].headline, evaluations["patch-drop"].headline) == \
         ("tcs", "asr", "area")
     assert not evaluations["selectivity"].higher_is_better and evaluations["patch-drop"].higher_is_better

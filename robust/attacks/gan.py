@@ -174,8 +174,8 @@ class GanPatch(TrainedPatchAttack):
             lr: float = 1e-3, template_lr: float = 0.05, precision: str = "fp32", train_samples: int | None = None,
             distill: float = 0.0, teacher_steps: int = 100, teacher_samples: int | None = None,
             teacher_margin: float = 2.0, distill_refine: int = 0, steps: int | None = None, stream: bool = False,
-            lr_schedule: str = "cosine", log_every: int = 250, monitor: ImageSet | None = None,
-            resume: str | os.PathLike | None = None, progress: bool = False) -> GanPatch:
+            lr_schedule: str = "cosine", cooldown: int = 0, log_every: int = 250, monitor: ImageSet | None = None,
+            resume: str | os.PathLike | None = None, stop: int | None = None, progress: bool = False) -> GanPatch:
         """Train the generator (and its discriminator) against ``victims`` (their mean adversarial loss) on
         ``data`` for ``epochs`` epochs. Placement windows come from the first victim, computed once per image.
         With ``resume`` (a file path), the state after each epoch is written there and a later call with the same
@@ -188,7 +188,13 @@ class GanPatch(TrainedPatchAttack):
 
         ``steps`` = N measures the schedule in optimiser steps instead: each step draws its batch from (seed,
         step) alone, a history row (and a resume checkpoint) is written every ``log_every`` steps, and a resumed
-        run may ask for more steps (at a constant rate, the same run continued). With ``stream`` the batches are
+        run may ask for more steps (at a constant rate, the same run continued). ``cooldown`` = K > 0 (with
+        ``lr_schedule="constant"``) decays the rates linearly to zero over the last K steps: the decay phase of a
+        warmup-stable-decay schedule (Hägele et al., "Scaling Laws and Compute-Optimal Training Beyond Fixed
+        Training Durations", NeurIPS 2024), which lets a constant-rate run be branched at any step it has reached
+        and annealed from there (a resume file of the constant run continues into ``steps`` = its step + K), while
+        the constant run itself can go on. ``stop`` = M < N ends this call after step M of the same schedule (a
+        chunk of it: a later call with ``resume`` continues). With ``stream`` the batches are
         fresh images (``training_stream``: digits-m composites of ``data``'s digits when ``data`` is digits-m's
         ``train`` or ``fit`` split, random resized crops of the training photos for imagenet-crops' ``train``)
         labelled by the first victim's decisions, windows placed per batch: a
@@ -229,10 +235,18 @@ class GanPatch(TrainedPatchAttack):
         check_number(distill, "distill", low=0, expected="a finite number >= 0 (the distillation weight)")
         check_number(teacher_margin, "teacher_margin", low=0, expected="a finite number >= 0 (logits)")
         check_int(distill_refine, "distill_refine", low=0, expected="an integer >= 0 (refinement steps)")
-        for key, value in (("teacher_samples", teacher_samples), ("steps", steps)):
+        for key, value in (("teacher_samples", teacher_samples), ("steps", steps), ("stop", stop)):
             if value is not None:
                 check_positive_int(value, key)
         check_choice(lr_schedule, LR_SCHEDULES, "lr_schedule")
+        check_int(cooldown, "cooldown", low=0, expected="an integer >= 0 (steps of linear decay at the end)")
+        if cooldown and (steps is None or lr_schedule != "constant" or cooldown > steps):
+            raise InputError(f"cooldown={cooldown!r} is not valid here (steps={steps!r}, lr_schedule="
+                             f"{lr_schedule!r}); expected steps=N >= cooldown and lr_schedule='constant': a cooldown "
+                             "is the last steps of a constant-rate schedule in steps.")
+        if stop is not None and (steps is None or stop > steps):
+            raise InputError(f"stop={stop!r} is not valid with steps={steps!r}; expected a step of the schedule "
+                             "(steps=N, stop <= N).")
         if not isinstance(stream, bool):
             raise InputError(f"stream={stream!r} is not valid; expected True or False.")
         if stream and steps is None:
@@ -247,6 +261,7 @@ class GanPatch(TrainedPatchAttack):
         victims, data = self._begin_fit(victims, data, train_samples, {
             **schedule, "batch_size": batch_size, "lr": lr, "template_lr": template_lr, "precision": precision,
             **({"lr_schedule": lr_schedule} if lr_schedule != "cosine" else {}),
+            **({"cooldown": cooldown} if cooldown else {}),
             **({"train_samples": train_samples} if train_samples is not None else {}),
             **({"distill": distill, "teacher_margin": teacher_margin,
                 **({"distill_refine": distill_refine} if distill_refine else
@@ -272,9 +287,10 @@ class GanPatch(TrainedPatchAttack):
         per_epoch = -(-len(data) // batch_size)
         total, done = (steps, first) if steps is not None else (epochs * per_epoch, first * per_epoch)
 
-        def set_lr(at: float) -> None:  # ``at``: the fraction of the schedule done
+        def set_lr(at: int, of: int) -> None:  # at ``at`` steps (or epochs) done of ``of``
             for group, base in zip(g_opt.param_groups, (lr, template_lr), strict=True):
-                group["lr"] = base * (0.5 * (1 + math.cos(math.pi * at)) if lr_schedule == "cosine" else 1.0)
+                group["lr"] = base * (0.5 * (1 + math.cos(math.pi * at / of)) if lr_schedule == "cosine" else
+                                      min(1.0, (of - at) / cooldown) if cooldown else 1.0)
 
         with contextlib.ExitStack() as stack:
             stack.enter_context(torch.enable_grad())
@@ -322,7 +338,7 @@ class GanPatch(TrainedPatchAttack):
             if steps is None:
                 for epoch in range(first, epochs):
                     started = time.perf_counter()
-                    set_lr(epoch / epochs)  # cosine over the epochs
+                    set_lr(epoch, epochs)  # cosine over the epochs
                     sums = torch.zeros(7, device=device)  # adv, gan, tv, hits, n, distill, distilled
                     order = torch.randperm(len(data), generator=self.generator)
                     for start in range(0, len(data), batch_size):
@@ -332,8 +348,9 @@ class GanPatch(TrainedPatchAttack):
                     record(sums, started, epoch=epoch + 1)
             else:
                 sums, started = torch.zeros(7, device=device), time.perf_counter()
-                for step in range(first, steps):
-                    set_lr(step / steps)
+                end = steps if stop is None else stop
+                for step in range(first, end):
+                    set_lr(step, steps)
                     if source is not None:  # fresh images, labelled by the first victim's decisions
                         x, _ = source.batch(step, batch_size, device)
                         with torch.no_grad(), amp:
@@ -345,7 +362,7 @@ class GanPatch(TrainedPatchAttack):
                         x, y = data.batch(idx, device)
                     sums += train_batch(x, y, idx)
                     bar.advance(task)
-                    if (step + 1) % log_every == 0 or step + 1 == steps:
+                    if (step + 1) % log_every == 0 or step + 1 == end:
                         record(sums, started, step=step + 1)
                         sums, started = torch.zeros(7, device=device), time.perf_counter()
             g_net.eval()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import json
+import math
 import os
 from pathlib import Path
 
@@ -250,12 +251,23 @@ class TrainedPatchAttack(PatchAttack):
 
         def comparable(cfg: dict) -> dict:  # a resumed run may ask for more epochs (or steps, on that schedule)
             grows = "steps" if "steps" in cfg["training"] else "epochs"
-            return {**cfg, "history": None, "training": {**cfg["training"], grows: None}}
+            return {**cfg, "history": None, "training": {**cfg["training"], grows: None, "cooldown": None}}
 
-        saved = json.loads(state["config"])
-        if comparable(saved) != comparable(self.config()):
+        def decays_from(training: dict) -> float:  # the first step of a schedule's cooldown (none: never)
+            return training["steps"] - training["cooldown"] if training.get("cooldown") else math.inf
+
+        saved, wanted = json.loads(state["config"]), self.config()
+        if comparable(saved) != comparable(wanted):
             raise InputError(f"resume file {str(path)!r} was written for another configuration; expected the same "
                              "attack, data and training options (delete it to start over).")
+        old, new = saved["training"], wanted["training"]
+        if "steps" in old and (old["steps"], old.get("cooldown")) != (new["steps"], new.get("cooldown")) and \
+                int(state["step"]) > min(decays_from(old), decays_from(new)):
+            raise InputError(
+                f"resume file {str(path)!r} stopped at step {int(state['step'])} of steps={old['steps']}, cooldown="
+                f"{old.get('cooldown', 0)}, where the asked schedule (steps={new['steps']}, cooldown="
+                f"{new.get('cooldown', 0)}) has another learning rate; expected the same schedule, or a cooldown "
+                "that starts at or after the step the file reached.")
         self.generator.set_state(state["rng"])
         self.history = saved["history"]
         return state
