@@ -16,6 +16,8 @@ must be S + K): the decay phase of a warmup-stable-decay schedule. The constant 
     python bench/generator_stream.py --victim zoo:digits-m/resnet --depth 4 --until 8000
     python bench/generator_stream.py --until 8000 --chunk 8000 --test 1000   # a finished run, scored on test
     python bench/generator_stream.py --split train --until 35250 --cooldown 2000 --test 1000  # anneal from 33,250
+    python bench/generator_stream.py --split train --loss hinge --until 2000 --test 1000 \
+        --init bench/results/generator-stream/resnet-w32-d3-ce-lr0.001-b128-train-s0.resume.pt
     python bench/generator_stream.py --data imagenet-crops --victim zoo:imagenet/efficientnet-lite0 --target n8 \
         --split train --batch-size 16 --precision bf16 --until 2000 --chunk 250 --test 96
 """
@@ -67,7 +69,9 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--depth", type=int, default=3)
-    ap.add_argument("--loss", choices=("ce", "cw"), default="ce")
+    ap.add_argument("--loss", choices=("ce", "cw", "hinge"), default="ce")
+    ap.add_argument("--init", type=Path, default=None, help="a run's resume file whose generator this run starts "
+                    "from (a warm start, e.g. on another loss); the run's name gets -init and the file's step")
     ap.add_argument("--lambda-gan", type=float, default=0.05, help="the critic's weight (0: no critic)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=128)
@@ -93,6 +97,10 @@ def main() -> None:
         "" if args.target == "random" else f"-{args.target}")
     name = (f"{prefix}-w{args.width}-d{args.depth}-{args.loss}{critic}-lr{args.lr:g}-b{args.batch_size}-{args.split}"
             f"-s{args.seed}" + ("" if args.precision == "fp32" else f"-{args.precision}"))
+    init = None
+    if args.init is not None:
+        saved = torch.load(args.init, map_location="cpu", weights_only=True)
+        init, name = saved["generator"], f"{name}-init{int(saved['step'])}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     resume, curve = args.out_dir / f"{name}.resume.pt", args.out_dir / f"{name}.curve.json"
     if args.cooldown:
@@ -117,12 +125,12 @@ def main() -> None:
             "steps": target}  # a constant run's schedule does not depend on its end, a cooldown's does
         attack.fit(victim, data, **schedule, stream=True, lr_schedule="constant", lr=args.lr,
                    batch_size=args.batch_size, log_every=args.log_every, monitor=monitor, resume=resume,
-                   precision=args.precision)
+                   precision=args.precision, init=init)
         done = attack.history[-1]["step"]
         record.update(name=name, command="python bench/generator_stream.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
             if k not in ("until", "chunk", "out_dir", "threads", "test", "device")
-            and not (k in ("data", "target", "precision", "cooldown") and v == ap.get_default(k))),
+            and not (k in ("data", "target", "precision", "cooldown", "init") and v == ap.get_default(k))),
             training=attack.training,
             history=attack.history)  # chunks and threads do not change a result: a resumed run continues bit for bit
         # on one device; each sitting's device is recorded, since a GPU's arithmetic differs from the CPU's

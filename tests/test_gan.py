@@ -214,6 +214,33 @@ def test_a_cooldown_branches_a_constant_run_and_anneals_it_exactly(resnet, tmp_p
         GanPatch(seed=5, **TINY).fit(resnet, fit, steps=5, cooldown=2, **options, resume=constant)
 
 
+def test_a_warm_start_begins_at_the_given_generator_and_the_hinge_loss_trains(resnet, tmp_path):
+    """``init`` replaces the seeded initialisation (its digest recorded, so a resume file only continues the same
+    start); ``loss="hinge"`` is the CW margin clamped at ``HINGE``."""
+    from robust.attacks.gan import HINGE
+    from robust.models.checkpoint import state_digest
+
+    fit = load_dataset("digits-m", "fit")
+    options = {"stream": True, "batch_size": 8, "log_every": 1, "lr_schedule": "constant"}
+    donor = GanPatch(seed=1, **TINY).fit(resnet, fit, steps=1, **options).generator_net.state_dict()
+    warm = GanPatch(seed=2, loss="hinge", **TINY).fit(resnet, fit, steps=1, lr=1e-12, template_lr=1e-12,
+                                                      init=donor, **options)
+    assert warm.training["init"] == state_digest(donor)
+    for name, value in warm.generator_net.state_dict().items():
+        assert torch.allclose(value, donor[name], atol=1e-6), name
+    cold = GanPatch(seed=2, loss="hinge", **TINY).fit(resnet, fit, steps=1, **options)
+    assert not torch.allclose(cold.generator_net.head.weight, donor["head.weight"], atol=1e-3)
+    resume = tmp_path / "warm.pt"
+    GanPatch(seed=2, **TINY).fit(resnet, fit, steps=1, init=donor, **options, resume=resume)
+    with pytest.raises(ValueError, match="written for another configuration"):  # another start
+        GanPatch(seed=2, **TINY).fit(resnet, fit, steps=2, **options, resume=resume)
+    with pytest.raises(ValueError, match="checkpoint init does not match"):
+        GanPatch(seed=2, **{**TINY, "width": 4}).fit(resnet, fit, steps=1, init=donor, **options)
+    assert all(h["loss_adv"] >= -HINGE for h in warm.history + cold.history)
+    with pytest.raises(ValueError, match="loss='margin' is not valid"):
+        GanPatch(loss="margin")
+
+
 def test_bad_schedule_options(resnet, small_train):
     fit = load_dataset("digits-m", "fit")
     for options, error, match in (

@@ -20,6 +20,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,14 @@ from robust.data.photo_stream import PhotoStream
 from robust.device import autocast
 from robust.draws import Draws, seeded
 from robust.models.backbone import Backbone
-from robust.models.checkpoint import check_state
+from robust.models.checkpoint import check_state, state_digest
 from robust.models.state import eval_mode, preserved_grads
 from robust.placement import context_side, crop, paste
 from robust.realism import total_variation
 from robust.registry import register_attack
 
 LR_SCHEDULES = ("cosine", "constant")
+HINGE = 1.0  # logits: loss="hinge" stops pulling on a patch whose target leads by this much
 
 
 def training_stream(data: ImageSet, seed: int) -> DigitStream | PhotoStream:
@@ -88,7 +90,9 @@ class GanPatch(TrainedPatchAttack):
         width: the generator's channels at full resolution (doubled at each level down).
         depth: the U-Net's levels down (and up).
         embed: the size of the target class's embedding (FiLM in every block).
-        loss: the adversarial loss of training: ``ce`` or ``cw`` (the logit margin).
+        loss: the adversarial loss of training: ``ce``, ``cw`` (the logit margin) or ``hinge`` (the margin, clamped
+            where the target leads by ``HINGE`` logits: a patch that succeeds by that much stops pulling, and the
+            generator's capacity goes to the images it still misses).
         lambda_adv: the weight of the adversarial loss (mean over the victims), >= 0.
         lambda_gan: the weight of the non-saturating GAN loss of a PatchGAN discriminator, >= 0 (0: no
             discriminator step).
@@ -137,9 +141,8 @@ class GanPatch(TrainedPatchAttack):
         super().__init__(**patch_params)
         for key, value in (("width", width), ("depth", depth), ("embed", embed)):
             check_positive_int(value, key)
-        for key, value in (("loss", loss), ("refine_loss", refine_loss)):
-            if value not in ("ce", "cw"):
-                raise InputError(f"{key}={value!r} is not valid; expected 'ce' or 'cw'.")
+        check_choice(loss, ("ce", "cw", "hinge"), "loss")
+        check_choice(refine_loss, ("ce", "cw"), "refine_loss")
         self.lambda_adv, self.lambda_gan, self.lambda_tv = (
             check_number(v, k, low=0, expected="a finite number >= 0")
             for k, v in (("lambda_adv", lambda_adv), ("lambda_gan", lambda_gan), ("lambda_tv", lambda_tv)))
@@ -175,7 +178,8 @@ class GanPatch(TrainedPatchAttack):
             distill: float = 0.0, teacher_steps: int = 100, teacher_samples: int | None = None,
             teacher_margin: float = 2.0, distill_refine: int = 0, steps: int | None = None, stream: bool = False,
             lr_schedule: str = "cosine", cooldown: int = 0, log_every: int = 250, monitor: ImageSet | None = None,
-            resume: str | os.PathLike | None = None, stop: int | None = None, progress: bool = False) -> GanPatch:
+            resume: str | os.PathLike | None = None, stop: int | None = None,
+            init: Mapping[str, torch.Tensor] | None = None, progress: bool = False) -> GanPatch:
         """Train the generator (and its discriminator) against ``victims`` (their mean adversarial loss) on
         ``data`` for ``epochs`` epochs. Placement windows come from the first victim, computed once per image.
         With ``resume`` (a file path), the state after each epoch is written there and a later call with the same
@@ -194,7 +198,10 @@ class GanPatch(TrainedPatchAttack):
         Training Durations", NeurIPS 2024), which lets a constant-rate run be branched at any step it has reached
         and annealed from there (a resume file of the constant run continues into ``steps`` = its step + K), while
         the constant run itself can go on. ``stop`` = M < N ends this call after step M of the same schedule (a
-        chunk of it: a later call with ``resume`` continues). With ``stream`` the batches are
+        chunk of it: a later call with ``resume`` continues). ``init``, a generator's state dict of this
+        architecture (e.g. another run's), is where the generator starts instead of its seeded initialisation (a
+        warm start, e.g. to train a generator further on another loss; its digest is recorded as ``init`` in the
+        training, so that a resume file only continues the same start). With ``stream`` the batches are
         fresh images (``training_stream``: digits-m composites of ``data``'s digits when ``data`` is digits-m's
         ``train`` or ``fit`` split, random resized crops of the training photos for imagenet-crops' ``train``)
         labelled by the first victim's decisions, windows placed per batch: a
@@ -266,6 +273,8 @@ class GanPatch(TrainedPatchAttack):
             **({"distill": distill, "teacher_margin": teacher_margin,
                 **({"distill_refine": distill_refine} if distill_refine else
                    {"teacher_steps": teacher_steps, "teacher_samples": teacher_samples})} if distill else {})})
+        if init is not None:
+            self.training["init"] = state_digest(init)
         if monitor is not None:
             check_training(victims, monitor)
             self.training["monitor"] = f"{monitor.name}/{monitor.meta.get('split', '?')}"
@@ -273,6 +282,8 @@ class GanPatch(TrainedPatchAttack):
         k, device = data.num_classes, victims[0].device
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
+        if init is not None:
+            g_net.load_state_dict(check_state(g_net, init, "init"))
         d_net = seeded(lambda: Discriminator(data.image_size[0]), (self.seed + 1) % SEED_LIMIT).to(device)
         template = [g_net.template.weight]  # a per-class patch in logit space: trained at a patch's pace
         rest = [p for p in g_net.parameters() if p is not g_net.template.weight]
@@ -375,7 +386,8 @@ class GanPatch(TrainedPatchAttack):
         patch = self._generate(g_net, x, boxes, mask, t)
         x_adv = paste(x, patch, boxes, mask, check=False)  # boxes from our placement
         logits = [m.logits(x_adv) for m in victims]
-        adv = sum(attack_loss(z.float(), y, t, self.loss) for z in logits) / len(victims)
+        adv = sum(attack_loss(z.float(), y, t, self.loss) if self.loss != "hinge" else
+                  attack_loss(z.float(), y, t, "cw").clamp(min=-HINGE) for z in logits) / len(victims)
         gan = F.softplus(-d_net(x_adv).float()).mean((1, 2, 3))
         tv = total_variation(patch.float())
         loss = (self.lambda_adv * adv + self.lambda_gan * gan + self.lambda_tv * tv).mean()

@@ -8,6 +8,7 @@ load spec that builds the architecture with random weights, e.g. ``timm:resnet18
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -138,6 +139,27 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Load ``state`` strictly into ``module``; mismatched names or shapes raise one clear ``ValueError``."""
     module.load_state_dict(check_state(module, state, source), strict=True)
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """The fingerprint of a state dict: sha256 of its tensors' names, dtypes, shapes and bytes, on the CPU (the same
+    weights give the same digest on any device and from any source; a changed dtype changes it).
+
+    Returns:
+        The digest's first 16 hex digits.
+
+    Examples:
+        >>> import torch
+        >>> from robust.models.checkpoint import state_digest
+        >>> state_digest({"w": torch.zeros(2)}), state_digest({"w": torch.zeros(2, dtype=torch.float64)})
+        ('c8568a9be43247ea', 'e86af41a3ac5f92f')
+    """
+    h = hashlib.sha256()
+    for name, t in sorted(state.items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def check_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:

@@ -8,6 +8,8 @@ import json
 
 import torch
 
+from robust.models.checkpoint import state_digest
+
 CELL_VERSION = 6  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
 # 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas;
 # 4: per-image outcomes for the worst case, LaVAN keeps each image's best patch; 5: patch attacks' realism;
@@ -33,12 +35,7 @@ def fingerprint_model(model: torch.nn.Module) -> str:
         >>> fingerprint_model(net), fingerprint_model(net.double())
         ('01f9bff7258c532d', '754cc9880d1c5715')
     """
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
+    return state_digest(model.state_dict())
 
 
 def fingerprint_data(data: object, samples: int | None = None, batch_size: int = 256) -> str:
