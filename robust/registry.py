@@ -117,10 +117,10 @@ class Method:
 
     def train_options(self) -> dict[str, inspect.Parameter]:
         """A trained attack's training options: the keywords of its ``fit`` (less ``progress``, ``resume``,
-        ``monitor`` and ``stop``, which the caller sets)."""
+        ``monitor``, ``stop`` and ``init``, which the caller sets)."""
         if not self.trained:
             return {}
-        caller = ("progress", "resume", "monitor", "stop")
+        caller = ("progress", "resume", "monitor", "stop", "init")
         return {k: p for k, p in _keywords(self.build, "fit").items() if k not in caller}
 
 
