@@ -49,7 +49,7 @@ from robust.data.photo_stream import PhotoStream
 from robust.device import autocast
 from robust.draws import Draws, seeded
 from robust.models.backbone import Backbone
-from robust.models.checkpoint import check_state, state_digest
+from robust.models.checkpoint import check_state, load_state, state_digest
 from robust.models.state import eval_mode, preserved_grads
 from robust.placement import context_side, crop, paste
 from robust.realism import total_variation
@@ -283,7 +283,7 @@ class GanPatch(TrainedPatchAttack):
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
         if init is not None:
-            g_net.load_state_dict(check_state(g_net, init, "init"))
+            load_state(g_net, init, "init")
         d_net = seeded(lambda: Discriminator(data.image_size[0]), (self.seed + 1) % SEED_LIMIT).to(device)
         template = [g_net.template.weight]  # a per-class patch in logit space: trained at a patch's pace
         rest = [p for p in g_net.parameters() if p is not g_net.template.weight]
