@@ -148,7 +148,7 @@ def test_bad_input(fitted, resnet, batch, small_train):
     x, y = batch
     with pytest.raises(ValueError, match="no trained generator"):
         GanPatch()(resnet, x, y)
-    for params, match in (({"refine": -1}, "refine=-1"), ({"loss": "hinge"}, "loss='hinge'"),
+    for params, match in (({"refine": -1}, "refine=-1"), ({"loss": "square"}, "loss='square'"),
                           ({"width": 0}, "width=0"), ({"lambda_gan": -1}, "lambda_gan=-1"),
                           ({"refine_optimizer": "sgd"}, "refine_optimizer='sgd'"),
                           ({"precision": "fp8"}, "precision='fp8'")):
@@ -223,20 +223,18 @@ def test_a_warm_start_begins_at_the_given_generator_and_the_hinge_loss_trains(re
     fit = load_dataset("digits-m", "fit")
     options = {"stream": True, "batch_size": 8, "log_every": 1, "lr_schedule": "constant"}
     donor = GanPatch(seed=1, **TINY).fit(resnet, fit, steps=1, **options).generator_net.state_dict()
-    warm = GanPatch(seed=2, loss="hinge", **TINY).fit(resnet, fit, steps=1, lr=1e-12, template_lr=1e-12,
-                                                      init=donor, **options)
-    assert warm.training["init"] == state_digest(donor)
-    for name, value in warm.generator_net.state_dict().items():
-        assert torch.allclose(value, donor[name], atol=1e-6), name
-    cold = GanPatch(seed=2, loss="hinge", **TINY).fit(resnet, fit, steps=1, **options)
-    assert not torch.allclose(cold.generator_net.head.weight, donor["head.weight"], atol=1e-3)
     resume = tmp_path / "warm.pt"
-    GanPatch(seed=2, **TINY).fit(resnet, fit, steps=1, init=donor, **options, resume=resume)
+    warm = GanPatch(seed=2, loss="hinge", **TINY).fit(resnet, fit, steps=1, lr=1e-12, template_lr=1e-12,
+                                                      init=donor, **options, resume=resume)
+    assert warm.training["init"] == state_digest(donor)
+    for name, value in warm.generator_net.state_dict().items():  # seed 2's own start would differ from seed 1's
+        assert torch.allclose(value, donor[name], atol=1e-6), name
+    assert all(h["loss_adv"] >= -HINGE for h in warm.history)
     with pytest.raises(ValueError, match="written for another configuration"):  # another start
-        GanPatch(seed=2, **TINY).fit(resnet, fit, steps=2, **options, resume=resume)
+        GanPatch(seed=2, loss="hinge", **TINY).fit(resnet, fit, steps=2, lr=1e-12, template_lr=1e-12, **options,
+                                                   resume=resume)
     with pytest.raises(ValueError, match="checkpoint init does not match"):
         GanPatch(seed=2, **{**TINY, "width": 4}).fit(resnet, fit, steps=1, init=donor, **options)
-    assert all(h["loss_adv"] >= -HINGE for h in warm.history + cold.history)
     with pytest.raises(ValueError, match="loss='margin' is not valid"):
         GanPatch(loss="margin")
 
