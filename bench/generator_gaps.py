@@ -31,6 +31,7 @@ def main() -> None:
     from robust.attacks import evaluate, make_attack
     from robust.attacks.artifacts import resolve_checkpoint
     from robust.attacks.gan import GanPatch
+    from robust.attacks.lavan import success_margin
     from robust.data import load_dataset
     from robust.models import load_model
 
@@ -45,10 +46,7 @@ def main() -> None:
 
         def margin(x: torch.Tensor, y: torch.Tensor, result, into: list = margins) -> None:
             with torch.no_grad():
-                z = model(result.x_adv).float()
-            t = result.target
-            zt = z.gather(1, t[:, None])[:, 0]
-            into.append((zt - z.scatter(1, t[:, None], float("-inf")).amax(1)).cpu())
+                into.append(success_margin(model(result.x_adv).float(), y, result.target).cpu())
 
         evaluate(attack, model, data, samples=args.samples, outcomes=outcomes, inspect=margin)
         label_, clean, adv, target = (torch.cat(parts) for parts in zip(*outcomes, strict=True))
