@@ -217,7 +217,7 @@ def test_a_cooldown_branches_a_constant_run_and_anneals_it_exactly(resnet, tmp_p
 def test_a_warm_start_begins_at_the_given_generator_and_the_hinge_loss_trains(resnet, tmp_path):
     """``init`` replaces the seeded initialisation (its digest recorded, so a resume file only continues the same
     start); ``loss="hinge"`` is the CW margin clamped at ``HINGE``."""
-    from robust.attacks.gan import HINGE
+    from robust.attacks.base import HINGE
     from robust.models.checkpoint import state_digest
 
     fit = load_dataset("digits-m", "fit")

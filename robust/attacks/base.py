@@ -224,16 +224,20 @@ def optimizer_step(loss: torch.Tensor, params: list[torch.Tensor], optimizer: to
     optimizer.step()
 
 
+HINGE = 1.0  # logits: the ``hinge`` loss stops pulling on an image whose attack succeeds by this much
+
+
 def attack_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None, kind: str) -> torch.Tensor:
-    """Per-sample loss an attack minimises: towards ``target`` (targeted) or away from ``y``; ``ce`` or the ``cw``
-    margin."""
+    """Per-sample loss an attack minimises: towards ``target`` (targeted) or away from ``y``; ``ce``, the ``cw``
+    margin, or ``hinge`` (the margin, clamped where the attack succeeds by ``HINGE`` logits)."""
     if kind == "ce":
         return F.cross_entropy(logits, target, reduction="none") if target is not None else \
             -F.cross_entropy(logits, y, reduction="none")
     goal = target if target is not None else y
     own = logits.gather(1, goal[:, None])[:, 0]
     other = logits.scatter(1, goal[:, None], float("-inf")).amax(1)
-    return other - own if target is not None else own - other
+    margin = other - own if target is not None else own - other
+    return margin.clamp(min=-HINGE) if kind == "hinge" else margin
 
 
 class Attack(abc.ABC):

@@ -56,7 +56,6 @@ from robust.realism import total_variation
 from robust.registry import register_attack
 
 LR_SCHEDULES = ("cosine", "constant")
-HINGE = 1.0  # logits: loss="hinge" stops pulling on a patch whose target leads by this much
 
 
 def training_stream(data: ImageSet, seed: int) -> DigitStream | PhotoStream:
@@ -91,8 +90,8 @@ class GanPatch(TrainedPatchAttack):
         depth: the U-Net's levels down (and up).
         embed: the size of the target class's embedding (FiLM in every block).
         loss: the adversarial loss of training: ``ce``, ``cw`` (the logit margin) or ``hinge`` (the margin, clamped
-            where the target leads by ``HINGE`` logits: a patch that succeeds by that much stops pulling, and the
-            generator's capacity goes to the images it still misses).
+            where the target leads by ``robust.attacks.base.HINGE`` logits: a patch that succeeds by that much stops
+            pulling, and the generator's capacity goes to the images it still misses).
         lambda_adv: the weight of the adversarial loss (mean over the victims), >= 0.
         lambda_gan: the weight of the non-saturating GAN loss of a PatchGAN discriminator, >= 0 (0: no
             discriminator step).
@@ -386,8 +385,7 @@ class GanPatch(TrainedPatchAttack):
         patch = self._generate(g_net, x, boxes, mask, t)
         x_adv = paste(x, patch, boxes, mask, check=False)  # boxes from our placement
         logits = [m.logits(x_adv) for m in victims]
-        adv = sum(attack_loss(z.float(), y, t, self.loss) if self.loss != "hinge" else
-                  attack_loss(z.float(), y, t, "cw").clamp(min=-HINGE) for z in logits) / len(victims)
+        adv = sum(attack_loss(z.float(), y, t, self.loss) for z in logits) / len(victims)
         gan = F.softplus(-d_net(x_adv).float()).mean((1, 2, 3))
         tv = total_variation(patch.float())
         loss = (self.lambda_adv * adv + self.lambda_gan * gan + self.lambda_tv * tv).mean()
