@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
@@ -178,7 +177,7 @@ def worst_cases(spec: Spec, cells: list[dict], rows: list[AttackRow]) -> list[Wo
             # undefined with under 3 models or a constant side (every model at 0 %: scipy would warn, then NaN)
             ranked = len(pairs) >= 3 and all(len(set(side)) > 1 for side in zip(*pairs, strict=True))
             rho = spearmanr(*zip(*pairs, strict=True)).statistic if ranked else None
-            agreement[name] = None if rho is None or math.isnan(rho) else float(rho)
+            agreement[name] = None if rho is None else float(rho)
         out.append(dataclasses.replace(threat, rows=worst_rows, agreement=agreement))
     return out
 
