@@ -39,14 +39,14 @@ from robust.model_data import load_for
 from robust.models import load_model
 
 
-def branch(args: argparse.Namespace, ap: argparse.ArgumentParser, base: str, resume: Path, curve: Path
-           ) -> tuple[Path, Path]:
-    """The cooldown run's resume and curve files; on its first call, copies of the constant run's (``base``) as
-    they stand, the branch point recorded in the curve. Refuses an ``--until`` that is not the branch's step plus
-    the cooldown."""
-    out = tuple(args.out_dir / f"{base}-cool{args.cooldown}.{kind}" for kind in ("resume.pt", "curve.json"))
-    if out[0].exists():
-        return out
+def branch(args: argparse.Namespace, ap: argparse.ArgumentParser, base: str, constant: tuple[Path, Path],
+           cooled: tuple[Path, Path]) -> None:
+    """Start the cooldown run's files (``cooled``: resume, curve) as copies of the constant run's (``constant``) where
+    they stand, the branch point recorded in the curve, unless it has begun. Refuses an ``--until`` that is not the
+    branch's step plus the cooldown."""
+    (resume, curve), (own_resume, own_curve) = constant, cooled
+    if own_resume.exists():
+        return
     if not resume.exists():
         ap.error(f"--cooldown {args.cooldown}: there is no constant run {base!r} to branch ({resume} is missing); "
                  "expected its resume file")
@@ -55,10 +55,9 @@ def branch(args: argparse.Namespace, ap: argparse.ArgumentParser, base: str, res
         ap.error(f"--until {args.until} is not valid with --cooldown {args.cooldown}: the constant run stands at step "
                  f"{at}; expected --until {at + args.cooldown}")
     record = {k: v for k, v in json.loads(curve.read_text()).items() if k != "test"} if curve.exists() else {}
-    atomic_write_text(out[1], json.dumps({**record, "branched_from": {"run": base, "step": at}}, indent=1) + "\n")
-    with atomic_path(out[0]) as tmp:
+    atomic_write_text(own_curve, json.dumps({**record, "branched_from": {"run": base, "step": at}}, indent=1) + "\n")
+    with atomic_path(own_resume) as tmp:
         shutil.copyfile(resume, tmp)
-    return out
 
 
 def main() -> None:
@@ -102,10 +101,11 @@ def main() -> None:
         saved = torch.load(args.init, map_location="cpu", weights_only=True)
         init, name = saved["generator"], f"{name}-init{int(saved['step'])}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    resume, curve = args.out_dir / f"{name}.resume.pt", args.out_dir / f"{name}.curve.json"
+    files = lambda run: (args.out_dir / f"{run}.resume.pt", args.out_dir / f"{run}.curve.json")
     if args.cooldown:
-        resume, curve = branch(args, ap, name, resume, curve)
-        name += f"-cool{args.cooldown}"
+        base, name = name, f"{name}-cool{args.cooldown}"
+        branch(args, ap, base, files(base), files(name))
+    resume, curve = files(name)
     if args.data != "digits-m" and args.split != "train":
         ap.error(f"--split {args.split} is not valid for --data {args.data}; expected train (its test photos are held "
                  "out, and it has no val split).")
