@@ -316,20 +316,25 @@ def check_boxes(boxes: torch.Tensor, n: int, image_hw: tuple[int, int], *, value
     return boxes
 
 
-def context_side(side: int, image_hw: tuple[int, int]) -> int:
+def context_side(side: int, image_hw: tuple[int, int], scale: float = 2.0) -> int:
     """Side of the square context around a ``side`` px window (what gan-patch's generator and the realism
-    measures see): twice the window, within the image."""
-    return min(2 * side, *image_hw)
+    measures see): ``scale`` times the window (twice by default), within the image.
+
+    Example:
+        >>> context_side(11, (32, 32)), context_side(11, (32, 32), scale=3)
+        (22, 32)
+    """
+    return min(round(scale * side), *image_hw)
 
 
-def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int], side: int | None = None
+def context_boxes(boxes: torch.Tensor, image_hw: tuple[int, int], side: int | None = None, scale: float = 2.0
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The square context box around each window box (N x 4, one side p; ``context_side`` of it, shifted to stay
-    inside the image) and the window's box inside that context. ``side``: p, when the caller knows it (None: read
-    from the first box, a host sync on a GPU)."""
+    """The square context box around each window box (N x 4, one side p; ``context_side`` of it at ``scale``,
+    shifted to stay inside the image) and the window's box inside that context. ``side``: p, when the caller knows
+    it (None: read from the first box, a host sync on a GPU)."""
     h, w = image_hw
     p = side if side is not None else int(boxes[0, 2]) if len(boxes) else 1
-    s = context_side(p, image_hw)
+    s = context_side(p, image_hw, scale)
     top = (boxes[:, 0] - (s - p) // 2).clamp(0, h - s)
     left = (boxes[:, 1] - (s - p) // 2).clamp(0, w - s)
     inner = torch.stack([boxes[:, 0] - top, boxes[:, 1] - left, boxes[:, 2], boxes[:, 3]], 1)

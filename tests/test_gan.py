@@ -93,6 +93,31 @@ def test_save_load_round_trip_and_checks(fitted, resnet, batch, tmp_path):
         again(resnet, torch.rand(2, 3, 40, 40), torch.tensor([0, 1]))
 
 
+def test_a_generator_can_see_the_whole_image_and_older_records_saw_twice_the_window(fitted, resnet, batch, small_train,
+                                                                                     tmp_path):
+    x, y = batch
+    wide = GanPatch(seed=0, context=4, **TINY).fit(resnet, small_train.subset(slice(0, 16)), steps=1, batch_size=16)
+    sides = []
+    wide.generator_net.stem.register_forward_hook(lambda m, args, out: sides.append(args[0].shape[-1]))
+    path = tmp_path / "wide.safetensors"
+    wide.save(path)
+    again = GanPatch.load(path)
+    assert again.context == 4 and torch.equal(again(resnet, x, y).x_adv, wide(resnet, x, y).x_adv)
+    assert sides == [32]  # 4 x the 9 px window, kept inside the 32 px image: the whole image
+    with pytest.raises(ValueError, match=r"\['context'\] are fixed by the checkpoint"):
+        GanPatch.load(path, context=2)
+    # a checkpoint saved before ``context`` existed saw twice the window: it loads and matches as such
+    old = tmp_path / "old.safetensors"
+    fitted.save(old)
+    cfg = json.loads(old.with_suffix(".safetensors.json").read_text())
+    del cfg["context"]
+    old.with_suffix(".safetensors.json").write_text(json.dumps(cfg))
+    assert GanPatch.load(old).context == 2 and fitted.matches(cfg) and not wide.matches(cfg)
+    for bad in (0.5, float("nan"), "whole"):
+        with pytest.raises(ValueError, match="context="):
+            GanPatch(context=bad)
+
+
 def test_resume_continues_exactly(resnet, small_train, tmp_path):
     part = small_train.subset(slice(0, 128))
     straight = GanPatch(seed=1, **TINY).fit(resnet, part, epochs=2, batch_size=64)

@@ -1,9 +1,9 @@
 """Conditional-GAN adversarial patches placed by Grad-CAM (protocols section 1, our reconstruction).
 
 A U-Net generator G(context, window, target class) -> a map in [0, 1] (sigmoid output) the size of its input: the
-square context around the window (twice the window's side, kept inside the image), so it sees what surrounds the
-window it must fill; the patch is the map's crop at the window. The target class
-conditions every level of the U-Net through a learned embedding (broadcast to the input and FiLM in each block).
+square context around the window (``context`` window sides, twice by default, kept inside the image), so it sees
+what surrounds the window it must fill; the patch is the map's crop at the window. The target class conditions
+every level of the U-Net through a learned embedding (broadcast to the input and FiLM in each block).
 A PatchGAN discriminator judges patched images against clean ones. Generator loss:
 ``lambda_adv * (CE or CW margin towards the target, mean over the victims) + lambda_gan * non-saturating GAN loss
 + lambda_tv * TV(patch)``.
@@ -75,20 +75,23 @@ def training_stream(data: ImageSet, seed: int) -> DigitStream | PhotoStream:
 class GanPatch(TrainedPatchAttack):
     """Targeted patches from a conditional U-Net generator; ``fit`` (or ``load``) before use.
 
-    The generator sees the square context around each window (twice the window's side, within the image), where the
-    window lies in it and the target class, and outputs the patch in [0, 1]: one Grad-CAM for the (default)
+    The generator sees the square context around each window (``context`` times the window's side, within the image),
+    where the window lies in it and the target class, and outputs the patch in [0, 1]: one Grad-CAM for the (default)
     placement and one generator forward per batch. ``refine`` > 0 adds up to that many ``refine_optimizer`` steps of
-    size ``refine_step`` on ``refine_loss``, from each image's generated patch, at attack time (each image stops at
-    its first success, as LaVAN's do): the generator as a warm start. The defaults, whatever loss the generator was
-    trained with, are LaVAN's optimiser (Adam at 0.1) on cross-entropy: chosen on digits-m's validation split, where
-    10 such steps reach TCS 0.884 / 0.996 / 0.939 on resnet / vit / mixer against 0.892 / 0.976 / 0.912 on LaVAN's
-    CW margin and 0.830 / 0.949 / 0.774 for the signed steps of 0.02 used before
+    size ``refine_step`` on ``refine_loss``, from each image's generated patch, at attack time (each image stops at its
+    first success, as LaVAN's do): the generator as a warm start. The defaults, whatever loss the generator was trained
+    with, are LaVAN's optimiser (Adam at 0.1) on cross-entropy: chosen on digits-m's validation split, where 10 such
+    steps reach TCS 0.884 / 0.996 / 0.939 on resnet / vit / mixer against 0.892 / 0.976 / 0.912 on LaVAN's CW margin and
+    0.830 / 0.949 / 0.774 for the signed steps of 0.02 used before
     (``bench/results/2026-12-03-cpu/refine-choice-val.txt``, from ``bench/frontier.py --split val``).
 
     Args:
         width: the generator's channels at full resolution (doubled at each level down).
         depth: the U-Net's levels down (and up).
         embed: the size of the target class's embedding (FiLM in every block).
+        context: the side of the square the generator sees around the window, in window sides, >= 1 (kept inside
+            the image: 2 is the paper's context around the patch; image side / window side or more, the whole
+            image, as protocols section 1 also allows).
         loss: the adversarial loss of training: ``ce``, ``cw`` (the logit margin) or ``hinge`` (the margin, clamped
             where the target leads by ``robust.attacks.base.HINGE`` logits: a patch that succeeds by that much stops
             pulling, and the generator's capacity goes to the images it still misses).
@@ -104,8 +107,8 @@ class GanPatch(TrainedPatchAttack):
         **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
             ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
             ``channels_last``, ``adaptive``).
-            ``area`` and ``shape``, with ``width``, ``depth`` and ``embed``, define the trained generator: ``load``
-            refuses an override that changes them.
+            ``area`` and ``shape``, with ``width``, ``depth``, ``embed`` and ``context``, define the trained
+            generator: ``load`` refuses an override that changes them.
 
     Shape:
         As ``Attack``; ``extra["patch"]``: the patches, N x 3 x p x p.
@@ -130,16 +133,18 @@ class GanPatch(TrainedPatchAttack):
     description = "Conditional-GAN patch at the Grad-CAM window (one generator forward per batch)"
     targeted = True
     resumable = True
-    fixed_params = frozenset({"area", "shape", "width", "depth", "embed"})
+    fixed_params = frozenset({"area", "shape", "width", "depth", "embed", "context"})
+    later_params = frozenset({"context"})
     training_params = frozenset({"loss", "lambda_adv", "lambda_gan", "lambda_tv"})
 
-    def __init__(self, *, width: int = 32, depth: int = 3, embed: int = 32, loss: str = "ce",
+    def __init__(self, *, width: int = 32, depth: int = 3, embed: int = 32, context: float = 2.0, loss: str = "ce",
                  lambda_adv: float = 1.0, lambda_gan: float = 0.05, lambda_tv: float = 0.05,
                  refine: int = 0, refine_step: float = 0.1, refine_optimizer: str = "adam", refine_loss: str = "ce",
                  **patch_params: object):
         super().__init__(**patch_params)
         for key, value in (("width", width), ("depth", depth), ("embed", embed)):
             check_positive_int(value, key)
+        self.context = check_number(context, "context", low=1, expected="a finite number >= 1 (window sides)")
         check_choice(loss, ("ce", "cw", "hinge"), "loss")
         check_choice(refine_loss, ("ce", "cw"), "refine_loss")
         self.lambda_adv, self.lambda_gan, self.lambda_tv = (
@@ -156,7 +161,7 @@ class GanPatch(TrainedPatchAttack):
     # -- trained state -----------------------------------------------------------------------------------------
 
     def _build(self) -> Generator:
-        s = context_side(self.side_for(self.image_size), self.image_size[1:])
+        s = context_side(self.side_for(self.image_size), self.image_size[1:], self.context)
         classes = self.protocol_classes()  # a generator for a target protocol embeds its classes only
         rows = self.num_classes if classes is None else len(classes)
         return seeded(lambda: Generator(rows, self.image_size[0], self.width, self.depth, self.embed, s), self.seed)
@@ -405,7 +410,7 @@ class GanPatch(TrainedPatchAttack):
 
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
-        ctx, where, inner = context_inputs(x, boxes, mask)
+        ctx, where, inner = context_inputs(x, boxes, mask, self.context)
         return crop(g_net(ctx, where, self.class_rows(target)), inner, mask.shape[-1], check=False)
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,

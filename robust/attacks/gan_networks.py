@@ -80,15 +80,15 @@ class Discriminator(nn.Module):
         return self.net(x)
 
 
-def context_inputs(x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor
+def context_inputs(x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor, scale: float = 2.0
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The context square around each box (``robust.placement.context_boxes``), the generator's position input
-    (window mask in the context, box centre in image coordinates as two constant planes) and the window's box
-    inside the context."""
+    """The context square around each box (``robust.placement.context_boxes`` at ``scale`` window sides), the
+    generator's position input (window mask in the context, box centre in image coordinates as two constant planes)
+    and the window's box inside the context."""
     n, _, h, w = x.shape
     p = mask.shape[-1]
-    ctx_boxes, inner = context_boxes(boxes, (h, w), p)  # the side known: nothing read from the device
-    s = context_side(p, (h, w))
+    ctx_boxes, inner = context_boxes(boxes, (h, w), p, scale)  # the side known: nothing read from the device
+    s = context_side(p, (h, w), scale)
     ctx = crop(x, ctx_boxes, s, check=False)
     window = paste(x.new_zeros(n, 1, s, s), mask.to(x.dtype).expand(n, 1, p, p), inner, check=False)
     centre = torch.stack([(boxes[:, 0] + p / 2) / h, (boxes[:, 1] + p / 2) / w], 1).to(x.dtype)

@@ -59,6 +59,9 @@ class TrainedPatchAttack(PatchAttack):
     fixed_params: frozenset[str] = frozenset({"area", "shape"})
     #: further options that training depends on (recorded, and compared when a saved artifact is reused)
     training_params: frozenset[str] = frozenset()
+    #: recorded options added after artifacts were saved without them: a record that lacks one was trained at its
+    #: default (the option did not exist yet), so shipped files keep their digests and still load and match
+    later_params: frozenset[str] = frozenset()
 
     def __init__(self, **patch_params: object):
         super().__init__(**patch_params)
@@ -85,6 +88,14 @@ class TrainedPatchAttack(PatchAttack):
     def recorded_params(cls) -> tuple[str, ...]:
         """The constructor options a checkpoint records: what training depends on, the placement and the seed."""
         return tuple(sorted(cls.fixed_params | cls.training_params | {"placement", "stride", "seed"}))
+
+    @classmethod
+    def with_defaults(cls, config: dict) -> dict:
+        """``config`` with each of ``later_params`` it lacks at the constructor's default."""
+        from robust.registry import get
+
+        params = get(cls.name, "attack").params()
+        return {**{k: params[k].default for k in cls.later_params}, **config}
 
     # -- target protocols --------------------------------------------------------------------------------------
 
@@ -145,7 +156,7 @@ class TrainedPatchAttack(PatchAttack):
         ``train`` (unset ones at ``fit``'s defaults; None: do not compare training options)."""
         from robust.registry import get
 
-        mine = self.config()
+        mine, config = self.config(), self.with_defaults(config)
         if not all(config.get(k) == mine[k] for k in self.fixed_params | self.training_params | {"placement", "seed"}):
             return False
         if (config.get("training") or {}).get("target", "random") != self.trained_target():
@@ -183,7 +194,7 @@ class TrainedPatchAttack(PatchAttack):
 
         path = Path(path)
         where = repr(str(path))
-        cfg = read_config(path, cls.name, "attack", cls.name)
+        cfg = cls.with_defaults(read_config(path, cls.name, "attack", cls.name))
         if cfg.get("format", f"robust-{cls.name}/1") != f"robust-{cls.name}/1":
             raise InputError(f"{cls.name} checkpoint {where} has format {cfg['format']!r}; expected "
                              f"'robust-{cls.name}/1'.")
