@@ -260,6 +260,15 @@ def test_a_warm_start_begins_at_the_given_generator_and_the_hinge_loss_trains(re
                                                    resume=resume)
     with pytest.raises(ValueError, match="checkpoint init does not match"):
         GanPatch(seed=2, **{**TINY, "width": 4}).fit(resnet, fit, steps=1, init=donor, **options)
+    # a generator that sees the whole image starts from one that saw twice the window: its template is resampled
+    whole = GanPatch(seed=2, context=4, **TINY).fit(resnet, fit, steps=1, lr=1e-12, template_lr=1e-12, init=donor,
+                                                    **options).generator_net
+    template = whole.template.weight.detach()
+    assert whole.grid == 32 and template.shape == (10, 3 * 32 * 32)
+    assert torch.allclose(template, whole.adapt(donor)["template.weight"], atol=1e-6)
+    assert torch.allclose(template.view(10, 3, 32, 32).mean((2, 3)), donor["template.weight"].view(10, 3, 18, 18)
+                          .mean((2, 3)), atol=0.02)  # the same template, drawn at the larger grid
+    assert torch.allclose(whole.stem.conv.weight, donor["stem.conv.weight"], atol=1e-6)
     with pytest.raises(ValueError, match="loss='margin' is not valid"):
         GanPatch(loss="margin")
 

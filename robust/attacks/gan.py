@@ -203,7 +203,8 @@ class GanPatch(TrainedPatchAttack):
         and annealed from there (a resume file of the constant run continues into ``steps`` = its step + K), while
         the constant run itself can go on. ``stop`` = M < N ends this call after step M of the same schedule (a
         chunk of it: a later call with ``resume`` continues). ``init``, a generator's state dict of this
-        architecture (e.g. another run's), is where the generator starts instead of its seeded initialisation (a
+        architecture (e.g. another run's; one of another ``context`` has its template resampled,
+        ``Generator.adapt``), is where the generator starts instead of its seeded initialisation (a
         warm start, e.g. to train a generator further on another loss; its digest is recorded as ``init`` in the
         training, so that a resume file only continues the same start). With ``stream`` the batches are
         fresh images (``training_stream``: digits-m composites of ``data``'s digits when ``data`` is digits-m's
@@ -287,7 +288,7 @@ class GanPatch(TrainedPatchAttack):
         amp = autocast(device, precision)  # validates precision before any work
         self.generator_net = g_net = self._build().to(device)
         if init is not None:
-            load_state(g_net, init, "init")
+            load_state(g_net, g_net.adapt(init), "init")  # a template of another context is resampled
         d_net = seeded(lambda: Discriminator(data.image_size[0]), (self.seed + 1) % SEED_LIMIT).to(device)
         template = [g_net.template.weight]  # a per-class patch in logit space: trained at a patch's pace
         rest = [p for p in g_net.parameters() if p is not g_net.template.weight]

@@ -3,6 +3,9 @@ PatchGAN discriminator (spectral-normalised); plus the context crop the generato
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -62,6 +65,25 @@ class Generator(nn.Module):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = block(torch.cat([h, skip], 1), e)
         return torch.sigmoid(self.head(h) + template)
+
+    def adapt(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` (another generator's) with its per-class template resampled (bilinear) to this one's grid: a
+        generator trained on another context side can warm-start this one, since its convolutions do not depend on
+        the side. Any other difference is left for ``load_state_dict`` to name.
+
+        Example:
+            >>> small, whole = Generator(10, context=22), Generator(10, context=32)
+            >>> whole.load_state_dict(whole.adapt(small.state_dict()))
+            <All keys matched successfully>
+        """
+        w, mine = state.get("template.weight"), self.template.weight
+        c = mine.shape[1] // self.grid ** 2
+        side = math.isqrt(w.shape[1] // c) if w is not None and w.ndim == 2 else 0
+        if w is None or w.shape == mine.shape or w.shape[0] != mine.shape[0] or c * side * side != w.shape[1]:
+            return dict(state)
+        resized = F.interpolate(w.float().view(-1, c, side, side), size=(self.grid, self.grid), mode="bilinear",
+                                align_corners=False)
+        return {**state, "template.weight": resized.reshape(len(w), -1).to(w.dtype)}
 
 
 class Discriminator(nn.Module):
