@@ -3,7 +3,7 @@
 # the wheels in .whl/) for one `make gpu` sitting: move aside what the sitting never reads, print what is left and
 # its size, and put everything back afterwards.
 #
-# Usage: bash bench/gpu_carry.sh [--dry-run] TRAIN    # before the sitting: photos, digits, mixer or whole
+# Usage: bash bench/gpu_carry.sh [--dry-run] TRAIN    # before the sitting (bench/gpu_train.sh lists the runs)
 #        bash bench/gpu_carry.sh --restore                   # after it
 #   ASIDE  where the moved files wait (default /tmp/robust-gpu-aside); --restore moves them back
 # Moved aside: the board pages (leaderboards/, their result stores with them), the trained attacks no bench or
