@@ -113,6 +113,14 @@ def test_a_generator_can_see_the_whole_image_and_older_records_saw_twice_the_win
     del cfg["context"]
     old.with_suffix(".safetensors.json").write_text(json.dumps(cfg))
     assert GanPatch.load(old).context == 2 and fitted.matches(cfg) and not wide.matches(cfg)
+    # and a resume file written before it continues
+    part, resume = small_train.subset(slice(0, 16)), tmp_path / "old.resume.pt"
+    options = {"batch_size": 16, "log_every": 1, "lr_schedule": "constant", "resume": resume}
+    GanPatch(seed=0, **TINY).fit(resnet, part, steps=1, **options)
+    state = torch.load(resume, weights_only=True)
+    state["config"] = json.dumps({k: v for k, v in json.loads(state["config"]).items() if k != "context"})
+    torch.save(state, resume)
+    assert [h["step"] for h in GanPatch(seed=0, **TINY).fit(resnet, part, steps=2, **options).history] == [1, 2]
     for bad in (0.5, float("nan"), "whole"):
         with pytest.raises(ValueError, match="context="):
             GanPatch(context=bad)

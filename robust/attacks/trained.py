@@ -267,7 +267,7 @@ class TrainedPatchAttack(PatchAttack):
         def decays_from(training: dict) -> float:  # the first step of a schedule's cooldown (none: never)
             return training["steps"] - training["cooldown"] if training.get("cooldown") else math.inf
 
-        saved, wanted = json.loads(state["config"]), self.config()
+        saved, wanted = self.with_defaults(json.loads(state["config"])), self.config()  # older files: at defaults
         if comparable(saved) != comparable(wanted):
             raise InputError(f"resume file {str(path)!r} was written for another configuration; expected the same "
                              "attack, data and training options (delete it to start over).")
