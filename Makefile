@@ -39,7 +39,7 @@ bench-gpu: $(STAMP)
 # 224-px N8 generator against Lite0; TRAIN=digits, mixer, whole or mixer-whole: a digits-m stream run;
 # bench/gpu_train.sh lists them), every result in bench/results/DATE-gpu/
 # (with the interpreter there: PYTHON=python3, no venv). DRY_RUN=1: every step on this CPU at tiny sizes, into a
-# temporary folder, the repository untouched (make test runs it, with TRAIN=digits).
+# temporary folder, the repository untouched (make suites runs it, with TRAIN=digits and photos).
 DRY_RUN ?= 0
 .PHONY: gpu
 gpu:

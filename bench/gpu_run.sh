@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The prepared GPU sitting (issue 31): what one briefly lent CUDA GPU should do, as one command, every result in one
 # folder to commit. `make gpu` runs it; `make gpu DRY_RUN=1` runs every step on the CPU at tiny sizes into a
-# temporary folder and leaves the repository as it was (`make test` does, so that the script cannot rot).
+# temporary folder and leaves the repository as it was (`make suites` does, so that the script cannot rot).
 #
 #   1. setup: wheels carried in .whl/ installed into /tmp/site when a package is missing (the device machine has no
 #      index); versions and the GPU's name;
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 T0=$SECONDS
 DRY=${DRY_RUN:-0}
 PY=${PYTHON:-python3}
-[ "$DRY" = 1 ] && TRAIN=${TRAIN:-digits}  # a dry run's default: the quick one (make test); TRAIN=photos works too
+[ "$DRY" = 1 ] && TRAIN=${TRAIN:-digits}  # a dry run's default: the quick one; TRAIN=photos works too
 source bench/gpu_train.sh
 train_run "${TRAIN:=photos}" || { echo "TRAIN=$TRAIN is not valid; expected $TRAIN_RUNS"; exit 2; }
 CURVES=bench/results/generator-stream

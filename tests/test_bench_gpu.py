@@ -198,7 +198,8 @@ def test_cuda_run_has_no_host_sync_in_robusts_kernels(tmp_path):
 
 
 @pytest.mark.subprocess
-@pytest.mark.parametrize("train", ["digits", pytest.param("photos", marks=pytest.mark.slow)])
+@pytest.mark.slow  # 35-75 s: in make suites, with the other whole-script runs
+@pytest.mark.parametrize("train", ["digits", "photos"])
 def test_the_prepared_gpu_run_dry_runs_every_step_on_the_cpu_and_leaves_the_repository_as_it_was(train, tmp_path):
     """`make gpu DRY_RUN=1`: setup, bench/gpu.sh, bench/gpu.py and two training steps resumed from a copy of the
     committed resume file (the 224-px photos run: from scratch when none is committed), every result in OUT; the
