@@ -39,6 +39,11 @@ from robust.model_data import load_for
 from robust.models import load_model
 
 
+def run_files(out_dir: Path, run: str) -> tuple[Path, Path]:
+    """A run's resume file and curve under ``out_dir``."""
+    return out_dir / f"{run}.resume.pt", out_dir / f"{run}.curve.json"
+
+
 def branch(args: argparse.Namespace, ap: argparse.ArgumentParser, base: str, constant: tuple[Path, Path],
            cooled: tuple[Path, Path]) -> None:
     """Start the cooldown run's files (``cooled``: resume, curve) as copies of the constant run's (``constant``) where
@@ -104,11 +109,10 @@ def main() -> None:
         saved = torch.load(args.init, map_location="cpu", weights_only=True)
         init, name = saved["generator"], f"{name}-init{int(saved['step'])}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    files = lambda run: (args.out_dir / f"{run}.resume.pt", args.out_dir / f"{run}.curve.json")
     if args.cooldown:
         base, name = name, f"{name}-cool{args.cooldown}"
-        branch(args, ap, base, files(base), files(name))
-    resume, curve = files(name)
+        branch(args, ap, base, run_files(args.out_dir, base), run_files(args.out_dir, name))
+    resume, curve = run_files(args.out_dir, name)
     if args.data != "digits-m" and args.split != "train":
         ap.error(f"--split {args.split} is not valid for --data {args.data}; expected train (its test photos are held "
                  "out, and it has no val split).")

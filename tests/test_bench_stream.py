@@ -20,9 +20,9 @@ def branch(out_dir: Path, until: int, cooldown: int) -> tuple[Path, Path]:
     spec.loader.exec_module(module)
     ap = argparse.ArgumentParser()
     args = argparse.Namespace(out_dir=out_dir, until=until, cooldown=cooldown)
-    files = lambda run: (out_dir / f"{run}.resume.pt", out_dir / f"{run}.curve.json")
-    module.branch(args, ap, "run", files("run"), files(f"run-cool{cooldown}"))
-    return files(f"run-cool{cooldown}")
+    cooled = module.run_files(out_dir, f"run-cool{cooldown}")
+    module.branch(args, ap, "run", module.run_files(out_dir, "run"), cooled)
+    return cooled
 
 
 def test_a_cooldown_branches_the_constant_run_where_it_stands(tmp_path):

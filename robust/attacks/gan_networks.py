@@ -77,9 +77,11 @@ class Generator(nn.Module):
             <All keys matched successfully>
         """
         w, mine = state.get("template.weight"), self.template.weight
+        if w is None or w.ndim != 2 or w.shape == mine.shape or len(w) != len(mine):
+            return dict(state)
         c = mine.shape[1] // self.grid ** 2
-        side = math.isqrt(w.shape[1] // c) if w is not None and w.ndim == 2 else 0
-        if w is None or w.shape == mine.shape or w.shape[0] != mine.shape[0] or c * side * side != w.shape[1]:
+        side = math.isqrt(w.shape[1] // c)
+        if c * side * side != w.shape[1]:  # not a square template of these channels
             return dict(state)
         resized = F.interpolate(w.float().view(-1, c, side, side), size=(self.grid, self.grid), mode="bilinear",
                                 align_corners=False)
