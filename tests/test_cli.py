@@ -167,6 +167,24 @@ def test_a_schedule_in_steps_continues_with_more_steps(tmp_path):
     assert more["history"][:2] == first["history"] and [h["step"] for h in more["history"]] == [1, 2, 3]
 
 
+def test_a_preset_without_an_artifact_says_the_command_that_trains_one(tmp_path, monkeypatch):
+    import shlex
+
+    (tmp_path / "tiny-gan.toml").write_text('attack = "gan-patch"\n[params]\narea = 0.12\ncontext = 3\nwidth = 4\n'
+                                            'depth = 1\n[train]\nsteps = 2\nstream = true\nbatch_size = 16\n')
+    monkeypatch.setenv("ROBUST_PRESETS", str(tmp_path))
+    res = _run("attack", "run", "tiny-gan", "--model", "zoo:digits-m/resnet", "--samples", "8")
+    assert res.exit_code == 2, res.output
+    command = " ".join(res.stderr.split()).split("`")[1]  # the message's command, unwrapped
+    assert command.startswith("robust attack train gan-patch --victim zoo:digits-m/resnet") and "context=3" in command
+    out = tmp_path / "gan.safetensors"
+    args = shlex.split(command.removesuffix(" --out FILE"))[1:]
+    assert _run(*args, "--out", str(out)).exit_code == 0  # as the message says: then it runs with --checkpoint
+    res = _run("attack", "run", "tiny-gan", "--model", "zoo:digits-m/resnet", "--samples", "8", "--checkpoint",
+               str(out), "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["params"]["context"] == 3, res.output
+
+
 @pytest.mark.parametrize("args, needle", [
     (("lavan", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors"), "attack 'lavan' is not trained"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet"), "exactly one of --out PATH and --publish"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -28,6 +30,28 @@ from robust.cli.base import (
     _typer,
     console,
 )
+
+if TYPE_CHECKING:
+    from robust.presets import Task
+
+def train_command(task: Task, model: str, data: str) -> str:
+    """The ``robust attack train`` command (without its output) that trains ``task``'s attack on ``model`` as the
+    preset's parameters and ``[train]`` recipe say: what a board would train, for a user to run by hand.
+
+    >>> from robust.presets import load_preset
+    >>> train_command(load_preset("gan-patch-12pct"), "zoo:digits-m/vit", "digits-m")
+    'robust attack train gan-patch --victim zoo:digits-m/vit --data digits-m --area 0.12 --placement gradcam \
+--param target=random --train epochs=12 --train precision=bf16'
+    """
+    def word(key: str, value: object) -> str:
+        return shlex.quote(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+
+    own = [f"--{k} {task.params[k]}" for k in ("area", "placement") if k in task.params]  # options of their own
+    params = {k: v for k, v in task.params.items() if k not in ("area", "placement", "seed")}
+    return " ".join(["robust attack train", task.method, "--victim", shlex.quote(model), "--data", shlex.quote(data),
+                     *own, *(f"--param {word(k, v)}" for k, v in params.items()),
+                     *(f"--train {word(k, v)}" for k, v in task.train.items())])
+
 
 attack_app = _typer("Attacks: train the generative ones, run any against a model on a dataset.")
 
@@ -78,9 +102,9 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         art = artifact_for(task, artifact_victim(model, net), fingerprint_model(net), data, seed,
                            lambda: fingerprint_train_split(data, getattr(net, "preprocess", None)))
         if not Path(art["path"]).is_file():
-            raise InputError(f"preset {attack!r} has no shipped or cached artifact for {model} on {data}; train one "
-                             f"(robust attack train {method.name} --victim {model} --area {params.get('area')}) or "
-                             "pass --checkpoint.")
+            raise InputError(f"preset {attack!r} has no shipped or cached artifact for {model} on {data}; expected "
+                             f"one trained with its recipe: `{train_command(task, model, data)} --out FILE` and then "
+                             "--checkpoint FILE (or run the preset on a board, which trains it into the cache).")
         checkpoint = art["name"] if art["source"] == "shipped" else art["path"]
     path = recorded = None
     if checkpoint is not None:
