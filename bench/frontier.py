@@ -14,6 +14,7 @@ random patch is the noise control. Per model it also prints the smallest k at wh
 Prints one line per attack and one JSON object on its last line.
 Usage: python bench/frontier.py [--models resnet,vit,mixer,resnet-pm,vit-pm,mixer-pm,resnet-8ep]
        [--steps 0,5,10,20,50,100] [--families gan,lavan] [--split test] [--samples 500] [--device cpu]
+       [--generator gan-patch-12pct]   (the shipped generator to refine: gan-patch-whole-12pct for the whole-image one)
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def main() -> None:
     parser.add_argument("--refine-step", type=float, default=None)
     parser.add_argument("--refine-loss", default=None, choices=("ce", "cw"))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--generator", default="gan-patch-12pct",
+                        help="the shipped generator gan + k starts from: zoo:digits-m/MODEL/GENERATOR")
     args = parser.parse_args()
 
     import torch
@@ -56,11 +59,12 @@ def main() -> None:
                                 ("refine_loss", args.refine_loss)) if v is not None}
     data = load_dataset("digits-m", args.split)
     out: dict = {"split": args.split, "samples": args.samples, "batch": args.batch, "seed": 0, "area": 0.12,
-                 "placement": "gradcam", "device": args.device, "threads": torch.get_num_threads(),
+                 "placement": "gradcam", "generator": args.generator, "device": args.device,
+                 "threads": torch.get_num_threads(),
                  "refine": {**{k: p.default for k, p in _refine_defaults().items()}, **refine}, "models": {}}
     for name in args.models.split(","):
         model = load_model(f"zoo:digits-m/{name}", device=args.device)
-        checkpoint = resolve_checkpoint(f"zoo:digits-m/{name}/gan-patch-12pct")
+        checkpoint = resolve_checkpoint(f"zoo:digits-m/{name}/{args.generator}")
         runs = [(f"gan+{k}", "gan", k, GanPatch.load(checkpoint, num_classes=model.num_classes, refine=k, **refine))
                 for k in steps if "gan" in families]
         runs += [(f"lavan-{k}", "lavan", k, make_attack("lavan", area=0.12, steps=k))

@@ -7,9 +7,9 @@
 #        bash bench/gpu_carry.sh --restore                   # after it
 #   ASIDE  where the moved files wait (default /tmp/robust-gpu-aside); --restore moves them back
 # Moved aside: the board pages (leaderboards/, their result stores with them), the trained attacks no bench or
-# training of the sitting loads (the Patch-Mixing twins', the critic and 8-epoch variants, the stream and 224-px
-# generators, the universal patches of the 224-px model), the Patch-Mixing and PoolFormer zoo weights, and every
-# training run's resume file but TRAIN's (bench/gpu_train.sh); for photos also the ViT's and Mixer's digits
+# training of the sitting loads (the Patch-Mixing twins', the critic and 8-epoch variants, the stream, whole-image
+# and 224-px generators, the universal patches of the 224-px model), the Patch-Mixing and PoolFormer zoo weights, and
+# every training run's resume file but TRAIN's (bench/gpu_train.sh); for photos also the ViT's and Mixer's digits
 # generators. Nothing is deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,7 @@ if [ "$DRY" = 0 ] && [ -e "$ASIDE" ]; then
 fi
 patterns=('leaderboards/*/' 'robust/attacks/weights/imagenet-crops-*' 'robust/attacks/weights/*-pm-*'
           'robust/attacks/weights/*critic*' 'robust/attacks/weights/*8ep*' 'robust/attacks/weights/*stream*'
+          'robust/attacks/weights/*whole*'
           'robust/models/zoo/weights/*-pm*' 'robust/models/zoo/weights/*poolformer*'
           'bench/results/generator-stream/*.resume.pt')
 [ "$1" = photos ] && patterns+=('robust/attacks/weights/digits-m-vit-gan-patch-*'

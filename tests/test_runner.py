@@ -174,6 +174,18 @@ def test_trained_attacks_use_shipped_artifacts_or_train_and_cache(spec_path, tmp
     assert row["result"]["tcs"] == rows["uni"]["result"]["tcs"]
 
 
+@pytest.mark.parametrize("preset", ["gan-patch-12pct", "gan-patch-stream-12pct", "gan-patch-whole-12pct"])
+def test_each_generator_preset_finds_the_shipped_generator_trained_as_it_says(preset):
+    from robust.attacks.artifacts import artifact_for
+    from robust.presets import load_preset
+
+    def unasked() -> str:
+        raise AssertionError("a shipped artifact needs no hash of the training images")
+
+    found = artifact_for(load_preset(preset), "zoo:digits-m/resnet", "w", "digits-m", 0, unasked)
+    assert found["name"] == f"zoo:digits-m/resnet/{preset}"  # not another recipe's (context, steps, stream differ)
+
+
 def _untimed(result: dict) -> dict:
     """A cell's result less what the clock measured (its seconds, its training's, one prediction's)."""
     out = {k: v for k, v in result.items() if k not in ("seconds", "train_seconds")}
