@@ -84,6 +84,15 @@ def test_presets_show_says_everything_a_preset_sets_and_how_to_run_it():
     assert res.exit_code == 0 and "robust occlusion run patch-drop --model SPEC" in res.stdout
     res = CliRunner().invoke(app, ["presets", "show", "lavan-12pcx"])
     assert res.exit_code == 2 and "did you mean lavan-12pct" in res.output
+    assert doc["shipped_for"] is None  # not a trained attack
+
+
+def test_presets_show_names_the_models_a_trained_preset_has_a_shipped_artifact_for():
+    def shipped(preset: str) -> list[str]:
+        return json.loads(CliRunner().invoke(app, ["presets", "show", preset, "--json"]).stdout)["shipped_for"]
+
+    assert shipped("gan-patch-stream-12pct") == ["zoo:digits-m/resnet"]  # its recipe: not gan-patch-12pct's models
+    assert "zoo:digits-m/vit-pm" in shipped("gan-patch-12pct") and shipped("gan-patch-8pct") == []
 
 
 def test_occlusion_run_takes_an_evaluation_preset(tmp_path):

@@ -163,6 +163,31 @@ def artifact_victim(spec: str, model: object) -> str:
     return spec if base is model else base.spec
 
 
+def shipped_for(task: Task, seed: int = 0, victims: list[str] | None = None, data: str | None = None
+                ) -> dict[str, dict]:
+    """The shipped artifacts (name -> manifest entry) trained as ``task``'s attack would train them under ``seed``:
+    its method, every option it fixes and its ``[train]`` recipe (each checked against its sha256 first); only those
+    for ``victims`` and ``data`` when given. Empty for a task that is not a trained attack.
+
+    >>> from robust.presets import load_preset
+    >>> sorted(e["victims"][0] for e in shipped_for(load_preset("gan-patch-stream-12pct")).values())
+    ['zoo:digits-m/resnet']
+    """
+    from robust.registry import get
+
+    if task.kind != "attack" or not get(task.method, "attack").trained:
+        return {}
+    attack, found = task.build_attack(seed), {}
+    for name, entry in list_artifacts().items():
+        if entry.get("attack") != task.method or (victims is not None and entry.get("victims") != victims) or (
+                data is not None and entry.get("data") != data):
+            continue
+        path = verify_shipped(name)
+        if attack.matches(json.loads(config_path(path).read_text()), dict(task.train)):  # trained as this task would
+            found[name] = entry
+    return found
+
+
 def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, train_data: Callable[[], str]
                  ) -> dict | None:
     """Which trained artifact a task's attack uses on model ``spec`` (whose weights hash to ``weights``) with
@@ -175,13 +200,9 @@ def artifact_for(task: Task, spec: str, weights: str, data: str, seed: int, trai
 
     if task.kind != "attack" or not get(task.method, "attack").trained:
         return None
-    attack = task.build_attack(seed)
-    for name, entry in list_artifacts().items():
-        if (entry.get("attack"), entry.get("victims"), entry.get("data")) != (task.method, [spec], data):
-            continue
-        path = verify_shipped(name)
-        if attack.matches(json.loads(config_path(path).read_text()), dict(task.train)):  # trained as this task would
-            return {"source": "shipped", "name": f"zoo:{name}", "path": str(path), "id": artifact_id(entry)}
+    if shipped := shipped_for(task, seed, victims=[spec], data=data):
+        name, entry = next(iter(shipped.items()))
+        return {"source": "shipped", "name": f"zoo:{name}", "path": str(artifact_path(name)), "id": artifact_id(entry)}
     ident = digest({"method": task.method, "params": task.params, "train": task.train, "weights": weights,
                     "data": data, "train_data": train_data(), "seed": seed, "version": ARTIFACT_VERSION})
     path = cache_dir("artifacts") / f"{task.method}-{ident}.safetensors"

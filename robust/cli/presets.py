@@ -48,6 +48,7 @@ def presets_show(name: str = typer.Argument(..., help="A preset's name (robust p
     its training recipe, its file and the command that runs it."""
     import inspect
 
+    from robust.attacks.artifacts import shipped_for
     from robust.presets import list_presets, load_preset
 
     task = load_preset(name, presets)
@@ -55,10 +56,12 @@ def presets_show(name: str = typer.Argument(..., help="A preset's name (robust p
     defaults = {k: p.default for k, p in method.params().items()
                 if p.default is not inspect.Parameter.empty and k not in task.params and k != "seed"}
     run = f"robust {'attack' if task.kind == 'attack' else 'occlusion'} run {name} --model SPEC"
+    shipped = sorted(e["victims"][0] if len(e["victims"]) == 1 else "+".join(e["victims"])
+                     for e in shipped_for(task).values()) if method.trained else None
     doc = {"name": name, "kind": task.kind, "method": task.method, "description": task.description,
            "targeted": task.targeted if task.kind == "attack" else None, "params": task.params,
            "method_defaults": defaults, "train": task.train, "file": str(list_presets(presets)[name]),
-           "command": run}
+           "command": run, "shipped_for": shipped}
     if as_json:
         _emit(doc)
         return
@@ -69,6 +72,9 @@ def presets_show(name: str = typer.Argument(..., help="A preset's name (robust p
                          ("targeted", {True: "yes (TCS is its headline)", False: "no (ASR is its headline)",
                                        None: "-"}[doc["targeted"]]),
                          ("parameters it sets", show(task.params)), ("method defaults for the rest", show(defaults)),
-                         ("training recipe", show(task.train)), ("file", doc["file"]), ("run it", run)):
+                         ("training recipe", show(task.train)),
+                         ("shipped for", "-" if shipped is None else ", ".join(shipped) or
+                          "no model yet: a board trains its artifact on first use"),
+                         ("file", doc["file"]), ("run it", run)):
         table.add_row(label, str(value))
     console.print(table)
