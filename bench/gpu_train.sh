@@ -7,7 +7,8 @@
 #   mixer   issue 25's digits-m stream run against the MLP-Mixer
 #   whole   issue 25's digits-m stream run against the resnet of a generator that sees the whole image (--context 3)
 #   mixer-whole  the same against the MLP-Mixer
-TRAIN_RUNS="photos, digits, mixer, whole or mixer-whole"
+#   vit-whole    the same against the ViT
+TRAIN_RUNS="photos, digits, mixer, whole, mixer-whole or vit-whole"
 train_run() {
     case $1 in
         photos) RUN=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16
@@ -21,6 +22,8 @@ train_run() {
                 ARGS=(--context 3) ;;
         mixer-whole) RUN=mixer-w32-d3-ctx3-ce-lr0.001-b128-train-s0
                 ARGS=(--victim zoo:digits-m/mixer --context 3) ;;
+        vit-whole) RUN=vit-w32-d3-ctx3-ce-lr0.001-b128-train-s0
+                ARGS=(--victim zoo:digits-m/vit --context 3) ;;
         *) return 1 ;;
     esac
 }
