@@ -126,6 +126,29 @@ def test_a_generator_can_see_the_whole_image_and_older_records_saw_twice_the_win
             GanPatch(context=bad)
 
 
+def test_a_generator_can_work_at_a_canvas_of_its_own_and_older_records_worked_at_the_context(fitted, resnet, batch,
+                                                                                             small_train, tmp_path):
+    x, y = batch
+    fine = GanPatch(seed=0, canvas=32, **TINY).fit(resnet, small_train.subset(slice(0, 16)), steps=1, batch_size=16)
+    sides = []
+    fine.generator_net.stem.register_forward_hook(lambda m, args, out: sides.append(args[0].shape[-1]))
+    result = fine(resnet, x, y)
+    assert sides == [32] and result.extra["patch"].shape[-1] == 9  # the 18-px context at 32 px, the patch at 9
+    assert fine.generator_net.grid == 32 and fitted.generator_net.grid == 18  # the template follows the canvas
+    path = tmp_path / "fine.safetensors"
+    fine.save(path)
+    assert torch.equal(GanPatch.load(path)(resnet, x, y).x_adv, result.x_adv)
+    with pytest.raises(ValueError, match=r"\['canvas'\] are fixed by the checkpoint"):
+        GanPatch.load(path, canvas=None)
+    cfg = json.loads(fitted.save(tmp_path / "old.safetensors") or (tmp_path / "old.safetensors.json").read_text())
+    del cfg["canvas"]  # saved before ``canvas`` existed: at the context's own side
+    (tmp_path / "old.safetensors.json").write_text(json.dumps(cfg))
+    assert GanPatch.load(tmp_path / "old.safetensors").canvas is None and fitted.matches(cfg) and not fine.matches(cfg)
+    for bad in (3, 2.5, "32", True):
+        with pytest.raises(ValueError, match="canvas="):
+            GanPatch(canvas=bad)
+
+
 def test_resume_continues_exactly(resnet, small_train, tmp_path):
     part = small_train.subset(slice(0, 128))
     straight = GanPatch(seed=1, **TINY).fit(resnet, part, epochs=2, batch_size=64)

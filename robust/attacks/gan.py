@@ -31,7 +31,7 @@ from robust.attacks.base import AttackResult, attack_loss, bounded, check_traini
 from robust.attacks.evaluate import evaluate
 from robust.attacks.gan_networks import Discriminator, Generator, context_inputs
 from robust.attacks.lavan import OPTIMIZERS, optimise_patch
-from robust.attacks.trained import TrainedPatchAttack
+from robust.attacks.trained import MAX_SIDE, TrainedPatchAttack
 from robust.checks import (
     SEED_LIMIT,
     InputError,
@@ -92,6 +92,9 @@ class GanPatch(TrainedPatchAttack):
         context: the side of the square the generator sees around the window, in window sides, >= 1 (kept inside
             the image: 2 is the paper's context around the patch; image side / window side or more, the whole
             image, as protocols section 1 also allows).
+        canvas: the side in pixels the generator works at: the context square is resized to it (bilinear) and the
+            generator's map back to the square before the patch is cut from it; None (the default): the square's
+            own side. It separates how much the generator sees (``context``) from how finely it works.
         loss: the adversarial loss of training: ``ce``, ``cw`` (the logit margin) or ``hinge`` (the margin, clamped
             where the target leads by ``robust.attacks.base.HINGE`` logits: a patch that succeeds by that much stops
             pulling, and the generator's capacity goes to the images it still misses).
@@ -133,11 +136,12 @@ class GanPatch(TrainedPatchAttack):
     description = "Conditional-GAN patch at the Grad-CAM window (one generator forward per batch)"
     targeted = True
     resumable = True
-    fixed_params = frozenset({"area", "shape", "width", "depth", "embed", "context"})
-    later_params = frozenset({"context"})
+    fixed_params = frozenset({"area", "shape", "width", "depth", "embed", "context", "canvas"})
+    later_params = frozenset({"context", "canvas"})
     training_params = frozenset({"loss", "lambda_adv", "lambda_gan", "lambda_tv"})
 
-    def __init__(self, *, width: int = 32, depth: int = 3, embed: int = 32, context: float = 2.0, loss: str = "ce",
+    def __init__(self, *, width: int = 32, depth: int = 3, embed: int = 32, context: float = 2.0,
+                 canvas: int | None = None, loss: str = "ce",
                  lambda_adv: float = 1.0, lambda_gan: float = 0.05, lambda_tv: float = 0.05,
                  refine: int = 0, refine_step: float = 0.1, refine_optimizer: str = "adam", refine_loss: str = "ce",
                  **patch_params: object):
@@ -145,6 +149,8 @@ class GanPatch(TrainedPatchAttack):
         for key, value in (("width", width), ("depth", depth), ("embed", embed)):
             check_positive_int(value, key)
         self.context = check_number(context, "context", low=1, expected="a finite number >= 1 (window sides)")
+        self.canvas = None if canvas is None else check_int(
+            canvas, "canvas", low=4, high=MAX_SIDE, expected=f"None or an integer from 4 to {MAX_SIDE} (pixels)")
         check_choice(loss, ("ce", "cw", "hinge"), "loss")
         check_choice(refine_loss, ("ce", "cw"), "refine_loss")
         self.lambda_adv, self.lambda_gan, self.lambda_tv = (
@@ -161,7 +167,7 @@ class GanPatch(TrainedPatchAttack):
     # -- trained state -----------------------------------------------------------------------------------------
 
     def _build(self) -> Generator:
-        s = context_side(self.side_for(self.image_size), self.image_size[1:], self.context)
+        s = self.canvas or context_side(self.side_for(self.image_size), self.image_size[1:], self.context)
         classes = self.protocol_classes()  # a generator for a target protocol embeds its classes only
         rows = self.num_classes if classes is None else len(classes)
         return seeded(lambda: Generator(rows, self.image_size[0], self.width, self.depth, self.embed, s), self.seed)
@@ -412,7 +418,16 @@ class GanPatch(TrainedPatchAttack):
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
                   target: torch.Tensor) -> torch.Tensor:
         ctx, where, inner = context_inputs(x, boxes, mask, self.context)
-        return crop(g_net(ctx, where, self.class_rows(target)), inner, mask.shape[-1], check=False)
+        side = ctx.shape[-1]
+        if self.canvas is None or self.canvas == side:
+            out = g_net(ctx, where, self.class_rows(target))
+        else:  # the generator works at the canvas; its map comes back to the context square
+            size = (self.canvas, self.canvas)
+            out = g_net(F.interpolate(ctx, size=size, mode="bilinear", align_corners=False, antialias=True),
+                        F.interpolate(where, size=size, mode="bilinear", align_corners=False, antialias=True),
+                        self.class_rows(target))
+            out = F.interpolate(out, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+        return crop(out, inner, mask.shape[-1], check=False)
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,
                    x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
