@@ -422,11 +422,10 @@ class GanPatch(TrainedPatchAttack):
         if self.canvas is None or self.canvas == side:
             out = g_net(ctx, where, self.class_rows(target))
         else:  # the generator works at the canvas; its map comes back to the context square
-            size = (self.canvas, self.canvas)
-            out = g_net(F.interpolate(ctx, size=size, mode="bilinear", align_corners=False, antialias=True),
-                        F.interpolate(where, size=size, mode="bilinear", align_corners=False, antialias=True),
-                        self.class_rows(target))
-            out = F.interpolate(out, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+            def resize(t: torch.Tensor, to: int) -> torch.Tensor:
+                return F.interpolate(t, size=(to, to), mode="bilinear", align_corners=False, antialias=True)
+
+            out = resize(g_net(resize(ctx, self.canvas), resize(where, self.canvas), self.class_rows(target)), side)
         return crop(out, inner, mask.shape[-1], check=False)
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,

@@ -34,6 +34,7 @@ from robust.cli.base import (
 if TYPE_CHECKING:
     from robust.presets import Task
 
+
 def train_command(task: Task, model: str, data: str) -> str:
     """The ``robust attack train`` command (without its output) that trains ``task``'s attack on ``model`` as the
     preset's parameters and ``[train]`` recipe say: what a board would train, for a user to run by hand.

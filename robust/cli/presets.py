@@ -56,8 +56,7 @@ def presets_show(name: str = typer.Argument(..., help="A preset's name (robust p
     defaults = {k: p.default for k, p in method.params().items()
                 if p.default is not inspect.Parameter.empty and k not in task.params and k != "seed"}
     run = f"robust {'attack' if task.kind == 'attack' else 'occlusion'} run {name} --model SPEC"
-    shipped = sorted(e["victims"][0] if len(e["victims"]) == 1 else "+".join(e["victims"])
-                     for e in shipped_for(task).values()) if method.trained else None
+    shipped = sorted("+".join(e["victims"]) for e in shipped_for(task).values()) if method.trained else None
     doc = {"name": name, "kind": task.kind, "method": task.method, "description": task.description,
            "targeted": task.targeted if task.kind == "attack" else None, "params": task.params,
            "method_defaults": defaults, "train": task.train, "file": str(list_presets(presets)[name]),
