@@ -297,6 +297,7 @@ def test_truncated_checkpoints(ws, checkpoint_bytes, reader, keep):
     assert f"checkpoint {str(path)!r} is truncated or not a safetensors file" in message and "\n" not in message
 
 
+@pytest.mark.slow  # rebuilds digits-m from MNIST and the photos: 11 s on 2 cores
 def test_a_truncated_digits_m_cache_is_rebuilt(tmp_path, monkeypatch, capsys):
     from robust.data import digits_m
 

@@ -244,6 +244,7 @@ def test_imagenet_crops_are_split_by_photo_seeded_and_labelled_by_the_models_dec
     assert evaluate(noise, lite, mine, samples=8).clean_correct == 8  # its own decisions: correct by construction
 
 
+@pytest.mark.slow  # a board on efficientnet-lite0 at 224 px: 11-16 s on 2 cores
 def test_a_board_on_decision_labels_says_so_in_every_format(tmp_path):
     import json
 

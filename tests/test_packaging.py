@@ -111,6 +111,7 @@ print("doors ok")
 '''
 
 
+@pytest.mark.slow  # the wheel unpacked in a project of its own, three doors in subprocesses: 18 s on 2 cores
 @pytest.mark.subprocess
 def test_the_three_doors_from_the_wheel(wheel, tmp_path):
     """Only the wheel's robust (unpacked first on the path; the dependencies are this environment's), in a

@@ -177,6 +177,7 @@ def test_loaders_are_session_cached(robust_model, robust_data):
 '''
 
 
+@pytest.mark.slow  # a pytest session of a user's project in a subprocess: 18 s on 2 cores
 @pytest.mark.subprocess
 def test_a_users_project(pytester, store):
     """The plugin as a user meets it: installed robust-suite, a 10-line suite in a project of their own."""

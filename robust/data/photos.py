@@ -7,6 +7,8 @@ transform).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -52,10 +54,12 @@ CROP_SEED = 0
 DECISION = "decision"  # meta["labels"] of a set labelled by each model's own clean top-1
 
 
+@functools.cache
 def bundled_photo(name: str) -> np.ndarray:
     """A photo shipped inside scikit-image (``skimage.data`` NAME; ``stereo_motorcycle``: its left frame) or
     scikit-learn (``sklearn:china``, ``sklearn:flower``) as uint8 H x W x 3 (grey photos repeated over the
-    channels)."""
+    channels), read-only: decoded once per process (about 0.1 s a photo, and every crop set, stream and digits-m
+    build asks for the same few), so a caller that changes it copies it first."""
     if name.startswith("sklearn:"):
         from sklearn.datasets import load_sample_image
 
@@ -66,7 +70,9 @@ def bundled_photo(name: str) -> np.ndarray:
         img = getattr(skimage.data, name)()
         img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: (left, right, disparity)
     img = np.asarray(img)
-    return np.ascontiguousarray(np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3])
+    img = np.ascontiguousarray(np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img[..., :3])
+    img.setflags(write=False)
+    return img
 
 
 def crops(split: str = "test", preprocess: Preprocess | None = None) -> ImageSet:
