@@ -243,6 +243,24 @@ def test_a_schedule_in_steps_on_a_stream_resumes_exactly_and_scores_val(resnet, 
     assert [h["step"] for h in stored.history] == [1, 2] and stored.training["stream"] is False
 
 
+def test_a_presets_recipe_is_fits_default_and_a_calls_option_beats_it(resnet):
+    """``make_attack(PRESET)`` carries the preset's ``[train]`` table as ``recipe``; ``fit`` takes what a call leaves
+    out from it (not from its own keyword defaults: 30 epochs over stored images), and a call's option wins."""
+    from robust.attacks import make_attack
+    from robust.presets import load_preset
+
+    whole = make_attack("gan-patch-whole-12pct")
+    assert whole.recipe == load_preset("gan-patch-whole-12pct").train and whole.recipe["stream"] is True
+    assert make_attack("gan-patch").recipe == {} and make_attack("lavan-12pct").__dict__.get("recipe") is None
+    fit = load_dataset("digits-m", "fit").subset(slice(0, 64))
+    atk = GanPatch(seed=0, **TINY)
+    atk.recipe = {"steps": 2, "batch_size": 8, "log_every": 1, "stream": False}
+    assert [h["step"] for h in atk.fit(resnet, fit).history] == [1, 2] and atk.training["steps"] == 2
+    assert [h["step"] for h in atk.fit(resnet, fit, steps=3).history] == [1, 2, 3]  # the call's option wins
+    assert atk.recipe["steps"] == 2  # and the recipe is left as it was
+
+
+@pytest.mark.slow  # three short trainings compared bit for bit: 13 s on 2 cores
 def test_a_cooldown_branches_a_constant_run_and_anneals_it_exactly(resnet, tmp_path):
     """A constant-rate run's resume file continues into a cooldown (linear decay over the last K steps) bit for bit
     as if the decayed schedule had been asked from the start; a cooled run cannot be extended, since its last steps
@@ -270,6 +288,7 @@ def test_a_cooldown_branches_a_constant_run_and_anneals_it_exactly(resnet, tmp_p
         GanPatch(seed=5, **TINY).fit(resnet, fit, steps=5, cooldown=2, **options, resume=constant)
 
 
+@pytest.mark.slow  # three short trainings: 9-12 s on 2 cores
 def test_a_warm_start_begins_at_the_given_generator_and_the_hinge_loss_trains(resnet, tmp_path):
     """``init`` replaces the seeded initialisation (its digest recorded, so a resume file only continues the same
     start); ``loss="hinge"`` is the CW margin clamped at ``HINGE``."""

@@ -21,7 +21,8 @@ def make_attack(name: str, **params: object) -> Attack:
     Args:
         name: a registered attack (``lavan``, ``gan-patch``, ``pgd``...: ``robust presets list`` and the attacks
             guide list them) or an attack preset (``lavan-12pct``: a method with its parameters).
-        **params: the attack's options, over the preset's.
+        **params: the attack's options, over the preset's. A preset's training recipe (its ``[train]`` table)
+            becomes the attack's ``recipe``: ``fit``'s options where a call leaves them out.
 
     Returns:
         The attack, ready to call on a batch or to ``evaluate``.
@@ -38,9 +39,13 @@ def make_attack(name: str, **params: object) -> Attack:
     from robust.presets import method_preset
     from robust.registry import get
 
-    if (task := method_preset(name, "attack")) is not None:
+    task = method_preset(name, "attack")
+    if task is not None:
         name, params = task.method, {**task.params, **params}
-    return get(name, "attack").make(**params)
+    attack = get(name, "attack").make(**params)
+    if task is not None and task.train:  # a trained attack's fit follows the preset's recipe unless told otherwise
+        attack.recipe = dict(task.train)
+    return attack
 
 
 __all__ = ["Attack", "AttackResult", "GanPatch", "LaVAN", "LpAttack", "NaturalPatch", "NoisePatch", "PatchAttack",

@@ -11,6 +11,7 @@ implements ``fit`` (starting with ``self._begin_fit``), ``state`` and ``set_stat
 from __future__ import annotations
 
 import abc
+import functools
 import json
 import math
 import os
@@ -63,8 +64,26 @@ class TrainedPatchAttack(PatchAttack):
     #: default (the option did not exist yet), so shipped files keep their digests and still load and match
     later_params: frozenset[str] = frozenset()
 
+    def __init_subclass__(cls, **kwargs: object):
+        """A subclass's own ``fit`` is wrapped so that options a call leaves out come from ``recipe`` first, then from
+        the subclass's keyword defaults: ``make_attack("gan-patch-whole-12pct").fit(model, data)`` trains with the
+        preset's ``[train]`` table, as a board and ``robust attack train`` do, not with ``fit``'s bare defaults."""
+        super().__init_subclass__(**kwargs)
+        if "fit" in cls.__dict__ and not getattr(cls.__dict__["fit"], "__isabstractmethod__", False):
+            own = cls.__dict__["fit"]
+
+            @functools.wraps(own)
+            def fit(self: TrainedPatchAttack, victims: Backbone | list[Backbone], data: ImageSet,
+                    **options: object) -> TrainedPatchAttack:
+                return own(self, victims, data, **{**self.recipe, **options})
+
+            cls.fit = fit
+
     def __init__(self, **patch_params: object):
         super().__init__(**patch_params)
+        #: training options ``fit`` uses where a call does not give them (a preset's ``[train]`` table, set by
+        #: ``make_attack``); empty: ``fit``'s own defaults
+        self.recipe: dict[str, object] = {}
         self.num_classes: int | None = None
         self.image_size: tuple[int, int, int] | None = None
         self.training: dict = {}
