@@ -183,6 +183,11 @@ def test_a_preset_without_an_artifact_says_the_command_that_trains_one(tmp_path,
     res = _run("attack", "run", "tiny-gan", "--model", "zoo:digits-m/resnet", "--samples", "8", "--checkpoint",
                str(out), "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["params"]["context"] == 3, res.output
+    # the preset's own name trains the same generator: its parameters and [train] recipe under the options given
+    same = tmp_path / "same.safetensors"
+    assert _run("attack", "train", "tiny-gan", "--victim", "zoo:digits-m/resnet", "--out", str(same)).exit_code == 0
+    assert same.read_bytes() == out.read_bytes()
+    assert json.loads(same.with_suffix(".safetensors.json").read_text())["training"]["steps"] == 2
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -196,6 +201,10 @@ def test_a_preset_without_an_artifact_says_the_command_that_trains_one(tmp_path,
      "--variant 'critic2' without --publish"),
     (("gan-patch", "--victim", "zoo:digits-m/resnet", "--publish", "--variant", "Critic/2"),
      "variant 'Critic/2' is not valid"),
+    (("gan-patch-whole-12pct", "--victim", "zoo:digits-m/resnet", "--publish"),
+     "--publish with the preset 'gan-patch-whole-12pct'"),
+    (("lavan-12pct", "--victim", "zoo:digits-m/resnet", "--out", "x.safetensors"),
+     "attack 'lavan-12pct' is not trained"),
 ])
 def test_attack_train_bad_input(args, needle):
     res = _run("attack", "train", *args)

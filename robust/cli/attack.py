@@ -156,7 +156,8 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
 @attack_app.command("train", help="Train an attack that learns its patches ({train_options}) against one or "
                     "more victims and save it. An interrupted run of a resumable attack continues from its last "
                     "checkpoint when the same command is run again.")
-def attack_train(attack: str = typer.Argument(..., help="{trained}."),
+def attack_train(attack: str = typer.Argument(..., help="{trained}, or a preset of one (its parameters and "
+                                              "training recipe, under the options given here)."),
                  victim: list[str] = typer.Option(..., "--victim", help="Victim model spec; repeat for an ensemble."),
                  out: Path = typer.Option(None, "--out", help="The .safetensors to write (its .json goes beside it)."),
                  publish: bool = typer.Option(False, "--publish", help="Ship it with the package (zoo victims; a "
@@ -168,8 +169,10 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
                  split: str = typer.Option("train", "--split", help="train: all training images (what ships, "
                                            "scored on test with --publish); fit: digits-m without its validation "
                                            "digits, scored on val afterwards (to choose a recipe)."),
-                 area: float = typer.Option(0.08, "--area", help="Patch area as a fraction of the image."),
-                 placement: str = typer.Option("gradcam", "--placement", help="{placements}."),
+                 area: float = typer.Option(None, "--area", help="Patch area as a fraction of the image (default: "
+                                            "a preset's, else 0.08)."),
+                 placement: str = typer.Option(None, "--placement", help="{placements} (default: a preset's, else "
+                                               "gradcam)."),
                  epochs: int = typer.Option(None, "--epochs", help="Training epochs (same as --train epochs=N)."),
                  steps: int = typer.Option(None, "--steps", help="Training steps (same as --train steps=N)."),
                  batch_size: int = typer.Option(None, "--batch-size"),
@@ -192,11 +195,21 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     from robust.attacks.artifacts import artifact_name, artifact_path, record_artifact
     from robust.io import publish_dir
     from robust.model_data import load_for
+    from robust.presets import method_preset
 
     _check_options(seed, train_samples=train_samples, epochs=epochs, steps=steps, batch_size=batch_size)
-    method = registry.get(attack, "attack")
+    task = method_preset(attack, "attack")
+    method = registry.get(task.method if task else attack, "attack")
     if not method.trained:
-        raise InputError(f"attack {attack!r} is not trained; expected one of {sorted(registry.trained())}.")
+        raise InputError(f"attack {attack!r} is not trained; expected one of {sorted(registry.trained())} or a "
+                         "preset of one.")
+    if task is not None and publish:
+        raise InputError(f"--publish with the preset {attack!r}: a shipped artifact is named by its method; expected "
+                         f"{task.method} with the preset's options and --variant (`robust presets show {attack}` "
+                         "lists them), or --out PATH.")
+    preset = task.params if task else {}
+    area = area if area is not None else preset.get("area", 0.08)
+    placement = placement if placement is not None else preset.get("placement", "gradcam")
     if split not in ("train", "fit"):
         raise InputError(f"--split {split!r} is not valid; expected 'train' or 'fit'.")
     if publish and split != "train":
@@ -231,7 +244,7 @@ def attack_train(attack: str = typer.Argument(..., help="{trained}."),
     start = time.perf_counter()
     atk.fit(nets, ds, progress=not as_json, **fit)
     atk.save(out)
-    if "steps" not in fit or not method.resumable:  # a schedule in steps keeps it: more --steps continue the run
+    if "steps" not in {**atk.recipe, **fit} or not method.resumable:  # a schedule in steps keeps its resume file
         resume.unlink(missing_ok=True)
     history = atk.history
     seconds = round(time.perf_counter() - start, 1)
