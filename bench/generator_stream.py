@@ -77,6 +77,8 @@ def main() -> None:
                     "window, in window sides (2: the paper's; 3 at 12 %% of 32 px: the whole image)")
     ap.add_argument("--canvas", type=int, default=None, help="the side in pixels the generator works at (the context "
                     "resized to it; default: the context's own side); the run's name gets -cv and the side")
+    ap.add_argument("--view", choices=("none", "logits"), default="none", help="what the generator is told of the "
+                    "victim (logits: its log-probabilities on the clean image); the run's name gets -vlogits")
     ap.add_argument("--loss", choices=("ce", "cw", "hinge"), default="ce")
     ap.add_argument("--init", type=Path, default=None, help="a run's resume file whose generator this run starts "
                     "from (a warm start, e.g. on another loss); the run's name gets -init and the file's step")
@@ -105,6 +107,7 @@ def main() -> None:
         "" if args.target == "random" else f"-{args.target}")
     context = "" if args.context == 2 else f"-ctx{args.context:g}"
     context += "" if args.canvas is None else f"-cv{args.canvas}"
+    context += "" if args.view == "none" else f"-v{args.view}"
     name = (f"{prefix}-w{args.width}-d{args.depth}{context}-{args.loss}{critic}-lr{args.lr:g}-b{args.batch_size}"
             f"-{args.split}-s{args.seed}" + ("" if args.precision == "fp32" else f"-{args.precision}"))
     init = None
@@ -122,7 +125,7 @@ def main() -> None:
     data = load_for(victim, args.data, args.split)  # imagenet-crops: labelled by the victim's decisions
     monitor = load_for(victim, "digits-m", "val") if args.split == "fit" else None
     attack = GanPatch(area=0.12, width=args.width, depth=args.depth, context=args.context, canvas=args.canvas,
-                      loss=args.loss, lambda_gan=args.lambda_gan, seed=args.seed, target=args.target)
+                      view=args.view, loss=args.loss, lambda_gan=args.lambda_gan, seed=args.seed, target=args.target)
     done, record = 0, {"name": name}
     if curve.exists():
         record = json.loads(curve.read_text())
@@ -140,7 +143,7 @@ def main() -> None:
         record.update(name=name, command="python bench/generator_stream.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
             if k not in ("until", "chunk", "out_dir", "threads", "test", "device")
-            and not (k in ("data", "target", "precision", "cooldown", "init", "context", "canvas")
+            and not (k in ("data", "target", "precision", "cooldown", "init", "context", "canvas", "view")
                      and v == ap.get_default(k))),
             training=attack.training,
             history=attack.history)  # chunks and threads do not change a result: a resumed run continues bit for bit

@@ -149,6 +149,34 @@ def test_a_generator_can_work_at_a_canvas_of_its_own_and_older_records_worked_at
             GanPatch(canvas=bad)
 
 
+def test_a_generator_told_the_victims_view_conditions_on_it_and_records_it(fitted, resnet, batch, small_train,
+                                                                           tmp_path):
+    """``view="logits"``: the victim's log-probabilities on the clean image join the target's embedding (one more
+    victim forward per batch); the option defines the generator (recorded, refused as a load override), and a record
+    from before it is a generator without a view."""
+    x, y = batch
+    told = GanPatch(seed=0, view="logits", **TINY).fit(resnet, small_train.subset(slice(0, 16)), steps=1,
+                                                       batch_size=16)
+    assert told.generator_net.view.in_features == 10 and fitted.generator_net.view is None
+    seen = []
+    told.generator_net.view.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    result = told(resnet, x, y)
+    with torch.no_grad():
+        assert torch.allclose(seen[0], resnet(x).log_softmax(1), atol=1e-5)  # the clean image's, per image
+    path = tmp_path / "told.safetensors"
+    told.save(path)
+    assert torch.equal(GanPatch.load(path)(resnet, x, y).x_adv, result.x_adv)
+    with pytest.raises(ValueError, match=r"\['view'\] are fixed by the checkpoint"):
+        GanPatch.load(path, view="none")
+    cfg = json.loads(fitted.save(tmp_path / "old.safetensors") or (tmp_path / "old.safetensors.json").read_text())
+    del cfg["view"]  # saved before ``view`` existed
+    (tmp_path / "old.safetensors.json").write_text(json.dumps(cfg))
+    assert GanPatch.load(tmp_path / "old.safetensors").view == "none" and fitted.matches(cfg)
+    assert not told.matches(cfg)
+    with pytest.raises(ValueError, match="view='pixels' is not valid"):
+        GanPatch(view="pixels")
+
+
 def test_resume_continues_exactly(resnet, small_train, tmp_path):
     part = small_train.subset(slice(0, 128))
     straight = GanPatch(seed=1, **TINY).fit(resnet, part, epochs=2, batch_size=64)

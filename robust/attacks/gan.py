@@ -95,6 +95,9 @@ class GanPatch(TrainedPatchAttack):
         canvas: the side in pixels the generator works at: the context square is resized to it (bilinear) and the
             generator's map back to the square before the patch is cut from it; None (the default): the square's
             own side. It separates how much the generator sees (``context``) from how finely it works.
+        view: what the generator is told of the victim: ``none`` (the default), or ``logits``: the victim's
+            log-probabilities on the clean image (one more victim forward per image), added to the target's
+            embedding: a generator that knows what the victim sees, not only where the patch goes.
         loss: the adversarial loss of training: ``ce``, ``cw`` (the logit margin) or ``hinge`` (the margin, clamped
             where the target leads by ``robust.attacks.base.HINGE`` logits: a patch that succeeds by that much stops
             pulling, and the generator's capacity goes to the images it still misses).
@@ -110,7 +113,8 @@ class GanPatch(TrainedPatchAttack):
         **patch_params: the options of every patch attack (``PatchAttack``: ``area``, ``placement``, ``shape``,
             ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
             ``channels_last``, ``adaptive``).
-            ``area`` and ``shape``, with ``width``, ``depth``, ``embed`` and ``context``, define the trained
+            ``area`` and ``shape``, with ``width``, ``depth``, ``embed``, ``context``, ``canvas`` and ``view``,
+            define the trained
             generator: ``load`` refuses an override that changes them.
 
     Shape:
@@ -136,12 +140,12 @@ class GanPatch(TrainedPatchAttack):
     description = "Conditional-GAN patch at the Grad-CAM window (one generator forward per batch)"
     targeted = True
     resumable = True
-    fixed_params = frozenset({"area", "shape", "width", "depth", "embed", "context", "canvas"})
-    later_params = frozenset({"context", "canvas"})
+    fixed_params = frozenset({"area", "shape", "width", "depth", "embed", "context", "canvas", "view"})
+    later_params = frozenset({"context", "canvas", "view"})
     training_params = frozenset({"loss", "lambda_adv", "lambda_gan", "lambda_tv"})
 
     def __init__(self, *, width: int = 32, depth: int = 3, embed: int = 32, context: float = 2.0,
-                 canvas: int | None = None, loss: str = "ce",
+                 canvas: int | None = None, view: str = "none", loss: str = "ce",
                  lambda_adv: float = 1.0, lambda_gan: float = 0.05, lambda_tv: float = 0.05,
                  refine: int = 0, refine_step: float = 0.1, refine_optimizer: str = "adam", refine_loss: str = "ce",
                  **patch_params: object):
@@ -151,6 +155,7 @@ class GanPatch(TrainedPatchAttack):
         self.context = check_number(context, "context", low=1, expected="a finite number >= 1 (window sides)")
         self.canvas = None if canvas is None else check_int(
             canvas, "canvas", low=4, high=MAX_SIDE, expected=f"None or an integer from 4 to {MAX_SIDE} (pixels)")
+        check_choice(view, ("none", "logits"), "view")
         check_choice(loss, ("ce", "cw", "hinge"), "loss")
         check_choice(refine_loss, ("ce", "cw"), "refine_loss")
         self.lambda_adv, self.lambda_gan, self.lambda_tv = (
@@ -159,7 +164,7 @@ class GanPatch(TrainedPatchAttack):
         check_int(refine, "refine", low=0, expected="an integer >= 0 (refinement steps)")
         check_number(refine_step, "refine_step", low=0, low_open=True, expected="a positive, finite number")
         check_choice(refine_optimizer, OPTIMIZERS, "refine_optimizer")
-        self.width, self.depth, self.embed, self.loss = width, depth, embed, loss
+        self.width, self.depth, self.embed, self.loss, self.view = width, depth, embed, loss, view
         self.refine, self.refine_step, self.refine_optimizer = refine, float(refine_step), refine_optimizer
         self.refine_loss = refine_loss
         self.generator_net: Generator | None = None
@@ -170,7 +175,9 @@ class GanPatch(TrainedPatchAttack):
         s = self.canvas or context_side(self.side_for(self.image_size), self.image_size[1:], self.context)
         classes = self.protocol_classes()  # a generator for a target protocol embeds its classes only
         rows = self.num_classes if classes is None else len(classes)
-        return seeded(lambda: Generator(rows, self.image_size[0], self.width, self.depth, self.embed, s), self.seed)
+        view = self.num_classes if self.view == "logits" else 0
+        return seeded(lambda: Generator(rows, self.image_size[0], self.width, self.depth, self.embed, s, view),
+                      self.seed)
 
     def state(self) -> dict[str, torch.Tensor] | None:
         return None if self.generator_net is None else self.generator_net.state_dict()
@@ -394,7 +401,7 @@ class GanPatch(TrainedPatchAttack):
               d_opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor,
               mask: torch.Tensor, distill: float = 0.0, ref: tuple[torch.Tensor, torch.Tensor] | None = None
               ) -> torch.Tensor:
-        patch = self._generate(g_net, x, boxes, mask, t)
+        patch = self._generate(g_net, x, boxes, mask, t, self._view(victims[0], x))
         x_adv = paste(x, patch, boxes, mask, check=False)  # boxes from our placement
         logits = [m.logits(x_adv) for m in victims]
         adv = sum(attack_loss(z.float(), y, t, self.loss) for z in logits) / len(victims)
@@ -415,17 +422,28 @@ class GanPatch(TrainedPatchAttack):
         n = torch.tensor(float(x.shape[0]), device=x.device)
         return torch.stack([adv.detach().sum(), gan.detach().sum(), tv.detach().sum(), hits.float(), n, dist, used])
 
+    def _view(self, victim: Backbone, x: torch.Tensor) -> torch.Tensor | None:
+        """What the generator is told of ``victim`` on the clean ``x`` (``view``): None, or its log-probabilities,
+        N x classes (one forward, no gradient)."""
+        if self.view == "none":
+            return None
+        with torch.no_grad():
+            return victim.logits(x).float().log_softmax(1)
+
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
-                  target: torch.Tensor) -> torch.Tensor:
+                  target: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
         ctx, where, inner = context_inputs(x, boxes, mask, self.context)
         side = ctx.shape[-1]
+        if view is not None:
+            view = view.to(ctx.dtype)
         if self.canvas is None or self.canvas == side:
-            out = g_net(ctx, where, self.class_rows(target))
+            out = g_net(ctx, where, self.class_rows(target), view)
         else:  # the generator works at the canvas; its map comes back to the context square
             def resize(t: torch.Tensor, to: int) -> torch.Tensor:
                 return F.interpolate(t, size=(to, to), mode="bilinear", align_corners=False, antialias=True)
 
-            out = resize(g_net(resize(ctx, self.canvas), resize(where, self.canvas), self.class_rows(target)), side)
+            out = resize(g_net(resize(ctx, self.canvas), resize(where, self.canvas), self.class_rows(target), view),
+                         side)
         return crop(out, inner, mask.shape[-1], check=False)
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,
@@ -437,7 +455,7 @@ class GanPatch(TrainedPatchAttack):
         generator's own patch refined towards ``t``."""
         if teacher is None:
             with torch.no_grad(), amp:
-                start = self._generate(g_net, x, boxes, mask, t)
+                start = self._generate(g_net, x, boxes, mask, t, self._view(victim, x))
             with amp:
                 refined, _ = optimise_patch(victim, x, y, t, start.float(), boxes, mask, steps=refine, step_size=0.1,
                                             optimizer="adam", loss="cw", margin=margin)
@@ -504,7 +522,7 @@ class GanPatch(TrainedPatchAttack):
         g_net = self.generator_net.to(x.device).eval()
         limits = self.limits(x, boxes)
         with torch.no_grad():
-            patch = bounded(self._generate(g_net, x, boxes, mask, target), limits)
+            patch = bounded(self._generate(g_net, x, boxes, mask, target, self._view(model, x)), limits)
         if self.refine:
             patch, _ = optimise_patch(model, x, y, target, patch, boxes, mask, steps=self.refine,
                                       step_size=self.refine_step, optimizer=self.refine_optimizer,

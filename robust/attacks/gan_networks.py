@@ -31,13 +31,16 @@ class _Block(nn.Module):
 
 class Generator(nn.Module):
     """U-Net on the context around the window: (N x C x s x s context, N x 3 x s x s window mask and box position,
-    N targets) -> N x C x s x s map in [0, 1]. The target enters as a learned per-class map at the input (a
-    class-conditional template the U-Net can start from) and by FiLM in every block."""
+    N targets[, N x V victim's view]) -> N x C x s x s map in [0, 1]. The target enters as a learned per-class map at
+    the input (a class-conditional template the U-Net can start from) and by FiLM in every block; with ``view`` = V >
+    0, a linear map of the victim's view of the clean image (its V log-probabilities) is added to the target's
+    embedding, so every block is conditioned on what the victim sees as well as on what it should see."""
 
     def __init__(self, num_classes: int, channels: int = 3, width: int = 32, depth: int = 3, embed: int = 32,
-                 context: int = 18):
+                 context: int = 18, view: int = 0):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed)
+        self.view = nn.Linear(view, embed) if view else None
         self.grid = min(context, 32)  # the template's own resolution, upsampled to the context
         self.template = nn.Embedding(num_classes, channels * self.grid * self.grid)
         nn.init.normal_(self.template.weight, std=0.1)
@@ -48,8 +51,11 @@ class Generator(nn.Module):
         self.up = nn.ModuleList(_Block(widths[i + 1] + widths[i], widths[i], embed) for i in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], channels, 1)
 
-    def forward(self, ctx: torch.Tensor, where: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, ctx: torch.Tensor, where: torch.Tensor, target: torch.Tensor,
+                view: torch.Tensor | None = None) -> torch.Tensor:
         e = self.embed(target)
+        if self.view is not None:
+            e = e + self.view(view)
         n, c, s, _ = ctx.shape
         template = self.template(target).view(n, c, self.grid, self.grid)
         if self.grid != s:
