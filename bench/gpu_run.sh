@@ -10,13 +10,13 @@
 #   4. a generator's training on a stream of fresh images (bench/generator_stream.py), resumed from its committed
 #      resume file when there is one, for the seconds left of TOTAL; its curve and the resume file (split into 12 MB
 #      parts: the transfer's limit) land in OUT. TRAIN chooses the run (bench/gpu_train.sh): photos (default),
-#      issue 31's 224-px N8 generator against EfficientNet-Lite0; digits, mixer, whole, mixer-whole or vit-whole,
-#      issue 25's digits-m stream runs.
+#      issue 31's 224-px N8 generator against EfficientNet-Lite0; digits, mixer, whole, mixer-whole, vit-whole,
+#      view or pm-whole, issue 25's digits-m stream runs.
 #
 # Environment: OUT (default bench/results/DATE-gpu; a temporary folder for a dry run), TOTAL (default 540 s, all
 # steps together), B32 (default 140 s), B224 (default 150 s), TRAIN (photos, digits, mixer, whole, mixer-whole,
-# vit-whole), PACK=1 (every result but the resume parts packed into OUT/results.tar: for a machine that returns few
-# files), PYTHON.
+# vit-whole, view, pm-whole), PACK=1 (every result but the resume parts packed into OUT/results.tar: for a machine
+# that returns few files), PYTHON.
 set -u
 cd "$(dirname "$0")/.."
 T0=$SECONDS

@@ -8,7 +8,9 @@
 #   whole   issue 25's digits-m stream run against the resnet of a generator that sees the whole image (--context 3)
 #   mixer-whole  the same against the MLP-Mixer
 #   vit-whole    the same against the ViT
-TRAIN_RUNS="photos, digits, mixer, whole, mixer-whole or vit-whole"
+#   view    the resnet's whole-image run with the victim's log-probabilities as an input (--view logits)
+#   pm-whole     the whole-image run against the resnet's Patch-Mixing twin
+TRAIN_RUNS="photos, digits, mixer, whole, mixer-whole, vit-whole, view or pm-whole"
 train_run() {
     case $1 in
         photos) RUN=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16
@@ -24,6 +26,10 @@ train_run() {
                 ARGS=(--victim zoo:digits-m/mixer --context 3) ;;
         vit-whole) RUN=vit-w32-d3-ctx3-ce-lr0.001-b128-train-s0
                 ARGS=(--victim zoo:digits-m/vit --context 3) ;;
+        view)   RUN=resnet-w32-d3-ctx3-vlogits-ce-lr0.001-b128-train-s0
+                ARGS=(--context 3 --view logits) ;;
+        pm-whole) RUN=resnet-pm-w32-d3-ctx3-ce-lr0.001-b128-train-s0
+                ARGS=(--victim zoo:digits-m/resnet-pm --context 3) ;;
         *) return 1 ;;
     esac
 }
