@@ -114,8 +114,7 @@ class GanPatch(TrainedPatchAttack):
             ``stride``, ``bound``; and ``Attack``'s: ``target``, ``seed``, ``precision``,
             ``channels_last``, ``adaptive``).
             ``area`` and ``shape``, with ``width``, ``depth``, ``embed``, ``context``, ``canvas`` and ``view``,
-            define the trained
-            generator: ``load`` refuses an override that changes them.
+            define the trained generator: ``load`` refuses an override that changes them.
 
     Shape:
         As ``Attack``; ``extra["patch"]``: the patches, N x 3 x p x p.
