@@ -335,13 +335,15 @@ class GanPatch(TrainedPatchAttack):
                                       g_opt=g_opt.state_dict(), d_opt=d_opt.state_dict(),
                                       **({"teacher": teacher} if teacher else {}))
 
-            def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+            def train_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None,
+                            clean: torch.Tensor | None = None) -> torch.Tensor:
                 t = sample_targets(y, k, self.trained_target(), self.generator)
                 b = boxes[idx].to(device) if boxes.numel() else self.locate(victims[0], x, self.generator)
+                view = self._view(victims[0], x, clean)  # once per step, for the step and its reference
                 ref = self._reference(teacher, distill_refine, teacher_margin, victims[0], g_net, x, y, t, b,
-                                      mask, idx, amp) if distill else None
+                                      mask, idx, amp, view) if distill else None
                 with amp:
-                    return self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask, distill, ref)
+                    return self._step(victims, g_net, d_net, g_opt, d_opt, x, y, t, b, mask, distill, ref, view)
 
             def record(sums: torch.Tensor, started: float, **at: int) -> None:
                 adv, gan, tv, hits, n, dist, dn = sums.tolist()
@@ -382,13 +384,14 @@ class GanPatch(TrainedPatchAttack):
                     if source is not None:  # fresh images, labelled by the first victim's decisions
                         x, _ = source.batch(step, batch_size, device)
                         with torch.no_grad(), amp:
-                            y = victims[0](x).argmax(1)
-                        idx = None
+                            clean = victims[0](x)
+                        y, idx = clean.argmax(1), None
                     else:
                         idx = torch.from_numpy(np.random.default_rng([self.seed, step]).choice(
                             len(data), min(batch_size, len(data)), replace=False))
                         x, y = data.batch(idx, device)
-                    sums += train_batch(x, y, idx)
+                        clean = None
+                    sums += train_batch(x, y, idx, clean)
                     bar.advance(task)
                     if (step + 1) % log_every == 0 or step + 1 == end:
                         record(sums, started, step=step + 1)
@@ -398,9 +401,9 @@ class GanPatch(TrainedPatchAttack):
 
     def _step(self, victims: list[Backbone], g_net: Generator, d_net: Discriminator, g_opt: torch.optim.Optimizer,
               d_opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor,
-              mask: torch.Tensor, distill: float = 0.0, ref: tuple[torch.Tensor, torch.Tensor] | None = None
-              ) -> torch.Tensor:
-        patch = self._generate(g_net, x, boxes, mask, t, self._view(victims[0], x))
+              mask: torch.Tensor, distill: float = 0.0, ref: tuple[torch.Tensor, torch.Tensor] | None = None,
+              view: torch.Tensor | None = None) -> torch.Tensor:
+        patch = self._generate(g_net, x, boxes, mask, t, view)
         x_adv = paste(x, patch, boxes, mask, check=False)  # boxes from our placement
         logits = [m.logits(x_adv) for m in victims]
         adv = sum(attack_loss(z.float(), y, t, self.loss) for z in logits) / len(victims)
@@ -421,13 +424,16 @@ class GanPatch(TrainedPatchAttack):
         n = torch.tensor(float(x.shape[0]), device=x.device)
         return torch.stack([adv.detach().sum(), gan.detach().sum(), tv.detach().sum(), hits.float(), n, dist, used])
 
-    def _view(self, victim: Backbone, x: torch.Tensor) -> torch.Tensor | None:
+    def _view(self, victim: Backbone, x: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor | None:
         """What the generator is told of ``victim`` on the clean ``x`` (``view``): None, or its log-probabilities,
-        N x classes (one forward, no gradient)."""
+        N x classes, from its logits ``clean`` on ``x`` when the caller has them, else from one forward (no
+        gradient)."""
         if self.view == "none":
             return None
-        with torch.no_grad():
-            return victim.logits(x).float().log_softmax(1)
+        if clean is None:
+            with torch.no_grad():
+                clean = victim.logits(x)
+        return clean.float().log_softmax(1)
 
     def _generate(self, g_net: Generator, x: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
                   target: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
@@ -447,14 +453,14 @@ class GanPatch(TrainedPatchAttack):
 
     def _reference(self, teacher: dict | None, refine: int, margin: float, victim: Backbone, g_net: Generator,
                    x: torch.Tensor, y: torch.Tensor, t: torch.Tensor, boxes: torch.Tensor, mask: torch.Tensor,
-                   idx: torch.Tensor, amp: contextlib.AbstractContextManager[None]
+                   idx: torch.Tensor, amp: contextlib.AbstractContextManager[None], view: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch's distillation target and which images have one: the cached ``teacher``'s patches where it
         succeeded (its targets replace ``t`` in place for every image it covers), or, with ``refine`` steps, the
-        generator's own patch refined towards ``t``."""
+        generator's own patch (told the victim's ``view``) refined towards ``t``."""
         if teacher is None:
             with torch.no_grad(), amp:
-                start = self._generate(g_net, x, boxes, mask, t, self._view(victim, x))
+                start = self._generate(g_net, x, boxes, mask, t, view)
             with amp:
                 refined, _ = optimise_patch(victim, x, y, t, start.float(), boxes, mask, steps=refine, step_size=0.1,
                                             optimizer="adam", loss="cw", margin=margin)
