@@ -225,6 +225,12 @@ def test_attack_run_takes_a_preset_and_records_how_to_rerun_it():
     assert out["versions"]["torch"] and out["samples"] == 20 and out["n"] == 20
     res = _run("attack", "run", "gan-patch-12pct", "--model", "zoo:digits-m/convmixer", "--samples", "20")
     assert res.exit_code == 2 and "has no shipped or cached artifact for zoo:digits-m/convmixer" in res.stderr
+    said = " ".join(res.stderr.split())
+    assert "`robust attack train gan-patch-12pct --victim zoo:digits-m/convmixer --data digits-m --out FILE`" in said
+    res = _run("attack", "run", "gan-patch-12pct", "--model", "zoo:digits-m/resnet", "--area", "0.08")
+    said = " ".join(res.stderr.split())  # the preset changed: every option spelled out
+    assert res.exit_code == 2 and "`robust attack train gan-patch --victim zoo:digits-m/resnet --data digits-m " \
+        "--area 0.08 --placement gradcam" in said
     res = _run("attack", "run", "patch-drop", "--model", "zoo:digits-m/resnet")
     assert res.exit_code == 2 and "is an evaluation preset" in res.stderr
 

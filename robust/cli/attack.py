@@ -35,15 +35,23 @@ if TYPE_CHECKING:
     from robust.presets import Task
 
 
-def train_command(task: Task, model: str, data: str) -> str:
+def train_command(task: Task, model: str, data: str, preset: Task | None = None) -> str:
     """The ``robust attack train`` command (without its output) that trains ``task``'s attack on ``model`` as the
-    preset's parameters and ``[train]`` recipe say: what a board would train, for a user to run by hand.
+    preset's parameters and ``[train]`` recipe say: what a board would train, for a user to run by hand. When
+    ``task`` is the ``preset`` unchanged, the preset's own name says it all (``robust attack train PRESET`` takes
+    its parameters and recipe); otherwise every parameter and recipe option is spelled out.
 
     >>> from robust.presets import load_preset
-    >>> train_command(load_preset("gan-patch-12pct"), "zoo:digits-m/vit", "digits-m")
+    >>> task = load_preset("gan-patch-12pct")
+    >>> train_command(task, "zoo:digits-m/vit", "digits-m", preset=task)
+    'robust attack train gan-patch-12pct --victim zoo:digits-m/vit --data digits-m'
+    >>> train_command(task, "zoo:digits-m/vit", "digits-m")
     'robust attack train gan-patch --victim zoo:digits-m/vit --data digits-m --area 0.12 --placement gradcam \
 --param target=random --train epochs=12 --train precision=bf16'
     """
+    if preset is not None and task == preset:
+        return f"robust attack train {task.name} --victim {shlex.quote(model)} --data {shlex.quote(data)}"
+
     def word(key: str, value: object) -> str:
         return shlex.quote(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
 
@@ -103,9 +111,10 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         art = artifact_for(task, artifact_victim(model, net), fingerprint_model(net), data, seed,
                            lambda: fingerprint_train_split(data, getattr(net, "preprocess", None)))
         if not Path(art["path"]).is_file():
+            how = train_command(task, model, data, preset)
             raise InputError(f"preset {attack!r} has no shipped or cached artifact for {model} on {data}; expected "
-                             f"one trained with its recipe: `{train_command(task, model, data)} --out FILE` and then "
-                             "--checkpoint FILE (or run the preset on a board, which trains it into the cache).")
+                             f"one trained with its recipe: `{how} --out FILE` and then --checkpoint FILE "
+                             "(or run the preset on a board, which trains it into the cache).")
         checkpoint = art["name"] if art["source"] == "shipped" else art["path"]
     path = recorded = None
     if checkpoint is not None:
