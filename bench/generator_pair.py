@@ -1,6 +1,7 @@
 """Two shipped generators on the same digits-m test images and targets: each one's target hits among the
 clean-correct images, the images only one of them wins, and McNemar's exact test on those (the paired comparison
-that two Wilson intervals are not).
+that two Wilson intervals are not). Both run through ``evaluate``, whose per-image target draw is the manifest's,
+so each one's hits are its manifest ``target_hit`` when ``--samples`` is the manifest's 1,000.
 
     python bench/generator_pair.py --model resnet-pm --first gan-patch-12pct --second gan-patch-whole-12pct
 """
@@ -13,6 +14,7 @@ import json
 import torch
 from scipy.stats import binomtest
 
+from robust.attacks import evaluate
 from robust.attacks.artifacts import resolve_checkpoint
 from robust.attacks.gan import GanPatch
 from robust.data import load_dataset
@@ -32,13 +34,10 @@ def main() -> None:
     hits = {}
     for name in (args.first, args.second):
         gan = GanPatch.load(resolve_checkpoint(f"zoo:digits-m/{args.model}/{name}"))  # seed 0: the same targets
-        won = []
-        for start in range(0, args.samples, args.batch_size):
-            x, y = test.batch(slice(start, min(start + args.batch_size, args.samples)))
-            result = gan(model, x, y)
-            with torch.no_grad():
-                won.append((model(x).argmax(1) == y) & (model(result.x_adv).argmax(1) == result.target))
-        hits[name] = torch.cat(won)
+        outcomes: list = []
+        evaluate(gan, model, test, samples=args.samples, batch_size=args.batch_size, outcomes=outcomes)
+        label, clean, adv, target = (torch.cat(parts) for parts in zip(*outcomes, strict=True))
+        hits[name] = (clean == label) & (adv == target)
     a, b = hits[args.first], hits[args.second]
     first_only, second_only = int((a & ~b).sum()), int((~a & b).sum())
     p = binomtest(second_only, first_only + second_only).pvalue if first_only + second_only else 1.0
