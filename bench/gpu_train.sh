@@ -10,7 +10,9 @@
 #   vit-whole    the same against the ViT
 #   view    the resnet's whole-image run with the victim's log-probabilities as an input (--view logits)
 #   pm-whole     the whole-image run against the resnet's Patch-Mixing twin
-TRAIN_RUNS="photos, digits, mixer, whole, mixer-whole, vit-whole, view or pm-whole"
+#   vit-pm-whole, mixer-pm-whole  the same against the ViT's and the MLP-Mixer's twins
+#   8ep-whole    the same against resnet-8ep
+TRAIN_RUNS="photos, digits, mixer, whole, mixer-whole, vit-whole, view, pm-whole, vit-pm-whole, mixer-pm-whole or 8ep-whole"
 train_run() {
     case $1 in
         photos) RUN=imagenet-crops-efficientnet-lite0-n8-w32-d3-ce-lr0.001-b32-train-s0-bf16
@@ -30,6 +32,12 @@ train_run() {
                 ARGS=(--context 3 --view logits) ;;
         pm-whole) RUN=resnet-pm-w32-d3-ctx3-ce-lr0.001-b128-train-s0
                 ARGS=(--victim zoo:digits-m/resnet-pm --context 3) ;;
+        vit-pm-whole) RUN=vit-pm-w32-d3-ctx3-ce-lr0.001-b128-train-s0
+                ARGS=(--victim zoo:digits-m/vit-pm --context 3) ;;
+        mixer-pm-whole) RUN=mixer-pm-w32-d3-ctx3-ce-lr0.001-b128-train-s0
+                ARGS=(--victim zoo:digits-m/mixer-pm --context 3) ;;
+        8ep-whole) RUN=resnet-8ep-w32-d3-ctx3-ce-lr0.001-b128-train-s0
+                ARGS=(--victim zoo:digits-m/resnet-8ep --context 3) ;;
         *) return 1 ;;
     esac
 }

