@@ -174,7 +174,10 @@ def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, mas
     the mask, over ``masks * p``: non-negative, not scaled to [0, 1] (about the class probability when the pixel is
     kept). The masks are a function of ``seed`` alone: the same for every image and batch. The masked images are made
     and scored ``chunk`` pixels at a time (2,048 images at 32 px, 41 at 224 px), so memory does not grow with
-    ``masks``. The inputs are not validated (see ``cam``); the model is used in eval mode and left as it was found.
+    ``masks``. An image's masked scores do not depend on the batch; their sum over the masks is one matrix product,
+    whose summation order some CPUs' BLAS picks by the batch's size, so an image's map alone and in a batch can differ
+    in the last bits (4.5e-8 seen). The inputs are not validated (see ``cam``); the model is used in eval mode and
+    left as it was found.
 
     Args:
         model: the model.
@@ -200,7 +203,8 @@ def rise(model: Backbone, x: torch.Tensor, classes: torch.Tensor, seed: int, mas
         >>> maps = rise(model, x, torch.tensor([[3, 5], [0, 1]]), seed=0, masks=16)
         >>> tuple(maps.shape), bool((maps >= 0).all())
         ((2, 2, 32, 32), True)
-        >>> torch.equal(rise(model, x[:1], torch.tensor([[3, 5]]), seed=0, masks=16), maps[:1])  # per image
+        >>> one = rise(model, x[:1], torch.tensor([[3, 5]]), seed=0, masks=16)  # per image: the same masked scores,
+        >>> torch.allclose(one, maps[:1], rtol=1e-5, atol=1e-7)  # summed by a matrix product whose order may vary
         True
     """
     n, _, h, w = x.shape
