@@ -518,9 +518,11 @@ def test_normal_exits_are_unchanged(ws, capsys):
     assert code == 0 and "digits-m" in json.loads(out)["embedded"] and err == ""
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_console_script_path(ws):
-    """The real process (``python -m robust``): started together, a few seconds in all."""
+    """The real process (``python -m robust``): started together, a few seconds in all (12 s on 2 busy cores: slow;
+    ``test_cli.py::test_console_entry_point_prints_one_clean_line`` keeps a real process in the default run)."""
     ws.write("board.toml", 'dataset = "digits-m"\nmodels = ["zoo:digits-m/resnet"]\nevaluations = ["patch-drop"]\n'
                            f"seeds = [{BIG}]\n")
     cases = [(("attack", "run", "noise-patch", "--model", RESNET, "--samples", "abc"), "Invalid value for '--samples'"),
