@@ -38,9 +38,8 @@ bench-gpu: $(STAMP)
 # debug included), then a generator's training on fresh images for the minutes left (TRAIN=photos, the default: the
 # 224-px N8 generator against Lite0; TRAIN=digits, mixer, whole, mixer-whole, vit-whole, view, pm-whole,
 # vit-pm-whole, mixer-pm-whole or 8ep-whole: a digits-m stream run; bench/gpu_train.sh lists them), every result in
-# bench/results/DATE-gpu/
-# (with the interpreter there: PYTHON=python3, no venv). DRY_RUN=1: every step on this CPU at tiny sizes, into a
-# temporary folder, the repository untouched (make suites runs it, with TRAIN=digits and photos).
+# bench/results/DATE-gpu/ (with the interpreter there: PYTHON=python3, no venv). DRY_RUN=1: every step on this CPU
+# at tiny sizes, into a temporary folder, the repository untouched (make suites runs it, with TRAIN=digits and photos).
 DRY_RUN ?= 0
 .PHONY: gpu
 gpu:
