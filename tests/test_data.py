@@ -63,6 +63,28 @@ def test_digits_m_is_deterministic_and_cached_under_its_content_hash(digits_test
     assert float((x[:, 0] - x[:, 1]).abs().mean()) > 5
 
 
+def test_the_content_hash_is_remembered_per_source_versions_and_recomputed_when_unreadable(monkeypatch, tmp_path):
+    monkeypatch.setenv("ROBUST_CACHE", str(tmp_path))
+    computed = digits_m._hash_sources()
+    digits_m.content_hash.cache_clear()
+    try:
+        assert digits_m.content_hash() == computed  # computed, then remembered
+        (memo,) = (tmp_path / "datasets").glob("digits-m-sources-*.txt")
+        assert memo.read_text() == computed + "\n"
+        memo.write_text("0123456789abcdef\n")  # what is remembered is what is used: computed once per installation
+        digits_m.content_hash.cache_clear()
+        assert digits_m.content_hash() == "0123456789abcdef"
+        memo.write_text("not a hash")  # anything else is recomputed and replaced
+        digits_m.content_hash.cache_clear()
+        assert digits_m.content_hash() == computed and memo.read_text() == computed + "\n"
+        monkeypatch.setattr(digits_m, "SOURCE_PACKAGES", ("no-such-distribution",))
+        memo.unlink()
+        digits_m.content_hash.cache_clear()
+        assert digits_m.content_hash() == computed and not memo.exists()  # an unknown version: nothing remembered
+    finally:
+        digits_m.content_hash.cache_clear()
+
+
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.bin"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:

