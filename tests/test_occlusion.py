@@ -49,6 +49,31 @@ def test_patch_drop_random_and_by_saliency(resnet, small):
     assert salient.name == "salient-drop" and salient.params["order"] == "salient"
 
 
+@pytest.mark.parametrize(("method", "options", "measured"), [
+    ("patch-drop", {"levels": [0.0, 0.5]}, 3),  # level 0 drops nothing: measured once for both seeds
+    ("patch-drop", {"levels": [0.0, 0.5], "order": "salient"}, 2),  # a fixed order: every level once
+    ("patch-drop", {"levels": [0.0, 0.5], "order": "salient", "fill": "noise"}, 3),  # the noise is drawn per seed
+    ("patch-shuffle", {"grids": [1, 4]}, 3),
+    ("patch-mixing", {"ratios": [0.0, 0.5]}, 3),
+    ("selectivity", {"ratios": [0.0, 0.5]}, 3),
+    ("selectivity", {"ratios": [0.0, 0.5], "saliency": "rise", "masks": 8}, 4),  # RISE draws its masks per seed
+])
+def test_a_point_no_draw_changes_is_measured_once_with_the_same_curve(resnet, small, monkeypatch, method, options,
+                                                                      measured):
+    from robust.evaluations import Evaluation
+    from robust.registry import get
+
+    cls = type(get(method, "evaluation").make(**options))
+    calls = []
+    real = cls.measure
+    monkeypatch.setattr(cls, "measure", lambda self, *a: calls.append(1) or real(self, *a))
+    shared = run_evaluation(method, resnet, small, seeds=2, batch_size=100, **options)
+    assert len(calls) == measured
+    monkeypatch.setattr(cls, "seed_free", Evaluation.seed_free)  # every seed measured: the same curve
+    assert run_evaluation(method, resnet, small, seeds=2, batch_size=100, **options).to_dict() == shared.to_dict()
+    assert len(calls) == measured + 4
+
+
 def test_patch_drop_fills(resnet, small):
     for fill in ("zero", "mean", "noise", 0.5):
         c = run_evaluation("patch-drop", resnet, small, levels=[0.0, 0.3], fill=fill, seeds=1)

@@ -140,6 +140,12 @@ class Evaluation(abc.ABC):
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply ``params`` to the N images: one value per image and whether it counts (both N)."""
 
+    def seed_free(self, sweep: Sweep, knob: float) -> bool:
+        """Whether no draw changes the point at ``knob`` (nothing dropped or mixed, a fixed order): it is then
+        measured under the first seed only and shared by the others, the same values at a fraction of the passes.
+        False (every seed measured) by default."""
+        return False
+
     def __call__(self, model: Backbone | torch.nn.Module, data: Dataset, *, samples: int | None = None,
                  batch_size: int = 250, seed: int = 0) -> Curve:
         """The curve over the first ``samples`` images of ``data`` (all by default), seeds ``seed`` to ``seed +
@@ -153,6 +159,7 @@ class Evaluation(abc.ABC):
             raise InputError(f"seed={seed!r} is not valid with seeds={self.seeds}; expected seed + seeds <= 2**64.")
         check_matches(model, data)
         sweep = self.plan(model)
+        seed_free = [self.seed_free(sweep, knob) for knob in sweep.knobs]  # measured under the first seed only
         pool, start = Pool(data), 0  # donors from the whole split: an image's draws never depend on ``samples``
         values, valid = [], []  # per batch: seeds x knobs x batch, kept on the model's device until the end
         with eval_mode(model), torch.no_grad():
@@ -160,10 +167,12 @@ class Evaluation(abc.ABC):
                 index = torch.arange(start, start + images.shape[0], device=model.device)
                 start += images.shape[0]
                 context = self.prepare(sweep, images, y)
-                # A point's draws are keyed by its knob's value: adding a point leaves the others as they were.
-                batch = [[self.measure(sweep, images, y, self.parameters(
-                    sweep, images, y, knob, Draws(seed + s, index, pool).child(f"knob={knob!r}"), context))
-                    for knob in sweep.knobs] for s in range(self.seeds)]
+                batch: list[list[tuple[torch.Tensor, torch.Tensor]]] = []  # seeds x knobs
+                for s in range(self.seeds):
+                    # A point's draws are keyed by its knob's value: adding a point leaves the others as they were.
+                    batch.append([batch[0][i] if s and seed_free[i] else self.measure(sweep, images, y, self.parameters(
+                        sweep, images, y, knob, Draws(seed + s, index, pool).child(f"knob={knob!r}"), context))
+                        for i, knob in enumerate(sweep.knobs)])
                 values.append(torch.stack([torch.stack([v.double() for v, _ in row]) for row in batch]))
                 valid.append(torch.stack([torch.stack([m.bool() for _, m in row]) for row in batch]))
         if start == 0:

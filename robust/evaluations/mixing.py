@@ -79,6 +79,10 @@ class PatchMixingCurve(Evaluation):
         return {"donor": donor, "donor_images": draws.pool.images(donor, images.device).to(images.dtype),
                 "cells": cells, "valid": valid}
 
+    def seed_free(self, sweep: Sweep, knob: float) -> bool:
+        """No cell mixed: the clean images under any seed (whether a donor exists does not depend on the draw)."""
+        return round(knob * sweep.rows * sweep.cols) == 0
+
     def mixed(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         """The images with the donor's cells in them."""
         return torch.where(cell_mask(params["cells"], tuple(images.shape[-2:])), params["donor_images"], images)
@@ -148,6 +152,10 @@ class Selectivity(PatchMixingCurve):
             return params
         classes = draws.pool.by_class(y.device)[0][params["donor"]]
         return {**params, "classes": torch.stack([y, classes], 1), "seed": draws.seed}
+
+    def seed_free(self, sweep: Sweep, knob: float) -> bool:
+        """No cell mixed and a Grad-CAM map (RISE's masks are drawn per seed, and which maps are all zero with them)."""
+        return self.saliency == "gradcam" and super().seed_free(sweep, knob)
 
     def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
                 ) -> tuple[torch.Tensor, torch.Tensor]:

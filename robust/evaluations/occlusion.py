@@ -106,6 +106,11 @@ class PatchDrop(Evaluation):
                               dtype=images.dtype)
         return {"cells": cells, "fill": fill}
 
+    def seed_free(self, sweep: Sweep, knob: float) -> bool:
+        """No cell dropped, or cells chosen by saliency and filled with no noise: the same images under any seed."""
+        nothing = math.floor(knob * sweep.rows * sweep.cols + 1e-9) == 0
+        return nothing or (self.order != "random" and self.fill != "noise")
+
     def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         dropped = torch.where(cell_mask(params["cells"], tuple(images.shape[-2:])), params["fill"], images)
@@ -157,6 +162,10 @@ class PatchShuffle(Evaluation):
     def parameters(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, knob: float, draws: Draws,
                    context: object) -> Params:
         return {"order": draws.uniform("order", int(knob) ** 2)}
+
+    def seed_free(self, sweep: Sweep, knob: float) -> bool:
+        """Grid 1: one cell, nothing to permute."""
+        return knob == 1
 
     def measure(self, sweep: Sweep, images: torch.Tensor, y: torch.Tensor, params: Params
                 ) -> tuple[torch.Tensor, torch.Tensor]:
