@@ -25,8 +25,7 @@ def _cells(samples: int, cheap: bool) -> list:
                         for a in table["attacks"] if not isinstance(a, dict) or "resnet" in a.get("models", ["resnet"])]
     if cheap:  # the board's tasks with smaller budgets: the same code paths, a fraction of the time
         small = {"lavan-12pct": {"steps": 4}, "pgd20-linf-8": {"steps": 5, "restarts": 2},
-                 "lavan20-12pct": {"steps": 3}, "lavan20-4pct": {"steps": 3}, "lavan20-8pct": {"steps": 3},
-                 "lavan20-16pct": {"steps": 3}, "gan-patch-refine10-12pct": {"refine": 2}}
+                 "lavan20-12pct": {"steps": 3}, "gan-patch-refine10-12pct": {"refine": 2}}
         table["attacks"] = [{"preset": a, "params": small.get(a, {})} if isinstance(a, str) else
                             {**a, "params": {**a.get("params", {}), **small.get(a["name"], {})}}
                             for a in table["attacks"]]
