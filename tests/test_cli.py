@@ -177,6 +177,8 @@ def test_a_preset_without_an_artifact_says_the_command_that_trains_one(tmp_path,
     assert res.exit_code == 2, res.output
     command = " ".join(res.stderr.split()).split("`")[1]  # the message's command, unwrapped
     assert command.startswith("robust attack train tiny-gan --victim zoo:digits-m/resnet")  # the preset's recipe
+    seeded = _run("attack", "run", "tiny-gan", "--model", "zoo:digits-m/resnet", "--samples", "8", "--seed", "5")
+    assert " ".join(seeded.stderr.split()).split("`")[1] == command.replace(" --out", " --seed 5 --out")  # its own
     out = tmp_path / "gan.safetensors"
     args = shlex.split(command.removesuffix(" --out FILE"))[1:]
     assert _run(*args, "--out", str(out)).exit_code == 0  # as the message says: then it runs with --checkpoint

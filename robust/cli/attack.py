@@ -35,22 +35,27 @@ if TYPE_CHECKING:
     from robust.presets import Task
 
 
-def train_command(task: Task, model: str, data: str, preset: Task | None = None) -> str:
+def train_command(task: Task, model: str, data: str, preset: Task | None = None, seed: int = 0) -> str:
     """The ``robust attack train`` command (without its output) that trains ``task``'s attack on ``model`` as the
     preset's parameters and ``[train]`` recipe say: what a board would train, for a user to run by hand. When
     ``task`` is the ``preset`` unchanged, the preset's own name says it all (``robust attack train PRESET`` takes
-    its parameters and recipe); otherwise every parameter and recipe option is spelled out.
+    its parameters and recipe); otherwise every parameter and recipe option is spelled out. A ``seed`` other than
+    0 (the artifact a run looks for is the one trained with its seed) is passed on.
 
     >>> from robust.presets import load_preset
     >>> task = load_preset("gan-patch-12pct")
     >>> train_command(task, "zoo:digits-m/vit", "digits-m", preset=task)
     'robust attack train gan-patch-12pct --victim zoo:digits-m/vit --data digits-m'
+    >>> train_command(task, "zoo:digits-m/vit", "digits-m", preset=task, seed=3)
+    'robust attack train gan-patch-12pct --victim zoo:digits-m/vit --data digits-m --seed 3'
     >>> train_command(task, "zoo:digits-m/vit", "digits-m")
     'robust attack train gan-patch --victim zoo:digits-m/vit --data digits-m --area 0.12 --placement gradcam \
 --param target=random --train epochs=12 --train precision=bf16'
     """
+    seeded = [f"--seed {seed}"] if seed else []
     if preset is not None and task == preset:
-        return f"robust attack train {task.name} --victim {shlex.quote(model)} --data {shlex.quote(data)}"
+        return " ".join(["robust attack train", task.name, "--victim", shlex.quote(model), "--data", shlex.quote(data),
+                         *seeded])
 
     def word(key: str, value: object) -> str:
         return shlex.quote(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
@@ -59,7 +64,7 @@ def train_command(task: Task, model: str, data: str, preset: Task | None = None)
     params = {k: v for k, v in task.params.items() if k not in ("area", "placement", "seed")}
     return " ".join(["robust attack train", task.method, "--victim", shlex.quote(model), "--data", shlex.quote(data),
                      *own, *(f"--param {word(k, v)}" for k, v in params.items()),
-                     *(f"--train {word(k, v)}" for k, v in task.train.items())])
+                     *(f"--train {word(k, v)}" for k, v in task.train.items()), *seeded])
 
 
 attack_app = _typer("Attacks: train the generative ones, run any against a model on a dataset.")
@@ -111,7 +116,7 @@ def attack_run(attack: str = typer.Argument(..., help="{attacks}."),
         art = artifact_for(task, artifact_victim(model, net), fingerprint_model(net), data, seed,
                            lambda: fingerprint_train_split(data, getattr(net, "preprocess", None)))
         if not Path(art["path"]).is_file():
-            how = train_command(task, model, data, preset)
+            how = train_command(task, model, data, preset, seed)
             raise InputError(f"preset {attack!r} has no shipped or cached artifact for {model} on {data}; expected "
                              f"one trained with its recipe: `{how} --out FILE` and then --checkpoint FILE "
                              "(or run the preset on a board, which trains it into the cache).")
