@@ -42,8 +42,8 @@ bench-gpu: $(STAMP)
 # at tiny sizes, into a temporary folder, the repository untouched (make suites runs it, with TRAIN=digits and photos).
 DRY_RUN ?= 0
 .PHONY: gpu
-gpu:
-	@if [ "$(DRY_RUN)" = 1 ]; then $(MAKE) --no-print-directory $(STAMP) && DRY_RUN=1 PYTHON=$(PY) bash bench/gpu_run.sh; \
+gpu: $(if $(filter 1,$(DRY_RUN)),$(STAMP))  # the venv only for the dry run; no $(MAKE) in the recipe: make -n runs it
+	@if [ "$(DRY_RUN)" = 1 ]; then DRY_RUN=1 PYTHON=$(PY) bash bench/gpu_run.sh; \
 	else PYTHON=$(PYTHON) bash bench/gpu_run.sh; fi
 
 # Every robustness suite, the slow ones included, with a JSON record of each assertion; then the tests marked slow
