@@ -52,18 +52,18 @@ def train_command(task: Task, model: str, data: str, preset: Task | None = None,
     'robust attack train gan-patch --victim zoo:digits-m/vit --data digits-m --area 0.12 --placement gradcam \
 --param target=random --train epochs=12 --train precision=bf16'
     """
+    where = ["--victim", shlex.quote(model), "--data", shlex.quote(data)]
     seeded = [f"--seed {seed}"] if seed else []
     if preset is not None and task == preset:
-        return " ".join(["robust attack train", task.name, "--victim", shlex.quote(model), "--data", shlex.quote(data),
-                         *seeded])
+        return " ".join(["robust attack train", task.name, *where, *seeded])
 
     def word(key: str, value: object) -> str:
         return shlex.quote(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
 
     own = [f"--{k} {task.params[k]}" for k in ("area", "placement") if k in task.params]  # options of their own
     params = {k: v for k, v in task.params.items() if k not in ("area", "placement", "seed")}
-    return " ".join(["robust attack train", task.method, "--victim", shlex.quote(model), "--data", shlex.quote(data),
-                     *own, *(f"--param {word(k, v)}" for k, v in params.items()),
+    return " ".join(["robust attack train", task.method, *where, *own,
+                     *(f"--param {word(k, v)}" for k, v in params.items()),
                      *(f"--train {word(k, v)}" for k, v in task.train.items()), *seeded])
 
 

