@@ -15,14 +15,16 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from robust.attacks.artifacts import artifact_for, artifact_victim
 from robust.checks import InputError
 from robust.io import digest
-from robust.runner.cells import Cell
-from robust.runner.keys import CELL_VERSION, fingerprint_data
+from robust.runner.keys import CELL_VERSION
 from robust.runner.spec import Spec, load_spec, parse_spec
 from robust.runner.store import STALE_SECONDS, Heartbeat, Store, new_owner
+
+if TYPE_CHECKING:
+    from robust.runner.cells import Cell
 
 STORE_NAME = "results.sqlite"
 MARKER = ".robust-board"  # makes a folder a board: the only kind of folder robust writes a board into
@@ -102,8 +104,11 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
         ([('zoo:digits-m/resnet', 'lavan-5', 8, 0)], [])
     """
     from robust import registry
+    from robust.attacks.artifacts import artifact_for, artifact_victim
     from robust.checks import check_matches, data_image_size
     from robust.runner import cache
+    from robust.runner.cells import Cell
+    from robust.runner.keys import fingerprint_data
 
     cache.forget_models()
     data = cache.load_dataset_cached(spec.dataset)
@@ -451,6 +456,16 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
     return RunReport(cells=len(cells) + len(failed), skipped=len(cells) - total + counts["others"], ran=finished,
                      failed=counts["failed"], wall=time.perf_counter() - start, work=counts["work"],
                      cell_wall=counts["cell_wall"], out=out)
+
+
+def __getattr__(name: str) -> object:
+    """``Cell`` on first use: ``robust.runner.cells`` imports torch, which the store, the spec and ``plan_id`` do not
+    need (a process that only reads or writes a board's store starts in a fraction of the time)."""
+    if name == "Cell":
+        from robust.runner.cells import Cell
+
+        return Cell
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["BOARD_FORMAT", "MARKER", "STORE_NAME", "WAITING", "Cell", "RunReport", "Spec", "Store", "cell_names",

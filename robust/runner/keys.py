@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
-import torch
-
-from robust.models.checkpoint import state_digest
+if TYPE_CHECKING:  # torch is imported by what uses it: the store and the plan's ids need no torch
+    import torch
 
 CELL_VERSION = 6  # bump when a change to robust alters results, so stores recompute (2: protocol-exact counts;
 # 3: per-image draws, donors from the whole set, PGD with restarts and early stop, LaVAN early stop, bootstrap areas;
@@ -35,6 +35,8 @@ def fingerprint_model(model: torch.nn.Module) -> str:
         >>> fingerprint_model(net), fingerprint_model(net.double())
         ('01f9bff7258c532d', '754cc9880d1c5715')
     """
+    from robust.models.checkpoint import state_digest
+
     return state_digest(model.state_dict())
 
 
