@@ -352,16 +352,16 @@ def test_train_missing_false_records_instead_of_training(spec_path, tmp_path, mo
 def test_cells_that_draw_donors_from_the_split_are_keyed_by_the_whole_split(monkeypatch):
     """natural-patch and the patch-mixing curves draw donors from the whole test split: their keys hash it, so a
     change to any image of the split recomputes them, while other cells hash only the images they evaluate."""
-    import robust.runner as runner
+    from robust.runner import keys
 
     calls = []
-    real = runner.fingerprint_data
+    real = keys.fingerprint_data
 
     def recording(data, samples=None, *args, **kwargs):
         calls.append(samples)
         return real(data, samples, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "fingerprint_data", recording)
+    monkeypatch.setattr(keys, "fingerprint_data", recording)
     base = {"dataset": "digits-m", "samples": 20, "models": [RESNET]}
     noise, _ = plan(parse_spec({**base, "attacks": ["noise-patch-8pct"]}))
     assert calls == [20]
