@@ -220,6 +220,7 @@ def test_the_imagenet_board_stops_in_one_line_without_its_data_and_marks_models_
     assert not cells and "pretrained weights could not be loaded" in failed[0]["error"]
 
 
+@pytest.mark.slow  # builds imagenet-crops twice and runs efficientnet-lite0 at 224 px: 15-18 s on 2 cores
 def test_imagenet_crops_are_split_by_photo_seeded_and_labelled_by_the_models_decision(tmp_path):
     from robust.attacks import evaluate, make_attack
     from robust.data import photos

@@ -51,6 +51,7 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
         load_model("zoo:digits-m/resnet")
 
 
+@pytest.mark.slow  # trains recipes on fit and scores them on val: 11-13 s on 2 cores
 def test_a_recipe_is_tried_on_fit_and_scored_on_val_never_on_test(tmp_path, monkeypatch):
     from robust import zoo_training
     from robust.data import digits_m
