@@ -221,7 +221,17 @@ def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, st
 
 def cell_line(row: dict) -> str:
     """One line for a finished cell: model, task, seed, its headline (TCS or ASR, a curve's area) and seconds, or
-    why it failed."""
+    why it failed.
+
+    Examples:
+        >>> from robust.runner import cell_line
+        >>> row = {"model": "mine", "task": "lavan-5", "seed": 0, "status": "done", "seconds": 0.4,
+        ...        "result": {"tcs": None, "asr": None, "clean_correct": 0, "n": 16}}
+        >>> cell_line(row)  # an untrained model: no image to attack, so no rate
+        'mine / lavan-5 / seed 0: no rate: 0 of 16 images classified correctly unattacked, 0.4 s'
+        >>> cell_line({**row, "result": {"tcs": 0.5, "clean_correct": 8, "n": 16}})
+        'mine / lavan-5 / seed 0: TCS 50.0 %, 0.4 s'
+    """
     where = f"{row['model']} / {row['task']} / seed {row['seed']}"
     if row["status"] != "done":
         return f"{where}: failed: {((row.get('error') or '').strip() or 'no reason recorded').splitlines()[0][:160]}"
@@ -230,7 +240,8 @@ def cell_line(row: dict) -> str:
         headline = f"area {result['area']:.3f}"
     else:
         rate = "tcs" if result.get("tcs") is not None else "asr"
-        headline = f"{rate.upper()} {100 * result[rate]:.1f} %" if result.get(rate) is not None else "no rate"
+        headline = f"{rate.upper()} {100 * result[rate]:.1f} %" if result.get(rate) is not None else \
+            f"no rate: {result.get('clean_correct', 0)} of {result.get('n', 0)} images classified correctly unattacked"
     return f"{where}: {headline}, {seconds:.1f} s"
 
 
