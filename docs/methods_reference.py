@@ -27,6 +27,8 @@ SPEC_KEYS = {
     "attacks": "attack presets by name, or tables `{ preset, name, params, train, models }`",
     "evaluations": "evaluation presets by name, or tables of the same form",
     "train_missing": "train a trained attack's missing artifact (default true; false: the cell fails instead)",
+    "detector": "train the realism table's detector in every patch-attack cell, about 4 s of a core each (default "
+                "true; false: SSIM, PSNR, TV and hist only)",
     "heldout_detector": "also score each patch attack's realism with a detector trained on the board's other attacks",
     "notes": "a table of task name -> a note printed under that task's table",
 }

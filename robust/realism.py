@@ -523,6 +523,8 @@ class Realism:
         >>> summary = realism.summary(seed=0)
         >>> sorted(summary), summary["tv"]["mean"], summary["detector_auc"]["auc"]
         (['detector_auc', 'hist', 'psnr', 'ssim', 'tv'], 0.0, 1.0)
+        >>> realism.summary(seed=0, detector=False)["detector_auc"] is None  # the measures only: no detector trained
+        True
     """
 
     def __init__(self) -> None:
@@ -546,10 +548,12 @@ class Realism:
         return {k: (torch.cat(v) * 255).round().to(torch.uint8) for k, v in (("clean", self.clean),
                                                                              ("attacked", self.attacked))}
 
-    def summary(self, seed: int = 0) -> dict:
+    def summary(self, seed: int = 0, *, detector: bool = True) -> dict:
         """Each measure's ``n``, ``mean``, ``sd`` and 95 % ``interval`` (normal approximation of a mean; all None,
         with the reason in ``undefined``, when some image has no value, e.g. the TV of a 1 x 1 patch), and
-        ``detector_auc`` (``detector_auc``'s dict, seeded by ``seed``; None with under 4 images)."""
+        ``detector_auc`` (``detector_auc``'s dict, seeded by ``seed``; None with under 4 images, or without
+        ``detector``: training it is most of the cost of a summary, about 4 s of one CPU core at 500 images of
+        32 px, more than a cheap attack's own)."""
         out: dict = {}
         for m, parts in self.values.items():
             v = torch.cat(parts).double()
@@ -557,7 +561,7 @@ class Realism:
             out[m] = _undefined(v.numel(), m, missing) if missing else \
                 _mean_summary(v.numel(), float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0)
         out["detector_auc"] = (detector_auc(torch.cat(self.clean), torch.cat(self.attacked), seed=seed)
-                               if len(self) >= 4 else None)
+                               if detector and len(self) >= 4 else None)
         return out
 
 

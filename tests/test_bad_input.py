@@ -220,6 +220,7 @@ SPECS = [
     ({"seeds": [True]}, "seeds=[True] is not valid"),
     ({"seeds": [0, 0]}, "seeds=[0, 0] is not valid"),
     ({"heldout_detector": "yes"}, "heldout_detector='yes' is not valid"),
+    ({"detector": 0}, "detector=0 is not valid; expected true or false"),
     ({"attacks": [{"preset": "pgd-linf-8", "name": "x", "params": "abc"}]}, "params='abc' is not valid"),
     ({"attacks": [{"preset": "gan-patch-8pct", "name": "x", "train": "abc"}]}, "train='abc' is not valid"),
     ({"evaluations": [{"preset": "patch-drop", "name": "x", "train": {"epochs": 1}}]}, "the key 'train' is for"),

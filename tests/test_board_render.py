@@ -233,6 +233,27 @@ def test_the_held_out_detector_is_trained_on_the_other_attacks_and_bounds_are_th
         assert store.squares(set(store.plan(plan_id(plain)))) == {} and len(store.done()) == 2
 
 
+def test_a_board_that_trains_no_detector_keeps_its_figures_and_shows_the_measures_alone(tmp_path):
+    attacks = [NOISE, {"name": "lavan", "attack": "lavan", "params": {"area": 0.12, "steps": 2}}]
+    table = {**SMALL, "samples": 16, "batch_size": 16, "attacks": attacks}
+    on, off = parse_spec(table), parse_spec({**table, "detector": False})
+    assert plan_id(on) != plan_id(off)  # its cells are keyed apart: their realism summaries differ
+    docs = {}
+    for name, spec in (("on", on), ("off", off)):
+        run_board(spec, tmp_path / name)
+        leaderboard.render(spec, tmp_path / name)
+        docs[name] = json.loads((tmp_path / name / "results.json").read_text())
+    for a, b in zip(docs["on"]["rows"], docs["off"]["rows"], strict=True):
+        assert a["realism"]["detector_auc"]["auc"] >= 0 and b["realism"]["detector_auc"] is None
+        assert [a[k] for k in ("attack", "tcs", "asr", "n")] == [b[k] for k in ("attack", "tcs", "asr", "n")]
+        assert all(a["realism"][m] == b["realism"][m] for m in ("ssim", "psnr", "tv", "hist"))
+    text = (tmp_path / "off" / "README.md").read_text()
+    assert "| hist |\n|---|---|---|---|---|---|---|\n" in text and "detector = false" in text
+    assert "| hist | detector AUC |\n" + "|---" * 8 + "|\n" in (tmp_path / "on" / "README.md").read_text()
+    assert "<th>detector AUC</th>" not in (tmp_path / "off" / "index.html").read_text()
+    assert (tmp_path / "off" / "figures" / "realism.png").stat().st_size > 0
+
+
 def test_a_board_with_several_step_counts_draws_the_frontier_with_measured_passes(tmp_path):
     attacks = [{"name": f"lavan-{k}", "attack": "lavan", "params": {"area": 0.12, "steps": k}} for k in (1, 4)]
     spec = parse_spec({**SMALL, "samples": 16, "batch_size": 16, "attacks": [*attacks, NOISE]})

@@ -216,11 +216,31 @@ def failed_rows(cells: list[dict]) -> list[FailedRow]:
 REALISM_TEXT = ("How natural each patch attack's patches look, on the same images: SSIM and PSNR (dB) of the patched "
                 "window to the window it replaced (higher: closer to what was there), the patched window's total "
                 "variation TV (lower: smoother), the colour-histogram distance hist between the window and the clean "
-                "ring of context around it (0 to 1, lower: its colours match its surroundings), and a detector's "
-                "AUC: a small CNN trained (seeded) on half of the images to tell the attacked context squares from "
-                "the clean ones, scored on the other half (0.5: it cannot tell them apart; 1: it always can). "
-                "Brackets: 95 % intervals (the means' normal approximation; the AUC's Hanley-McNeil). TCS (ASR for an "
-                "untargeted attack) is repeated to read the trade-off.")
+                "ring of context around it (0 to 1, lower: its colours match its surroundings){detector}. "
+                "Brackets: 95 % intervals (the means' normal approximation{auc}). TCS (ASR for an untargeted attack) "
+                "is repeated to read the trade-off.")
+DETECTOR_TEXT = (", and a detector's AUC: a small CNN trained (seeded) on half of the images to tell the attacked "
+                 "context squares from the clean ones, scored on the other half (0.5: it cannot tell them apart; 1: it "
+                 "always can)")
+NO_DETECTOR_TEXT = (". The spec sets detector = false: its cells train no detector, so this table has no detector "
+                    "AUC")
+
+
+def realism_text(detector: bool, heldout: bool) -> str:
+    """The sentences above a board's realism table: its measures, the detector's AUC when the board trains it
+    (``detector``; else a note that it does not) and the held-out detector's (``heldout``).
+
+    Examples:
+        >>> from robust.leaderboard.build import realism_text
+        >>> "detector's AUC" in realism_text(True, False), "detector = false" in realism_text(False, False)
+        (True, True)
+        >>> "a small CNN (seeded) trained on the other attacks" in realism_text(False, True)
+        True
+    """
+    text = REALISM_TEXT.format(detector=DETECTOR_TEXT if detector else NO_DETECTOR_TEXT,
+                               auc="; the AUC's Hanley-McNeil" if detector or heldout else "")
+    held = HELDOUT_TEXT if detector else HELDOUT_TEXT.replace("the same detector", "a small CNN (seeded)")
+    return text + (" " + held if heldout else "")
 
 
 def _families(spec: Spec, param: Callable[[Task], str | None]) -> dict[str, dict[str, object]]:
@@ -348,15 +368,15 @@ def has_heldout(rows: list[AttackRow]) -> bool:
     return any(r.realism.get("heldout_auc") for r in rows)
 
 
-def realism_cells(r: AttackRow, heldout: bool = False) -> dict[str, tuple[str, str]]:
-    """A row's realism figures as (value, interval) strings, keyed by ``REALISM_FIELDS`` (the held-out detector's
-    only with ``heldout``)."""
+def realism_cells(r: AttackRow, aucs: tuple[str, ...] = AUCS[:1]) -> dict[str, tuple[str, str]]:
+    """A row's realism figures as (value, interval) strings, keyed by ``REALISM_FIELDS``: the measures, then the
+    AUCs of ``aucs`` (the board's detector's, the held-out detector's; those its realism table shows)."""
     out = {}
     for key, fmt in (("ssim", "{:.3f}"), ("psnr", "{:.1f}"), ("tv", "{:.3f}"), ("hist", "{:.3f}")):
         m = r.realism[key]
         out[key] = ("–", "undefined") if m["mean"] is None else (
             fmt.format(m["mean"]), "[" + ", ".join(fmt.format(v) for v in m["interval"]) + "]")
-    for key in AUCS[:2 if heldout else 1]:
+    for key in aucs:
         auc = r.realism.get(key)
         out[key] = ("–", "") if not auc else (f"{auc['auc']:.3f}", f"[{auc['interval'][0]:.3f}, "
                                                                     f"{auc['interval'][1]:.3f}]")
@@ -427,6 +447,7 @@ def shared_context(board: Board) -> dict:
     cells, the reproduction."""
     realism = realism_rows(board.spec, board.attacks)
     heldout = has_heldout(realism)
+    aucs = tuple(k for k, shown in zip(AUCS, (board.spec.detector, heldout), strict=True) if shown)
     evaluations = []
     for t, rows in board.tables("evaluation"):
         ranked = registry.get(t.method, "evaluation").chance != "diagonal"  # a share at chance is not ranked
@@ -438,8 +459,8 @@ def shared_context(board: Board) -> dict:
                                "control": any(r.control_asr is not None for r in rows),
                                "skipped": sum(r.skipped for r in rows)} for t, rows in board.tables("attack")],
             "evaluations": evaluations,
-            "realism": [{"row": r, "cells": realism_cells(r, heldout)} for r in realism], "heldout": heldout,
-            "realism_text": REALISM_TEXT + (" " + HELDOUT_TEXT if heldout else ""),
+            "realism": [{"row": r, "cells": realism_cells(r, aucs)} for r in realism], "aucs": aucs,
+            "realism_text": realism_text(board.spec.detector, heldout),
             "frontier": frontier_rows(board), "frontier_text": FRONTIER_TEXT, "measures_note": MEASURES_NOTE,
             "rank_caveat": RANK_CAVEAT, "robust_scope": robust_accuracy_scope(board), "labels_note": labels_note(board),
             "defences": board.defences, "defences_text": DEFENCES_TEXT, "defence_attacks": attack_sets(board.defences),

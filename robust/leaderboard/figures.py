@@ -13,6 +13,8 @@ from robust.io import atomic_path
 from robust.plots import plain_text, save_curves, save_figure
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from matplotlib.axes import Axes
 
     from robust.leaderboard.rows import AttackRow, EvaluationRow
@@ -182,19 +184,23 @@ def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path 
     attacks (``methods``: attack name -> its family, ``build.step_family``: gan-patch at several critic weights or
     bounds, LaVAN at several bounds), and one model's rows in a family joined by a line: the trade-off curve of that
     method's recipe or budget (the board's realism table names each point). With held-out detector AUCs
-    (``build.with_heldout``) a fourth panel shows them."""
+    (``build.with_heldout``) a fourth panel shows them; a board that trains no detector (``detector = false``) has
+    no AUC panel."""
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.realism and r.score is not None]
     if not rows:
         return None
-    panels = (("detector AUC (0.5: indistinguishable)", lambda r: (r.realism.get("detector_auc") or {}).get("auc")),
+    def auc(key: str) -> Callable[[AttackRow], float | None]:
+        return lambda r: (r.realism.get(key) or {}).get("auc")
+
+    heldout = any(r.realism.get("heldout_auc") for r in rows)
+    panels = [(f"detector{' (same attack)' if heldout else ''} AUC (0.5: indistinguishable)", auc("detector_auc")),
+              ("held-out detector AUC (other attacks)", auc("heldout_auc")),
               ("PSNR to the replaced window (dB)", lambda r: r.realism["psnr"]["mean"]),
-              ("TV of the patched window", lambda r: r.realism["tv"]["mean"]))
-    if any(r.realism.get("heldout_auc") for r in rows):
-        panels = ((panels[0][0].replace("detector", "detector (same attack)"), panels[0][1]),
-                  ("held-out detector AUC (other attacks)", lambda r: (r.realism.get("heldout_auc") or {}).get("auc")),
-                  *panels[1:])
+              ("TV of the patched window", lambda r: r.realism["tv"]["mean"])]
+    panels = [(label, value) for label, value in panels if any(value(r) is not None for r in rows)]  # a board
+    # without a detector (its spec's detector = false) or a held-out one draws no empty panel
     families = list(dict.fromkeys(methods.get(r.attack, r.attack) for r in rows))
     with plain_text():
         fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 2.2, 3.8), dpi=110)

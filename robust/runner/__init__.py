@@ -149,6 +149,8 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                     key_cfg["split"] = split_id
                 if squares := spec.heldout_detector and task.kind == "attack":  # the cell keeps its detector crops
                     key_cfg["squares"] = True
+                if not (detector := spec.detector or task.kind != "attack"):  # its realism has no detector AUC
+                    key_cfg["detector"] = False
                 error, art = model_error, None
                 if error is None:
                     try:
@@ -166,17 +168,17 @@ def plan(spec: Spec, device: str = "cpu") -> tuple[list[Cell], list[dict]]:
                                    "seed": seed, "status": "failed", "config": key_cfg, "error": error})
                     continue
                 out.append(Cell(digest(key_cfg), entry.name, entry.spec, task, spec.dataset, samples,
-                                spec.batch_size, seed, art, squares, weights))
+                                spec.batch_size, seed, art, squares, weights, detector))
     return out, failed
 
 
 def plan_id(spec: Spec) -> str:
     """A digest of what determines the keys and names of ``spec``'s plan and needs nothing loaded.
 
-    It covers the dataset, samples, seeds, batch size, ``train_missing``, ``heldout_detector`` (its cells keep their
-    crops), the models (name, spec), the tasks (name, configuration, the models they are restricted to) and the cell
-    version; not the title or notes. (The weights, images and artifacts the keys also hash are those of the last run.)
-    A run records its plan under it; rendering reads the plan back with it.
+    It covers the dataset, samples, seeds, batch size, ``train_missing``, ``detector``, ``heldout_detector`` (its
+    cells keep their crops), the models (name, spec), the tasks (name, configuration, the models they are restricted
+    to) and the cell version; not the title or notes. (The weights, images and artifacts the keys also hash are those
+    of the last run.) A run records its plan under it; rendering reads the plan back with it.
 
     Args:
         spec: the spec.
@@ -198,7 +200,8 @@ def plan_id(spec: Spec) -> str:
                     for t in spec.tasks], key=lambda nt: nt[0])
     return digest({"version": CELL_VERSION, "dataset": spec.dataset, "samples": spec.samples,
                    "seeds": sorted(spec.seeds), "batch_size": spec.batch_size, "train_missing": spec.train_missing,
-                   "models": models, "tasks": tasks, **({"heldout_detector": True} if spec.heldout_detector else {})})
+                   "models": models, "tasks": tasks, **({"heldout_detector": True} if spec.heldout_detector else {}),
+                   **({} if spec.detector else {"detector": False})})
 
 
 def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, str]]:

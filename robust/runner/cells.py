@@ -45,6 +45,8 @@ class Cell:
         artifact: for a trained attack, ``{"source": "shipped" or "cache", "path": ..., "id": ...}``; else None.
         squares: keep a patch attack's detector crops in the store (a board's held-out detector).
         weights: the model's ``fingerprint_model`` (part of the key; recorded beside baselines), or None.
+        detector: a patch attack's realism summary includes the detector's AUC (``Realism.summary``; the spec's
+            ``detector``).
 
     Examples:
         >>> from robust.presets import load_preset
@@ -65,11 +67,12 @@ class Cell:
     artifact: dict | None = None  # for trained attacks: {"source": shipped|cache, "path": ..., "id": ...}
     squares: bool = False  # keep a patch attack's detector crops in the store (a board's held-out detector)
     weights: str | None = None  # keys.fingerprint_model of the model (part of the key; recorded beside baselines)
+    detector: bool = True  # a patch attack's realism summary trains the detector (its AUC); the spec's detector
 
     def config(self) -> dict:
         return {"model": self.spec, "dataset": self.dataset, "samples": self.samples, "batch_size": self.batch_size,
                 "seed": self.seed, "task": self.task.config(), "artifact": self.artifact and self.artifact["id"],
-                **({"squares": True} if self.squares else {})}
+                **({"squares": True} if self.squares else {}), **({} if self.detector else {"detector": False})}
 
 
 def _trained_attack(cell: Cell, net: Backbone) -> TrainedPatchAttack:
@@ -168,7 +171,8 @@ def execute(cell: Cell, device: str = "cpu", *, examples: int = 4) -> dict:
             per_image["certified"] = (torch.cat(certified) == torch.tensor(per_image["clean"])).tolist()
         result = {**counts.to_dict(), "train_seconds": train_seconds, "passes": passes.to_dict(),
                   "per_image": per_image, "inference": inference(net, first[0][0]) if first else None,
-                  "realism": meter.summary(cell.seed) if len(meter) else None, "labels": label_source(data),
+                  "realism": meter.summary(cell.seed, detector=cell.detector) if len(meter) else None,
+                  "labels": label_source(data),
                   "architecture": f"{type(net.net).__name__} ({net.family})",
                   "params": sum(t.numel() for t in net.net.parameters()),  # for the board's model card
                   "artifact": cell.artifact and {k: cell.artifact[k] for k in ("source", "name")}}

@@ -24,10 +24,13 @@ curve" }``), after the note its method carries, if any; notes change no cell.
 
 Optional: ``batch_size`` (100), ``device`` ("auto"), ``presets`` (extra preset folders, relative to the spec),
 ``train_missing`` (true: a trained attack with neither a shipped nor a cached artifact is trained in the run;
-false: its cells are recorded as failed, saying so), ``heldout_detector`` (false; true: the realism table also
-scores each patch attack with a detector trained on the board's other attacks' patches at the same model, area and
-bound, never on its own: a defender who does not know the attack; its patch cells keep their detector crops in
-the store, about 1.5 MB each at 500 images of 32 px, and the detectors are trained when the board renders).
+false: its cells are recorded as failed, saying so), ``detector`` (true: every patch-attack cell trains the small
+detector CNN whose AUC the realism table shows, about 4 s of one CPU core per cell at 500 images of 32 px, more than
+a cheap attack takes; false: the table shows SSIM, PSNR, TV and hist only), ``heldout_detector`` (false; true:
+the realism table also scores each patch attack with a detector trained on the board's other attacks' patches at
+the same model, area and bound, never on its own: a defender who does not know the attack; its patch cells keep
+their detector crops in the store, about 1.5 MB each at 500 images of 32 px, and the detectors are trained when the
+board renders).
 Unknown keys are errors naming the key and the valid ones.
 """
 
@@ -43,7 +46,7 @@ from robust.checks import InputError, check_keys, check_positive_int, check_seed
 from robust.presets import Task, load_preset, parse_task, tomllib
 
 SPEC_KEYS = {"title", "dataset", "samples", "seeds", "batch_size", "device", "presets", "models", "attacks",
-             "evaluations", "train_missing", "heldout_detector", "notes"}
+             "evaluations", "train_missing", "detector", "heldout_detector", "notes"}
 MODEL_KEYS = {"spec", "name", "input_size"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.+-]*$")
 
@@ -70,6 +73,8 @@ class Spec:
         path: the file it came from (None for one built in code); the default board folder is beside it.
         train_missing: a trained attack with neither a shipped nor a cached artifact is trained in the run (True) or
             its cells are recorded as failed (False).
+        detector: each patch-attack cell trains the detector whose AUC the realism table shows (False: the cheap
+            per-image measures only).
         heldout_detector: the realism table also scores each patch attack with a detector trained on the board's
             other attacks' patches (its patch cells keep their crops in the store).
         samples_given: the spec sets ``samples`` (asking for more than the split holds is then an error); False:
@@ -96,6 +101,7 @@ class Spec:
     tasks: tuple[Task, ...]
     path: Path | None = None
     train_missing: bool = True
+    detector: bool = True  # each patch-attack cell trains the realism table's detector (its AUC)
     heldout_detector: bool = False  # the realism table's held-out detector (trained on the other attacks' patches)
     samples_given: bool = True  # False: the default, capped at the split's size; True: more than it is an error
     only: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # task name -> its model names
@@ -303,7 +309,8 @@ def parse_spec(table: dict, path: str | os.PathLike | None = None) -> Spec:
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise InputError(f"spec: {dup[0]!r} is listed twice; expected each attack and evaluation once.")
     _same_twice([(t.name, t.config()) for t in tasks], "task")
-    flags = {k: table.get(k, default) for k, default in (("train_missing", True), ("heldout_detector", False))}
+    flags = {k: table.get(k, default) for k, default in (("train_missing", True), ("detector", True),
+                                                         ("heldout_detector", False))}
     for key, value in flags.items():
         if not isinstance(value, bool):
             raise InputError(f"spec: {key}={value!r} is not valid; expected true or false.")
