@@ -235,7 +235,7 @@ def test_the_held_out_detector_is_trained_on_the_other_attacks_and_bounds_are_th
 
 def test_a_board_that_trains_no_detector_keeps_its_figures_and_shows_the_measures_alone(tmp_path):
     attacks = [NOISE, {"name": "lavan", "attack": "lavan", "params": {"area": 0.12, "steps": 2}}]
-    table = {**SMALL, "samples": 16, "batch_size": 16, "attacks": attacks}
+    table = {**SMALL, "samples": 8, "batch_size": 8, "attacks": attacks}
     on, off = parse_spec(table), parse_spec({**table, "detector": False})
     assert plan_id(on) != plan_id(off)  # its cells are keyed apart: their realism summaries differ
     docs = {}

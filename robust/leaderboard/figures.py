@@ -191,6 +191,7 @@ def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path 
     rows = [r for r in rows if r.realism and r.score is not None]
     if not rows:
         return None
+
     def auc(key: str) -> Callable[[AttackRow], float | None]:
         return lambda r: (r.realism.get(key) or {}).get("auc")
 
@@ -199,8 +200,8 @@ def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path 
               ("held-out detector AUC (other attacks)", auc("heldout_auc")),
               ("PSNR to the replaced window (dB)", lambda r: r.realism["psnr"]["mean"]),
               ("TV of the patched window", lambda r: r.realism["tv"]["mean"])]
-    panels = [(label, value) for label, value in panels if any(value(r) is not None for r in rows)]  # a board
-    # without a detector (its spec's detector = false) or a held-out one draws no empty panel
+    # no empty panel: a board without a detector (its spec's detector = false) or without a held-out one
+    panels = [(label, value) for label, value in panels if any(value(r) is not None for r in rows)]
     families = list(dict.fromkeys(methods.get(r.attack, r.attack) for r in rows))
     with plain_text():
         fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels) + 2.2, 3.8), dpi=110)
