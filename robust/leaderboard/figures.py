@@ -229,8 +229,9 @@ def realism(rows: list[AttackRow], methods: dict[str, str], path: Path) -> Path 
         fig.legend(fontsize=6, loc="center right", title="attack family (dotted: one model's variants)",
                    title_fontsize=6)
         fig.subplots_adjust(left=0.05, right=1 - 2.2 / (4 * len(panels) + 2.2), wspace=0.3, bottom=0.14)
+        low = "AUC, TV" if any("AUC" in label for label, _ in panels) else "TV"
         fig.suptitle("Realism against success, one point per model and attack: a strong and natural attack sits "
-                     "right and low (AUC, TV) or high (PSNR)", fontsize=8)
+                     f"right and low ({low}) or high (PSNR)", fontsize=8)
         return save_figure(fig, path, tight=False)
 
 
