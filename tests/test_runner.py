@@ -159,7 +159,12 @@ def test_trained_attacks_use_shipped_artifacts_or_train_and_cache(spec_path, tmp
     cells, _ = plan(spec)
     arts = {c.task.name: c.artifact for c in cells}
     assert arts["gan-patch-12pct"]["source"] == "shipped" and arts["uni"]["source"] == "cache"
-    run_board(spec, tmp_path / "out")
+    assert [c.task.name for c in cells if c.trains_first] == ["uni"]
+    lines: list[str] = []
+    run_board(spec, tmp_path / "out", progress=lambda line, done, total: lines.append(line))
+    assert lines[0].endswith("training first (no shipped or cached artifact; tens of minutes on a CPU; the spec's "
+                             "train_missing = false fails such cells instead): resnet / uni")
+    assert "resnet / uni" in lines[1]  # the cell that trains is dispatched first, so the others overlap it
     rows = {r["task"]: r for r in Store(tmp_path / "out" / "results.sqlite").rows()}
     assert rows["uni"]["status"] == "done", rows["uni"]["error"]
     assert rows["gan-patch-12pct"]["result"]["artifact"]["source"] == "shipped"
@@ -168,7 +173,9 @@ def test_trained_attacks_use_shipped_artifacts_or_train_and_cache(spec_path, tmp
     stamp = cached.stat().st_mtime_ns
     # the same configuration under another name, on a fresh board: the cached patches are reused, not retrained
     spec2 = load_spec(spec_path(attacks=[{**uni, "name": "uni-again"}], evaluations=[]))
-    run_board(spec2, tmp_path / "out2")
+    lines.clear()
+    run_board(spec2, tmp_path / "out2", progress=lambda line, done, total: lines.append(line))
+    assert lines[0] == "0 of 1 cells already done"  # nothing left to train
     row = Store(tmp_path / "out2" / "results.sqlite").rows()[0]
     assert row["status"] == "done" and cached.stat().st_mtime_ns == stamp
     assert row["result"]["tcs"] == rows["uni"]["result"]["tcs"]

@@ -222,6 +222,29 @@ def cell_names(cells: list[Cell], failed: list[dict]) -> dict[str, tuple[str, st
     return {**{c.key: (c.model, c.task.name) for c in cells}, **{f["key"]: (f["model"], f["task"]) for f in failed}}
 
 
+def start_line(cells: int, pending: list[Cell]) -> str:
+    """The line a run starts with: how many of its ``cells`` are done already, and which of the ``pending`` ones
+    train their attack's artifact first (``Cell.trains_first``), which can take far longer than an attack.
+
+    Examples:
+        >>> from robust.presets import load_preset
+        >>> from robust.runner import start_line
+        >>> from robust.runner.cells import Cell
+        >>> task = load_preset("gan-patch-12pct")
+        >>> cell = Cell("k", "mine", "file:mine.pt", task, "digits-m", 8, 8, 0, {"source": "cache", "path": "none.pt"})
+        >>> line = start_line(3, [cell])
+        >>> line.split(";")[0], line.split(": ")[-1]
+        ('2 of 3 cells already done', 'mine / gan-patch-12pct')
+        >>> start_line(3, [])
+        '3 of 3 cells already done'
+    """
+    line = f"{cells - len(pending)} of {cells} cells already done"
+    if training := [f"{c.model} / {c.task.name}" for c in pending if c.trains_first]:
+        line += ("; training first (no shipped or cached artifact; tens of minutes on a CPU; the spec's "
+                 "train_missing = false fails such cells instead): " + ", ".join(training))
+    return line
+
+
 def cell_line(row: dict) -> str:
     """One line for a finished cell: model, task, seed, its headline (TCS or ASR, a curve's area) and seconds, or
     why it failed.
@@ -450,7 +473,8 @@ def run_cells(cells: list[Cell], failed: list[dict], out: str | os.PathLike, *, 
             counts["others"] += state == "done"
             return state == "claimed"
 
-        progress(f"{len(cells) - total} of {len(cells)} cells already done", 0, total)
+        pending.sort(key=lambda c: not c.trains_first)  # the longest first, so the other workers' cells overlap them
+        progress(start_line(len(cells), pending), 0, total)
         try:
             while pending:
                 busy.clear()

@@ -69,6 +69,12 @@ class Cell:
     weights: str | None = None  # keys.fingerprint_model of the model (part of the key; recorded beside baselines)
     detector: bool = True  # a patch attack's realism summary trains the detector (its AUC); the spec's detector
 
+    @property
+    def trains_first(self) -> bool:
+        """Whether the cell must train its attack's artifact before it attacks: a trained attack with no shipped
+        artifact for the model and none cached yet (the spec's ``train_missing``; tens of minutes on a CPU)."""
+        return bool(self.artifact) and self.artifact["source"] == "cache" and not Path(self.artifact["path"]).exists()
+
     def config(self) -> dict:
         return {"model": self.spec, "dataset": self.dataset, "samples": self.samples, "batch_size": self.batch_size,
                 "seed": self.seed, "task": self.task.config(), "artifact": self.artifact and self.artifact["id"],
