@@ -32,6 +32,26 @@ def digits_test():
 
 
 @pytest.fixture(scope="session")
+def zoo_accuracy(digits_test):
+    """``zoo_accuracy(key)``: a digits-m zoo model and its ``clean_accuracy`` on the 1,000 test images, measured once
+    per test process: the zoo's manifest test and the accuracy-bar suite both ask for every model's (2-5 s each).
+    (xdist's ``--dist loadgroup`` would send both to one process, but with pytest 9 it groups nothing: its
+    ``xdist_group`` suffix no longer reaches the node ids.)"""
+    from robust.metrics import clean_accuracy
+    from robust.models import load_model
+
+    measured: dict = {}
+
+    def accuracy(key: str):
+        if key not in measured:
+            model = load_model(f"zoo:{key}", device="cpu")
+            measured[key] = model, clean_accuracy(model, digits_test)
+        return measured[key]
+
+    return accuracy
+
+
+@pytest.fixture(scope="session")
 def resnet():
     from robust.models import load_model
 

@@ -3,8 +3,7 @@ measured now on the 1,000 digits-m test images (rule: point estimate; the messag
 
 import pytest
 
-from robust.metrics import clean_accuracy
-from robust.models import load_model, zoo
+from robust.models import zoo
 
 BARS = {"digits-m/resnet": 0.92}
 DEFAULT_BAR = 0.85
@@ -12,9 +11,8 @@ MODELS = sorted(k for k in zoo.list_models() if k.startswith("digits-m/"))
 
 
 @pytest.mark.parametrize("key", MODELS)
-def test_zoo_model_clears_its_accuracy_bar(key, digits_test):
-    model = load_model(f"zoo:{key}", device="cpu")
-    res = clean_accuracy(model, digits_test)
+def test_zoo_model_clears_its_accuracy_bar(key, zoo_accuracy):
+    _, res = zoo_accuracy(key)
     bar = BARS.get(key, DEFAULT_BAR)
     lo, hi = res["interval"]
     assert res["accuracy"] >= bar, (f"{key}: accuracy {res['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] on n={res['n']} "

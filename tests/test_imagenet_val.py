@@ -276,6 +276,7 @@ def test_the_synset_index_is_robustbenchs_map():
     assert synset_index() == json.loads((helper / "imagenet_class_to_id_map.json").read_text())
 
 
+@pytest.mark.slow  # 15-21 s: the robust command labels all of imagenet-crops' test crops through Lite0 at 224 px
 def test_attack_run_says_when_its_labels_are_the_models_decisions(capsys):
     import json
 

@@ -1,7 +1,6 @@
 import pytest
 
 from robust.io import sha256_file
-from robust.metrics import clean_accuracy
 from robust.models import load_model, zoo
 from robust.models.zoo.manifest import ZOO_DIR
 
@@ -25,9 +24,8 @@ def test_manifest_entry_is_complete_and_matches_the_file(key):
 
 
 @pytest.mark.parametrize("key", sorted(TRAINED))
-def test_accuracy_matches_the_manifest(key, digits_test):
-    model = load_model(f"zoo:{key}", device="cpu")
-    res = clean_accuracy(model, digits_test)
+def test_accuracy_matches_the_manifest(key, zoo_accuracy):
+    model, res = zoo_accuracy(key)
     assert res["n"] == TRAINED[key]["test_n"] == 1000
     assert abs(res["accuracy"] - TRAINED[key]["test_accuracy"]) <= 0.01
     assert model.family == TRAINED[key]["family"]
