@@ -239,7 +239,7 @@ def realism_text(detector: bool, heldout: bool) -> str:
     """
     text = REALISM_TEXT.format(detector=DETECTOR_TEXT if detector else NO_DETECTOR_TEXT,
                                auc="; the AUC's Hanley-McNeil" if detector or heldout else "")
-    held = HELDOUT_TEXT if detector else HELDOUT_TEXT.replace("the same detector", "a small CNN (seeded)")
+    held = HELDOUT_TEXT.format(detector="the same detector" if detector else "a small CNN (seeded)")
     return text + (" " + held if heldout else "")
 
 
@@ -383,7 +383,7 @@ def realism_cells(r: AttackRow, aucs: tuple[str, ...] = AUCS[:1]) -> dict[str, t
     return out
 
 
-HELDOUT_TEXT = ("Held-out AUC: the same detector trained on the other attacks' patches at the same model, area and "
+HELDOUT_TEXT = ("Held-out AUC: {detector} trained on the other attacks' patches at the same model, area and "
                 "bound (every other method of this board, controls included, in turn over the training images), "
                 "never on this attack's, and scored on this attack's patches: a defender who does not know the "
                 "attack.")
